@@ -1,0 +1,49 @@
+# paysaga: `make run` starts the whole stack locally, `make test` runs every check.
+# The first use creates .venv and installs the project; editing pyproject.toml re-installs.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= .paysaga
+# Extra flags for `paysaga dev`, e.g. make run ARGS="--api-port 9000"
+ARGS   ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint fmt clean clean-data
+
+help:
+	@echo "make run         start Temporal, sandbox gateway, worker and API (Ctrl-C stops)"
+	@echo "make test        ruff check + ruff format --check + the whole pytest suite"
+	@echo "make lint        ruff check + ruff format --check"
+	@echo "make fmt         ruff format + ruff check --fix"
+	@echo "make clean       remove caches and build output (keeps .venv and $(DATA))"
+	@echo "make clean-data  remove the local stack's data ($(DATA): payments, Temporal history)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/paysaga dev --data-dir $(DATA) $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+clean-data:
+	rm -rf $(DATA)

@@ -1,0 +1,63 @@
+"""Dependencies injected into the routes: settings, database session, Temporal client, tenant."""
+
+import asyncio
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.problems import Problem
+from schemas.settings import Settings
+from schemas.temporal_client import connect
+
+
+class TemporalConnection:
+    """Connects lazily, so the API starts (and /healthz answers) before Temporal is up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await connect(self._settings)
+                    except Exception as e:
+                        raise Problem(
+                            503, "temporal_unavailable", "Temporal is unreachable", str(e)
+                        ) from e
+        return self._client
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+async def get_temporal(request: Request) -> Client:
+    return await request.app.state.temporal.get()
+
+
+def current_tenant(settings: Annotated[Settings, Depends(get_settings)]) -> str:
+    # Authentication and per-tenant API keys arrive with issue 4; until then one tenant.
+    return settings.default_tenant
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+TenantDep = Annotated[str, Depends(current_tenant)]

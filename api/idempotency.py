@@ -1,0 +1,57 @@
+"""Idempotency-Key → resource: same key and body give the same payment, another body a 422."""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from api.problems import Problem
+from schemas.tables import IdempotencyRecord
+
+
+def request_hash(body: BaseModel) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim_key(
+    session: Session, tenant_id: str, key: str, body_hash: str, new_resource_id: str
+) -> tuple[str, bool]:
+    """The resource id this key stands for, and whether the key had been used before."""
+    record = _find(session, tenant_id, key)
+    if record is None:
+        try:
+            with session.begin():
+                session.add(
+                    IdempotencyRecord(
+                        tenant_id=tenant_id,
+                        key=key,
+                        request_hash=body_hash,
+                        resource_id=new_resource_id,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            return new_resource_id, False
+        except IntegrityError:
+            session.rollback()  # a concurrent request with the same key won the insert
+            record = _find(session, tenant_id, key)
+    if record.request_hash != body_hash:
+        raise Problem(
+            422,
+            "idempotency_mismatch",
+            "Idempotency-Key reused with a different request",
+            "this key was first used with another body; use a new key for a new request",
+        )
+    return record.resource_id, True
+
+
+def _find(session: Session, tenant_id: str, key: str) -> IdempotencyRecord | None:
+    with session.begin():
+        return session.exec(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
+            )
+        ).first()

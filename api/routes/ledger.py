@@ -1,0 +1,18 @@
+"""Ledger balances, derived from postings."""
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.dependencies import SessionDep, TenantDep
+from schemas.ledger_reports import AccountBalance, balances
+
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+
+
+class BalancesResponse(BaseModel):
+    data: list[AccountBalance]
+
+
+@router.get("/balances")
+def get_balances(session: SessionDep, tenant: TenantDep) -> BalancesResponse:
+    return BalancesResponse(data=balances(session, tenant))

@@ -1,0 +1,201 @@
+"""Payments: start the saga, act on it through updates and signals, read it from a query."""
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.dependencies import SessionDep, SettingsDep, TemporalDep, TenantDep
+from api.idempotency import claim_key, request_hash
+from api.payment_reads import list_payments, read_payment
+from api.problems import Problem
+from schemas import errors
+from schemas.identity import new_payment_id, payment_workflow_id
+from schemas.payments import (
+    CancelRequest,
+    CaptureRequest,
+    CreatePaymentRequest,
+    PaymentInput,
+    PaymentState,
+    PaymentStatus,
+)
+from workflows.payment import PaymentWorkflow
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"])
+
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
+OptionalIdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+]
+
+
+class PaymentList(BaseModel):
+    data: list[PaymentState]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PaymentState)
+async def create_payment(
+    body: CreatePaymentRequest,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
+) -> PaymentState:
+    payment_id, replayed = claim_key(
+        session, tenant, idempotency_key, request_hash(body), new_payment_id()
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    payment = PaymentInput(
+        **body.model_dump(),
+        payment_id=payment_id,
+        tenant_id=tenant,
+        authorization_hold=settings.authorization_hold,
+        action_timeout=settings.action_timeout,
+    )
+    workflow_id = payment_workflow_id(tenant, payment_id)
+    start = WithStartWorkflowOperation(
+        PaymentWorkflow.run,
+        payment,
+        id=workflow_id,
+        task_queue=settings.task_queue,
+        # A retried request joins the running saga; a finished one is never started again.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    try:
+        async with asyncio.timeout(settings.create_wait.total_seconds()):
+            return await temporal.execute_update_with_start_workflow(
+                PaymentWorkflow.wait_for_milestone, start_workflow_operation=start
+            )
+    except (WorkflowAlreadyStartedError, TimeoutError):
+        # Finished long ago, or still processing: answer with what is known now.
+        state = await read_payment(session, temporal, tenant, payment_id)
+        if state is None:
+            raise Problem(503, "temporal_unavailable", "The payment could not be started") from None
+        if not state.status.is_final and state.status == PaymentStatus.PROCESSING:
+            response.status_code = status.HTTP_202_ACCEPTED
+        return state
+    except RPCError as e:
+        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
+
+
+@router.get("", response_model=PaymentList)
+def get_payments(
+    session: SessionDep,
+    tenant: TenantDep,
+    status_filter: Annotated[PaymentStatus | None, Query(alias="status")] = None,
+    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> PaymentList:
+    states, next_cursor = list_payments(session, tenant, status_filter, customer_id, limit, cursor)
+    return PaymentList(data=states, has_more=next_cursor is not None, next_cursor=next_cursor)
+
+
+@router.get("/{payment_id}", response_model=PaymentState)
+async def get_payment(
+    payment_id: str, session: SessionDep, temporal: TemporalDep, tenant: TenantDep
+) -> PaymentState:
+    state = await read_payment(session, temporal, tenant, payment_id)
+    if state is None:
+        raise _not_found(payment_id)
+    return state
+
+
+@router.post("/{payment_id}/capture", response_model=PaymentState)
+async def capture_payment(
+    payment_id: str,
+    session: SessionDep,
+    temporal: TemporalDep,
+    tenant: TenantDep,
+    idempotency_key: OptionalIdempotencyKey = None,
+    body: CaptureRequest | None = None,
+) -> PaymentState:
+    handle = await _running_handle(session, temporal, tenant, payment_id)
+    update_id = f"capture:{idempotency_key}" if idempotency_key else None
+    return await _update(handle, PaymentWorkflow.capture, body or CaptureRequest(), update_id)
+
+
+@router.post("/{payment_id}/cancel", response_model=PaymentState)
+async def cancel_payment(
+    payment_id: str,
+    session: SessionDep,
+    temporal: TemporalDep,
+    tenant: TenantDep,
+    idempotency_key: OptionalIdempotencyKey = None,
+    body: CancelRequest | None = None,
+) -> PaymentState:
+    handle = await _running_handle(session, temporal, tenant, payment_id)
+    update_id = f"cancel:{idempotency_key}" if idempotency_key else None
+    return await _update(handle, PaymentWorkflow.cancel, body or CancelRequest(), update_id)
+
+
+@router.post("/{payment_id}/confirm", response_model=PaymentState, status_code=202)
+async def confirm_payment(
+    payment_id: str, session: SessionDep, temporal: TemporalDep, tenant: TenantDep
+) -> PaymentState:
+    """Tell the saga the customer finished the provider's action; it then asks the provider."""
+    state = await read_payment(session, temporal, tenant, payment_id)
+    if state is None:
+        raise _not_found(payment_id)
+    if state.status != PaymentStatus.REQUIRES_ACTION:
+        raise _wrong_state(state.status, "requires_action")
+    handle = temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
+    await handle.signal(PaymentWorkflow.confirm)
+    return state
+
+
+async def _running_handle(session, temporal, tenant: str, payment_id: str) -> WorkflowHandle:
+    state = await read_payment(session, temporal, tenant, payment_id)
+    if state is None:
+        raise _not_found(payment_id)
+    if state.status.is_final:
+        raise _wrong_state(state.status, "requires_capture or requires_action")
+    return temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
+
+
+async def _update(handle: WorkflowHandle, update, request: BaseModel, update_id: str | None):
+    try:
+        return await handle.execute_update(update, request, id=update_id)
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type == errors.AMOUNT_EXCEEDS_AUTHORIZED:
+            raise Problem(
+                422, "amount_exceeds_authorized", "Amount too large", cause.message
+            ) from e
+        if isinstance(cause, ApplicationError) and cause.type == errors.INVALID_PAYMENT_STATE:
+            raise Problem(
+                409, "invalid_state", "Payment is not in a state for this", cause.message
+            ) from e
+        raise
+    except RPCError as e:
+        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise Problem(409, "invalid_state", "Payment has already finished") from e
+        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
+
+
+def _not_found(payment_id: str) -> Problem:
+    return Problem(404, "payment_not_found", "No such payment", f"no payment {payment_id}")
+
+
+def _wrong_state(current: PaymentStatus, expected: str) -> Problem:
+    return Problem(
+        409,
+        "invalid_state",
+        "Payment is not in a state for this",
+        f"payment is {current.value}; this needs {expected}",
+    )

@@ -1,0 +1,20 @@
+"""Stable error type names shared by activities, workflows and the API.
+
+Activities raise ``ApplicationError(type=...)`` with the provider taxonomy (DESIGN §6);
+workflow update validators raise the payment-state errors that the API maps to 409/422.
+"""
+
+# Provider taxonomy.
+DECLINED = "Declined"  # business outcome, never retried
+INVALID_REQUEST = "InvalidRequest"  # our request was wrong, never retried
+UNAVAILABLE = "Unavailable"  # provider down or throttled, retried with backoff
+OUTCOME_UNKNOWN = "OutcomeUnknown"  # request may have been applied: retry with the same key
+
+PROVIDER_NON_RETRYABLE = [DECLINED, INVALID_REQUEST]
+
+# Update validation failures.
+INVALID_PAYMENT_STATE = "InvalidPaymentState"
+AMOUNT_EXCEEDS_AUTHORIZED = "AmountExceedsAuthorized"
+
+# Ledger failures that retries cannot fix.
+LEDGER_REJECTED = "LedgerRejected"

@@ -1,0 +1,39 @@
+"""Exact money: integer minor units and an ISO 4217 currency, never floats."""
+
+from typing import Annotated
+
+from iso4217 import Currency
+from pydantic import AfterValidator, Field, StrictInt
+
+# Stripe's own ceiling is 8 digits for most currencies; 11 digits leaves room for
+# zero-exponent currencies (JPY, IDR, KRW) while staying far below int64.
+MAX_AMOUNT_MINOR = 99_999_999_999
+
+
+def currency_exponent(code: str) -> int:
+    """Digits after the decimal point for an ISO 4217 currency (e.g. 2 for USD)."""
+    exponent = Currency(code).exponent
+    if exponent is None:
+        raise ValueError(f"{code} is not a currency that can be charged")
+    return exponent
+
+
+def _validate_currency(code: str) -> str:
+    code = code.upper()
+    try:
+        currency_exponent(code)
+    except ValueError as e:
+        raise ValueError(f"'{code}' is not an ISO 4217 currency that can be charged") from e
+    return code
+
+
+CurrencyCode = Annotated[
+    str,
+    Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$", examples=["USD"]),
+    AfterValidator(_validate_currency),
+]
+
+AmountMinor = Annotated[
+    StrictInt,
+    Field(gt=0, le=MAX_AMOUNT_MINOR, description="Amount in the currency's minor unit"),
+]

@@ -1,0 +1,133 @@
+"""Payment contracts: the API request, the workflow input, and the queryable state."""
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.money import AmountMinor, CurrencyCode
+
+ProviderName = Literal["sandbox"]
+CaptureMethod = Literal["automatic", "manual"]
+
+# Only provider tokens are ever accepted: a PAN or CVV cannot match this pattern.
+PaymentMethodToken = Annotated[
+    str, StringConstraints(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,64}$", max_length=67)
+]
+CustomerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+
+
+class PaymentStatus(StrEnum):
+    PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"
+    REQUIRES_CAPTURE = "requires_capture"
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REQUIRES_ATTENTION = "requires_attention"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {
+        PaymentStatus.SUCCEEDED,
+        PaymentStatus.DECLINED,
+        PaymentStatus.CANCELED,
+        PaymentStatus.EXPIRED,
+        PaymentStatus.FAILED,
+        PaymentStatus.REQUIRES_ATTENTION,
+    }
+)
+
+
+class CreatePaymentRequest(BaseModel):
+    """Body of ``POST /v1/payments``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: AmountMinor
+    currency: CurrencyCode
+    customer_id: CustomerId
+    payment_method: PaymentMethodToken
+    capture_method: CaptureMethod = "automatic"
+    provider: ProviderName = "sandbox"
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] = Field(
+        default_factory=dict
+    )
+
+
+class PaymentInput(CreatePaymentRequest):
+    """Input of ``PaymentWorkflow``: the request plus identity and timing policy."""
+
+    payment_id: str
+    tenant_id: TenantId
+    authorization_hold: timedelta = timedelta(days=7)
+    action_timeout: timedelta = timedelta(hours=1)
+
+
+class CaptureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: AmountMinor | None = Field(
+        default=None, description="Partial capture amount; the whole authorization if omitted"
+    )
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class ConfirmRequest(BaseModel):
+    """Sent after the customer completed the provider's action (3-D Secure)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+StepKind = Literal["step", "compensation"]
+StepOutcome = Literal["succeeded", "failed", "skipped"]
+
+
+class StepRecord(BaseModel):
+    name: str
+    kind: StepKind = "step"
+    outcome: StepOutcome
+    started_at: datetime
+    finished_at: datetime
+    detail: str | None = None
+
+
+class PaymentState(BaseModel):
+    """What the ``state`` query answers and the read model stores."""
+
+    payment_id: str
+    tenant_id: str
+    status: PaymentStatus = PaymentStatus.PROCESSING
+    amount: int
+    currency: str
+    customer_id: str
+    provider: str
+    capture_method: CaptureMethod
+    description: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    authorized_amount: int = 0
+    captured_amount: int = 0
+    refunded_amount: int = 0
+    provider_reference: str | None = None
+    next_action_url: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime

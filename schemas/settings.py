@@ -1,0 +1,52 @@
+"""Configuration for every paysaga process, from ``PAYSAGA_*`` environment variables."""
+
+from datetime import timedelta
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TASK_QUEUE = "paysaga-payments"
+
+
+class FraudRules(BaseModel):
+    """Simple configurable rules until the risk engine lands (issue 9)."""
+
+    # Per-currency ceiling in minor units; currencies not listed have no ceiling.
+    amount_ceiling: dict[str, int] = Field(
+        default_factory=lambda: {"USD": 5_000_000, "EUR": 5_000_000, "GBP": 5_000_000}
+    )
+    blocked_customers: list[str] = Field(default_factory=list)
+    blocked_payment_methods: list[str] = Field(default_factory=lambda: ["tok_blocked"])
+    velocity_max_payments: int = 30
+    velocity_window: timedelta = timedelta(hours=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAYSAGA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    data_dir: str = ".paysaga"
+    database_url: str = "sqlite:///.paysaga/paysaga.db"
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    default_tenant: str = "ten_default"
+
+    sandbox_gateway_url: str = "http://127.0.0.1:8100"
+    # A provider call that takes longer is treated as OutcomeUnknown and retried with
+    # the same idempotency key.
+    provider_timeout: timedelta = timedelta(seconds=10)
+
+    authorization_hold: timedelta = timedelta(days=7)
+    action_timeout: timedelta = timedelta(hours=1)
+    # How long POST /v1/payments waits for the first milestone before answering 202.
+    create_wait: timedelta = timedelta(seconds=20)
+
+    fraud: FraudRules = Field(default_factory=FraudRules)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

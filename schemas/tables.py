@@ -1,0 +1,75 @@
+"""SQL tables (sqlmodel). Table models never cross into workflows."""
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class PaymentRecord(SQLModel, table=True):
+    """Read model of a payment: readable after Temporal's retention removed the history."""
+
+    __tablename__ = "payments"
+
+    payment_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    status: str = Field(index=True, max_length=32)
+    customer_id: str = Field(index=True, max_length=64)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    provider: str = Field(max_length=32)
+    capture_method: str = Field(max_length=16)
+    authorized_amount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    captured_amount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    refunded_amount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    provider_reference: str | None = Field(default=None, max_length=64)
+    failure_code: str | None = Field(default=None, max_length=64)
+    state_json: str  # the full PaymentState, as the workflow last reported it
+    created_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """Maps a client's Idempotency-Key to the resource it created and the request's hash."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    resource_id: str = Field(max_length=40)
+    created_at: datetime
+
+
+class LedgerAccount(SQLModel, table=True):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (UniqueConstraint("tenant_id", "code", "currency"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    code: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+
+
+class JournalEntry(SQLModel, table=True):
+    __tablename__ = "journal_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(index=True, max_length=64)
+    idempotency_key: str = Field(unique=True, max_length=128)
+    payment_id: str = Field(index=True, max_length=40)
+    kind: str = Field(max_length=16)
+    description: str = Field(max_length=200)
+    created_at: datetime
+
+
+class Posting(SQLModel, table=True):
+    __tablename__ = "postings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="journal_entries.id", index=True)
+    account_id: int = Field(foreign_key="ledger_accounts.id", index=True)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)

@@ -1,0 +1,101 @@
+"""One real gateway subprocess for this package; faults are reset after every test."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.gateway import start_gateway
+
+
+def new_key(prefix: str = "key") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+class Gateway:
+    """A thin HTTP client of the gateway for tests (plain httpx, no knowledge of internals)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+
+    def charge(
+        self,
+        payment_method: str = "tok_visa",
+        *,
+        amount: int = 1000,
+        capture: bool = False,
+        key: str | None = None,
+        reference: str | None = None,
+        **extra: Any,
+    ) -> httpx.Response:
+        body = {
+            "amount": amount,
+            "currency": "USD",
+            "payment_method": payment_method,
+            "capture": capture,
+            "reference": reference or new_key("pay"),
+            "customer_id": "cus_test",
+            **extra,
+        }
+        return self.post("/v1/charges", body, key=key or new_key())
+
+    def post(self, path: str, body: dict, *, key: str | None = None) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        return self.http.post(path, json=body, headers=headers)
+
+    def action(
+        self, charge_id: str, action: str, body: dict | None = None, *, key: str | None = None
+    ) -> httpx.Response:
+        return self.post(f"/v1/charges/{charge_id}/{action}", body or {}, key=key or new_key())
+
+    def authorized(self, amount: int = 1000, *, capture: bool = False) -> dict:
+        response = self.charge(amount=amount, capture=capture)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def get(self, charge_id: str) -> httpx.Response:
+        return self.http.get(f"/v1/charges/{charge_id}")
+
+    def stats(self) -> dict:
+        return self.http.get("/v1/stats").json()
+
+    def set_faults(self, **config: Any) -> dict:
+        response = self.http.put("/v1/faults", json=config)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def error_code(response: httpx.Response) -> str:
+    return response.json()["error"]["code"]
+
+
+@pytest.fixture(scope="session")
+def gateway_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with start_gateway(tmp_path_factory.mktemp("sandbox_gateway") / "gateway.db") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def gateway_client(gateway_process: str) -> Iterator[Gateway]:
+    client = Gateway(gateway_process)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def gateway(gateway_client: Gateway) -> Iterator[Gateway]:
+    """The shared gateway, its faults cleared after each test."""
+    yield gateway_client
+    gateway_client.http.delete("/v1/faults")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "gateway.db"

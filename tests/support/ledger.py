@@ -1,0 +1,20 @@
+"""The ledger invariants, asserted after every scenario that touched a database."""
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from schemas.ledger_reports import empty_entries, unbalanced_entries
+from schemas.tables import JournalEntry
+
+
+def assert_ledger_invariants(engine: Engine) -> None:
+    with Session(engine) as session:
+        assert unbalanced_entries(session) == []
+        assert empty_entries(session) == []
+
+
+def journal_entries_for(engine: Engine, payment_id: str) -> int:
+    with Session(engine) as session:
+        return session.exec(
+            select(func.count()).where(JournalEntry.payment_id == payment_id)
+        ).one()

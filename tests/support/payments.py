@@ -1,0 +1,52 @@
+"""Helpers to start payment workflows directly and watch them, for workflow tests."""
+
+import asyncio
+import uuid
+
+from temporalio.client import Client, WorkflowHandle
+
+from schemas.identity import new_payment_id, payment_workflow_id
+from schemas.payments import PaymentInput, PaymentState, PaymentStatus
+from schemas.settings import Settings
+from workflows.payment import PaymentWorkflow
+
+
+def payment_input(**overrides) -> PaymentInput:
+    fields = {
+        "payment_id": new_payment_id(),
+        "tenant_id": "ten_test",
+        "amount": 1999,
+        "currency": "USD",
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "payment_method": "tok_visa",
+    }
+    fields.update(overrides)
+    return PaymentInput(**fields)
+
+
+async def start_payment(
+    client: Client, settings: Settings, payment: PaymentInput
+) -> WorkflowHandle:
+    return await client.start_workflow(
+        PaymentWorkflow.run,
+        payment,
+        id=payment_workflow_id(payment.tenant_id, payment.payment_id),
+        task_queue=settings.task_queue,
+    )
+
+
+async def wait_for_status(
+    handle: WorkflowHandle, status: PaymentStatus, seconds: float = 15
+) -> PaymentState:
+    """Poll the state query (time-skipping servers do not run updates reliably)."""
+    async with asyncio.timeout(seconds):
+        while True:
+            state = await handle.query(PaymentWorkflow.state)
+            if state.status == status:
+                return state
+            assert not state.status.is_final, f"ended {state.status}: {state.failure_message}"
+            await asyncio.sleep(0.05)
+
+
+def step_names(state: PaymentState) -> list[tuple[str, str, str]]:
+    return [(step.kind, step.name, step.outcome) for step in state.steps]

@@ -1,0 +1,20 @@
+"""An in-process worker with the real activities, for workflow tests."""
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from schemas.settings import Settings
+from workers.worker import build_providers, build_worker
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings, engine: Engine):
+    providers = build_providers(settings)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with build_worker(client, settings, engine, providers, executor):
+            yield
+    for provider in providers.values():
+        await provider.aclose()

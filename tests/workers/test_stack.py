@@ -1,0 +1,255 @@
+"""The embedded stack and ``paysaga dev``: real Temporal dev server, gateway, worker and API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from workers.stack import EmbeddedStack
+
+PAYMENT_BODY = {
+    "amount": 1999,
+    "currency": "USD",
+    "customer_id": "cus_123",
+    "payment_method": "tok_visa",
+}
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct ports the OS reports free (all sockets held until every port is chosen)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _port_kwargs() -> dict[str, int]:
+    temporal, ui, gateway, api = _free_ports(4)
+    return {"temporal_port": temporal, "ui_port": ui, "gateway_port": gateway, "api_port": api}
+
+
+def _cli_args(data_dir: Path, ports: dict[str, int]) -> list[str]:
+    paysaga = Path(sys.executable).parent / "paysaga"
+    cmd = [str(paysaga)] if paysaga.exists() else [sys.executable, "-m", "workers.cli"]
+    return [
+        *cmd,
+        "dev",
+        "--data-dir",
+        str(data_dir),
+        "--temporal-port",
+        str(ports["temporal_port"]),
+        "--ui-port",
+        str(ports["ui_port"]),
+        "--gateway-port",
+        str(ports["gateway_port"]),
+        "--api-port",
+        str(ports["api_port"]),
+    ]
+
+
+def _children_of(pid: int) -> list[int]:
+    """Direct children of ``pid``, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces: fields after the closing paren are fixed.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """No process with this id and none left in its process group (zombies count as gone)."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def _assert_all_gone(pids: list[int], deadline_s: float = 5.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        alive = [pid for pid in pids if not _gone(pid)]
+        if not alive:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"processes still alive: {alive}")
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"paysaga dev exited early with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready within {timeout}s")
+
+
+def _logs(data_dir: Path) -> str:
+    parts = []
+    for log in sorted((data_dir / "logs").glob("*.log")):
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        parts.append(f"--- {log.name}\n{tail}")
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path) -> Iterator[list[EmbeddedStack]]:
+    """Stacks created by a test are stopped even when the test fails."""
+    stacks: list[EmbeddedStack] = []
+    yield stacks
+    for stack in stacks:
+        stack.stop()
+
+
+def test_dev_exits_2_and_names_the_port_when_it_is_taken(tmp_path: Path) -> None:
+    ports = _port_kwargs()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", ports["api_port"]))
+        taken.listen()
+        result = subprocess.run(
+            _cli_args(tmp_path / "data", ports),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"port {ports['api_port']} (API) is already in use" in result.stderr
+    # Nothing was started: the check happens before any child.
+    assert not (tmp_path / "data" / "temporal.db").exists()
+
+
+def test_stack_starts_answers_and_stops_without_orphans(
+    tmp_path: Path, stack_factory: list[EmbeddedStack]
+) -> None:
+    stack = EmbeddedStack(data_dir=tmp_path / "data", quiet=True, **_port_kwargs())
+    stack_factory.append(stack)
+    stack.start()
+    pids = list(stack.pids().values())
+    assert set(stack.pids()) == {"temporal", "gateway", "worker", "api"}
+
+    ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert httpx.get(f"{stack.gateway_url}/healthz", timeout=10).status_code == 200
+    ui = httpx.get(stack.ui_url, timeout=10)
+    assert ui.status_code < 500
+    assert (tmp_path / "data" / "logs" / "api.log").exists()
+
+    stack.stop()
+    assert not stack.running
+    _assert_all_gone(pids)
+    assert stack.pids() == {}
+
+
+def test_dev_stops_every_child_on_sigint_and_exits_0(tmp_path: Path) -> None:
+    ports = _port_kwargs()
+    data_dir = tmp_path / "data"
+    out = (tmp_path / "dev.out").open("wb")
+    proc = subprocess.Popen(
+        _cli_args(data_dir, ports), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{ports['api_port']}/readyz", proc)
+        children = _children_of(proc.pid)
+        assert len(children) == 4, children
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=45) == 0, (tmp_path / "dev.out").read_text()
+        _assert_all_gone(children)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        out.close()
+
+
+def test_payments_survive_a_restart_of_the_stack(
+    tmp_path: Path, stack_factory: list[EmbeddedStack]
+) -> None:
+    data_dir = tmp_path / "data"
+    ports = _port_kwargs()
+    first = EmbeddedStack(data_dir=data_dir, quiet=True, **ports)
+    stack_factory.append(first)
+    first.start()
+
+    created = httpx.post(
+        f"{first.api_url}/v1/payments",
+        json=PAYMENT_BODY,
+        headers={"Idempotency-Key": "order-1001"},
+        timeout=30,
+    )
+    assert created.status_code in (200, 201, 202), created.text
+    payment_id = created.json()["payment_id"]
+
+    deadline = time.monotonic() + 30
+    status = created.json()["status"]
+    while status != "succeeded" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = httpx.get(f"{first.api_url}/v1/payments/{payment_id}", timeout=10).json()["status"]
+    assert status == "succeeded", _logs(data_dir)
+    first.stop()
+
+    second = EmbeddedStack(data_dir=data_dir, quiet=True, **ports)
+    stack_factory.append(second)
+    second.start()
+
+    again = httpx.get(f"{second.api_url}/v1/payments/{payment_id}", timeout=10)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "succeeded"
+    assert again.json()["amount"] == 1999
+
+    listed = httpx.get(f"{second.api_url}/v1/payments", timeout=10)
+    assert listed.status_code == 200, listed.text
+    assert payment_id in [p["payment_id"] for p in listed.json()["data"]]
+
+
+def test_killed_worker_can_be_started_again(
+    tmp_path: Path, stack_factory: list[EmbeddedStack]
+) -> None:
+    stack = EmbeddedStack(data_dir=tmp_path / "data", quiet=True, **_port_kwargs())
+    stack_factory.append(stack)
+    stack.start()
+    old = stack.pid("worker")
+    assert old is not None
+
+    stack.kill_worker()
+    _assert_all_gone([old])
+    assert stack.pid("worker") is None
+
+    stack.start_worker()
+    assert stack.pid("worker") not in (None, old)
+    stack.stop()
+    assert stack.pids() == {}

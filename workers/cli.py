@@ -1,0 +1,214 @@
+"""The ``paysaga`` command.
+
+``paysaga dev`` runs the whole stack locally (Temporal dev server, sandbox gateway, worker,
+API); ``worker``, ``api`` and ``gateway`` run one process each, for deployments where the
+Temporal server runs elsewhere (see docker-compose.yml). Heavy imports happen inside the
+subcommands so ``paysaga --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+EXIT_PORT_IN_USE = 2
+
+
+class _Terminate(Exception):
+    """Raised from the SIGINT/SIGTERM/SIGHUP handler so ``dev`` stops its children."""
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paysaga", description="Payments as durable Temporal sagas with compensations."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser(
+        "dev",
+        help="run Temporal, the sandbox gateway, the worker and the API locally",
+        description="Run the whole stack on this machine until Ctrl-C. State is kept in "
+        "--data-dir (Temporal history, payments, gateway), logs in <data-dir>/logs.",
+    )
+    dev.add_argument(
+        "--data-dir",
+        default=os.environ.get("PAYSAGA_DATA_DIR", ".paysaga"),
+        help="directory for the SQLite files and logs (default: %(default)s)",
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    dev.add_argument("--api-port", type=_port, default=8000, help="default: %(default)s")
+    dev.add_argument("--temporal-port", type=_port, default=7233, help="default: %(default)s")
+    dev.add_argument("--ui-port", type=_port, default=8233, help="default: %(default)s")
+    dev.add_argument("--gateway-port", type=_port, default=8100, help="default: %(default)s")
+
+    commands.add_parser(
+        "worker",
+        help="run the Temporal worker (settings from PAYSAGA_* variables)",
+        description="Run the worker: workflows and activities on the paysaga task queue.",
+    )
+
+    api = commands.add_parser(
+        "api", help="run the REST API with uvicorn", description="Serve api.app:create_app."
+    )
+    api.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    api.add_argument("--port", type=_port, default=8000, help="default: %(default)s")
+
+    gateway = commands.add_parser(
+        "gateway",
+        help="run the sandbox payment gateway (arguments are passed through)",
+        description="Run the sandbox gateway; see `paysaga gateway --help`.",
+        add_help=False,
+    )
+    gateway.add_argument("args", nargs=argparse.REMAINDER)
+
+    search = commands.add_parser(
+        "search-attributes",
+        help="register paysaga's search attributes on a Temporal namespace",
+        description="Add the custom search attributes the workflows set (PaymentStatus, "
+        "...) when the namespace lacks them. Safe to run repeatedly.",
+    )
+    search.add_argument(
+        "--address",
+        default=os.environ.get("PAYSAGA_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+        help="Temporal frontend (default: %(default)s)",
+    )
+    search.add_argument(
+        "--namespace",
+        default=os.environ.get("PAYSAGA_TEMPORAL_NAMESPACE", "default"),
+        help="default: %(default)s",
+    )
+    search.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for the server to answer"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["gateway"]:
+        # Everything after `gateway` belongs to the gateway's own parser (argparse's
+        # REMAINDER does not pass options such as --help through a subcommand).
+        from workers.sandbox_gateway.__main__ import main as gateway_main
+
+        return gateway_main(argv[1:]) or 0
+    args = build_parser().parse_args(argv)
+    if args.command == "dev":
+        return _dev(args)
+    if args.command == "worker":
+        from workers.worker import main as worker_main
+
+        return worker_main() or 0
+    if args.command == "api":
+        import uvicorn
+
+        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port)
+        return 0
+    if args.command == "search-attributes":
+        return _search_attributes(args)
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+def _dev(args: argparse.Namespace) -> int:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise _Terminate
+
+    # Installed first and explicitly: a shell that starts us in the background ignores
+    # SIGINT, and closing the terminal sends SIGHUP; every way of asking us to stop (even
+    # during the imports below) stops the children that were started.
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
+    stack = None
+    try:
+        from rich.console import Console
+        from rich.markup import escape
+
+        from workers.stack import EmbeddedStack, PortInUseError, StackError
+
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        stack = EmbeddedStack(
+            data_dir=args.data_dir,
+            host=args.host,
+            temporal_port=args.temporal_port,
+            ui_port=args.ui_port,
+            gateway_port=args.gateway_port,
+            api_port=args.api_port,
+        )
+        try:
+            err.print(f"Starting paysaga in {stack.data_dir} (logs in {stack.log_dir})")
+            stack.start()
+            stack.print_summary()
+            while True:
+                time.sleep(0.5)
+                exited = stack.poll()
+                for name, code in exited.items():
+                    err.print(f"[red]{name} exited with code {code}[/]; see {stack.log_path(name)}")
+                if exited:
+                    return 1
+        except PortInUseError as exc:
+            flag = {
+                "API": "--api-port",
+                "Temporal gRPC": "--temporal-port",
+                "Temporal UI": "--ui-port",
+                "sandbox gateway": "--gateway-port",
+            }[exc.label]
+            err.print(f"[red]paysaga dev: {escape(str(exc))}[/]; stop what uses it or pass {flag}")
+            return EXIT_PORT_IN_USE
+        except StackError as exc:
+            err.print(f"[red]paysaga dev: {escape(str(exc))}[/]")
+            return 1
+    except (KeyboardInterrupt, _Terminate):
+        print("Stopping...", file=sys.stderr)
+        return 0
+    finally:
+        # A second Ctrl-C while stopping must not leave children behind.
+        for sig in stop_signals:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            if stack is not None:
+                stack.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _search_attributes(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from temporalio.client import Client
+
+    from workers.stack import ensure_search_attributes
+
+    async def run() -> list[str] | None:
+        deadline = time.monotonic() + args.wait
+        while True:
+            try:
+                client = await Client.connect(args.address, namespace=args.namespace)
+                return await ensure_search_attributes(client, args.namespace, say=print)
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    print(f"paysaga: Temporal at {args.address}: {exc}", file=sys.stderr)
+                    return None
+                await asyncio.sleep(1.0)
+
+    added = asyncio.run(run())
+    if added is None:
+        return 1
+    if not added:
+        print(f"search attributes already registered on namespace {args.namespace!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

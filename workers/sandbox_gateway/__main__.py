@@ -1,0 +1,65 @@
+"""``python -m workers.sandbox_gateway --host 127.0.0.1 --port 8100 --db .paysaga/gateway.db``
+
+Faults can be set at startup with ``--faults '{"error_rate": 0.1}'`` or the ``SANDBOX_FAULTS``
+environment variable (same JSON as ``PUT /v1/faults``); the flag wins.
+"""
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from pydantic import ValidationError
+
+from workers.sandbox_gateway.app import create_app
+from workers.sandbox_gateway.faults import FaultConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m workers.sandbox_gateway", description="Run the sandbox payment gateway."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--db", default=".paysaga/gateway.db", help="SQLite file of its state")
+    parser.add_argument(
+        "--public-url", default=None, help="base of 3-D Secure links (default: the request's)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed of the fault injector")
+    parser.add_argument(
+        "--faults",
+        default=os.environ.get("SANDBOX_FAULTS"),
+        help="fault configuration as JSON (default: $SANDBOX_FAULTS)",
+    )
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    faults = None
+    if args.faults:
+        try:
+            faults = FaultConfig.model_validate_json(args.faults)
+        except ValidationError as e:
+            sys.exit(f"invalid fault configuration: {e}")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(args.db, public_url=args.public_url, seed=args.seed, faults=faults)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        # Injected hangs must not hold a shutdown for their whole duration.
+        timeout_graceful_shutdown=1,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Request bodies, validated without ever echoing the input (a payment method stays private)."""
+
+import json
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from starlette.requests import Request
+
+from schemas.money import MAX_AMOUNT_MINOR, AmountMinor, CurrencyCode
+from workers.sandbox_gateway.errors import invalid_request
+
+OptionalAmount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)] | None
+
+
+class CreateCharge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: AmountMinor
+    currency: CurrencyCode
+    payment_method: Annotated[str, Field(min_length=1, max_length=200)]
+    capture: StrictBool = True
+    reference: Annotated[str, Field(min_length=1, max_length=200)]
+    customer_id: Annotated[str, Field(max_length=200)] | None = None
+
+
+class AmountBody(BaseModel):
+    """Capture and refund: ``null`` means everything still available."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: OptionalAmount = None
+
+
+class EmptyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChallengeOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["succeed", "fail"]
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def parse(request: Request, model: type[Body]) -> Body:
+    """The JSON body as ``model`` (an empty body is ``{}``), or 400 ``parameter_invalid``."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise invalid_request("parameter_invalid", "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise invalid_request("parameter_invalid", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in e.errors(include_input=False, include_url=False)
+        )
+        raise invalid_request("parameter_invalid", problems) from None

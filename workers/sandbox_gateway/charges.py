@@ -1,0 +1,203 @@
+"""The charge state machine: each operation runs inside one store transaction.
+
+    requires_action ──confirm──> authorized ──capture──> captured ──refund (all)──> refunded
+          │  └──confirm (failed)──> declined      │
+          └────────────void────────────> voided <─┘
+
+A charge refused at creation is stored as ``declined`` so a replay answers the same 402.
+"""
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from workers.sandbox_gateway import tokens
+from workers.sandbox_gateway.bodies import CreateCharge
+from workers.sandbox_gateway.errors import charge_state, invalid_request, resource_missing
+from workers.sandbox_gateway.idempotency import Answer
+from workers.sandbox_gateway.store import Charge, Tx, now_iso
+
+log = logging.getLogger("sandbox_gateway")
+
+AUTHORIZED, CAPTURED, DECLINED = "authorized", "captured", "declined"
+REQUIRES_ACTION, VOIDED, REFUNDED = "requires_action", "voided", "refunded"
+
+
+def render(charge: Charge) -> dict[str, Any]:
+    next_action = None
+    if charge.status == REQUIRES_ACTION:
+        next_action = {"type": "redirect_to_url", "url": charge.next_action_url}
+    return {
+        "id": charge.id,
+        "status": charge.status,
+        "amount": charge.amount,
+        "currency": charge.currency,
+        "reference": charge.reference,
+        "customer_id": charge.customer_id,
+        "amount_authorized": charge.amount_authorized,
+        "amount_captured": charge.amount_captured,
+        "amount_refunded": charge.amount_refunded,
+        "next_action": next_action,
+        "capture_error": json.loads(charge.capture_error) if charge.capture_error else None,
+        "failure": json.loads(charge.failure) if charge.failure else None,
+        "created": charge.created,
+    }
+
+
+def _refusal(charge: Charge, decline: tokens.Decline) -> Answer:
+    error: dict[str, Any] = {"type": "card_error", "code": decline.code}
+    if decline.decline_code:
+        error["decline_code"] = decline.decline_code
+    error.update(message=decline.message, charge=charge.id)
+    return Answer(402, {"error": error}, charge.id)
+
+
+def _failure_json(decline: tokens.Decline) -> str:
+    return json.dumps(
+        {"code": decline.code, "decline_code": decline.decline_code, "message": decline.message}
+    )
+
+
+def _existing(tx: Tx, charge_id: str) -> Charge:
+    charge = tx.get_charge(charge_id)
+    if charge is None:
+        raise resource_missing(charge_id)
+    return charge
+
+
+def _applied(tx: Tx, charge: Charge, what: str) -> Answer:
+    tx.update_charge(charge)
+    log.info("%s %s: %s", what, charge.id, charge.status)
+    return Answer(200, render(charge), charge.id)
+
+
+def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
+    if not tokens.looks_like_token(body.payment_method):
+        raise invalid_request(
+            "invalid_payment_method", "payment_method must be a tok_ or pm_ token"
+        )
+    token = tokens.lookup(body.payment_method)
+    if token is None:
+        raise invalid_request(
+            "token_not_found", f"no such payment method: {tokens.masked(body.payment_method)}"
+        )
+    charge_id = f"ch_{secrets.token_hex(12)}"
+    charge = Charge(
+        id=charge_id,
+        status=AUTHORIZED,
+        amount=body.amount,
+        currency=body.currency,
+        reference=body.reference,
+        customer_id=body.customer_id,
+        payment_method=body.payment_method,
+        capture_requested=body.capture,
+        created=now_iso(),
+    )
+    answer = None
+    if token.behaviour is tokens.Behaviour.DECLINE:
+        assert token.decline is not None
+        charge.status, charge.failure = DECLINED, _failure_json(token.decline)
+        answer = _refusal(charge, token.decline)
+    elif token.behaviour is tokens.Behaviour.REQUIRE_ACTION:
+        charge.status, charge.challenge = REQUIRES_ACTION, "pending"
+        charge.next_action_url = f"{public_url}/v1/charges/{charge_id}/3ds"
+    else:
+        _authorize(charge)
+    tx.insert_charge(charge)
+    log.info(
+        "charge %s for %s: %s (%s)",
+        charge_id,
+        body.reference,
+        charge.status,
+        tokens.masked(body.payment_method),
+    )
+    return answer or Answer(200, render(charge), charge_id)
+
+
+def _authorize(charge: Charge) -> None:
+    """Place the hold, and capture it at once when the charge asked for it."""
+    charge.status, charge.amount_authorized = AUTHORIZED, charge.amount
+    if not charge.capture_requested:
+        return
+    if _capture_refused(charge):
+        charge.capture_error = _failure_json(tokens.CAPTURE_FAILED)
+        return
+    charge.status, charge.amount_captured = CAPTURED, charge.amount
+
+
+def _capture_refused(charge: Charge) -> bool:
+    token = tokens.lookup(charge.payment_method)
+    return token is not None and token.behaviour is tokens.Behaviour.CAPTURE_FAILS
+
+
+def capture(tx: Tx, charge_id: str, amount: int | None) -> Answer:
+    charge = _existing(tx, charge_id)
+    if charge.status != AUTHORIZED:
+        raise charge_state(charge_id, charge.status, "captured")
+    amount = charge.amount_authorized if amount is None else amount
+    if amount > charge.amount_authorized:
+        raise invalid_request(
+            "amount_too_large",
+            f"capture of {amount} exceeds the authorized {charge.amount_authorized}",
+        )
+    if _capture_refused(charge):
+        charge.capture_error = _failure_json(tokens.CAPTURE_FAILED)
+        tx.update_charge(charge)
+        return _refusal(charge, tokens.CAPTURE_FAILED)
+    charge.status, charge.amount_captured, charge.capture_error = CAPTURED, amount, None
+    return _applied(tx, charge, "capture")
+
+
+def void(tx: Tx, charge_id: str) -> Answer:
+    charge = _existing(tx, charge_id)
+    if charge.status not in (AUTHORIZED, REQUIRES_ACTION):
+        raise charge_state(charge_id, charge.status, "voided")
+    charge.status = VOIDED
+    return _applied(tx, charge, "void")
+
+
+def refund(tx: Tx, charge_id: str, amount: int | None) -> Answer:
+    charge = _existing(tx, charge_id)
+    if charge.status != CAPTURED:
+        raise charge_state(charge_id, charge.status, "refunded")
+    refundable = charge.amount_captured - charge.amount_refunded
+    amount = refundable if amount is None else amount
+    if amount > refundable:
+        raise invalid_request(
+            "amount_too_large", f"refund of {amount} exceeds the refundable {refundable}"
+        )
+    charge.amount_refunded += amount
+    if charge.amount_refunded == charge.amount_captured:
+        charge.status = REFUNDED
+    return _applied(tx, charge, "refund")
+
+
+def complete_challenge(tx: Tx, charge_id: str, outcome: str) -> dict[str, Any]:
+    """The customer's answer to 3-D Secure (not the merchant's: no idempotency key)."""
+    charge = _existing(tx, charge_id)
+    result = "succeeded" if outcome == "succeed" else "failed"
+    if charge.status != REQUIRES_ACTION or charge.challenge not in ("pending", result):
+        raise charge_state(charge_id, charge.status, f"authenticated ({result})")
+    charge.challenge = result
+    tx.update_charge(charge)
+    return render(charge)
+
+
+def confirm(tx: Tx, charge_id: str) -> Answer:
+    charge = _existing(tx, charge_id)
+    if charge.status != REQUIRES_ACTION:
+        raise charge_state(charge_id, charge.status, "confirmed")
+    if charge.challenge == "pending":
+        return Answer(200, render(charge), charge_id, applied=False)  # keep waiting
+    if charge.challenge == "failed":
+        charge.status = DECLINED
+        charge.failure = _failure_json(tokens.AUTHENTICATION_FAILED)
+        tx.update_charge(charge)
+        return _refusal(charge, tokens.AUTHENTICATION_FAILED)
+    _authorize(charge)
+    return _applied(tx, charge, "confirm")
+
+
+def get(tx: Tx, charge_id: str) -> dict[str, Any]:
+    return render(_existing(tx, charge_id))

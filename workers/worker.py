@@ -1,0 +1,88 @@
+"""The worker process: payment workflows plus provider, fraud and ledger activities."""
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from activities.providers.base import PaymentProvider
+from activities.providers.sandbox import SandboxGateway
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.fraud import FraudActivities
+from activities.ledger import LedgerActivities
+from activities.payments import ProviderActivities
+from schemas.database import create_schema, make_engine
+from schemas.settings import Settings
+from schemas.temporal_client import connect
+from workflows.payment import PaymentWorkflow
+
+log = logging.getLogger("paysaga.worker")
+
+
+def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    timeout = settings.provider_timeout.total_seconds()
+    return {"sandbox": SandboxGateway(settings.sandbox_gateway_url, timeout_seconds=timeout)}
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    engine: Engine,
+    providers: dict[str, PaymentProvider],
+    executor: ThreadPoolExecutor,
+) -> Worker:
+    fraud = FraudActivities(engine, settings.fraud)
+    ledger = LedgerActivities(engine)
+    provider_calls = ProviderActivities(providers)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[PaymentWorkflow],
+        activities=[
+            fraud.screen_payment,
+            ledger.record_payment,
+            provider_calls.authorize_payment,
+            provider_calls.confirm_payment_action,
+            provider_calls.capture_payment,
+            provider_calls.void_authorization,
+            provider_calls.refund_payment,
+        ],
+        # Fraud and ledger activities are synchronous SQL: they run on this pool.
+        activity_executor=executor,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    providers = build_providers(settings)
+    client = await connect(settings)
+    stop = stop or asyncio.Event()
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = build_worker(client, settings, engine, providers, executor)
+        async with worker:
+            log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+            await stop.wait()
+    for provider in providers.values():
+        await provider.aclose()
+    engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def _serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(Settings(), stop)
+
+    asyncio.run(_serve())
+
+
+if __name__ == "__main__":
+    main()

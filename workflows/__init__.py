@@ -1,0 +1,1 @@
+"""Deterministic payment sagas. No I/O here: side effects live in activities."""

@@ -1,0 +1,178 @@
+"""PaymentWorkflow: fraud check → authorize → (3-D Secure) → capture → ledger, as a saga."""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from workflows import search_attributes as sa
+from workflows.payment_steps import PaymentSteps, StepFailed
+
+with workflow.unsafe.imports_passed_through():
+    from schemas import errors
+    from schemas.payments import (
+        CancelRequest,
+        CaptureRequest,
+        PaymentInput,
+        PaymentState,
+        PaymentStatus,
+    )
+
+
+@workflow.defn
+class PaymentWorkflow:
+    def __init__(self) -> None:
+        self._state: PaymentState | None = None
+        self._confirmations = 0
+        self._capture: CaptureRequest | None = None
+        self._cancel: CancelRequest | None = None
+
+    @workflow.run
+    async def run(self, payment: PaymentInput) -> PaymentState:
+        now = workflow.now()
+        self._state = PaymentState(
+            payment_id=payment.payment_id,
+            tenant_id=payment.tenant_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            customer_id=payment.customer_id,
+            provider=payment.provider,
+            capture_method=payment.capture_method,
+            description=payment.description,
+            metadata=payment.metadata,
+            created_at=now,
+            updated_at=now,
+        )
+        workflow.upsert_search_attributes(
+            [
+                sa.TENANT_ID.value_set(payment.tenant_id),
+                sa.PAYMENT_PROVIDER.value_set(payment.provider),
+                sa.CURRENCY.value_set(payment.currency),
+                sa.AMOUNT_MINOR.value_set(payment.amount),
+                sa.CUSTOMER_ID.value_set(payment.customer_id),
+                sa.PAYMENT_STATUS.value_set(PaymentStatus.PROCESSING.value),
+            ]
+        )
+        steps = PaymentSteps(payment, self._state)
+        try:
+            await self._process(payment, steps)
+        except StepFailed as failure:
+            compensated = await steps.saga.unwind()
+            steps.finish(
+                failure.status if compensated else PaymentStatus.REQUIRES_ATTENTION,
+                failure.code,
+                failure.message,
+            )
+        await steps.record_final()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    async def _process(self, payment: PaymentInput, steps: PaymentSteps) -> None:
+        if not await steps.screen():
+            return
+        charge = await steps.authorize()
+        if charge is None:
+            return
+        if charge.status == "requires_action":
+            charge = await self._await_customer_action(payment, steps)
+            if charge is None:
+                return
+        if charge.status != "captured":
+            await steps.capture(await self._await_capture_decision(payment, steps))
+        await steps.post_to_ledger()
+
+    async def _await_customer_action(self, payment: PaymentInput, steps: PaymentSteps):
+        await steps.pause(PaymentStatus.REQUIRES_ACTION)
+        deadline = workflow.now() + payment.action_timeout
+        handled = 0
+        while True:
+            remaining = deadline - workflow.now()
+            if not await self._wait(
+                lambda seen=handled: self._confirmations > seen or self._cancel, remaining
+            ):
+                raise StepFailed(
+                    PaymentStatus.EXPIRED, "action_expired", "3-D Secure not completed"
+                )
+            if self._cancel:
+                raise StepFailed(PaymentStatus.CANCELED, "canceled", self._cancel.reason)
+            handled = self._confirmations
+            charge = await steps.confirm_action(attempt=handled)
+            if charge is None or charge.status != "requires_action":
+                return charge
+
+    async def _await_capture_decision(self, payment: PaymentInput, steps: PaymentSteps) -> int:
+        """The amount to capture; raises when the hold expires or the payment is canceled."""
+        if payment.capture_method == "automatic":
+            # The provider authorized but could not capture in the same call.
+            return self._state.authorized_amount
+        await steps.pause(PaymentStatus.REQUIRES_CAPTURE)
+        decided = await self._wait(
+            lambda: self._capture or self._cancel, payment.authorization_hold
+        )
+        if not decided:
+            raise StepFailed(PaymentStatus.EXPIRED, "authorization_expired", "hold expired")
+        if self._cancel:
+            raise StepFailed(PaymentStatus.CANCELED, "canceled", self._cancel.reason)
+        return self._capture.amount or self._state.authorized_amount
+
+    @staticmethod
+    async def _wait(condition, within: timedelta) -> bool:
+        if within <= timedelta(0):
+            return bool(condition())
+        try:
+            await workflow.wait_condition(condition, timeout=within)
+            return True
+        except TimeoutError:
+            return False
+
+    @workflow.query
+    def state(self) -> PaymentState:
+        return self._state
+
+    @workflow.signal
+    def confirm(self) -> None:
+        self._confirmations += 1
+
+    @workflow.update
+    async def wait_for_milestone(self) -> PaymentState:
+        """Returns once the payment is authorized, paused for the client, or finished."""
+        await workflow.wait_condition(
+            lambda: self._state is not None and self._state.status != PaymentStatus.PROCESSING
+        )
+        return self._state
+
+    @workflow.update
+    async def capture(self, request: CaptureRequest) -> PaymentState:
+        self._capture = request
+        await workflow.wait_condition(lambda: self._state.status.is_final)
+        return self._state
+
+    @capture.validator
+    def _validate_capture(self, request: CaptureRequest) -> None:
+        self._require_status(PaymentStatus.REQUIRES_CAPTURE)
+        if request.amount is not None and request.amount > self._state.authorized_amount:
+            raise ApplicationError(
+                f"capture amount {request.amount} exceeds the authorized "
+                f"{self._state.authorized_amount}",
+                type=errors.AMOUNT_EXCEEDS_AUTHORIZED,
+            )
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> PaymentState:
+        self._cancel = request
+        await workflow.wait_condition(lambda: self._state.status.is_final)
+        return self._state
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        self._require_status(PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.REQUIRES_ACTION)
+
+    def _require_status(self, *allowed: PaymentStatus) -> None:
+        pending = self._capture is not None or self._cancel is not None
+        if self._state is None or self._state.status not in allowed or pending:
+            status = self._state.status.value if self._state else "processing"
+            raise ApplicationError(
+                f"payment is {status}{' with an action pending' if pending else ''}; "
+                f"allowed in: {', '.join(s.value for s in allowed)}",
+                type=errors.INVALID_PAYMENT_STATE,
+            )

@@ -1,0 +1,227 @@
+"""The steps of the payment saga: each calls one activity and records itself in the state."""
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows import policies
+from workflows import search_attributes as sa
+from workflows.saga import Saga
+
+with workflow.unsafe.imports_passed_through():
+    from schemas import errors, steps
+    from schemas.fraud import ScreeningCommand, ScreeningDecision
+    from schemas.ledger import JournalEntryDraft, PostingLine, RecordPaymentCommand
+    from schemas.payments import PaymentInput, PaymentState, PaymentStatus, StepRecord
+    from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult, DeclineDetails
+
+
+# A local activity that exhausted its retries may surface as its bare ApplicationError.
+LOCAL_ACTIVITY_FAILURES = (ActivityError, ApplicationError)
+
+
+class StepFailed(Exception):
+    """A step failed after money may have moved: the saga unwinds, then the payment ends."""
+
+    def __init__(self, status: PaymentStatus, code: str, message: str | None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class PaymentSteps:
+    def __init__(self, payment: PaymentInput, state: PaymentState) -> None:
+        self.payment = payment
+        self.state = state
+        self.saga = Saga(state.steps)
+        self._recorded_final = False
+
+    async def screen(self) -> bool:
+        command = ScreeningCommand(state=self.state, payment_method=self.payment.payment_method)
+        started = workflow.now()
+        decision: ScreeningDecision = await workflow.execute_local_activity(
+            steps.SCREEN_PAYMENT, command, result_type=ScreeningDecision, **policies.LOCAL_CALL
+        )
+        allowed = decision.action == "allow"
+        self._log(steps.SCREEN_PAYMENT, started, "succeeded", decision.reason or decision.action)
+        if not allowed:
+            self.finish(PaymentStatus.DECLINED, f"fraud_{decision.rule}", decision.reason)
+        return allowed
+
+    async def authorize(self) -> ChargeResult | None:
+        self.saga.register(steps.VOID_AUTHORIZATION, self._void)
+        command = AuthorizeCommand(
+            payment_id=self.payment.payment_id,
+            provider=self.payment.provider,
+            amount=self.payment.amount,
+            currency=self.payment.currency,
+            payment_method=self.payment.payment_method,
+            customer_id=self.payment.customer_id,
+            capture=self.payment.capture_method == "automatic",
+            idempotency_key=self._key("authorize"),
+        )
+        return await self._provider_step(steps.AUTHORIZE_PAYMENT, command, "authorization_failed")
+
+    async def confirm_action(self, attempt: int) -> ChargeResult | None:
+        return await self._provider_step(
+            steps.CONFIRM_PAYMENT_ACTION,
+            self._charge_command(f"confirm:{attempt}"),
+            "action_failed",
+        )
+
+    async def capture(self, amount: int) -> None:
+        self._set_status(PaymentStatus.PROCESSING)
+        command = self._charge_command("capture", amount)
+        started = workflow.now()
+        try:
+            charge = await self._call_provider(steps.CAPTURE_PAYMENT, command)
+        except ActivityError as failure:
+            self._log(steps.CAPTURE_PAYMENT, started, "failed", _reason(failure))
+            raise StepFailed(PaymentStatus.FAILED, "capture_failed", _reason(failure)) from None
+        self._log(steps.CAPTURE_PAYMENT, started, "succeeded", f"captured {charge.captured_amount}")
+        self._apply(charge)
+
+    async def post_to_ledger(self) -> None:
+        self.saga.discard(steps.VOID_AUTHORIZATION)
+        self.saga.register(steps.REFUND_PAYMENT, self._refund)
+        final = self.state.model_copy(deep=True)
+        final.status = PaymentStatus.SUCCEEDED
+        entry = JournalEntryDraft(
+            idempotency_key=self._key("capture"),
+            kind="capture",
+            description=f"capture of {self.payment.payment_id}",
+            lines=[
+                PostingLine(
+                    account=f"provider_clearing:{self.payment.provider}",
+                    amount=self.state.captured_amount,
+                    currency=self.payment.currency,
+                ),
+                PostingLine(
+                    account="merchant_balance",
+                    amount=-self.state.captured_amount,
+                    currency=self.payment.currency,
+                ),
+            ],
+        )
+        started = workflow.now()
+        try:
+            await self._record(final, [entry])
+        except LOCAL_ACTIVITY_FAILURES as failure:
+            self._log(steps.RECORD_PAYMENT, started, "failed", _reason(failure))
+            raise StepFailed(PaymentStatus.FAILED, "ledger_failed", _reason(failure)) from None
+        self._log(steps.RECORD_PAYMENT, started, "succeeded", "ledger posted")
+        self._recorded_final = True
+        self.finish(PaymentStatus.SUCCEEDED)
+
+    async def pause(self, status: PaymentStatus) -> None:
+        self._set_status(status)
+        await self._record_quietly()
+
+    def finish(self, status: PaymentStatus, code: str | None = None, message: str | None = None):
+        self.state.failure_code = code
+        self.state.failure_message = message
+        self._set_status(status)
+
+    async def record_final(self) -> None:
+        if not self._recorded_final:
+            await self._record_quietly()
+
+    async def _provider_step(self, name: str, command, failure_code: str) -> ChargeResult | None:
+        """Run an authorize-like call: a decline ends the payment, other failures unwind."""
+        started = workflow.now()
+        try:
+            charge = await self._call_provider(name, command)
+        except ActivityError as failure:
+            cause = failure.cause
+            self._log(name, started, "failed", _reason(failure))
+            if isinstance(cause, ApplicationError) and cause.type == errors.DECLINED:
+                decline = _decline(cause)
+                self.finish(PaymentStatus.DECLINED, decline.code, decline.message)
+                return None
+            unknown = isinstance(cause, ApplicationError) and cause.type == errors.OUTCOME_UNKNOWN
+            status = PaymentStatus.REQUIRES_ATTENTION if unknown else PaymentStatus.FAILED
+            raise StepFailed(status, failure_code, _reason(failure)) from None
+        self._log(name, started, "succeeded", charge.status)
+        self._apply(charge)
+        return charge
+
+    async def _void(self) -> str | None:
+        if self.state.provider_reference is None:
+            return None
+        charge = await self._call_provider(
+            steps.VOID_AUTHORIZATION, self._charge_command("void"), compensation=True
+        )
+        self._apply(charge)
+        return f"voided {charge.reference}"
+
+    async def _refund(self) -> str | None:
+        charge = await self._call_provider(
+            steps.REFUND_PAYMENT,
+            self._charge_command("refund", self.state.captured_amount),
+            compensation=True,
+        )
+        self._apply(charge)
+        return f"refunded {charge.refunded_amount}"
+
+    async def _call_provider(self, name: str, command, compensation: bool = False) -> ChargeResult:
+        options = policies.COMPENSATION_CALL if compensation else policies.PROVIDER_CALL
+        return await workflow.execute_activity(name, command, result_type=ChargeResult, **options)
+
+    async def _record(self, state: PaymentState, journal: list[JournalEntryDraft]) -> None:
+        command = RecordPaymentCommand(state=state, journal=journal)
+        await workflow.execute_local_activity(steps.RECORD_PAYMENT, command, **policies.LOCAL_CALL)
+
+    async def _record_quietly(self) -> None:
+        """The read model trails the workflow; failing to update it must not fail the payment."""
+        started = workflow.now()
+        try:
+            await self._record(self.state, [])
+        except LOCAL_ACTIVITY_FAILURES as failure:
+            self._log(steps.RECORD_PAYMENT, started, "failed", _reason(failure))
+
+    def _apply(self, charge: ChargeResult) -> None:
+        self.state.provider_reference = charge.reference
+        self.state.authorized_amount = charge.authorized_amount
+        self.state.captured_amount = charge.captured_amount
+        self.state.refunded_amount = charge.refunded_amount
+        self.state.next_action_url = charge.next_action_url
+
+    def _charge_command(self, step: str, amount: int | None = None) -> ChargeCommand:
+        return ChargeCommand(
+            payment_id=self.payment.payment_id,
+            provider=self.payment.provider,
+            reference=self.state.provider_reference or "",
+            amount=amount,
+            currency=self.payment.currency,
+            idempotency_key=self._key(step),
+        )
+
+    def _key(self, step: str) -> str:
+        return f"{self.payment.payment_id}:{step}"
+
+    def _set_status(self, status: PaymentStatus) -> None:
+        self.state.status = status
+        self.state.updated_at = workflow.now()
+        workflow.upsert_search_attributes([sa.PAYMENT_STATUS.value_set(status.value)])
+
+    def _log(self, name: str, started, outcome: str, detail: str | None) -> None:
+        self.state.steps.append(
+            StepRecord(
+                name=name,
+                outcome=outcome,
+                started_at=started,
+                finished_at=workflow.now(),
+                detail=detail,
+            )
+        )
+
+
+def _reason(failure: ActivityError | ApplicationError) -> str:
+    cause = failure.cause if isinstance(failure, ActivityError) else failure
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type}: {cause.message}"
+    return str(cause or failure)
+
+
+def _decline(cause: ApplicationError) -> DeclineDetails:
+    if cause.details and isinstance(cause.details[0], dict):
+        return DeclineDetails.model_validate(cause.details[0])
+    return DeclineDetails(code="declined", message=cause.message)

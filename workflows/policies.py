@@ -1,0 +1,39 @@
+"""Activity timeouts and retry policies of the payment saga."""
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from schemas import errors
+
+# Provider calls: Unavailable and OutcomeUnknown retry with backoff and the *same*
+# idempotency key, so a retry can never charge twice.
+PROVIDER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=errors.PROVIDER_NON_RETRYABLE,
+)
+PROVIDER_CALL = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": PROVIDER_RETRY,
+}
+
+# Compensations retry longer: giving up means an operator has to step in.
+COMPENSATION_CALL = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "schedule_to_close_timeout": timedelta(hours=1),
+    "retry_policy": PROVIDER_RETRY,
+}
+
+# Fraud checks and ledger writes are fast SQL in the worker: local activities.
+LOCAL_CALL = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        maximum_interval=timedelta(seconds=2),
+        maximum_attempts=5,
+        non_retryable_error_types=[errors.LEDGER_REJECTED],
+    ),
+}
