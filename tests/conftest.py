@@ -80,5 +80,3 @@ def settings(gateway_url, engine) -> Settings:
         task_queue=f"test-{uuid.uuid4().hex[:8]}",
         fraud=FraudRules(amount_ceiling={"USD": 1_000_000}, blocked_customers=["cus_blocked"]),
     )
-
-

@@ -5,8 +5,6 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
-from activities.providers.base import PaymentProvider
-from activities.providers.sandbox import SandboxGateway
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -14,6 +12,8 @@ from temporalio.worker import Worker
 from activities.fraud import FraudActivities
 from activities.ledger import LedgerActivities
 from activities.payments import ProviderActivities
+from activities.providers.base import PaymentProvider
+from activities.providers.sandbox import SandboxGateway
 from schemas.database import create_schema, make_engine
 from schemas.settings import Settings
 from schemas.temporal_client import connect

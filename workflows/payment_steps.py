@@ -1,5 +1,7 @@
 """The steps of the payment saga: each calls one activity and records itself in the state."""
 
+from datetime import datetime
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -82,8 +84,6 @@ class PaymentSteps:
     async def post_to_ledger(self) -> None:
         self.saga.discard(steps.VOID_AUTHORIZATION)
         self.saga.register(steps.REFUND_PAYMENT, self._refund)
-        final = self.state.model_copy(deep=True)
-        final.status = PaymentStatus.SUCCEEDED
         entry = JournalEntryDraft(
             idempotency_key=self._key("capture"),
             kind="capture",
@@ -101,15 +101,27 @@ class PaymentSteps:
                 ),
             ],
         )
+        # The read model must hold exactly the state the workflow ends with, so that state
+        # (this step included) is built before the write that stores it.
         started = workflow.now()
+        recorded = StepRecord(
+            name=steps.RECORD_PAYMENT,
+            outcome="succeeded",
+            started_at=started,
+            finished_at=started,
+            detail="ledger posted",
+        )
+        final = self.state.model_copy(deep=True)
+        final.status, final.updated_at = PaymentStatus.SUCCEEDED, started
+        final.steps.append(recorded)
         try:
             await self._record(final, [entry])
         except LOCAL_ACTIVITY_FAILURES as failure:
             self._log(steps.RECORD_PAYMENT, started, "failed", _reason(failure))
             raise StepFailed(PaymentStatus.FAILED, "ledger_failed", _reason(failure)) from None
-        self._log(steps.RECORD_PAYMENT, started, "succeeded", "ledger posted")
+        self.state.steps.append(recorded)
         self._recorded_final = True
-        self.finish(PaymentStatus.SUCCEEDED)
+        self._set_status(PaymentStatus.SUCCEEDED, at=started)
 
     async def pause(self, status: PaymentStatus) -> None:
         self._set_status(status)
@@ -197,9 +209,9 @@ class PaymentSteps:
     def _key(self, step: str) -> str:
         return f"{self.payment.payment_id}:{step}"
 
-    def _set_status(self, status: PaymentStatus) -> None:
+    def _set_status(self, status: PaymentStatus, at: datetime | None = None) -> None:
         self.state.status = status
-        self.state.updated_at = workflow.now()
+        self.state.updated_at = at or workflow.now()
         workflow.upsert_search_attributes([sa.PAYMENT_STATUS.value_set(status.value)])
 
     def _log(self, name: str, started, outcome: str, detail: str | None) -> None:

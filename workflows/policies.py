@@ -14,15 +14,17 @@ PROVIDER_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=errors.PROVIDER_NON_RETRYABLE,
 )
+# A provider call gives up after the client's 10 s timeout; 15 s here bounds how long a
+# call lost with a crashed worker waits before another worker retries it.
 PROVIDER_CALL = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=15),
     "schedule_to_close_timeout": timedelta(minutes=10),
     "retry_policy": PROVIDER_RETRY,
 }
 
 # Compensations retry longer: giving up means an operator has to step in.
 COMPENSATION_CALL = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=15),
     "schedule_to_close_timeout": timedelta(hours=1),
     "retry_policy": PROVIDER_RETRY,
 }

@@ -15,6 +15,4 @@ def assert_ledger_invariants(engine: Engine) -> None:
 
 def journal_entries_for(engine: Engine, payment_id: str) -> int:
     with Session(engine) as session:
-        return session.exec(
-            select(func.count()).where(JournalEntry.payment_id == payment_id)
-        ).one()
+        return session.exec(select(func.count()).where(JournalEntry.payment_id == payment_id)).one()

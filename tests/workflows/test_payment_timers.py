@@ -26,7 +26,9 @@ def gateway_charge(gateway_url: str, reference: str) -> dict:
     return httpx.get(f"{gateway_url}/v1/charges/{reference}").json()
 
 
-async def test_automatic_capture_succeeds_and_posts_to_ledger(client, settings, engine, gateway_url):
+async def test_automatic_capture_succeeds_and_posts_to_ledger(
+    client, settings, engine, gateway_url
+):
     payment = payment_input(amount=2500)
     state = await (await start_payment(client, settings, payment)).result()
 

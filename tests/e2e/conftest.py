@@ -1,0 +1,80 @@
+"""The whole embedded stack as child processes: dev server, gateway, worker, API."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from schemas.database import make_engine
+from tests.support.ledger import assert_ledger_invariants
+from workers.stack import EmbeddedStack, free_port
+
+# Short timers so expiry scenarios finish in seconds on the real server.
+HOLD_SECONDS = 8
+ACTION_SECONDS = 8
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Iterator[EmbeddedStack]:
+    stack = EmbeddedStack(
+        data_dir=tmp_path_factory.mktemp("stack"),
+        temporal_port=free_port(),
+        ui_port=free_port(),
+        gateway_port=free_port(),
+        api_port=free_port(),
+        quiet=True,
+        extra_env={
+            "PAYSAGA_AUTHORIZATION_HOLD": f"PT{HOLD_SECONDS}S",
+            "PAYSAGA_ACTION_TIMEOUT": f"PT{ACTION_SECONDS}S",
+        },
+    )
+    with stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def stack_db(stack) -> Iterator[Engine]:
+    engine = make_engine(stack.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+async def api(stack, stack_db) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as client:
+        yield client
+    assert_ledger_invariants(stack_db)
+
+
+@pytest.fixture
+async def gateway(stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        yield client
+
+
+def payment_body(**overrides) -> dict:
+    body = {
+        "amount": 1999,
+        "currency": "USD",
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "payment_method": "tok_visa",
+    }
+    body.update(overrides)
+    return body
+
+
+async def create_payment(api: httpx.AsyncClient, key: str | None = None, **overrides):
+    headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+    return await api.post("/v1/payments", json=payment_body(**overrides), headers=headers)
+
+
+async def wait_for_status(api: httpx.AsyncClient, payment_id: str, status: str, seconds=30):
+    async with asyncio.timeout(seconds):
+        while True:
+            state = (await api.get(f"/v1/payments/{payment_id}")).json()
+            if state["status"] == status:
+                return state
+            await asyncio.sleep(0.1)
