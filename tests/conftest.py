@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -60,6 +61,12 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
 def gateway_url(tmp_path_factory) -> Iterator[str]:
     with start_gateway(tmp_path_factory.mktemp("gateway") / "gateway.db") as url:
         yield url
+
+
+@pytest.fixture
+async def gateway(gateway_url) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture

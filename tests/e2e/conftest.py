@@ -29,6 +29,8 @@ def stack(tmp_path_factory) -> Iterator[EmbeddedStack]:
         extra_env={
             "PAYSAGA_AUTHORIZATION_HOLD": f"PT{HOLD_SECONDS}S",
             "PAYSAGA_ACTION_TIMEOUT": f"PT{ACTION_SECONDS}S",
+            # A provider call slower than this is an OutcomeUnknown, retried with its key.
+            "PAYSAGA_PROVIDER_TIMEOUT": "PT2S",
         },
     )
     with stack:

@@ -1,6 +1,5 @@
 """Capture and cancel updates, on the real dev server (updates need it, DESIGN §3)."""
 
-import httpx
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -20,7 +19,7 @@ async def client(local_env, settings, engine):
         yield local_env.client
 
 
-async def test_manual_partial_capture(client, settings, engine, gateway_url):
+async def test_manual_partial_capture(client, settings, engine, gateway):
     payment = payment_input(capture_method="manual", amount=5000)
     handle = await start_payment(client, settings, payment)
     held = await wait_for_status(handle, PaymentStatus.REQUIRES_CAPTURE)
@@ -31,7 +30,7 @@ async def test_manual_partial_capture(client, settings, engine, gateway_url):
     assert state.status == PaymentStatus.SUCCEEDED
     assert (state.authorized_amount, state.captured_amount) == (5000, 3000)
     assert journal_entries_for(engine, payment.payment_id) == 1
-    charge = httpx.get(f"{gateway_url}/v1/charges/{state.provider_reference}").json()
+    charge = (await gateway.get(f"/v1/charges/{state.provider_reference}")).json()
     assert (charge["status"], charge["amount_captured"]) == ("captured", 3000)
     attributes = (await handle.describe()).typed_search_attributes
     assert attributes.get(sa.PAYMENT_STATUS) == "succeeded"
@@ -53,7 +52,7 @@ async def test_capture_above_authorized_is_rejected_and_changes_nothing(client, 
     await handle.execute_update(PaymentWorkflow.cancel, CancelRequest())
 
 
-async def test_cancel_voids_and_a_second_action_is_refused(client, settings, gateway_url):
+async def test_cancel_voids_and_a_second_action_is_refused(client, settings, gateway):
     handle = await start_payment(client, settings, payment_input(capture_method="manual"))
     await wait_for_status(handle, PaymentStatus.REQUIRES_CAPTURE)
 
@@ -61,7 +60,7 @@ async def test_cancel_voids_and_a_second_action_is_refused(client, settings, gat
 
     assert state.status == PaymentStatus.CANCELED
     assert step_names(state)[-1] == ("compensation", "void_authorization", "succeeded")
-    charge = httpx.get(f"{gateway_url}/v1/charges/{state.provider_reference}").json()
+    charge = (await gateway.get(f"/v1/charges/{state.provider_reference}")).json()
     assert charge["status"] == "voided"
 
 
@@ -79,14 +78,14 @@ async def test_capture_refused_while_waiting_for_three_d_secure(client, settings
 
 
 async def test_compensation_that_cannot_succeed_leaves_requires_attention(
-    client, settings, engine, gateway_url
+    client, settings, engine, gateway
 ):
     payment = payment_input(payment_method="tok_captureFails", capture_method="manual")
     handle = await start_payment(client, settings, payment)
     held = await wait_for_status(handle, PaymentStatus.REQUIRES_CAPTURE)
     # Someone voided the hold in the provider's dashboard: our own void can no longer succeed.
-    voided = httpx.post(
-        f"{gateway_url}/v1/charges/{held.provider_reference}/void",
+    voided = await gateway.post(
+        f"/v1/charges/{held.provider_reference}/void",
         json={},
         headers={"Idempotency-Key": f"dashboard-{payment.payment_id}"},
     )

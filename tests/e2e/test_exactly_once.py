@@ -1,0 +1,51 @@
+"""Exactly once at the provider when processes die or answers are lost."""
+
+import asyncio
+
+from tests.e2e.conftest import create_payment, wait_for_status
+
+
+async def test_worker_sigkill_mid_flight_charges_each_payment_once(stack, api, gateway):
+    # Slow the provider so authorizations are in flight when the worker dies.
+    await gateway.put("/v1/faults", json={"latency_ms": 1500, "operations": ["charge"]})
+    try:
+        requests = [
+            asyncio.create_task(create_payment(api, amount=300 + i, customer_id=f"cus_crash_{i}"))
+            for i in range(10)
+        ]
+        await asyncio.sleep(1.0)
+        stack.kill_worker()
+        stack.start_worker()
+        responses = await asyncio.gather(*requests)
+    finally:
+        await gateway.delete("/v1/faults")
+
+    assert {r.status_code for r in responses} <= {201, 202}
+    payment_ids = [r.json()["payment_id"] for r in responses]
+    finals = await asyncio.gather(
+        *(wait_for_status(api, pid, "succeeded", seconds=90) for pid in payment_ids)
+    )
+    stats = (await gateway.get("/v1/stats")).json()
+    for payment in finals:
+        assert stats["charges_by_reference"][payment["payment_id"]] == 1
+        assert stats["applied_by_key"][f"{payment['payment_id']}:authorize"] == 1
+        assert payment["captured_amount"] == payment["amount"]
+
+
+async def test_lost_answer_is_retried_with_the_same_key(api, gateway):
+    """The gateway applies the charge but answers after the client gave up (OutcomeUnknown)."""
+    await gateway.put(
+        "/v1/faults", json={"timeout_next": 1, "hang_ms": 4000, "operations": ["charge"]}
+    )
+    try:
+        created = await create_payment(api)
+    finally:
+        await gateway.delete("/v1/faults")
+
+    payment = created.json()
+    assert payment["status"] == "succeeded"
+    authorize = [s for s in payment["steps"] if s["name"] == "authorize_payment"]
+    assert authorize[0]["outcome"] == "succeeded"
+    stats = (await gateway.get("/v1/stats")).json()
+    assert stats["charges_by_reference"][payment["payment_id"]] == 1
+    assert stats["replays_by_key"][f"{payment['payment_id']}:authorize"] >= 1
