@@ -29,4 +29,8 @@ def upsert_payment(session: Session, state: PaymentState) -> None:
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(PaymentRecord).values(**row)
     changed = {k: statement.excluded[k] for k in row if k not in ("payment_id", "created_at")}
-    session.execute(statement.on_conflict_do_update(index_elements=["payment_id"], set_=changed))
+    # A late, abandoned activity attempt must not overwrite a newer state with an older one.
+    newer = PaymentRecord.updated_at <= statement.excluded.updated_at
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["payment_id"], set_=changed, where=newer)
+    )

@@ -1,5 +1,6 @@
 """RFC 9457 problem+json for every error the API returns; no input is ever echoed back."""
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,17 @@ FIELD_CODES = {
     "metadata": "invalid_metadata",
     "description": "invalid_description",
 }
-STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+# FastAPI raises a bare 400 only when it cannot parse the body (bad UTF-8, nesting too deep).
+STATUS_CODES = {
+    400: "malformed_json",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+# A field path names our fields; a client's own key (unknown field, metadata key) is shown
+# only if it looks like a field name (no digits), so a card number sent as a key is never
+# echoed: any other key shows as "*".
+SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z_\-]{0,39}$")
 
 
 class Problem(Exception):
@@ -51,7 +62,7 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
         return problem_response(400, "malformed_json", "Request body is not valid JSON")
     fields = [
         {
-            "field": ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0],
+            "field": ".".join(_safe_part(part) for part in error["loc"][1:]) or error["loc"][0],
             "message": error["msg"],
             "type": error["type"],
         }
@@ -72,6 +83,12 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+def _safe_part(part: str | int) -> str:
+    if isinstance(part, int) or SAFE_KEY.match(part) or part == "[key]":
+        return str(part)
+    return "*"
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -84,7 +101,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = STATUS_CODES.get(exc.status_code, "http_error")
-        return problem_response(exc.status_code, code, str(exc.detail))
+        response = problem_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -23,7 +23,7 @@ def _validate_currency(code: str) -> str:
     try:
         currency_exponent(code)
     except ValueError as e:
-        raise ValueError(f"'{code}' is not an ISO 4217 currency that can be charged") from e
+        raise ValueError("not an ISO 4217 currency that can be charged") from e
     return code
 
 

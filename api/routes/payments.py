@@ -112,7 +112,7 @@ async def get_payment(
 ) -> PaymentState:
     state = await read_payment(session, temporal, tenant, payment_id)
     if state is None:
-        raise _not_found(payment_id)
+        raise _not_found()
     return state
 
 
@@ -151,7 +151,7 @@ async def confirm_payment(
     """Tell the saga the customer finished the provider's action; it then asks the provider."""
     state = await read_payment(session, temporal, tenant, payment_id)
     if state is None:
-        raise _not_found(payment_id)
+        raise _not_found()
     if state.status != PaymentStatus.REQUIRES_ACTION:
         raise _wrong_state(state.status, "requires_action")
     handle = temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
@@ -162,7 +162,7 @@ async def confirm_payment(
 async def _running_handle(session, temporal, tenant: str, payment_id: str) -> WorkflowHandle:
     state = await read_payment(session, temporal, tenant, payment_id)
     if state is None:
-        raise _not_found(payment_id)
+        raise _not_found()
     if state.status.is_final:
         raise _wrong_state(state.status, "requires_capture or requires_action")
     return temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
@@ -188,8 +188,9 @@ async def _update(handle: WorkflowHandle, update, request: BaseModel, update_id:
         raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
 
 
-def _not_found(payment_id: str) -> Problem:
-    return Problem(404, "payment_not_found", "No such payment", f"no payment {payment_id}")
+def _not_found() -> Problem:
+    # The id is not echoed back: it is client input, possibly long or not an id at all.
+    return Problem(404, "payment_not_found", "No such payment")
 
 
 def _wrong_state(current: PaymentStatus, expected: str) -> Problem:
