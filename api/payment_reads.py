@@ -3,6 +3,7 @@
 import base64
 from datetime import datetime, timedelta
 
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 from temporalio.client import Client
@@ -23,13 +24,7 @@ async def read_payment(
 ) -> PaymentState | None:
     if not PAYMENT_ID.match(payment_id):
         return None
-    with session.begin():
-        record = session.exec(
-            select(PaymentRecord).where(
-                PaymentRecord.payment_id == payment_id, PaymentRecord.tenant_id == tenant
-            )
-        ).first()
-    stored = PaymentState.model_validate_json(record.state_json) if record else None
+    stored = await run_in_threadpool(stored_payment, session, tenant, payment_id)
     if stored is not None and stored.status.is_final:
         return stored
     handle = temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
@@ -37,6 +32,17 @@ async def read_payment(
         return await handle.query(PaymentWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
     except RPCError:
         return stored  # no worker answering, or history gone: the read model is all we have
+
+
+def stored_payment(session: Session, tenant: str, payment_id: str) -> PaymentState | None:
+    """The read model's copy. SQL runs off the event loop: a busy SQLite waits there."""
+    with session.begin():
+        record = session.exec(
+            select(PaymentRecord).where(
+                PaymentRecord.payment_id == payment_id, PaymentRecord.tenant_id == tenant
+            )
+        ).first()
+    return PaymentState.model_validate_json(record.state_json) if record else None
 
 
 def list_payments(

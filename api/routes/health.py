@@ -1,9 +1,9 @@
 """Liveness and readiness."""
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine, text
 
-from api.dependencies import SessionDep
 from api.problems import problem_response
 
 router = APIRouter(tags=["health"])
@@ -14,11 +14,19 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+        connection.rollback()
+
+
 @router.get("/readyz")
-async def readyz(request: Request, session: SessionDep):
+async def readyz(request: Request):
     checks: dict[str, str] = {}
     try:
-        session.execute(text("SELECT 1"))
+        # In a thread, and closed before Temporal is asked: a SQLite lock held across an
+        # await, or a busy wait on the event loop, would stall every request.
+        await run_in_threadpool(_ping_database, request.app.state.engine)
         checks["database"] = "ok"
     except Exception as e:  # readiness reports, it never raises
         checks["database"] = f"error: {type(e).__name__}"

@@ -4,6 +4,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -54,8 +55,8 @@ async def create_payment(
     settings: SettingsDep,
     tenant: TenantDep,
 ) -> PaymentState:
-    payment_id, replayed = claim_key(
-        session, tenant, idempotency_key, request_hash(body), new_payment_id()
+    payment_id, replayed = await run_in_threadpool(
+        claim_key, session, tenant, idempotency_key, request_hash(body), new_payment_id()
     )
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"

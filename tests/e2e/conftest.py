@@ -17,7 +17,9 @@ HOLD_SECONDS = 8
 ACTION_SECONDS = 8
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack stops once the e2e tests are done instead of idling (and holding
+# ports) through the rest of the session.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory) -> Iterator[EmbeddedStack]:
     stack = EmbeddedStack(
         data_dir=tmp_path_factory.mktemp("stack"),
@@ -37,7 +39,7 @@ def stack(tmp_path_factory) -> Iterator[EmbeddedStack]:
         yield stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack_db(stack) -> Iterator[Engine]:
     engine = make_engine(stack.database_url)
     yield engine
