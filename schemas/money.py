@@ -1,5 +1,6 @@
 """Exact money: integer minor units and an ISO 4217 currency, never floats."""
 
+from decimal import Decimal
 from typing import Annotated
 
 from iso4217 import Currency
@@ -16,6 +17,12 @@ def currency_exponent(code: str) -> int:
     if exponent is None:
         raise ValueError(f"{code} is not a currency that can be charged")
     return exponent
+
+
+def format_minor(amount: int, currency: str) -> str:
+    """Human-readable amount for operators, e.g. ``19.99 USD`` (exact: Decimal, no float)."""
+    exponent = currency_exponent(currency)
+    return f"{Decimal(amount).scaleb(-exponent):.{exponent}f} {currency}"
 
 
 def _validate_currency(code: str) -> str:

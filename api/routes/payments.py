@@ -21,6 +21,7 @@ from api.payment_reads import list_payments, read_payment
 from api.problems import Problem
 from schemas import errors
 from schemas.identity import new_payment_id, payment_workflow_id
+from schemas.money import format_minor
 from schemas.payments import (
     CancelRequest,
     CaptureRequest,
@@ -76,6 +77,11 @@ async def create_payment(
         # A retried request joins the running saga; a finished one is never started again.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        # Shown in the Temporal UI's list, so operators read payments without decoding input.
+        static_summary=(
+            f"{format_minor(payment.amount, payment.currency)} via {payment.provider}, "
+            f"{payment.capture_method} capture"
+        ),
     )
     try:
         async with asyncio.timeout(settings.create_wait.total_seconds()):

@@ -1,6 +1,5 @@
 """FraudActivities.screen_payment called directly against SQLite and PostgreSQL."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,10 +8,10 @@ from sqlmodel import Session
 
 from activities.fraud import FraudActivities
 from schemas.fraud import ScreeningCommand, ScreeningDecision
-from schemas.identity import new_payment_id
-from schemas.payments import PaymentState, PaymentStatus
+from schemas.payments import PaymentState
 from schemas.settings import FraudRules
 from schemas.tables import PaymentRecord
+from tests.support.payments import processing_state
 
 TENANT = "ten_fraud"
 WINDOW = timedelta(minutes=10)
@@ -28,20 +27,7 @@ RULES = FraudRules(
 
 
 def payment_state(**overrides) -> PaymentState:
-    now = datetime.now(UTC)
-    fields = {
-        "payment_id": new_payment_id(),
-        "tenant_id": TENANT,
-        "status": PaymentStatus.PROCESSING,
-        "amount": 2000,
-        "currency": "USD",
-        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
-        "provider": "sandbox",
-        "capture_method": "automatic",
-        "created_at": now,
-        "updated_at": now,
-    }
-    return PaymentState(**(fields | overrides))
+    return processing_state(**({"tenant_id": TENANT, "amount": 2000} | overrides))
 
 
 def screen(

@@ -5,10 +5,9 @@ asserted after each one (see conftest.py).
 """
 
 import threading
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, text
@@ -18,7 +17,6 @@ from temporalio.exceptions import ApplicationError
 from activities.ledger import LedgerActivities
 from schemas import errors
 from schemas.database import make_engine
-from schemas.identity import new_payment_id
 from schemas.ledger import JournalEntryDraft, PostingLine, RecordPaymentCommand
 from schemas.ledger_reports import (
     LedgerViolation,
@@ -29,6 +27,7 @@ from schemas.ledger_reports import (
 from schemas.payments import PaymentState, PaymentStatus, StepRecord
 from schemas.tables import JournalEntry, LedgerAccount, PaymentRecord, Posting
 from tests.support.ledger import assert_ledger_invariants, journal_entries_for
+from tests.support.payments import processing_state
 
 TENANT = "ten_ledger"
 CLEARING = "provider_clearing:sandbox"
@@ -36,20 +35,7 @@ MERCHANT = "merchant_balance"
 
 
 def payment_state(**overrides) -> PaymentState:
-    now = datetime.now(UTC)
-    fields = {
-        "payment_id": new_payment_id(),
-        "tenant_id": TENANT,
-        "status": PaymentStatus.PROCESSING,
-        "amount": 2500,
-        "currency": "USD",
-        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
-        "provider": "sandbox",
-        "capture_method": "automatic",
-        "created_at": now,
-        "updated_at": now,
-    }
-    return PaymentState(**(fields | overrides))
+    return processing_state(**({"tenant_id": TENANT, "amount": 2500} | overrides))
 
 
 def captured(state: PaymentState, amount: int | None = None) -> PaymentState:

@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowHandle
 
@@ -22,6 +23,24 @@ def payment_input(**overrides) -> PaymentInput:
     }
     fields.update(overrides)
     return PaymentInput(**fields)
+
+
+def processing_state(**overrides) -> PaymentState:
+    """A payment's state as the workflow reports it before authorization."""
+    now = datetime.now(UTC)
+    fields = {
+        "payment_id": new_payment_id(),
+        "tenant_id": "ten_test",
+        "status": PaymentStatus.PROCESSING,
+        "amount": 2500,
+        "currency": "USD",
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "provider": "sandbox",
+        "capture_method": "automatic",
+        "created_at": now,
+        "updated_at": now,
+    }
+    return PaymentState(**(fields | overrides))
 
 
 async def start_payment(
