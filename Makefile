@@ -8,13 +8,19 @@ STAMP  := $(VENV)/.installed
 DATA   ?= .paysaga
 # Extra flags for `paysaga dev`, e.g. make run ARGS="--api-port 9000"
 ARGS   ?=
+# Flags for `paysaga bench`, e.g. make bench BENCH_ARGS="--find-max --baseline"
+BENCH_ARGS ?= --rate 20 --duration 60 --baseline
+# Flags for `paysaga chaos`
+CHAOS_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt clean clean-data
+.PHONY: help install run test lint fmt clean clean-data bench chaos
 
 help:
 	@echo "make run         start Temporal, sandbox gateway, worker and API (Ctrl-C stops)"
 	@echo "make test        ruff check + ruff format --check + the whole pytest suite"
+	@echo "make bench       payments through the API at 20/s for 60 s vs a no-op baseline, verified"
+	@echo "make chaos       payments while processes are killed and the gateway fails, verified"
 	@echo "make lint        ruff check + ruff format --check"
 	@echo "make fmt         ruff format + ruff check --fix"
 	@echo "make clean       remove caches and build output (keeps .venv and $(DATA))"
@@ -29,6 +35,12 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/paysaga dev --data-dir $(DATA) $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/paysaga bench $(BENCH_ARGS)
+
+chaos: $(STAMP)
+	$(BIN)/paysaga chaos $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

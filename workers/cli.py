@@ -92,6 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--wait", type=float, default=60.0, help="seconds to wait for the server to answer"
     )
+
+    from workers.bench.options import add_bench_arguments
+
+    bench = commands.add_parser(
+        "bench",
+        help="drive payments through the API at a fixed rate and report speed and correctness",
+        description="Start the embedded stack (or target a running one with --api-url), drive "
+        "card payments through POST /v1/payments at a fixed arrival rate (open loop), report "
+        "throughput, latency, CPU per process and worker memory, then verify every payment. "
+        "Exits 1 when the verification fails.",
+    )
+    add_bench_arguments(bench)
+
+    from workers.chaos.cli import add_chaos_arguments
+
+    chaos = commands.add_parser(
+        "chaos",
+        help="drive payments while killing the worker and Temporal and failing the gateway",
+        description="Start the embedded stack, drive a mix of payments through the API while "
+        "SIGKILLing the worker and the Temporal dev server and injecting gateway faults, then "
+        "verify: every payment final, no duplicate charge, ledger balanced. Exits 1 on any "
+        "violation.",
+    )
+    add_chaos_arguments(chaos)
     return parser
 
 
@@ -117,6 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "search-attributes":
         return _search_attributes(args)
+    if args.command == "bench":
+        from workers.bench.runner import main as bench_main
+
+        return bench_main(args)
+    if args.command == "chaos":
+        from workers.chaos.cli import main as chaos_main
+
+        return chaos_main(args)
     raise AssertionError(args.command)  # pragma: no cover
 
 

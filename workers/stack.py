@@ -275,6 +275,24 @@ class EmbeddedStack:
     def _spawn_worker(self) -> _Child:
         return self._spawn("worker", [sys.executable, "-m", "workers.worker"])
 
+    async def start_worker_async(self) -> None:
+        """``start_worker()`` for callers on an event loop (the chaos run): the process is
+        spawned from the calling thread, the wait for its poller does not block the loop."""
+        await self._worker_polling(self._spawn_worker())
+
+    def restart_temporal(self, down_seconds: float = 0.0) -> None:
+        """SIGKILL the Temporal dev server, leave it down for ``down_seconds``, then start it
+        again on the same database file and ports and wait until it answers."""
+        self.kill("temporal")
+        time.sleep(down_seconds)
+        self._start_temporal()
+
+    async def restart_temporal_async(self, down_seconds: float = 0.0) -> None:
+        """``restart_temporal()`` for callers on an event loop."""
+        self.kill("temporal")
+        await asyncio.sleep(down_seconds)
+        await self._wait_temporal(self._spawn_temporal())
+
     def kill(self, name: str) -> None:
         """SIGKILL one child by name (``temporal``, ``gateway``, ``worker``, ``api``)."""
         child = self._children.get(name)
@@ -305,6 +323,10 @@ class EmbeddedStack:
     # ----------------------------------------------------------------- children
 
     def _start_temporal(self) -> None:
+        child = self._spawn_temporal()
+        self._run_async(lambda: self._wait_temporal(child))
+
+    def _spawn_temporal(self) -> _Child:
         data = Path(self.data_dir)
         cmd = [
             find_temporal_binary(),
@@ -328,8 +350,7 @@ class EmbeddedStack:
             NAMESPACE,
             *search_attributes.cli_flags(),
         ]
-        child = self._spawn("temporal", cmd, env=dict(os.environ))
-        self._run_async(lambda: self._wait_temporal(child))
+        return self._spawn("temporal", cmd, env=dict(os.environ))
 
     async def _wait_temporal(self, child: _Child) -> None:
         from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
@@ -411,6 +432,9 @@ class EmbeddedStack:
         )
 
     def _wait_worker(self, child: _Child) -> None:
+        self._run_async(lambda: self._worker_polling(child))
+
+    async def _worker_polling(self, child: _Child) -> None:
         """Ready = a workflow poller on our task queue that appeared after the spawn."""
         from temporalio.api.enums.v1 import TaskQueueType
         from temporalio.api.taskqueue.v1 import TaskQueue
@@ -425,23 +449,20 @@ class EmbeddedStack:
         since = child.started_wall.timestamp() - 1.0
         identity_prefix = f"{child.process.pid}@"
 
-        async def wait() -> None:
-            client = await Client.connect(self.temporal_address, namespace=NAMESPACE)
-            deadline = time.monotonic() + self.start_timeout
-            while time.monotonic() < deadline:
-                self._check_alive(child)
-                response = await client.workflow_service.describe_task_queue(request)
-                for poller in response.pollers:
-                    seen = poller.last_access_time.ToDatetime(tzinfo=UTC).timestamp()
-                    if poller.identity.startswith(identity_prefix) or seen >= since:
-                        return
-                await asyncio.sleep(0.2)
-            raise StackError(
-                f"the worker did not poll task queue {self.task_queue!r} within "
-                f"{self.start_timeout:.0f}s; see {child.log_path}"
-            )
-
-        self._run_async(wait)
+        client = await Client.connect(self.temporal_address, namespace=NAMESPACE)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            self._check_alive(child)
+            response = await client.workflow_service.describe_task_queue(request)
+            for poller in response.pollers:
+                seen = poller.last_access_time.ToDatetime(tzinfo=UTC).timestamp()
+                if poller.identity.startswith(identity_prefix) or seen >= since:
+                    return
+            await asyncio.sleep(0.2)
+        raise StackError(
+            f"the worker did not poll task queue {self.task_queue!r} within "
+            f"{self.start_timeout:.0f}s; see {child.log_path}"
+        )
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> _Child:
         if name in self._children:

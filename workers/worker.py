@@ -21,6 +21,9 @@ from workflows.payment import PaymentWorkflow
 
 log = logging.getLogger("paysaga.worker")
 
+# Threads for the synchronous (SQL) activities; the bench's baseline worker uses the same.
+ACTIVITY_THREADS = 16
+
 
 def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
     timeout = settings.provider_timeout.total_seconds()
@@ -61,7 +64,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     providers = build_providers(settings)
     client = await connect(settings)
     stop = stop or asyncio.Event()
-    with ThreadPoolExecutor(max_workers=16) as executor:
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, engine, providers, executor)
         async with worker:
             log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)

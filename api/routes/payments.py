@@ -10,6 +10,7 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -88,16 +89,32 @@ async def create_payment(
             return await temporal.execute_update_with_start_workflow(
                 PaymentWorkflow.wait_for_milestone, start_workflow_operation=start
             )
-    except (WorkflowAlreadyStartedError, TimeoutError):
-        # Finished long ago, or still processing: answer with what is known now.
+    except (WorkflowAlreadyStartedError, TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # Finished long ago, or still processing: answer with what is known now. (When our
+        # timeout cancels the wait, the client raises its own error instead of CancelledError,
+        # so asyncio.timeout() does not turn it into TimeoutError: no worker ran it yet.)
         state = await read_payment(session, temporal, tenant, payment_id)
         if state is None:
-            raise Problem(503, "temporal_unavailable", "The payment could not be started") from None
-        if not state.status.is_final and state.status == PaymentStatus.PROCESSING:
+            state = await _accepted_state(temporal, workflow_id, payment)
+        if state.status == PaymentStatus.PROCESSING:
             response.status_code = status.HTTP_202_ACCEPTED
         return state
     except RPCError as e:
         raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
+
+
+async def _accepted_state(temporal, workflow_id: str, payment: PaymentInput) -> PaymentState:
+    """The saga started but no worker has reported yet (overload): 202, never a false 503."""
+    try:
+        description = await temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        raise Problem(503, "temporal_unavailable", "The payment could not be started") from None
+    started = description.start_time
+    return PaymentState(
+        **payment.model_dump(include=set(PaymentState.model_fields)),
+        created_at=started,
+        updated_at=started,
+    )
 
 
 @router.get("", response_model=PaymentList)
@@ -162,7 +179,12 @@ async def confirm_payment(
     if state.status != PaymentStatus.REQUIRES_ACTION:
         raise _wrong_state(state.status, "requires_action")
     handle = temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
-    await handle.signal(PaymentWorkflow.confirm)
+    try:
+        await handle.signal(PaymentWorkflow.confirm)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise Problem(409, "invalid_state", "Payment has already finished") from e
+        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
     return state
 
 
@@ -193,6 +215,9 @@ async def _update(handle: WorkflowHandle, update, request: BaseModel, update_id:
         if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise Problem(409, "invalid_state", "Payment has already finished") from e
         raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
+    except WorkflowUpdateRPCTimeoutOrCancelledError as e:
+        # Temporal went away (or stopped answering) while the update waited for the worker.
+        raise Problem(503, "temporal_unavailable", "Temporal did not answer in time") from e
 
 
 def _not_found() -> Problem:

@@ -34,7 +34,7 @@ def test_fail_next_answers_503_then_the_retry_applies_once(gateway: Gateway) -> 
 
 
 def test_timeout_after_apply_then_retry_with_the_same_key(gateway: Gateway) -> None:
-    gateway.set_faults(timeout_next=1, hang_ms=2000)
+    gateway.set_faults(timeout_next=1, hang_ms=20_000)
     key, reference = new_key(), new_key("pay")
     body = {
         "amount": 1234,
@@ -62,23 +62,23 @@ def test_timeout_after_apply_then_retry_with_the_same_key(gateway: Gateway) -> N
 def test_replays_are_not_subject_to_failures(gateway: Gateway) -> None:
     key, reference = new_key(), new_key("pay")
     assert gateway.charge(key=key, reference=reference).status_code == 200
-    gateway.set_faults(error_rate=1.0, timeout_after_apply_rate=1.0, hang_ms=5000)
+    gateway.set_faults(error_rate=1.0, timeout_after_apply_rate=1.0, hang_ms=30_000)
     started = time.monotonic()
     replay = gateway.charge(key=key, reference=reference)
     assert replay.status_code == 200
     assert replay.headers["Idempotent-Replayed"] == "true"
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 15  # far below the 30 s hang a fault would add
     assert gateway.charge().status_code == 503
 
 
 def test_latency_delays_matching_operations(gateway: Gateway) -> None:
-    gateway.set_faults(latency_ms=300, operations=["capture"])
+    gateway.set_faults(latency_ms=3000, operations=["capture"])
     started = time.monotonic()
     charge = gateway.authorized()
-    assert time.monotonic() - started < 0.25  # charges do not match
+    assert time.monotonic() - started < 2.5  # charges do not match: no 3 s delay
     started = time.monotonic()
     assert gateway.action(charge["id"], "capture").status_code == 200
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 3.0
 
 
 def test_operations_filter_limits_failures(gateway: Gateway) -> None:
@@ -97,7 +97,7 @@ def test_error_rate_is_a_fraction(gateway: Gateway) -> None:
 
 
 async def test_a_hanging_request_does_not_block_others(gateway: Gateway) -> None:
-    gateway.set_faults(timeout_next=1, hang_ms=2000)
+    gateway.set_faults(timeout_next=1, hang_ms=20_000)
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=5) as client:
 
         async def charge() -> httpx.Response:
@@ -114,9 +114,8 @@ async def test_a_hanging_request_does_not_block_others(gateway: Gateway) -> None
 
         hanging = asyncio.create_task(charge())
         await asyncio.sleep(0.2)
-        started = time.monotonic()
         others = await asyncio.gather(*(charge() for _ in range(20)))
-        assert time.monotonic() - started < 1.5
+        # All answered while the first one still hangs: the hang blocks nothing else.
         assert all(r.status_code == 200 for r in others)
         assert not hanging.done()
         hanging.cancel()

@@ -1,7 +1,6 @@
 """State survives restarts; the gateway keeps up with a payment system's load."""
 
 import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -56,11 +55,6 @@ async def test_sustains_a_burst_of_payments_without_errors(gateway: Gateway) -> 
             )
             return [charge.status_code, capture.status_code]
 
-        started = time.monotonic()
         results = await asyncio.gather(*(payment(i) for i in range(100)))
-        elapsed = time.monotonic() - started
+    # Only correctness under a burst: speed belongs to `paysaga bench`, not to a timed test.
     assert all(statuses == [200, 200] for statuses in results)
-    # The in-process httpx client is the bottleneck here (it needs ~2x the gateway's CPU per
-    # request); on a 2-core machine this measures 100-120 requests/s. The floor leaves room
-    # for a loaded CI machine; what matters is that nothing failed.
-    assert 200 / elapsed > 50, f"{200 / elapsed:.0f} requests/s"

@@ -1,0 +1,1 @@
+"""`paysaga chaos`: a short run against the real embedded stack."""

@@ -1,0 +1,60 @@
+"""A short `paysaga chaos` run as a real subprocess: payments through the API while the
+worker is SIGKILLed three times, the Temporal dev server once, and the gateway fails."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+# Guards against a hung run only; the run itself takes well under this.
+HANG_GUARD_SECONDS = 900
+
+
+def _paysaga() -> list[str]:
+    script = Path(sys.executable).parent / "paysaga"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "workers.cli"]
+
+
+def test_short_chaos_run_loses_nothing_and_charges_once(tmp_path):
+    out = tmp_path / "chaos.json"
+    cmd = [
+        *_paysaga(),
+        "chaos",
+        "--payments",
+        "60",
+        "--rate",
+        "3",
+        "--worker-kills",
+        "3",
+        "--server-restarts",
+        "1",
+        "--seed",
+        "7",
+        "--data-dir",
+        str(tmp_path / "stack"),
+        "--out",
+        str(out),
+    ]
+    run = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=HANG_GUARD_SECONDS, check=False
+    )
+    report = f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-5000:]}"
+    assert run.returncode == 0, report
+    result = json.loads(out.read_text())
+
+    assert result["ok"], result["violations"]
+    assert result["violations"] == []
+    assert result["payments"] == 60
+    assert result["all_final"] and result["not_final"] == []
+    assert sum(result["statuses"].values()) == 60
+    assert result["duplicates"] == 0
+    assert result["imbalance"] == 0
+    assert result["worker_kills"] == 3
+    assert result["server_restarts"] == 1
+    assert sum(result["faults_injected"].values()) > 0
+    assert result["client_retries"] > 0
+    # The mix ran: captures that fail are voided by a compensation.
+    assert result["statuses"].get("succeeded", 0) > 0
+    assert result["statuses"].get("declined", 0) > 0
+    assert result["compensations_by_outcome"].get("succeeded", 0) > 0
+    assert result["verification"]["ok"]

@@ -1,0 +1,10 @@
+"""``paysaga bench``: drive payments at a fixed arrival rate and tell the truth about speed.
+
+- ``load``: the open-loop arrival schedule and the per-payment samples it collects,
+- ``drivers``: one payment through the REST API, or one baseline workflow through the client,
+- ``baseline`` / ``baseline_worker``: a no-op saga of the same shape on its own task queue,
+- ``processes``: CPU seconds and peak RSS of the stack's processes over a window,
+- ``stats``: percentiles and rates, ``report``: the rich table and the JSON document,
+- ``find_max``: step the rate up until latency or errors give out,
+- ``runner``: puts it together for the CLI (``options`` holds its arguments).
+"""

@@ -1,0 +1,44 @@
+"""The baseline worker process: ``python -m workers.bench.baseline_worker ADDRESS QUEUE``.
+
+A separate process like the real worker, with the same Worker settings (SDK concurrency
+defaults, a 16-thread pool for synchronous activities), so the comparison is like for like.
+"""
+
+import asyncio
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from workers.bench.baseline import (
+    BaselinePaymentWorkflow,
+    noop_authorize,
+    noop_record,
+    noop_screen,
+)
+from workers.worker import ACTIVITY_THREADS
+
+
+async def serve(address: str, task_queue: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[BaselinePaymentWorkflow],
+            activities=[noop_screen, noop_authorize, noop_record],
+            activity_executor=executor,
+        )
+        async with worker:
+            await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,87 @@
+"""Arguments of ``paysaga bench`` (argparse only, so ``paysaga --help`` stays fast)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _pids(value: str) -> dict[str, int]:
+    """``api=123,worker=456`` → ``{"api": 123, "worker": 456}``."""
+    try:
+        pairs = (item.split("=", 1) for item in value.split(",") if item)
+        return {name.strip(): int(pid) for name, pid in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not NAME=PID[,NAME=PID...]") from None
+
+
+def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
+    load = bench.add_argument_group("load")
+    load.add_argument("--rate", type=float, default=20.0, help="payments/s (default: %(default)s)")
+    load.add_argument(
+        "--duration", type=float, default=30.0, help="seconds of load (default: %(default)s)"
+    )
+    load.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="seconds of load at --rate before measuring, not counted (default: %(default)s)",
+    )
+    load.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also drive a no-op saga of the same shape at the same rate and compare",
+    )
+    load.add_argument("--out", help="write the result as JSON to this file")
+
+    find = bench.add_argument_group("--find-max: step the rate up until it no longer holds")
+    find.add_argument("--find-max", action="store_true")
+    find.add_argument("--start-rate", type=float, default=10.0, help="default: %(default)s")
+    find.add_argument("--rate-step", type=float, default=10.0, help="default: %(default)s")
+    find.add_argument("--max-rate", type=float, default=300.0, help="default: %(default)s")
+    find.add_argument(
+        "--step-duration", type=float, default=15.0, help="seconds per step (default: %(default)s)"
+    )
+    find.add_argument(
+        "--p99-bound",
+        type=float,
+        default=1.0,
+        help="seconds; a step whose p99 exceeds it ends the search (default: %(default)s)",
+    )
+
+    target = bench.add_argument_group(
+        "a running stack (default: start the embedded stack in a temporary directory)"
+    )
+    target.add_argument("--api-url", help="e.g. http://127.0.0.1:8000")
+    target.add_argument("--temporal-address", help="e.g. 127.0.0.1:7233")
+    target.add_argument("--gateway-url", help="sandbox gateway, for the verification")
+    target.add_argument("--database-url", help="paysaga's database, for the verification")
+    target.add_argument(
+        "--pids",
+        type=_pids,
+        help="processes to measure, e.g. api=123,worker=456,temporal=789,gateway=1011",
+    )
+    target.add_argument(
+        "--data-dir", help="embedded stack: keep its data and logs here instead of a temp dir"
+    )
+    # Test-only: after the load, charge one payment a second time at the gateway under
+    # another key (what a random idempotency key would do); the verification must fail.
+    bench.add_argument("--inject-duplicate-charge", action="store_true", help=argparse.SUPPRESS)
+
+
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the combination of arguments, if anything."""
+    if args.api_url:
+        missing = [
+            flag
+            for flag, value in (
+                ("--temporal-address", args.temporal_address),
+                ("--gateway-url", args.gateway_url),
+                ("--database-url", args.database_url),
+            )
+            if not value
+        ]
+        if missing:
+            return f"--api-url also needs {', '.join(missing)}"
+    if args.rate <= 0 or args.duration <= 0 or args.step_duration <= 0:
+        return "--rate, --duration and --step-duration must be positive"
+    return None
