@@ -10,7 +10,6 @@ output goes to ``<db>.log`` next to the database and is shown if it fails to sta
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,11 +20,7 @@ from typing import Any
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from workers.stack import free_port
 
 
 class GatewayProcess:

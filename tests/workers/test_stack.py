@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from workers.stack import EmbeddedStack
+from workers.stack import EmbeddedStack, free_ports
 
 PAYMENT_BODY = {
     "amount": 1999,
@@ -24,22 +24,8 @@ PAYMENT_BODY = {
 }
 
 
-def _free_ports(count: int) -> list[int]:
-    """Distinct ports the OS reports free (all sockets held until every port is chosen)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _port_kwargs() -> dict[str, int]:
-    temporal, ui, gateway, api = _free_ports(4)
+    temporal, ui, gateway, api = free_ports(4)
     return {"temporal_port": temporal, "ui_port": ui, "gateway_port": gateway, "api_port": api}
 
 

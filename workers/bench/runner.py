@@ -60,16 +60,17 @@ def targets_for(args: argparse.Namespace, console: Console) -> Iterator[Targets]
             log_dir=Path(tempfile.gettempdir()),
         )
         return
-    from workers.stack import EmbeddedStack, free_port
+    from workers.stack import EmbeddedStack, free_ports
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="paysaga-bench-"))
     console.print(f"Starting the embedded stack in {data_dir}")
+    temporal_port, ui_port, gateway_port, api_port = free_ports(4)
     stack = EmbeddedStack(
         data_dir=data_dir,
-        temporal_port=free_port(),
-        ui_port=free_port(),
-        gateway_port=free_port(),
-        api_port=free_port(),
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        gateway_port=gateway_port,
+        api_port=api_port,
     )
     try:
         with stack:

@@ -3,7 +3,6 @@
 import asyncio
 import random
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from workers.chaos.config import STACK_ENV, ChaosConfig, PaymentPlan, plan_payme
 from workers.chaos.monkey import Monkey
 from workers.chaos.report import build_result, ledger_imbalance
 from workers.chaos.traffic import drive_payment
-from workers.stack import EmbeddedStack
+from workers.stack import EmbeddedStack, free_ports
 from workers.verification import verify_payments
 
 # An HTTP call may hang while the worker is down (an update waits for it): give up on the
@@ -32,7 +31,7 @@ def run_chaos(config: ChaosConfig, console: Console | None = None) -> dict:
     console = console or Console(stderr=True, highlight=False)
     temporary = config.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="paysaga-chaos-")) if temporary else config.data_dir
-    temporal, ui, gateway, api = _free_ports(4)
+    temporal, ui, gateway, api = free_ports(4)
     stack = EmbeddedStack(
         data_dir=data_dir,
         temporal_port=temporal,
@@ -140,17 +139,3 @@ async def _traffic(
     finally:
         for task in tasks:
             task.cancel()
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct ports free right now (each socket is held until all are chosen)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
