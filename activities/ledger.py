@@ -3,8 +3,9 @@
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import Engine, tuple_
+from sqlalchemy import Engine, Insert, insert, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 from temporalio import activity
@@ -19,24 +20,36 @@ from schemas.tables import JournalEntry, LedgerAccount, Posting
 class LedgerActivities:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # (tenant, code, currency) → account id. Accounts are never deleted or renumbered,
+        # so ids seen in a committed transaction stay valid for the life of the process.
+        self._known_accounts: dict[tuple[str, str, str], int] = {}
 
     @activity.defn(name=steps.RECORD_PAYMENT)
     def record_payment(self, command: RecordPaymentCommand) -> None:
         for entry in command.journal:
             _check_balanced(entry)
         tenant_id, payment_id = command.state.tenant_id, command.state.payment_id
+        needed = {(line.account, line.currency) for e in command.journal for line in e.lines}
         with Session(self._engine) as session, session.begin():
             # Lock order, the same in every transaction: the payment's row (the upsert locks
             # it, which also serializes concurrent attempts for one payment), then every
             # account the entries touch in sorted order, then the entries themselves.
             upsert_payment(session, command.state)
-            accounts = account_ids(
-                session,
-                tenant_id,
-                {(line.account, line.currency) for e in command.journal for line in e.lines},
-            )
+            accounts = self._cached_accounts(tenant_id, needed)
+            if accounts is None:
+                accounts = account_ids(session, tenant_id, needed)
             for entry in command.journal:
                 post_entry(session, tenant_id, payment_id, entry, accounts)
+        for (code, currency), account_id in accounts.items():
+            self._known_accounts[tenant_id, code, currency] = account_id
+
+    def _cached_accounts(
+        self, tenant_id: str, needed: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], int] | None:
+        try:
+            return {(c, cur): self._known_accounts[tenant_id, c, cur] for c, cur in needed}
+        except KeyError:
+            return None
 
 
 def post_entry(
@@ -50,35 +63,47 @@ def post_entry(
 
     ``accounts`` maps (code, currency) to account ids already resolved by ``account_ids``.
     """
-    existing = session.exec(
-        select(JournalEntry.id).where(JournalEntry.idempotency_key == entry.idempotency_key)
-    ).first()
-    if existing is not None:
-        return False
-    journal = JournalEntry(
-        tenant_id=tenant_id,
-        idempotency_key=entry.idempotency_key,
-        payment_id=payment_id,
-        kind=entry.kind,
-        description=entry.description[:200],
-        created_at=datetime.now(UTC),
-    )
     needed = {(line.account, line.currency) for line in entry.lines}
     if accounts is None or not needed.issubset(accounts):
         accounts = account_ids(session, tenant_id, needed)
-    session.add(journal)
-    session.flush()
-    for line in entry.lines:
-        session.add(
-            Posting(
-                entry_id=journal.id,
-                account_id=accounts[line.account, line.currency],
-                amount=line.amount,
-                currency=line.currency,
-            )
-        )
-    session.flush()
+    connection = session.connection()
+    entry_id = connection.execute(
+        _insert_entry_statement(connection.dialect.name),
+        {
+            "tenant_id": tenant_id,
+            "idempotency_key": entry.idempotency_key,
+            "payment_id": payment_id,
+            "kind": entry.kind,
+            "description": entry.description[:200],
+            "created_at": datetime.now(UTC),
+        },
+    ).scalar_one_or_none()
+    if entry_id is None:
+        return False  # posted before under this idempotency key
+    connection.execute(
+        insert(Posting.__table__),
+        [
+            {
+                "entry_id": entry_id,
+                "account_id": accounts[line.account, line.currency],
+                "amount": line.amount,
+                "currency": line.currency,
+            }
+            for line in entry.lines
+        ],
+    )
     return True
+
+
+@cache
+def _insert_entry_statement(dialect_name: str) -> Insert:
+    entries = JournalEntry.__table__
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(entries)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(entries.c.id)
+    )
 
 
 def account_ids(

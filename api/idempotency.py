@@ -5,7 +5,7 @@ import json
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from api.problems import Problem
@@ -20,24 +20,32 @@ def request_hash(body: BaseModel) -> str:
 def claim_key(
     session: Session, tenant_id: str, key: str, body_hash: str, new_resource_id: str
 ) -> tuple[str, bool]:
-    """The resource id this key stands for, and whether the key had been used before."""
-    record = _find(session, tenant_id, key)
-    if record is None:
-        try:
-            with session.begin():
-                session.add(
-                    IdempotencyRecord(
-                        tenant_id=tenant_id,
-                        key=key,
-                        request_hash=body_hash,
-                        resource_id=new_resource_id,
-                        created_at=datetime.now(UTC),
-                    )
-                )
+    """The resource id this key stands for, and whether the key had been used before.
+
+    One transaction, one write: the insert either claims the key or, when a request with
+    the same key got there first (its transaction committed, or on PostgreSQL waited for),
+    leaves it alone and the row that won is read back.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    claim = (
+        dialect.insert(IdempotencyRecord)
+        .values(
+            tenant_id=tenant_id,
+            key=key,
+            request_hash=body_hash,
+            resource_id=new_resource_id,
+            created_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+    )
+    with session.begin():
+        if session.execute(claim).rowcount == 1:
             return new_resource_id, False
-        except IntegrityError:
-            session.rollback()  # a concurrent request with the same key won the insert
-            record = _find(session, tenant_id, key)
+        record = session.exec(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
+            )
+        ).one()
     if record.request_hash != body_hash:
         raise Problem(
             422,
@@ -46,12 +54,3 @@ def claim_key(
             "this key was first used with another body; use a new key for a new request",
         )
     return record.resource_id, True
-
-
-def _find(session: Session, tenant_id: str, key: str) -> IdempotencyRecord | None:
-    with session.begin():
-        return session.exec(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
-            )
-        ).first()

@@ -15,7 +15,15 @@ def make_engine(database_url: str) -> Engine:
         return create_engine(database_url, pool_pre_ping=True)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30})
+    # Every transaction takes the write lock (below), so a process's threads can only take
+    # turns: one pooled connection makes them queue in the pool and wake as soon as it is
+    # free, instead of polling the file lock with SQLite's busy-handler sleeps (1-100 ms).
+    engine = create_engine(
+        database_url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=1,
+        max_overflow=0,
+    )
 
     # The API and the worker are separate processes writing one file: WAL lets readers
     # proceed during a write, and busy_timeout makes writers queue instead of failing.

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
 
     fraud: FraudRules = Field(default_factory=FraudRules)
 
+    # Temporal's workflow sandbox re-creates each workflow's module environment on every
+    # run: on this machine it cost the worker a third of its CPU and doubled POST p99 at
+    # 20 payments/s (docs/benchmarks.md). The workflow and replay tests always run in it,
+    # so its determinism checks still guard the code; the worker skips it unless set.
+    workflow_sandbox: bool = False
+
 
 @lru_cache
 def get_settings() -> Settings:

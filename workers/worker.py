@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.fraud import FraudActivities
 from activities.ledger import LedgerActivities
@@ -30,13 +31,19 @@ def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
     return {"sandbox": SandboxGateway(settings.sandbox_gateway_url, timeout_seconds=timeout)}
 
 
+def workflow_runner(sandboxed: bool) -> WorkflowRunner:
+    return SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()
+
+
 def build_worker(
     client: Client,
     settings: Settings,
     engine: Engine,
     providers: dict[str, PaymentProvider],
     executor: ThreadPoolExecutor,
+    sandboxed: bool | None = None,
 ) -> Worker:
+    """The payments worker; ``sandboxed`` overrides ``settings.workflow_sandbox``."""
     fraud = FraudActivities(engine, settings.fraud)
     ledger = LedgerActivities(engine)
     provider_calls = ProviderActivities(providers)
@@ -55,6 +62,9 @@ def build_worker(
         ],
         # Fraud and ledger activities are synchronous SQL: they run on this pool.
         activity_executor=executor,
+        workflow_runner=workflow_runner(
+            settings.workflow_sandbox if sandboxed is None else sandboxed
+        ),
     )
 
 

@@ -5,9 +5,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows import search_attributes as sa
-from workflows.payment_steps import PaymentSteps, StepFailed
-
+# Everything but this module is passed through: imported once, not re-executed in the
+# sandbox for every workflow run (DESIGN §5). Those modules hold no mutable state.
 with workflow.unsafe.imports_passed_through():
     from schemas import errors
     from schemas.payments import (
@@ -17,6 +16,8 @@ with workflow.unsafe.imports_passed_through():
         PaymentState,
         PaymentStatus,
     )
+    from workflows import search_attributes as sa
+    from workflows.payment_steps import PaymentSteps, StepFailed
 
 
 @workflow.defn

@@ -1,4 +1,8 @@
-"""An in-process worker with the real activities, for workflow tests."""
+"""An in-process worker with the real activities, for workflow tests.
+
+Always sandboxed, whatever the worker's default: the sandbox's determinism checks run on
+every workflow the tests drive.
+"""
 
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -14,7 +18,7 @@ from workers.worker import build_providers, build_worker
 async def running_worker(client: Client, settings: Settings, engine: Engine):
     providers = build_providers(settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
-        async with build_worker(client, settings, engine, providers, executor):
+        async with build_worker(client, settings, engine, providers, executor, sandboxed=True):
             yield
     for provider in providers.values():
         await provider.aclose()

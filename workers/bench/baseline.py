@@ -10,12 +10,11 @@ Kept free of third-party imports at module level (DESIGN §5: sandbox re-import 
 
 from temporalio import activity, workflow
 
-from workflows import policies
-
 with workflow.unsafe.imports_passed_through():
     from schemas.fraud import ScreeningDecision
     from schemas.payments import PaymentInput
     from schemas.provider import ChargeResult
+    from workflows import policies
 
 BASELINE_TASK_QUEUE = "paysaga-bench-baseline"
 

@@ -1,7 +1,8 @@
 """The baseline worker process: ``python -m workers.bench.baseline_worker ADDRESS QUEUE``.
 
 A separate process like the real worker, with the same Worker settings (SDK concurrency
-defaults, a 16-thread pool for synchronous activities), so the comparison is like for like.
+defaults, a 16-thread pool for synchronous activities, the same workflow runner), so the
+comparison is like for like.
 """
 
 import asyncio
@@ -13,13 +14,14 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from schemas.settings import Settings
 from workers.bench.baseline import (
     BaselinePaymentWorkflow,
     noop_authorize,
     noop_record,
     noop_screen,
 )
-from workers.worker import ACTIVITY_THREADS
+from workers.worker import ACTIVITY_THREADS, workflow_runner
 
 
 async def serve(address: str, task_queue: str) -> None:
@@ -35,6 +37,7 @@ async def serve(address: str, task_queue: str) -> None:
             workflows=[BaselinePaymentWorkflow],
             activities=[noop_screen, noop_authorize, noop_record],
             activity_executor=executor,
+            workflow_runner=workflow_runner(Settings().workflow_sandbox),
         )
         async with worker:
             await stop.wait()
