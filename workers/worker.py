@@ -5,6 +5,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+import uvloop
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
@@ -94,7 +95,10 @@ def main() -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_worker(Settings(), stop)
 
-    asyncio.run(_serve())
+    # uvloop (installed with uvicorn[standard], which the API serves with) runs the pollers,
+    # activity tasks and HTTP client; workflows keep the SDK's own deterministic loop.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve())
 
 
 if __name__ == "__main__":

@@ -44,16 +44,11 @@ class PaymentWorkflow:
             created_at=now,
             updated_at=now,
         )
-        workflow.upsert_search_attributes(
-            [
-                sa.TENANT_ID.value_set(payment.tenant_id),
-                sa.PAYMENT_PROVIDER.value_set(payment.provider),
-                sa.CURRENCY.value_set(payment.currency),
-                sa.AMOUNT_MINOR.value_set(payment.amount),
-                sa.CUSTOMER_ID.value_set(payment.customer_id),
-                sa.PAYMENT_STATUS.value_set(PaymentStatus.PROCESSING.value),
-            ]
-        )
+        # The API files the payment at start (one visibility write fewer per payment, and a
+        # payment is findable before a worker picks it up); other starters leave it to us.
+        # The branch depends only on the start event, so a replay always takes the same one.
+        if workflow.info().typed_search_attributes.get(sa.PAYMENT_STATUS) is None:
+            workflow.upsert_search_attributes(sa.initial_updates(payment))
         steps = PaymentSteps(payment, self._state)
         try:
             await self._process(payment, steps)

@@ -1,6 +1,13 @@
 """Search attributes operators filter on in the Temporal UI. Never PII or card data."""
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+from schemas.payments import PaymentInput, PaymentStatus
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 PAYMENT_PROVIDER = SearchAttributeKey.for_keyword("PaymentProvider")
@@ -10,6 +17,27 @@ AMOUNT_MINOR = SearchAttributeKey.for_int("AmountMinor")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 
 ALL = [PAYMENT_STATUS, PAYMENT_PROVIDER, TENANT_ID, CURRENCY, AMOUNT_MINOR, CUSTOMER_ID]
+
+
+def initial(payment: PaymentInput) -> list[SearchAttributePair]:
+    """What a payment is filed under from its first moment: ``processing``, its identity."""
+    return [
+        SearchAttributePair(TENANT_ID, payment.tenant_id),
+        SearchAttributePair(PAYMENT_PROVIDER, payment.provider),
+        SearchAttributePair(CURRENCY, payment.currency),
+        SearchAttributePair(AMOUNT_MINOR, payment.amount),
+        SearchAttributePair(CUSTOMER_ID, payment.customer_id),
+        SearchAttributePair(PAYMENT_STATUS, PaymentStatus.PROCESSING.value),
+    ]
+
+
+def initial_updates(payment: PaymentInput) -> list[SearchAttributeUpdate]:
+    return [pair.key.value_set(pair.value) for pair in initial(payment)]
+
+
+def at_start(payment: PaymentInput) -> TypedSearchAttributes:
+    """Set by the API when it starts the workflow, so the workflow need not upsert them."""
+    return TypedSearchAttributes(initial(payment))
 
 
 def cli_flags() -> list[str]:

@@ -31,6 +31,7 @@ from schemas.payments import (
     PaymentState,
     PaymentStatus,
 )
+from workflows import search_attributes
 from workflows.payment import PaymentWorkflow
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
@@ -78,6 +79,7 @@ async def create_payment(
         # A retried request joins the running saga; a finished one is never started again.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=search_attributes.at_start(payment),
         # Shown in the Temporal UI's list, so operators read payments without decoding input.
         static_summary=(
             f"{format_minor(payment.amount, payment.currency)} via {payment.provider}, "

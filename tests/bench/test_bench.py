@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from workers.bench.runner import run_failures
+
 STACK_PROCESSES = {"temporal", "gateway", "worker", "api", "bench client"}
 BASELINE_PROCESSES = STACK_PROCESSES | {"baseline worker"}
 
@@ -82,3 +84,26 @@ def test_an_injected_duplicate_charge_fails_the_run(tmp_path):
     assert verification["duplicate_charges"] == {duplicate: 2}
     assert f"charged 2x: {duplicate}" in verification["problems"]
     assert "Verification FAILED" in output
+
+
+def _document(errors: dict, payments: int, ok: bool = True) -> dict:
+    phase = {"name": "paysaga", "offered_rate": 20.0, "errors": errors}
+    return {
+        "phases": {"paysaga": phase},
+        "find_max": {},
+        "verification": {"ok": ok, "payments": payments},
+    }
+
+
+def test_server_errors_and_empty_runs_fail_the_bench_but_overload_does_not():
+    # A run whose every POST answered 500 verified "0 payments, ok" before this check.
+    assert run_failures(_document({"http_500": 600}, payments=0)) == [
+        "no payment was created, so nothing was measured or verified",
+        "paysaga at 20/s: {'http_500': 600}",
+    ]
+    assert run_failures(_document({"http_503": 1}, payments=599)) == [
+        "paysaga at 20/s: {'http_503': 1}"
+    ]
+    assert run_failures(_document({}, payments=600, ok=False)) == ["verification failed"]
+    # Declines and client timeouts under overload are results to report, not failures.
+    assert run_failures(_document({"status_declined": 3, "ReadTimeout": 2}, payments=600)) == []

@@ -9,6 +9,7 @@ from temporalio.client import Client, WorkflowHandle
 from schemas.identity import new_payment_id, payment_workflow_id
 from schemas.payments import PaymentInput, PaymentState, PaymentStatus
 from schemas.settings import Settings
+from workflows import search_attributes
 from workflows.payment import PaymentWorkflow
 
 
@@ -44,13 +45,15 @@ def processing_state(**overrides) -> PaymentState:
 
 
 async def start_payment(
-    client: Client, settings: Settings, payment: PaymentInput
+    client: Client, settings: Settings, payment: PaymentInput, filed_at_start: bool = False
 ) -> WorkflowHandle:
+    """Start the saga; ``filed_at_start`` sets the search attributes at start, as the API does."""
     return await client.start_workflow(
         PaymentWorkflow.run,
         payment,
         id=payment_workflow_id(payment.tenant_id, payment.payment_id),
         task_queue=settings.task_queue,
+        search_attributes=search_attributes.at_start(payment) if filed_at_start else None,
     )
 
 

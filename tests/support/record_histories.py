@@ -1,8 +1,9 @@
 """Record the main scenarios' histories for the replay test.
 
 Run after a deliberate, patched change to the workflow:
-``python -m tests.support.record_histories``. Each scenario runs on the real dev server
-with the real activities and gateway.
+``python -m tests.support.record_histories [SCENARIO ...]`` (default: all). Record only the
+new scenarios: the old files are what proves that running workflows still replay. Each
+scenario runs on the real dev server with the real activities and gateway.
 """
 
 import asyncio
@@ -54,15 +55,24 @@ async def three_d_secure_confirmed(client, settings, gateway):
     return handle
 
 
+async def automatic_capture_filed_at_start(client, settings, gateway):
+    """Started as the API starts it: the search attributes come with the start."""
+    return await start_payment(client, settings, payment_input(), filed_at_start=True)
+
+
 SCENARIOS = [
     automatic_capture,
+    automatic_capture_filed_at_start,
     manual_partial_capture,
     capture_failure_voids,
     three_d_secure_confirmed,
 ]
 
 
-async def record() -> None:
+async def record(names: list[str]) -> None:
+    unknown = set(names) - {scenario.__name__ for scenario in SCENARIOS}
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     workdir = Path(tempfile.mkdtemp())
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal")
@@ -83,6 +93,8 @@ async def record() -> None:
             httpx.AsyncClient(base_url=gateway_url) as gateway,
         ):
             for scenario in SCENARIOS:
+                if names and scenario.__name__ not in names:
+                    continue
                 handle = await scenario(env.client, settings, gateway)
                 await handle.result()
                 history = await handle.fetch_history()
@@ -93,4 +105,4 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(sys.argv[1:]))

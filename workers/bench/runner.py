@@ -323,4 +323,22 @@ def main(args: argparse.Namespace) -> int:
     if args.out:
         report.write_json(document, Path(args.out))
         console.print(f"Result written to {args.out}")
-    return 0 if document["verification"]["ok"] else 1
+    failures = run_failures(document)
+    for failure in failures:
+        console.print(f"[red]paysaga bench: {escape(failure)}[/]")
+    return 1 if failures else 0
+
+
+def run_failures(document: dict) -> list[str]:
+    """Why the run must exit non-zero: a broken invariant, a server error, or no payment."""
+    failures = [] if document["verification"]["ok"] else ["verification failed"]
+    if document["verification"]["payments"] == 0:
+        failures.append("no payment was created, so nothing was measured or verified")
+    steps = [step for search in document["find_max"].values() for step in search["steps"]]
+    for phase in [*document["phases"].values(), *steps]:
+        server_errors = {
+            kind: count for kind, count in phase["errors"].items() if kind.startswith("http_5")
+        }
+        if server_errors:
+            failures.append(f"{phase['name']} at {phase['offered_rate']:g}/s: {server_errors}")
+    return failures
