@@ -5,9 +5,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
 
-from sqlalchemy import Engine, Insert, insert, tuple_
+from sqlalchemy import Connection, Engine, Insert, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -30,16 +29,16 @@ class LedgerActivities:
             _check_balanced(entry)
         tenant_id, payment_id = command.state.tenant_id, command.state.payment_id
         needed = {(line.account, line.currency) for e in command.journal for line in e.lines}
-        with Session(self._engine) as session, session.begin():
+        with self._engine.begin() as connection:
             # Lock order, the same in every transaction: the payment's row (the upsert locks
             # it, which also serializes concurrent attempts for one payment), then every
             # account the entries touch in sorted order, then the entries themselves.
-            upsert_payment(session, command.state)
+            upsert_payment(connection, command.state)
             accounts = self._cached_accounts(tenant_id, needed)
             if accounts is None:
-                accounts = account_ids(session, tenant_id, needed)
+                accounts = account_ids(connection, tenant_id, needed)
             for entry in command.journal:
-                post_entry(session, tenant_id, payment_id, entry, accounts)
+                post_entry(connection, tenant_id, payment_id, entry, accounts)
         for (code, currency), account_id in accounts.items():
             self._known_accounts[tenant_id, code, currency] = account_id
 
@@ -53,7 +52,7 @@ class LedgerActivities:
 
 
 def post_entry(
-    session: Session,
+    connection: Connection,
     tenant_id: str,
     payment_id: str,
     entry: JournalEntryDraft,
@@ -65,8 +64,7 @@ def post_entry(
     """
     needed = {(line.account, line.currency) for line in entry.lines}
     if accounts is None or not needed.issubset(accounts):
-        accounts = account_ids(session, tenant_id, needed)
-    connection = session.connection()
+        accounts = account_ids(connection, tenant_id, needed)
     entry_id = connection.execute(
         _insert_entry_statement(connection.dialect.name),
         {
@@ -107,7 +105,7 @@ def _insert_entry_statement(dialect_name: str) -> Insert:
 
 
 def account_ids(
-    session: Session, tenant_id: str, keys: Iterable[tuple[str, str]]
+    connection: Connection, tenant_id: str, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     """Ids of the (code, currency) accounts of a tenant, creating the missing ones.
 
@@ -119,13 +117,13 @@ def account_ids(
     if not keys:
         return {}
     table = LedgerAccount.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(
         dialect.insert(table)
         .values([{"tenant_id": tenant_id, "code": c, "currency": cur} for c, cur in keys])
         .on_conflict_do_nothing(index_elements=["tenant_id", "code", "currency"])
     )
-    rows = session.execute(
+    rows = connection.execute(
         select(table.c.code, table.c.currency, table.c.id).where(
             table.c.tenant_id == tenant_id,
             tuple_(table.c.code, table.c.currency).in_(keys),

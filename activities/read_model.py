@@ -2,9 +2,8 @@
 
 from functools import cache
 
-from sqlalchemy import Insert
+from sqlalchemy import Connection, Insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from schemas.payments import PaymentState
 from schemas.tables import PaymentRecord
@@ -25,7 +24,7 @@ def _upsert_statement(dialect_name: str) -> Insert:
     return statement.on_conflict_do_update(index_elements=["payment_id"], set_=changed, where=newer)
 
 
-def upsert_payment(session: Session, state: PaymentState) -> None:
+def upsert_payment(connection: Connection, state: PaymentState) -> None:
     row = {
         "payment_id": state.payment_id,
         "tenant_id": state.tenant_id,
@@ -44,5 +43,4 @@ def upsert_payment(session: Session, state: PaymentState) -> None:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    connection = session.connection()
     connection.execute(_upsert_statement(connection.dialect.name), row)

@@ -28,7 +28,7 @@ def claim_key(
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     claim = (
-        dialect.insert(IdempotencyRecord)
+        dialect.insert(IdempotencyRecord.__table__)
         .values(
             tenant_id=tenant_id,
             key=key,
@@ -39,7 +39,7 @@ def claim_key(
         .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
     )
     with session.begin():
-        if session.execute(claim).rowcount == 1:
+        if session.connection().execute(claim).rowcount == 1:
             return new_resource_id, False
         record = session.exec(
             select(IdempotencyRecord).where(
