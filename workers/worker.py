@@ -87,6 +87,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Each provider call is logged once, by its adapter; httpx's own line per request repeats it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def _serve() -> None:
         stop = asyncio.Event()
