@@ -4,21 +4,25 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.api_keys import KeyVerifier
+from api.auth import check_auth_settings
 from api.dependencies import TemporalConnection
 from api.problems import install_problem_handlers
-from api.routes import health, ledger, payments
+from api.routes import admin, health, ledger, payments
 from schemas.database import create_schema, make_engine
 from schemas.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    check_auth_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.engine = make_engine(settings.database_url)
         create_schema(app.state.engine)
+        app.state.keys = KeyVerifier(app.state.engine)
         app.state.temporal = TemporalConnection(settings)
         yield
         app.state.engine.dispose()
@@ -33,4 +37,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(payments.router)
     app.include_router(ledger.router)
+    app.include_router(admin.router)
     return app

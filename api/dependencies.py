@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.auth import TenantDep  # noqa: F401  (re-exported for the routes)
 from api.problems import Problem
 from schemas.settings import Settings
 from schemas.temporal_client import connect
@@ -52,12 +53,6 @@ async def get_temporal(request: Request) -> Client:
     return await request.app.state.temporal.get()
 
 
-def current_tenant(settings: Annotated[Settings, Depends(get_settings)]) -> str:
-    # Authentication and per-tenant API keys arrive with issue 4; until then one tenant.
-    return settings.default_tenant
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
-TenantDep = Annotated[str, Depends(current_tenant)]

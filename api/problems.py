@@ -35,7 +35,15 @@ SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z_\-]{0,39}$")
 
 
 class Problem(Exception):
-    def __init__(self, status: int, code: str, title: str, detail: str | None = None, **extra):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra,
+    ):
         super().__init__(detail or title)
         self.status, self.code, self.title, self.detail, self.extra = (
             status,
@@ -44,6 +52,7 @@ class Problem(Exception):
             detail,
             extra,
         )
+        self.headers = headers or {}
 
 
 def problem_response(
@@ -92,7 +101,9 @@ def _safe_part(part: str | int) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        response = problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,7 +3,7 @@
 from datetime import timedelta
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TASK_QUEUE = "paysaga-payments"
@@ -32,7 +32,14 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE
+    # The tenant of the development stack; also every request's tenant when auth is off.
     default_tenant: str = "ten_default"
+    # Bearer key for /v1/admin (creating tenants and keys); the admin API is off without it.
+    admin_key: SecretStr | None = None
+    # Off only in the embedded development stack (`paysaga dev --no-auth`): the API refuses
+    # to start with auth off anywhere else, and says so on every start and in /healthz.
+    auth_required: bool = True
+    embedded: bool = False
 
     sandbox_gateway_url: str = "http://127.0.0.1:8100"
     # A provider call that takes longer is treated as OutcomeUnknown and retried with

@@ -73,3 +73,43 @@ class Posting(SQLModel, table=True):
     account_id: int = Field(foreign_key="ledger_accounts.id", index=True)
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     currency: str = Field(max_length=3)
+
+
+class Tenant(SQLModel, table=True):
+    """A merchant: every payment, key, ledger account and query belongs to exactly one."""
+
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    created_at: datetime
+
+
+class ApiKey(SQLModel, table=True):
+    """A tenant's secret key, stored only as an Argon2id hash; ``prefix`` finds it."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
+    prefix: str = Field(unique=True, max_length=32)
+    secret_hash: str = Field(max_length=200)
+    created_at: datetime
+    # Set by a rotation with a grace period: the key works until then.
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    replaced_by: str | None = Field(default=None, max_length=40)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only record of key operations: nothing updates or deletes these rows."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    tenant_id: str = Field(index=True, max_length=64)
+    key_id: str | None = Field(default=None, max_length=40)
+    detail: str | None = Field(default=None, max_length=200)

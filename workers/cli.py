@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--temporal-port", type=_port, default=7233, help="default: %(default)s")
     dev.add_argument("--ui-port", type=_port, default=8233, help="default: %(default)s")
     dev.add_argument("--gateway-port", type=_port, default=8100, help="default: %(default)s")
+    dev.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve the API without API keys (every request acts as the development tenant; "
+        "said at start, in the API log and in /healthz)",
+    )
 
     commands.add_parser(
         "worker",
@@ -176,6 +182,7 @@ def _dev(args: argparse.Namespace) -> int:
             ui_port=args.ui_port,
             gateway_port=args.gateway_port,
             api_port=args.api_port,
+            no_auth=args.no_auth,
         )
         try:
             err.print(f"Starting paysaga in {stack.data_dir} (logs in {stack.log_dir})")

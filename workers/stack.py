@@ -19,6 +19,7 @@ import atexit
 import concurrent.futures
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -35,9 +36,12 @@ from typing import IO, Any, TypeVar
 import httpx
 
 from schemas.settings import TASK_QUEUE
+from workers import dev_tenant
 from workflows import search_attributes
 
 NAMESPACE = "default"
+# The embedded stack's tenant: payments made with the key it prints belong to it.
+DEV_TENANT = "ten_default"
 # Start order; stop() goes in reverse.
 SERVICES = ("temporal", "gateway", "worker", "api")
 
@@ -154,6 +158,10 @@ class EmbeddedStack:
     log_dir: Path | str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     # Seconds each child gets to become ready, and to exit after SIGTERM/SIGINT.
+    # `paysaga dev --no-auth`: every request acts as the development tenant.
+    no_auth: bool = False
+    # The admin API's key; a random one per start unless given.
+    admin_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     start_timeout: float = 60.0
     stop_timeout: float = 10.0
     quiet: bool = False
@@ -162,6 +170,8 @@ class EmbeddedStack:
     # Set when start() is interrupted, so waits running on helper threads give up at once.
     _abort: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _atexit_registered: bool = field(default=False, init=False, repr=False)
+    # The development tenant's key, issued once the API is up.
+    api_key: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -218,6 +228,10 @@ class EmbeddedStack:
                 "PAYSAGA_TEMPORAL_NAMESPACE": NAMESPACE,
                 "PAYSAGA_SANDBOX_GATEWAY_URL": self.gateway_url,
                 "PYTHONUNBUFFERED": "1",
+                "PAYSAGA_EMBEDDED": "true",
+                "PAYSAGA_ADMIN_KEY": self.admin_key,
+                "PAYSAGA_DEFAULT_TENANT": DEV_TENANT,
+                "PAYSAGA_AUTH_REQUIRED": "false" if self.no_auth else "true",
             }
         )
         env.update(self.extra_env)
@@ -424,6 +438,12 @@ class EmbeddedStack:
         ]
         child = self._spawn("api", cmd)
         self._wait_http(child, f"{self.api_url}/readyz")
+        self.api_key = dev_tenant.bootstrap(self.api_url, self.admin_key, DEV_TENANT)
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        """What a client of the development tenant sends."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def _wait_http(self, child: _Child, url: str) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -584,12 +604,19 @@ class EmbeddedStack:
         )
         return (
             f"curl -s -X POST {self.api_url}/v1/payments -H 'Content-Type: application/json' "
+            f"-H 'Authorization: Bearer {self.api_key or 'sk_…'}' "
             f"-H 'Idempotency-Key: order-1001' -d '{body}'"
         )
 
     def summary_rows(self) -> list[tuple[str, str]]:
+        auth = (
+            "[bold red]OFF[/] (--no-auth): every request acts as " + DEV_TENANT
+            if self.no_auth
+            else f"tenant {DEV_TENANT}, with the key printed below"
+        )
         return [
             ("API docs", f"{self.api_url}/docs"),
+            ("API auth", auth),
             ("Temporal UI", self.ui_url),
             ("Temporal gRPC", self.temporal_address),
             ("Sandbox gateway", self.gateway_url),
@@ -610,6 +637,12 @@ class EmbeddedStack:
             table.add_row(label, value)
         console = Console(highlight=False)
         console.print(Panel(table, title="paysaga dev", expand=False))
+        # Keys on lines of their own, so a terminal's wrapping never breaks a copy.
+        if self.api_key:
+            console.print(f"API key of {DEV_TENANT} (shown once):", self.api_key, markup=False)
+        console.print(
+            "Admin key (PAYSAGA_ADMIN_KEY, new each start):", self.admin_key, markup=False
+        )
         console.print("Create a payment:")
         console.print(f"  {self.example_curl()}", soft_wrap=True, markup=False)
         console.print("Press Ctrl-C to stop.")

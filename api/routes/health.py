@@ -10,8 +10,10 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz(request: Request) -> dict[str, str]:
+    # Auth off is never silent: the development stack's health check says so too.
+    auth = "required" if request.app.state.settings.auth_required else "OFF (development)"
+    return {"status": "ok", "auth": auth}
 
 
 def _ping_database(engine: Engine) -> None:

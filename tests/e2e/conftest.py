@@ -49,7 +49,9 @@ def stack_db(stack) -> Iterator[Engine]:
 
 @pytest.fixture
 async def api(stack, stack_db) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, headers=stack.api_headers
+    ) as client:
         yield client
     assert_ledger_invariants(stack_db)
 

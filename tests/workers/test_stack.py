@@ -194,7 +194,7 @@ def test_payments_survive_a_restart_of_the_stack(
     created = httpx.post(
         f"{first.api_url}/v1/payments",
         json=PAYMENT_BODY,
-        headers={"Idempotency-Key": "order-1001"},
+        headers={"Idempotency-Key": "order-1001", **first.api_headers},
         timeout=30,
     )
     assert created.status_code in (200, 201, 202), created.text
@@ -204,7 +204,9 @@ def test_payments_survive_a_restart_of_the_stack(
     status = created.json()["status"]
     while status != "succeeded" and time.monotonic() < deadline:
         time.sleep(0.2)
-        status = httpx.get(f"{first.api_url}/v1/payments/{payment_id}", timeout=10).json()["status"]
+        status = httpx.get(
+            f"{first.api_url}/v1/payments/{payment_id}", headers=first.api_headers, timeout=10
+        ).json()["status"]
     assert status == "succeeded", _logs(data_dir)
     first.stop()
 
@@ -212,12 +214,15 @@ def test_payments_survive_a_restart_of_the_stack(
     stack_factory.append(second)
     second.start()
 
-    again = httpx.get(f"{second.api_url}/v1/payments/{payment_id}", timeout=10)
+    # The tenant and its keys are kept too: the first start's key still works.
+    again = httpx.get(
+        f"{second.api_url}/v1/payments/{payment_id}", headers=first.api_headers, timeout=10
+    )
     assert again.status_code == 200, again.text
     assert again.json()["status"] == "succeeded"
     assert again.json()["amount"] == 1999
 
-    listed = httpx.get(f"{second.api_url}/v1/payments", timeout=10)
+    listed = httpx.get(f"{second.api_url}/v1/payments", headers=second.api_headers, timeout=10)
     assert listed.status_code == 200, listed.text
     assert payment_id in [p["payment_id"] for p in listed.json()["data"]]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def _pids(value: str) -> dict[str, int]:
@@ -59,6 +60,11 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
         "--pids",
         type=_pids,
         help="processes to measure, e.g. api=123,worker=456,temporal=789,gateway=1011",
+    )
+    target.add_argument(
+        "--api-key",
+        default=os.environ.get("PAYSAGA_API_KEY"),
+        help="the development tenant's key for --api-url (default: $PAYSAGA_API_KEY)",
     )
     target.add_argument(
         "--data-dir", help="embedded stack: keep its data and logs here instead of a temp dir"

@@ -45,6 +45,7 @@ class Targets:
     # Processes to measure by name; None when they are not known (a stack run elsewhere).
     pids: dict[str, int] | None
     log_dir: Path
+    api_key: str | None = None
 
 
 @contextmanager
@@ -58,6 +59,7 @@ def targets_for(args: argparse.Namespace, console: Console) -> Iterator[Targets]
             database_url=args.database_url,
             pids=args.pids,
             log_dir=Path(tempfile.gettempdir()),
+            api_key=args.api_key,
         )
         return
     from workers.stack import EmbeddedStack, free_ports
@@ -81,6 +83,7 @@ def targets_for(args: argparse.Namespace, console: Console) -> Iterator[Targets]
                 database_url=stack.database_url,
                 pids=stack.pids(),
                 log_dir=Path(stack.log_dir),
+                api_key=stack.api_key,
             )
     finally:
         if not args.data_dir:
@@ -165,7 +168,10 @@ async def run(args: argparse.Namespace, targets: Targets, console: Console) -> d
     # Open loop: at high rates many requests are in flight at once; the client's pool must
     # not become the queue being measured.
     limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
-    async with httpx.AsyncClient(base_url=targets.api_url, timeout=120, limits=limits) as http:
+    headers = {"Authorization": f"Bearer {targets.api_key}"} if targets.api_key else {}
+    async with httpx.AsyncClient(
+        base_url=targets.api_url, timeout=120, limits=limits, headers=headers
+    ) as http:
         with bench.progress:
             await bench.warm_up("paysaga", bench.api_driver(http, "w"))
             if args.find_max:

@@ -67,7 +67,12 @@ async def _drive(stack: EmbeddedStack, config: ChaosConfig, say, t0: float) -> d
     violations: list[str] = []
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     async with (
-        httpx.AsyncClient(base_url=stack.api_url, timeout=ATTEMPT_TIMEOUT, limits=limits) as http,
+        httpx.AsyncClient(
+            base_url=stack.api_url,
+            timeout=ATTEMPT_TIMEOUT,
+            limits=limits,
+            headers=stack.api_headers,
+        ) as http,
         httpx.AsyncClient(base_url=stack.gateway_url, timeout=30.0) as gateway,
     ):
         api = RetryingClient(http, jitter_rng, call_deadline=config.settle_seconds)

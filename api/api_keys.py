@@ -1,0 +1,194 @@
+"""Tenants' API keys: issued once, stored as Argon2id hashes, rotated, revoked, audited.
+
+A key reads ``sk_<prefix>_<secret>``: the 12-hex-digit prefix is not secret and finds the
+row; the whole key is checked against the row's Argon2id hash. Every operation on keys
+appends an audit event in the same transaction.
+"""
+
+import hashlib
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from api.problems import Problem
+from schemas.tables import ApiKey, AuditEvent, Tenant
+from schemas.tenants import ApiKeyOut, AuditEventOut, CreatedApiKey, TenantOut
+
+KEY_FORMAT = re.compile(r"^sk_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
+_hasher = PasswordHasher()  # Argon2id, argon2-cffi's recommended parameters
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands datetimes back naive; they were stored in UTC.
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
+def key_status(key: ApiKey, now: datetime) -> str:
+    if key.revoked_at is not None:
+        return "revoked"
+    expires_at = _aware(key.expires_at)
+    if expires_at is not None:
+        return "expired" if expires_at <= now else "expiring"
+    return "active"
+
+
+def key_out(key: ApiKey, now: datetime) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=key.id,
+        tenant_id=key.tenant_id,
+        prefix=key.prefix,
+        status=key_status(key, now),
+        created_at=_aware(key.created_at),
+        expires_at=_aware(key.expires_at),
+        revoked_at=_aware(key.revoked_at),
+        replaced_by=key.replaced_by,
+    )
+
+
+class KeyVerifier:
+    """Bearer key → tenant id, or None.
+
+    Argon2id takes ~100 ms per check on purpose, so a key that passed once is remembered
+    by its SHA-256 (per key id). The row is still read on every request: revocation and
+    expiry take effect at once, in every API process.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._verified: dict[str, bytes] = {}
+
+    def tenant_for(self, presented: str) -> str | None:
+        match = KEY_FORMAT.fullmatch(presented)
+        if match is None:
+            return None
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            key = session.exec(select(ApiKey).where(ApiKey.prefix == match["prefix"])).first()
+        if key is None or key_status(key, _now()) not in ("active", "expiring"):
+            return None
+        digest = hashlib.sha256(presented.encode()).digest()
+        if not secrets.compare_digest(self._verified.get(key.id, b""), digest):
+            try:
+                _hasher.verify(key.secret_hash, presented)
+            except VerificationError:
+                return None
+            self._verified[key.id] = digest
+        return key.tenant_id
+
+
+def _audit(session: Session, actor: str, action: str, tenant_id: str, key_id=None, detail=None):
+    session.add(
+        AuditEvent(
+            at=_now(), actor=actor, action=action, tenant_id=tenant_id, key_id=key_id, detail=detail
+        )
+    )
+
+
+def _issue(session: Session, tenant_id: str) -> tuple[ApiKey, str]:
+    prefix = secrets.token_hex(6)
+    secret = f"sk_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        id=f"key_{uuid.uuid4().hex[:24]}",
+        tenant_id=tenant_id,
+        prefix=prefix,
+        secret_hash=_hasher.hash(secret),
+        created_at=_now(),
+    )
+    session.add(key)
+    return key, secret
+
+
+def create_tenant(session: Session, actor: str, name: str, tenant_id: str | None) -> TenantOut:
+    tenant = Tenant(id=tenant_id or f"ten_{uuid.uuid4().hex[:24]}", name=name, created_at=_now())
+    try:
+        with session.begin():
+            session.add(tenant)
+            session.flush()
+            _audit(session, actor, "tenant.created", tenant.id, detail=name[:200])
+    except IntegrityError:
+        raise Problem(409, "tenant_exists", "A tenant with this id exists") from None
+    return TenantOut(id=tenant.id, name=tenant.name, created_at=_aware(tenant.created_at))
+
+
+def _tenant(session: Session, tenant_id: str) -> Tenant:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise Problem(404, "tenant_not_found", "No such tenant")
+    return tenant
+
+
+def _key(session: Session, tenant_id: str, key_id: str) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.tenant_id != tenant_id:
+        raise Problem(404, "api_key_not_found", "No such API key")
+    return key
+
+
+def create_key(session: Session, actor: str, tenant_id: str) -> CreatedApiKey:
+    with session.begin():
+        _tenant(session, tenant_id)
+        key, secret = _issue(session, tenant_id)
+        _audit(session, actor, "key.created", tenant_id, key.id)
+        created = key_out(key, _now())
+    return CreatedApiKey(**created.model_dump(), secret=secret)
+
+
+def list_keys(session: Session, tenant_id: str) -> list[ApiKeyOut]:
+    with session.begin():
+        _tenant(session, tenant_id)
+        keys = session.exec(
+            select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at)
+        ).all()
+        now = _now()
+        return [key_out(key, now) for key in keys]
+
+
+def rotate_key(
+    session: Session, actor: str, tenant_id: str, key_id: str, grace: timedelta
+) -> CreatedApiKey:
+    """A new key; the old one works for ``grace`` more (0: not at all) and then expires."""
+    with session.begin():
+        old = _key(session, tenant_id, key_id)
+        now = _now()
+        if key_status(old, now) not in ("active", "expiring"):
+            raise Problem(409, "api_key_inactive", "Only an active key can be rotated")
+        new, secret = _issue(session, tenant_id)
+        old.expires_at = min(filter(None, [_aware(old.expires_at), now + grace]))
+        old.replaced_by = new.id
+        session.add(old)
+        _audit(session, actor, "key.rotated", tenant_id, old.id, f"replaced by {new.id}")
+        _audit(session, actor, "key.created", tenant_id, new.id, f"replaces {old.id}")
+        created = key_out(new, now)
+    return CreatedApiKey(**created.model_dump(), secret=secret)
+
+
+def revoke_key(session: Session, actor: str, tenant_id: str, key_id: str) -> ApiKeyOut:
+    with session.begin():
+        key = _key(session, tenant_id, key_id)
+        now = _now()
+        if key.revoked_at is None:
+            key.revoked_at = now
+            session.add(key)
+            _audit(session, actor, "key.revoked", tenant_id, key.id)
+        return key_out(key, now)
+
+
+def audit_events(
+    session: Session, tenant_id: str | None, after: int, limit: int
+) -> list[AuditEventOut]:
+    query = select(AuditEvent).where(AuditEvent.id > after)
+    if tenant_id:
+        query = query.where(AuditEvent.tenant_id == tenant_id)
+    with session.begin():
+        rows = session.exec(query.order_by(AuditEvent.id).limit(limit)).all()
+        return [AuditEventOut(**row.model_dump(exclude={"at"}), at=_aware(row.at)) for row in rows]

@@ -1,0 +1,70 @@
+"""Who is calling: a tenant's bearer key, or the admin key for /v1/admin."""
+
+import logging
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.problems import Problem
+from schemas.settings import Settings
+
+log = logging.getLogger("paysaga.api.auth")
+
+_bearer = HTTPBearer(auto_error=False, description="A tenant's secret key: `sk_…`")
+_admin_bearer = HTTPBearer(
+    auto_error=False, scheme_name="AdminKey", description="The admin key from settings"
+)
+Credentials = HTTPAuthorizationCredentials | None
+
+
+def _unauthorized(code: str, title: str) -> Problem:
+    return Problem(401, code, title, headers={"WWW-Authenticate": 'Bearer realm="paysaga"'})
+
+
+def check_auth_settings(settings: Settings) -> None:
+    """Refuse to serve without auth outside the embedded stack; never turn it off silently."""
+    if settings.auth_required:
+        return
+    if not settings.embedded:
+        raise RuntimeError(
+            "PAYSAGA_AUTH_REQUIRED=false is only allowed in the embedded development stack "
+            "(paysaga dev --no-auth)"
+        )
+    log.warning(
+        "AUTHENTICATION IS OFF (paysaga dev --no-auth): every request acts as tenant %s",
+        settings.default_tenant,
+    )
+
+
+async def current_tenant(
+    request: Request, credentials: Annotated[Credentials, Depends(_bearer)]
+) -> str:
+    settings: Settings = request.app.state.settings
+    if not settings.auth_required:
+        return settings.default_tenant
+    if credentials is None:
+        raise _unauthorized("missing_api_key", "Send a secret key: Authorization: Bearer sk_…")
+    tenant = await run_in_threadpool(request.app.state.keys.tenant_for, credentials.credentials)
+    if tenant is None:
+        raise _unauthorized("invalid_api_key", "The API key is unknown, expired or revoked")
+    return tenant
+
+
+async def require_admin(
+    request: Request, credentials: Annotated[Credentials, Depends(_admin_bearer)]
+) -> str:
+    """The actor recorded in the audit log."""
+    admin_key = request.app.state.settings.admin_key
+    if admin_key is None:
+        raise Problem(404, "admin_api_disabled", "The admin API is off (no PAYSAGA_ADMIN_KEY)")
+    presented = credentials.credentials.encode() if credentials else b""
+    if not secrets.compare_digest(presented, admin_key.get_secret_value().encode()):
+        raise _unauthorized("invalid_admin_key", "The admin key is missing or wrong")
+    return "admin"
+
+
+TenantDep = Annotated[str, Depends(current_tenant)]
+AdminDep = Annotated[str, Depends(require_admin)]

@@ -1,0 +1,85 @@
+"""Admin API: tenants, their keys, and the audit log of key operations."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from api import api_keys
+from api.auth import AdminDep
+from api.dependencies import SessionDep
+from schemas.tenants import (
+    ApiKeyOut,
+    AuditEventOut,
+    CreatedApiKey,
+    CreateTenantRequest,
+    RotateKeyRequest,
+    TenantOut,
+)
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+TenantPath = Annotated[str, Path(max_length=64)]
+KeyPath = Annotated[str, Path(max_length=40)]
+
+
+class KeyList(BaseModel):
+    data: list[ApiKeyOut]
+
+
+class AuditLog(BaseModel):
+    data: list[AuditEventOut]
+    next_after: int | None = None
+
+
+@router.post("/tenants", status_code=status.HTTP_201_CREATED)
+async def create_tenant(
+    body: CreateTenantRequest, session: SessionDep, actor: AdminDep
+) -> TenantOut:
+    return await run_in_threadpool(api_keys.create_tenant, session, actor, body.name, body.id)
+
+
+@router.post("/tenants/{tenant_id}/keys", status_code=status.HTTP_201_CREATED)
+async def create_key(tenant_id: TenantPath, session: SessionDep, actor: AdminDep) -> CreatedApiKey:
+    """The secret is in this response only; paysaga keeps its Argon2id hash."""
+    return await run_in_threadpool(api_keys.create_key, session, actor, tenant_id)
+
+
+@router.get("/tenants/{tenant_id}/keys")
+async def list_keys(tenant_id: TenantPath, session: SessionDep, _: AdminDep) -> KeyList:
+    return KeyList(data=await run_in_threadpool(api_keys.list_keys, session, tenant_id))
+
+
+@router.post("/tenants/{tenant_id}/keys/{key_id}/rotate", status_code=status.HTTP_201_CREATED)
+async def rotate_key(
+    tenant_id: TenantPath,
+    key_id: KeyPath,
+    session: SessionDep,
+    actor: AdminDep,
+    body: RotateKeyRequest | None = None,
+) -> CreatedApiKey:
+    """A new key; the old one keeps working for ``grace_period`` (default 0), then expires."""
+    grace = (body or RotateKeyRequest()).grace_period
+    return await run_in_threadpool(api_keys.rotate_key, session, actor, tenant_id, key_id, grace)
+
+
+@router.post("/tenants/{tenant_id}/keys/{key_id}/revoke")
+async def revoke_key(
+    tenant_id: TenantPath, key_id: KeyPath, session: SessionDep, actor: AdminDep
+) -> ApiKeyOut:
+    """Refused from the next request on, in every API process."""
+    return await run_in_threadpool(api_keys.revoke_key, session, actor, tenant_id, key_id)
+
+
+@router.get("/audit")
+async def audit(
+    session: SessionDep,
+    _: AdminDep,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditLog:
+    """Append-only: who did what to which key, when; page with ``after=<last id>``."""
+    events = await run_in_threadpool(api_keys.audit_events, session, tenant_id, after, limit)
+    return AuditLog(data=events, next_after=events[-1].id if len(events) == limit else None)
