@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api.api_keys import KeyVerifier
 from api.auth import check_auth_settings
+from api.body_limit import BodyLimitMiddleware
 from api.dependencies import TemporalConnection
 from api.problems import install_problem_handlers
 from api.routes import admin, health, ledger, payments
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Payments as durable Temporal sagas with compensations.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(payments.router)

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # to start with auth off anywhere else, and says so on every start and in /healthz.
     auth_required: bool = True
     embedded: bool = False
+    # Larger request bodies get 413 before they are read into memory (OWASP API4).
+    max_body_bytes: int = 64 * 1024
 
     sandbox_gateway_url: str = "http://127.0.0.1:8100"
     # A provider call that takes longer is treated as OutcomeUnknown and retried with
