@@ -9,7 +9,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.auth import TenantDep  # noqa: F401  (re-exported for the routes)
 from api.problems import Problem
 from schemas.settings import Settings
 from schemas.temporal_client import connect

@@ -113,6 +113,12 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
+def free_stack_ports(host: str = "127.0.0.1") -> dict[str, int]:
+    """``EmbeddedStack`` port arguments, all free and distinct: a stack beside others."""
+    temporal, ui, gateway, api = free_ports(4, host)
+    return {"temporal_port": temporal, "ui_port": ui, "gateway_port": gateway, "api_port": api}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS considers free right now (for tests)."""
     return free_ports(1, host)[0]

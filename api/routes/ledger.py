@@ -3,7 +3,8 @@
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.dependencies import SessionDep, TenantDep
+from api.auth import TenantDep
+from api.dependencies import SessionDep
 from schemas.ledger_reports import AccountBalance, balances
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])

@@ -16,7 +16,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.dependencies import SessionDep, SettingsDep, TemporalDep, TenantDep
+from api.auth import TenantDep
+from api.dependencies import SessionDep, SettingsDep, TemporalDep
 from api.idempotency import claim_key, request_hash
 from api.payment_reads import list_payments, read_payment
 from api.problems import Problem

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from schemas.database import make_engine
 from tests.support.ledger import assert_ledger_invariants
-from workers.stack import EmbeddedStack, free_ports
+from workers.stack import EmbeddedStack, free_stack_ports
 
 # Short timers so expiry scenarios finish in seconds on the real server.
 HOLD_SECONDS = 8
@@ -21,13 +21,9 @@ ACTION_SECONDS = 8
 # ports) through the rest of the session.
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory) -> Iterator[EmbeddedStack]:
-    temporal_port, ui_port, gateway_port, api_port = free_ports(4)
     stack = EmbeddedStack(
         data_dir=tmp_path_factory.mktemp("stack"),
-        temporal_port=temporal_port,
-        ui_port=ui_port,
-        gateway_port=gateway_port,
-        api_port=api_port,
+        **free_stack_ports(),
         quiet=True,
         extra_env={
             "PAYSAGA_AUTHORIZATION_HOLD": f"PT{HOLD_SECONDS}S",

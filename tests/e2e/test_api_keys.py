@@ -8,13 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from schemas.tables import ApiKey
-
-PAYMENT = {
-    "amount": 1999,
-    "currency": "USD",
-    "customer_id": "cus_keys",
-    "payment_method": "tok_visa",
-}
+from tests.support.tenants import PAYMENT, bearer, new_tenant
 
 
 @pytest.fixture
@@ -28,19 +22,6 @@ async def admin(stack) -> AsyncIterator[httpx.AsyncClient]:
 async def anonymous(stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as client:
         yield client
-
-
-async def new_tenant(admin: httpx.AsyncClient) -> tuple[str, dict]:
-    tenant = await admin.post("/v1/admin/tenants", json={"name": f"Shop {uuid.uuid4().hex[:6]}"})
-    assert tenant.status_code == 201, tenant.text
-    tenant_id = tenant.json()["id"]
-    key = await admin.post(f"/v1/admin/tenants/{tenant_id}/keys")
-    assert key.status_code == 201, key.text
-    return tenant_id, key.json()
-
-
-def bearer(key: dict) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key['secret']}"}
 
 
 async def test_create_pay_rotate_and_the_old_key_is_refused(admin, anonymous):

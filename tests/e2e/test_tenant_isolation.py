@@ -12,7 +12,7 @@ import pytest
 
 from api.app import create_app
 from schemas.settings import Settings
-from tests.e2e.test_api_keys import PAYMENT, bearer, new_tenant
+from tests.support.tenants import PAYMENT, bearer, new_tenant
 
 # Routes outside tenant data: health probes and the admin API (its own key, its own tests).
 NOT_TENANT_DATA = re.compile(r"^/(healthz|readyz)$|^/v1/admin/")

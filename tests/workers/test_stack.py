@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from workers.stack import EmbeddedStack, free_ports
+from workers.stack import EmbeddedStack, free_stack_ports
 
 PAYMENT_BODY = {
     "amount": 1999,
@@ -22,11 +22,6 @@ PAYMENT_BODY = {
     "customer_id": "cus_123",
     "payment_method": "tok_visa",
 }
-
-
-def _port_kwargs() -> dict[str, int]:
-    temporal, ui, gateway, api = free_ports(4)
-    return {"temporal_port": temporal, "ui_port": ui, "gateway_port": gateway, "api_port": api}
 
 
 def _cli_args(data_dir: Path, ports: dict[str, int]) -> list[str]:
@@ -122,7 +117,7 @@ def stack_factory(tmp_path: Path) -> Iterator[list[EmbeddedStack]]:
 
 
 def test_dev_exits_2_and_names_the_port_when_it_is_taken(tmp_path: Path) -> None:
-    ports = _port_kwargs()
+    ports = free_stack_ports()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", ports["api_port"]))
         taken.listen()
@@ -141,7 +136,7 @@ def test_dev_exits_2_and_names_the_port_when_it_is_taken(tmp_path: Path) -> None
 def test_stack_starts_answers_and_stops_without_orphans(
     tmp_path: Path, stack_factory: list[EmbeddedStack]
 ) -> None:
-    stack = EmbeddedStack(data_dir=tmp_path / "data", quiet=True, **_port_kwargs())
+    stack = EmbeddedStack(data_dir=tmp_path / "data", quiet=True, **free_stack_ports())
     stack_factory.append(stack)
     stack.start()
     pids = list(stack.pids().values())
@@ -161,7 +156,7 @@ def test_stack_starts_answers_and_stops_without_orphans(
 
 
 def test_dev_stops_every_child_on_sigint_and_exits_0(tmp_path: Path) -> None:
-    ports = _port_kwargs()
+    ports = free_stack_ports()
     data_dir = tmp_path / "data"
     out = (tmp_path / "dev.out").open("wb")
     proc = subprocess.Popen(
@@ -186,7 +181,7 @@ def test_payments_survive_a_restart_of_the_stack(
     tmp_path: Path, stack_factory: list[EmbeddedStack]
 ) -> None:
     data_dir = tmp_path / "data"
-    ports = _port_kwargs()
+    ports = free_stack_ports()
     first = EmbeddedStack(data_dir=data_dir, quiet=True, **ports)
     stack_factory.append(first)
     first.start()
@@ -230,7 +225,7 @@ def test_payments_survive_a_restart_of_the_stack(
 def test_killed_worker_can_be_started_again(
     tmp_path: Path, stack_factory: list[EmbeddedStack]
 ) -> None:
-    stack = EmbeddedStack(data_dir=tmp_path / "data", quiet=True, **_port_kwargs())
+    stack = EmbeddedStack(data_dir=tmp_path / "data", quiet=True, **free_stack_ports())
     stack_factory.append(stack)
     stack.start()
     old = stack.pid("worker")

@@ -62,18 +62,11 @@ def targets_for(args: argparse.Namespace, console: Console) -> Iterator[Targets]
             api_key=args.api_key,
         )
         return
-    from workers.stack import EmbeddedStack, free_ports
+    from workers.stack import EmbeddedStack, free_stack_ports
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="paysaga-bench-"))
     console.print(f"Starting the embedded stack in {data_dir}")
-    temporal_port, ui_port, gateway_port, api_port = free_ports(4)
-    stack = EmbeddedStack(
-        data_dir=data_dir,
-        temporal_port=temporal_port,
-        ui_port=ui_port,
-        gateway_port=gateway_port,
-        api_port=api_port,
-    )
+    stack = EmbeddedStack(data_dir=data_dir, **free_stack_ports())
     try:
         with stack:
             yield Targets(

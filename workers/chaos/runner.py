@@ -19,7 +19,7 @@ from workers.chaos.config import STACK_ENV, ChaosConfig, PaymentPlan, plan_payme
 from workers.chaos.monkey import Monkey
 from workers.chaos.report import build_result, ledger_imbalance
 from workers.chaos.traffic import drive_payment
-from workers.stack import EmbeddedStack, free_ports
+from workers.stack import EmbeddedStack, free_stack_ports
 from workers.verification import verify_payments
 
 # An HTTP call may hang while the worker is down (an update waits for it): give up on the
@@ -31,13 +31,9 @@ def run_chaos(config: ChaosConfig, console: Console | None = None) -> dict:
     console = console or Console(stderr=True, highlight=False)
     temporary = config.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="paysaga-chaos-")) if temporary else config.data_dir
-    temporal, ui, gateway, api = free_ports(4)
     stack = EmbeddedStack(
         data_dir=data_dir,
-        temporal_port=temporal,
-        ui_port=ui,
-        gateway_port=gateway,
-        api_port=api,
+        **free_stack_ports(),
         extra_env=dict(STACK_ENV),
         quiet=config.quiet,
     )
