@@ -1,17 +1,30 @@
 """The FastAPI application: a thin layer that starts, updates and queries workflows."""
 
+import asyncio
+import contextlib
+import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from api.api_keys import KeyVerifier
 from api.auth import check_auth_settings
 from api.body_limit import BodyLimitMiddleware
 from api.dependencies import TemporalConnection
+from api.idempotency import LOCK_MARGIN, IdempotencyStore
+from api.openapi import install_openapi
 from api.problems import install_problem_handlers
+from api.query_parameters import reject_unknown_query_parameters
+from api.rate_limit import RateLimiter
+from api.request_timeout import RequestTimeoutMiddleware
 from api.routes import admin, health, ledger, payments
 from schemas.database import create_schema, make_engine
 from schemas.settings import Settings
+from schemas.tenants import RateLimit
+
+log = logging.getLogger("paysaga.api")
+PURGE_EVERY_SECONDS = 3600
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,23 +34,51 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.engine = make_engine(settings.database_url)
-        create_schema(app.state.engine)
-        app.state.keys = KeyVerifier(app.state.engine)
+        app.state.engine = engine = make_engine(settings.database_url)
+        create_schema(engine)
+        app.state.keys = KeyVerifier(engine)
         app.state.temporal = TemporalConnection(settings)
+        app.state.rate_limiter = RateLimiter(
+            engine,
+            RateLimit(per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
+        )
+        app.state.idempotency = store = IdempotencyStore(
+            engine, settings.idempotency_retention, settings.request_timeout + LOCK_MARGIN
+        )
+        purging = asyncio.create_task(_purge_expired_keys(store))
         yield
-        app.state.engine.dispose()
+        purging.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purging
+        engine.dispose()
 
     app = FastAPI(
         title="paysaga",
         version="0.1.0",
         description="Payments as durable Temporal sagas with compensations.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],
+        # operationId = the route function's name (create_payment), for clients and links.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout.total_seconds())
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(payments.router)
     app.include_router(ledger.router)
     app.include_router(admin.router)
+    install_openapi(app)
     return app
+
+
+async def _purge_expired_keys(store: IdempotencyStore) -> None:
+    """Idempotency keys past the retention window go; a failed purge is tried again later."""
+    while True:
+        try:
+            purged = await run_in_threadpool(store.purge_expired)
+            if purged:
+                log.info("purged %d expired idempotency keys", purged)
+        except Exception:
+            log.exception("purging expired idempotency keys failed")
+        await asyncio.sleep(PURGE_EVERY_SECONDS)

@@ -42,14 +42,17 @@ def check_auth_settings(settings: Settings) -> None:
 async def current_tenant(
     request: Request, credentials: Annotated[Credentials, Depends(_bearer)]
 ) -> str:
+    """The calling tenant, once its key is checked and its rate limit admits the request."""
     settings: Settings = request.app.state.settings
     if not settings.auth_required:
-        return settings.default_tenant
-    if credentials is None:
+        tenant = settings.default_tenant
+    elif credentials is None:
         raise _unauthorized("missing_api_key", "Send a secret key: Authorization: Bearer sk_…")
-    tenant = await run_in_threadpool(request.app.state.keys.tenant_for, credentials.credentials)
-    if tenant is None:
-        raise _unauthorized("invalid_api_key", "The API key is unknown, expired or revoked")
+    else:
+        tenant = await run_in_threadpool(request.app.state.keys.tenant_for, credentials.credentials)
+        if tenant is None:
+            raise _unauthorized("invalid_api_key", "The API key is unknown, expired or revoked")
+    await request.app.state.rate_limiter.admit(tenant)
     return tenant
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.idempotency import IdempotencyStore
 from api.problems import Problem
 from schemas.settings import Settings
 from schemas.temporal_client import connect
@@ -52,6 +53,11 @@ async def get_temporal(request: Request) -> Client:
     return await request.app.state.temporal.get()
 
 
+def get_idempotency(request: Request) -> IdempotencyStore:
+    return request.app.state.idempotency
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]

@@ -1,56 +1,224 @@
-"""Idempotency-Key → resource: same key and body give the same payment, another body a 422."""
+"""Idempotency-Key like Stripe's: the first response is stored and replayed.
 
+Same key and same request: the stored status and body again, with ``Idempotent-Replayed:
+true``. Same key, another request (method, path or body): 422 ``idempotency_mismatch``.
+While a request with the key executes, another one gets 409 ``idempotency_in_progress``.
+
+Only final answers are stored. A 5xx, or the 202 of a payment whose saga is still running,
+releases the key instead: a retry runs again under the same resource id, so it joins the same saga
+and never creates a second payment. A request that died holding the key (process killed)
+leaves a lock that goes stale after the request timeout, and the next retry takes over.
+Keys are kept for ``idempotency_retention`` (at least 24 h), then may be used again.
+"""
+
+import asyncio
 import hashlib
 import json
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
 
-from api.problems import Problem
-from schemas.tables import IdempotencyRecord
+from api.problems import PROBLEM_JSON, Problem, problem_response
+from schemas.tables import IdempotentRequest
+
+REPLAYED = "Idempotent-Replayed"
+# Past the request timeout a lock can only belong to a request that is gone.
+LOCK_MARGIN = timedelta(seconds=5)
+requests_table = IdempotentRequest.__table__
 
 
-def request_hash(body: BaseModel) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+@dataclass(frozen=True)
+class Claim:
+    """The key is ours to execute under: ``resource_id`` is the first request's."""
+
+    resource_id: str | None
+    token: str
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: str
+
+
+def fingerprint(request: Request, body: BaseModel | None) -> str:
+    canonical = json.dumps(
+        [request.method, request.url.path, body.model_dump(mode="json") if body else None],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim_key(
-    session: Session, tenant_id: str, key: str, body_hash: str, new_resource_id: str
-) -> tuple[str, bool]:
-    """The resource id this key stands for, and whether the key had been used before.
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
-    One transaction, one write: the insert either claims the key or, when a request with
-    the same key got there first (its transaction committed, or on PostgreSQL waited for),
-    leaves it alone and the row that won is read back.
-    """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    claim = (
-        dialect.insert(IdempotencyRecord.__table__)
-        .values(
-            tenant_id=tenant_id,
-            key=key,
-            request_hash=body_hash,
-            resource_id=new_resource_id,
-            created_at=datetime.now(UTC),
+
+class IdempotencyStore:
+    def __init__(self, engine: Engine, retention: timedelta, lock_timeout: timedelta) -> None:
+        self._engine = engine
+        self._retention = retention
+        self._lock_timeout = lock_timeout
+        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+
+    def claim(
+        self, tenant_id: str, key: str, request_fingerprint: str, new_resource_id: str | None
+    ) -> Claim | Replay:
+        """One transaction: claim the key, or learn what the request under it became.
+
+        Every takeover is an UPDATE conditioned on the row's current lock token, so when
+        two requests race for a released or stale key exactly one of them wins.
+        """
+        now = datetime.now(UTC)
+        token = uuid.uuid4().hex
+        fresh = {
+            "fingerprint": request_fingerprint,
+            "resource_id": new_resource_id,
+            "created_at": now,
+            "locked_by": token,
+            "locked_at": now,
+        }
+        insert = (
+            self._dialect.insert(requests_table)
+            .values(tenant_id=tenant_id, key=key, **fresh)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT that returns rows.
+            .returning(requests_table.c.id)
         )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
-    )
-    with session.begin():
-        if session.connection().execute(claim).rowcount == 1:
-            return new_resource_id, False
-        record = session.exec(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
+        with self._engine.begin() as connection:
+            if connection.execute(insert).first() is not None:
+                return Claim(new_resource_id, token)
+            row = connection.execute(
+                select(requests_table).where(
+                    requests_table.c.tenant_id == tenant_id, requests_table.c.key == key
+                )
+            ).one()
+            same_row = (requests_table.c.id == row.id) & (
+                requests_table.c.locked_by.is_(None)
+                if row.locked_by is None
+                else requests_table.c.locked_by == row.locked_by
             )
-        ).one()
-    if record.request_hash != body_hash:
-        raise Problem(
-            422,
-            "idempotency_mismatch",
-            "Idempotency-Key reused with a different request",
-            "this key was first used with another body; use a new key for a new request",
+            if _aware(row.created_at) <= now - self._retention:
+                # Past the retention window the key is free: a new request, a new resource.
+                taken = connection.execute(
+                    update(requests_table)
+                    .where(same_row)
+                    .values(**fresh, response_status=None, response_body=None)
+                ).rowcount
+                if taken:
+                    return Claim(new_resource_id, token)
+                raise _in_progress()
+            if row.fingerprint != request_fingerprint:
+                raise Problem(
+                    422,
+                    "idempotency_mismatch",
+                    "Idempotency-Key reused with a different request",
+                    "this key was first used with another request; use a new key for a new request",
+                )
+            if row.response_status is not None:
+                return Replay(row.response_status, row.response_body or "")
+            if row.locked_by is not None and _aware(row.locked_at) > now - self._lock_timeout:
+                raise _in_progress()
+            taken = connection.execute(
+                update(requests_table).where(same_row).values(locked_by=token, locked_at=now)
+            ).rowcount
+            if not taken:
+                raise _in_progress()
+            return Claim(row.resource_id, token)
+
+    def finish(
+        self, tenant_id: str, key: str, token: str, response: Response | None, replay_202: bool
+    ) -> None:
+        """Store the answer (``None``: release the key for a retry); only while still ours."""
+        values: dict = {"locked_by": None, "locked_at": None}
+        if response is not None and _replayable(response.status_code, replay_202):
+            values |= {
+                "response_status": response.status_code,
+                "response_body": bytes(response.body).decode(),
+            }
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(requests_table)
+                .where(
+                    requests_table.c.tenant_id == tenant_id,
+                    requests_table.c.key == key,
+                    requests_table.c.locked_by == token,
+                )
+                .values(**values)
+            )
+
+    def purge_expired(self) -> int:
+        cutoff = datetime.now(UTC) - self._retention
+        with self._engine.begin() as connection:
+            return connection.execute(
+                delete(requests_table).where(requests_table.c.created_at <= cutoff)
+            ).rowcount
+
+
+def _replayable(status: int, replay_202: bool) -> bool:
+    return status < 500 and (replay_202 or status != 202)
+
+
+def _in_progress() -> Problem:
+    return Problem(
+        409,
+        "idempotency_in_progress",
+        "A request with this Idempotency-Key is in progress",
+        "retry after it has finished; it will then be replayed",
+        headers={"Retry-After": "1"},
+    )
+
+
+Handler = Callable[[str | None], Awaitable[Response]]
+
+
+async def execute_once(
+    store: IdempotencyStore,
+    tenant_id: str,
+    key: str,
+    request_fingerprint: str,
+    handler: Handler,
+    new_resource_id: str | None = None,
+    replay_202: bool = True,
+) -> Response:
+    """Run ``handler(resource id)`` at most once per key and answer as the first run did.
+
+    ``replay_202=False`` where a 202 means "still running": a retry then asks again and
+    sees where the work got to, instead of the first, stale answer.
+    """
+    outcome = await run_in_threadpool(
+        store.claim, tenant_id, key, request_fingerprint, new_resource_id
+    )
+    if isinstance(outcome, Replay):
+        media_type = PROBLEM_JSON if outcome.status >= 400 else "application/json"
+        return Response(
+            outcome.body, outcome.status, media_type=media_type, headers={REPLAYED: "true"}
         )
-    return record.resource_id, True
+    try:
+        response = await handler(outcome.resource_id)
+    except Problem as problem:
+        response = problem_response(
+            problem.status, problem.code, problem.title, problem.detail, **problem.extra
+        )
+        response.headers.update(problem.headers)
+    except BaseException:
+        # Cancelled (request timeout, client gone) or a bug: free the key for a retry now,
+        # even while this task is being cancelled.
+        await asyncio.shield(
+            run_in_threadpool(store.finish, tenant_id, key, outcome.token, None, replay_202)
+        )
+        raise
+    await run_in_threadpool(store.finish, tenant_id, key, outcome.token, response, replay_202)
+    return response
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status, media_type="application/json")

@@ -71,7 +71,7 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
         return problem_response(400, "malformed_json", "Request body is not valid JSON")
     fields = [
         {
-            "field": ".".join(_safe_part(part) for part in error["loc"][1:]) or error["loc"][0],
+            "field": ".".join(safe_field(part) for part in error["loc"][1:]) or error["loc"][0],
             "message": error["msg"],
             "type": error["type"],
         }
@@ -92,10 +92,20 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     )
 
 
-def _safe_part(part: str | int) -> str:
+def safe_field(part: str | int) -> str:
     if isinstance(part, int) or SAFE_KEY.match(part) or part == "[key]":
         return str(part)
     return "*"
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives this path (routes may sit in sub-routers)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -110,10 +120,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         return _validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = STATUS_CODES.get(exc.status_code, "http_error")
         response = problem_response(exc.status_code, code, str(exc.detail))
-        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path only; a path
+            # served by several routes (GET and POST /v1/payments) allows them all.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     @app.exception_handler(Exception)

@@ -2,8 +2,9 @@
 
 from datetime import timedelta
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TASK_QUEUE = "paysaga-payments"
@@ -42,6 +43,16 @@ class Settings(BaseSettings):
     embedded: bool = False
     # Larger request bodies get 413 before they are read into memory (OWASP API4).
     max_body_bytes: int = 64 * 1024
+    # A request still running after this answers 503 request_timeout, so a slow Temporal
+    # cannot pile up connections; it must leave room for create_wait (checked below).
+    request_timeout: timedelta = timedelta(seconds=30)
+    # How long an Idempotency-Key and its stored response are kept (never less than 24 h:
+    # the window clients are promised, as at Stripe).
+    idempotency_retention: Annotated[timedelta, Field(ge=timedelta(hours=24))] = timedelta(hours=24)
+    # Per-tenant token bucket (OWASP API4); a tenant's own limit, set through the admin
+    # API, overrides these.
+    rate_limit_per_second: Annotated[float, Field(gt=0)] = 100.0
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 200
 
     sandbox_gateway_url: str = "http://127.0.0.1:8100"
     # A provider call that takes longer is treated as OutcomeUnknown and retried with
@@ -60,6 +71,12 @@ class Settings(BaseSettings):
     # 20 payments/s (docs/benchmarks.md). The workflow and replay tests always run in it,
     # so its determinism checks still guard the code; the worker skips it unless set.
     workflow_sandbox: bool = False
+
+    @model_validator(mode="after")
+    def _create_wait_fits_in_the_request_timeout(self):
+        if self.create_wait >= self.request_timeout:
+            raise ValueError("create_wait must be shorter than request_timeout")
+        return self
 
 
 @lru_cache

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -29,18 +29,29 @@ class PaymentRecord(SQLModel, table=True):
     updated_at: datetime
 
 
-class IdempotencyRecord(SQLModel, table=True):
-    """Maps a client's Idempotency-Key to the resource it created and the request's hash."""
+class IdempotentRequest(SQLModel, table=True):
+    """A client's Idempotency-Key: the request it was first used with, and its response.
 
-    __tablename__ = "idempotency_keys"
+    ``locked_by`` is set while a request with the key executes; ``response_*`` once one
+    finished with an answer worth replaying. Rows older than the retention window are
+    purged and the key may then be used again (docs: README, "Idempotency").
+    """
+
+    __tablename__ = "idempotent_requests"
     __table_args__ = (UniqueConstraint("tenant_id", "key"),)
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: str = Field(max_length=64)
     key: str = Field(max_length=255)
-    request_hash: str = Field(max_length=64)
-    resource_id: str = Field(max_length=40)
-    created_at: datetime
+    # SHA-256 of method, path and canonical body: another request under the key is a 422.
+    fingerprint: str = Field(max_length=64)
+    # The resource the first request created (a payment id), kept across retries.
+    resource_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(index=True)
+    locked_by: str | None = Field(default=None, max_length=32)
+    locked_at: datetime | None = None
+    response_status: int | None = None
+    response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class LedgerAccount(SQLModel, table=True):
@@ -113,3 +124,14 @@ class AuditEvent(SQLModel, table=True):
     tenant_id: str = Field(index=True, max_length=64)
     key_id: str | None = Field(default=None, max_length=40)
     detail: str | None = Field(default=None, max_length=200)
+
+
+class TenantRateLimit(SQLModel, table=True):
+    """A tenant's own token bucket, when it differs from the settings' default."""
+
+    __tablename__ = "tenant_rate_limits"
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.id", max_length=64)
+    per_second: float
+    burst: int
+    updated_at: datetime

@@ -3,8 +3,16 @@
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 
+MAX_GRACE_SECONDS = 30 * 24 * 3600
 TenantId = Annotated[str, StringConstraints(pattern=r"^ten_[a-z0-9_]{1,40}$")]
 KeyId = Annotated[str, StringConstraints(pattern=r"^key_[0-9a-f]{24}$")]
 
@@ -26,8 +34,13 @@ class TenantOut(BaseModel):
 class RotateKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # How long the old key keeps working after the rotation (ISO 8601, e.g. PT1H).
-    grace_period: Annotated[timedelta, Field(ge=timedelta(0), le=timedelta(days=30))] = timedelta(0)
+    # Seconds the old key keeps working after the rotation (at most 30 days); an integer,
+    # so the schema states the bound exactly.
+    grace_period_seconds: Annotated[StrictInt, Field(ge=0, le=MAX_GRACE_SECONDS)] = 0
+
+    @property
+    def grace_period(self) -> timedelta:
+        return timedelta(seconds=self.grace_period_seconds)
 
 
 class ApiKeyOut(BaseModel):
@@ -57,3 +70,17 @@ class AuditEventOut(BaseModel):
     tenant_id: str
     key_id: str | None = None
     detail: str | None = None
+
+
+class RateLimit(BaseModel):
+    """A token bucket: ``burst`` requests at once, refilled at ``per_second``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: Annotated[StrictFloat, Field(gt=0, le=100_000)]
+    burst: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+
+
+class RateLimitOut(RateLimit):
+    tenant_id: str
+    source: Literal["tenant", "default"]

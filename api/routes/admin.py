@@ -2,18 +2,21 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api import api_keys
 from api.auth import AdminDep
 from api.dependencies import SessionDep
+from api.openapi import problems
 from schemas.tenants import (
     ApiKeyOut,
     AuditEventOut,
     CreatedApiKey,
     CreateTenantRequest,
+    RateLimit,
+    RateLimitOut,
     RotateKeyRequest,
     TenantOut,
 )
@@ -22,6 +25,8 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 TenantPath = Annotated[str, Path(max_length=64)]
 KeyPath = Annotated[str, Path(max_length=40)]
+# Ids are SQL BIGINTs: a larger number is a 422, not an overflow in the database.
+MAX_ID = 2**63 - 1
 
 
 class KeyList(BaseModel):
@@ -33,25 +38,33 @@ class AuditLog(BaseModel):
     next_after: int | None = None
 
 
-@router.post("/tenants", status_code=status.HTTP_201_CREATED)
+@router.post("/tenants", status_code=status.HTTP_201_CREATED, responses=problems("tenant_exists"))
 async def create_tenant(
     body: CreateTenantRequest, session: SessionDep, actor: AdminDep
 ) -> TenantOut:
     return await run_in_threadpool(api_keys.create_tenant, session, actor, body.name, body.id)
 
 
-@router.post("/tenants/{tenant_id}/keys", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/tenants/{tenant_id}/keys",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems("tenant_not_found"),
+)
 async def create_key(tenant_id: TenantPath, session: SessionDep, actor: AdminDep) -> CreatedApiKey:
     """The secret is in this response only; paysaga keeps its Argon2id hash."""
     return await run_in_threadpool(api_keys.create_key, session, actor, tenant_id)
 
 
-@router.get("/tenants/{tenant_id}/keys")
+@router.get("/tenants/{tenant_id}/keys", responses=problems("tenant_not_found"))
 async def list_keys(tenant_id: TenantPath, session: SessionDep, _: AdminDep) -> KeyList:
     return KeyList(data=await run_in_threadpool(api_keys.list_keys, session, tenant_id))
 
 
-@router.post("/tenants/{tenant_id}/keys/{key_id}/rotate", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/tenants/{tenant_id}/keys/{key_id}/rotate",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems("api_key_not_found", "api_key_inactive"),
+)
 async def rotate_key(
     tenant_id: TenantPath,
     key_id: KeyPath,
@@ -59,12 +72,12 @@ async def rotate_key(
     actor: AdminDep,
     body: RotateKeyRequest | None = None,
 ) -> CreatedApiKey:
-    """A new key; the old one keeps working for ``grace_period`` (default 0), then expires."""
+    """A new key; the old one works ``grace_period_seconds`` more (default 0), then expires."""
     grace = (body or RotateKeyRequest()).grace_period
     return await run_in_threadpool(api_keys.rotate_key, session, actor, tenant_id, key_id, grace)
 
 
-@router.post("/tenants/{tenant_id}/keys/{key_id}/revoke")
+@router.post("/tenants/{tenant_id}/keys/{key_id}/revoke", responses=problems("api_key_not_found"))
 async def revoke_key(
     tenant_id: TenantPath, key_id: KeyPath, session: SessionDep, actor: AdminDep
 ) -> ApiKeyOut:
@@ -72,12 +85,27 @@ async def revoke_key(
     return await run_in_threadpool(api_keys.revoke_key, session, actor, tenant_id, key_id)
 
 
+@router.get("/tenants/{tenant_id}/rate-limit", responses=problems("tenant_not_found"))
+async def get_rate_limit(tenant_id: TenantPath, request: Request, _: AdminDep) -> RateLimitOut:
+    """The tenant's token bucket: its own, or the default from settings."""
+    return await run_in_threadpool(request.app.state.rate_limiter.effective, tenant_id)
+
+
+@router.put("/tenants/{tenant_id}/rate-limit", responses=problems("tenant_not_found"))
+async def set_rate_limit(
+    tenant_id: TenantPath, body: RateLimit, request: Request, actor: AdminDep
+) -> RateLimitOut:
+    """Applies at once in this API process, within 10 s in the others; audited."""
+    limiter = request.app.state.rate_limiter
+    return await run_in_threadpool(limiter.set_limit, actor, tenant_id, body)
+
+
 @router.get("/audit")
 async def audit(
     session: SessionDep,
     _: AdminDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditLog:
     """Append-only: who did what to which key, when; page with ``after=<last id>``."""

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, text
 
+from api.openapi import problems
 from api.problems import problem_response
 
 router = APIRouter(tags=["health"])
@@ -22,7 +23,7 @@ def _ping_database(engine: Engine) -> None:
         connection.rollback()
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problems("not_ready"))
 async def readyz(request: Request):
     checks: dict[str, str] = {}
     try:

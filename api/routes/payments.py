@@ -3,8 +3,7 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -17,8 +16,9 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import TenantDep
-from api.dependencies import SessionDep, SettingsDep, TemporalDep
-from api.idempotency import claim_key, request_hash
+from api.dependencies import IdempotencyDep, SessionDep, SettingsDep, TemporalDep
+from api.idempotency import execute_once, fingerprint, json_response
+from api.openapi import IDEMPOTENCY_PROBLEMS, problems
 from api.payment_reads import list_payments, read_payment
 from api.problems import Problem
 from schemas import errors
@@ -41,6 +41,8 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, ma
 OptionalIdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
 ]
+# Any string: an id that is not ours answers 404, exactly like one that is not there.
+PaymentIdPath = Annotated[str, Path(description="A payment id, `pay_…`")]
 
 
 class PaymentList(BaseModel):
@@ -49,21 +51,65 @@ class PaymentList(BaseModel):
     next_cursor: str | None = None
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PaymentState)
+# What a client (and Schemathesis's stateful run) can do next with a created payment.
+NEXT_STEPS = {
+    name: {"operationId": name, "parameters": {"payment_id": "$response.body#/payment_id"}}
+    for name in ("get_payment", "capture_payment", "cancel_payment", "confirm_payment")
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PaymentState,
+    responses={
+        201: {"links": NEXT_STEPS},
+        202: {
+            "model": PaymentState,
+            "description": "Accepted: the saga is still processing",
+            "links": NEXT_STEPS,
+        },
+        **problems(
+            "invalid_amount",
+            "invalid_currency",
+            "invalid_payment_method",
+            "invalid_metadata",
+            *IDEMPOTENCY_PROBLEMS,
+            "temporal_unavailable",
+        ),
+    },
+)
 async def create_payment(
+    tenant: TenantDep,
     body: CreatePaymentRequest,
     idempotency_key: IdempotencyKey,
-    response: Response,
-    session: SessionDep,
+    request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
-    tenant: TenantDep,
-) -> PaymentState:
-    payment_id, replayed = await run_in_threadpool(
-        claim_key, session, tenant, idempotency_key, request_hash(body), new_payment_id()
+    session: SessionDep,
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Start a payment saga and answer at its first milestone (or 202 while it runs)."""
+
+    async def start(payment_id: str | None) -> Response:
+        assert payment_id is not None
+        state, code = await _start_payment(body, payment_id, tenant, temporal, settings, session)
+        return json_response(state, code)
+
+    return await execute_once(
+        idempotency,
+        tenant,
+        idempotency_key,
+        fingerprint(request, body),
+        start,
+        new_resource_id=new_payment_id(),
+        replay_202=False,
     )
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+
+
+async def _start_payment(
+    body: CreatePaymentRequest, payment_id: str, tenant: str, temporal, settings, session
+) -> tuple[PaymentState, int]:
     payment = PaymentInput(
         **body.model_dump(),
         payment_id=payment_id,
@@ -89,9 +135,10 @@ async def create_payment(
     )
     try:
         async with asyncio.timeout(settings.create_wait.total_seconds()):
-            return await temporal.execute_update_with_start_workflow(
+            state = await temporal.execute_update_with_start_workflow(
                 PaymentWorkflow.wait_for_milestone, start_workflow_operation=start
             )
+            return state, status.HTTP_201_CREATED
     except (WorkflowAlreadyStartedError, TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # Finished long ago, or still processing: answer with what is known now. (When our
         # timeout cancels the wait, the client raises its own error instead of CancelledError,
@@ -100,8 +147,8 @@ async def create_payment(
         if state is None:
             state = await _accepted_state(temporal, workflow_id, payment)
         if state.status == PaymentStatus.PROCESSING:
-            response.status_code = status.HTTP_202_ACCEPTED
-        return state
+            return state, status.HTTP_202_ACCEPTED
+        return state, status.HTTP_201_CREATED
     except RPCError as e:
         raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
 
@@ -120,10 +167,14 @@ async def _accepted_state(temporal, workflow_id: str, payment: PaymentInput) -> 
     )
 
 
-@router.get("", response_model=PaymentList)
+@router.get(
+    "",
+    response_model=PaymentList,
+    responses=problems("invalid_cursor"),
+)
 def get_payments(
-    session: SessionDep,
     tenant: TenantDep,
+    session: SessionDep,
     status_filter: Annotated[PaymentStatus | None, Query(alias="status")] = None,
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -133,9 +184,13 @@ def get_payments(
     return PaymentList(data=states, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
-@router.get("/{payment_id}", response_model=PaymentState)
+@router.get(
+    "/{payment_id}",
+    response_model=PaymentState,
+    responses=problems("payment_not_found", "temporal_unavailable"),
+)
 async def get_payment(
-    payment_id: str, session: SessionDep, temporal: TemporalDep, tenant: TenantDep
+    tenant: TenantDep, payment_id: PaymentIdPath, session: SessionDep, temporal: TemporalDep
 ) -> PaymentState:
     state = await read_payment(session, temporal, tenant, payment_id)
     if state is None:
@@ -143,52 +198,110 @@ async def get_payment(
     return state
 
 
-@router.post("/{payment_id}/capture", response_model=PaymentState)
+@router.post(
+    "/{payment_id}/capture",
+    response_model=PaymentState,
+    responses=problems(
+        "payment_not_found",
+        "invalid_state",
+        "amount_exceeds_authorized",
+        *IDEMPOTENCY_PROBLEMS,
+        "temporal_unavailable",
+    ),
+)
 async def capture_payment(
-    payment_id: str,
+    tenant: TenantDep,
+    payment_id: PaymentIdPath,
+    request: Request,
     session: SessionDep,
     temporal: TemporalDep,
-    tenant: TenantDep,
+    idempotency: IdempotencyDep,
     idempotency_key: OptionalIdempotencyKey = None,
     body: CaptureRequest | None = None,
-) -> PaymentState:
-    handle = await _running_handle(session, temporal, tenant, payment_id)
-    update_id = f"capture:{idempotency_key}" if idempotency_key else None
-    return await _update(handle, PaymentWorkflow.capture, body or CaptureRequest(), update_id)
+) -> Response:
+    """Capture all or part of the authorized amount (manual capture)."""
+
+    async def capture(_: str | None) -> Response:
+        handle = await _running_handle(session, temporal, tenant, payment_id)
+        update_id = f"capture:{idempotency_key}" if idempotency_key else None
+        request_body = body or CaptureRequest()
+        return json_response(
+            await _update(handle, PaymentWorkflow.capture, request_body, update_id)
+        )
+
+    return await _at_most_once(request, idempotency, tenant, idempotency_key, body, capture)
 
 
-@router.post("/{payment_id}/cancel", response_model=PaymentState)
+@router.post(
+    "/{payment_id}/cancel",
+    response_model=PaymentState,
+    responses=problems(
+        "payment_not_found", "invalid_state", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
+    ),
+)
 async def cancel_payment(
-    payment_id: str,
+    tenant: TenantDep,
+    payment_id: PaymentIdPath,
+    request: Request,
     session: SessionDep,
     temporal: TemporalDep,
-    tenant: TenantDep,
+    idempotency: IdempotencyDep,
     idempotency_key: OptionalIdempotencyKey = None,
     body: CancelRequest | None = None,
-) -> PaymentState:
-    handle = await _running_handle(session, temporal, tenant, payment_id)
-    update_id = f"cancel:{idempotency_key}" if idempotency_key else None
-    return await _update(handle, PaymentWorkflow.cancel, body or CancelRequest(), update_id)
+) -> Response:
+    """Cancel a payment that has not been captured: the authorization is voided."""
+
+    async def cancel(_: str | None) -> Response:
+        handle = await _running_handle(session, temporal, tenant, payment_id)
+        update_id = f"cancel:{idempotency_key}" if idempotency_key else None
+        canceled = await _update(handle, PaymentWorkflow.cancel, body or CancelRequest(), update_id)
+        return json_response(canceled)
+
+    return await _at_most_once(request, idempotency, tenant, idempotency_key, body, cancel)
 
 
-@router.post("/{payment_id}/confirm", response_model=PaymentState, status_code=202)
+@router.post(
+    "/{payment_id}/confirm",
+    response_model=PaymentState,
+    status_code=202,
+    responses=problems(
+        "payment_not_found", "invalid_state", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
+    ),
+)
 async def confirm_payment(
-    payment_id: str, session: SessionDep, temporal: TemporalDep, tenant: TenantDep
-) -> PaymentState:
+    tenant: TenantDep,
+    payment_id: PaymentIdPath,
+    request: Request,
+    session: SessionDep,
+    temporal: TemporalDep,
+    idempotency: IdempotencyDep,
+    idempotency_key: OptionalIdempotencyKey = None,
+) -> Response:
     """Tell the saga the customer finished the provider's action; it then asks the provider."""
-    state = await read_payment(session, temporal, tenant, payment_id)
-    if state is None:
-        raise _not_found()
-    if state.status != PaymentStatus.REQUIRES_ACTION:
-        raise _wrong_state(state.status, "requires_action")
-    handle = temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
-    try:
-        await handle.signal(PaymentWorkflow.confirm)
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise Problem(409, "invalid_state", "Payment has already finished") from e
-        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
-    return state
+
+    async def confirm(_: str | None) -> Response:
+        state = await read_payment(session, temporal, tenant, payment_id)
+        if state is None:
+            raise _not_found()
+        if state.status != PaymentStatus.REQUIRES_ACTION:
+            raise _wrong_state(state.status, "requires_action")
+        handle = temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
+        try:
+            await handle.signal(PaymentWorkflow.confirm)
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise Problem(409, "invalid_state", "Payment has already finished") from e
+            raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
+        return json_response(state, status.HTTP_202_ACCEPTED)
+
+    return await _at_most_once(request, idempotency, tenant, idempotency_key, None, confirm)
+
+
+async def _at_most_once(request, store, tenant, key: str | None, body, handler) -> Response:
+    """With an Idempotency-Key the action runs once and its answer is replayed."""
+    if key is None:
+        return await handler(None)
+    return await execute_once(store, tenant, key, fingerprint(request, body), handler)
 
 
 async def _running_handle(session, temporal, tenant: str, payment_id: str) -> WorkflowHandle:

@@ -52,7 +52,15 @@ def test_short_chaos_run_loses_nothing_and_charges_once(tmp_path):
     assert result["worker_kills"] == 3
     assert result["server_restarts"] == 1
     assert sum(result["faults_injected"].values()) > 0
-    assert result["client_retries"] > 0
+    # A request that met the dead Temporal server got a 5xx (or lost its connection) and was
+    # sent again with its key; whether one met it depends on timing (the SDK's own retries
+    # ride out short outages), so the retries are checked against the answers, not counted.
+    failed_answers = sum(n for answer, n in result["client_answers"].items() if " 5" in answer)
+    by_reason = result["client_retries_by_reason"]
+    assert result["client_retries"] == sum(by_reason.values())
+    assert (
+        sum(n for reason, n in by_reason.items() if reason.startswith("http:5")) == failed_answers
+    )
     # The mix ran: captures that fail are voided by a compensation.
     assert result["statuses"].get("succeeded", 0) > 0
     assert result["statuses"].get("declined", 0) > 0

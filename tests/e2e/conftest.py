@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from schemas.database import make_engine
 from tests.support.ledger import assert_ledger_invariants
+from tests.support.response_scan import RESPONSE_HOOKS
 from workers.stack import EmbeddedStack, free_stack_ports
 
 # Short timers so expiry scenarios finish in seconds on the real server.
@@ -46,10 +47,27 @@ def stack_db(stack) -> Iterator[Engine]:
 @pytest.fixture
 async def api(stack, stack_db) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=stack.api_headers
+        base_url=stack.api_url, timeout=60, headers=stack.api_headers, event_hooks=RESPONSE_HOOKS
     ) as client:
         yield client
     assert_ledger_invariants(stack_db)
+
+
+@pytest.fixture
+async def admin(stack) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, headers=headers, event_hooks=RESPONSE_HOOKS
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def anonymous(stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, event_hooks=RESPONSE_HOOKS
+    ) as client:
+        yield client
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 
 from api.app import create_app
 from schemas.settings import Settings
+from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import PAYMENT, bearer, new_tenant
 
 # Routes outside tenant data: health probes and the admin API (its own key, its own tests).
@@ -43,10 +44,14 @@ def test_every_path_parameter_is_a_known_tenant_resource():
 @pytest.fixture(scope="module")
 async def two_tenants(stack):
     headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, headers=headers) as admin:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, headers=headers, event_hooks=RESPONSE_HOOKS
+    ) as admin:
         owner = await new_tenant(admin)
         other = await new_tenant(admin)
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, event_hooks=RESPONSE_HOOKS
+    ) as http:
         paid = await http.post(
             "/v1/payments",
             json={**PAYMENT, "capture_method": "manual"},
@@ -61,7 +66,9 @@ async def test_another_tenants_resource_is_indistinguishable_from_a_missing_one(
     stack, two_tenants, method, path
 ):
     owner, other, payment_id = two_tenants
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, event_hooks=RESPONSE_HOOKS
+    ) as http:
 
         async def call(tenant_key: dict, resource_id: str) -> httpx.Response:
             return await http.request(

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from schemas.identity import payment_workflow_id
-from schemas.tables import IdempotencyRecord
+from schemas.tables import IdempotentRequest
 from workers.bench.drivers import TENANT
 
 
@@ -27,8 +27,8 @@ def claimed_payment_ids(engine: Engine, keys: list[str]) -> dict[str, str]:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             rows = session.exec(
-                select(IdempotencyRecord.key, IdempotencyRecord.resource_id).where(
-                    IdempotencyRecord.tenant_id == TENANT, IdempotencyRecord.key.in_(chunk)
+                select(IdempotentRequest.key, IdempotentRequest.resource_id).where(
+                    IdempotentRequest.tenant_id == TENANT, IdempotentRequest.key.in_(chunk)
                 )
             ).all()
             found.update(dict(rows))

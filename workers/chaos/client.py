@@ -48,8 +48,9 @@ class RetryingClient:
     ) -> httpx.Response:
         """Send until the answer is in ``ok`` or ``accept`` (e.g. 409: the payment moved on).
 
-        Retried: transport errors and 5xx (503 while Temporal is down). Anything else is a
-        ``CallFailed``.
+        Retried: transport errors, 5xx (503 while Temporal is down) and 409
+        ``idempotency_in_progress`` (the first try, given up on, still runs). Anything else
+        is a ``CallFailed``.
         """
         headers = {"Idempotency-Key": key} if key else None
         deadline = time.monotonic() + self._call_deadline
@@ -68,7 +69,7 @@ class RetryingClient:
                     detail = response.json().get("detail", "") if response.content else ""
                     self.stats.accepted.append(f"{label} {url} {response.status_code}: {detail}")
                     return response
-                if response.status_code < 500:
+                if response.status_code < 500 and not _in_progress(response):
                     raise CallFailed(f"{label}: {response.status_code} {response.text[:300]}")
                 reason = f"http:{response.status_code}"
             if time.monotonic() >= deadline:
@@ -78,3 +79,12 @@ class RetryingClient:
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt) * self._rng.uniform(0.5, 1.5)
             attempt += 1
             await asyncio.sleep(delay)
+
+
+def _in_progress(response: httpx.Response) -> bool:
+    if response.status_code != 409:
+        return False
+    try:
+        return response.json().get("code") == "idempotency_in_progress"
+    except ValueError:
+        return False

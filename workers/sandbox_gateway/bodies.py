@@ -6,7 +6,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from starlette.requests import Request
 
-from schemas.money import MAX_AMOUNT_MINOR, AmountMinor, CurrencyCode
+from schemas.money import MAX_AMOUNT_MINOR, AmountMinor, ProviderCurrencyCode
 from workers.sandbox_gateway.errors import invalid_request
 
 OptionalAmount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)] | None
@@ -16,7 +16,7 @@ class CreateCharge(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: AmountMinor
-    currency: CurrencyCode
+    currency: ProviderCurrencyCode
     payment_method: Annotated[str, Field(min_length=1, max_length=200)]
     capture: StrictBool = True
     reference: Annotated[str, Field(min_length=1, max_length=200)]

@@ -1,0 +1,45 @@
+"""A deadline on every request, so a slow dependency cannot pile up open connections.
+
+A request that has not started its answer by the deadline is cancelled and answered 503
+``request_timeout`` with Retry-After. Work already handed to Temporal goes on there; a
+money-moving request holds its Idempotency-Key, so the client's retry joins that work.
+"""
+
+import asyncio
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import problem_response
+
+
+class RequestTimeoutMiddleware:
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        deadline = asyncio.timeout(self.seconds)
+        try:
+            async with deadline:
+                await self.app(scope, receive, send_tracking_start)
+        except TimeoutError:
+            if started or not deadline.expired():
+                raise  # half an answer is out: only dropping the connection is honest
+            response = problem_response(
+                503,
+                "request_timeout",
+                "The request took too long",
+                f"no answer within {self.seconds:g} s; retry with the same Idempotency-Key",
+            )
+            response.headers["Retry-After"] = "1"
+            await response(scope, receive, send)
