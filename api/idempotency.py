@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from api.problems import PROBLEM_JSON, Problem, problem_response
+from api.problems import PROBLEM_JSON, Problem
 from schemas.tables import IdempotentRequest
 
 REPLAYED = "Idempotent-Replayed"
@@ -205,10 +205,7 @@ async def execute_once(
     try:
         response = await handler(outcome.resource_id)
     except Problem as problem:
-        response = problem_response(
-            problem.status, problem.code, problem.title, problem.detail, **problem.extra
-        )
-        response.headers.update(problem.headers)
+        response = problem.response()  # a refusal is an answer too, replayed like any other
     except BaseException:
         # Cancelled (request timeout, client gone) or a bug: free the key for a retry now,
         # even while this task is being cancelled.

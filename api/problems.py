@@ -54,6 +54,11 @@ class Problem(Exception):
         )
         self.headers = headers or {}
 
+    def response(self) -> JSONResponse:
+        response = problem_response(self.status, self.code, self.title, self.detail, **self.extra)
+        response.headers.update(self.headers)
+        return response
+
 
 def problem_response(
     status: int, code: str, title: str, detail: str | None = None, **extra: Any
@@ -111,9 +116,7 @@ def _allowed_methods(request: Request) -> list[str]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        response = problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
-        response.headers.update(exc.headers)
-        return response
+        return exc.response()
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -92,8 +92,10 @@ async def create_payment(
     """Start a payment saga and answer at its first milestone (or 202 while it runs)."""
 
     async def start(payment_id: str | None) -> Response:
-        assert payment_id is not None
-        state, code = await _start_payment(body, payment_id, tenant, temporal, settings, session)
+        # new_resource_id below: the key always stands for a payment id here.
+        state, code = await _start_payment(
+            body, str(payment_id), tenant, temporal, settings, session
+        )
         return json_response(state, code)
 
     return await execute_once(

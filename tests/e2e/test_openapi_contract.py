@@ -12,6 +12,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import FlakyStrategyDefinition
 
 from api.app import create_app
 from schemas.settings import Settings
@@ -28,10 +29,18 @@ CONFIG = schemathesis.Config.from_dict(
 )
 DOCUMENT = create_app(Settings(admin_key="only-for-the-document")).openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
-# Sequences of valid calls, chained by the links Schemathesis infers (create a payment,
-# then read, capture, cancel or confirm it; create a tenant, then its keys).
-lifecycles = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
+# Sequences of valid calls over a payment's links: create it, then read, capture, cancel
+# or confirm it. Payments only: a tenant created under a generated id exists the second
+# time round, so sequences through the admin API would not replay the same way.
+lifecycles = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG).include(
+    path_regex="^/v1/payments"
+)
 lifecycles.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE])
+# Schemathesis guesses customer_id points at a Customer resource that nothing creates, and
+# then never starts a sequence with POST /v1/payments. Customer ids are the client's own
+# here, not a resource of this API.
+for _node in lifecycles.analysis.dependency_graph.operations.values():
+    _node.inputs = [slot for slot in _node.inputs if slot.resource.name != "Customer"]
 EXAMPLES = 60
 LIFECYCLES = 25
 KEYS: dict[str, str] = {}
@@ -102,6 +111,9 @@ def test_every_operation_keeps_its_contract(case, stack, credentials):
 
 
 def test_lifecycles_chained_by_links_keep_the_contract(stack, credentials):
+    calls: list[str] = []
+    failures: list[str] = []
+
     class Lifecycles(lifecycles.as_state_machine()):
         def before_call(self, case) -> None:
             if isinstance(case.body, dict | list):
@@ -110,24 +122,37 @@ def test_lifecycles_chained_by_links_keep_the_contract(stack, credentials):
         def get_call_kwargs(self, case) -> dict:
             return {"base_url": stack.api_url, "headers": request_headers(case)}
 
-        def after_call(self, response, case) -> None:
-            assert_nothing_secret(
-                case.method,
-                case.formatted_path,
-                response.status_code,
-                response.headers,
-                response.text,
-            )
+        def validate_response(self, response, case, *args, **kwargs) -> None:
+            calls.append(f"{case.method} {case.path} {response.status_code}")
+            try:
+                super().validate_response(response, case, *args, **kwargs)
+                assert_nothing_secret(
+                    case.method,
+                    case.formatted_path,
+                    response.status_code,
+                    response.headers,
+                    response.text,
+                )
+            except Exception as failure:
+                failures.append(f"{calls[-1]}: {failure}")
+                raise
 
-    Lifecycles.run(
-        settings=settings(
-            max_examples=LIFECYCLES,
-            stateful_step_count=6,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            # The server's state (new ids, new tenants) makes a replayed sequence take other
-            # rules, which Hypothesis reports as a flaky strategy: generate only, no replay.
-            phases=[Phase.generate],
-            database=None,
+    try:
+        Lifecycles.run(
+            settings=settings(
+                max_examples=LIFECYCLES,
+                stateful_step_count=6,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.generate],
+                database=None,
+            )
         )
-    )
+    except FlakyStrategyDefinition:
+        # The live server's state (a payment captured a moment later, a new id) changes what
+        # the next step draws, and Hypothesis calls that flaky when it retraces a sequence.
+        # That says nothing about the API: every response was checked as it came, above.
+        pass
+    assert not failures, failures
+    assert sum(call.startswith("POST /v1/payments 201") for call in calls) > 0, calls
+    assert any("{payment_id}" in call and " 404" not in call for call in calls), calls
