@@ -1,4 +1,10 @@
-"""Fixtures that start real components: Temporal servers, the sandbox gateway, databases."""
+"""Fixtures that start real components: Temporal servers, the sandbox gateway, databases.
+
+``database_engine`` runs every test that uses it once per backend: a SQLite file, and a
+PostgreSQL database made for the session (``paysaga_test_<random>``, created from the
+``test`` database, every table truncated before each test, dropped at the end). The ledger
+invariants are asserted after every test that uses a database.
+"""
 
 import os
 import shutil

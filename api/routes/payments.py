@@ -3,25 +3,23 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from pydantic import BaseModel
 from temporalio.client import (
     WithStartWorkflowOperation,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from api.auth import TenantDep
 from api.dependencies import IdempotencyDep, SessionDep, SettingsDep, TemporalDep
 from api.idempotency import execute_once, fingerprint, json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
+from api.payment_actions import ActionDep, PaymentIdPath, not_found
 from api.payment_reads import list_payments, read_payment
 from api.problems import Problem
-from schemas import errors
 from schemas.identity import new_payment_id, payment_workflow_id
 from schemas.money import format_minor
 from schemas.payments import (
@@ -41,8 +39,6 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, ma
 OptionalIdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
 ]
-# Any string: an id that is not ours answers 404, exactly like one that is not there.
-PaymentIdPath = Annotated[str, Path(description="A payment id, `pay_…`")]
 
 
 class PaymentList(BaseModel):
@@ -196,7 +192,7 @@ async def get_payment(
 ) -> PaymentState:
     state = await read_payment(session, temporal, tenant, payment_id)
     if state is None:
-        raise _not_found()
+        raise not_found()
     return state
 
 
@@ -212,26 +208,14 @@ async def get_payment(
     ),
 )
 async def capture_payment(
-    tenant: TenantDep,
-    payment_id: PaymentIdPath,
-    request: Request,
-    session: SessionDep,
-    temporal: TemporalDep,
-    idempotency: IdempotencyDep,
+    action: ActionDep,
     idempotency_key: OptionalIdempotencyKey = None,
     body: CaptureRequest | None = None,
 ) -> Response:
     """Capture all or part of the authorized amount (manual capture)."""
-
-    async def capture(_: str | None) -> Response:
-        handle = await _running_handle(session, temporal, tenant, payment_id)
-        update_id = f"capture:{idempotency_key}" if idempotency_key else None
-        request_body = body or CaptureRequest()
-        return json_response(
-            await _update(handle, PaymentWorkflow.capture, request_body, update_id)
-        )
-
-    return await _at_most_once(request, idempotency, tenant, idempotency_key, body, capture)
+    return await action.update(
+        PaymentWorkflow.capture, body or CaptureRequest(), idempotency_key, body
+    )
 
 
 @router.post(
@@ -242,24 +226,14 @@ async def capture_payment(
     ),
 )
 async def cancel_payment(
-    tenant: TenantDep,
-    payment_id: PaymentIdPath,
-    request: Request,
-    session: SessionDep,
-    temporal: TemporalDep,
-    idempotency: IdempotencyDep,
+    action: ActionDep,
     idempotency_key: OptionalIdempotencyKey = None,
     body: CancelRequest | None = None,
 ) -> Response:
     """Cancel a payment that has not been captured: the authorization is voided."""
-
-    async def cancel(_: str | None) -> Response:
-        handle = await _running_handle(session, temporal, tenant, payment_id)
-        update_id = f"cancel:{idempotency_key}" if idempotency_key else None
-        canceled = await _update(handle, PaymentWorkflow.cancel, body or CancelRequest(), update_id)
-        return json_response(canceled)
-
-    return await _at_most_once(request, idempotency, tenant, idempotency_key, body, cancel)
+    return await action.update(
+        PaymentWorkflow.cancel, body or CancelRequest(), idempotency_key, body
+    )
 
 
 @router.post(
@@ -271,82 +245,7 @@ async def cancel_payment(
     ),
 )
 async def confirm_payment(
-    tenant: TenantDep,
-    payment_id: PaymentIdPath,
-    request: Request,
-    session: SessionDep,
-    temporal: TemporalDep,
-    idempotency: IdempotencyDep,
-    idempotency_key: OptionalIdempotencyKey = None,
+    action: ActionDep, idempotency_key: OptionalIdempotencyKey = None
 ) -> Response:
     """Tell the saga the customer finished the provider's action; it then asks the provider."""
-
-    async def confirm(_: str | None) -> Response:
-        state = await read_payment(session, temporal, tenant, payment_id)
-        if state is None:
-            raise _not_found()
-        if state.status != PaymentStatus.REQUIRES_ACTION:
-            raise _wrong_state(state.status, "requires_action")
-        handle = temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
-        try:
-            await handle.signal(PaymentWorkflow.confirm)
-        except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
-                raise Problem(409, "invalid_state", "Payment has already finished") from e
-            raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
-        return json_response(state, status.HTTP_202_ACCEPTED)
-
-    return await _at_most_once(request, idempotency, tenant, idempotency_key, None, confirm)
-
-
-async def _at_most_once(request, store, tenant, key: str | None, body, handler) -> Response:
-    """With an Idempotency-Key the action runs once and its answer is replayed."""
-    if key is None:
-        return await handler(None)
-    return await execute_once(store, tenant, key, fingerprint(request, body), handler)
-
-
-async def _running_handle(session, temporal, tenant: str, payment_id: str) -> WorkflowHandle:
-    state = await read_payment(session, temporal, tenant, payment_id)
-    if state is None:
-        raise _not_found()
-    if state.status.is_final:
-        raise _wrong_state(state.status, "requires_capture or requires_action")
-    return temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
-
-
-async def _update(handle: WorkflowHandle, update, request: BaseModel, update_id: str | None):
-    try:
-        return await handle.execute_update(update, request, id=update_id)
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type == errors.AMOUNT_EXCEEDS_AUTHORIZED:
-            raise Problem(
-                422, "amount_exceeds_authorized", "Amount too large", cause.message
-            ) from e
-        if isinstance(cause, ApplicationError) and cause.type == errors.INVALID_PAYMENT_STATE:
-            raise Problem(
-                409, "invalid_state", "Payment is not in a state for this", cause.message
-            ) from e
-        raise
-    except RPCError as e:
-        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise Problem(409, "invalid_state", "Payment has already finished") from e
-        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
-    except WorkflowUpdateRPCTimeoutOrCancelledError as e:
-        # Temporal went away (or stopped answering) while the update waited for the worker.
-        raise Problem(503, "temporal_unavailable", "Temporal did not answer in time") from e
-
-
-def _not_found() -> Problem:
-    # The id is not echoed back: it is client input, possibly long or not an id at all.
-    return Problem(404, "payment_not_found", "No such payment")
-
-
-def _wrong_state(current: PaymentStatus, expected: str) -> Problem:
-    return Problem(
-        409,
-        "invalid_state",
-        "Payment is not in a state for this",
-        f"payment is {current.value}; this needs {expected}",
-    )
+    return await action.once(idempotency_key, None, action.confirm)
