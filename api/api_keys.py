@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.problems import Problem
+from schemas.database import as_utc
 from schemas.tables import ApiKey, AuditEvent, Tenant
 from schemas.tenants import ApiKeyOut, AuditEventOut, CreatedApiKey, TenantOut
 
@@ -29,15 +30,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands datetimes back naive; they were stored in UTC.
-    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
-
-
 def key_status(key: ApiKey, now: datetime) -> str:
     if key.revoked_at is not None:
         return "revoked"
-    expires_at = _aware(key.expires_at)
+    expires_at = as_utc(key.expires_at)
     if expires_at is not None:
         return "expired" if expires_at <= now else "expiring"
     return "active"
@@ -49,9 +45,9 @@ def key_out(key: ApiKey, now: datetime) -> ApiKeyOut:
         tenant_id=key.tenant_id,
         prefix=key.prefix,
         status=key_status(key, now),
-        created_at=_aware(key.created_at),
-        expires_at=_aware(key.expires_at),
-        revoked_at=_aware(key.revoked_at),
+        created_at=as_utc(key.created_at),
+        expires_at=as_utc(key.expires_at),
+        revoked_at=as_utc(key.revoked_at),
         replaced_by=key.replaced_by,
     )
 
@@ -86,7 +82,7 @@ class KeyVerifier:
         return key.tenant_id
 
 
-def _audit(session: Session, actor: str, action: str, tenant_id: str, key_id=None, detail=None):
+def audit(session: Session, actor: str, action: str, tenant_id: str, key_id=None, detail=None):
     session.add(
         AuditEvent(
             at=_now(), actor=actor, action=action, tenant_id=tenant_id, key_id=key_id, detail=detail
@@ -114,13 +110,13 @@ def create_tenant(session: Session, actor: str, name: str, tenant_id: str | None
         with session.begin():
             session.add(tenant)
             session.flush()
-            _audit(session, actor, "tenant.created", tenant.id, detail=name[:200])
+            audit(session, actor, "tenant.created", tenant.id, detail=name[:200])
     except IntegrityError:
         raise Problem(409, "tenant_exists", "A tenant with this id exists") from None
-    return TenantOut(id=tenant.id, name=tenant.name, created_at=_aware(tenant.created_at))
+    return TenantOut(id=tenant.id, name=tenant.name, created_at=as_utc(tenant.created_at))
 
 
-def _tenant(session: Session, tenant_id: str) -> Tenant:
+def require_tenant(session: Session, tenant_id: str) -> Tenant:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
         raise Problem(404, "tenant_not_found", "No such tenant")
@@ -136,16 +132,16 @@ def _key(session: Session, tenant_id: str, key_id: str) -> ApiKey:
 
 def create_key(session: Session, actor: str, tenant_id: str) -> CreatedApiKey:
     with session.begin():
-        _tenant(session, tenant_id)
+        require_tenant(session, tenant_id)
         key, secret = _issue(session, tenant_id)
-        _audit(session, actor, "key.created", tenant_id, key.id)
+        audit(session, actor, "key.created", tenant_id, key.id)
         created = key_out(key, _now())
     return CreatedApiKey(**created.model_dump(), secret=secret)
 
 
 def list_keys(session: Session, tenant_id: str) -> list[ApiKeyOut]:
     with session.begin():
-        _tenant(session, tenant_id)
+        require_tenant(session, tenant_id)
         keys = session.exec(
             select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at)
         ).all()
@@ -163,11 +159,11 @@ def rotate_key(
         if key_status(old, now) not in ("active", "expiring"):
             raise Problem(409, "api_key_inactive", "Only an active key can be rotated")
         new, secret = _issue(session, tenant_id)
-        old.expires_at = min(filter(None, [_aware(old.expires_at), now + grace]))
+        old.expires_at = min(filter(None, [as_utc(old.expires_at), now + grace]))
         old.replaced_by = new.id
         session.add(old)
-        _audit(session, actor, "key.rotated", tenant_id, old.id, f"replaced by {new.id}")
-        _audit(session, actor, "key.created", tenant_id, new.id, f"replaces {old.id}")
+        audit(session, actor, "key.rotated", tenant_id, old.id, f"replaced by {new.id}")
+        audit(session, actor, "key.created", tenant_id, new.id, f"replaces {old.id}")
         created = key_out(new, now)
     return CreatedApiKey(**created.model_dump(), secret=secret)
 
@@ -179,7 +175,7 @@ def revoke_key(session: Session, actor: str, tenant_id: str, key_id: str) -> Api
         if key.revoked_at is None:
             key.revoked_at = now
             session.add(key)
-            _audit(session, actor, "key.revoked", tenant_id, key.id)
+            audit(session, actor, "key.revoked", tenant_id, key.id)
         return key_out(key, now)
 
 
@@ -191,4 +187,4 @@ def audit_events(
         query = query.where(AuditEvent.tenant_id == tenant_id)
     with session.begin():
         rows = session.exec(query.order_by(AuditEvent.id).limit(limit)).all()
-        return [AuditEventOut(**row.model_dump(exclude={"at"}), at=_aware(row.at)) for row in rows]
+        return [AuditEventOut(**row.model_dump(exclude={"at"}), at=as_utc(row.at)) for row in rows]

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.problems import PROBLEM_JSON, Problem
+from schemas.database import as_utc
 from schemas.tables import IdempotentRequest
 
 REPLAYED = "Idempotent-Replayed"
@@ -56,10 +57,6 @@ def fingerprint(request: Request, body: BaseModel | None) -> str:
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 class IdempotencyStore:
@@ -106,7 +103,7 @@ class IdempotencyStore:
                 if row.locked_by is None
                 else requests_table.c.locked_by == row.locked_by
             )
-            if _aware(row.created_at) <= now - self._retention:
+            if as_utc(row.created_at) <= now - self._retention:
                 # Past the retention window the key is free: a new request, a new resource.
                 taken = connection.execute(
                     update(requests_table)
@@ -125,7 +122,7 @@ class IdempotencyStore:
                 )
             if row.response_status is not None:
                 return Replay(row.response_status, row.response_body or "")
-            if row.locked_by is not None and _aware(row.locked_at) > now - self._lock_timeout:
+            if row.locked_by is not None and as_utc(row.locked_at) > now - self._lock_timeout:
                 raise _in_progress()
             taken = connection.execute(
                 update(requests_table).where(same_row).values(locked_by=token, locked_at=now)

@@ -87,7 +87,6 @@ def _add(responses: dict, code: str) -> None:
     if "content" in response and PROBLEM_JSON not in response["content"]:
         response["content"] = {}  # FastAPI's own 422 (application/json) is not what we send
     media = response.setdefault("content", {}).setdefault(PROBLEM_JSON, {"schema": PROBLEM_REF})
-    media["schema"] = PROBLEM_REF
     media.setdefault("examples", {})[code] = _example(code)
     if status == "429":
         response["headers"] = RETRY_AFTER

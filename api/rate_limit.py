@@ -15,8 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from api.api_keys import audit, require_tenant
 from api.problems import Problem
-from schemas.tables import AuditEvent, Tenant, TenantRateLimit
+from schemas.tables import TenantRateLimit
 from schemas.tenants import RateLimit, RateLimitOut
 
 REFRESH = 10.0
@@ -74,13 +75,12 @@ class RateLimiter:
 
     def _stored_limit(self, tenant_id: str) -> RateLimit | None:
         with Session(self._engine) as session:
-            row = session.get(TenantRateLimit, tenant_id)
-            return RateLimit(per_second=row.per_second, burst=row.burst) if row else None
+            return _stored(session, tenant_id)
 
     def effective(self, tenant_id: str) -> RateLimitOut:
         with Session(self._engine) as session:
-            _tenant(session, tenant_id)
-        stored = self._stored_limit(tenant_id)
+            require_tenant(session, tenant_id)
+            stored = _stored(session, tenant_id)
         return RateLimitOut(
             **(stored or self._default).model_dump(),
             tenant_id=tenant_id,
@@ -90,25 +90,18 @@ class RateLimiter:
     def set_limit(self, actor: str, tenant_id: str, limit: RateLimit) -> RateLimitOut:
         now = datetime.now(UTC)
         with Session(self._engine) as session, session.begin():
-            _tenant(session, tenant_id)
+            require_tenant(session, tenant_id)
             row = session.get(TenantRateLimit, tenant_id) or TenantRateLimit(
                 tenant_id=tenant_id, per_second=0, burst=0, updated_at=now
             )
             row.per_second, row.burst, row.updated_at = limit.per_second, limit.burst, now
             session.add(row)
-            session.add(
-                AuditEvent(
-                    at=now,
-                    actor=actor,
-                    action="tenant.rate_limit_set",
-                    tenant_id=tenant_id,
-                    detail=f"{limit.per_second:g}/s, burst {limit.burst}",
-                )
-            )
+            detail = f"{limit.per_second:g}/s, burst {limit.burst}"
+            audit(session, actor, "tenant.rate_limit_set", tenant_id, detail=detail)
         self._loaded.pop(tenant_id, None)
         return RateLimitOut(**limit.model_dump(), tenant_id=tenant_id, source="tenant")
 
 
-def _tenant(session: Session, tenant_id: str) -> None:
-    if session.get(Tenant, tenant_id) is None:
-        raise Problem(404, "tenant_not_found", "No such tenant")
+def _stored(session: Session, tenant_id: str) -> RateLimit | None:
+    row = session.get(TenantRateLimit, tenant_id)
+    return RateLimit(per_second=row.per_second, burst=row.burst) if row else None

@@ -9,7 +9,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem_response
+from api.problems import Problem
 
 
 class RequestTimeoutMiddleware:
@@ -35,11 +35,11 @@ class RequestTimeoutMiddleware:
         except TimeoutError:
             if started or not deadline.expired():
                 raise  # half an answer is out: only dropping the connection is honest
-            response = problem_response(
+            timed_out = Problem(
                 503,
                 "request_timeout",
                 "The request took too long",
                 f"no answer within {self.seconds:g} s; retry with the same Idempotency-Key",
+                headers={"Retry-After": "1"},
             )
-            response.headers["Retry-After"] = "1"
-            await response(scope, receive, send)
+            await timed_out.response()(scope, receive, send)
