@@ -33,7 +33,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Migrations first: PAYSAGA_DATABASE_URL's database when it is set (the stack uses it
+# too), else the SQLite file in $(DATA).
 run: $(STAMP)
+	$(BIN)/paysaga db upgrade --database-url "$${PAYSAGA_DATABASE_URL:-sqlite:///$(DATA)/paysaga.db}"
 	$(BIN)/paysaga dev --data-dir $(DATA) $(ARGS)
 
 bench: $(STAMP)

@@ -1,86 +1,105 @@
-"""Double-entry ledger writes, in the same SQL transaction as the read model."""
+"""Double-entry ledger writes, in the same SQL transaction as the read model.
+
+Concurrency: every transaction that posts locks what it touches in one order — the business
+row first (a payment, refund or payout), then the ledger accounts by ascending id — so two
+postings never deadlock, and each account's stored ``balance`` is updated under its row lock
+(no lost update). A guarded account (``schemas.ledger.is_guarded``) that would end above zero
+makes the whole transaction roll back with ``InsufficientBalance``.
+"""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 
-from sqlalchemy import Connection, Engine, Insert, insert, select, tuple_
+from sqlalchemy import Connection, Engine, Insert, bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.read_model import upsert_payment
 from schemas import errors, steps
-from schemas.ledger import JournalEntryDraft, RecordPaymentCommand
+from schemas.ledger import JournalEntryDraft, RecordPaymentCommand, is_guarded
 from schemas.tables import JournalEntry, LedgerAccount, Posting
+
+AccountIds = dict[tuple[str, str], int]
+
+
+class LedgerTransaction:
+    """One SQL transaction that posts entries, resolving account ids through a cache."""
+
+    def __init__(self, connection: Connection, known: dict[tuple[str, str, str], int]) -> None:
+        self.connection = connection
+        self._known = known
+        self.resolved: dict[tuple[str, str, str], int] = {}
+
+    def post(
+        self, tenant_id: str, entries: Sequence[JournalEntryDraft], payment_id: str | None = None
+    ) -> int:
+        needed = {(line.account, line.currency) for e in entries for line in e.lines}
+        try:
+            accounts = {(c, cur): self._known[tenant_id, c, cur] for c, cur in needed}
+        except KeyError:
+            accounts = account_ids(self.connection, tenant_id, needed)
+        self.resolved.update({(tenant_id, c, cur): i for (c, cur), i in accounts.items()})
+        return post_entries(self.connection, tenant_id, entries, payment_id, accounts)
+
+
+class Ledger:
+    """The ledger of one database. Account ids are cached only once their transaction has
+    committed: accounts are never deleted or renumbered, but one created by a transaction
+    that rolled back never existed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._known_accounts: dict[tuple[str, str, str], int] = {}
+
+    @contextmanager
+    def transaction(self) -> Iterator[LedgerTransaction]:
+        with self.engine.begin() as connection:
+            transaction = LedgerTransaction(connection, self._known_accounts)
+            yield transaction
+        self._known_accounts.update(transaction.resolved)
 
 
 class LedgerActivities:
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        # (tenant, code, currency) → account id. Accounts are never deleted or renumbered,
-        # so ids seen in a committed transaction stay valid for the life of the process.
-        self._known_accounts: dict[tuple[str, str, str], int] = {}
+        self._ledger = Ledger(engine)
 
     @activity.defn(name=steps.RECORD_PAYMENT)
     def record_payment(self, command: RecordPaymentCommand) -> None:
-        for entry in command.journal:
-            _check_balanced(entry)
-        tenant_id, payment_id = command.state.tenant_id, command.state.payment_id
-        needed = {(line.account, line.currency) for e in command.journal for line in e.lines}
-        with self._engine.begin() as connection:
-            # Lock order, the same in every transaction: the payment's row (the upsert locks
-            # it, which also serializes concurrent attempts for one payment), then every
-            # account the entries touch in sorted order, then the entries themselves.
-            upsert_payment(connection, command.state)
-            accounts = self._cached_accounts(tenant_id, needed)
-            if accounts is None:
-                accounts = account_ids(connection, tenant_id, needed)
-            for entry in command.journal:
-                post_entry(connection, tenant_id, payment_id, entry, accounts)
-        for (code, currency), account_id in accounts.items():
-            self._known_accounts[tenant_id, code, currency] = account_id
-
-    def _cached_accounts(
-        self, tenant_id: str, needed: set[tuple[str, str]]
-    ) -> dict[tuple[str, str], int] | None:
-        try:
-            return {(c, cur): self._known_accounts[tenant_id, c, cur] for c, cur in needed}
-        except KeyError:
-            return None
+        with self._ledger.transaction() as transaction:
+            # The payment's row first (the upsert locks it, which also serializes concurrent
+            # attempts for one payment), then the accounts.
+            upsert_payment(transaction.connection, command.state)
+            transaction.post(
+                command.state.tenant_id, command.journal, payment_id=command.state.payment_id
+            )
 
 
-def post_entry(
+def post_entries(
     connection: Connection,
     tenant_id: str,
-    payment_id: str,
-    entry: JournalEntryDraft,
-    accounts: dict[tuple[str, str], int] | None = None,
-) -> bool:
-    """Post one journal entry unless its idempotency key was posted before.
+    entries: Sequence[JournalEntryDraft],
+    payment_id: str | None = None,
+    accounts: AccountIds | None = None,
+) -> int:
+    """Post the entries not posted before (by idempotency key); returns how many were new.
 
-    ``accounts`` maps (code, currency) to account ids already resolved by ``account_ids``.
+    ``accounts`` maps (code, currency) to ids already resolved by ``account_ids``.
     """
-    needed = {(line.account, line.currency) for line in entry.lines}
+    for entry in entries:
+        check_balanced(entry)
+    needed = {(line.account, line.currency) for e in entries for line in e.lines}
     if accounts is None or not needed.issubset(accounts):
         accounts = account_ids(connection, tenant_id, needed)
-    entry_id = connection.execute(
-        _insert_entry_statement(connection.dialect.name),
-        {
-            "tenant_id": tenant_id,
-            "idempotency_key": entry.idempotency_key,
-            "payment_id": payment_id,
-            "kind": entry.kind,
-            "description": entry.description[:200],
-            "created_at": datetime.now(UTC),
-        },
-    ).scalar_one_or_none()
-    if entry_id is None:
-        return False  # posted before under this idempotency key
-    connection.execute(
-        insert(Posting.__table__),
-        [
+    rows: list[dict] = []
+    for entry in entries:
+        entry_id = _insert_entry(connection, tenant_id, payment_id, entry)
+        if entry_id is None:
+            continue  # posted before under this idempotency key
+        rows += [
             {
                 "entry_id": entry_id,
                 "account_id": accounts[line.account, line.currency],
@@ -88,9 +107,58 @@ def post_entry(
                 "currency": line.currency,
             }
             for line in entry.lines
-        ],
+        ]
+    if rows:
+        connection.execute(insert(Posting.__table__), rows)
+        _apply_to_balances(connection, rows)
+    return len({row["entry_id"] for row in rows})
+
+
+def _insert_entry(
+    connection: Connection, tenant_id: str, payment_id: str | None, entry: JournalEntryDraft
+) -> int | None:
+    return connection.execute(
+        _insert_entry_statement(connection.dialect.name),
+        {
+            "tenant_id": tenant_id,
+            "idempotency_key": entry.idempotency_key,
+            "payment_id": payment_id,
+            "source_id": entry.source_id or payment_id,
+            "provider": entry.provider,
+            "kind": entry.kind,
+            "description": entry.description[:200],
+            "created_at": datetime.now(UTC),
+        },
+    ).scalar_one_or_none()
+
+
+def _apply_to_balances(connection: Connection, rows: list[dict]) -> None:
+    """Add the postings to their accounts' balances, in ascending account id (lock order)."""
+    deltas: dict[int, int] = defaultdict(int)
+    for row in rows:
+        deltas[row["account_id"]] += row["amount"]
+    for account_id in sorted(deltas):
+        code, balance = connection.execute(
+            _add_to_balance_statement(), {"account_id": account_id, "delta": deltas[account_id]}
+        ).one()
+        if balance > 0 and is_guarded(code):
+            raise ApplicationError(
+                f"{code} would be short by {balance} (minor units)",
+                {"account": code, "shortfall": balance},
+                type=errors.INSUFFICIENT_BALANCE,
+                non_retryable=True,
+            )
+
+
+@cache
+def _add_to_balance_statement():
+    accounts = LedgerAccount.__table__
+    return (
+        update(accounts)
+        .where(accounts.c.id == bindparam("account_id"))
+        .values(balance=accounts.c.balance + bindparam("delta"))
+        .returning(accounts.c.code, accounts.c.balance)
     )
-    return True
 
 
 @cache
@@ -106,7 +174,7 @@ def _insert_entry_statement(dialect_name: str) -> Insert:
 
 def account_ids(
     connection: Connection, tenant_id: str, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
+) -> AccountIds:
     """Ids of the (code, currency) accounts of a tenant, creating the missing ones.
 
     They are created in sorted order in one statement: two transactions creating the same
@@ -132,7 +200,14 @@ def account_ids(
     return {(code, currency): account_id for code, currency, account_id in rows}
 
 
-def _check_balanced(entry: JournalEntryDraft) -> None:
+def rejected(code: str, message: str) -> ApplicationError:
+    """An admission (refund, payout) refused: final, and nothing was written."""
+    return ApplicationError(
+        message, {"code": code, "message": message}, type=errors.REJECTED, non_retryable=True
+    )
+
+
+def check_balanced(entry: JournalEntryDraft) -> None:
     totals: dict[str, int] = defaultdict(int)
     for line in entry.lines:
         totals[line.currency] += line.amount

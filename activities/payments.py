@@ -7,7 +7,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
 from schemas import errors, steps
-from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult
+from schemas.provider import (
+    AuthorizeCommand,
+    ChargeCommand,
+    ChargeResult,
+    RefundCommand,
+    RefundResult,
+)
 
 
 class ProviderActivities:
@@ -43,3 +49,7 @@ class ProviderActivities:
     @activity.defn(name=steps.REFUND_PAYMENT)
     async def refund_payment(self, command: ChargeCommand) -> ChargeResult:
         return await self._provider(command.provider).refund(command)
+
+    @activity.defn(name=steps.CREATE_REFUND)
+    async def create_refund(self, command: RefundCommand) -> RefundResult:
+        return await self._provider(command.provider).create_refund(command)

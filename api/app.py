@@ -18,8 +18,18 @@ from api.problems import install_problem_handlers
 from api.query_parameters import reject_unknown_query_parameters
 from api.rate_limit import RateLimiter
 from api.request_timeout import RequestTimeoutMiddleware
-from api.routes import admin, health, ledger, payments
-from schemas.database import create_schema, make_engine
+from api.routes import (
+    admin,
+    connected_accounts,
+    health,
+    ledger,
+    payments,
+    payouts,
+    reconciliation,
+    refunds,
+    reports,
+)
+from schemas.database import make_engine, require_current_schema
 from schemas.settings import Settings
 from schemas.tenants import RateLimit
 
@@ -35,7 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.engine = engine = make_engine(settings.database_url)
-        create_schema(engine)
+        # Migrations are run before the API starts (`paysaga db upgrade`), never by it.
+        try:
+            require_current_schema(engine)
+        except Exception:
+            engine.dispose()
+            raise
         app.state.keys = KeyVerifier(engine)
         app.state.temporal = TemporalConnection(settings)
         app.state.rate_limiter = RateLimiter(
@@ -66,7 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(payments.router)
+    app.include_router(refunds.router)
+    app.include_router(connected_accounts.router)
+    app.include_router(payouts.router)
     app.include_router(ledger.router)
+    app.include_router(reports.router)
+    app.include_router(reconciliation.router)
     app.include_router(admin.router)
     install_openapi(app)
     return app

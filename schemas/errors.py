@@ -18,3 +18,7 @@ AMOUNT_EXCEEDS_AUTHORIZED = "AmountExceedsAuthorized"
 
 # Ledger failures that retries cannot fix.
 LEDGER_REJECTED = "LedgerRejected"
+# A posting would leave a guarded account (money someone may spend) below zero.
+INSUFFICIENT_BALANCE = "InsufficientBalance"
+# A refund or payout that cannot be admitted; details[0] carries {code, message}.
+REJECTED = "Rejected"

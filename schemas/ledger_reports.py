@@ -4,6 +4,7 @@ from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from schemas.ledger import is_guarded
 from schemas.tables import JournalEntry, LedgerAccount, Posting
 
 
@@ -19,17 +20,61 @@ class LedgerViolation(BaseModel):
     total: int
 
 
+class BalanceDrift(BaseModel):
+    account_id: int
+    stored: int
+    postings: int
+
+
 def balances(session: Session, tenant_id: str) -> list[AccountBalance]:
     rows = session.exec(
-        select(
-            LedgerAccount.code, LedgerAccount.currency, func.coalesce(func.sum(Posting.amount), 0)
-        )
-        .join(Posting, Posting.account_id == LedgerAccount.id, isouter=True)
+        select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.balance)
         .where(LedgerAccount.tenant_id == tenant_id)
-        .group_by(LedgerAccount.code, LedgerAccount.currency)
         .order_by(LedgerAccount.code, LedgerAccount.currency)
     ).all()
     return [AccountBalance(account=c, currency=cur, balance=int(b)) for c, cur, b in rows]
+
+
+def balance(session: Session, tenant_id: str, account: str, currency: str) -> int:
+    """One account's balance (0 when it has never been posted to)."""
+    stored = session.exec(
+        select(LedgerAccount.balance).where(
+            LedgerAccount.tenant_id == tenant_id,
+            LedgerAccount.code == account,
+            LedgerAccount.currency == currency,
+        )
+    ).first()
+    return int(stored or 0)
+
+
+def balance_drift(session: Session) -> list[BalanceDrift]:
+    """Accounts whose stored balance is not the sum of their postings: must always be empty."""
+    summed = (
+        select(Posting.account_id, func.sum(Posting.amount).label("total"))
+        .group_by(Posting.account_id)
+        .subquery()
+    )
+    total = func.coalesce(summed.c.total, 0)
+    rows = session.exec(
+        select(LedgerAccount.id, LedgerAccount.balance, total)
+        .join(summed, summed.c.account_id == LedgerAccount.id, isouter=True)
+        .where(LedgerAccount.balance != total)
+    ).all()
+    return [BalanceDrift(account_id=i, stored=int(b), postings=int(t)) for i, b, t in rows]
+
+
+def overdrawn_accounts(session: Session) -> list[AccountBalance]:
+    """Guarded accounts with negative available money: must always be empty."""
+    rows = session.exec(
+        select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.balance).where(
+            LedgerAccount.balance > 0
+        )
+    ).all()
+    return [
+        AccountBalance(account=c, currency=cur, balance=int(b))
+        for c, cur, b in rows
+        if is_guarded(c)
+    ]
 
 
 def unbalanced_entries(session: Session) -> list[LedgerViolation]:

@@ -31,6 +31,9 @@ class PaymentStatus(StrEnum):
     EXPIRED = "expired"
     FAILED = "failed"
     REQUIRES_ATTENTION = "requires_attention"
+    # After the saga: refunds change a succeeded payment's status in the read model.
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
 
     @property
     def is_final(self) -> bool:
@@ -45,8 +48,12 @@ FINAL_STATUSES = frozenset(
         PaymentStatus.EXPIRED,
         PaymentStatus.FAILED,
         PaymentStatus.REQUIRES_ATTENTION,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        PaymentStatus.REFUNDED,
     }
 )
+# A payment whose captured money can still be (partly) given back.
+REFUNDABLE_STATUSES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
 
 
 class CreatePaymentRequest(BaseModel):
@@ -73,6 +80,7 @@ class PaymentInput(CreatePaymentRequest):
     tenant_id: TenantId
     authorization_hold: timedelta = timedelta(days=7)
     action_timeout: timedelta = timedelta(hours=1)
+    provider_deadline: timedelta = timedelta(minutes=10)
 
 
 class CaptureRequest(BaseModel):
@@ -124,6 +132,8 @@ class PaymentState(BaseModel):
     authorized_amount: int = 0
     captured_amount: int = 0
     refunded_amount: int = 0
+    # What the provider kept of the captured amount.
+    fee: int = 0
     provider_reference: str | None = None
     next_action_url: str | None = None
     failure_code: str | None = None

@@ -1,5 +1,6 @@
 """Contracts of the provider activities (one async adapter interface per provider)."""
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -36,6 +37,8 @@ class ChargeResult(BaseModel):
     authorized_amount: int = 0
     captured_amount: int = 0
     refunded_amount: int = 0
+    # What the provider keeps of the captured amount (set once captured).
+    fee: int = 0
     next_action_url: str | None = None
 
 
@@ -44,3 +47,105 @@ class DeclineDetails(BaseModel):
 
     code: str
     message: str
+
+
+# Refunds, transfers and payouts. Every command carries an idempotency key derived from our
+# own id (``{refund id}:refund``, ``{payout id}:transfer``, ...) and our id as ``reference``,
+# so reconciliation can find the provider's object again when an answer was lost.
+
+RefundStatus = Literal["succeeded", "failed"]
+TransferStatus = Literal["paid", "reversed"]
+PayoutStatus = Literal["paid", "failed"]
+TransactionType = Literal["charge", "refund", "transfer", "transfer_reversal", "payout"]
+
+
+class RefundCommand(BaseModel):
+    refund_id: str  # ours, ``re_…``: sent as the provider refund's reference
+    payment_id: str
+    provider: str
+    charge_reference: str  # the provider's charge id
+    amount: int
+    currency: str
+    idempotency_key: str
+
+
+class RefundResult(BaseModel):
+    reference: str  # the provider's refund id
+    refund_id: str | None  # ours, as sent
+    charge_reference: str
+    status: RefundStatus
+    amount: int
+    currency: str
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+class TransferCommand(BaseModel):
+    """Move money from the platform's provider balance to a connected account's."""
+
+    payout_id: str  # ours, ``po_…``: sent as reference
+    provider: str
+    destination: str  # our connected account id, ``acct_…``
+    amount: int
+    currency: str
+    idempotency_key: str
+
+
+class TransferResult(BaseModel):
+    reference: str  # the provider's transfer id
+    payout_id: str | None
+    destination: str
+    status: TransferStatus
+    amount: int
+    amount_reversed: int = 0
+    currency: str
+
+
+class TransferReversalCommand(BaseModel):
+    payout_id: str
+    provider: str
+    transfer_reference: str
+    amount: int
+    currency: str
+    idempotency_key: str
+
+
+class PayoutCommand(BaseModel):
+    """Pay a connected account's provider balance out to its bank account."""
+
+    payout_id: str
+    provider: str
+    destination: str  # our connected account id
+    bank_account: str  # a bank account token, ``ba_…``; never an account number
+    amount: int
+    currency: str
+    idempotency_key: str
+
+
+class PayoutResult(BaseModel):
+    reference: str  # the provider's payout id
+    payout_id: str | None
+    destination: str
+    status: PayoutStatus
+    amount: int
+    currency: str
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+class ProviderTransaction(BaseModel):
+    """One movement of the provider's balance, as its balance-transaction list reports it.
+
+    ``amount`` is signed from the platform's balance: captures positive, refunds, transfers
+    and payouts negative, transfer reversals positive. ``fee`` is what the provider kept.
+    """
+
+    id: str
+    type: TransactionType
+    amount: int
+    fee: int = 0
+    currency: str
+    source: str  # the provider object: charge, refund, transfer, reversal or payout id
+    reference: str | None  # ours: payment id (charges and their refunds' ``payment_id``)…
+    payment_id: str | None = None  # …for charges and refunds: the payment
+    created: datetime

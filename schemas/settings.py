@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     # A provider call that takes longer is treated as OutcomeUnknown and retried with
     # the same idempotency key.
     provider_timeout: timedelta = timedelta(seconds=10)
+    # How long a payment's provider call keeps retrying before the payment is left to
+    # reconciliation (requires_attention).
+    provider_deadline: timedelta = timedelta(minutes=10)
+    # How often the reconciliation schedule (created by the worker) runs.
+    reconciliation_every: timedelta = timedelta(minutes=15)
 
     authorization_hold: timedelta = timedelta(days=7)
     action_timeout: timedelta = timedelta(hours=1)

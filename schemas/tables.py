@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -55,6 +55,9 @@ class IdempotentRequest(SQLModel, table=True):
 
 
 class LedgerAccount(SQLModel, table=True):
+    """``balance`` is Σ of the account's postings, updated in the transaction that posts them
+    (under the row's lock, in account-id order); a test checks the two always agree."""
+
     __tablename__ = "ledger_accounts"
     __table_args__ = (UniqueConstraint("tenant_id", "code", "currency"),)
 
@@ -62,16 +65,25 @@ class LedgerAccount(SQLModel, table=True):
     tenant_id: str = Field(max_length=64)
     code: str = Field(max_length=64)
     currency: str = Field(max_length=3)
+    balance: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class JournalEntry(SQLModel, table=True):
     __tablename__ = "journal_entries"
+    # The financial report scans one tenant's entries of a period.
+    __table_args__ = (Index("ix_journal_entries_tenant_created", "tenant_id", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: str = Field(index=True, max_length=64)
     idempotency_key: str = Field(unique=True, max_length=128)
-    payment_id: str = Field(index=True, max_length=40)
-    kind: str = Field(max_length=16)
+    # The payment the entry belongs to (captures, fees, refunds); None for payouts.
+    payment_id: str | None = Field(default=None, index=True, max_length=40)
+    # What caused it: a payment, refund or payout id.
+    source_id: str | None = Field(default=None, index=True, max_length=40)
+    provider: str | None = Field(default=None, max_length=32)
+    kind: str = Field(max_length=24)
     description: str = Field(max_length=200)
     created_at: datetime
 
@@ -135,3 +147,69 @@ class TenantRateLimit(SQLModel, table=True):
     per_second: float
     burst: int
     updated_at: datetime
+
+
+class RefundRecord(SQLModel, table=True):
+    """A refund: written when admitted (``pending`` holds the reservation), then finished.
+
+    Σ amount of a payment's refunds that are not ``failed`` never exceeds its captured
+    amount: admission locks the payment's row first (DESIGN: refunds).
+    """
+
+    __tablename__ = "refunds"
+
+    refund_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    payment_id: str = Field(index=True, max_length=40)
+    status: str = Field(index=True, max_length=32)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    provider: str = Field(max_length=32)
+    reason: str | None = Field(default=None, max_length=200)
+    provider_reference: str | None = Field(default=None, max_length=64)
+    failure_code: str | None = Field(default=None, max_length=64)
+    state_json: str
+    created_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class ConnectedAccountRecord(SQLModel, table=True):
+    """A tenant's connected account (Connect-style): where payouts go."""
+
+    __tablename__ = "connected_accounts"
+
+    account_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    name: str = Field(max_length=200)
+    provider: str = Field(max_length=32)
+    # A provider bank-account token (``ba_…``), never an account number.
+    bank_account: str = Field(max_length=70)
+    created_at: datetime
+
+
+class PayoutRecord(SQLModel, table=True):
+    __tablename__ = "payouts"
+
+    payout_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    account_id: str = Field(index=True, max_length=40)
+    status: str = Field(index=True, max_length=32)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    provider: str = Field(max_length=32)
+    failure_code: str | None = Field(default=None, max_length=64)
+    state_json: str
+    created_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class ReconciliationReportRecord(SQLModel, table=True):
+    """The last reconciliation report of a tenant's day (ledger against provider)."""
+
+    __tablename__ = "reconciliation_reports"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    day: str = Field(primary_key=True, max_length=10)  # ISO date, UTC
+    generated_at: datetime
+    mismatches: int
+    report_json: str = Field(sa_column=Column(Text, nullable=False))

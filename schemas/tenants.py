@@ -20,7 +20,11 @@ KeyId = Annotated[str, StringConstraints(pattern=r"^key_[0-9a-f]{24}$")]
 class CreateTenantRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    # Something besides whitespace (which is stripped): the schema says so too.
+    name: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"\S"),
+    ]
     # Optional stable id (e.g. the development tenant); generated when absent.
     id: TenantId | None = None
 

@@ -2,7 +2,8 @@
 
 ``paysaga dev`` runs the whole stack locally (Temporal dev server, sandbox gateway, worker,
 API); ``worker``, ``api`` and ``gateway`` run one process each, for deployments where the
-Temporal server runs elsewhere (see docker-compose.yml). Heavy imports happen inside the
+Temporal server runs elsewhere (see docker-compose.yml); ``db upgrade`` migrates the
+database before they start. Heavy imports happen inside the
 subcommands so ``paysaga --help`` stays fast.
 """
 
@@ -53,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--ui-port", type=_port, default=8233, help="default: %(default)s")
     dev.add_argument("--gateway-port", type=_port, default=8100, help="default: %(default)s")
     dev.add_argument(
+        "--database-url",
+        default=os.environ.get("PAYSAGA_DATABASE_URL"),
+        help="SQL database of the read model and ledger, e.g. postgresql+psycopg://… "
+        "(default: $PAYSAGA_DATABASE_URL, else <data-dir>/paysaga.db)",
+    )
+    dev.add_argument(
         "--no-auth",
         action="store_true",
         help="serve the API without API keys (every request acts as the development tenant; "
@@ -70,6 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     api.add_argument("--port", type=_port, default=8000, help="default: %(default)s")
+
+    db = commands.add_parser(
+        "db",
+        help="database schema: run the migrations, show the revision",
+        description="The SQL schema is changed only by migrations (schemas/migrations). Run "
+        "`paysaga db upgrade` before starting the API and the worker, which refuse to start "
+        "on an older schema.",
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    for name, help_text in (
+        ("upgrade", "migrate the database to the schema this code expects"),
+        ("current", "print the database's schema revision"),
+    ):
+        db_command = db_commands.add_parser(name, help=help_text, description=help_text + ".")
+        db_command.add_argument(
+            "--database-url",
+            default=None,
+            help="default: PAYSAGA_DATABASE_URL, else sqlite:///.paysaga/paysaga.db",
+        )
 
     gateway = commands.add_parser(
         "gateway",
@@ -147,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "search-attributes":
         return _search_attributes(args)
+    if args.command == "db":
+        return _db(args)
     if args.command == "bench":
         from workers.bench.runner import main as bench_main
 
@@ -183,6 +211,7 @@ def _dev(args: argparse.Namespace) -> int:
             gateway_port=args.gateway_port,
             api_port=args.api_port,
             no_auth=args.no_auth,
+            database=args.database_url,
         )
         try:
             err.print(f"Starting paysaga in {stack.data_dir} (logs in {stack.log_dir})")
@@ -220,6 +249,35 @@ def _dev(args: argparse.Namespace) -> int:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from schemas.database import current_revision, head_revision, make_engine, upgrade
+    from schemas.settings import Settings
+
+    url = args.database_url or Settings().database_url
+    shown = make_url(url).render_as_string(hide_password=True)
+    engine = make_engine(url)
+    try:
+        if args.db_command == "upgrade":
+            result = upgrade(engine)
+            for step in result.applied:
+                print(f"applied {step}")
+            print(f"{shown}: {result}")
+        else:
+            current = current_revision(engine)
+            head = head_revision()
+            note = "" if current == head else f" (code expects {head}: run `paysaga db upgrade`)"
+            print(f"{current or 'none'}{note}")
+    except SQLAlchemyError as exc:
+        print(f"paysaga db {args.db_command}: {shown}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
 
 
 def _search_attributes(args: argparse.Namespace) -> int:

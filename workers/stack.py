@@ -7,6 +7,8 @@ Four children, started in this order and stopped in reverse:
 3. the worker (``python -m workers.worker``),
 4. the API (``uvicorn api.app:create_app --factory``).
 
+Before the first, the stack's database is migrated to head, in this process.
+
 Each child runs in its own session (process group) so that stopping it also stops anything
 it spawned, and its output goes to ``<log_dir>/<name>.log``. The class is also the fixture
 the end-to-end tests use (``kill_worker()`` / ``start_worker()`` for crash tests).
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from schemas.settings import TASK_QUEUE
 from workers import dev_tenant
@@ -166,6 +169,8 @@ class EmbeddedStack:
     # Seconds each child gets to become ready, and to exit after SIGTERM/SIGINT.
     # `paysaga dev --no-auth`: every request acts as the development tenant.
     no_auth: bool = False
+    # The read model and ledger; None: a SQLite file in data_dir (PostgreSQL: a URL).
+    database: str | None = None
     # The admin API's key; a random one per start unless given.
     admin_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     start_timeout: float = 60.0
@@ -207,7 +212,7 @@ class EmbeddedStack:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{Path(self.data_dir) / 'paysaga.db'}"
+        return self.database or f"sqlite:///{Path(self.data_dir) / 'paysaga.db'}"
 
     @property
     def task_queue(self) -> str:
@@ -279,6 +284,7 @@ class EmbeddedStack:
             self._atexit_registered = True
         t0 = time.monotonic()
         try:
+            self._migrate_database()
             self._step("Temporal dev server", self._start_temporal)
             # The gateway and the worker do not depend on each other: their (slow) Python
             # imports overlap. The API comes last so /readyz means the whole stack is up.
@@ -291,6 +297,21 @@ class EmbeddedStack:
             self.stop()
             raise
         self._say(f"[green]stack ready[/] in {time.monotonic() - t0:.1f}s")
+
+    def _migrate_database(self) -> None:
+        """Migrate the children's database before any of them starts: here, in one process,
+        because the worker and the API only check that the schema is current."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from schemas.database import upgrade
+
+        t0 = time.monotonic()
+        url = self.env()["PAYSAGA_DATABASE_URL"]
+        try:
+            result = upgrade(url)
+        except SQLAlchemyError as exc:
+            raise StackError(f"could not migrate the database {url}: {exc}") from exc
+        self._say(f"  [green]✓[/] database schema: {result} ({time.monotonic() - t0:.1f}s)")
 
     def stop(self) -> None:
         """Stop the children in reverse start order; kill any that outlive ``stop_timeout``."""
@@ -626,6 +647,7 @@ class EmbeddedStack:
             ("Temporal UI", self.ui_url),
             ("Temporal gRPC", self.temporal_address),
             ("Sandbox gateway", self.gateway_url),
+            ("Database", make_url(self.database_url).render_as_string(hide_password=True)),
             ("Data dir", str(self.data_dir)),
             ("Logs", str(self.log_dir)),
         ]

@@ -91,7 +91,11 @@ async def verify_payments(
             session.exec(
                 select(JournalEntry.payment_id, func.sum(Posting.amount))
                 .join(Posting, Posting.entry_id == JournalEntry.id)
-                .where(JournalEntry.payment_id.in_(payment_ids), Posting.amount > 0)
+                .where(
+                    JournalEntry.payment_id.in_(payment_ids),
+                    JournalEntry.kind == "capture",  # its fee is an entry of its own
+                    Posting.amount > 0,
+                )
                 .group_by(JournalEntry.payment_id)
             ).all()
         )

@@ -14,12 +14,22 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.fraud import FraudActivities
 from activities.ledger import LedgerActivities
 from activities.payments import ProviderActivities
+from activities.payout_calls import PayoutProviderActivities
+from activities.payouts import PayoutActivities
 from activities.providers.base import PaymentProvider
 from activities.providers.sandbox import SandboxGateway
-from schemas.database import create_schema, make_engine
+from activities.reconciliation import ReconciliationActivities
+from activities.refunds import RefundActivities
+from schemas.database import make_engine, require_current_schema
 from schemas.settings import Settings
 from schemas.temporal_client import connect
+from workers.schedules import ensure_schedules
 from workflows.payment import PaymentWorkflow
+from workflows.payout import PayoutWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
+from workflows.reconciliation_report import ReconciliationReportWorkflow
+from workflows.refund import RefundWorkflow
+from workflows.scheduled_payout import ScheduledPayoutWorkflow
 
 log = logging.getLogger("paysaga.worker")
 
@@ -48,10 +58,21 @@ def build_worker(
     fraud = FraudActivities(engine, settings.fraud)
     ledger = LedgerActivities(engine)
     provider_calls = ProviderActivities(providers)
+    refunds = RefundActivities(engine)
+    payouts = PayoutActivities(engine)
+    payout_calls = PayoutProviderActivities(providers)
+    reconciliation = ReconciliationActivities(engine, providers)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[PaymentWorkflow],
+        workflows=[
+            PaymentWorkflow,
+            RefundWorkflow,
+            PayoutWorkflow,
+            ScheduledPayoutWorkflow,
+            ReconciliationWorkflow,
+            ReconciliationReportWorkflow,
+        ],
         activities=[
             fraud.screen_payment,
             ledger.record_payment,
@@ -60,6 +81,20 @@ def build_worker(
             provider_calls.capture_payment,
             provider_calls.void_authorization,
             provider_calls.refund_payment,
+            provider_calls.create_refund,
+            refunds.reserve_refund,
+            refunds.record_refund,
+            payouts.reserve_payout,
+            payouts.record_payout,
+            payouts.release_payout_reservation,
+            payout_calls.transfer_to_connected_account,
+            payout_calls.pay_out_to_bank,
+            payout_calls.reverse_transfer,
+            reconciliation.find_unresolved,
+            reconciliation.lookup_charge,
+            reconciliation.lookup_refund,
+            reconciliation.lookup_payout,
+            reconciliation.build_reconciliation_report,
         ],
         # Fraud and ledger activities are synchronous SQL: they run on this pool.
         activity_executor=executor,
@@ -71,12 +106,18 @@ def build_worker(
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    # Migrations are run before the worker starts (`paysaga db upgrade`), never by it.
+    try:
+        require_current_schema(engine)
+    except Exception:
+        engine.dispose()
+        raise
     providers = build_providers(settings)
     client = await connect(settings)
     stop = stop or asyncio.Event()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, engine, providers, executor)
+        await ensure_schedules(client, settings)
         async with worker:
             log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
             await stop.wait()

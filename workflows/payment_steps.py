@@ -10,9 +10,9 @@ from workflows import search_attributes as sa
 from workflows.saga import Saga
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import errors, steps
+    from schemas import errors, journals, steps
     from schemas.fraud import ScreeningCommand, ScreeningDecision
-    from schemas.ledger import JournalEntryDraft, PostingLine, RecordPaymentCommand
+    from schemas.ledger import JournalEntryDraft, RecordPaymentCommand
     from schemas.payments import PaymentInput, PaymentState, PaymentStatus, StepRecord
     from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult, DeclineDetails
 
@@ -84,22 +84,12 @@ class PaymentSteps:
     async def post_to_ledger(self) -> None:
         self.saga.discard(steps.VOID_AUTHORIZATION)
         self.saga.register(steps.REFUND_PAYMENT, self._refund)
-        entry = JournalEntryDraft(
-            idempotency_key=self._key("capture"),
-            kind="capture",
-            description=f"capture of {self.payment.payment_id}",
-            lines=[
-                PostingLine(
-                    account=f"provider_clearing:{self.payment.provider}",
-                    amount=self.state.captured_amount,
-                    currency=self.payment.currency,
-                ),
-                PostingLine(
-                    account="merchant_balance",
-                    amount=-self.state.captured_amount,
-                    currency=self.payment.currency,
-                ),
-            ],
+        journal = journals.capture(
+            self.payment.payment_id,
+            self.payment.provider,
+            self.payment.currency,
+            self.state.captured_amount,
+            self.state.fee,
         )
         # The read model must hold exactly the state the workflow ends with, so that state
         # (this step included) is built before the write that stores it.
@@ -115,7 +105,7 @@ class PaymentSteps:
         final.status, final.updated_at = PaymentStatus.SUCCEEDED, started
         final.steps.append(recorded)
         try:
-            await self._record(final, [entry])
+            await self._record(final, journal)
         except LOCAL_ACTIVITY_FAILURES as failure:
             self._log(steps.RECORD_PAYMENT, started, "failed", _reason(failure))
             raise StepFailed(PaymentStatus.FAILED, "ledger_failed", _reason(failure)) from None
@@ -148,8 +138,10 @@ class PaymentSteps:
                 decline = _decline(cause)
                 self.finish(PaymentStatus.DECLINED, decline.code, decline.message)
                 return None
-            unknown = isinstance(cause, ApplicationError) and cause.type == errors.OUTCOME_UNKNOWN
-            status = PaymentStatus.REQUIRES_ATTENTION if unknown else PaymentStatus.FAILED
+            # Only a refusal proves nothing happened: after a timeout (the call's deadline) or
+            # an unknown outcome, an earlier attempt may have been applied.
+            refused = isinstance(cause, ApplicationError) and cause.type == errors.INVALID_REQUEST
+            status = PaymentStatus.FAILED if refused else PaymentStatus.REQUIRES_ATTENTION
             raise StepFailed(status, failure_code, _reason(failure)) from None
         self._log(name, started, "succeeded", charge.status)
         self._apply(charge)
@@ -174,7 +166,10 @@ class PaymentSteps:
         return f"refunded {charge.refunded_amount}"
 
     async def _call_provider(self, name: str, command, compensation: bool = False) -> ChargeResult:
-        options = policies.COMPENSATION_CALL if compensation else policies.PROVIDER_CALL
+        options = policies.COMPENSATION_CALL
+        if not compensation:
+            deadline = self.payment.provider_deadline
+            options = {**policies.PROVIDER_CALL, "schedule_to_close_timeout": deadline}
         return await workflow.execute_activity(name, command, result_type=ChargeResult, **options)
 
     async def _record(self, state: PaymentState, journal: list[JournalEntryDraft]) -> None:
@@ -194,6 +189,7 @@ class PaymentSteps:
         self.state.authorized_amount = charge.authorized_amount
         self.state.captured_amount = charge.captured_amount
         self.state.refunded_amount = charge.refunded_amount
+        self.state.fee = charge.fee
         self.state.next_action_url = charge.next_action_url
 
     def _charge_command(self, step: str, amount: int | None = None) -> ChargeCommand:

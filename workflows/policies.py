@@ -39,3 +39,27 @@ LOCAL_CALL = {
         non_retryable_error_types=[errors.LEDGER_REJECTED],
     ),
 }
+
+# Booking what already happened at the provider (a refund or payout that went through) must
+# not give up after a few attempts: the ledger would disagree with the provider.
+RECORD_CALL = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(hours=1),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        maximum_interval=timedelta(seconds=30),
+        non_retryable_error_types=[errors.LEDGER_REJECTED],
+    ),
+}
+
+# Admitting a refund or payout: a refusal (``Rejected``) is final at once, but a database
+# outage is waited out, never turned into a refusal, since an attempt that committed and
+# then lost its answer holds a reservation only a later attempt of its own can report.
+ADMISSION_CALL = {
+    **RECORD_CALL,
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        maximum_interval=timedelta(seconds=30),
+        non_retryable_error_types=[errors.LEDGER_REJECTED, errors.REJECTED],
+    ),
+}

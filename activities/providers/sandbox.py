@@ -1,54 +1,46 @@
-"""Client of the sandbox gateway (workers/sandbox_gateway), mapping every outcome to the
-provider error taxonomy of ``schemas.errors``:
+"""Client of the sandbox gateway (workers/sandbox_gateway): ``PaymentProvider`` over HTTP.
 
-==============================================  ===================================
-gateway answer                                  ``ApplicationError``
-==============================================  ===================================
-402 (declined, capture or 3DS refused)          ``Declined``, non-retryable, DeclineDetails
-400 / 404 / 409 / 422 (and other 4xx)           ``InvalidRequest``, non-retryable
-429, 503, connection refused, connect timeout   ``Unavailable``, retried
-500 / 502 / 504 answering a POST                ``OutcomeUnknown``, retried with the same key
-read/write timeout, connection dropped mid-way  ``OutcomeUnknown``, retried with the same key
-==============================================  ===================================
-
-The gateway answers 503 only *before* applying anything; any other 5xx to a POST may come
-after the change was committed (a crash or shutdown mid-request answers 500), so it must not
-be mistaken for "nothing happened" (which would allow failing over to another provider).
-A GET changes nothing, so every 5xx to ``retrieve`` is ``Unavailable``.
+Every money-moving POST carries the command's ``idempotency_key`` as ``Idempotency-Key`` and
+our own id as ``reference`` (payment, refund or payout id), so a retry after
+``OutcomeUnknown`` never applies twice and ``find_*`` can find the gateway's object again when
+an answer was lost. How answers map to the error taxonomy is in ``sandbox_http``.
 """
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, NoReturn, Self
-from urllib.parse import quote
+from typing import Any, Self
 
-import httpx
-from temporalio.exceptions import ApplicationError
-
-from schemas.errors import DECLINED, INVALID_REQUEST, OUTCOME_UNKNOWN, UNAVAILABLE
-from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult, DeclineDetails
+from activities.providers.sandbox_http import GatewayHttp, declined, invalid_request, path
+from schemas.provider import (
+    AuthorizeCommand,
+    ChargeCommand,
+    ChargeResult,
+    PayoutCommand,
+    PayoutResult,
+    ProviderTransaction,
+    RefundCommand,
+    RefundResult,
+    TransferCommand,
+    TransferResult,
+    TransferReversalCommand,
+)
 
 log = logging.getLogger(__name__)
 
-# Nothing reached the gateway: safe to retry, even elsewhere.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
-
-def _masked(payment_method: str) -> str:
-    return payment_method[:8] + "…" if len(payment_method) > 8 else payment_method
+def _masked(token: str) -> str:
+    return token[:8] + "…" if len(token) > 8 else token
 
 
 class SandboxGateway:
-    """``PaymentProvider`` over HTTP. Every money-moving POST carries the command's
-    ``idempotency_key``, so a retry after ``OutcomeUnknown`` can never apply twice."""
-
     name = "sandbox"
 
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=httpx.Timeout(timeout_seconds)
-        )
+    def __init__(self, base_url: str, timeout_seconds: float, page_size: int = 100) -> None:
+        self._http = GatewayHttp(base_url, timeout_seconds)
+        self._page_size = page_size  # of list_transactions (the gateway allows 1..1000)
+
+    # Charges.
 
     async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
         log.info(
@@ -67,7 +59,8 @@ class SandboxGateway:
             "reference": command.payment_id,
             "customer_id": command.customer_id,
         }
-        return await self._post("authorize", "/v1/charges", body, command.idempotency_key)
+        data = await self._http.post("authorize", path("charges"), body, command.idempotency_key)
+        return _charge(data)
 
     async def capture(self, command: ChargeCommand) -> ChargeResult:
         return await self._charge_action("capture", command, {"amount": command.amount})
@@ -82,14 +75,118 @@ class SandboxGateway:
         return await self._charge_action("confirm", command, {})
 
     async def retrieve(self, reference: str) -> ChargeResult:
-        try:
-            response = await self._client.get(_charge_path(reference))
-        except httpx.TransportError as e:  # a read changes nothing: always just unavailable
-            raise _unavailable("retrieve", e) from e
-        return _result(_checked("retrieve", response, mutating=False))
+        return _charge(await self._http.get("retrieve", path("charges", reference)))
+
+    async def find_charge(self, payment_id: str) -> ChargeResult | None:
+        """The newest charge of the payment (a declined one raises ``Declined``, as
+        ``retrieve`` does)."""
+        data = await self._first("find_charge", "charges", payment_id)
+        return None if data is None else _charge(data)
+
+    # Refunds.
+
+    async def create_refund(self, command: RefundCommand) -> RefundResult:
+        log.info(
+            "refund %s of %s: %d %s of charge %s",
+            command.refund_id,
+            command.payment_id,
+            command.amount,
+            command.currency,
+            command.charge_reference,
+        )
+        body = {
+            "charge": command.charge_reference,
+            "amount": command.amount,
+            "reference": command.refund_id,
+        }
+        data = await self._http.post("refund", path("refunds"), body, command.idempotency_key)
+        return _refund(data)
+
+    async def find_refund(self, refund_id: str) -> RefundResult | None:
+        data = await self._first("find_refund", "refunds", refund_id)
+        return None if data is None else _refund(data)
+
+    # Transfers and payouts.
+
+    async def transfer(self, command: TransferCommand) -> TransferResult:
+        log.info(
+            "transfer %s: %d %s to %s",
+            command.payout_id,
+            command.amount,
+            command.currency,
+            command.destination,
+        )
+        body = {
+            "amount": command.amount,
+            "currency": command.currency,
+            "destination": command.destination,
+            "reference": command.payout_id,
+        }
+        data = await self._http.post("transfer", path("transfers"), body, command.idempotency_key)
+        return _transfer(data)
+
+    async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
+        log.info(
+            "reverse transfer %s of %s: %d %s",
+            command.transfer_reference,
+            command.payout_id,
+            command.amount,
+            command.currency,
+        )
+        body = {"amount": command.amount, "reference": command.payout_id}
+        url = path("transfers", command.transfer_reference, "reversals")
+        data = await self._http.post("reverse_transfer", url, body, command.idempotency_key)
+        return _transfer(data)
+
+    async def payout(self, command: PayoutCommand) -> PayoutResult:
+        log.info(
+            "payout %s: %d %s from %s to %s",
+            command.payout_id,
+            command.amount,
+            command.currency,
+            command.destination,
+            _masked(command.bank_account),
+        )
+        body = {
+            "amount": command.amount,
+            "currency": command.currency,
+            "destination": command.destination,
+            "bank_account": command.bank_account,
+            "reference": command.payout_id,
+        }
+        data = await self._http.post("payout", path("payouts"), body, command.idempotency_key)
+        return _payout(data)
+
+    async def find_transfer(self, payout_id: str) -> TransferResult | None:
+        data = await self._first("find_transfer", "transfers", payout_id)
+        return None if data is None else _transfer(data)
+
+    async def find_payout(self, payout_id: str) -> PayoutResult | None:
+        data = await self._first("find_payout", "payouts", payout_id)
+        return None if data is None else _payout(data)
+
+    # Reconciliation.
+
+    async def list_transactions(
+        self, created_from: datetime, created_before: datetime
+    ) -> list[ProviderTransaction]:
+        """Every balance movement created in [from, before), oldest first, all pages."""
+        params: dict[str, Any] = {
+            "created_gte": _utc("created_from", created_from),
+            "created_lt": _utc("created_before", created_before),
+            "limit": self._page_size,
+        }
+        transactions: list[ProviderTransaction] = []
+        while True:
+            page = await self._http.get("list_transactions", path("balance_transactions"), params)
+            data = page.get("data") or []
+            transactions += [ProviderTransaction.model_validate(item) for item in data]
+            if not page.get("has_more") or not data:
+                return transactions
+            params["starting_after"] = data[-1]["id"]
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -106,113 +203,28 @@ class SandboxGateway:
         self, operation: str, command: ChargeCommand, body: dict[str, Any]
     ) -> ChargeResult:
         log.info("%s %s: charge %s", operation, command.payment_id, command.reference)
-        path = f"{_charge_path(command.reference)}/{operation}"
-        return await self._post(operation, path, body, command.idempotency_key)
+        url = path("charges", command.reference, operation)
+        return _charge(await self._http.post(operation, url, body, command.idempotency_key))
 
-    async def _post(
-        self, operation: str, path: str, body: dict[str, Any], idempotency_key: str
-    ) -> ChargeResult:
-        try:
-            response = await self._client.post(
-                path, json=body, headers={"Idempotency-Key": idempotency_key}
-            )
-        except _NOT_SENT as e:
-            raise _unavailable(operation, e) from e
-        except httpx.TransportError as e:
-            # Read/write timeout or a dropped connection: the gateway may have applied it.
-            raise ApplicationError(
-                f"sandbox {operation}: outcome unknown ({type(e).__name__}); "
-                f"retry with idempotency key {idempotency_key}",
-                type=OUTCOME_UNKNOWN,
-            ) from e
-        return _result(_checked(operation, response, mutating=True))
+    async def _first(self, operation: str, resource: str, reference: str) -> dict | None:
+        """The newest object of ``resource`` whose ``reference`` is ours, or None."""
+        page = await self._http.get(operation, path(resource), {"reference": reference})
+        data = page.get("data") or []
+        return data[0] if data else None
 
 
-def _charge_path(reference: str) -> str:
-    return f"/v1/charges/{quote(reference, safe='')}"
+def _utc(name: str, moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise invalid_request(f"sandbox list_transactions: {name} must be timezone-aware")
+    return moment.astimezone(UTC).isoformat()
 
 
-def _unavailable(operation: str, error: Exception) -> ApplicationError:
-    return ApplicationError(
-        f"sandbox {operation}: gateway unreachable ({type(error).__name__}: {error})",
-        type=UNAVAILABLE,
-    )
-
-
-def _checked(operation: str, response: httpx.Response, *, mutating: bool) -> dict[str, Any]:
-    """The JSON of a 2xx answer, or the matching ``ApplicationError``. ``mutating``: the request
-    could have changed something (a POST)."""
-    if response.is_success:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return data
-        raise ApplicationError(
-            f"sandbox {operation}: unreadable {response.status_code} answer",
-            type=OUTCOME_UNKNOWN if mutating else UNAVAILABLE,
-        )
-    _raise_for(operation, response, mutating=mutating)
-
-
-def _raise_for(operation: str, response: httpx.Response, *, mutating: bool) -> NoReturn:
-    status = response.status_code
-    error = _error_of(response)
-    code = str(error.get("code") or f"http_{status}")
-    message = str(error.get("message") or response.reason_phrase)
-    if status == 402:
-        decline_code = str(error.get("decline_code") or code)
-        raise ApplicationError(
-            f"sandbox {operation} declined: {decline_code}: {message}",
-            DeclineDetails(code=decline_code, message=message),
-            type=DECLINED,
-            non_retryable=True,
-        )
-    if status >= 500 and status != 503 and mutating:
-        raise ApplicationError(
-            f"sandbox {operation}: {status} {code}, outcome unknown: {message}",
-            type=OUTCOME_UNKNOWN,
-        )
-    if status == 429 or status >= 500:
-        raise ApplicationError(
-            f"sandbox {operation}: {status} {code}: {message}",
-            type=UNAVAILABLE,
-            next_retry_delay=_retry_after(response),
-        )
-    if 400 <= status < 500:
-        raise ApplicationError(
-            f"sandbox {operation} rejected ({status} {code}): {message}",
-            type=INVALID_REQUEST,
-            non_retryable=True,
-        )
-    raise ApplicationError(f"sandbox {operation}: unexpected {status}", type=UNAVAILABLE)
-
-
-def _error_of(response: httpx.Response) -> dict[str, Any]:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return {}
-    return error if isinstance(error, dict) else {}
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    value = response.headers.get("Retry-After", "")
-    return timedelta(seconds=int(value)) if value.isdigit() else None
-
-
-def _result(data: dict[str, Any]) -> ChargeResult:
+def _charge(data: dict[str, Any]) -> ChargeResult:
     if data.get("status") == "declined":  # a retrieved charge that was refused
         failure = data.get("failure") or {}
         code = str(failure.get("decline_code") or failure.get("code") or "declined")
-        message = str(failure.get("message") or "declined")
-        raise ApplicationError(
-            f"sandbox charge {data.get('id')} is declined: {code}",
-            DeclineDetails(code=code, message=message),
-            type=DECLINED,
-            non_retryable=True,
-        )
+        reason = str(failure.get("message") or "declined")
+        raise declined(f"sandbox charge {data.get('id')} is declined: {code}", code, reason)
     next_action = data.get("next_action") or {}
     return ChargeResult(
         reference=data["id"],
@@ -221,5 +233,44 @@ def _result(data: dict[str, Any]) -> ChargeResult:
         authorized_amount=data.get("amount_authorized", 0),
         captured_amount=data.get("amount_captured", 0),
         refunded_amount=data.get("amount_refunded", 0),
+        fee=data.get("fee", 0),
         next_action_url=next_action.get("url"),
+    )
+
+
+def _refund(data: dict[str, Any]) -> RefundResult:
+    return RefundResult(
+        reference=data["id"],
+        refund_id=data.get("reference"),
+        charge_reference=data["charge"],
+        status=data["status"],
+        amount=data["amount"],
+        currency=data["currency"],
+        failure_code=data.get("failure_code"),
+        failure_message=data.get("failure_message"),
+    )
+
+
+def _transfer(data: dict[str, Any]) -> TransferResult:
+    return TransferResult(
+        reference=data["id"],
+        payout_id=data.get("reference"),
+        destination=data["destination"],
+        status=data["status"],
+        amount=data["amount"],
+        amount_reversed=data.get("amount_reversed", 0),
+        currency=data["currency"],
+    )
+
+
+def _payout(data: dict[str, Any]) -> PayoutResult:
+    return PayoutResult(
+        reference=data["id"],
+        payout_id=data.get("reference"),
+        destination=data["destination"],
+        status=data["status"],
+        amount=data["amount"],
+        currency=data["currency"],
+        failure_code=data.get("failure_code"),
+        failure_message=data.get("failure_message"),
     )

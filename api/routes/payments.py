@@ -114,6 +114,7 @@ async def _start_payment(
         tenant_id=tenant,
         authorization_hold=settings.authorization_hold,
         action_timeout=settings.action_timeout,
+        provider_deadline=settings.provider_deadline,
     )
     workflow_id = payment_workflow_id(tenant, payment_id)
     start = WithStartWorkflowOperation(

@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,16 @@ from temporalio.exceptions import ApplicationError
 from activities.providers.base import PaymentProvider
 from activities.providers.sandbox import SandboxGateway
 from schemas import errors
-from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult, DeclineDetails
+from schemas.provider import (
+    AuthorizeCommand,
+    ChargeCommand,
+    ChargeResult,
+    DeclineDetails,
+    PayoutCommand,
+    RefundCommand,
+    TransferCommand,
+    TransferReversalCommand,
+)
 from tests.support.gateway import GatewayProcess, free_port, start_gateway
 
 
@@ -229,6 +239,13 @@ async def test_closed_port_is_unavailable() -> None:
         assert (error.type, error.non_retryable) == (errors.UNAVAILABLE, False)
         retrieve = await failure_of(nowhere.retrieve("ch_x"))
         assert retrieve.type == errors.UNAVAILABLE
+        transfer = await failure_of(nowhere.transfer(transfer_command(100, new_id("acct"))))
+        assert (transfer.type, transfer.non_retryable) == (errors.UNAVAILABLE, False)
+        for find in (nowhere.find_charge, nowhere.find_refund, nowhere.find_payout):
+            assert (await failure_of(find("x"))).type == errors.UNAVAILABLE
+        now = datetime.now(UTC)
+        listing = await failure_of(nowhere.list_transactions(now - timedelta(hours=1), now))
+        assert listing.type == errors.UNAVAILABLE
 
 
 @pytest.mark.parametrize("ending", ["crash", "shutdown"])
@@ -271,3 +288,329 @@ async def _until_applied(url: str, key: str) -> None:
                 return
             await asyncio.sleep(0.02)
     raise AssertionError(f"{key} was never applied")
+
+
+# Fees, refund objects, transfers, payouts and the balance transaction list.
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+def refund_command(charge: ChargeResult, amount: int, **overrides) -> RefundCommand:
+    refund_id = new_id("re")
+    fields = {
+        "refund_id": refund_id,
+        "payment_id": "pay_test",
+        "provider": "sandbox",
+        "charge_reference": charge.reference,
+        "amount": amount,
+        "currency": "USD",
+        "idempotency_key": f"{refund_id}:refund",
+    }
+    return RefundCommand(**(fields | overrides))
+
+
+def transfer_command(amount: int, destination: str, **overrides) -> TransferCommand:
+    payout_id = new_id("po")
+    fields = {
+        "payout_id": payout_id,
+        "provider": "sandbox",
+        "destination": destination,
+        "amount": amount,
+        "currency": "USD",
+        "idempotency_key": f"{payout_id}:transfer",
+    }
+    return TransferCommand(**(fields | overrides))
+
+
+def reversal_command(transfer, amount: int) -> TransferReversalCommand:
+    return TransferReversalCommand(
+        payout_id=transfer.payout_id,
+        provider="sandbox",
+        transfer_reference=transfer.reference,
+        amount=amount,
+        currency="USD",
+        idempotency_key=f"{transfer.payout_id}:reverse_transfer:{uuid.uuid4().hex[:6]}",
+    )
+
+
+def payout_command(
+    amount: int, destination: str, bank_account: str = "ba_ok", **overrides
+) -> PayoutCommand:
+    payout_id = new_id("po")
+    fields = {
+        "payout_id": payout_id,
+        "provider": "sandbox",
+        "destination": destination,
+        "bank_account": bank_account,
+        "amount": amount,
+        "currency": "USD",
+        "idempotency_key": f"{payout_id}:payout",
+    }
+    return PayoutCommand(**(fields | overrides))
+
+
+async def platform_available(admin: httpx.AsyncClient, account: str | None = None) -> int:
+    params = {"account": account} if account else {}
+    balances = (await admin.get("/v1/balance", params=params)).json()["available"]
+    return sum(row["amount"] for row in balances if row["currency"] == "USD")
+
+
+async def funded(provider: SandboxGateway, amount: int = 10_000) -> ChargeResult:
+    """A captured charge, so the platform has money to transfer."""
+    return await provider.authorize(authorize_command(capture=True, amount=amount))
+
+
+async def test_fees_are_reported_once_captured(provider: SandboxGateway) -> None:
+    at_once = await provider.authorize(authorize_command(capture=True, amount=1999))
+    assert (at_once.status, at_once.captured_amount, at_once.fee) == ("captured", 1999, 88)
+
+    held = await provider.authorize(authorize_command(amount=2000))
+    assert held.fee == 0
+    captured = await provider.capture(charge_command(held, "capture", 1500))
+    assert (captured.captured_amount, captured.fee) == (1500, 74)  # 43.5 → 44, + 30
+    assert (await provider.retrieve(held.reference)).fee == 74
+
+
+async def test_find_charge_by_payment_id(provider: SandboxGateway) -> None:
+    command = authorize_command(capture=True, amount=700)
+    charge = await provider.authorize(command)
+    assert await provider.find_charge(command.payment_id) == charge
+    assert await provider.find_charge(new_id("pay")) is None
+
+
+async def test_partial_refunds_as_objects_found_by_refund_id(
+    provider: SandboxGateway, admin: httpx.AsyncClient
+) -> None:
+    charge = await funded(provider, 1000)
+    first_command = refund_command(charge, 300)
+    first = await provider.create_refund(first_command)
+    assert first.reference.startswith("rf_")
+    assert first.model_dump() == {
+        "reference": first.reference,
+        "refund_id": first_command.refund_id,
+        "charge_reference": charge.reference,
+        "status": "succeeded",
+        "amount": 300,
+        "currency": "USD",
+        "failure_code": None,
+        "failure_message": None,
+    }
+    second = await provider.create_refund(refund_command(charge, 700))
+    assert await provider.find_refund(first_command.refund_id) == first
+    assert await provider.find_refund(second.refund_id) == second
+    assert await provider.find_refund(new_id("re")) is None
+    after = await provider.retrieve(charge.reference)
+    assert (after.status, after.refunded_amount) == ("refunded", 1000)
+
+    # Same command again (an activity retry): the stored answer, applied once.
+    assert await provider.create_refund(first_command) == first
+    stats = (await admin.get("/v1/stats")).json()
+    assert stats["applied_by_key"][first_command.idempotency_key] == 1
+    assert stats["replays_by_key"][first_command.idempotency_key] == 1
+
+    over = await failure_of(provider.create_refund(refund_command(charge, 1)))
+    assert (over.type, over.non_retryable) == (errors.INVALID_REQUEST, True)
+    assert "charge_state" in over.message
+    partly = await funded(provider, 500)
+    await provider.create_refund(refund_command(partly, 200))
+    too_much = await failure_of(provider.create_refund(refund_command(partly, 301)))
+    assert (too_much.type, too_much.non_retryable) == (errors.INVALID_REQUEST, True)
+    assert "amount_too_large" in too_much.message
+
+
+async def test_refund_of_a_refund_failing_card_is_a_failed_refund(
+    provider: SandboxGateway,
+) -> None:
+    charge = await provider.authorize(authorize_command("tok_refundFails", capture=True))
+    assert charge.status == "captured"
+    command = refund_command(charge, 800)
+    refund = await provider.create_refund(command)
+    assert (refund.status, refund.amount) == ("failed", 800)
+    assert refund.failure_code == "expired_or_canceled_card"
+    assert refund.failure_message
+    assert await provider.find_refund(command.refund_id) == refund
+    assert (await provider.retrieve(charge.reference)).refunded_amount == 0
+
+    # The older route (a compensation) cannot answer a failed refund as a charge: Declined.
+    older = await failure_of(provider.refund(charge_command(charge, "refund", 100)))
+    assert (older.type, older.non_retryable) == (errors.DECLINED, True)
+    assert older.details[0].code == "expired_or_canceled_card"
+
+
+async def test_transfer_over_the_platform_balance_is_declined(
+    provider: SandboxGateway, admin: httpx.AsyncClient
+) -> None:
+    await funded(provider)
+    available = await platform_available(admin)
+    assert available > 0
+    destination = new_id("acct")
+    command = transfer_command(available + 1, destination)
+    error = await failure_of(provider.transfer(command))
+    assert (error.type, error.non_retryable) == (errors.DECLINED, True)
+    (details,) = error.details
+    assert isinstance(details, DeclineDetails)
+    assert details.code == "balance_insufficient"
+    assert await provider.find_transfer(command.payout_id) is None
+
+    everything = await provider.transfer(transfer_command(available, destination))
+    assert (everything.status, everything.amount) == ("paid", available)
+    assert await platform_available(admin) == 0
+    assert await platform_available(admin, destination) == available
+    await provider.reverse_transfer(reversal_command(everything, available))  # give it back
+
+
+async def test_transfer_and_its_reversals(
+    provider: SandboxGateway, admin: httpx.AsyncClient
+) -> None:
+    await funded(provider)
+    before = await platform_available(admin)
+    destination = new_id("acct")
+    command = transfer_command(1000, destination)
+    transfer = await provider.transfer(command)
+    assert transfer.reference.startswith("tr_")
+    assert transfer.model_dump() == {
+        "reference": transfer.reference,
+        "payout_id": command.payout_id,
+        "destination": destination,
+        "status": "paid",
+        "amount": 1000,
+        "amount_reversed": 0,
+        "currency": "USD",
+    }
+    assert await platform_available(admin) == before - 1000
+
+    partial = await provider.reverse_transfer(reversal_command(transfer, 400))
+    assert (partial.status, partial.amount_reversed) == ("paid", 400)
+    too_much = await failure_of(provider.reverse_transfer(reversal_command(transfer, 601)))
+    assert (too_much.type, too_much.non_retryable) == (errors.INVALID_REQUEST, True)
+    assert "amount_too_large" in too_much.message
+    rest = await provider.reverse_transfer(reversal_command(transfer, 600))
+    assert (rest.status, rest.amount_reversed) == ("reversed", 1000)
+    assert await provider.find_transfer(command.payout_id) == rest
+    assert await platform_available(admin) == before
+    assert await platform_available(admin, destination) == 0
+
+
+async def test_payouts_paid_failed_and_refused(
+    provider: SandboxGateway, admin: httpx.AsyncClient
+) -> None:
+    await funded(provider)
+    destination = new_id("acct")
+    await provider.transfer(transfer_command(1000, destination))
+
+    command = payout_command(600, destination)
+    paid = await provider.payout(command)
+    assert paid.reference.startswith("pout_")
+    assert paid.model_dump() == {
+        "reference": paid.reference,
+        "payout_id": command.payout_id,
+        "destination": destination,
+        "status": "paid",
+        "amount": 600,
+        "currency": "USD",
+        "failure_code": None,
+        "failure_message": None,
+    }
+    assert await provider.find_payout(command.payout_id) == paid
+    assert await platform_available(admin, destination) == 400
+
+    over = await failure_of(provider.payout(payout_command(401, destination)))
+    assert (over.type, over.non_retryable) == (errors.DECLINED, True)
+    assert over.details[0].code == "balance_insufficient"
+
+    failing = payout_command(400, destination, "ba_payoutFails")
+    failed = await provider.payout(failing)
+    assert (failed.status, failed.failure_code) == ("failed", "account_closed")
+    assert await provider.find_payout(failing.payout_id) == failed
+    assert await platform_available(admin, destination) == 400
+    assert await provider.find_payout(new_id("po")) is None
+
+
+async def test_bank_account_that_is_not_a_token_is_refused_without_echo(
+    provider: SandboxGateway,
+) -> None:
+    await funded(provider)
+    destination = new_id("acct")
+    await provider.transfer(transfer_command(1000, destination))
+    number = "DE89370400440532013000"
+    error = await failure_of(provider.payout(payout_command(100, destination, number)))
+    assert (error.type, error.non_retryable) == (errors.INVALID_REQUEST, True)
+    assert "invalid_bank_account" in error.message
+    assert "370400440532013000" not in str(error)
+
+
+async def test_timeout_on_a_transfer_is_outcome_unknown_and_the_retry_replays(
+    gateway_url: str, provider: SandboxGateway, admin: httpx.AsyncClient
+) -> None:
+    await funded(provider)
+    faults = {"timeout_next": 1, "hang_ms": 2000, "operations": ["transfer"]}
+    await admin.put("/v1/faults", json=faults)
+    destination = new_id("acct")
+    command = transfer_command(900, destination)
+    async with SandboxGateway(gateway_url, timeout_seconds=0.5) as impatient:
+        error = await failure_of(impatient.transfer(command))
+        assert (error.type, error.non_retryable) == (errors.OUTCOME_UNKNOWN, False)
+        assert isinstance(error.__cause__, httpx.ReadTimeout)
+        assert await impatient.find_transfer(command.payout_id) is not None  # it was applied
+
+        transfer = await impatient.transfer(command)  # what the activity retry does
+    assert (transfer.status, transfer.amount, transfer.payout_id) == (
+        "paid",
+        900,
+        command.payout_id,
+    )
+    stats = (await admin.get("/v1/stats")).json()
+    assert stats["applied_by_key"][command.idempotency_key] == 1
+    assert stats["replays_by_key"][command.idempotency_key] == 1
+    assert await platform_available(admin, destination) == 900
+
+
+async def test_list_transactions_follows_pages_within_the_window(
+    gateway_url: str, provider: SandboxGateway
+) -> None:
+    await asyncio.sleep(0.01)  # nothing of an earlier test in the window's first millisecond
+    now = datetime.now(UTC)
+    start = now.replace(microsecond=now.microsecond // 1000 * 1000)  # stored times are whole ms
+    charge_command_ = authorize_command(capture=True, amount=1999)
+    charge = await provider.authorize(charge_command_)
+    refund = await provider.create_refund(refund_command(charge, 499))
+    destination = new_id("acct")
+    transfer_cmd = transfer_command(1000, destination)
+    transfer = await provider.transfer(transfer_cmd)
+    await provider.reverse_transfer(reversal_command(transfer, 250))
+    payout = await provider.payout(payout_command(500, destination))
+    await provider.payout(payout_command(100, destination, "ba_payoutFails"))  # moves nothing
+    end = datetime.now(UTC) + timedelta(milliseconds=1)
+
+    async with SandboxGateway(gateway_url, timeout_seconds=5, page_size=2) as paging:
+        transactions = await paging.list_transactions(start, end)
+    rows = [(t.type, t.amount, t.fee, t.source, t.reference, t.payment_id) for t in transactions]
+    payment_id = charge_command_.payment_id
+    reversal_source = transactions[3].source
+    assert rows == [
+        ("charge", 1999, 88, charge.reference, payment_id, payment_id),
+        ("refund", -499, 0, refund.reference, refund.refund_id, payment_id),
+        ("transfer", -1000, 0, transfer.reference, transfer_cmd.payout_id, None),
+        ("transfer_reversal", 250, 0, reversal_source, transfer_cmd.payout_id, None),
+        ("payout", -500, 0, payout.reference, payout.payout_id, None),
+    ]
+    assert reversal_source.startswith("trr_")
+    assert all(t.currency == "USD" for t in transactions)
+    assert all(start <= t.created < end for t in transactions)
+    assert all(t.created.tzinfo is not None for t in transactions)
+    assert len({t.id for t in transactions}) == 5
+
+    # The same window through the default page size, and a window that ends before it.
+    assert await provider.list_transactions(start, end) == transactions
+    assert (
+        await provider.list_transactions(start - timedelta(days=1), start - timedelta(days=1)) == []
+    )
+    later = await provider.list_transactions(transactions[2].created, end)
+    expected = [t.id for t in transactions if t.created >= transactions[2].created]
+    assert [t.id for t in later] == expected
+    assert expected[-3:] == [t.id for t in transactions[2:]]
+
+    naive = await failure_of(provider.list_transactions(datetime(2025, 1, 1), end))
+    assert (naive.type, naive.non_retryable) == (errors.INVALID_REQUEST, True)

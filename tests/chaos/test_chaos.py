@@ -49,6 +49,8 @@ def test_short_chaos_run_loses_nothing_and_charges_once(tmp_path):
     assert sum(result["statuses"].values()) == 60
     assert result["duplicates"] == 0
     assert result["imbalance"] == 0
+    # The ledger and the gateway agree on every capture, fee and refund of the day.
+    assert result["reconciliation_mismatches"] == []
     assert result["worker_kills"] == 3
     assert result["server_restarts"] == 1
     assert sum(result["faults_injected"].values()) > 0

@@ -348,7 +348,7 @@ async def test_unknown_route_is_404_problem(api, writes_nothing):
             ("GET", "/"),
             ("GET", "/v1/nope"),
             ("POST", "/v1/charges"),
-            ("POST", "/v1/payments/pay_000000000000000000000000/refunds"),
+            ("POST", "/v1/payments/pay_000000000000000000000000/disputes"),
         ):
             response = await api.request(method, path, json=payment_body(), headers=new_key())
             assert_problem(response, 404, "not_found", f"{method} {path}")

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from schemas.database import upgrade
 from tests.e2e.conftest import payment_body
 from tests.support.response_scan import RESPONSE_HOOKS
 from workers.stack import free_port
@@ -44,6 +45,7 @@ def slow_api_url(silent_temporal, tmp_path_factory) -> Iterator[str]:
     }
     cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port)]
     log = (data / "api.log").open("wb")
+    upgrade(env["PAYSAGA_DATABASE_URL"])  # deployments migrate before the API starts
     child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -17,8 +17,19 @@ from tests.support.tenants import PAYMENT, bearer, new_tenant
 
 # Routes outside tenant data: health probes and the admin API (its own key, its own tests).
 NOT_TENANT_DATA = re.compile(r"^/(healthz|readyz)$|^/v1/admin/")
-# Path parameters that name a tenant's resource, and how to make one for the test.
-RESOURCE_PARAMS = {"payment_id"}
+# Path parameters that name a tenant's resource, and the prefix of their ids.
+RESOURCE_PARAMS = {"payment_id": "pay", "refund_id": "re", "account_id": "acct", "payout_id": "po"}
+
+
+# Valid bodies where the body is checked before the resource (the rest send none).
+BODIES = {
+    ("POST", "/v1/payments"): PAYMENT,
+    ("PUT", "/v1/connected-accounts/{account_id}/payout-schedule"): {
+        "interval": "daily",
+        "minimum_amount": 100,
+        "currency": "USD",
+    },
+}
 
 
 def tenant_routes() -> list[tuple[str, str]]:
@@ -37,7 +48,8 @@ ROUTES = tenant_routes()
 
 def test_every_path_parameter_is_a_known_tenant_resource():
     params = {p for _, path in ROUTES for p in re.findall(r"{(\w+)}", path)}
-    assert params <= RESOURCE_PARAMS, f"classify these in {__file__}: {params - RESOURCE_PARAMS}"
+    unknown = params - set(RESOURCE_PARAMS)
+    assert not unknown, f"classify these in {__file__}: {unknown}"
     assert any("{payment_id}" in path for _, path in ROUTES)
 
 
@@ -52,42 +64,66 @@ async def two_tenants(stack):
     async with httpx.AsyncClient(
         base_url=stack.api_url, timeout=60, event_hooks=RESPONSE_HOOKS
     ) as http:
-        paid = await http.post(
-            "/v1/payments",
-            json={**PAYMENT, "capture_method": "manual"},
-            headers={**bearer(owner[1]), "Idempotency-Key": "isolation"},
+
+        async def create(path: str, body: dict) -> dict:
+            headers = {**bearer(owner[1]), "Idempotency-Key": uuid.uuid4().hex}
+            response = await http.post(path, json=body, headers=headers)
+            assert response.status_code == 201, response.text
+            return response.json()
+
+        held = await create("/v1/payments", {**PAYMENT, "capture_method": "manual"})
+        captured = await create("/v1/payments", {**PAYMENT, "amount": 5_000})
+        refund = await create(f"/v1/payments/{captured['payment_id']}/refunds", {"amount": 100})
+        account = await create(
+            "/v1/connected-accounts", {"name": "Seller", "bank_account": "ba_ok"}
         )
-        assert paid.status_code == 201, paid.text
-    return owner, other, paid.json()["payment_id"]
+        payout = await create(
+            "/v1/payouts",
+            {"connected_account": account["account_id"], "amount": 100, "currency": "USD"},
+        )
+    owned = {
+        "payment_id": held["payment_id"],
+        "refund_id": refund["refund_id"],
+        "account_id": account["account_id"],
+        "payout_id": payout["payout_id"],
+    }
+    return owner, other, owned
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 async def test_another_tenants_resource_is_indistinguishable_from_a_missing_one(
     stack, two_tenants, method, path
 ):
-    owner, other, payment_id = two_tenants
+    owner, other, owned = two_tenants
+    params = re.findall(r"{(\w+)}", path)
     async with httpx.AsyncClient(
         base_url=stack.api_url, timeout=60, event_hooks=RESPONSE_HOOKS
     ) as http:
 
-        async def call(tenant_key: dict, resource_id: str) -> httpx.Response:
+        async def call(tenant_key: dict, ids: dict[str, str]) -> httpx.Response:
+            url = path
+            for param, resource_id in ids.items():
+                url = url.replace(f"{{{param}}}", resource_id)
             return await http.request(
                 method,
-                path.replace("{payment_id}", resource_id),
+                url,
                 headers={**bearer(tenant_key), "Idempotency-Key": uuid.uuid4().hex},
-                json=PAYMENT if (method, path) == ("POST", "/v1/payments") else None,
+                json=BODIES.get((method, path)),
             )
 
-        if "{payment_id}" in path:
-            foreign = await call(other[1], payment_id)
-            missing = await call(other[1], f"pay_{uuid.uuid4().hex[:24]}")
+        if params:
+            foreign = await call(other[1], {p: owned[p] for p in params})
+            missing = await call(
+                other[1], {p: f"{RESOURCE_PARAMS[p]}_{uuid.uuid4().hex[:24]}" for p in params}
+            )
             assert foreign.status_code == missing.status_code == 404, foreign.text
             assert foreign.json() == missing.json()
         else:
             # Lists and creations: nothing of the owner's shows up for the other tenant.
-            response = await call(other[1], payment_id)
+            response = await call(other[1], {})
             assert response.status_code < 500, response.text
-            assert payment_id not in response.text
+            for resource_id in owned.values():
+                assert resource_id not in response.text
         # The owner still sees its payment, untouched.
-        own = await http.get(f"/v1/payments/{payment_id}", headers=bearer(owner[1]))
+        own = await http.get(f"/v1/payments/{owned['payment_id']}", headers=bearer(owner[1]))
         assert own.status_code == 200 and own.json()["status"] == "requires_capture"

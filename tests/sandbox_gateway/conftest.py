@@ -60,6 +60,78 @@ class Gateway:
     def get(self, charge_id: str) -> httpx.Response:
         return self.http.get(f"/v1/charges/{charge_id}")
 
+    def captured(self, amount: int, currency: str = "USD") -> dict:
+        """A charge authorized and captured in one call."""
+        response = self.charge(amount=amount, capture=True, currency=currency)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def refund(
+        self,
+        charge_id: str,
+        amount: int | None = None,
+        *,
+        reference: str | None = None,
+        key: str | None = None,
+    ) -> httpx.Response:
+        body = {"charge": charge_id, "amount": amount, "reference": reference}
+        return self.post("/v1/refunds", body, key=key or new_key())
+
+    def transfer(
+        self,
+        amount: int,
+        destination: str,
+        *,
+        currency: str = "USD",
+        reference: str | None = None,
+        key: str | None = None,
+    ) -> httpx.Response:
+        body = {
+            "amount": amount,
+            "currency": currency,
+            "destination": destination,
+            "reference": reference or new_key("po"),
+        }
+        return self.post("/v1/transfers", body, key=key or new_key())
+
+    def reverse(
+        self, transfer_id: str, amount: int | None = None, *, key: str | None = None
+    ) -> httpx.Response:
+        return self.post(
+            f"/v1/transfers/{transfer_id}/reversals", {"amount": amount}, key=key or new_key()
+        )
+
+    def payout(
+        self,
+        amount: int,
+        destination: str,
+        bank_account: str = "ba_ok",
+        *,
+        currency: str = "USD",
+        reference: str | None = None,
+        key: str | None = None,
+    ) -> httpx.Response:
+        body = {
+            "amount": amount,
+            "currency": currency,
+            "destination": destination,
+            "bank_account": bank_account,
+            "reference": reference or new_key("po"),
+        }
+        return self.post("/v1/payouts", body, key=key or new_key())
+
+    def available(self, account: str | None = None) -> dict[str, int]:
+        """Currency → available amount of the platform, or of a connected account."""
+        params = {"account": account} if account else {}
+        response = self.http.get("/v1/balance", params=params)
+        assert response.status_code == 200, response.text
+        return {row["currency"]: row["amount"] for row in response.json()["available"]}
+
+    def transactions(self, **params: Any) -> dict:
+        response = self.http.get("/v1/balance_transactions", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def stats(self) -> dict:
         return self.http.get("/v1/stats").json()
 
@@ -99,3 +171,16 @@ def gateway(gateway_client: Gateway) -> Iterator[Gateway]:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "gateway.db"
+
+
+def new_account() -> str:
+    return new_key("acct")
+
+
+@pytest.fixture
+def fresh_gateway(tmp_path: Path) -> Iterator[Gateway]:
+    """A gateway of its own: empty balances and balance transactions, for exact totals."""
+    with start_gateway(tmp_path / "fresh.db") as url:
+        client = Gateway(url)
+        yield client
+        client.close()

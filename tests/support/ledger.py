@@ -3,7 +3,12 @@
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from schemas.ledger_reports import empty_entries, unbalanced_entries
+from schemas.ledger_reports import (
+    balance_drift,
+    empty_entries,
+    overdrawn_accounts,
+    unbalanced_entries,
+)
 from schemas.tables import JournalEntry
 
 
@@ -11,6 +16,8 @@ def assert_ledger_invariants(engine: Engine) -> None:
     with Session(engine) as session:
         assert unbalanced_entries(session) == []
         assert empty_entries(session) == []
+        assert balance_drift(session) == []
+        assert overdrawn_accounts(session) == []
 
 
 def journal_entries_for(engine: Engine, payment_id: str) -> int:

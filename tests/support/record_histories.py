@@ -11,20 +11,36 @@ import shutil
 import sys
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from sqlmodel import Session
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.database import create_schema, make_engine
+from schemas.database import make_engine, upgrade
+from schemas.identity import (
+    new_account_id,
+    new_payout_id,
+    new_refund_id,
+    payout_workflow_id,
+    refund_workflow_id,
+)
 from schemas.payments import CaptureRequest, PaymentStatus
+from schemas.payouts import PayoutInput
+from schemas.refunds import RefundInput
 from schemas.settings import Settings
+from schemas.tables import ConnectedAccountRecord
 from tests.support.gateway import start_gateway
 from tests.support.payments import payment_input, start_payment, wait_for_status
 from tests.support.worker import running_worker
 from workflows import search_attributes
 from workflows.payment import PaymentWorkflow
+from workflows.payout import PayoutWorkflow
+from workflows.refund import RefundWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -60,13 +76,88 @@ async def automatic_capture_filed_at_start(client, settings, gateway):
     return await start_payment(client, settings, payment_input(), filed_at_start=True)
 
 
-SCENARIOS = [
-    automatic_capture,
-    automatic_capture_filed_at_start,
-    manual_partial_capture,
-    capture_failure_voids,
-    three_d_secure_confirmed,
-]
+async def _paid(client, settings, payment_method: str = "tok_visa"):
+    handle = await start_payment(client, settings, payment_input(payment_method=payment_method))
+    return await handle.result()
+
+
+async def _refund(client, settings, payment, amount: int):
+    refund = RefundInput(
+        refund_id=new_refund_id(),
+        tenant_id=payment.tenant_id,
+        payment_id=payment.payment_id,
+        amount=amount,
+    )
+    start = WithStartWorkflowOperation(
+        RefundWorkflow.run,
+        refund,
+        id=refund_workflow_id(refund.tenant_id, refund.refund_id),
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        task_queue=settings.task_queue,
+    )
+    await client.execute_update_with_start_workflow(
+        RefundWorkflow.wait_for_result, start_workflow_operation=start
+    )
+    return await start.workflow_handle()
+
+
+async def partial_refund(client, settings, gateway):
+    return await _refund(client, settings, await _paid(client, settings), 500)
+
+
+async def refund_refused_by_provider(client, settings, gateway):
+    return await _refund(client, settings, await _paid(client, settings, "tok_refundFails"), 500)
+
+
+async def _payout(client, settings, engine, bank_account: str):
+    payment = await _paid(client, settings)
+    account = new_account_id()
+    with Session(engine) as session, session.begin():
+        session.add(
+            ConnectedAccountRecord(
+                account_id=account,
+                tenant_id=payment.tenant_id,
+                name="Seller",
+                provider="sandbox",
+                bank_account=bank_account,
+                created_at=datetime.now(UTC),
+            )
+        )
+    payout = PayoutInput(
+        payout_id=new_payout_id(),
+        tenant_id=payment.tenant_id,
+        account_id=account,
+        amount=1_000,
+        currency="USD",
+    )
+    return await client.start_workflow(
+        PayoutWorkflow.run,
+        payout,
+        id=payout_workflow_id(payout.tenant_id, payout.payout_id),
+        task_queue=settings.task_queue,
+    )
+
+
+async def payout_paid(client, settings, gateway, engine):
+    return await _payout(client, settings, engine, "ba_ok")
+
+
+async def payout_refused_unwinds(client, settings, gateway, engine):
+    return await _payout(client, settings, engine, "ba_payoutFails")
+
+
+# File name prefix: the workflow type the replay test replays it with.
+SCENARIOS = {
+    automatic_capture: "payment",
+    automatic_capture_filed_at_start: "payment",
+    manual_partial_capture: "payment",
+    capture_failure_voids: "payment",
+    three_d_secure_confirmed: "payment",
+    partial_refund: "refund",
+    refund_refused_by_provider: "refund",
+    payout_paid: "payout",
+    payout_refused_unwinds: "payout",
+}
 
 
 async def record(names: list[str]) -> None:
@@ -81,7 +172,7 @@ async def record(names: list[str]) -> None:
         search_attributes=search_attributes.ALL,
     )
     engine = make_engine(f"sqlite:///{workdir / 'paysaga.db'}")
-    create_schema(engine)
+    upgrade(engine)
     with start_gateway(workdir / "gateway.db") as gateway_url:
         settings = Settings(
             database_url=str(engine.url),
@@ -92,13 +183,14 @@ async def record(names: list[str]) -> None:
             running_worker(env.client, settings, engine),
             httpx.AsyncClient(base_url=gateway_url) as gateway,
         ):
-            for scenario in SCENARIOS:
+            for scenario, kind in SCENARIOS.items():
                 if names and scenario.__name__ not in names:
                     continue
-                handle = await scenario(env.client, settings, gateway)
+                extra = (engine,) if kind == "payout" else ()
+                handle = await scenario(env.client, settings, gateway, *extra)
                 await handle.result()
                 history = await handle.fetch_history()
-                target = HISTORIES / f"payment_{scenario.__name__}.json"
+                target = HISTORIES / f"{kind}_{scenario.__name__}.json"
                 target.write_text(history.to_json())
                 print(f"recorded {target}")
     await env.shutdown()

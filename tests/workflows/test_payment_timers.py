@@ -38,10 +38,12 @@ async def test_automatic_capture_succeeds_and_posts_to_ledger(client, settings, 
     ]
     assert (await gateway_stats(gateway))["charges_by_reference"][payment.payment_id] == 1
     assert (await gateway_charge(gateway, state.provider_reference))["status"] == "captured"
+    # The provider keeps 2.9 % + 30 of the capture (2500: 73 + 30); the merchant gets the rest.
+    assert state.fee == 103
     with Session(engine) as session:
         assert {(b.account, b.balance) for b in balances(session, "ten_test")} == {
-            ("merchant_balance", -2500),
-            ("provider_clearing:sandbox", 2500),
+            ("merchant_balance", -2397),
+            ("provider_clearing:sandbox", 2397),
         }
 
 

@@ -29,7 +29,7 @@ async def test_manual_partial_capture(client, settings, engine, gateway):
 
     assert state.status == PaymentStatus.SUCCEEDED
     assert (state.authorized_amount, state.captured_amount) == (5000, 3000)
-    assert journal_entries_for(engine, payment.payment_id) == 1
+    assert journal_entries_for(engine, payment.payment_id) == 2  # the capture and its fee
     charge = (await gateway.get(f"/v1/charges/{state.provider_reference}")).json()
     assert (charge["status"], charge["amount_captured"]) == ("captured", 3000)
     attributes = (await handle.describe()).typed_search_attributes

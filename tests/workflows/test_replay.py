@@ -8,16 +8,22 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.payment import PaymentWorkflow
+from workflows.payout import PayoutWorkflow
+from workflows.refund import RefundWorkflow
 
-HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("payment_*.json"))
+HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+# A history's file name starts with the kind of money movement it recorded.
+WORKFLOWS = {"payment": PaymentWorkflow, "refund": RefundWorkflow, "payout": PayoutWorkflow}
 
 
 def test_histories_are_recorded():
-    assert len(HISTORIES) >= 4
+    kinds = [path.stem.split("_")[0] for path in HISTORIES]
+    assert all(kinds.count(kind) >= 2 for kind in WORKFLOWS), kinds
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240
-    replayer = Replayer(workflows=[PaymentWorkflow], data_converter=pydantic_data_converter)
+    workflow = WORKFLOWS[path.stem.split("_")[0]]
+    replayer = Replayer(workflows=[workflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)

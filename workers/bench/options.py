@@ -73,9 +73,47 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     # another key (what a random idempotency key would do); the verification must fail.
     bench.add_argument("--inject-duplicate-charge", action="store_true", help=argparse.SUPPRESS)
 
+    report = bench.add_argument_group(
+        "--financial-report: time GET /v1/reports/financial's query over a large ledger "
+        "(no stack; --database-url: an empty database to load, kept afterwards; default: a "
+        "scratch PostgreSQL database from PAYSAGA_TEST_POSTGRES_URL, dropped afterwards)"
+    )
+    report.add_argument("--financial-report", action="store_true")
+    report.add_argument(
+        "--postings",
+        type=_positive_int,
+        default=1_000_000,
+        help="ledger postings to load (default: %(default)s)",
+    )
+    report.add_argument(
+        "--report-runs",
+        type=_positive_int,
+        default=5,
+        help="timed runs of each report (default: %(default)s)",
+    )
+
+
+def _positive_int(value: str) -> int:
+    number = int(value.replace("_", ""))
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return number
+
 
 def argument_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the combination of arguments, if anything."""
+    if args.financial_report:
+        others = [
+            flag
+            for flag, value in (
+                ("--api-url", args.api_url),
+                ("--find-max", args.find_max),
+                ("--baseline", args.baseline),
+                ("--inject-duplicate-charge", args.inject_duplicate_charge),
+            )
+            if value
+        ]
+        return f"--financial-report runs alone, not with {', '.join(others)}" if others else None
     if args.api_url:
         missing = [
             flag

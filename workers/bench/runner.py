@@ -307,6 +307,10 @@ def main(args: argparse.Namespace) -> int:
     if problem:
         console.print(f"[red]paysaga bench: {escape(problem)}[/]")
         return 2
+    if args.financial_report:
+        from workers.bench.financial import main as financial_main
+
+        return financial_main(args)
     from workers.stack import StackError
 
     try:

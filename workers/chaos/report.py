@@ -69,6 +69,8 @@ def build_result(
     imbalance: int,
     wall_seconds: float,
     violations: list[str],
+    reconciled: dict | None = None,
+    reconciliation_mismatches: list[dict] | None = None,
 ) -> dict:
     violations = list(violations)
     if verification is not None:
@@ -116,6 +118,8 @@ def build_result(
         "imbalance": imbalance,
         "wall_seconds": round(wall_seconds, 1),
         "violations": violations,
+        "reconciled": reconciled or {},
+        "reconciliation_mismatches": reconciliation_mismatches or [],
         "verification": verification.as_dict() if verification else None,
         "events": chaos.events,
     }
@@ -142,6 +146,9 @@ def print_summary(result: dict, console: Console) -> None:
     table.add_row("compensations run", f"{result['compensations']} ({outcomes or '-'})")
     table.add_row("duplicate charges", _flag(result["duplicates"]))
     table.add_row("ledger imbalance", _flag(result["imbalance"]))
+    settled = sum(len(ids) for ids in result["reconciled"].values())
+    table.add_row("settled by reconciliation", str(settled))
+    table.add_row("reconciliation mismatches", _flag(len(result["reconciliation_mismatches"])))
     table.add_row("wall time", f"{result['wall_seconds']:.1f} s")
     table.add_row("result", "[green]OK[/]" if result["ok"] else "[red]VIOLATIONS[/]")
     console.print(table)

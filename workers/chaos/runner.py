@@ -5,6 +5,8 @@ import random
 import shutil
 import tempfile
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from schemas.database import make_engine
+from schemas.reconciliation import FindUnresolvedCommand
 from schemas.settings import Settings
 from schemas.temporal_client import connect
 from workers.chaos.client import RetryingClient
@@ -21,6 +24,7 @@ from workers.chaos.report import build_result, ledger_imbalance
 from workers.chaos.traffic import drive_payment
 from workers.stack import EmbeddedStack, free_stack_ports
 from workers.verification import verify_payments
+from workflows.reconciliation import ReconciliationWorkflow
 
 # An HTTP call may hang while the worker is down (an update waits for it): give up on the
 # attempt and send it again with the same key.
@@ -107,6 +111,15 @@ async def _drive(stack: EmbeddedStack, config: ChaosConfig, say, t0: float) -> d
         )
         violations += [f"{p.key} was never created" for p in plans if p.payment_id is None]
         imbalance = ledger_imbalance(engine)
+        # After verification (which compares each saga's own end with the read model):
+        # settle whatever ended requires_attention, then the day's books must agree.
+        reconciled = await client.execute_workflow(
+            ReconciliationWorkflow.run,
+            FindUnresolvedCommand(),
+            id=f"chaos-reconciliation-{uuid.uuid4().hex[:8]}",
+            task_queue=stack.task_queue,
+        )
+        mismatches = await _reconciliation_mismatches(stack)
     finally:
         engine.dispose()
     return build_result(
@@ -118,8 +131,22 @@ async def _drive(stack: EmbeddedStack, config: ChaosConfig, say, t0: float) -> d
         gateway_stats=gateway_stats,
         imbalance=imbalance,
         wall_seconds=time.monotonic() - t0,
-        violations=violations,
+        violations=violations + [f"reconciliation: {m}" for m in mismatches],
+        reconciled=reconciled.model_dump(),
+        reconciliation_mismatches=mismatches,
     )
+
+
+async def _reconciliation_mismatches(stack: EmbeddedStack) -> list[dict]:
+    """Today's report for the development tenant (every chaos payment is its)."""
+    day = datetime.now(UTC).date().isoformat()
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=120, headers=stack.api_headers
+    ) as http:
+        response = await http.get("/v1/reports/reconciliation", params={"date": day})
+    if response.status_code != 200:
+        return [{"problem": f"report answered {response.status_code}: {response.text[:200]}"}]
+    return response.json()["mismatches"]
 
 
 async def _traffic(

@@ -1,15 +1,27 @@
-"""Request bodies, validated without ever echoing the input (a payment method stays private)."""
+"""Request bodies, validated without ever echoing the input (a payment method or a bank
+account stays private)."""
 
 import json
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 from starlette.requests import Request
 
 from schemas.money import MAX_AMOUNT_MINOR, AmountMinor, ProviderCurrencyCode
 from workers.sandbox_gateway.errors import invalid_request
 
 OptionalAmount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)] | None
+Reference = Annotated[str, Field(min_length=1, max_length=200)]
+# A connected account of the merchant (Connect-style destination).
+AccountId = Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9_]{1,64}$")]
 
 
 class CreateCharge(BaseModel):
@@ -29,6 +41,46 @@ class AmountBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: OptionalAmount = None
+
+
+class CreateRefund(BaseModel):
+    """``amount`` null: everything still refundable. ``reference``: the merchant's refund id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    charge: Annotated[str, Field(min_length=1, max_length=200)]
+    amount: OptionalAmount = None
+    reference: Reference | None = None
+
+
+class CreateTransfer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: AmountMinor
+    currency: ProviderCurrencyCode
+    destination: AccountId
+    reference: Reference
+
+
+class ReverseTransfer(BaseModel):
+    """``amount`` null: everything not reversed yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: OptionalAmount = None
+    reference: Reference | None = None
+
+
+class CreatePayout(BaseModel):
+    """``bank_account`` is checked by ``payouts`` (``invalid_bank_account``, never echoed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: AmountMinor
+    currency: ProviderCurrencyCode
+    destination: AccountId
+    bank_account: StrictStr
+    reference: Reference
 
 
 class EmptyBody(BaseModel):

@@ -1,10 +1,13 @@
 """The charge state machine: each operation runs inside one store transaction.
 
-    requires_action ──confirm──> authorized ──capture──> captured ──refund (all)──> refunded
-          │  └──confirm (failed)──> declined      │
+    requires_action ──confirm──> authorized ──capture──> captured ──refund (the rest)──> refunded
+          │  └──confirm (failed)──> declined      │         ↺ refund (part)
           └────────────void────────────> voided <─┘
 
 A charge refused at creation is stored as ``declined`` so a replay answers the same 402.
+Becoming ``captured`` (authorize-and-capture, a confirmation with capture, or a capture) sets
+``fee`` (``fee_for``) and writes the ``charge`` balance transaction (``ledger``). Refunds are
+objects of their own (``refunds``).
 """
 
 import json
@@ -12,16 +15,25 @@ import logging
 import secrets
 from typing import Any
 
-from workers.sandbox_gateway import tokens
+from workers.sandbox_gateway import ledger, lists, tokens
 from workers.sandbox_gateway.bodies import CreateCharge
 from workers.sandbox_gateway.errors import charge_state, invalid_request, resource_missing
 from workers.sandbox_gateway.idempotency import Answer
-from workers.sandbox_gateway.store import Charge, Tx, now_iso
+from workers.sandbox_gateway.rows import Charge
+from workers.sandbox_gateway.store import Tx, now_iso
 
 log = logging.getLogger("sandbox_gateway")
 
 AUTHORIZED, CAPTURED, DECLINED = "authorized", "captured", "declined"
 REQUIRES_ACTION, VOIDED, REFUNDED = "requires_action", "voided", "refunded"
+
+# Pricing: 2.9 % of the captured amount, rounded half up, plus 30 minor units.
+FEE_PER_MILLE, FEE_FIXED = 29, 30
+
+
+def fee_for(captured: int) -> int:
+    """The gateway's fee on a capture, in integers only (1999 → 58 + 30 = 88)."""
+    return (captured * FEE_PER_MILLE + 500) // 1000 + FEE_FIXED
 
 
 def render(charge: Charge) -> dict[str, Any]:
@@ -30,6 +42,7 @@ def render(charge: Charge) -> dict[str, Any]:
         next_action = {"type": "redirect_to_url", "url": charge.next_action_url}
     return {
         "id": charge.id,
+        "object": "charge",
         "status": charge.status,
         "amount": charge.amount,
         "currency": charge.currency,
@@ -38,6 +51,7 @@ def render(charge: Charge) -> dict[str, Any]:
         "amount_authorized": charge.amount_authorized,
         "amount_captured": charge.amount_captured,
         "amount_refunded": charge.amount_refunded,
+        "fee": charge.fee,
         "next_action": next_action,
         "capture_error": json.loads(charge.capture_error) if charge.capture_error else None,
         "failure": json.loads(charge.failure) if charge.failure else None,
@@ -59,15 +73,16 @@ def _failure_json(decline: tokens.Decline) -> str:
     )
 
 
-def _existing(tx: Tx, charge_id: str) -> Charge:
-    charge = tx.get_charge(charge_id)
+def existing(tx: Tx, charge_id: str) -> Charge:
+    """The charge, or 404 ``resource_missing``."""
+    charge = tx.get(Charge, charge_id)
     if charge is None:
         raise resource_missing(charge_id)
     return charge
 
 
 def _applied(tx: Tx, charge: Charge, what: str) -> Answer:
-    tx.update_charge(charge)
+    tx.update(charge)
     log.info("%s %s: %s", what, charge.id, charge.status)
     return Answer(200, render(charge), charge.id)
 
@@ -103,8 +118,8 @@ def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
         charge.status, charge.challenge = REQUIRES_ACTION, "pending"
         charge.next_action_url = f"{public_url}/v1/charges/{charge_id}/3ds"
     else:
-        _authorize(charge)
-    tx.insert_charge(charge)
+        _authorize(tx, charge)
+    tx.insert(charge)
     log.info(
         "charge %s for %s: %s (%s)",
         charge_id,
@@ -115,7 +130,7 @@ def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
     return answer or Answer(200, render(charge), charge_id)
 
 
-def _authorize(charge: Charge) -> None:
+def _authorize(tx: Tx, charge: Charge) -> None:
     """Place the hold, and capture it at once when the charge asked for it."""
     charge.status, charge.amount_authorized = AUTHORIZED, charge.amount
     if not charge.capture_requested:
@@ -123,7 +138,23 @@ def _authorize(charge: Charge) -> None:
     if _capture_refused(charge):
         charge.capture_error = _failure_json(tokens.CAPTURE_FAILED)
         return
-    charge.status, charge.amount_captured = CAPTURED, charge.amount
+    _capture(tx, charge, charge.amount)
+
+
+def _capture(tx: Tx, charge: Charge, amount: int) -> None:
+    """``captured``: the fee is taken and the money enters the platform's balance."""
+    charge.status, charge.amount_captured, charge.capture_error = CAPTURED, amount, None
+    charge.fee = fee_for(amount)
+    ledger.record(
+        tx,
+        "charge",
+        amount=amount,
+        fee=charge.fee,
+        currency=charge.currency,
+        source=charge.id,
+        reference=charge.reference,
+        payment_id=charge.reference,
+    )
 
 
 def _capture_refused(charge: Charge) -> bool:
@@ -132,7 +163,7 @@ def _capture_refused(charge: Charge) -> bool:
 
 
 def capture(tx: Tx, charge_id: str, amount: int | None) -> Answer:
-    charge = _existing(tx, charge_id)
+    charge = existing(tx, charge_id)
     if charge.status != AUTHORIZED:
         raise charge_state(charge_id, charge.status, "captured")
     amount = charge.amount_authorized if amount is None else amount
@@ -143,49 +174,33 @@ def capture(tx: Tx, charge_id: str, amount: int | None) -> Answer:
         )
     if _capture_refused(charge):
         charge.capture_error = _failure_json(tokens.CAPTURE_FAILED)
-        tx.update_charge(charge)
+        tx.update(charge)
         return _refusal(charge, tokens.CAPTURE_FAILED)
-    charge.status, charge.amount_captured, charge.capture_error = CAPTURED, amount, None
+    _capture(tx, charge, amount)
     return _applied(tx, charge, "capture")
 
 
 def void(tx: Tx, charge_id: str) -> Answer:
-    charge = _existing(tx, charge_id)
+    charge = existing(tx, charge_id)
     if charge.status not in (AUTHORIZED, REQUIRES_ACTION):
         raise charge_state(charge_id, charge.status, "voided")
     charge.status = VOIDED
     return _applied(tx, charge, "void")
 
 
-def refund(tx: Tx, charge_id: str, amount: int | None) -> Answer:
-    charge = _existing(tx, charge_id)
-    if charge.status != CAPTURED:
-        raise charge_state(charge_id, charge.status, "refunded")
-    refundable = charge.amount_captured - charge.amount_refunded
-    amount = refundable if amount is None else amount
-    if amount > refundable:
-        raise invalid_request(
-            "amount_too_large", f"refund of {amount} exceeds the refundable {refundable}"
-        )
-    charge.amount_refunded += amount
-    if charge.amount_refunded == charge.amount_captured:
-        charge.status = REFUNDED
-    return _applied(tx, charge, "refund")
-
-
 def complete_challenge(tx: Tx, charge_id: str, outcome: str) -> dict[str, Any]:
     """The customer's answer to 3-D Secure (not the merchant's: no idempotency key)."""
-    charge = _existing(tx, charge_id)
+    charge = existing(tx, charge_id)
     result = "succeeded" if outcome == "succeed" else "failed"
     if charge.status != REQUIRES_ACTION or charge.challenge not in ("pending", result):
         raise charge_state(charge_id, charge.status, f"authenticated ({result})")
     charge.challenge = result
-    tx.update_charge(charge)
+    tx.update(charge)
     return render(charge)
 
 
 def confirm(tx: Tx, charge_id: str) -> Answer:
-    charge = _existing(tx, charge_id)
+    charge = existing(tx, charge_id)
     if charge.status != REQUIRES_ACTION:
         raise charge_state(charge_id, charge.status, "confirmed")
     if charge.challenge == "pending":
@@ -193,11 +208,16 @@ def confirm(tx: Tx, charge_id: str) -> Answer:
     if charge.challenge == "failed":
         charge.status = DECLINED
         charge.failure = _failure_json(tokens.AUTHENTICATION_FAILED)
-        tx.update_charge(charge)
+        tx.update(charge)
         return _refusal(charge, tokens.AUTHENTICATION_FAILED)
-    _authorize(charge)
+    _authorize(tx, charge)
     return _applied(tx, charge, "confirm")
 
 
 def get(tx: Tx, charge_id: str) -> dict[str, Any]:
-    return render(_existing(tx, charge_id))
+    return render(existing(tx, charge_id))
+
+
+def find(tx: Tx, reference: str | None, limit: int) -> dict[str, Any]:
+    """The charges of a merchant reference (our payment id), newest first."""
+    return lists.matching(tx, Charge, render, limit, reference=reference)

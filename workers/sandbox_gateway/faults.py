@@ -10,7 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Operation = Literal["charge", "capture", "void", "refund", "confirm"]
+Operation = Literal[
+    "charge", "capture", "void", "refund", "confirm", "transfer", "transfer_reversal", "payout"
+]
 
 
 class FaultConfig(BaseModel):

@@ -21,8 +21,9 @@ from workers.sandbox_gateway.store import Record, Store, Tx
 
 
 class Answer(NamedTuple):
-    """What an operation answers. ``applied=False`` (e.g. a confirmation whose challenge is
-    still pending) is neither stored under the key nor counted."""
+    """What an operation answers. ``charge_id``: the charge it concerned, if any (kept with
+    the application; None for transfers and payouts). ``applied=False`` (e.g. a confirmation
+    whose challenge is still pending) is neither stored under the key nor counted."""
 
     status: int
     body: dict[str, Any]

@@ -1,87 +1,41 @@
 """The gateway's state in its own SQLite file (WAL), surviving restarts.
 
 One connection behind a ``threading.Lock``; callers run ``Store`` methods in a worker thread
-(``asyncio.to_thread``) so the event loop never waits on the disk. Every state change and the
-idempotency record that describes it are written in one ``BEGIN IMMEDIATE`` transaction.
+(``asyncio.to_thread``) so the event loop never waits on the disk. Every state change, its
+balance transaction and the idempotency record that describes it are written in one
+``BEGIN IMMEDIATE`` transaction. Tables are in ``schema``, their rows in ``rows``.
 """
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol, TypeVar, get_args
 
-OPERATIONS = ("charge", "capture", "void", "refund", "confirm")
+from workers.sandbox_gateway.faults import Operation
+from workers.sandbox_gateway.schema import create_or_upgrade
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS charges (
-    id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    amount INTEGER NOT NULL,
-    currency TEXT NOT NULL,
-    reference TEXT NOT NULL,
-    customer_id TEXT,
-    payment_method TEXT NOT NULL,
-    capture_requested INTEGER NOT NULL,
-    amount_authorized INTEGER NOT NULL DEFAULT 0,
-    amount_captured INTEGER NOT NULL DEFAULT 0,
-    amount_refunded INTEGER NOT NULL DEFAULT 0,
-    challenge TEXT,            -- 3-D Secure: NULL, pending, succeeded, failed
-    next_action_url TEXT,
-    capture_error TEXT,        -- JSON {code, message} of the last refused capture
-    failure TEXT,              -- JSON {code, decline_code, message} of a declined charge
-    created TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS charges_by_reference ON charges (reference);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    key TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    status_code INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    replays INTEGER NOT NULL DEFAULT 0,
-    created TEXT NOT NULL,
-    PRIMARY KEY (method, path, key)
-);
-CREATE TABLE IF NOT EXISTS applications (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    charge_id TEXT,
-    status_code INTEGER NOT NULL,
-    created TEXT NOT NULL
-);
-"""
+# Every money-moving operation (the ``operations`` of ``/v1/stats``), as faults name them.
+OPERATIONS: tuple[str, ...] = get_args(Operation)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass
-class Charge:
+class RowType(Protocol):
+    TABLE: str
     id: str
-    status: str
-    amount: int
-    currency: str
-    reference: str
-    customer_id: str | None
-    payment_method: str
-    capture_requested: bool
-    amount_authorized: int = 0
-    amount_captured: int = 0
-    amount_refunded: int = 0
-    challenge: str | None = None
-    next_action_url: str | None = None
-    capture_error: str | None = None
-    failure: str | None = None
-    created: str = ""
 
 
-_CHARGE_COLUMNS = [f.name for f in fields(Charge)]
+R = TypeVar("R", bound=RowType)
+
+
+def _columns(model: type) -> list[str]:
+    return [f.name for f in fields(model)]
 
 
 @dataclass(frozen=True)
@@ -94,36 +48,54 @@ class Record:
 
 
 class Tx:
-    """Operations inside one transaction."""
+    """Operations inside one transaction. Table and column names come from ``rows``, never
+    from a request; values are always bound parameters."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def get_charge(self, charge_id: str) -> Charge | None:
-        row = self._conn.execute(
-            f"SELECT {', '.join(_CHARGE_COLUMNS)} FROM charges WHERE id = ?",  # noqa: S608
-            (charge_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        charge = Charge(*row)
-        charge.capture_requested = bool(charge.capture_requested)
-        return charge
+    def get(self, model: type[R], row_id: str) -> R | None:
+        rows = self.select(model, "id = ?", (row_id,), limit=1)
+        return rows[0] if rows else None
 
-    def insert_charge(self, charge: Charge) -> None:
-        marks = ", ".join("?" for _ in _CHARGE_COLUMNS)
+    def select(
+        self,
+        model: type[R],
+        where: str = "1",
+        params: Sequence[Any] = (),
+        *,
+        order: str = "rowid DESC",
+        limit: int | None = None,
+    ) -> list[R]:
+        """Rows of ``model`` matching ``where`` (SQL with ``?`` marks), newest first by default."""
+        columns = ", ".join(_columns(model))
+        sql = f"SELECT {columns} FROM {model.TABLE} WHERE {where} ORDER BY {order}"  # noqa: S608
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [model(*row) for row in self._conn.execute(sql, tuple(params))]
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self._conn.execute(sql, tuple(params)).fetchone()
+        return row[0] if row else None
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, tuple(params)).fetchall()
+
+    def insert(self, row: RowType) -> None:
+        values = asdict(row)
+        marks = ", ".join("?" for _ in values)
         self._conn.execute(
-            f"INSERT INTO charges ({', '.join(_CHARGE_COLUMNS)}) VALUES ({marks})",  # noqa: S608
-            tuple(asdict(charge).values()),
+            f"INSERT INTO {row.TABLE} ({', '.join(values)}) VALUES ({marks})",  # noqa: S608
+            tuple(values.values()),
         )
 
-    def update_charge(self, charge: Charge) -> None:
-        values = asdict(charge)
-        charge_id = values.pop("id")
+    def update(self, row: RowType) -> None:
+        values = asdict(row)
+        row_id = values.pop("id")
         sets = ", ".join(f"{name} = ?" for name in values)
         self._conn.execute(
-            f"UPDATE charges SET {sets} WHERE id = ?",  # noqa: S608
-            (*values.values(), charge_id),
+            f"UPDATE {row.TABLE} SET {sets} WHERE id = ?",  # noqa: S608
+            (*values.values(), row_id),
         )
 
     def get_record(self, method: str, path: str, key: str) -> Record | None:
@@ -168,7 +140,7 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(_SCHEMA)
+        create_or_upgrade(self._conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

@@ -1,7 +1,9 @@
-"""Test payment-method tokens and the behaviour each one triggers.
+"""Test tokens and the behaviour each one triggers: payment methods and bank accounts.
 
 Add a row to ``TOKENS`` to add a behaviour; anything ``tok_``/``pm_``-prefixed that is not
 listed is ``token_not_found``, and anything else (a PAN, say) is ``invalid_payment_method``.
+Bank accounts (payouts): any well-formed ``ba_`` token is paid, except those in
+``FAILING_BANK_ACCOUNTS``; anything else (an account number, say) is ``invalid_bank_account``.
 """
 
 import re
@@ -17,6 +19,7 @@ class Behaviour(StrEnum):
     DECLINE = "decline"  # the authorization is refused (402)
     REQUIRE_ACTION = "require_action"  # 3-D Secure challenge before authorization
     CAPTURE_FAILS = "capture_fails"  # authorizes, but every capture is refused
+    REFUND_FAILS = "refund_fails"  # authorizes and captures, but every refund ends failed
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,21 @@ TOKENS: dict[str, Token] = {
     ),
     "tok_threeDSecureRequired": Token(Behaviour.REQUIRE_ACTION),
     "tok_captureFails": Token(Behaviour.CAPTURE_FAILS),
+    "tok_refundFails": Token(Behaviour.REFUND_FAILS),
 }
 
 CAPTURE_FAILED = Decline("capture_failed", "The issuer refused to capture this authorization.")
 AUTHENTICATION_FAILED = Decline(
     "authentication_failed", "The customer failed 3-D Secure authentication."
 )
+REFUND_FAILED = Decline(
+    "expired_or_canceled_card", "The card was expired or canceled; the refund could not be sent."
+)
+
+BANK_ACCOUNT_PATTERN = re.compile(r"^ba_[A-Za-z0-9_]{1,64}$")
+FAILING_BANK_ACCOUNTS: dict[str, Decline] = {
+    "ba_payoutFails": Decline("account_closed", "The bank account has been closed."),
+}
 
 
 def looks_like_token(payment_method: str) -> bool:
@@ -68,6 +80,15 @@ def looks_like_token(payment_method: str) -> bool:
 
 def lookup(payment_method: str) -> Token | None:
     return TOKENS.get(payment_method)
+
+
+def refund_fails(payment_method: str) -> bool:
+    token = lookup(payment_method)
+    return token is not None and token.behaviour is Behaviour.REFUND_FAILS
+
+
+def looks_like_bank_account(bank_account: str) -> bool:
+    return bool(BANK_ACCOUNT_PATTERN.fullmatch(bank_account))
 
 
 def masked(payment_method: str) -> str:

@@ -1,0 +1,175 @@
+"""Payout admission and bookkeeping, each step one SQL transaction.
+
+Admission is serialized per tenant and currency by the merchant balance's ledger row:
+``reserve_payout`` locks it together with the payout reserve's (``SELECT … FOR UPDATE`` in
+ascending id, the ledger's lock order; SQLite's ``BEGIN IMMEDIATE`` takes the database's
+write lock), reads the available balance, and only then stores the payout and reserves its
+money. Two payouts can never both spend the same money, and a payout of "everything"
+takes exactly what is there at that moment.
+"""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.ledger import Ledger, account_ids, rejected
+from schemas import errors, journals, steps
+from schemas.ledger import MERCHANT_BALANCE, PAYOUT_RESERVE
+from schemas.money import format_minor
+from schemas.payouts import (
+    ConnectedAccount,
+    PayoutAdmission,
+    PayoutInput,
+    PayoutState,
+    RecordPayoutCommand,
+)
+from schemas.tables import ConnectedAccountRecord, LedgerAccount, PayoutRecord
+
+
+class PayoutActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._ledger = Ledger(engine)
+
+    @activity.defn(name=steps.RESERVE_PAYOUT)
+    def reserve_payout(self, payout: PayoutInput) -> PayoutAdmission:
+        """Admit the payout and reserve its money, or raise ``Rejected`` (nothing written)."""
+        with self._ledger.transaction() as transaction:
+            connection = transaction.connection
+            account = connected_account(connection, payout.tenant_id, payout.account_id)
+            if account is None:
+                raise rejected("connected_account_not_found", "No such connected account")
+            available = locked_available_balance(connection, payout.tenant_id, payout.currency)
+            existing = stored_payout(connection, payout.tenant_id, payout.payout_id)
+            if existing is not None:
+                # A retry of an attempt that committed.
+                return PayoutAdmission(state=existing, bank_account=account.bank_account)
+            amount = available if payout.amount is None else payout.amount
+            if amount < payout.minimum_amount:
+                raise rejected(
+                    "below_minimum",
+                    f"{format_minor(max(amount, 0), payout.currency)} available is below the "
+                    f"minimum payout of {format_minor(payout.minimum_amount, payout.currency)}",
+                )
+            now = datetime.now(UTC)
+            state = PayoutState(
+                payout_id=payout.payout_id,
+                tenant_id=payout.tenant_id,
+                account_id=payout.account_id,
+                amount=amount,
+                currency=payout.currency,
+                provider=account.provider,
+                created_at=now,
+                updated_at=now,
+            )
+            upsert_payout(connection, state)
+            entry = journals.payout_reserve(
+                payout.payout_id, account.provider, state.currency, amount
+            )
+            try:
+                transaction.post(payout.tenant_id, [entry])
+            except ApplicationError as e:
+                if e.type != errors.INSUFFICIENT_BALANCE:
+                    raise
+                raise rejected(
+                    "insufficient_balance",
+                    f"the merchant balance ({format_minor(max(available, 0), state.currency)} "
+                    f"available) cannot cover a payout of {format_minor(amount, state.currency)}",
+                ) from None
+            return PayoutAdmission(state=state, bank_account=account.bank_account)
+
+    @activity.defn(name=steps.RECORD_PAYOUT)
+    def record_payout(self, command: RecordPayoutCommand) -> None:
+        """Store the payout's state and post its journal (the payout's row first)."""
+        with self._ledger.transaction() as transaction:
+            upsert_payout(transaction.connection, command.state)
+            transaction.post(command.state.tenant_id, command.journal)
+
+    @activity.defn(name=steps.RELEASE_PAYOUT_RESERVATION)
+    def release_payout_reservation(self, state: PayoutState) -> None:
+        """Compensation: the reserved money is the merchant's again."""
+        entry = journals.payout_release(
+            state.payout_id, state.provider, state.currency, state.amount
+        )
+        self.record_payout(RecordPayoutCommand(state=state, journal=[entry]))
+
+    def available_balance(self, tenant_id: str, currency: str) -> int:
+        """What the tenant could pay out now (a snapshot; admission decides under the lock)."""
+        with self._engine.connect() as connection:
+            stored = connection.execute(
+                select(LedgerAccount.balance).where(
+                    LedgerAccount.tenant_id == tenant_id,
+                    LedgerAccount.code == MERCHANT_BALANCE,
+                    LedgerAccount.currency == currency,
+                )
+            ).scalar_one_or_none()
+        return -int(stored or 0)
+
+
+def locked_available_balance(connection: Connection, tenant_id: str, currency: str) -> int:
+    """The merchant balance's available money (it is credit-normal: available = -balance),
+    its row and the payout reserve's locked until the transaction ends, in id order."""
+    ids = account_ids(
+        connection, tenant_id, [(MERCHANT_BALANCE, currency), (PAYOUT_RESERVE, currency)]
+    )
+    accounts = LedgerAccount.__table__
+    rows = connection.execute(
+        select(accounts.c.id, accounts.c.balance)
+        .where(accounts.c.id.in_(ids.values()))
+        .order_by(accounts.c.id)
+        .with_for_update()
+    ).all()
+    balances = dict(rows)
+    return -int(balances[ids[MERCHANT_BALANCE, currency]])
+
+
+def connected_account(
+    connection: Connection, tenant_id: str, account_id: str
+) -> ConnectedAccount | None:
+    row = (
+        connection.execute(
+            select(ConnectedAccountRecord.__table__).where(
+                ConnectedAccountRecord.account_id == account_id,
+                ConnectedAccountRecord.tenant_id == tenant_id,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return ConnectedAccount.model_validate(dict(row)) if row else None
+
+
+def stored_payout(connection: Connection, tenant_id: str, payout_id: str) -> PayoutState | None:
+    state_json = connection.execute(
+        select(PayoutRecord.state_json).where(
+            PayoutRecord.payout_id == payout_id, PayoutRecord.tenant_id == tenant_id
+        )
+    ).scalar_one_or_none()
+    return PayoutState.model_validate_json(state_json) if state_json else None
+
+
+def upsert_payout(connection: Connection, state: PayoutState) -> None:
+    row = {
+        "payout_id": state.payout_id,
+        "tenant_id": state.tenant_id,
+        "account_id": state.account_id,
+        "status": state.status.value,
+        "amount": state.amount,
+        "currency": state.currency,
+        "provider": state.provider,
+        "failure_code": state.failure_code,
+        "state_json": state.model_dump_json(),
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+    }
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(PayoutRecord.__table__).values(row)
+    changed = {k: statement.excluded[k] for k in row if k not in ("payout_id", "created_at")}
+    # An abandoned attempt's older write never overwrites a newer state.
+    newer = PayoutRecord.__table__.c.updated_at <= statement.excluded.updated_at
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["payout_id"], set_=changed, where=newer)
+    )

@@ -1,0 +1,212 @@
+"""Reconciliation: find what nobody knows the outcome of, ask the provider, and compare the
+ledger with the provider's balance transactions day by day."""
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.providers.base import PaymentProvider
+from activities.reconciliation_match import Movement, compare
+from schemas import errors, steps
+from schemas.payments import PaymentState, PaymentStatus
+from schemas.payouts import PayoutState, PayoutStatus
+from schemas.provider import ProviderTransaction
+from schemas.reconciliation import (
+    ChargeLookup,
+    FindUnresolvedCommand,
+    LookupCommand,
+    PayoutLookup,
+    ReconciliationReport,
+    RefundLookup,
+    ReportCommand,
+    Unresolved,
+)
+from schemas.refunds import RefundState, RefundStatus
+from schemas.tables import (
+    JournalEntry,
+    PaymentRecord,
+    PayoutRecord,
+    Posting,
+    ReconciliationReportRecord,
+    RefundRecord,
+)
+
+# Records written just before or after midnight on the other side still match theirs.
+MARGIN = timedelta(hours=1)
+
+
+class ReconciliationActivities:
+    def __init__(self, engine: Engine, providers: Mapping[str, PaymentProvider]) -> None:
+        self._engine = engine
+        self._providers = providers
+
+    @activity.defn(name=steps.FIND_UNRESOLVED)
+    def find_unresolved(self, command: FindUnresolvedCommand) -> Unresolved:
+        with self._engine.connect() as connection:
+            payments = connection.execute(
+                select(PaymentRecord.state_json)
+                .where(PaymentRecord.status == PaymentStatus.REQUIRES_ATTENTION.value)
+                .order_by(PaymentRecord.updated_at)
+                .limit(command.limit)
+            ).scalars()
+            refunds = connection.execute(
+                select(RefundRecord.state_json)
+                .where(RefundRecord.status == RefundStatus.REQUIRES_ATTENTION.value)
+                .order_by(RefundRecord.updated_at)
+                .limit(command.limit)
+            ).scalars()
+            payouts = connection.execute(
+                select(PayoutRecord.state_json)
+                .where(PayoutRecord.status == PayoutStatus.REQUIRES_ATTENTION.value)
+                .order_by(PayoutRecord.updated_at)
+                .limit(command.limit)
+            ).scalars()
+            return Unresolved(
+                payments=[PaymentState.model_validate_json(s) for s in payments],
+                refunds=[RefundState.model_validate_json(s) for s in refunds],
+                payouts=[PayoutState.model_validate_json(s) for s in payouts],
+            )
+
+    @activity.defn(name=steps.LOOKUP_CHARGE)
+    async def lookup_charge(self, command: LookupCommand) -> ChargeLookup:
+        try:
+            charge = await self._providers[command.provider].find_charge(command.id)
+        except ApplicationError as e:
+            if e.type != errors.DECLINED:
+                raise
+            return ChargeLookup(charge=None, declined=True)
+        return ChargeLookup(charge=charge)
+
+    @activity.defn(name=steps.LOOKUP_REFUND)
+    async def lookup_refund(self, command: LookupCommand) -> RefundLookup:
+        return RefundLookup(refund=await self._providers[command.provider].find_refund(command.id))
+
+    @activity.defn(name=steps.LOOKUP_PAYOUT)
+    async def lookup_payout(self, command: LookupCommand) -> PayoutLookup:
+        provider = self._providers[command.provider]
+        return PayoutLookup(
+            transfer=await provider.find_transfer(command.id),
+            payout=await provider.find_payout(command.id),
+        )
+
+    @activity.defn(name=steps.BUILD_RECONCILIATION_REPORT)
+    async def build_reconciliation_report(self, command: ReportCommand) -> ReconciliationReport:
+        day_start = datetime.combine(command.date, time(), UTC)
+        day_end = day_start + timedelta(days=1)
+        provider_side: list[ProviderTransaction] = []
+        for provider in self._providers.values():
+            provider_side += await provider.list_transactions(day_start - MARGIN, day_end + MARGIN)
+        report = await asyncio.to_thread(self._report, command, day_start, day_end, provider_side)
+        return report
+
+    def _report(
+        self,
+        command: ReportCommand,
+        day_start: datetime,
+        day_end: datetime,
+        transactions: list[ProviderTransaction],
+    ) -> ReconciliationReport:
+        with self._engine.begin() as connection:
+            ledger = _ledger_movements(
+                connection, command.tenant_id, day_start - MARGIN, day_end + MARGIN
+            )
+            ours = _payment_ids_of(
+                connection, command.tenant_id, {t.payment_id for t in transactions if t.payment_id}
+            )
+            provider = _provider_movements([t for t in transactions if t.payment_id in ours])
+            totals, mismatches = compare(ledger, provider, day_start, day_end)
+            report = ReconciliationReport(
+                tenant_id=command.tenant_id,
+                date=command.date,
+                generated_at=datetime.now(UTC),
+                totals=totals,
+                mismatches=mismatches,
+            )
+            _store(connection, report)
+        return report
+
+
+def _ledger_movements(connection, tenant_id: str, start: datetime, end: datetime) -> list[Movement]:
+    entries, postings = JournalEntry.__table__, Posting.__table__
+    rows = connection.execute(
+        select(
+            entries.c.kind,
+            entries.c.payment_id,
+            entries.c.source_id,
+            postings.c.currency,
+            postings.c.amount,
+            entries.c.created_at,
+        )
+        .join(postings, postings.c.entry_id == entries.c.id)
+        .where(
+            entries.c.tenant_id == tenant_id,
+            entries.c.kind.in_(["capture", "fee", "refund"]),
+            entries.c.created_at >= start,
+            entries.c.created_at < end,
+            postings.c.amount > 0,  # an entry's amount is its debit leg
+        )
+    ).all()
+    return [
+        Movement(
+            kind=kind,
+            id=source_id if kind == "refund" else payment_id,
+            currency=currency,
+            amount=amount,
+            at=created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC),
+        )
+        for kind, payment_id, source_id, currency, amount, created_at in rows
+    ]
+
+
+def _provider_movements(transactions: list[ProviderTransaction]) -> list[Movement]:
+    movements: list[Movement] = []
+    for t in transactions:
+        if t.type == "charge":
+            movements.append(Movement("capture", t.payment_id, t.currency, t.amount, t.created))
+            if t.fee:
+                movements.append(Movement("fee", t.payment_id, t.currency, t.fee, t.created))
+        elif t.type == "refund" and t.reference:
+            movements.append(Movement("refund", t.reference, t.currency, -t.amount, t.created))
+        elif t.type == "refund":
+            # A saga's compensation (not a refund of ours): it undoes part of the capture.
+            movements.append(Movement("capture", t.payment_id, t.currency, t.amount, t.created))
+    return movements
+
+
+def _payment_ids_of(connection, tenant_id: str, payment_ids: set[str]) -> set[str]:
+    if not payment_ids:
+        return set()
+    found: set[str] = set()
+    ids = sorted(payment_ids)
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        found |= set(
+            connection.execute(
+                select(PaymentRecord.payment_id).where(
+                    PaymentRecord.tenant_id == tenant_id, PaymentRecord.payment_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    return found
+
+
+def _store(connection, report: ReconciliationReport) -> None:
+    row = {
+        "tenant_id": report.tenant_id,
+        "day": report.date.isoformat(),
+        "generated_at": report.generated_at,
+        "mismatches": len(report.mismatches),
+        "report_json": report.model_dump_json(),
+    }
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(ReconciliationReportRecord.__table__).values(row)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["tenant_id", "day"],
+            set_={k: statement.excluded[k] for k in ("generated_at", "mismatches", "report_json")},
+        )
+    )

@@ -1,0 +1,187 @@
+"""Refund admission and bookkeeping, each step one SQL transaction.
+
+Admission is serialized per payment by the payment's read-model row: ``reserve_refund``
+locks it (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` takes the
+database's write lock), sums the refunds already admitted, and only then stores the new one
+and reserves its money in the ledger. Two refunds of one payment can never both see the same
+refundable rest. The read model alone is enough: it works long after the payment's workflow
+history is gone.
+"""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.ledger import Ledger, rejected
+from schemas import errors, journals, steps
+from schemas.payments import REFUNDABLE_STATUSES, PaymentState, PaymentStatus
+from schemas.refunds import (
+    HOLDING_STATUSES,
+    RecordRefundCommand,
+    RefundInput,
+    RefundState,
+    RefundStatus,
+)
+from schemas.tables import PaymentRecord, RefundRecord
+
+
+class RefundActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._ledger = Ledger(engine)
+
+    @activity.defn(name=steps.RESERVE_REFUND)
+    def reserve_refund(self, refund: RefundInput) -> RefundState:
+        """Admit the refund and reserve its money, or raise ``Rejected`` (nothing written)."""
+        with self._ledger.transaction() as transaction:
+            connection = transaction.connection
+            payment = locked_payment(connection, refund.tenant_id, refund.payment_id)
+            existing = stored_refund(connection, refund.tenant_id, refund.refund_id)
+            if existing is not None:
+                return existing  # a retry of an attempt that committed
+            if payment is None:
+                raise rejected("payment_not_found", "No such payment")
+            if payment.status not in REFUNDABLE_STATUSES:
+                raise rejected(
+                    "invalid_state",
+                    f"payment is {payment.status.value}; refunds need a captured payment",
+                )
+            refundable = payment.captured_amount - held_amount(connection, payment.payment_id)
+            amount = refundable if refund.amount is None else refund.amount
+            if amount > refundable or amount <= 0:
+                raise rejected(
+                    "amount_exceeds_refundable",
+                    f"refund of {amount} exceeds the refundable {refundable} "
+                    f"({payment.currency}, minor units)",
+                )
+            now = datetime.now(UTC)
+            state = RefundState(
+                refund_id=refund.refund_id,
+                tenant_id=refund.tenant_id,
+                payment_id=refund.payment_id,
+                amount=amount,
+                currency=payment.currency,
+                provider=payment.provider,
+                reason=refund.reason,
+                charge_reference=payment.provider_reference,
+                created_at=now,
+                updated_at=now,
+            )
+            upsert_refund(connection, state)
+            entry = journals.refund_reserve(
+                refund.refund_id, state.provider, state.currency, amount
+            )
+            try:
+                transaction.post(refund.tenant_id, [entry], payment_id=refund.payment_id)
+            except ApplicationError as e:
+                if e.type != errors.INSUFFICIENT_BALANCE:
+                    raise
+                raise rejected(
+                    "insufficient_balance",
+                    f"the merchant's available balance cannot cover a refund of {amount} "
+                    "(the provider keeps its fees; paid-out money is gone)",
+                ) from None
+            return state
+
+    @activity.defn(name=steps.RECORD_REFUND)
+    def record_refund(self, command: RecordRefundCommand) -> None:
+        """Store the refund's state and its journal; a success also updates the payment."""
+        state = command.state
+        with self._ledger.transaction() as transaction:
+            connection = transaction.connection
+            payment = locked_payment(connection, state.tenant_id, state.payment_id)
+            upsert_refund(connection, state)
+            transaction.post(state.tenant_id, command.journal, payment_id=state.payment_id)
+            if state.status == RefundStatus.SUCCEEDED and payment is not None:
+                apply_refunds_to_payment(connection, payment, state.updated_at)
+
+
+def locked_payment(connection: Connection, tenant_id: str, payment_id: str) -> PaymentState | None:
+    """The payment's read model, its row locked until the transaction ends."""
+    state_json = connection.execute(
+        select(PaymentRecord.state_json)
+        .where(PaymentRecord.payment_id == payment_id, PaymentRecord.tenant_id == tenant_id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    return PaymentState.model_validate_json(state_json) if state_json else None
+
+
+def stored_refund(connection: Connection, tenant_id: str, refund_id: str) -> RefundState | None:
+    state_json = connection.execute(
+        select(RefundRecord.state_json).where(
+            RefundRecord.refund_id == refund_id, RefundRecord.tenant_id == tenant_id
+        )
+    ).scalar_one_or_none()
+    return RefundState.model_validate_json(state_json) if state_json else None
+
+
+def held_amount(connection: Connection, payment_id: str) -> int:
+    """What the payment's admitted refunds take from its captured amount."""
+    total = connection.execute(
+        select(func.coalesce(func.sum(RefundRecord.amount), 0)).where(
+            RefundRecord.payment_id == payment_id,
+            RefundRecord.status.in_([s.value for s in HOLDING_STATUSES]),
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def succeeded_amount(connection: Connection, payment_id: str) -> int:
+    total = connection.execute(
+        select(func.coalesce(func.sum(RefundRecord.amount), 0)).where(
+            RefundRecord.payment_id == payment_id,
+            RefundRecord.status == RefundStatus.SUCCEEDED.value,
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def apply_refunds_to_payment(connection: Connection, payment: PaymentState, at: datetime) -> None:
+    """The payment's refunded amount is the sum of its succeeded refunds (so a retried
+    write cannot count one twice), and its status says whether anything is left."""
+    refunded = succeeded_amount(connection, payment.payment_id)
+    payment.refunded_amount = refunded
+    payment.status = (
+        PaymentStatus.REFUNDED
+        if refunded >= payment.captured_amount
+        else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    payment.updated_at = max(payment.updated_at, at)
+    connection.execute(
+        update(PaymentRecord)
+        .where(PaymentRecord.payment_id == payment.payment_id)
+        .values(
+            status=payment.status.value,
+            refunded_amount=refunded,
+            state_json=payment.model_dump_json(),
+            updated_at=payment.updated_at,
+        )
+    )
+
+
+def upsert_refund(connection: Connection, state: RefundState) -> None:
+    row = {
+        "refund_id": state.refund_id,
+        "tenant_id": state.tenant_id,
+        "payment_id": state.payment_id,
+        "status": state.status.value,
+        "amount": state.amount,
+        "currency": state.currency,
+        "provider": state.provider,
+        "reason": state.reason,
+        "provider_reference": state.provider_reference,
+        "failure_code": state.failure_code,
+        "state_json": state.model_dump_json(),
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+    }
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(RefundRecord.__table__).values(row)
+    changed = {k: statement.excluded[k] for k in row if k not in ("refund_id", "created_at")}
+    # An abandoned attempt's older write never overwrites a newer state.
+    newer = RefundRecord.__table__.c.updated_at <= statement.excluded.updated_at
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["refund_id"], set_=changed, where=newer)
+    )

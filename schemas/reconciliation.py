@@ -1,0 +1,92 @@
+"""Reconciliation contracts: what is left unresolved, and the daily ledger-vs-provider report."""
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from schemas.payments import PaymentState
+from schemas.payouts import PayoutState
+from schemas.provider import ChargeResult, PayoutResult, RefundResult, TransferResult
+from schemas.refunds import RefundState
+
+
+class Unresolved(BaseModel):
+    """What nobody knows the provider outcome of (``requires_attention``)."""
+
+    payments: list[PaymentState] = Field(default_factory=list)
+    refunds: list[RefundState] = Field(default_factory=list)
+    payouts: list[PayoutState] = Field(default_factory=list)
+
+
+class FindUnresolvedCommand(BaseModel):
+    limit: int = 100
+
+
+class LookupCommand(BaseModel):
+    provider: str
+    id: str  # our payment, refund or payout id: the provider object's reference
+
+
+class ChargeLookup(BaseModel):
+    charge: ChargeResult | None
+    declined: bool = False  # the provider refused the charge: nothing was taken
+
+
+class RefundLookup(BaseModel):
+    refund: RefundResult | None
+
+
+class PayoutLookup(BaseModel):
+    transfer: TransferResult | None
+    payout: PayoutResult | None
+
+
+class ReconciliationSummary(BaseModel):
+    """What one reconciliation run did, for its result in the Temporal UI."""
+
+    payments_captured: list[str] = Field(default_factory=list)
+    payments_voided: list[str] = Field(default_factory=list)
+    payments_not_charged: list[str] = Field(default_factory=list)
+    refunds_succeeded: list[str] = Field(default_factory=list)
+    refunds_failed: list[str] = Field(default_factory=list)
+    payouts_paid: list[str] = Field(default_factory=list)
+    payouts_failed: list[str] = Field(default_factory=list)
+
+
+MovementKind = Literal["capture", "fee", "refund"]
+MismatchKind = Literal["missing_in_ledger", "missing_at_provider", "amount_differs"]
+
+
+class Mismatch(BaseModel):
+    kind: MovementKind
+    id: str  # the payment id (captures, fees) or refund id
+    currency: str
+    ledger_amount: int | None
+    provider_amount: int | None
+    problem: MismatchKind
+
+
+class DayTotals(BaseModel):
+    """One currency's movements of the day, as each side booked them (minor units)."""
+
+    currency: str
+    ledger_captured: int = 0
+    provider_captured: int = 0
+    ledger_fees: int = 0
+    provider_fees: int = 0
+    ledger_refunded: int = 0
+    provider_refunded: int = 0
+
+
+class ReconciliationReport(BaseModel):
+    tenant_id: str
+    date: date
+    generated_at: datetime
+    totals: list[DayTotals]
+    mismatches: list[Mismatch]
+
+
+class ReportCommand(BaseModel):
+    tenant_id: str
+    date: date

@@ -1,0 +1,228 @@
+"""Connected accounts, payouts and payout schedules through the REST API on the embedded
+stack (real Temporal, gateway and SQLite). Each test pays in as a tenant of its own, so the
+balances it sees are its own."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import payment_body
+from tests.support.response_scan import RESPONSE_HOOKS
+from tests.support.tenants import bearer, new_tenant
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.fixture
+async def merchant(api, admin, stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A new tenant's client (``api`` checks the ledger invariants afterwards)."""
+    _, key = await new_tenant(admin)
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
+    ) as client:
+        yield client
+
+
+async def pay_in(client: httpx.AsyncClient, amount: int) -> int:
+    """A payment of ``amount``; returns the merchant balance available afterwards."""
+    response = await client.post(
+        "/v1/payments",
+        json=payment_body(amount=amount),
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert response.status_code == 201 and response.json()["status"] == "succeeded"
+    return await available(client)
+
+
+async def available(client: httpx.AsyncClient) -> int:
+    balances = (await client.get("/v1/ledger/balances")).json()["data"]
+    return -sum(b["balance"] for b in balances if b["account"] == "merchant_balance")
+
+
+async def new_account(client: httpx.AsyncClient, bank_account: str = "ba_ok", **headers) -> dict:
+    response = await client.post(
+        "/v1/connected-accounts",
+        json={"name": "Seller GmbH", "bank_account": bank_account},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def payout(client: httpx.AsyncClient, key: str | None = None, **body) -> httpx.Response:
+    body.setdefault("currency", "USD")
+    return await client.post(
+        "/v1/payouts", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex}
+    )
+
+
+async def test_connected_accounts_are_created_once_per_key_and_only_with_tokens(merchant):
+    key = uuid.uuid4().hex
+
+    account = await new_account(merchant, **{"Idempotency-Key": key})
+    again = await merchant.post(
+        "/v1/connected-accounts",
+        json={"name": "Seller GmbH", "bank_account": "ba_ok"},
+        headers={"Idempotency-Key": key},
+    )
+    number = await merchant.post(
+        "/v1/connected-accounts", json={"name": "Seller", "bank_account": "DE89370400440532013000"}
+    )
+
+    assert account["account_id"].startswith("acct_")
+    assert (account["bank_account"], account["provider"]) == ("ba_ok", "sandbox")
+    assert (again.status_code, again.json()) == (201, account)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert number.status_code == 422
+    assert number.headers["content-type"] == PROBLEM_JSON
+    assert "DE89370400440532013000" not in number.text  # never echoed
+    fetched = await merchant.get(f"/v1/connected-accounts/{account['account_id']}")
+    assert fetched.json() == account
+    listed = (await merchant.get("/v1/connected-accounts")).json()["data"]
+    assert [a["account_id"] for a in listed] == [account["account_id"]]
+
+
+async def test_payouts_pay_out_the_balance_and_refuse_what_it_cannot_cover(merchant, gateway):
+    account_id = (await new_account(merchant))["account_id"]
+    before = await pay_in(merchant, 10_000)
+
+    part = await payout(merchant, connected_account=account_id, amount=4_000)
+    too_much = await payout(merchant, connected_account=account_id, amount=before)
+    rest = await payout(merchant, connected_account=account_id)
+    nothing_left = await payout(merchant, connected_account=account_id)
+    nowhere = await payout(merchant, connected_account=f"acct_{uuid.uuid4().hex[:24]}", amount=1)
+
+    assert part.status_code == 201, part.text
+    paid = part.json()
+    assert (paid["status"], paid["amount"], paid["account_id"]) == ("succeeded", 4_000, account_id)
+    assert (too_much.status_code, too_much.json()["code"]) == (422, "insufficient_balance")
+    assert too_much.headers["content-type"] == PROBLEM_JSON
+    assert (rest.status_code, rest.json()["amount"]) == (201, before - 4_000)
+    assert (nothing_left.status_code, nothing_left.json()["code"]) == (422, "below_minimum")
+    assert (nowhere.status_code, nowhere.json()["code"]) == (404, "connected_account_not_found")
+    assert await available(merchant) == 0
+    fetched = await merchant.get(f"/v1/payouts/{paid['payout_id']}")
+    assert fetched.json() == paid
+    listed = (await merchant.get("/v1/payouts", params={"connected_account": account_id})).json()
+    assert [p["payout_id"] for p in listed["data"]] == [rest.json()["payout_id"], paid["payout_id"]]
+    payouts = (await gateway.get("/v1/payouts", params={"reference": paid["payout_id"]})).json()
+    assert [(p["amount"], p["status"]) for p in payouts["data"]] == [(4_000, "paid")]
+
+
+async def test_a_retried_payout_is_the_same_payout(merchant, gateway):
+    account_id = (await new_account(merchant))["account_id"]
+    await pay_in(merchant, 5_000)
+    key = uuid.uuid4().hex
+
+    first = await payout(merchant, key=key, connected_account=account_id, amount=1_000)
+    retried = await payout(merchant, key=key, connected_account=account_id, amount=1_000)
+    other = await payout(merchant, key=key, connected_account=account_id, amount=2_000)
+
+    assert retried.json() == first.json()
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_mismatch")
+    reference = {"reference": first.json()["payout_id"]}
+    assert len((await gateway.get("/v1/transfers", params=reference)).json()["data"]) == 1
+
+
+async def test_a_payout_the_bank_refuses_gives_the_money_back(merchant):
+    account_id = (await new_account(merchant, bank_account="ba_payoutFails"))["account_id"]
+    before = await pay_in(merchant, 3_000)
+
+    failed = await payout(merchant, connected_account=account_id)
+
+    assert failed.status_code == 201, failed.text
+    assert (failed.json()["status"], failed.json()["failure_code"]) == ("failed", "account_closed")
+    assert await available(merchant) == before
+
+
+async def test_concurrent_payouts_never_overdraw(merchant):
+    account_id = (await new_account(merchant))["account_id"]
+    before = await pay_in(merchant, 10_000)
+
+    answers = await asyncio.gather(
+        *(payout(merchant, connected_account=account_id, amount=1_500) for _ in range(12))
+    )
+
+    codes = sorted(a.status_code for a in answers)
+    admitted = before // 1_500
+    assert codes == [201] * admitted + [422] * (12 - admitted), [a.text for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 422} == {"insufficient_balance"}
+    assert await available(merchant) == before - admitted * 1_500 >= 0
+
+
+async def test_a_payout_schedule_is_created_paused_resumed_and_deleted(merchant):
+    account_id = (await new_account(merchant))["account_id"]
+    url = f"/v1/connected-accounts/{account_id}/payout-schedule"
+    plan = {"interval": "weekly", "minimum_amount": 2_500, "currency": "USD"}
+
+    created = await merchant.put(url, json=plan)
+    changed = await merchant.put(url, json={**plan, "interval": "daily"})
+    paused = await merchant.post(f"{url}/pause", json={"note": "holiday"})
+    described = await merchant.get(url)
+    resumed = await merchant.post(f"{url}/resume")
+    deleted = await merchant.delete(url)
+    gone = await merchant.get(url)
+
+    assert created.status_code == 201, created.text
+    view = created.json()
+    assert (view["interval"], view["minimum_amount"], view["paused"]) == ("weekly", 2_500, False)
+    assert "Weekly payout of the available USD balance" in view["note"]
+    assert view["next_run_at"] and view["next_run_at"][0].endswith("T00:00:00Z")
+    assert view["recent_runs"] == []
+    assert (changed.status_code, changed.json()["interval"]) == (200, "daily")
+    assert paused.status_code == 200
+    assert (described.json()["paused"], described.json()["note"]) == (True, "holiday")
+    assert (resumed.json()["paused"], resumed.json()["interval"]) == (False, "daily")
+    assert deleted.status_code == 204
+    assert (gone.status_code, gone.json()["code"]) == (404, "payout_schedule_not_found")
+    bad = await merchant.put(url, json={**plan, "interval": "hourly"})
+    assert bad.status_code == 422
+
+
+async def test_another_tenants_accounts_payouts_and_schedules_are_not_found(merchant, admin, stack):
+    account_id = (await new_account(merchant))["account_id"]
+    await pay_in(merchant, 2_000)
+    paid = (await payout(merchant, connected_account=account_id, amount=1_000)).json()
+    schedule = f"/v1/connected-accounts/{account_id}/payout-schedule"
+    plan = {"interval": "monthly", "currency": "USD"}
+    assert (await merchant.put(schedule, json=plan)).status_code == 201
+    _, key = await new_tenant(admin)
+    missing_account = f"acct_{uuid.uuid4().hex[:24]}"
+    try:
+        async with httpx.AsyncClient(
+            base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
+        ) as other:
+            for method, path, body in [
+                ("GET", "/v1/connected-accounts/{acct}", None),
+                ("GET", "/v1/connected-accounts/{acct}/payout-schedule", None),
+                ("PUT", "/v1/connected-accounts/{acct}/payout-schedule", plan),
+                ("POST", "/v1/connected-accounts/{acct}/payout-schedule/pause", None),
+                ("POST", "/v1/connected-accounts/{acct}/payout-schedule/resume", None),
+                ("DELETE", "/v1/connected-accounts/{acct}/payout-schedule", None),
+            ]:
+                foreign = await other.request(method, path.format(acct=account_id), json=body)
+                absent = await other.request(method, path.format(acct=missing_account), json=body)
+                assert foreign.status_code == absent.status_code == 404, (path, foreign.text)
+                assert foreign.json() == absent.json()
+            foreign_payout = await other.get(f"/v1/payouts/{paid['payout_id']}")
+            absent_payout = await other.get(f"/v1/payouts/po_{uuid.uuid4().hex[:24]}")
+            assert foreign_payout.status_code == absent_payout.status_code == 404
+            assert foreign_payout.json() == absent_payout.json()
+            stolen = await payout(other, connected_account=account_id, amount=1)
+            assert (stolen.status_code, stolen.json()["code"]) == (
+                404,
+                "connected_account_not_found",
+            )
+            listed = await other.get("/v1/payouts", params={"connected_account": account_id})
+            assert listed.json() == {"data": []}
+            assert (await other.get("/v1/connected-accounts")).json() == {"data": []}
+        # Untouched for its owner.
+        own = (await merchant.get(schedule)).json()
+        assert (own["paused"], own["interval"]) == (False, "monthly")
+        assert (await merchant.get(f"/v1/payouts/{paid['payout_id']}")).json() == paid
+    finally:
+        assert (await merchant.delete(schedule)).status_code == 204

@@ -1,0 +1,128 @@
+"""Routes of charges and their refunds (the contract other parts code against).
+
+==========================================  ==============================================
+``POST /v1/charges``                        CreateCharge → charge (402 card_error: declined)
+``POST /v1/charges/{id}/capture``           {amount?} → charge
+``POST /v1/charges/{id}/void``              {} → charge
+``POST /v1/charges/{id}/refund``            {amount?} → charge (402: the refund failed)
+``POST /v1/charges/{id}/confirm``           {} → charge
+``GET /v1/charges?reference=&limit=``       list of charges, newest first
+``GET /v1/charges/{id}``                    charge
+``GET /v1/charges/{id}/3ds``                the customer's challenge page (HTML)
+``POST /v1/charges/{id}/3ds/complete``      {outcome} → charge (the customer, no key)
+``POST /v1/refunds``                        {charge, amount?, reference?} → refund
+``GET /v1/refunds?reference=&charge=``      list of refunds, newest first
+``GET /v1/refunds/{id}``                    refund
+==========================================  ==============================================
+
+Every POST but the customer's needs an ``Idempotency-Key`` (``Routing.money_moving``).
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from workers.sandbox_gateway import challenge, charges, refunds
+from workers.sandbox_gateway.bodies import (
+    AmountBody,
+    ChallengeOutcome,
+    CreateCharge,
+    CreateRefund,
+    EmptyBody,
+    parse,
+)
+from workers.sandbox_gateway.routing import Routing
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+def router(routing: Routing, public_url: str | None) -> APIRouter:
+    api = APIRouter()
+
+    def base_url(request: Request) -> str:
+        return (public_url or str(request.base_url)).rstrip("/")
+
+    @api.post("/v1/charges")
+    async def create_charge(request: Request) -> Response:
+        body = await parse(request, CreateCharge)
+        url = base_url(request)
+        return await routing.money_moving(
+            request,
+            "charge",
+            body.model_dump(mode="json"),
+            lambda tx: charges.create(tx, body, url),
+        )
+
+    @api.post("/v1/charges/{charge_id}/capture")
+    async def capture(charge_id: str, request: Request) -> Response:
+        body = await parse(request, AmountBody)
+        return await routing.money_moving(
+            request,
+            "capture",
+            body.model_dump(mode="json"),
+            lambda tx: charges.capture(tx, charge_id, body.amount),
+        )
+
+    @api.post("/v1/charges/{charge_id}/void")
+    async def void(charge_id: str, request: Request) -> Response:
+        await parse(request, EmptyBody)
+        return await routing.money_moving(
+            request, "void", {}, lambda tx: charges.void(tx, charge_id)
+        )
+
+    @api.post("/v1/charges/{charge_id}/refund")
+    async def refund_charge(charge_id: str, request: Request) -> Response:
+        body = await parse(request, AmountBody)
+        return await routing.money_moving(
+            request,
+            "refund",
+            body.model_dump(mode="json"),
+            lambda tx: refunds.refund_charge(tx, charge_id, body.amount),
+        )
+
+    @api.post("/v1/charges/{charge_id}/confirm")
+    async def confirm(charge_id: str, request: Request) -> Response:
+        await parse(request, EmptyBody)
+        return await routing.money_moving(
+            request, "confirm", {}, lambda tx: charges.confirm(tx, charge_id)
+        )
+
+    @api.get("/v1/charges")
+    async def list_charges(reference: str | None = None, limit: Limit = 100) -> dict:
+        return await routing.read(lambda tx: charges.find(tx, reference, limit))
+
+    @api.get("/v1/charges/{charge_id}")
+    async def get_charge(charge_id: str) -> dict:
+        return await routing.read(lambda tx: charges.get(tx, charge_id))
+
+    @api.get("/v1/charges/{charge_id}/3ds", response_class=HTMLResponse)
+    async def challenge_page(charge_id: str) -> HTMLResponse:
+        charge = await routing.read(lambda tx: charges.get(tx, charge_id))
+        return HTMLResponse(challenge.page(charge))
+
+    @api.post("/v1/charges/{charge_id}/3ds/complete")
+    async def complete_challenge(charge_id: str, request: Request) -> dict:
+        body = await parse(request, ChallengeOutcome)
+        return await routing.read(
+            lambda tx: charges.complete_challenge(tx, charge_id, body.outcome)
+        )
+
+    @api.post("/v1/refunds")
+    async def create_refund(request: Request) -> Response:
+        body = await parse(request, CreateRefund)
+        return await routing.money_moving(
+            request, "refund", body.model_dump(mode="json"), lambda tx: refunds.create(tx, body)
+        )
+
+    @api.get("/v1/refunds")
+    async def list_refunds(
+        reference: str | None = None, charge: str | None = None, limit: Limit = 100
+    ) -> dict:
+        return await routing.read(lambda tx: refunds.find(tx, reference, charge, limit))
+
+    @api.get("/v1/refunds/{refund_id}")
+    async def get_refund(refund_id: str) -> dict:
+        return await routing.read(lambda tx: refunds.get(tx, refund_id))
+
+    return api

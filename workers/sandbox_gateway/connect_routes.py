@@ -1,0 +1,100 @@
+"""Routes of money leaving the platform's balance, and of the balance itself.
+
+==============================================  ===========================================
+``POST /v1/transfers``                          {amount, currency, destination, reference}
+                                                → transfer (402 balance_insufficient)
+``POST /v1/transfers/{id}/reversals``           {amount?, reference?} → transfer
+``GET /v1/transfers?reference=``                list of transfers, newest first
+``GET /v1/transfers/{id}``                      transfer
+``POST /v1/payouts``                            {amount, currency, destination,
+                                                bank_account, reference} → payout
+                                                (402 balance_insufficient)
+``GET /v1/payouts?reference=``                  list of payouts, newest first
+``GET /v1/payouts/{id}``                        payout
+``GET /v1/balance?account=``                    {available: [{currency, amount}]}
+``GET /v1/balance_transactions?created_gte=``   {data, has_more}, oldest first
+``&created_lt=&limit=&starting_after=``
+==============================================  ===========================================
+"""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from workers.sandbox_gateway import balance, ledger, payouts, transfers
+from workers.sandbox_gateway.bodies import CreatePayout, CreateTransfer, ReverseTransfer, parse
+from workers.sandbox_gateway.routing import Routing
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+def router(routing: Routing) -> APIRouter:
+    api = APIRouter()
+
+    @api.post("/v1/transfers")
+    async def create_transfer(request: Request) -> Response:
+        body = await parse(request, CreateTransfer)
+        return await routing.money_moving(
+            request,
+            "transfer",
+            body.model_dump(mode="json"),
+            lambda tx: transfers.create(tx, body),
+        )
+
+    @api.post("/v1/transfers/{transfer_id}/reversals")
+    async def reverse_transfer(transfer_id: str, request: Request) -> Response:
+        body = await parse(request, ReverseTransfer)
+        return await routing.money_moving(
+            request,
+            "transfer_reversal",
+            body.model_dump(mode="json"),
+            lambda tx: transfers.reverse(tx, transfer_id, body),
+        )
+
+    @api.get("/v1/transfers")
+    async def list_transfers(reference: str | None = None, limit: Limit = 100) -> dict:
+        return await routing.read(lambda tx: transfers.find(tx, reference, limit))
+
+    @api.get("/v1/transfers/{transfer_id}")
+    async def get_transfer(transfer_id: str) -> dict:
+        return await routing.read(lambda tx: transfers.get(tx, transfer_id))
+
+    @api.post("/v1/payouts")
+    async def create_payout(request: Request) -> Response:
+        body = await parse(request, CreatePayout)
+        return await routing.money_moving(
+            request, "payout", body.model_dump(mode="json"), lambda tx: payouts.create(tx, body)
+        )
+
+    @api.get("/v1/payouts")
+    async def list_payouts(reference: str | None = None, limit: Limit = 100) -> dict:
+        return await routing.read(lambda tx: payouts.find(tx, reference, limit))
+
+    @api.get("/v1/payouts/{payout_id}")
+    async def get_payout(payout_id: str) -> dict:
+        return await routing.read(lambda tx: payouts.get(tx, payout_id))
+
+    @api.get("/v1/balance")
+    async def get_balance(account: str | None = None) -> dict:
+        return await routing.read(lambda tx: balance.render(tx, account))
+
+    @api.get("/v1/balance_transactions")
+    async def list_balance_transactions(
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        starting_after: str | None = None,
+    ) -> dict:
+        return await routing.read(
+            lambda tx: ledger.page(
+                tx,
+                created_gte=created_gte,
+                created_lt=created_lt,
+                limit=limit,
+                starting_after=starting_after,
+            )
+        )
+
+    return api

@@ -1,0 +1,59 @@
+"""What every route shares: idempotent execution of money-moving POSTs, and reads."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from workers.sandbox_gateway.errors import invalid_request
+from workers.sandbox_gateway.faults import Operation
+from workers.sandbox_gateway.idempotency import Answer, IdempotentExecutor, Outcome
+from workers.sandbox_gateway.store import Store, Tx
+
+
+class Routing:
+    def __init__(self, store: Store, executor: IdempotentExecutor) -> None:
+        self.store = store
+        self._executor = executor
+
+    async def money_moving(
+        self,
+        request: Request,
+        operation: Operation,
+        payload: dict[str, Any],
+        apply: Callable[[Tx], Answer],
+    ) -> Response:
+        """Apply once per ``Idempotency-Key`` (required), replaying the stored answer after."""
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            raise invalid_request(
+                "idempotency_key_required", "an Idempotency-Key header is required"
+            )
+        if len(key) > 255:
+            raise invalid_request("parameter_invalid", "Idempotency-Key is too long")
+        outcome = await self._executor.execute(
+            method=request.method,
+            path=request.url.path,
+            key=key,
+            payload=payload,
+            operation=operation,
+            apply=apply,
+        )
+        return _respond(outcome)
+
+    async def read(self, work: Callable[[Tx], dict[str, Any]]) -> dict[str, Any]:
+        """``work`` in one store transaction, off the event loop."""
+        return await asyncio.to_thread(self._in_tx, work)
+
+    def _in_tx(self, work: Callable[[Tx], dict[str, Any]]) -> dict[str, Any]:
+        with self.store.transaction() as tx:
+            return work(tx)
+
+
+def _respond(outcome: Outcome) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return Response(
+        outcome.body, status_code=outcome.status, media_type="application/json", headers=headers
+    )
