@@ -16,7 +16,11 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -50,9 +54,11 @@ async def start_and_wait(
     summary: str,
     stored: Callable[[], Awaitable[Any]],
     accepted: Callable[[], Any],
+    filed_under: TypedSearchAttributes | None = None,
 ) -> Any:
     """``saga``: the workflow class (``run``, ``wait_for_result``, ``state``). ``stored``
-    reads the read model; ``accepted`` is the state to show before any worker ran it."""
+    reads the read model; ``accepted`` is the state to show before any worker ran it;
+    ``filed_under``: search attributes operators find it by in the Temporal UI."""
     start = WithStartWorkflowOperation(
         saga.run,
         saga_input,
@@ -61,6 +67,7 @@ async def start_and_wait(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=summary,
+        search_attributes=filed_under,
     )
     try:
         async with asyncio.timeout(settings.create_wait.total_seconds()):

@@ -47,3 +47,17 @@ def cli_flags() -> list[str]:
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={type_names[key.indexed_value_type.name]}"]
     return flags
+
+
+def money_movement(
+    tenant_id: str, currency: str | None, amount: int | None, provider: str | None = None
+) -> TypedSearchAttributes:
+    """Refunds and payouts: filed under their tenant, and their amount once it is known."""
+    pairs = [SearchAttributePair(TENANT_ID, tenant_id)]
+    if currency:
+        pairs.append(SearchAttributePair(CURRENCY, currency))
+    if amount is not None:
+        pairs.append(SearchAttributePair(AMOUNT_MINOR, amount))
+    if provider:
+        pairs.append(SearchAttributePair(PAYMENT_PROVIDER, provider))
+    return TypedSearchAttributes(pairs)

@@ -18,6 +18,7 @@ from api.saga_start import start_and_wait
 from schemas.identity import new_payout_id, payout_workflow_id
 from schemas.money import format_minor
 from schemas.payouts import CreatePayoutRequest, PayoutInput, PayoutList, PayoutState
+from workflows import search_attributes
 from workflows.payout import PayoutWorkflow
 
 router = APIRouter(prefix="/v1/payouts", tags=["payouts"])
@@ -112,6 +113,7 @@ async def _run(temporal, settings, session, payout: PayoutInput) -> PayoutState:
         f"payout of {amount} to {payout.account_id}",
         stored,
         accepted,
+        search_attributes.money_movement(payout.tenant_id, payout.currency, payout.amount),
     )
 
 

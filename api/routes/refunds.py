@@ -17,8 +17,9 @@ from api.refund_reads import held_by_refunds, payment_refunds, read_refund
 from api.routes.payments import IdempotencyKey
 from api.saga_start import rejection, start_and_wait
 from schemas.identity import new_refund_id, refund_workflow_id
-from schemas.payments import REFUNDABLE_STATUSES
+from schemas.payments import REFUNDABLE_STATUSES, PaymentState
 from schemas.refunds import CreateRefundRequest, RefundInput, RefundList, RefundState
+from workflows import search_attributes
 from workflows.refund import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])
@@ -59,7 +60,7 @@ async def create_refund(
     body = body or CreateRefundRequest()
 
     async def start(refund_id: str | None) -> Response:
-        await _precheck(session, tenant, payment_id, body)
+        payment = await _precheck(session, tenant, payment_id, body)
         refund = RefundInput(
             refund_id=str(refund_id),
             tenant_id=tenant,
@@ -68,7 +69,10 @@ async def create_refund(
             reason=body.reason,
             provider_deadline=settings.provider_deadline,
         )
-        state = await _run(temporal, settings, session, refund)
+        filed_under = search_attributes.money_movement(
+            tenant, payment.currency, body.amount, payment.provider
+        )
+        state = await _run(temporal, settings, session, refund, filed_under)
         code = status.HTTP_202_ACCEPTED if not state.status.is_final else status.HTTP_201_CREATED
         return json_response(state, code)
 
@@ -83,7 +87,9 @@ async def create_refund(
     )
 
 
-async def _precheck(session, tenant: str, payment_id: str, body: CreateRefundRequest) -> None:
+async def _precheck(
+    session, tenant: str, payment_id: str, body: CreateRefundRequest
+) -> PaymentState:
     """Refuse the obvious cases without starting anything; races are decided by the saga."""
     payment = await run_in_threadpool(stored_payment, session, tenant, payment_id)
     if payment is None:
@@ -98,9 +104,10 @@ async def _precheck(session, tenant: str, payment_id: str, body: CreateRefundReq
             f"refund of {body.amount or 'the rest'} exceeds the refundable {refundable} "
             f"({payment.currency}, minor units)",
         )
+    return payment
 
 
-async def _run(temporal, settings, session, refund: RefundInput) -> RefundState:
+async def _run(temporal, settings, session, refund: RefundInput, filed_under) -> RefundState:
     async def stored() -> RefundState | None:
         return await read_refund(session, temporal, refund.tenant_id, refund.refund_id)
 
@@ -122,6 +129,7 @@ async def _run(temporal, settings, session, refund: RefundInput) -> RefundState:
         f"refund of {refund.payment_id}",
         stored,
         accepted,
+        filed_under,
     )
 
 

@@ -40,3 +40,26 @@ async def test_payment_workflow_is_findable_and_readable(stack, api):
         if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
     ]
     assert len(markers) == 2  # the local activities: screen_payment and record_payment
+
+
+async def test_a_refund_is_filed_under_its_tenant_and_amount(stack, api):
+    payment = (await create_payment(api, amount=3_000)).json()
+    refund = await api.post(
+        f"/v1/payments/{payment['payment_id']}/refunds",
+        json={"amount": 1_234},
+        headers={"Idempotency-Key": f"operator-{payment['payment_id']}"},
+    )
+    assert refund.status_code == 201, refund.text
+    client = await Client.connect(stack.temporal_address)
+
+    found = [
+        wf.id
+        async for wf in client.list_workflows(
+            'WorkflowType = "RefundWorkflow" AND TenantId = "ten_default" AND AmountMinor = 1234'
+        )
+    ]
+
+    workflow_id = f"ten_default:refund:{refund.json()['refund_id']}"
+    assert workflow_id in found
+    description = await client.get_workflow_handle(workflow_id).describe()
+    assert await description.static_summary() == f"refund of {payment['payment_id']}"
