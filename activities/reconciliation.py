@@ -14,7 +14,7 @@ from activities.providers.base import PaymentProvider
 from activities.reconciliation_match import Movement, compare
 from schemas import errors, steps
 from schemas.payments import PaymentState, PaymentStatus
-from schemas.payouts import PayoutState, PayoutStatus
+from schemas.payouts import PayoutState
 from schemas.provider import ProviderTransaction
 from schemas.reconciliation import (
     ChargeLookup,
@@ -26,7 +26,7 @@ from schemas.reconciliation import (
     ReportCommand,
     Unresolved,
 )
-from schemas.refunds import RefundState, RefundStatus
+from schemas.refunds import RefundState
 from schemas.tables import (
     JournalEntry,
     PaymentRecord,
@@ -36,6 +36,8 @@ from schemas.tables import (
     RefundRecord,
 )
 
+# The same word for payments, refunds and payouts (their enums agree on it).
+NEEDS_ATTENTION = PaymentStatus.REQUIRES_ATTENTION.value
 # Records written just before or after midnight on the other side still match theirs.
 MARGIN = timedelta(hours=1)
 
@@ -47,30 +49,22 @@ class ReconciliationActivities:
 
     @activity.defn(name=steps.FIND_UNRESOLVED)
     def find_unresolved(self, command: FindUnresolvedCommand) -> Unresolved:
+        """The oldest ``requires_attention`` payments, refunds and payouts (each up to limit)."""
+        found = {}
         with self._engine.connect() as connection:
-            payments = connection.execute(
-                select(PaymentRecord.state_json)
-                .where(PaymentRecord.status == PaymentStatus.REQUIRES_ATTENTION.value)
-                .order_by(PaymentRecord.updated_at)
-                .limit(command.limit)
-            ).scalars()
-            refunds = connection.execute(
-                select(RefundRecord.state_json)
-                .where(RefundRecord.status == RefundStatus.REQUIRES_ATTENTION.value)
-                .order_by(RefundRecord.updated_at)
-                .limit(command.limit)
-            ).scalars()
-            payouts = connection.execute(
-                select(PayoutRecord.state_json)
-                .where(PayoutRecord.status == PayoutStatus.REQUIRES_ATTENTION.value)
-                .order_by(PayoutRecord.updated_at)
-                .limit(command.limit)
-            ).scalars()
-            return Unresolved(
-                payments=[PaymentState.model_validate_json(s) for s in payments],
-                refunds=[RefundState.model_validate_json(s) for s in refunds],
-                payouts=[PayoutState.model_validate_json(s) for s in payouts],
-            )
+            for name, table, state in (
+                ("payments", PaymentRecord, PaymentState),
+                ("refunds", RefundRecord, RefundState),
+                ("payouts", PayoutRecord, PayoutState),
+            ):
+                rows = connection.execute(
+                    select(table.state_json)
+                    .where(table.status == NEEDS_ATTENTION)
+                    .order_by(table.updated_at)
+                    .limit(command.limit)
+                ).scalars()
+                found[name] = [state.model_validate_json(row) for row in rows]
+        return Unresolved(**found)
 
     @activity.defn(name=steps.LOOKUP_CHARGE)
     async def lookup_charge(self, command: LookupCommand) -> ChargeLookup:
