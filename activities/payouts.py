@@ -11,11 +11,11 @@ takes exactly what is there at that moment.
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import Ledger, account_ids, rejected
+from activities.read_model import upsert_newer
 from schemas import errors, journals, steps
 from schemas.ledger import MERCHANT_BALANCE, PAYOUT_RESERVE
 from schemas.money import format_minor
@@ -31,7 +31,6 @@ from schemas.tables import ConnectedAccountRecord, LedgerAccount, PayoutRecord
 
 class PayoutActivities:
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
         self._ledger = Ledger(engine)
 
     @activity.defn(name=steps.RESERVE_PAYOUT)
@@ -96,18 +95,6 @@ class PayoutActivities:
         )
         self.record_payout(RecordPayoutCommand(state=state, journal=[entry]))
 
-    def available_balance(self, tenant_id: str, currency: str) -> int:
-        """What the tenant could pay out now (a snapshot; admission decides under the lock)."""
-        with self._engine.connect() as connection:
-            stored = connection.execute(
-                select(LedgerAccount.balance).where(
-                    LedgerAccount.tenant_id == tenant_id,
-                    LedgerAccount.code == MERCHANT_BALANCE,
-                    LedgerAccount.currency == currency,
-                )
-            ).scalar_one_or_none()
-        return -int(stored or 0)
-
 
 def locked_available_balance(connection: Connection, tenant_id: str, currency: str) -> int:
     """The merchant balance's available money (it is credit-normal: available = -balance),
@@ -165,11 +152,4 @@ def upsert_payout(connection: Connection, state: PayoutState) -> None:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(PayoutRecord.__table__).values(row)
-    changed = {k: statement.excluded[k] for k in row if k not in ("payout_id", "created_at")}
-    # An abandoned attempt's older write never overwrites a newer state.
-    newer = PayoutRecord.__table__.c.updated_at <= statement.excluded.updated_at
-    connection.execute(
-        statement.on_conflict_do_update(index_elements=["payout_id"], set_=changed, where=newer)
-    )
+    upsert_newer(connection, PayoutRecord.__table__, "payout_id", row)

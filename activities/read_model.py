@@ -1,27 +1,34 @@
-"""The payments read model: one row per payment, upserted on every state change."""
+"""The read model: one row per payment, refund or payout, upserted on every state change."""
 
 from functools import cache
 
-from sqlalchemy import Connection, Insert
+from sqlalchemy import Connection, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas.payments import PaymentState
 from schemas.tables import PaymentRecord
 
-_COLUMNS = [column.name for column in PaymentRecord.__table__.columns]
-_IMMUTABLE = ("payment_id", "created_at")
-
 
 @cache
-def _upsert_statement(dialect_name: str) -> Insert:
-    # Built once per dialect and executed with parameters: a statement rebuilt with literal
-    # values on every call cost more Python time than the SQL itself (bench profile).
+def _upsert_statement(dialect_name: str, table: Table, key: str) -> Insert:
+    # Built once per table and dialect and executed with parameters: a statement rebuilt with
+    # literal values on every call cost more Python time than the SQL itself (bench profile).
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(PaymentRecord.__table__)
-    changed = {name: statement.excluded[name] for name in _COLUMNS if name not in _IMMUTABLE}
+    statement = dialect.insert(table)
+    changed = {
+        column.name: statement.excluded[column.name]
+        for column in table.columns
+        if column.name not in (key, "created_at")
+    }
     # A late, abandoned activity attempt must not overwrite a newer state with an older one.
-    newer = PaymentRecord.__table__.c.updated_at <= statement.excluded.updated_at
-    return statement.on_conflict_do_update(index_elements=["payment_id"], set_=changed, where=newer)
+    newer = table.c.updated_at <= statement.excluded.updated_at
+    return statement.on_conflict_do_update(index_elements=[key], set_=changed, where=newer)
+
+
+def upsert_newer(connection: Connection, table: Table, key: str, row: dict) -> None:
+    """Insert the read-model row, or update it unless the stored one is newer. ``row`` has
+    every column; ``key`` and ``created_at`` never change."""
+    connection.execute(_upsert_statement(connection.dialect.name, table, key), row)
 
 
 def upsert_payment(connection: Connection, state: PaymentState) -> None:
@@ -43,4 +50,4 @@ def upsert_payment(connection: Connection, state: PaymentState) -> None:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    connection.execute(_upsert_statement(connection.dialect.name), row)
+    upsert_newer(connection, PaymentRecord.__table__, "payment_id", row)

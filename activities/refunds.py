@@ -11,11 +11,11 @@ history is gone.
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import Ledger, rejected
+from activities.read_model import upsert_newer
 from schemas import errors, journals, steps
 from schemas.payments import REFUNDABLE_STATUSES, PaymentState, PaymentStatus
 from schemas.refunds import (
@@ -177,11 +177,4 @@ def upsert_refund(connection: Connection, state: RefundState) -> None:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(RefundRecord.__table__).values(row)
-    changed = {k: statement.excluded[k] for k in row if k not in ("refund_id", "created_at")}
-    # An abandoned attempt's older write never overwrites a newer state.
-    newer = RefundRecord.__table__.c.updated_at <= statement.excluded.updated_at
-    connection.execute(
-        statement.on_conflict_do_update(index_elements=["refund_id"], set_=changed, where=newer)
-    )
+    upsert_newer(connection, RefundRecord.__table__, "refund_id", row)

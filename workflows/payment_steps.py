@@ -7,6 +7,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import policies
 from workflows import search_attributes as sa
+from workflows.failures import LOCAL_ACTIVITY_FAILURES, reason, refusal
 from workflows.saga import Saga
 
 with workflow.unsafe.imports_passed_through():
@@ -14,11 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.fraud import ScreeningCommand, ScreeningDecision
     from schemas.ledger import JournalEntryDraft, RecordPaymentCommand
     from schemas.payments import PaymentInput, PaymentState, PaymentStatus, StepRecord
-    from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult, DeclineDetails
-
-
-# A local activity that exhausted its retries may surface as its bare ApplicationError.
-LOCAL_ACTIVITY_FAILURES = (ActivityError, ApplicationError)
+    from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult
 
 
 class StepFailed(Exception):
@@ -76,8 +73,8 @@ class PaymentSteps:
         try:
             charge = await self._call_provider(steps.CAPTURE_PAYMENT, command)
         except ActivityError as failure:
-            self._log(steps.CAPTURE_PAYMENT, started, "failed", _reason(failure))
-            raise StepFailed(PaymentStatus.FAILED, "capture_failed", _reason(failure)) from None
+            self._log(steps.CAPTURE_PAYMENT, started, "failed", reason(failure))
+            raise StepFailed(PaymentStatus.FAILED, "capture_failed", reason(failure)) from None
         self._log(steps.CAPTURE_PAYMENT, started, "succeeded", f"captured {charge.captured_amount}")
         self._apply(charge)
 
@@ -107,8 +104,8 @@ class PaymentSteps:
         try:
             await self._record(final, journal)
         except LOCAL_ACTIVITY_FAILURES as failure:
-            self._log(steps.RECORD_PAYMENT, started, "failed", _reason(failure))
-            raise StepFailed(PaymentStatus.FAILED, "ledger_failed", _reason(failure)) from None
+            self._log(steps.RECORD_PAYMENT, started, "failed", reason(failure))
+            raise StepFailed(PaymentStatus.FAILED, "ledger_failed", reason(failure)) from None
         self.state.steps.append(recorded)
         self._recorded_final = True
         self._set_status(PaymentStatus.SUCCEEDED, at=started)
@@ -133,16 +130,16 @@ class PaymentSteps:
             charge = await self._call_provider(name, command)
         except ActivityError as failure:
             cause = failure.cause
-            self._log(name, started, "failed", _reason(failure))
+            self._log(name, started, "failed", reason(failure))
             if isinstance(cause, ApplicationError) and cause.type == errors.DECLINED:
-                decline = _decline(cause)
+                decline = refusal(cause)
                 self.finish(PaymentStatus.DECLINED, decline.code, decline.message)
                 return None
             # Only a refusal proves nothing happened: after a timeout (the call's deadline) or
             # an unknown outcome, an earlier attempt may have been applied.
             refused = isinstance(cause, ApplicationError) and cause.type == errors.INVALID_REQUEST
             status = PaymentStatus.FAILED if refused else PaymentStatus.REQUIRES_ATTENTION
-            raise StepFailed(status, failure_code, _reason(failure)) from None
+            raise StepFailed(status, failure_code, reason(failure)) from None
         self._log(name, started, "succeeded", charge.status)
         self._apply(charge)
         return charge
@@ -182,7 +179,7 @@ class PaymentSteps:
         try:
             await self._record(self.state, [])
         except LOCAL_ACTIVITY_FAILURES as failure:
-            self._log(steps.RECORD_PAYMENT, started, "failed", _reason(failure))
+            self._log(steps.RECORD_PAYMENT, started, "failed", reason(failure))
 
     def _apply(self, charge: ChargeResult) -> None:
         self.state.provider_reference = charge.reference
@@ -220,16 +217,3 @@ class PaymentSteps:
                 detail=detail,
             )
         )
-
-
-def _reason(failure: ActivityError | ApplicationError) -> str:
-    cause = failure.cause if isinstance(failure, ActivityError) else failure
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type}: {cause.message}"
-    return str(cause or failure)
-
-
-def _decline(cause: ApplicationError) -> DeclineDetails:
-    if cause.details and isinstance(cause.details[0], dict):
-        return DeclineDetails.model_validate(cause.details[0])
-    return DeclineDetails(code="declined", message=cause.message)

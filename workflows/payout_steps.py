@@ -16,7 +16,7 @@ from workflows import policies
 from workflows.saga import Saga
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import errors, journals, steps
+    from schemas import journals, steps
     from schemas.ledger import JournalEntryDraft
     from schemas.payments import StepRecord
     from schemas.payouts import (
@@ -27,18 +27,19 @@ with workflow.unsafe.imports_passed_through():
         RecordPayoutCommand,
     )
     from schemas.provider import (
-        DeclineDetails,
         PayoutCommand,
         PayoutResult,
         TransferCommand,
         TransferResult,
         TransferReversalCommand,
     )
-    from workflows.payment_steps import LOCAL_ACTIVITY_FAILURES
-
-# The provider answered: a refusal is final (nothing moved), anything else may have been
-# applied and is left to reconciliation.
-FINAL_REFUSALS = (errors.DECLINED, errors.INVALID_REQUEST)
+    from workflows.failures import (
+        LOCAL_ACTIVITY_FAILURES,
+        reason,
+        refusal,
+        refused,
+        rejection,
+    )
 
 
 class PayoutFailed(Exception):
@@ -88,7 +89,7 @@ class PayoutSteps:
                 **policies.ADMISSION_CALL,
             )
         except LOCAL_ACTIVITY_FAILURES as failure:
-            self.rejection = _rejection(failure)
+            self.rejection = rejection(failure)
             self._log(steps.RESERVE_PAYOUT, started, "failed", self.rejection["code"])
             self.finish(PayoutStatus.REJECTED, self.rejection["code"], self.rejection["message"])
             return False
@@ -138,8 +139,8 @@ class PayoutSteps:
         result: PayoutResult = await self._call(steps.PAY_OUT_TO_BANK, command, PayoutResult)
         self.state.payout_reference = result.reference
         if result.status != "paid":
-            refused = self.state.steps[-1]
-            refused.outcome, refused.detail = "failed", f"{result.failure_code}: {result.reference}"
+            bank = self.state.steps[-1]
+            bank.outcome, bank.detail = "failed", f"{result.failure_code}: {result.reference}"
             raise PayoutFailed(result.failure_code or "payout_failed", result.failure_message)
         self.saga.discard(steps.REVERSE_TRANSFER)
         self.saga.discard(steps.RELEASE_PAYOUT_RESERVATION)
@@ -214,12 +215,11 @@ class PayoutSteps:
                 **{**policies.PROVIDER_CALL, "schedule_to_close_timeout": deadline},
             )
         except ActivityError as failure:
-            cause = failure.cause
-            self._log(name, started, "failed", _reason(failure))
-            if isinstance(cause, ApplicationError) and cause.type in FINAL_REFUSALS:
-                refusal = _refusal(cause)
-                raise PayoutFailed(refusal.code, refusal.message) from None
-            raise OutcomeUnknown(_reason(failure)) from None
+            self._log(name, started, "failed", reason(failure))
+            if refused(failure):
+                refused_by = refusal(failure.cause)
+                raise PayoutFailed(refused_by.code, refused_by.message) from None
+            raise OutcomeUnknown(reason(failure)) from None
         self._log(name, started, "succeeded", f"{result.status} {result.reference}")
         return result
 
@@ -245,24 +245,3 @@ class PayoutSteps:
                 detail=detail,
             )
         )
-
-
-def _rejection(failure: BaseException) -> dict:
-    cause = failure.cause if isinstance(failure, ActivityError) else failure
-    if isinstance(cause, ApplicationError) and cause.type == errors.REJECTED and cause.details:
-        return dict(cause.details[0])
-    return {"code": "ledger_unavailable", "message": _reason(failure)}
-
-
-def _refusal(cause: ApplicationError) -> DeclineDetails:
-    if cause.details and isinstance(cause.details[0], dict):
-        return DeclineDetails.model_validate(cause.details[0])
-    code = "declined" if cause.type == errors.DECLINED else "invalid_request"
-    return DeclineDetails(code=code, message=cause.message)
-
-
-def _reason(failure: BaseException) -> str:
-    cause = failure.cause if isinstance(failure, ActivityError) else failure
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type}: {cause.message}"
-    return f"{type(cause or failure).__name__}: {cause or failure}"

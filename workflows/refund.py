@@ -14,10 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.provider import RefundCommand, RefundResult
     from schemas.refunds import RecordRefundCommand, RefundInput, RefundState, RefundStatus
     from workflows import policies
-    from workflows.payment_steps import LOCAL_ACTIVITY_FAILURES
-
-# The provider answered: a refusal is final, anything else may have been applied.
-FINAL_REFUSALS = (errors.DECLINED, errors.INVALID_REQUEST)
+    from workflows.failures import LOCAL_ACTIVITY_FAILURES, reason, refused, rejection
 
 
 @workflow.defn
@@ -53,7 +50,7 @@ class RefundWorkflow:
                 steps.RESERVE_REFUND, refund, result_type=RefundState, **policies.ADMISSION_CALL
             )
         except LOCAL_ACTIVITY_FAILURES as failure:
-            self._rejection = _rejection(failure)
+            self._rejection = rejection(failure)
             self._state.status = RefundStatus.REJECTED
             self._state.failure_code = self._rejection["code"]
             self._state.failure_message = self._rejection["message"]
@@ -84,13 +81,11 @@ class RefundWorkflow:
                 **{**policies.PROVIDER_CALL, "schedule_to_close_timeout": self._deadline},
             )
         except ActivityError as failure:
-            cause = failure.cause
-            refused = isinstance(cause, ApplicationError) and cause.type in FINAL_REFUSALS
-            self._log(steps.CREATE_REFUND, started, "failed", _reason(failure))
-            if not refused:
-                self._finish(RefundStatus.REQUIRES_ATTENTION, "outcome_unknown", _reason(failure))
+            self._log(steps.CREATE_REFUND, started, "failed", reason(failure))
+            if not refused(failure):
+                self._finish(RefundStatus.REQUIRES_ATTENTION, "outcome_unknown", reason(failure))
                 return []
-            self._finish(RefundStatus.FAILED, "provider_refused", _reason(failure))
+            self._finish(RefundStatus.FAILED, "provider_refused", reason(failure))
             return [self._release()]
         state.provider_reference = result.reference
         if result.status != "succeeded":
@@ -156,17 +151,3 @@ class RefundWorkflow:
                 self._rejection["message"], self._rejection, type=errors.REJECTED
             )
         return self._state
-
-
-def _rejection(failure: BaseException) -> dict:
-    cause = failure.cause if isinstance(failure, ActivityError) else failure
-    if isinstance(cause, ApplicationError) and cause.type == errors.REJECTED and cause.details:
-        return dict(cause.details[0])
-    return {"code": "ledger_unavailable", "message": _reason(failure)}
-
-
-def _reason(failure: BaseException) -> str:
-    cause = failure.cause if isinstance(failure, ActivityError) else failure
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type}: {cause.message}"
-    return f"{type(cause or failure).__name__}: {cause or failure}"

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.failures import reason
+
 with workflow.unsafe.imports_passed_through():
     from schemas.payments import StepRecord
 
@@ -48,7 +50,7 @@ class Saga:
                 outcome = "succeeded" if detail is not None else "skipped"
             except (ActivityError, ApplicationError) as failure:
                 all_succeeded = False
-                outcome, detail = "failed", _reason(failure)
+                outcome, detail = "failed", reason(failure)
             self._history.append(
                 StepRecord(
                     name=compensation.name,
@@ -60,10 +62,3 @@ class Saga:
                 )
             )
         return all_succeeded
-
-
-def _reason(failure: BaseException) -> str:
-    cause = failure.cause if isinstance(failure, ActivityError) else failure
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type}: {cause.message}"
-    return str(cause or failure)

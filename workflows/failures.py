@@ -1,0 +1,47 @@
+"""How the sagas read an activity's failure: a reason for the step history, whether the
+provider refused (nothing moved) or the outcome is unknown, and an admission's rejection."""
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from schemas import errors
+    from schemas.provider import DeclineDetails
+
+# A local activity that exhausted its retries may surface as its bare ApplicationError.
+LOCAL_ACTIVITY_FAILURES = (ActivityError, ApplicationError)
+# The provider answered with a refusal: final, nothing was applied.
+FINAL_REFUSALS = (errors.DECLINED, errors.INVALID_REQUEST)
+
+
+def cause_of(failure: BaseException) -> BaseException:
+    return (failure.cause or failure) if isinstance(failure, ActivityError) else failure
+
+
+def reason(failure: BaseException) -> str:
+    cause = cause_of(failure)
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type}: {cause.message}"
+    return str(cause)
+
+
+def refused(failure: BaseException) -> bool:
+    cause = cause_of(failure)
+    return isinstance(cause, ApplicationError) and cause.type in FINAL_REFUSALS
+
+
+def refusal(cause: ApplicationError) -> DeclineDetails:
+    """The provider's code and message of a ``Declined`` or ``InvalidRequest`` failure."""
+    if cause.details and isinstance(cause.details[0], dict):
+        return DeclineDetails.model_validate(cause.details[0])
+    code = "declined" if cause.type == errors.DECLINED else "invalid_request"
+    return DeclineDetails(code=code, message=cause.message)
+
+
+def rejection(failure: BaseException) -> dict:
+    """``{code, message}`` of an admission step's ``Rejected``; any other failure (the ledger
+    never answered) is ``ledger_unavailable``."""
+    cause = cause_of(failure)
+    if isinstance(cause, ApplicationError) and cause.type == errors.REJECTED and cause.details:
+        return dict(cause.details[0])
+    return {"code": "ledger_unavailable", "message": reason(failure)}
