@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     reconciliation_every: timedelta = timedelta(minutes=15)
 
     authorization_hold: timedelta = timedelta(days=7)
+    # Recurring billing (subscriptions, installments): after a failed charge, retry this
+    # many days after the failure (PAYSAGA_DUNNING_RETRY_DAYS='[1,3,7]'), then give up.
+    dunning_retry_days: Annotated[
+        list[Annotated[int, Field(ge=1, le=60)]], Field(max_length=10)
+    ] = [
+        1,
+        3,
+        7,
+    ]
     action_timeout: timedelta = timedelta(hours=1)
     # How long POST /v1/payments waits for the first milestone before answering 202.
     create_wait: timedelta = timedelta(seconds=20)

@@ -27,3 +27,5 @@ LOOKUP_CHARGE = "lookup_charge"
 LOOKUP_REFUND = "lookup_refund"
 LOOKUP_PAYOUT = "lookup_payout"
 BUILD_RECONCILIATION_REPORT = "build_reconciliation_report"
+
+LOOKUP_PAYMENT_OUTCOME = "lookup_payment_outcome"

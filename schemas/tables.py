@@ -213,3 +213,77 @@ class ReconciliationReportRecord(SQLModel, table=True):
     generated_at: datetime
     mismatches: int
     report_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class PlanRecord(SQLModel, table=True):
+    """A subscription plan (price and cadence). Subscriptions keep a copy of the plan they
+    were started or changed to, so editing a plan never rewrites what was sold."""
+
+    __tablename__ = "plans"
+
+    plan_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    name: str = Field(max_length=200)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    interval: str = Field(max_length=8)
+    interval_count: int = 1
+    trial_days: int = 0
+    created_at: datetime
+
+
+class SubscriptionRecord(SQLModel, table=True):
+    """Read model of a subscription: its last reported state, readable once closed."""
+
+    __tablename__ = "subscriptions"
+
+    subscription_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    customer_id: str = Field(index=True, max_length=64)
+    plan_id: str = Field(index=True, max_length=40)
+    status: str = Field(index=True, max_length=32)
+    next_charge_at: datetime | None = Field(default=None, index=True)
+    state_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class InvoiceRecord(SQLModel, table=True):
+    """An invoice: lines and exact totals; ``locked_at`` is set when payment starts, after
+    which nothing but its payment progress changes."""
+
+    __tablename__ = "invoices"
+
+    invoice_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    customer_id: str = Field(index=True, max_length=64)
+    status: str = Field(index=True, max_length=32)
+    currency: str = Field(max_length=3)
+    total: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount_paid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    due_at: datetime
+    expires_at: datetime | None = None
+    locked_at: datetime | None = None
+    # The installment plan (or single payment plan) paying it, once payment started.
+    installment_plan_id: str | None = Field(default=None, max_length=40)
+    invoice_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class InstallmentPlanRecord(SQLModel, table=True):
+    """Read model of an installment plan: its last reported state, readable once closed."""
+
+    __tablename__ = "installment_plans"
+
+    installment_plan_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    customer_id: str = Field(index=True, max_length=64)
+    invoice_id: str | None = Field(default=None, index=True, max_length=40)
+    status: str = Field(index=True, max_length=32)
+    currency: str = Field(max_length=3)
+    total: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount_paid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    state_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(index=True)
+    updated_at: datetime

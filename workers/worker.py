@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.billing import BillingActivities
 from activities.fraud import FraudActivities
 from activities.ledger import LedgerActivities
 from activities.payments import ProviderActivities
@@ -62,6 +63,7 @@ def build_worker(
     payouts = PayoutActivities(engine)
     payout_calls = PayoutProviderActivities(providers)
     reconciliation = ReconciliationActivities(engine, providers)
+    billing = BillingActivities(engine)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -95,6 +97,7 @@ def build_worker(
             reconciliation.lookup_refund,
             reconciliation.lookup_payout,
             reconciliation.build_reconciliation_report,
+            billing.lookup_payment_outcome,
         ],
         # Fraud and ledger activities are synchronous SQL: they run on this pool.
         activity_executor=executor,

@@ -15,8 +15,26 @@ TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 CURRENCY = SearchAttributeKey.for_keyword("Currency")
 AMOUNT_MINOR = SearchAttributeKey.for_int("AmountMinor")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+# Recurring billing: "past-due subscriptions", "plans charging tomorrow" (README).
+SUBSCRIPTION_STATUS = SearchAttributeKey.for_keyword("SubscriptionStatus")
+PLAN_ID = SearchAttributeKey.for_keyword("PlanId")
+NEXT_CHARGE_AT = SearchAttributeKey.for_datetime("NextChargeAt")
+INSTALLMENT_PLAN_STATUS = SearchAttributeKey.for_keyword("InstallmentPlanStatus")
+INSTALLMENTS_PAID = SearchAttributeKey.for_int("InstallmentsPaid")
 
-ALL = [PAYMENT_STATUS, PAYMENT_PROVIDER, TENANT_ID, CURRENCY, AMOUNT_MINOR, CUSTOMER_ID]
+ALL = [
+    PAYMENT_STATUS,
+    PAYMENT_PROVIDER,
+    TENANT_ID,
+    CURRENCY,
+    AMOUNT_MINOR,
+    CUSTOMER_ID,
+    SUBSCRIPTION_STATUS,
+    PLAN_ID,
+    NEXT_CHARGE_AT,
+    INSTALLMENT_PLAN_STATUS,
+    INSTALLMENTS_PAID,
+]
 
 
 def initial(payment: PaymentInput) -> list[SearchAttributePair]:
@@ -42,7 +60,7 @@ def at_start(payment: PaymentInput) -> TypedSearchAttributes:
 
 def cli_flags() -> list[str]:
     """``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
-    type_names = {"KEYWORD": "Keyword", "INT": "Int"}
+    type_names = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
     flags: list[str] = []
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={type_names[key.indexed_value_type.name]}"]

@@ -1,0 +1,45 @@
+"""What recurring billing shares: dunning (retrying a failed charge) and charge attempts."""
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+
+def _days(days: list[int]) -> list[timedelta]:
+    return [timedelta(days=d) for d in days]
+
+
+class DunningPolicy(BaseModel):
+    """After a failed charge, retry it ``retry_delays[i]`` after the *first* failure (the
+    Stripe-style 1, 3, 7 days by default); when the last retry fails, dunning is exhausted."""
+
+    retry_delays: Annotated[list[timedelta], Field(max_length=10)] = Field(
+        default_factory=lambda: _days([1, 3, 7])
+    )
+
+    @classmethod
+    def from_days(cls, days: list[int]) -> "DunningPolicy":
+        return cls(retry_delays=_days(sorted(days)))
+
+
+class ChargeAttempt(BaseModel):
+    """One try at charging a period or installment: a payment saga of its own."""
+
+    attempt: int
+    payment_id: str
+    amount: int
+    status: str  # the payment's final status: succeeded, declined, failed, …
+    failure_code: str | None = None
+    failure_message: str | None = None
+    at: datetime
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """The provider may have charged: never try again before reconciliation settles it
+        (``lookup_payment_outcome``)."""
+        return self.status == "requires_attention"
