@@ -22,12 +22,16 @@ from api.routes import (
     admin,
     connected_accounts,
     health,
+    installment_plans,
+    invoices,
     ledger,
     payments,
     payouts,
+    plans,
     reconciliation,
     refunds,
     reports,
+    subscriptions,
 )
 from schemas.database import make_engine, require_current_schema
 from schemas.settings import Settings
@@ -84,6 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(refunds.router)
     app.include_router(connected_accounts.router)
     app.include_router(payouts.router)
+    app.include_router(invoices.router)
+    app.include_router(installment_plans.router)
+    app.include_router(plans.router)
+    app.include_router(subscriptions.router)
     app.include_router(ledger.router)
     app.include_router(reports.router)
     app.include_router(reconciliation.router)

@@ -37,6 +37,11 @@ REJECTIONS = {
     "insufficient_balance": (422, "The merchant balance cannot cover this"),
     "below_minimum": (422, "Less than the minimum payout is available"),
     "ledger_unavailable": (503, "The ledger is unavailable"),
+    # Installment plans (issue 6): the invoice is admitted under its row lock.
+    "invoice_not_found": (404, "No such invoice"),
+    "invoice_locked": (409, "The invoice cannot change once payment has started"),
+    "invoice_expired": (409, "The invoice has expired"),
+    "invoice_changed": (409, "The invoice changed while the plan was made"),
 }
 
 

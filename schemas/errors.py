@@ -22,3 +22,8 @@ LEDGER_REJECTED = "LedgerRejected"
 INSUFFICIENT_BALANCE = "InsufficientBalance"
 # A refund or payout that cannot be admitted; details[0] carries {code, message}.
 REJECTED = "Rejected"
+
+# Installment plan updates (issue 6).
+INVALID_PLAN_STATE = "InvalidInstallmentPlanState"
+AMOUNT_EXCEEDS_OUTSTANDING = "AmountExceedsOutstanding"
+INSTALLMENT_OUT_OF_ORDER = "InstallmentOutOfOrder"

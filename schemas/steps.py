@@ -29,3 +29,8 @@ LOOKUP_PAYOUT = "lookup_payout"
 BUILD_RECONCILIATION_REPORT = "build_reconciliation_report"
 
 LOOKUP_PAYMENT_OUTCOME = "lookup_payment_outcome"
+
+ADMIT_INSTALLMENT_PLAN = "admit_installment_plan"
+RECORD_INSTALLMENT_PLAN = "record_installment_plan"
+
+RECORD_SUBSCRIPTION = "record_subscription"

@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.billing import BillingActivities
 from activities.fraud import FraudActivities
+from activities.installments import InstallmentActivities
 from activities.ledger import LedgerActivities
 from activities.payments import ProviderActivities
 from activities.payout_calls import PayoutProviderActivities
@@ -21,16 +22,19 @@ from activities.providers.base import PaymentProvider
 from activities.providers.sandbox import SandboxGateway
 from activities.reconciliation import ReconciliationActivities
 from activities.refunds import RefundActivities
+from activities.subscriptions import SubscriptionActivities
 from schemas.database import make_engine, require_current_schema
 from schemas.settings import Settings
 from schemas.temporal_client import connect
 from workers.schedules import ensure_schedules
+from workflows.installment_plan import InstallmentPlanWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.reconciliation_report import ReconciliationReportWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.scheduled_payout import ScheduledPayoutWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("paysaga.worker")
 
@@ -64,6 +68,8 @@ def build_worker(
     payout_calls = PayoutProviderActivities(providers)
     reconciliation = ReconciliationActivities(engine, providers)
     billing = BillingActivities(engine)
+    installments = InstallmentActivities(engine)
+    subscriptions = SubscriptionActivities(engine)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -72,8 +78,10 @@ def build_worker(
             RefundWorkflow,
             PayoutWorkflow,
             ScheduledPayoutWorkflow,
+            SubscriptionWorkflow,
             ReconciliationWorkflow,
             ReconciliationReportWorkflow,
+            InstallmentPlanWorkflow,
         ],
         activities=[
             fraud.screen_payment,
@@ -98,6 +106,9 @@ def build_worker(
             reconciliation.lookup_payout,
             reconciliation.build_reconciliation_report,
             billing.lookup_payment_outcome,
+            installments.admit_installment_plan,
+            installments.record_installment_plan,
+            subscriptions.record_subscription,
         ],
         # Fraud and ledger activities are synchronous SQL: they run on this pool.
         activity_executor=executor,

@@ -26,10 +26,21 @@ ACCEPTED = {
 CONFIG = schemathesis.Config.from_dict(
     {
         "checks": ACCEPTED,
-        # A report's period must end after it starts, span at most 366 days, not lie in the
-        # future: rules between values that no schema can state, so schema-valid parameters
-        # may rightly be a 422 invalid_period.
         "operations": [
+            # Billing has rules of the same kind: an invoice expires after it is due and
+            # totals more than zero, custom installments add up to the total, a
+            # subscription starts within a year: schema-valid bodies may be a 422.
+            {
+                "include-path-regex": "^/v1/(invoices|installment-plans|subscriptions)",
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2XX", "400", "404", "409", "422"]
+                    }
+                },
+            },
+            # A report's period must end after it starts, span at most 366 days, not lie in
+            # the future: rules between values that no schema can state, so schema-valid
+            # parameters may rightly be a 422 invalid_period.
             {
                 "include-path-regex": "^/v1/reports/",
                 "checks": {
@@ -37,7 +48,7 @@ CONFIG = schemathesis.Config.from_dict(
                         "expected-statuses": ["2XX", "400", "404", "409", "422"]
                     }
                 },
-            }
+            },
         ],
     }
 )

@@ -18,7 +18,24 @@ from tests.support.tenants import PAYMENT, bearer, new_tenant
 # Routes outside tenant data: health probes and the admin API (its own key, its own tests).
 NOT_TENANT_DATA = re.compile(r"^/(healthz|readyz)$|^/v1/admin/")
 # Path parameters that name a tenant's resource, and the prefix of their ids.
-RESOURCE_PARAMS = {"payment_id": "pay", "refund_id": "re", "account_id": "acct", "payout_id": "po"}
+RESOURCE_PARAMS = {
+    "payment_id": "pay",
+    "refund_id": "re",
+    "account_id": "acct",
+    "payout_id": "po",
+    "invoice_id": "inv",
+    "installment_plan_id": "ip",
+    "plan_id": "plan",
+    "subscription_id": "sub",
+}
+DUE = "2031-01-15T00:00:00Z"
+INVOICE = {
+    "customer_id": "cus_isolation",
+    "currency": "USD",
+    "line_items": [{"description": "Seat", "quantity": 2, "unit_amount": 1_500, "tax_rate": "0.1"}],
+    "due_at": DUE,
+}
+PLAN = {"name": "Monthly", "amount": 1_000, "currency": "USD", "interval": "month"}
 
 
 # Valid bodies where the body is checked before the resource (the rest send none).
@@ -28,6 +45,14 @@ BODIES = {
         "interval": "daily",
         "minimum_amount": 100,
         "currency": "USD",
+    },
+    ("PATCH", "/v1/invoices/{invoice_id}"): {"due_at": DUE},
+    ("POST", "/v1/invoices/{invoice_id}/pay"): {"payment_method": "tok_visa"},
+    ("POST", "/v1/installment-plans/{installment_plan_id}/payments"): {"amount": 100},
+    ("POST", "/v1/installment-plans/{installment_plan_id}/resolve"): {"action": "waive"},
+    ("POST", "/v1/subscriptions/{subscription_id}/payment-method"): {"payment_method": "tok_visa"},
+    ("POST", "/v1/subscriptions/{subscription_id}/change-plan"): {
+        "plan_id": "plan_000000000000000000000000"
     },
 }
 
@@ -81,11 +106,37 @@ async def two_tenants(stack):
             "/v1/payouts",
             {"connected_account": account["account_id"], "amount": 100, "currency": "USD"},
         )
+        invoice = await create("/v1/invoices", INVOICE)
+        installments = await create(
+            "/v1/installment-plans",
+            {
+                "amount": 3_000,
+                "currency": "USD",
+                "customer_id": "cus_isolation",
+                "payment_method": "tok_visa",
+                "count": 3,
+                "interval": "month",
+                "first_due_at": DUE,
+            },
+        )
+        plan = await create("/v1/plans", PLAN)
+        subscription = await create(
+            "/v1/subscriptions",
+            {
+                "customer_id": "cus_isolation",
+                "plan_id": plan["plan_id"],
+                "payment_method": "tok_visa",
+            },
+        )
     owned = {
         "payment_id": held["payment_id"],
         "refund_id": refund["refund_id"],
         "account_id": account["account_id"],
         "payout_id": payout["payout_id"],
+        "invoice_id": invoice["invoice_id"],
+        "installment_plan_id": installments["installment_plan_id"],
+        "plan_id": plan["plan_id"],
+        "subscription_id": subscription["subscription_id"],
     }
     return owner, other, owned
 

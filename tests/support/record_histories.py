@@ -11,36 +11,52 @@ import shutil
 import sys
 import tempfile
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from sqlmodel import Session
 from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from schemas.billing import DunningPolicy
 from schemas.database import make_engine, upgrade
 from schemas.identity import (
+    installment_plan_workflow_id,
     new_account_id,
+    new_installment_plan_id,
     new_payout_id,
+    new_plan_id,
     new_refund_id,
+    new_subscription_id,
     payout_workflow_id,
     refund_workflow_id,
+    subscription_workflow_id,
 )
+from schemas.installments import CreateInstallmentPlanRequest, build_plan_input
 from schemas.payments import CaptureRequest, PaymentStatus
 from schemas.payouts import PayoutInput
 from schemas.refunds import RefundInput
 from schemas.settings import Settings
+from schemas.subscriptions import (
+    CancelSubscriptionRequest,
+    ChangePlan,
+    Plan,
+    SubscriptionInput,
+)
 from schemas.tables import ConnectedAccountRecord
 from tests.support.gateway import start_gateway
 from tests.support.payments import payment_input, start_payment, wait_for_status
 from tests.support.worker import running_worker
 from workflows import search_attributes
+from workflows.installment_plan import InstallmentPlanWorkflow, filed_at_start
 from workflows.payment import PaymentWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_steps import attributes, initial_state
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -146,6 +162,95 @@ async def payout_refused_unwinds(client, settings, gateway, engine):
     return await _payout(client, settings, engine, "ba_payoutFails")
 
 
+def _plan(amount: int) -> Plan:
+    return Plan(
+        plan_id=new_plan_id(),
+        name=f"Monthly {amount}",
+        amount=amount,
+        currency="USD",
+        interval="month",
+        created_at=datetime.now(UTC),
+    )
+
+
+async def _subscription(client, settings, *changes):
+    """A monthly subscription charged for its first period, then ``changes`` (updates),
+    then canceled."""
+    now = datetime.now(UTC)
+    sub = SubscriptionInput(
+        subscription_id=new_subscription_id(),
+        tenant_id="ten_record",
+        customer_id=f"cus_{uuid.uuid4().hex[:10]}",
+        plan=_plan(1_000),
+        payment_method="tok_visa",
+        start_at=now,
+        created_at=now,
+        dunning=DunningPolicy(),
+    )
+    handle = await client.start_workflow(
+        SubscriptionWorkflow.run,
+        sub,
+        id=subscription_workflow_id(sub.tenant_id, sub.subscription_id),
+        task_queue=settings.task_queue,
+        search_attributes=TypedSearchAttributes(attributes(initial_state(sub))),
+    )
+    while True:
+        state = await handle.query(SubscriptionWorkflow.state)
+        if state is not None and state.periods and state.periods[0].status == "paid":
+            break
+        await asyncio.sleep(0.1)
+    for update, argument in changes:
+        await handle.execute_update(update, argument)
+    await handle.execute_update(SubscriptionWorkflow.cancel, CancelSubscriptionRequest())
+    return handle
+
+
+async def subscription_charged_then_canceled(client, settings, gateway):
+    return await _subscription(client, settings)
+
+
+async def subscription_plan_changed_then_canceled(client, settings, gateway):
+    return await _subscription(
+        client, settings, (SubscriptionWorkflow.change_plan, ChangePlan(plan=_plan(3_000)))
+    )
+
+
+async def _installments(client, settings, due_dates):
+    request = CreateInstallmentPlanRequest(
+        amount=9_000,
+        currency="USD",
+        customer_id=f"cus_{uuid.uuid4().hex[:10]}",
+        payment_method="tok_visa",
+        due_dates=due_dates,
+    )
+    plan = build_plan_input(
+        request,
+        installment_plan_id=new_installment_plan_id(),
+        tenant_id="ten_record",
+        customer_id=request.customer_id,
+        currency="USD",
+        components={"principal": 9_000},
+        now=due_dates[0],
+        default_retry_days=[1, 3, 7],
+    )
+    return await client.start_workflow(
+        InstallmentPlanWorkflow.run,
+        plan,
+        id=installment_plan_workflow_id(plan.tenant_id, plan.installment_plan_id),
+        task_queue=settings.task_queue,
+        search_attributes=filed_at_start(plan),
+    )
+
+
+async def installment_paid_in_full(client, settings, gateway):
+    return await _installments(client, settings, [datetime.now(UTC)])
+
+
+async def installment_paid_in_order(client, settings, gateway):
+    now = datetime.now(UTC)
+    return await _installments(client, settings, [now, now + timedelta(seconds=2)])
+
+
 # File name prefix: the workflow type the replay test replays it with.
 SCENARIOS = {
     automatic_capture: "payment",
@@ -157,6 +262,10 @@ SCENARIOS = {
     refund_refused_by_provider: "refund",
     payout_paid: "payout",
     payout_refused_unwinds: "payout",
+    subscription_charged_then_canceled: "subscription",
+    subscription_plan_changed_then_canceled: "subscription",
+    installment_paid_in_full: "installment",
+    installment_paid_in_order: "installment",
 }
 
 

@@ -7,13 +7,21 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.installment_plan import InstallmentPlanWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 # A history's file name starts with the kind of money movement it recorded.
-WORKFLOWS = {"payment": PaymentWorkflow, "refund": RefundWorkflow, "payout": PayoutWorkflow}
+WORKFLOWS = {
+    "payment": PaymentWorkflow,
+    "refund": RefundWorkflow,
+    "payout": PayoutWorkflow,
+    "subscription": SubscriptionWorkflow,
+    "installment": InstallmentPlanWorkflow,
+}
 
 
 def test_histories_are_recorded():

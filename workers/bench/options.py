@@ -92,6 +92,24 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
         help="timed runs of each report (default: %(default)s)",
     )
 
+    billing = bench.add_argument_group(
+        "--billing-day: --subscriptions monthly subscriptions whose charge falls at the same "
+        "moment; how long the billing day takes, the worker's memory, no duplicate charge"
+    )
+    billing.add_argument("--billing-day", action="store_true")
+    billing.add_argument(
+        "--subscriptions",
+        type=_positive_int,
+        default=10_000,
+        help="subscriptions to bill (default: %(default)s)",
+    )
+    billing.add_argument(
+        "--create-concurrency",
+        type=_positive_int,
+        default=32,
+        help="POST /v1/subscriptions in flight while creating them (default: %(default)s)",
+    )
+
 
 def _positive_int(value: str) -> int:
     number = int(value.replace("_", ""))
@@ -102,6 +120,8 @@ def _positive_int(value: str) -> int:
 
 def argument_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the combination of arguments, if anything."""
+    if args.billing_day and (args.financial_report or args.find_max or args.baseline):
+        return "--billing-day runs alone, not with --financial-report, --find-max or --baseline"
     if args.financial_report:
         others = [
             flag

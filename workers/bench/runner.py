@@ -49,8 +49,11 @@ class Targets:
 
 
 @contextmanager
-def targets_for(args: argparse.Namespace, console: Console) -> Iterator[Targets]:
-    """The stack under test: the one named by --api-url etc., or a fresh embedded one."""
+def targets_for(
+    args: argparse.Namespace, console: Console, extra_env: dict[str, str] | None = None
+) -> Iterator[Targets]:
+    """The stack under test: the one named by --api-url etc., or a fresh embedded one
+    (``extra_env``: settings of its processes)."""
     if args.api_url:
         yield Targets(
             api_url=args.api_url,
@@ -66,7 +69,7 @@ def targets_for(args: argparse.Namespace, console: Console) -> Iterator[Targets]
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="paysaga-bench-"))
     console.print(f"Starting the embedded stack in {data_dir}")
-    stack = EmbeddedStack(data_dir=data_dir, **free_stack_ports())
+    stack = EmbeddedStack(data_dir=data_dir, **free_stack_ports(), extra_env=extra_env or {})
     try:
         with stack:
             yield Targets(
@@ -311,6 +314,10 @@ def main(args: argparse.Namespace) -> int:
         from workers.bench.financial import main as financial_main
 
         return financial_main(args)
+    if args.billing_day:
+        from workers.bench.billing_day import main as billing_day_main
+
+        return billing_day_main(args)
     from workers.stack import StackError
 
     try:
