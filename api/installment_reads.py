@@ -7,16 +7,15 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, select
 from temporalio.client import (
     Client,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.invoice_reads import invoice_not_found, stored_invoice
 from api.openapi import CATALOGUE
 from api.problems import Problem
 from api.saga_start import start_and_wait
+from api.workflow_updates import execute_update
 from schemas import errors
 from schemas.identity import INSTALLMENT_PLAN_ID, installment_plan_workflow_id
 from schemas.installments import (
@@ -121,21 +120,20 @@ async def start_plan(
     )
 
 
+def _refusal(cause: ApplicationError) -> Problem | None:
+    code = UPDATE_REFUSALS.get(cause.type)
+    return problem(code, cause.message) if code else None
+
+
+async def _finished() -> Problem:
+    return problem("invalid_plan_state", "the plan has finished")
+
+
 async def send_update(temporal: Client, tenant: str, plan_id: str, update, arg, update_id):
     handle = temporal.get_workflow_handle(installment_plan_workflow_id(tenant, plan_id))
-    try:
-        return await handle.execute_update(update, arg, id=update_id)
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type in UPDATE_REFUSALS:
-            raise problem(UPDATE_REFUSALS[cause.type], cause.message) from e
-        raise
-    except RPCError as e:
-        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise problem("invalid_plan_state", "the plan has finished") from e
-        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
-    except WorkflowUpdateRPCTimeoutOrCancelledError as e:
-        raise Problem(503, "temporal_unavailable", "Temporal did not answer in time") from e
+    return await execute_update(
+        handle, update, [arg], update_id, refusal=_refusal, finished=_finished
+    )
 
 
 async def read_plan(

@@ -10,12 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request, Response, status
 from pydantic import BaseModel
 from sqlmodel import Session
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -24,6 +19,7 @@ from api.dependencies import IdempotencyDep, SessionDep, TemporalDep
 from api.idempotency import IdempotencyStore, execute_once, fingerprint, json_response
 from api.payment_reads import read_payment
 from api.problems import Problem
+from api.workflow_updates import execute_update
 from schemas import errors
 from schemas.identity import payment_workflow_id
 from schemas.payments import PaymentStatus
@@ -103,27 +99,26 @@ async def running_handle(session, temporal, tenant: str, payment_id: str) -> Wor
     return temporal.get_workflow_handle(payment_workflow_id(tenant, payment_id))
 
 
+# The saga's refusals, by error type: (status, code, title).
+REFUSALS = {
+    errors.AMOUNT_EXCEEDS_AUTHORIZED: (422, "amount_exceeds_authorized", "Amount too large"),
+    errors.INVALID_PAYMENT_STATE: (409, "invalid_state", "Payment is not in a state for this"),
+}
+
+
+def _refusal(cause: ApplicationError) -> Problem | None:
+    known = REFUSALS.get(cause.type)
+    return Problem(*known, cause.message) if known else None
+
+
+async def _finished() -> Problem:
+    return Problem(409, "invalid_state", "Payment has already finished")
+
+
 async def send_update(handle: WorkflowHandle, update, request: BaseModel, update_id: str | None):
-    try:
-        return await handle.execute_update(update, request, id=update_id)
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type == errors.AMOUNT_EXCEEDS_AUTHORIZED:
-            raise Problem(
-                422, "amount_exceeds_authorized", "Amount too large", cause.message
-            ) from e
-        if isinstance(cause, ApplicationError) and cause.type == errors.INVALID_PAYMENT_STATE:
-            raise Problem(
-                409, "invalid_state", "Payment is not in a state for this", cause.message
-            ) from e
-        raise
-    except RPCError as e:
-        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise Problem(409, "invalid_state", "Payment has already finished") from e
-        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
-    except WorkflowUpdateRPCTimeoutOrCancelledError as e:
-        # Temporal went away (or stopped answering) while the update waited for the worker.
-        raise Problem(503, "temporal_unavailable", "Temporal did not answer in time") from e
+    return await execute_update(
+        handle, update, [request], update_id, refusal=_refusal, finished=_finished
+    )
 
 
 def not_found() -> Problem:

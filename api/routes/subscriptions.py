@@ -9,8 +9,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     TypedSearchAttributes,
@@ -18,7 +16,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.auth import TenantDep
 from api.dependencies import IdempotencyDep, SessionDep, SettingsDep, TemporalDep
@@ -33,6 +31,7 @@ from api.subscription_reads import (
     stored_subscription,
     stored_subscriptions,
 )
+from api.workflow_updates import execute_update
 from schemas import errors
 from schemas.billing import DunningPolicy
 from schemas.identity import new_subscription_id, subscription_workflow_id
@@ -219,24 +218,14 @@ class _Action:
 
     async def _update(self, update, argument, key: str | None) -> SubscriptionState:
         workflow_id = subscription_workflow_id(self.tenant, self.subscription_id)
-        handle = self.temporal.get_workflow_handle(workflow_id)
-        update_id = f"{update.__name__}:{key}" if key else None
-        arguments = [] if argument is None else [argument]
-        try:
-            return await handle.execute_update(update, *arguments, id=update_id)
-        except WorkflowUpdateFailedError as e:
-            cause = e.cause
-            if isinstance(cause, ApplicationError) and cause.type == errors.REJECTED:
-                refused = cause.details[0] if cause.details else {}
-                status_code, title = REFUSALS.get(refused.get("code"), REFUSALS["invalid_state"])
-                raise Problem(status_code, refused["code"], title, refused.get("message")) from e
-            raise
-        except RPCError as e:
-            if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                raise await self._finished() from e
-            raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
-        except WorkflowUpdateRPCTimeoutOrCancelledError as e:
-            raise Problem(503, "temporal_unavailable", "Temporal did not answer in time") from e
+        return await execute_update(
+            self.temporal.get_workflow_handle(workflow_id),
+            update,
+            [] if argument is None else [argument],
+            f"{update.__name__}:{key}" if key else None,
+            refusal=_refusal,
+            finished=self._finished,
+        )
 
     async def _finished(self) -> Problem:
         """No running workflow: a canceled subscription, or none of this tenant's."""
@@ -248,6 +237,15 @@ class _Action:
         return Problem(
             409, "invalid_state", REFUSALS["invalid_state"][1], f"subscription is {stored.status}"
         )
+
+
+def _refusal(cause: ApplicationError) -> Problem | None:
+    if cause.type != errors.REJECTED:
+        return None
+    refused = cause.details[0] if cause.details else {}
+    code = refused.get("code", "invalid_state")
+    status_code, title = REFUSALS.get(code, REFUSALS["invalid_state"])
+    return Problem(status_code, code, title, refused.get("message"))
 
 
 def _action(tenant, subscription_id, request, session, temporal, idempotency) -> _Action:

@@ -229,7 +229,8 @@ def print_report(document: dict, console: Console) -> None:
     table.add_row("created in", f"{create['seconds']} s ({create['per_second']}/s)")
     seconds = document["billing_day_seconds"]
     target = document["target"]
-    verdict = "" if not target["applies"] else (" (met)" if seconds and seconds < 600 else "")
+    met = seconds is not None and seconds < target["seconds"]
+    verdict = "" if not target["applies"] else (" (met)" if met else " (missed)")
     table.add_row(
         "billing day",
         "did not finish"
