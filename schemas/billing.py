@@ -5,6 +5,19 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from schemas.payments import PaymentStatus
+
+# A billing charge's payment ended with the money taken, or surely without it; any other
+# status (``requires_attention``) leaves the charge unsettled until reconciliation.
+CHARGED = frozenset(
+    {PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
+)
+NOT_CHARGED = frozenset(
+    {PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.CANCELED, PaymentStatus.EXPIRED}
+)
+# How often a charge whose outcome is unknown is looked up again.
+UNSETTLED_RECHECK = timedelta(hours=1)
+
 
 def _days(days: list[int]) -> list[timedelta]:
     return [timedelta(days=d) for d in days]

@@ -1,7 +1,7 @@
 """Installment plans: an invoice (or a plain amount) paid in installments, in order, each
 charged on its due date, with dunning when a charge fails."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, Literal
@@ -254,7 +254,3 @@ def build_plan_input(
             default_retry_days if request.dunning_retry_days is None else request.dunning_retry_days
         ),
     )
-
-
-# How often an unsettled charge (outcome unknown) is looked up again.
-UNSETTLED_RECHECK = timedelta(hours=1)

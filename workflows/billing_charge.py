@@ -6,10 +6,12 @@ from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from schemas import steps
     from schemas.billing import ChargeAttempt
     from schemas.identity import billing_key, billing_payment_id, payment_workflow_id
     from schemas.money import format_minor
     from schemas.payments import PaymentInput, PaymentState
+    from workflows import policies
     from workflows import search_attributes as sa
 
 from workflows.payment import PaymentWorkflow
@@ -73,4 +75,11 @@ async def charge(
         failure_code=state.failure_code,
         failure_message=state.failure_message,
         at=workflow.now(),
+    )
+
+
+async def settled_outcome(payment_id: str) -> str | None:
+    """The payment's status now, as reconciliation left it in the read model."""
+    return await workflow.execute_local_activity(
+        steps.LOOKUP_PAYMENT_OUTCOME, payment_id, result_type=str, **policies.LOCAL_CALL
     )

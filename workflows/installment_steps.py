@@ -14,9 +14,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from schemas import errors, steps
-    from schemas.billing import ChargeAttempt
+    from schemas.billing import CHARGED, NOT_CHARGED, UNSETTLED_RECHECK, ChargeAttempt
     from schemas.installments import (
-        UNSETTLED_RECHECK,
         Installment,
         InstallmentPlanInput,
         InstallmentPlanState,
@@ -24,21 +23,12 @@ with workflow.unsafe.imports_passed_through():
         InstallmentStatus,
         PayInstallmentsRequest,
     )
-    from schemas.payments import PaymentStatus
     from workflows import policies
     from workflows import search_attributes as sa
-    from workflows.billing_charge import charge
+    from workflows.billing_charge import charge, settled_outcome
     from workflows.failures import LOCAL_ACTIVITY_FAILURES, rejection
 
 Status = InstallmentPlanStatus
-# Payment statuses that say the money did not move: dunning goes on.
-NOT_CHARGED = {s.value for s in PaymentStatus if s.is_final} - {
-    PaymentStatus.SUCCEEDED.value,
-    PaymentStatus.PARTIALLY_REFUNDED.value,
-    PaymentStatus.REFUNDED.value,
-    PaymentStatus.REQUIRES_ATTENTION.value,
-}
-CHARGED = {PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
 
 
 def invalid(message: str, error_type: str = errors.INVALID_PLAN_STATE) -> ApplicationError:
@@ -196,9 +186,7 @@ class InstallmentSteps:
     async def _settle(self, installment: Installment) -> bool:
         """Look the unknown charge up; True when the installment may be charged now."""
         attempt = installment.unsettled
-        outcome = await workflow.execute_local_activity(
-            steps.LOOKUP_PAYMENT_OUTCOME, attempt.payment_id, **policies.LOCAL_CALL
-        )
+        outcome = await settled_outcome(attempt.payment_id)
         if outcome in CHARGED:
             self._settled(installment, outcome)
             self._apply(attempt.amount)

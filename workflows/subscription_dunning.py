@@ -7,22 +7,16 @@ from typing import TYPE_CHECKING, Literal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import steps
-    from schemas.billing import ChargeAttempt
+    from schemas.billing import CHARGED, NOT_CHARGED, UNSETTLED_RECHECK, ChargeAttempt
     from schemas.subscriptions import BillingPeriod
-    from workflows import policies
 
-from workflows.billing_charge import charge
+from workflows.billing_charge import charge, settled_outcome
 
 if TYPE_CHECKING:
     from workflows.subscription import SubscriptionWorkflow
 
 Outcome = Literal["paid", "exhausted", "canceled"]
 Wake = Literal["scheduled", "requested", "canceled"]
-# While reconciliation has not settled a charge, ask again this often.
-RECHECK_EVERY = timedelta(hours=1)
-PAID = frozenset({"succeeded", "partially_refunded", "refunded"})
-NOT_CHARGED = frozenset({"declined", "failed", "canceled", "expired"})
 
 
 class Collector:
@@ -43,7 +37,7 @@ class Collector:
             status, at_once = await self._settle(attempt, period, delays, used, at_once)
             if status == "canceled":
                 return "canceled"
-            if status in PAID:
+            if status in CHARGED:
                 book.paid(period)
                 return "paid"
             if used >= len(delays):
@@ -76,25 +70,20 @@ class Collector:
             wake = await self.wait(check_at)
             if wake == "canceled":
                 return "canceled", False
-            outcome = await workflow.execute_local_activity(
-                steps.LOOKUP_PAYMENT_OUTCOME,
-                attempt.payment_id,
-                result_type=str,
-                **policies.LOCAL_CALL,
-            )
+            outcome = await settled_outcome(attempt.payment_id)
             self._flow.retry_answered()
-            if outcome in PAID or outcome in NOT_CHARGED:
+            if outcome in CHARGED or outcome in NOT_CHARGED:
                 attempt.status = outcome
                 # A customer's new card (requested) is tried at once; a settled failure at
                 # its retry time is that retry.
                 return outcome, wake == "requested"
-            check_at = workflow.now() + RECHECK_EVERY
+            check_at = workflow.now() + UNSETTLED_RECHECK
         return attempt.status, at_once
 
     def _retry_time(self, period: BillingPeriod, delays: list[timedelta], used: int) -> datetime:
         if used < len(delays) and period.first_failed_at is not None:
             return period.first_failed_at + delays[used]
-        return workflow.now() + RECHECK_EVERY
+        return workflow.now() + UNSETTLED_RECHECK
 
     @staticmethod
     def _grace_end(period: BillingPeriod, delays: list[timedelta]) -> datetime | None:
