@@ -1,10 +1,18 @@
-"""Provider activities: every call carries an idempotency key from the payment's identity."""
+"""Provider activities: every call carries an idempotency key from the payment's identity.
 
-from collections.abc import Mapping
+Each call goes through the provider's circuit breaker (shared by every worker): an open
+circuit answers ``Unavailable`` without calling, and every answer tells the breaker whether
+the provider is up (an answer, even a decline) or not (unavailable, unknown outcome).
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.circuit_breaker import CircuitBreaker, is_provider_failure, refusal_error
 from activities.providers.base import PaymentProvider
 from schemas import errors, steps
 from schemas.provider import (
@@ -15,10 +23,15 @@ from schemas.provider import (
     RefundResult,
 )
 
+T = TypeVar("T")
+
 
 class ProviderActivities:
-    def __init__(self, providers: Mapping[str, PaymentProvider]) -> None:
+    def __init__(
+        self, providers: Mapping[str, PaymentProvider], breaker: CircuitBreaker | None = None
+    ) -> None:
         self._providers = providers
+        self._breaker = breaker
 
     def _provider(self, name: str) -> PaymentProvider:
         try:
@@ -30,26 +43,56 @@ class ProviderActivities:
                 non_retryable=True,
             ) from None
 
+    async def _call(self, name: str, call: Callable[[PaymentProvider], Awaitable[T]]) -> T:
+        provider = self._provider(name)
+        breaker = self._breaker
+        if breaker is None:
+            return await call(provider)
+        admission = await asyncio.to_thread(breaker.admit, name)
+        if not admission.admitted:
+            raise refusal_error(name, admission)  # not a failure of the provider's
+        try:
+            result = await call(provider)
+        except ApplicationError as failure:
+            if is_provider_failure(failure):
+                await asyncio.to_thread(breaker.record_failure, name, failure.message)
+            else:  # it answered: a decline is a healthy provider
+                await asyncio.to_thread(breaker.record_success, name)
+            raise
+        await asyncio.to_thread(breaker.record_success, name)
+        return result
+
     @activity.defn(name=steps.AUTHORIZE_PAYMENT)
     async def authorize_payment(self, command: AuthorizeCommand) -> ChargeResult:
-        return await self._provider(command.provider).authorize(command)
+        try:
+            return await self._call(command.provider, lambda p: p.authorize(command))
+        except ApplicationError as failure:
+            # On the first attempt Unavailable proves nothing was applied: final, so the saga
+            # fails over at once. A later attempt may follow an unknown outcome, so it keeps
+            # retrying here with the same key instead.
+            first_attempt = activity.info().attempt == 1
+            if command.may_fail_over and first_attempt and failure.type == errors.UNAVAILABLE:
+                raise ApplicationError(
+                    failure.message, type=errors.UNAVAILABLE, non_retryable=True
+                ) from failure
+            raise
 
     @activity.defn(name=steps.CONFIRM_PAYMENT_ACTION)
     async def confirm_payment_action(self, command: ChargeCommand) -> ChargeResult:
-        return await self._provider(command.provider).confirm_action(command)
+        return await self._call(command.provider, lambda p: p.confirm_action(command))
 
     @activity.defn(name=steps.CAPTURE_PAYMENT)
     async def capture_payment(self, command: ChargeCommand) -> ChargeResult:
-        return await self._provider(command.provider).capture(command)
+        return await self._call(command.provider, lambda p: p.capture(command))
 
     @activity.defn(name=steps.VOID_AUTHORIZATION)
     async def void_authorization(self, command: ChargeCommand) -> ChargeResult:
-        return await self._provider(command.provider).void(command)
+        return await self._call(command.provider, lambda p: p.void(command))
 
     @activity.defn(name=steps.REFUND_PAYMENT)
     async def refund_payment(self, command: ChargeCommand) -> ChargeResult:
-        return await self._provider(command.provider).refund(command)
+        return await self._call(command.provider, lambda p: p.refund(command))
 
     @activity.defn(name=steps.CREATE_REFUND)
     async def create_refund(self, command: RefundCommand) -> RefundResult:
-        return await self._provider(command.provider).create_refund(command)
+        return await self._call(command.provider, lambda p: p.create_refund(command))

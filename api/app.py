@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from activities.providers.registry import build_providers
 from api.api_keys import KeyVerifier
 from api.auth import check_auth_settings
 from api.body_limit import BodyLimitMiddleware
@@ -28,10 +29,12 @@ from api.routes import (
     payments,
     payouts,
     plans,
+    providers,
     reconciliation,
     refunds,
     reports,
     subscriptions,
+    webhooks,
 )
 from schemas.database import make_engine, require_current_schema
 from schemas.settings import Settings
@@ -64,11 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.idempotency = store = IdempotencyStore(
             engine, settings.idempotency_retention, settings.request_timeout + LOCK_MARGIN
         )
+        app.state.providers = providers = build_providers(settings)
         purging = asyncio.create_task(_purge_expired_keys(store))
         yield
         purging.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purging
+        for provider in providers.values():
+            await provider.aclose()
         engine.dispose()
 
     app = FastAPI(
@@ -95,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger.router)
     app.include_router(reports.router)
     app.include_router(reconciliation.router)
+    app.include_router(providers.router)
+    app.include_router(webhooks.router)
     app.include_router(admin.router)
     install_openapi(app)
     return app

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from activities.providers.base import PaymentProvider
 from api.idempotency import IdempotencyStore
 from api.problems import Problem
 from schemas.settings import Settings
@@ -53,11 +54,24 @@ async def get_temporal(request: Request) -> Client:
     return await request.app.state.temporal.get()
 
 
+def get_temporal_connection(request: Request) -> TemporalConnection:
+    """For routes that need Temporal only on some paths (it connects on first ``get``)."""
+    return request.app.state.temporal
+
+
 def get_idempotency(request: Request) -> IdempotencyStore:
     return request.app.state.idempotency
+
+
+def get_providers(request: Request) -> dict[str, PaymentProvider]:
+    """The adapters whose webhooks this API verifies."""
+    return request.app.state.providers
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+TemporalConnectionDep = Annotated[TemporalConnection, Depends(get_temporal_connection)]
 IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+ProvidersDep = Annotated[dict[str, PaymentProvider], Depends(get_providers)]

@@ -68,6 +68,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "invalid_resume_at": (422, "resume_at must be in the future"),
     "plan_unchanged": (422, "The subscription is on this plan already"),
     "plan_change_not_supported": (422, "Plans can change only within a currency and interval"),
+    # Providers and webhooks (issue 7).
+    "no_eligible_provider": (422, "No configured provider accepts this payment"),
+    "provider_not_configured": (404, "This provider is not configured here"),
+    "invalid_webhook_signature": (400, "The webhook signature is invalid or stale"),
 }
 IDEMPOTENCY_PROBLEMS = ("idempotency_mismatch", "idempotency_in_progress")
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

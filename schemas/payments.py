@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from schemas.money import AmountMinor, CurrencyCode
 
-ProviderName = Literal["sandbox"]
+ProviderName = Literal["sandbox", "stripe", "paypal"]
 CaptureMethod = Literal["automatic", "manual"]
 
 # Only provider tokens are ever accepted: a PAN or CVV cannot match this pattern.
@@ -34,6 +34,8 @@ class PaymentStatus(StrEnum):
     # After the saga: refunds change a succeeded payment's status in the read model.
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
+    # The cardholder disputed the charge (a provider webhook): for operators to answer.
+    DISPUTED = "disputed"
 
     @property
     def is_final(self) -> bool:
@@ -50,6 +52,7 @@ FINAL_STATUSES = frozenset(
         PaymentStatus.REQUIRES_ATTENTION,
         PaymentStatus.PARTIALLY_REFUNDED,
         PaymentStatus.REFUNDED,
+        PaymentStatus.DISPUTED,
     }
 )
 # A payment whose captured money can still be (partly) given back.
@@ -66,7 +69,8 @@ class CreatePaymentRequest(BaseModel):
     customer_id: CustomerId
     payment_method: PaymentMethodToken
     capture_method: CaptureMethod = "automatic"
-    provider: ProviderName = "sandbox"
+    # None: chosen by the routing rules (schemas/routing.py), with failover.
+    provider: ProviderName | None = None
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] = Field(
         default_factory=dict
@@ -78,6 +82,9 @@ class PaymentInput(CreatePaymentRequest):
 
     payment_id: str
     tenant_id: TenantId
+    provider: ProviderName = "sandbox"
+    # Tried in order when ``provider`` is Unavailable before anything was authorized.
+    fallback_providers: list[ProviderName] = Field(default_factory=list)
     authorization_hold: timedelta = timedelta(days=7)
     action_timeout: timedelta = timedelta(hours=1)
     provider_deadline: timedelta = timedelta(minutes=10)
@@ -116,6 +123,24 @@ class StepRecord(BaseModel):
     detail: str | None = None
 
 
+class ProviderAttempt(BaseModel):
+    """One provider the payment was sent to; a failover leaves two or more."""
+
+    provider: str
+    outcome: Literal["succeeded", "declined", "unavailable", "failed"]
+    detail: str | None = None
+
+
+class DisputeRecord(BaseModel):
+    """A dispute the provider reported (webhook), kept for operators."""
+
+    provider_event_id: str
+    reason: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    opened_at: datetime
+
+
 class PaymentState(BaseModel):
     """What the ``state`` query answers and the read model stores."""
 
@@ -139,5 +164,8 @@ class PaymentState(BaseModel):
     failure_code: str | None = None
     failure_message: str | None = None
     steps: list[StepRecord] = Field(default_factory=list)
+    # Providers tried, in order (routing and failover); empty for payments made before it.
+    provider_attempts: list[ProviderAttempt] = Field(default_factory=list)
+    dispute: DisputeRecord | None = None
     created_at: datetime
     updated_at: datetime

@@ -17,6 +17,11 @@ class AuthorizeCommand(BaseModel):
     customer_id: str
     capture: bool  # automatic capture: one authorize-and-capture call
     idempotency_key: str
+    # Echoed back by providers that keep metadata, so webhooks find the saga.
+    tenant_id: str | None = None
+    # Another provider is next in line: an Unavailable on the first attempt is final, so
+    # the saga can fail over before anything was authorized.
+    may_fail_over: bool = False
 
 
 class ChargeCommand(BaseModel):
@@ -67,6 +72,7 @@ class RefundCommand(BaseModel):
     amount: int
     currency: str
     idempotency_key: str
+    tenant_id: str | None = None
 
 
 class RefundResult(BaseModel):

@@ -26,6 +26,9 @@ class FindUnresolvedCommand(BaseModel):
 class LookupCommand(BaseModel):
     provider: str
     id: str  # our payment, refund or payout id: the provider object's reference
+    # The provider's own id when the saga learned it: found by id where the provider cannot
+    # be searched by ours (PayPal orders).
+    reference: str | None = None
 
 
 class ChargeLookup(BaseModel):

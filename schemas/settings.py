@@ -4,10 +4,13 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TASK_QUEUE = "paysaga-payments"
+# Longer than any client's or load balancer's idle timeout (AWS ALB: 60 s), so a client never
+# sends on a kept-alive connection at the instant the API closes it (uvicorn's default is 5 s).
+API_KEEP_ALIVE_SECONDS = 75
 
 
 class FraudRules(BaseModel):
@@ -21,6 +24,27 @@ class FraudRules(BaseModel):
     blocked_payment_methods: list[str] = Field(default_factory=lambda: ["tok_blocked"])
     velocity_max_payments: int = 30
     velocity_window: timedelta = timedelta(hours=1)
+
+
+class RoutingRule(BaseModel):
+    """Providers to try, in order, for payments matching every condition that is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = None
+    currency: str | None = None
+    payment_method_type: str | None = None  # "card" or "paypal" (schemas.routing)
+    providers: Annotated[list[str], Field(min_length=1)]
+
+
+class RoutingPolicy(BaseModel):
+    """``PAYSAGA_ROUTING='{"rules": [...], "default": ["sandbox"]}'``: the first matching
+    rule wins; a provider named in the request is used alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RoutingRule] = Field(default_factory=list)
+    default: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["sandbox"])
 
 
 class Settings(BaseSettings):
@@ -55,6 +79,28 @@ class Settings(BaseSettings):
     rate_limit_burst: Annotated[int, Field(ge=1)] = 200
 
     sandbox_gateway_url: str = "http://127.0.0.1:8100"
+    # Stripe is configured when its key is set (a test key, sk_test_…, for trying it out).
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # Another Stripe-compatible server (localstripe in the tests); None: api.stripe.com.
+    stripe_api_base: str | None = None
+    # Where Connect (accounts, transfers, payouts) is served; None: stripe_api_base.
+    stripe_connect_api_base: str | None = None
+    # PayPal is configured when both credentials are set.
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_base_url: str = "https://api-m.sandbox.paypal.com"
+    # The webhook id PayPal gave our endpoint: part of what its signatures cover.
+    paypal_webhook_id: str | None = None
+    # Where PayPal sends the buyer after approving or canceling an order.
+    paypal_return_url: str = "http://127.0.0.1:8000/paypal/return"
+    paypal_cancel_url: str = "http://127.0.0.1:8000/paypal/cancel"
+    routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
+    # A provider's circuit opens after this many consecutive failures (Unavailable or an
+    # unknown outcome), shared by every worker through the database, and lets one probe
+    # call through after ``breaker_open_for``.
+    breaker_failure_threshold: Annotated[int, Field(ge=1)] = 5
+    breaker_open_for: timedelta = timedelta(seconds=30)
     # A provider call that takes longer is treated as OutcomeUnknown and retried with
     # the same idempotency key.
     provider_timeout: timedelta = timedelta(seconds=10)

@@ -287,3 +287,52 @@ class InstallmentPlanRecord(SQLModel, table=True):
     state_json: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(index=True)
     updated_at: datetime
+
+
+class WebhookEventRecord(SQLModel, table=True):
+    """A verified provider event, stored once: the unique key makes a redelivery a no-op.
+
+    Only the normalized event is kept (``ProviderEvent``), never the raw body, which may
+    carry billing details.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=32)
+    event_id: str = Field(max_length=255)
+    event_type: str = Field(max_length=128)
+    kind: str = Field(max_length=32)
+    object_reference: str | None = Field(default=None, max_length=255, index=True)
+    tenant_id: str | None = Field(default=None, max_length=64, index=True)
+    payment_id: str | None = Field(default=None, max_length=40, index=True)
+    # What was done with it: signaled, recorded, unknown_object, ignored.
+    outcome: str = Field(max_length=32)
+    event_json: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(index=True)
+
+
+class WebhookRejectionRecord(SQLModel, table=True):
+    """Requests refused for a bad or stale signature: counted, nothing else kept."""
+
+    __tablename__ = "webhook_rejections"
+
+    provider: str = Field(primary_key=True, max_length=32)
+    rejected: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_rejected_at: datetime | None = None
+
+
+class ProviderHealthRecord(SQLModel, table=True):
+    """A provider's circuit breaker, shared by every worker (activities/circuit_breaker)."""
+
+    __tablename__ = "provider_health"
+
+    provider: str = Field(primary_key=True, max_length=32)
+    consecutive_failures: int = 0
+    # Set while the circuit is open; a probe may go through once ``breaker_open_for`` passed.
+    opened_at: datetime | None = None
+    probe_started_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    updated_at: datetime

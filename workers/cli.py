@@ -169,7 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "api":
         import uvicorn
 
-        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port)
+        from schemas.settings import API_KEEP_ALIVE_SECONDS
+
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            timeout_keep_alive=API_KEEP_ALIVE_SECONDS,
+        )
         return 0
     if args.command == "search-attributes":
         return _search_attributes(args)

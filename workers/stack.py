@@ -38,7 +38,7 @@ from typing import IO, Any, TypeVar
 import httpx
 from sqlalchemy.engine import make_url
 
-from schemas.settings import TASK_QUEUE
+from schemas.settings import API_KEEP_ALIVE_SECONDS, TASK_QUEUE
 from workers import dev_tenant
 from workflows import search_attributes
 
@@ -462,6 +462,8 @@ class EmbeddedStack:
             self.host,
             "--port",
             str(self.api_port),
+            "--timeout-keep-alive",
+            str(API_KEEP_ALIVE_SECONDS),
         ]
         child = self._spawn("api", cmd)
         self._wait_http(child, f"{self.api_url}/readyz")

@@ -12,6 +12,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.billing import BillingActivities
+from activities.circuit_breaker import CircuitBreaker
 from activities.fraud import FraudActivities
 from activities.installments import InstallmentActivities
 from activities.ledger import LedgerActivities
@@ -19,7 +20,7 @@ from activities.payments import ProviderActivities
 from activities.payout_calls import PayoutProviderActivities
 from activities.payouts import PayoutActivities
 from activities.providers.base import PaymentProvider
-from activities.providers.sandbox import SandboxGateway
+from activities.providers.registry import build_providers
 from activities.reconciliation import ReconciliationActivities
 from activities.refunds import RefundActivities
 from activities.subscriptions import SubscriptionActivities
@@ -42,11 +43,6 @@ log = logging.getLogger("paysaga.worker")
 ACTIVITY_THREADS = 16
 
 
-def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
-    timeout = settings.provider_timeout.total_seconds()
-    return {"sandbox": SandboxGateway(settings.sandbox_gateway_url, timeout_seconds=timeout)}
-
-
 def workflow_runner(sandboxed: bool) -> WorkflowRunner:
     return SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()
 
@@ -62,10 +58,11 @@ def build_worker(
     """The payments worker; ``sandboxed`` overrides ``settings.workflow_sandbox``."""
     fraud = FraudActivities(engine, settings.fraud)
     ledger = LedgerActivities(engine)
-    provider_calls = ProviderActivities(providers)
+    breaker = CircuitBreaker.from_settings(engine, settings)
+    provider_calls = ProviderActivities(providers, breaker)
     refunds = RefundActivities(engine)
     payouts = PayoutActivities(engine)
-    payout_calls = PayoutProviderActivities(providers)
+    payout_calls = PayoutProviderActivities(providers, breaker)
     reconciliation = ReconciliationActivities(engine, providers)
     billing = BillingActivities(engine)
     installments = InstallmentActivities(engine)

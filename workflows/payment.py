@@ -12,12 +12,21 @@ with workflow.unsafe.imports_passed_through():
     from schemas.payments import (
         CancelRequest,
         CaptureRequest,
+        DisputeRecord,
         PaymentInput,
         PaymentState,
         PaymentStatus,
     )
+    from schemas.provider_events import ProviderEvent
     from workflows import search_attributes as sa
     from workflows.payment_steps import PaymentSteps, StepFailed
+
+
+# Events after which the provider may have finished the customer's action (3-D Secure done,
+# PayPal order approved): the saga asks the provider again.
+PROVIDER_ACTION_HINTS = frozenset(
+    {"action_completed", "payment_authorized", "payment_captured", "payment_failed"}
+)
 
 
 @workflow.defn
@@ -128,6 +137,21 @@ class PaymentWorkflow:
     @workflow.signal
     def confirm(self) -> None:
         self._confirmations += 1
+
+    @workflow.signal
+    def provider_event(self, event: ProviderEvent) -> None:
+        """A verified webhook: only a hint, since the saga asks the provider before acting,
+        so a late, repeated or out-of-order event changes nothing twice."""
+        if event.kind in PROVIDER_ACTION_HINTS:
+            self._confirmations += 1
+        elif event.kind == "dispute_opened" and self._state is not None:
+            self._state.dispute = DisputeRecord(
+                provider_event_id=event.event_id,
+                reason=event.detail,
+                amount=event.amount,
+                currency=event.currency,
+                opened_at=event.occurred_at or workflow.now(),
+            )
 
     @workflow.update
     async def wait_for_milestone(self) -> PaymentState:

@@ -14,8 +14,30 @@ with workflow.unsafe.imports_passed_through():
     from schemas import errors, journals, steps
     from schemas.fraud import ScreeningCommand, ScreeningDecision
     from schemas.ledger import JournalEntryDraft, RecordPaymentCommand
-    from schemas.payments import PaymentInput, PaymentState, PaymentStatus, StepRecord
+    from schemas.payments import (
+        PaymentInput,
+        PaymentState,
+        PaymentStatus,
+        ProviderAttempt,
+        StepRecord,
+    )
     from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult
+
+
+# Marks, in new histories, the code path that moves a payment to its next provider.
+FAILOVER_PATCH = "provider-failover"
+# What ``_provider_step`` answers when the payment should go to its next provider.
+FAILED_OVER = ChargeResult(reference="", status="requires_action", amount=0)
+
+
+def _unavailable_before_applying(cause: BaseException | None) -> bool:
+    """The activity proved nothing was applied: ``Unavailable`` on its first attempt, made
+    final by the activity only then (a retry may follow an unknown outcome)."""
+    return (
+        isinstance(cause, ApplicationError)
+        and cause.type == errors.UNAVAILABLE
+        and cause.non_retryable
+    )
 
 
 class StepFailed(Exception):
@@ -47,17 +69,35 @@ class PaymentSteps:
 
     async def authorize(self) -> ChargeResult | None:
         self.saga.register(steps.VOID_AUTHORIZATION, self._void)
-        command = AuthorizeCommand(
+        fallbacks = list(self.payment.fallback_providers)
+        while True:
+            charge = await self._provider_step(
+                steps.AUTHORIZE_PAYMENT,
+                self._authorize_command(may_fail_over=bool(fallbacks)),
+                "authorization_failed",
+            )
+            if charge is not FAILED_OVER:
+                return charge
+            # Nothing was authorized at the unavailable provider: the next one may charge.
+            workflow.patched(FAILOVER_PATCH)
+            self.state.provider = fallbacks.pop(0)
+            workflow.upsert_search_attributes([sa.PAYMENT_PROVIDER.value_set(self.state.provider)])
+
+    def _authorize_command(self, may_fail_over: bool) -> AuthorizeCommand:
+        first = self.state.provider == self.payment.provider
+        return AuthorizeCommand(
             payment_id=self.payment.payment_id,
-            provider=self.payment.provider,
+            tenant_id=self.payment.tenant_id,
+            provider=self.state.provider,
             amount=self.payment.amount,
             currency=self.payment.currency,
             payment_method=self.payment.payment_method,
             customer_id=self.payment.customer_id,
             capture=self.payment.capture_method == "automatic",
-            idempotency_key=self._key("authorize"),
+            # Each provider gets its own key; the first keeps the key payments always had.
+            idempotency_key=self._key("authorize" if first else f"authorize:{self.state.provider}"),
+            may_fail_over=may_fail_over,
         )
-        return await self._provider_step(steps.AUTHORIZE_PAYMENT, command, "authorization_failed")
 
     async def confirm_action(self, attempt: int) -> ChargeResult | None:
         return await self._provider_step(
@@ -124,7 +164,10 @@ class PaymentSteps:
             await self._record_quietly()
 
     async def _provider_step(self, name: str, command, failure_code: str) -> ChargeResult | None:
-        """Run an authorize-like call: a decline ends the payment, other failures unwind."""
+        """Run an authorize-like call: a decline ends the payment, other failures unwind.
+
+        Answers ``FAILED_OVER`` when the provider was unavailable before applying anything
+        and the command allowed failing over (``may_fail_over``)."""
         started = workflow.now()
         try:
             charge = await self._call_provider(name, command)
@@ -132,17 +175,31 @@ class PaymentSteps:
             cause = failure.cause
             self._log(name, started, "failed", reason(failure))
             if isinstance(cause, ApplicationError) and cause.type == errors.DECLINED:
+                self._attempted("declined", cause.message)
                 decline = refusal(cause)
                 self.finish(PaymentStatus.DECLINED, decline.code, decline.message)
                 return None
+            if getattr(command, "may_fail_over", False) and _unavailable_before_applying(cause):
+                self._attempted("unavailable", cause.message)
+                return FAILED_OVER
+            self._attempted("failed", reason(failure))
             # Only a refusal proves nothing happened: after a timeout (the call's deadline) or
             # an unknown outcome, an earlier attempt may have been applied.
             refused = isinstance(cause, ApplicationError) and cause.type == errors.INVALID_REQUEST
             status = PaymentStatus.FAILED if refused else PaymentStatus.REQUIRES_ATTENTION
             raise StepFailed(status, failure_code, reason(failure)) from None
         self._log(name, started, "succeeded", charge.status)
+        if name == steps.AUTHORIZE_PAYMENT:
+            self._attempted("succeeded", charge.status)
         self._apply(charge)
         return charge
+
+    def _attempted(self, outcome: str, detail: str | None) -> None:
+        attempts = self.state.provider_attempts
+        provider = self.state.provider
+        if attempts and attempts[-1].provider == provider and attempts[-1].outcome == outcome:
+            return  # a later step of the same attempt (3-D Secure confirmation)
+        attempts.append(ProviderAttempt(provider=provider, outcome=outcome, detail=detail))
 
     async def _void(self) -> str | None:
         if self.state.provider_reference is None:
@@ -192,7 +249,7 @@ class PaymentSteps:
     def _charge_command(self, step: str, amount: int | None = None) -> ChargeCommand:
         return ChargeCommand(
             payment_id=self.payment.payment_id,
-            provider=self.payment.provider,
+            provider=self.state.provider,
             reference=self.state.provider_reference or "",
             amount=amount,
             currency=self.payment.currency,

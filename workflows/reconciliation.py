@@ -49,7 +49,11 @@ class ReconciliationWorkflow:
     async def _payment(self, payment: PaymentState, summary: ReconciliationSummary) -> None:
         lookup: ChargeLookup = await workflow.execute_activity(
             steps.LOOKUP_CHARGE,
-            LookupCommand(provider=payment.provider, id=payment.payment_id),
+            LookupCommand(
+                provider=payment.provider,
+                id=payment.payment_id,
+                reference=payment.provider_reference,
+            ),
             result_type=ChargeLookup,
             **READ,
         )

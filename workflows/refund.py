@@ -71,6 +71,7 @@ class RefundWorkflow:
             amount=state.amount,
             currency=state.currency,
             idempotency_key=f"{state.refund_id}:refund",
+            tenant_id=state.tenant_id,
         )
         started = workflow.now()
         try:

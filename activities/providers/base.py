@@ -5,8 +5,10 @@ Failures are raised as ``temporalio.exceptions.ApplicationError`` with a ``type`
 ``OutcomeUnknown`` are retried with the same idempotency key.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
 
 from schemas.provider import (
     AuthorizeCommand,
@@ -21,6 +23,7 @@ from schemas.provider import (
     TransferResult,
     TransferReversalCommand,
 )
+from schemas.provider_events import ProviderEvent
 
 
 @runtime_checkable
@@ -83,4 +86,27 @@ class PaymentProvider(Protocol):
         """Every balance movement created in [from, before), oldest first (all pages)."""
         ...
 
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """The event of a genuine, fresh webhook request (signature checked on the raw
+        body); raises ``WebhookSignatureError`` otherwise."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+class ClosedOnExit:
+    """``async with adapter:`` closes its HTTP clients (``aclose``) on the way out."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -7,10 +7,11 @@ an answer was lost. How answers map to the error taxonomy is in ``sandbox_http``
 """
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from activities.providers.base import ClosedOnExit
 from activities.providers.sandbox_http import GatewayHttp, declined, invalid_request, path
 from schemas.provider import (
     AuthorizeCommand,
@@ -25,6 +26,7 @@ from schemas.provider import (
     TransferResult,
     TransferReversalCommand,
 )
+from schemas.provider_events import ProviderEvent, WebhookSignatureError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def _masked(token: str) -> str:
     return token[:8] + "…" if len(token) > 8 else token
 
 
-class SandboxGateway:
+class SandboxGateway(ClosedOnExit):
     name = "sandbox"
 
     def __init__(self, base_url: str, timeout_seconds: float, page_size: int = 100) -> None:
@@ -185,19 +187,12 @@ class SandboxGateway:
                 return transactions
             params["starting_after"] = data[-1]["id"]
 
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        # It answers every call synchronously: no event can be genuine.
+        raise WebhookSignatureError("the sandbox gateway sends no webhooks")
+
     async def aclose(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _charge_action(
         self, operation: str, command: ChargeCommand, body: dict[str, Any]

@@ -13,6 +13,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from activities.providers.registry import configured_providers
 from api.auth import TenantDep
 from api.dependencies import IdempotencyDep, SessionDep, SettingsDep, TemporalDep
 from api.idempotency import execute_once, fingerprint, json_response
@@ -30,6 +31,7 @@ from schemas.payments import (
     PaymentState,
     PaymentStatus,
 )
+from schemas.routing import NoEligibleProvider, route
 from workflows import search_attributes
 from workflows.payment import PaymentWorkflow
 
@@ -70,6 +72,7 @@ NEXT_STEPS = {
             "invalid_currency",
             "invalid_payment_method",
             "invalid_metadata",
+            "no_eligible_provider",
             *IDEMPOTENCY_PROBLEMS,
             "temporal_unavailable",
         ),
@@ -108,8 +111,21 @@ async def create_payment(
 async def _start_payment(
     body: CreatePaymentRequest, payment_id: str, tenant: str, temporal, settings, session
 ) -> tuple[PaymentState, int]:
+    try:
+        providers = route(
+            settings.routing,
+            configured_providers(settings),
+            tenant=tenant,
+            currency=body.currency,
+            payment_method=body.payment_method,
+            requested=body.provider,
+        )
+    except NoEligibleProvider as e:
+        raise Problem(422, "no_eligible_provider", str(e)) from None
     payment = PaymentInput(
-        **body.model_dump(),
+        **body.model_dump(exclude={"provider"}),
+        provider=providers[0],
+        fallback_providers=providers[1:],
         payment_id=payment_id,
         tenant_id=tenant,
         authorization_hold=settings.authorization_hold,

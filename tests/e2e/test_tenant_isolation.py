@@ -16,7 +16,8 @@ from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import PAYMENT, bearer, new_tenant
 
 # Routes outside tenant data: health probes and the admin API (its own key, its own tests).
-NOT_TENANT_DATA = re.compile(r"^/(healthz|readyz)$|^/v1/admin/")
+# Webhooks authenticate by the provider's signature; provider health is platform-wide.
+NOT_TENANT_DATA = re.compile(r"^/(healthz|readyz)$|^/v1/(admin|webhooks|providers)/")
 # Path parameters that name a tenant's resource, and the prefix of their ids.
 RESOURCE_PARAMS = {
     "payment_id": "pay",

@@ -10,8 +10,9 @@ from contextlib import asynccontextmanager
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from activities.providers.registry import build_providers
 from schemas.settings import Settings
-from workers.worker import build_providers, build_worker
+from workers.worker import build_worker
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import ValidationError
 
+from schemas.settings import API_KEEP_ALIVE_SECONDS
 from workers.sandbox_gateway.app import create_app
 from workers.sandbox_gateway.faults import FaultConfig
 
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         access_log=args.access_log,
         # Injected hangs must not hold a shutdown for their whole duration.
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=API_KEEP_ALIVE_SECONDS,
     )
 
 

@@ -41,6 +41,9 @@ TOKENS: dict[str, Token] = {
     "tok_mastercard": Token(Behaviour.SUCCEED, brand="mastercard"),
     "tok_amex": Token(Behaviour.SUCCEED, brand="amex"),
     "tok_visa_debit": Token(Behaviour.SUCCEED),
+    # Stripe's own test PaymentMethod: one request body works on the sandbox and on Stripe
+    # (and a payment can fail over between them).
+    "pm_card_visa": Token(Behaviour.SUCCEED),
     "tok_chargeDeclined": Token(
         Behaviour.DECLINE, Decline("card_declined", "Your card was declined.", "generic_decline")
     ),

@@ -1,0 +1,110 @@
+"""A verified Stripe event (its JSON) → ``ProviderEvent``.
+
+=======================================================  ==================================
+Stripe event type                                        ``ProviderEvent.kind``
+=======================================================  ==================================
+``payment_intent.amount_capturable_updated``             ``payment_authorized``
+``payment_intent.succeeded``                             ``payment_captured``
+``payment_intent.payment_failed``                        ``payment_failed``
+``payment_intent.canceled``                              ``payment_canceled``
+``refund.created/updated/failed``,                       ``refund_succeeded`` / ``refund_failed``
+``charge.refund.updated``                                (by the refund's status; else ignored)
+``charge.dispute.created``                               ``dispute_opened``
+``charge.dispute.closed``                                ``dispute_closed``
+``payout.paid`` / ``payout.failed``                      ``payout_paid`` / ``payout_failed``
+anything else                                            ``ignored``
+=======================================================  ==================================
+
+Only named fields are copied: ids, our metadata, amounts and short codes. A PaymentIntent or
+charge carries card details (brand, last4, fingerprint) that must never reach an event.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.provider_events import ProviderEvent, ProviderEventKind
+
+_PAYMENT_INTENT_KINDS: dict[str, ProviderEventKind] = {
+    "payment_intent.amount_capturable_updated": "payment_authorized",
+    "payment_intent.succeeded": "payment_captured",
+    "payment_intent.payment_failed": "payment_failed",
+    "payment_intent.canceled": "payment_canceled",
+}
+_REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
+_REFUND_KINDS: dict[str, ProviderEventKind] = {
+    "succeeded": "refund_succeeded",
+    "failed": "refund_failed",
+}
+_DISPUTE_KINDS: dict[str, ProviderEventKind] = {
+    "charge.dispute.created": "dispute_opened",
+    "charge.dispute.closed": "dispute_closed",
+}
+_PAYOUT_KINDS: dict[str, ProviderEventKind] = {
+    "payout.paid": "payout_paid",
+    "payout.failed": "payout_failed",
+}
+
+
+def provider_event(event: dict[str, Any]) -> ProviderEvent:
+    """The ``ProviderEvent`` of a Stripe event; ``KeyError``/``TypeError`` if it has no id,
+    type or object."""
+    event_type = str(event["type"])
+    obj = event["data"]["object"]
+    fields: dict[str, Any] = {
+        "provider": "stripe",
+        "event_id": str(event["id"]),
+        "event_type": event_type,
+        "object_reference": obj.get("id"),
+        "occurred_at": _moment(event.get("created")),
+        **_ours(obj.get("metadata")),
+    }
+    if event_type in _PAYMENT_INTENT_KINDS:
+        fields |= _payment_intent(event_type, obj)
+    elif event_type in _REFUND_EVENTS and obj.get("status") in _REFUND_KINDS:
+        fields |= _amount(obj, obj.get("amount"))
+        fields |= {"kind": _REFUND_KINDS[obj["status"]], "detail": obj.get("failure_reason")}
+    elif event_type in _DISPUTE_KINDS:
+        fields |= _amount(obj, obj.get("amount"))
+        # The saga knows the PaymentIntent, not the dispute: point at what it knows.
+        reference = obj.get("payment_intent") or obj.get("charge") or obj.get("id")
+        detail = obj.get("reason") if event_type.endswith("created") else obj.get("status")
+        fields |= {"kind": _DISPUTE_KINDS[event_type], "object_reference": reference}
+        fields["detail"] = detail
+    elif event_type in _PAYOUT_KINDS:
+        fields |= _amount(obj, obj.get("amount"))
+        fields |= {"kind": _PAYOUT_KINDS[event_type], "detail": obj.get("failure_code")}
+    else:
+        fields["kind"] = "ignored"
+    return ProviderEvent(**fields)
+
+
+def _payment_intent(event_type: str, intent: dict[str, Any]) -> dict[str, Any]:
+    if event_type == "payment_intent.amount_capturable_updated":
+        amount = intent.get("amount_capturable", intent.get("amount"))
+    elif event_type == "payment_intent.succeeded":
+        amount = intent.get("amount_received", intent.get("amount"))
+    else:
+        amount = intent.get("amount")
+    error = intent.get("last_payment_error") or {}
+    detail = error.get("decline_code") or error.get("code")
+    return {"kind": _PAYMENT_INTENT_KINDS[event_type], "detail": detail} | _amount(intent, amount)
+
+
+def _amount(obj: dict[str, Any], amount: Any) -> dict[str, Any]:
+    currency = obj.get("currency")
+    return {
+        "amount": amount if isinstance(amount, int) else None,
+        "currency": currency.upper() if isinstance(currency, str) else None,
+    }
+
+
+def _ours(metadata: Any) -> dict[str, str]:
+    """Our ids from the metadata we sent (``payment_id``, ``tenant_id``, …), if any."""
+    if not isinstance(metadata, dict):
+        return {}
+    keys = ("payment_id", "tenant_id", "refund_id", "payout_id")
+    return {key: str(metadata[key]) for key in keys if metadata.get(key)}
+
+
+def _moment(created: Any) -> datetime | None:
+    return datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None

@@ -1,0 +1,114 @@
+"""Provider webhooks in: verify the signature on the raw body, store the event once, and hand
+it to the saga it concerns as a signal.
+
+No API key here: the provider's signature is the authentication. A bad or stale signature
+answers 400 and leaves nothing but a counter; a redelivered event answers 200 and does
+nothing; an event about an object paysaga does not know is stored and acknowledged, so the
+provider stops retrying it.
+"""
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.dependencies import EngineDep, ProvidersDep, TemporalConnection, TemporalConnectionDep
+from api.openapi import problems
+from api.problems import Problem
+from api.webhook_events import (
+    count_rejection,
+    find_payment,
+    finish_event,
+    record_dispute,
+    store_event,
+)
+from schemas.identity import PAYMENT_ID, payment_workflow_id
+from schemas.payments import ProviderName
+from schemas.provider_events import ProviderEvent, WebhookSignatureError
+from workflows.payment import PaymentWorkflow
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+WebhookOutcome = Literal["signaled", "recorded", "unknown_object", "ignored", "duplicate"]
+# Events a payment saga (or, once it has ended, its read model) takes.
+PAYMENT_EVENTS = frozenset(
+    {
+        "action_completed",
+        "payment_authorized",
+        "payment_captured",
+        "payment_failed",
+        "payment_canceled",
+        "dispute_opened",
+    }
+)
+
+
+class WebhookReceipt(BaseModel):
+    event_id: str
+    event_type: str
+    outcome: WebhookOutcome
+
+
+@router.post(
+    "/{provider}",
+    response_model=WebhookReceipt,
+    responses=problems(
+        "provider_not_configured", "invalid_webhook_signature", "temporal_unavailable"
+    ),
+)
+async def receive_webhook(
+    provider: ProviderName,
+    request: Request,
+    engine: EngineDep,
+    providers: ProvidersDep,
+    temporal: TemporalConnectionDep,
+) -> WebhookReceipt:
+    """Receive one event from a payment provider (its signature authenticates it)."""
+    adapter = providers.get(provider)
+    if adapter is None:
+        raise Problem(404, "provider_not_configured", f"{provider} is not configured here")
+    body = await request.body()
+    try:
+        event = await adapter.verify_webhook(request.headers, body)
+    except WebhookSignatureError as e:
+        await run_in_threadpool(count_rejection, engine, provider)
+        raise Problem(400, "invalid_webhook_signature", str(e)) from None
+    receipt = WebhookReceipt(
+        event_id=event.event_id, event_type=event.event_type, outcome="duplicate"
+    )
+    if not await run_in_threadpool(store_event, engine, event):
+        return receipt
+    receipt.outcome = await _hand_on(event, engine, temporal)
+    await run_in_threadpool(finish_event, engine, event, receipt.outcome)
+    return receipt
+
+
+async def _hand_on(
+    event: ProviderEvent, engine: Engine, temporal: TemporalConnection
+) -> WebhookOutcome:
+    if event.kind == "ignored":
+        return "ignored"
+    if event.kind not in PAYMENT_EVENTS:
+        # Refund and payout sagas take their provider's answer synchronously; their later
+        # events are kept for operators and reconciliation.
+        return "recorded"
+    target = await run_in_threadpool(find_payment, engine, event)
+    if target is None or not PAYMENT_ID.match(target[1]):
+        return "unknown_object"
+    tenant, payment_id = target
+    client = await temporal.get()
+    handle = client.get_workflow_handle(payment_workflow_id(tenant, payment_id))
+    try:
+        await handle.signal(PaymentWorkflow.provider_event, event)
+        return "signaled"
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
+    # The saga has ended (or never ran here): what it must still know goes to its read model.
+    if event.kind == "dispute_opened":
+        found = await run_in_threadpool(record_dispute, engine, tenant, payment_id, event)
+        return "recorded" if found else "unknown_object"
+    return "recorded"

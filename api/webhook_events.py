@@ -1,0 +1,123 @@
+"""Provider webhooks in SQL: each event stored once, bad signatures counted, and what a
+closed payment learns from its provider (a dispute) written to its read model.
+
+The API cannot signal a saga that has finished, so an event about a closed payment lands in
+the read model here instead; a running saga gets the signal (api/routes/webhooks.py).
+"""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, Insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from schemas.payments import DisputeRecord, PaymentState, PaymentStatus
+from schemas.provider_events import ProviderEvent
+from schemas.tables import PaymentRecord, WebhookEventRecord, WebhookRejectionRecord
+
+RECEIVED = "received"  # stored, not yet handed on: a redelivery tries again
+
+
+def store_event(engine: Engine, event: ProviderEvent) -> bool:
+    """True for a new event (or one whose earlier delivery did not finish); False for a
+    duplicate that was already handled."""
+    row = WebhookEventRecord(
+        provider=event.provider,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        kind=event.kind,
+        object_reference=event.object_reference,
+        tenant_id=event.tenant_id,
+        payment_id=event.payment_id,
+        outcome=RECEIVED,
+        event_json=event.model_dump_json(),
+        received_at=datetime.now(UTC),
+    )
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(row)
+        return True
+    except IntegrityError:
+        with Session(engine) as session:
+            stored = session.exec(_event(event)).one()
+        return stored.outcome == RECEIVED
+
+
+def finish_event(engine: Engine, event: ProviderEvent, outcome: str) -> None:
+    with Session(engine) as session, session.begin():
+        stored = session.exec(_event(event)).one()
+        stored.outcome = outcome
+
+
+def count_rejection(engine: Engine, provider: str) -> None:
+    """One more refused request for ``provider``, whichever worker or API process saw it."""
+    with engine.begin() as connection:
+        statement = _upsert_counter(connection.dialect.name)
+        connection.execute(
+            statement, {"provider": provider, "rejected": 1, "last_rejected_at": datetime.now(UTC)}
+        )
+
+
+def find_payment(engine: Engine, event: ProviderEvent) -> tuple[str, str] | None:
+    """(tenant, payment id) of the event: echoed by the provider, or found by its reference."""
+    if event.tenant_id and event.payment_id:
+        return event.tenant_id, event.payment_id
+    if not event.object_reference:
+        return None
+    with Session(engine) as session:
+        record = session.exec(
+            select(PaymentRecord).where(
+                PaymentRecord.provider == event.provider,
+                PaymentRecord.provider_reference == event.object_reference,
+            )
+        ).first()
+    return (record.tenant_id, record.payment_id) if record else None
+
+
+def record_dispute(engine: Engine, tenant: str, payment_id: str, event: ProviderEvent) -> bool:
+    """Mark a finished payment disputed in its read model; False if there is no such row."""
+    with Session(engine) as session, session.begin():
+        record = session.exec(
+            select(PaymentRecord)
+            .where(PaymentRecord.tenant_id == tenant, PaymentRecord.payment_id == payment_id)
+            .with_for_update()
+        ).first()
+        if record is None:
+            return False
+        state = PaymentState.model_validate_json(record.state_json)
+        now = datetime.now(UTC)
+        state.dispute = DisputeRecord(
+            provider_event_id=event.event_id,
+            reason=event.detail,
+            amount=event.amount,
+            currency=event.currency,
+            opened_at=event.occurred_at or now,
+        )
+        state.status, state.updated_at = PaymentStatus.DISPUTED, now
+        session.exec(
+            update(PaymentRecord)
+            .where(PaymentRecord.payment_id == payment_id)
+            .values(status=state.status.value, state_json=state.model_dump_json(), updated_at=now)
+        )
+    return True
+
+
+def _event(event: ProviderEvent):
+    return select(WebhookEventRecord).where(
+        WebhookEventRecord.provider == event.provider,
+        WebhookEventRecord.event_id == event.event_id,
+    )
+
+
+def _upsert_counter(dialect_name: str) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    table = WebhookRejectionRecord.__table__
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=["provider"],
+        set_={
+            "rejected": table.c.rejected + 1,
+            "last_rejected_at": statement.excluded.last_rejected_at,
+        },
+    )

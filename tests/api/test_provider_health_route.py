@@ -1,0 +1,78 @@
+"""GET /v1/providers/health through the real app on a real SQLite database (no Temporal:
+the API connects to it lazily, and this route never does)."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from activities.circuit_breaker import CircuitBreaker
+from api import api_keys
+from api.app import create_app
+from schemas.settings import Settings
+from schemas.tables import WebhookRejectionRecord
+
+
+@pytest.fixture
+async def app(engine: Engine) -> AsyncIterator[FastAPI]:
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        temporal_address="127.0.0.1:1",
+        breaker_failure_threshold=2,
+        # Only the sandbox is configured, whatever the environment says.
+        stripe_api_key=None,
+        paypal_client_id=None,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://paysaga") as client:
+        yield client
+
+
+def new_key(engine: Engine) -> str:
+    with Session(engine) as session:
+        tenant = api_keys.create_tenant(session, "test", "Health shop", None)
+    with Session(engine) as session:
+        return api_keys.create_key(session, "test", tenant.id).secret
+
+
+async def test_a_key_is_required(client):
+    response = await client.get("/v1/providers/health")
+    assert response.status_code == 401
+    assert response.json()["code"] == "missing_api_key"
+    response = await client.get(
+        "/v1/providers/health", headers={"Authorization": "Bearer sk_000000000000_nope"}
+    )
+    assert response.status_code == 401
+
+
+async def test_configured_providers_with_their_circuits(client, engine):
+    breaker = CircuitBreaker(engine, failure_threshold=2, open_for=Settings().breaker_open_for)
+    breaker.record_failure("sandbox", "gateway returned 503")
+    breaker.record_failure("sandbox", "gateway returned 503")
+    with engine.begin() as connection:
+        connection.execute(
+            WebhookRejectionRecord.__table__.insert().values(provider="sandbox", rejected=3)
+        )
+
+    response = await client.get(
+        "/v1/providers/health", headers={"Authorization": f"Bearer {new_key(engine)}"}
+    )
+
+    assert response.status_code == 200, response.text
+    [sandbox] = response.json()["data"]  # only sandbox is configured in these settings
+    assert sandbox["provider"] == "sandbox"
+    assert sandbox["state"] == "open"
+    assert sandbox["consecutive_failures"] == 2
+    assert sandbox["last_error"] == "gateway returned 503"
+    assert sandbox["webhook_signature_failures"] == 3
+    assert sandbox["opened_at"] is not None
