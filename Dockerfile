@@ -1,23 +1,42 @@
-# One image for the api, worker and sandbox gateway services of docker-compose.yml.
-FROM python:3.11-slim
+# One image for every paysaga process of docker-compose.yml: the API, the worker, the
+# sandbox gateway and the one-shot jobs (`db upgrade`, `search-attributes`). The entrypoint
+# is the `paysaga` CLI, so a service's command is its subcommand:
+#   docker run paysaga:local api --host 0.0.0.0 --port 8000
+#   docker run paysaga:local worker
+#   docker run paysaga:local db upgrade
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-ENV PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
+# --- build: the project and its runtime dependencies (never the test extra) in a venv.
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-
-WORKDIR /app
+RUN python -m venv /opt/paysaga
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers
 COPY api ./api
-# psycopg: the compose file keeps payments and the ledger in PostgreSQL.
-RUN pip install . "psycopg[binary]>=3.2"
+RUN /opt/paysaga/bin/pip install .
 
-RUN useradd --create-home --uid 10001 paysaga && mkdir /data && chown paysaga /data
-USER paysaga
-ENV PAYSAGA_DATA_DIR=/data
+# --- runtime: the venv only; no compiler, no sources beyond the installed package.
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/paysaga/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PAYSAGA_DATA_DIR=/data
+COPY --from=build /opt/paysaga /opt/paysaga
+# A fixed non-root uid, so volume ownership is the same on every host; /data is where the
+# sandbox gateway keeps its SQLite file (a named volume takes this ownership).
+RUN useradd --system --create-home --uid 10001 paysaga \
+    && mkdir /data \
+    && chown paysaga /data
+USER 10001
+# Settings also read ./.env: an empty working directory keeps a stray one out.
+WORKDIR /home/paysaga
 
-EXPOSE 8000 8100
-CMD ["paysaga", "api", "--host", "0.0.0.0", "--port", "8000"]
+# API, sandbox gateway, worker metrics.
+EXPOSE 8000 8100 9464
+ENTRYPOINT ["paysaga"]
+CMD ["api", "--host", "0.0.0.0", "--port", "8000"]

@@ -12,6 +12,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.circuit_breaker import CircuitBreaker, is_provider_failure, refusal_error
 from activities.providers.base import PaymentProvider
 from schemas import errors, steps
@@ -45,22 +46,27 @@ class ProviderActivities:
 
     async def _call(self, name: str, call: Callable[[PaymentProvider], Awaitable[T]]) -> T:
         provider = self._provider(name)
-        breaker = self._breaker
-        if breaker is None:
-            return await call(provider)
-        admission = await asyncio.to_thread(breaker.admit, name)
-        if not admission.admitted:
-            raise refusal_error(name, admission)  # not a failure of the provider's
+        if self._breaker is not None:
+            admission = await asyncio.to_thread(self._breaker.admit, name)
+            if not admission.admitted:
+                raise refusal_error(name, admission)  # not a failure of the provider's
         try:
             result = await call(provider)
         except ApplicationError as failure:
-            if is_provider_failure(failure):
-                await asyncio.to_thread(breaker.record_failure, name, failure.message)
-            else:  # it answered: a decline is a healthy provider
-                await asyncio.to_thread(breaker.record_success, name)
+            metrics.provider_error(name, failure.type)
+            await self._report(name, failure)
             raise
-        await asyncio.to_thread(breaker.record_success, name)
+        await self._report(name)
         return result
+
+    async def _report(self, name: str, failure: ApplicationError | None = None) -> None:
+        """Tell the breaker whether the provider is up: any answer, even a decline, is."""
+        if self._breaker is None:
+            return
+        if failure is not None and is_provider_failure(failure):
+            await asyncio.to_thread(self._breaker.record_failure, name, failure.message)
+        else:
+            await asyncio.to_thread(self._breaker.record_success, name)
 
     @activity.defn(name=steps.AUTHORIZE_PAYMENT)
     async def authorize_payment(self, command: AuthorizeCommand) -> ChargeResult:

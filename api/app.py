@@ -12,8 +12,10 @@ from activities.providers.registry import build_providers
 from api.api_keys import KeyVerifier
 from api.auth import check_auth_settings
 from api.body_limit import BodyLimitMiddleware
+from api.codec import install_codec
 from api.dependencies import TemporalConnection
 from api.idempotency import LOCK_MARGIN, IdempotencyStore
+from api.metrics import install_metrics
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.query_parameters import reject_unknown_query_parameters
@@ -36,9 +38,12 @@ from api.routes import (
     subscriptions,
     webhooks,
 )
+from api.telemetry import install_tracing
 from schemas.database import make_engine, require_current_schema
+from schemas.logs import configure_logging
 from schemas.settings import Settings
 from schemas.tenants import RateLimit
+from schemas.tracing import configure_tracing
 
 log = logging.getLogger("paysaga.api")
 PURGE_EVERY_SECONDS = 3600
@@ -47,6 +52,8 @@ PURGE_EVERY_SECONDS = 3600
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     check_auth_settings(settings)
+    configure_logging(settings, "api")
+    configure_tracing("paysaga-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -89,6 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout.total_seconds())
     install_problem_handlers(app)
+    install_tracing(app, settings)
+    install_metrics(app, settings)
+    install_codec(app, settings)
     app.include_router(health.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)

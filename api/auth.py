@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import Problem
+from schemas.log_context import bind_log_context
 from schemas.settings import Settings
 
 log = logging.getLogger("paysaga.api.auth")
@@ -52,6 +53,7 @@ async def current_tenant(
         tenant = await run_in_threadpool(request.app.state.keys.tenant_for, credentials.credentials)
         if tenant is None:
             raise _unauthorized("invalid_api_key", "The API key is unknown, expired or revoked")
+    bind_log_context(tenant_id=tenant)  # every line of this request names its tenant
     await request.app.state.rate_limiter.admit(tenant)
     return tenant
 

@@ -72,6 +72,11 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "no_eligible_provider": (422, "No configured provider accepts this payment"),
     "provider_not_configured": (404, "This provider is not configured here"),
     "invalid_webhook_signature": (400, "The webhook signature is invalid or stale"),
+    # The codec endpoint for the Temporal UI and CLI (issue 8; api/codec.py, not documented
+    # in the OpenAPI document: an operators' tool).
+    "codec_unauthorized": (401, "The codec token is missing or wrong"),
+    "codec_disabled": (404, "The codec endpoint is off"),
+    "payload_undecodable": (422, "A payload cannot be decoded"),
 }
 IDEMPOTENCY_PROBLEMS = ("idempotency_mismatch", "idempotency_in_progress")
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -7,7 +7,7 @@ from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,9 +18,14 @@ from pydantic import (
 
 from schemas.billing import ChargeAttempt, DunningPolicy
 from schemas.billing_periods import boundary
+from schemas.card_data import refuse_card_numbers
 from schemas.installment_split import distribute, split_amounts
+from schemas.instants import Instant
 from schemas.money import AmountMinor, CurrencyCode
 from schemas.payments import CustomerId, PaymentMethodToken
+
+# Free text never carries a card number (schemas/card_data.py): refused, so never stored.
+FreeText500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(refuse_card_numbers)]
 
 Interval = Literal["day", "week", "month"]
 MAX_INSTALLMENTS = 60
@@ -37,12 +42,12 @@ class CreateInstallmentPlanRequest(BaseModel):
     amount: AmountMinor | None = None
     currency: CurrencyCode | None = None
     customer_id: CustomerId | None = None
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: FreeText500 | None = None
     payment_method: PaymentMethodToken
     count: Annotated[StrictInt, Field(ge=1, le=MAX_INSTALLMENTS)] | None = None
     interval: Interval | None = None
-    first_due_at: AwareDatetime | None = None
-    due_dates: Annotated[list[AwareDatetime], Field(min_length=1, max_length=60)] | None = None
+    first_due_at: Instant | None = None
+    due_dates: Annotated[list[Instant], Field(min_length=1, max_length=60)] | None = None
     amounts: Annotated[list[AmountMinor], Field(min_length=1, max_length=60)] | None = None
     dunning_retry_days: (
         Annotated[list[Annotated[StrictInt, Field(ge=1, le=60)]], Field(max_length=10)] | None
@@ -204,7 +209,7 @@ class ResolveRequest(BaseModel):
 class CancelInstallmentPlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: FreeText500 | None = None
 
 
 def due_dates(first: datetime, count: int, interval: Interval) -> list[datetime]:

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.card_data import refuse_card_numbers
+from schemas.instants import Instant
 from schemas.invoice_totals import parse_rate
 from schemas.money import MAX_AMOUNT_MINOR, CurrencyCode
 from schemas.payments import CustomerId, PaymentMethodToken
@@ -48,7 +49,11 @@ class InvoiceStatus(StrEnum):
 class LineItemInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    description: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=500),
+        AfterValidator(refuse_card_numbers),
+    ]
     quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
     unit_amount: Annotated[
         StrictInt, Field(ge=0, le=MAX_AMOUNT_MINOR, description="Minor units, e.g. cents")
@@ -73,8 +78,8 @@ class CreateInvoiceRequest(BaseModel):
     currency: CurrencyCode
     line_items: LineItems
     service_fee_rate: Rate = "0"
-    due_at: AwareDatetime
-    expires_at: AwareDatetime | None = None
+    due_at: Instant
+    expires_at: Instant | None = None
 
     @model_validator(mode="after")
     def _dates(self):
@@ -89,8 +94,8 @@ class UpdateInvoiceRequest(BaseModel):
 
     line_items: LineItems | None = None
     service_fee_rate: Rate | None = None
-    due_at: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
+    due_at: Instant | None = None
+    expires_at: Instant | None = None
 
 
 class LineItem(LineItemInput):

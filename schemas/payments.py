@@ -4,21 +4,38 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from schemas.card_data import refuse_card_numbers
 from schemas.money import AmountMinor, CurrencyCode
 
 ProviderName = Literal["sandbox", "stripe", "paypal"]
 CaptureMethod = Literal["automatic", "manual"]
 
-# Only provider tokens are ever accepted: a PAN or CVV cannot match this pattern.
+# Only provider tokens are ever accepted: a bare PAN or a CVV cannot match this pattern, and
+# one dressed as a token (tok_4242…) is refused as a card number.
 PaymentMethodToken = Annotated[
-    str, StringConstraints(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,64}$", max_length=67)
+    str,
+    StringConstraints(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,64}$", max_length=67),
+    AfterValidator(refuse_card_numbers),
 ]
-CustomerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+# The client's own id, shown in the Temporal UI (search attribute CustomerId): never a PAN.
+CustomerId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$"),
+    AfterValidator(refuse_card_numbers),
+]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+# Free text never carries a card number (schemas/card_data.py): refused, so never stored.
+MetadataKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=40), AfterValidator(refuse_card_numbers)
+]
+MetadataValue = Annotated[
+    str, StringConstraints(max_length=500), AfterValidator(refuse_card_numbers)
+]
+FreeText1000 = Annotated[
+    str, StringConstraints(max_length=1000), AfterValidator(refuse_card_numbers)
+]
 
 
 class PaymentStatus(StrEnum):
@@ -71,7 +88,7 @@ class CreatePaymentRequest(BaseModel):
     capture_method: CaptureMethod = "automatic"
     # None: chosen by the routing rules (schemas/routing.py), with failover.
     provider: ProviderName | None = None
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    description: FreeText1000 | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] = Field(
         default_factory=dict
     )
@@ -88,6 +105,8 @@ class PaymentInput(CreatePaymentRequest):
     authorization_hold: timedelta = timedelta(days=7)
     action_timeout: timedelta = timedelta(hours=1)
     provider_deadline: timedelta = timedelta(minutes=10)
+    # The OpenTelemetry trace of the request that started the payment, for support.
+    trace_id: str | None = None
 
 
 class CaptureRequest(BaseModel):
@@ -101,7 +120,10 @@ class CaptureRequest(BaseModel):
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(max_length=200)] | None = None
+    reason: (
+        Annotated[str, StringConstraints(max_length=200), AfterValidator(refuse_card_numbers)]
+        | None
+    ) = None
 
 
 class ConfirmRequest(BaseModel):
@@ -167,5 +189,7 @@ class PaymentState(BaseModel):
     # Providers tried, in order (routing and failover); empty for payments made before it.
     provider_attempts: list[ProviderAttempt] = Field(default_factory=list)
     dispute: DisputeRecord | None = None
+    # The trace of the request that started the payment (X-Trace-Id), for support.
+    trace_id: str | None = None
     created_at: datetime
     updated_at: datetime

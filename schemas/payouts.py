@@ -5,8 +5,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from schemas.card_data import refuse_card_numbers
 from schemas.ledger import JournalEntryDraft
 from schemas.money import AmountMinor, CurrencyCode
 from schemas.payments import ProviderName, StepRecord
@@ -15,7 +16,10 @@ from schemas.payments import ProviderName, StepRecord
 BankAccountToken = Annotated[
     str, StringConstraints(pattern=r"^ba_[A-Za-z0-9_]{1,64}$", max_length=67)
 ]
-AccountName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Free text never carries a card number (schemas/card_data.py): refused, so never stored.
+AccountName = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(refuse_card_numbers)
+]
 PayoutInterval = Literal["daily", "weekly", "monthly"]
 
 
@@ -159,7 +163,10 @@ class ScheduledPayoutResult(BaseModel):
 class PauseScheduleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: Annotated[str, StringConstraints(max_length=200)] | None = None
+    note: (
+        Annotated[str, StringConstraints(max_length=200), AfterValidator(refuse_card_numbers)]
+        | None
+    ) = None
 
 
 class ScheduledRun(BaseModel):

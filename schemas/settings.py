@@ -1,8 +1,11 @@
 """Configuration for every paysaga process, from ``PAYSAGA_*`` environment variables."""
 
+import base64
+import binascii
+import re
 from datetime import timedelta
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,7 +52,12 @@ class RoutingPolicy(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="PAYSAGA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+        env_prefix="PAYSAGA_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        # PAYSAGA_STRIPE_API_KEY= in a .env means "not set", not an empty secret.
+        env_ignore_empty=True,
     )
 
     data_dir: str = ".paysaga"
@@ -132,11 +140,73 @@ class Settings(BaseSettings):
     # so its determinism checks still guard the code; the worker skips it unless set.
     workflow_sandbox: bool = False
 
+    # Payload encryption (schemas/payload_codec.py), so the Temporal server stores only
+    # ciphertext: key id -> base64 of 32 random bytes (AES-256-GCM),
+    # PAYSAGA_PAYLOAD_KEYS='{"k2": "...", "k1": "..."}'. The key named by payload_key_id
+    # encrypts; every listed key decrypts, so a rotated-out key still reads old histories.
+    # No keys: payloads travel as plain JSON (the worker and API warn at start).
+    payload_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    payload_key_id: str | None = None
+    # The operators' credential for the codec endpoint (/codec/encode, /codec/decode) that
+    # lets the Temporal UI and CLI show decrypted payloads; the endpoint is off without it.
+    codec_token: SecretStr | None = None
+    # Origins (the Temporal UI's) allowed to call the codec endpoint from a browser.
+    codec_cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8233", "http://localhost:8233"]
+    )
+    # Where the worker serves Prometheus metrics (its own and the Temporal SDK's), as
+    # host:port; None: not served.
+    worker_metrics_address: str | None = "127.0.0.1:9464"
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _payload_keys_are_usable(self):
+        for key_id, key in self.payload_keys.items():
+            try:
+                raw = base64.b64decode(key.get_secret_value(), validate=True)
+            except binascii.Error:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(f"payload key {key_id!r} must be base64 of 32 bytes")
+        if self.payload_keys and self.payload_key_id not in self.payload_keys:
+            raise ValueError("payload_key_id must name one of payload_keys")
+        if self.payload_key_id and not self.payload_keys:
+            raise ValueError("payload_key_id is set but payload_keys is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self):
+        secrets = {
+            "admin_key": self.admin_key,
+            "codec_token": self.codec_token,
+            "stripe_api_key": self.stripe_api_key,
+            "stripe_webhook_secret": self.stripe_webhook_secret,
+            "paypal_client_secret": self.paypal_client_secret,
+        }
+        for name, value in secrets.items():
+            if value is not None and is_placeholder(value.get_secret_value()):
+                raise ValueError(f"{name} is a placeholder: set a real secret")
+        return self
+
     @model_validator(mode="after")
     def _create_wait_fits_in_the_request_timeout(self):
         if self.create_wait >= self.request_timeout:
             raise ValueError("create_wait must be shorter than request_timeout")
         return self
+
+
+# What example files and tutorials put where a secret belongs (docker-compose.yml refuses
+# them as well): a process started with one of them must not look configured.
+_PLACEHOLDER = re.compile(
+    r"^(change[-_ ]?me|changeit|replace[-_ ]?me|placeholder|example|secret|password|"
+    r"todo|xxx+|<[^>]*>|\$\{[^}]*\})$|(change[-_]?me|replace[-_]?me|placeholder)",
+    re.IGNORECASE,
+)
+
+
+def is_placeholder(secret: str) -> bool:
+    return not secret.strip() or bool(_PLACEHOLDER.search(secret.strip()))
 
 
 @lru_cache

@@ -5,10 +5,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from schemas.billing import ChargeAttempt, DunningPolicy
 from schemas.billing_periods import Interval
+from schemas.card_data import refuse_card_numbers
+from schemas.instants import ComparableDatetime
 from schemas.money import AmountMinor, CurrencyCode
 from schemas.payments import CustomerId, PaymentMethodToken
 
@@ -24,7 +34,11 @@ class CreatePlanRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=200),
+        AfterValidator(refuse_card_numbers),
+    ]
     amount: AmountMinor
     currency: CurrencyCode
     interval: Interval
@@ -49,7 +63,7 @@ class CreateSubscriptionRequest(BaseModel):
     customer_id: CustomerId
     plan_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     payment_method: PaymentMethodToken
-    start_at: datetime | None = Field(
+    start_at: ComparableDatetime | None = Field(
         default=None, description="When billing (or the trial) starts; default now"
     )
     trial_days: TrialDays | None = Field(default=None, description="Overrides the plan's")

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -11,6 +12,8 @@ from pydantic import (
     StrictInt,
     StringConstraints,
 )
+
+from schemas.card_data import refuse_card_numbers
 
 MAX_GRACE_SECONDS = 30 * 24 * 3600
 TenantId = Annotated[str, StringConstraints(pattern=r"^ten_[a-z0-9_]{1,40}$")]
@@ -24,6 +27,7 @@ class CreateTenantRequest(BaseModel):
     name: Annotated[
         str,
         StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"\S"),
+        AfterValidator(refuse_card_numbers),
     ]
     # Optional stable id (e.g. the development tenant); generated when absent.
     id: TenantId | None = None

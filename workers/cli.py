@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--ui-port", type=_port, default=8233, help="default: %(default)s")
     dev.add_argument("--gateway-port", type=_port, default=8100, help="default: %(default)s")
     dev.add_argument(
+        "--metrics-port", type=_port, default=9464, help="worker metrics (default: %(default)s)"
+    )
+    dev.add_argument(
         "--database-url",
         default=os.environ.get("PAYSAGA_DATABASE_URL"),
         help="SQL database of the read model and ledger, e.g. postgresql+psycopg://… "
@@ -218,6 +221,7 @@ def _dev(args: argparse.Namespace) -> int:
             ui_port=args.ui_port,
             gateway_port=args.gateway_port,
             api_port=args.api_port,
+            metrics_port=args.metrics_port,
             no_auth=args.no_auth,
             database=args.database_url,
         )
@@ -238,6 +242,7 @@ def _dev(args: argparse.Namespace) -> int:
                 "Temporal gRPC": "--temporal-port",
                 "Temporal UI": "--ui-port",
                 "sandbox gateway": "--gateway-port",
+                "worker metrics": "--metrics-port",
             }[exc.label]
             err.print(f"[red]paysaga dev: {escape(str(exc))}[/]; stop what uses it or pass {flag}")
             return EXIT_PORT_IN_USE

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import concurrent.futures
 import ctypes
+import json
 import os
 import secrets
 import shutil
@@ -38,7 +40,7 @@ from typing import IO, Any, TypeVar
 import httpx
 from sqlalchemy.engine import make_url
 
-from schemas.settings import API_KEEP_ALIVE_SECONDS, TASK_QUEUE
+from schemas.settings import API_KEEP_ALIVE_SECONDS, TASK_QUEUE, Settings
 from workers import dev_tenant
 from workflows import search_attributes
 
@@ -118,8 +120,18 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 def free_stack_ports(host: str = "127.0.0.1") -> dict[str, int]:
     """``EmbeddedStack`` port arguments, all free and distinct: a stack beside others."""
-    temporal, ui, gateway, api = free_ports(4, host)
-    return {"temporal_port": temporal, "ui_port": ui, "gateway_port": gateway, "api_port": api}
+    temporal, ui, gateway, api, metrics = free_ports(5, host)
+    return {
+        "temporal_port": temporal,
+        "ui_port": ui,
+        "gateway_port": gateway,
+        "api_port": api,
+        "metrics_port": metrics,
+    }
+
+
+def _new_payload_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -164,6 +176,8 @@ class EmbeddedStack:
     ui_port: int = 8233
     gateway_port: int = 8100
     api_port: int = 8000
+    # The worker's Prometheus metrics.
+    metrics_port: int = 9464
     log_dir: Path | str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     # Seconds each child gets to become ready, and to exit after SIGTERM/SIGINT.
@@ -173,6 +187,8 @@ class EmbeddedStack:
     database: str | None = None
     # The admin API's key; a random one per start unless given.
     admin_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # The codec endpoint's credential, given to the Temporal UI in its endpoint's path.
+    codec_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     start_timeout: float = 60.0
     stop_timeout: float = 10.0
     quiet: bool = False
@@ -211,6 +227,34 @@ class EmbeddedStack:
         return f"http://{self.host}:{self.api_port}"
 
     @property
+    def worker_metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
+    @property
+    def codec_url(self) -> str:
+        """The codec endpoint as the Temporal UI calls it (its credential in the path)."""
+        return f"{self.api_url}/codec/{self.codec_token}"
+
+    @property
+    def payload_key_path(self) -> Path:
+        return Path(self.data_dir) / "payload-key.json"
+
+    def payload_keys(self) -> dict[str, str]:
+        """``PAYSAGA_PAYLOAD_KEY*`` of the children: a key made on the data dir's first
+        start and kept there, since the histories in its Temporal database need it."""
+        path = self.payload_key_path
+        if not path.exists():
+            key = {"key_id": f"dev-{datetime.now(UTC):%Y%m%d}", "key": _new_payload_key()}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(key))
+        key = json.loads(path.read_text())
+        return {
+            "PAYSAGA_PAYLOAD_KEYS": json.dumps({key["key_id"]: key["key"]}),
+            "PAYSAGA_PAYLOAD_KEY_ID": key["key_id"],
+        }
+
+    @property
     def database_url(self) -> str:
         return self.database or f"sqlite:///{Path(self.data_dir) / 'paysaga.db'}"
 
@@ -226,7 +270,15 @@ class EmbeddedStack:
             (self.ui_port, "Temporal UI"),
             (self.gateway_port, "sandbox gateway"),
             (self.api_port, "API"),
+            (self.metrics_port, "worker metrics"),
         ]
+
+    @property
+    def ui_origins(self) -> list[str]:
+        origins = [self.ui_url]
+        if self.host in ("127.0.0.1", "localhost"):
+            origins = [f"http://127.0.0.1:{self.ui_port}", f"http://localhost:{self.ui_port}"]
+        return origins
 
     def env(self) -> dict[str, str]:
         """Environment for the Python children: ours, then ``extra_env`` on top."""
@@ -243,10 +295,30 @@ class EmbeddedStack:
                 "PAYSAGA_ADMIN_KEY": self.admin_key,
                 "PAYSAGA_DEFAULT_TENANT": DEV_TENANT,
                 "PAYSAGA_AUTH_REQUIRED": "false" if self.no_auth else "true",
+                "PAYSAGA_CODEC_TOKEN": self.codec_token,
+                "PAYSAGA_CODEC_CORS_ORIGINS": json.dumps(self.ui_origins),
+                "PAYSAGA_WORKER_METRICS_ADDRESS": f"{self.host}:{self.metrics_port}",
+                **self.payload_keys(),
             }
         )
         env.update(self.extra_env)
         return env
+
+    def settings(self) -> Settings:
+        """What a tool or test of its own needs to reach this stack as its children do:
+        Temporal with the payload keys (``schemas.temporal_client.connect(stack.settings())``;
+        a client without them reads only ciphertext), the database, the codec token."""
+        env = self.env()
+        return Settings(
+            temporal_address=env["PAYSAGA_TEMPORAL_ADDRESS"],
+            temporal_namespace=env["PAYSAGA_TEMPORAL_NAMESPACE"],
+            database_url=env["PAYSAGA_DATABASE_URL"],
+            sandbox_gateway_url=env["PAYSAGA_SANDBOX_GATEWAY_URL"],
+            payload_keys=json.loads(env.get("PAYSAGA_PAYLOAD_KEYS") or "{}"),
+            payload_key_id=env.get("PAYSAGA_PAYLOAD_KEY_ID") or None,
+            codec_token=env.get("PAYSAGA_CODEC_TOKEN") or None,
+            admin_key=env.get("PAYSAGA_ADMIN_KEY") or None,
+        )
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -396,6 +468,9 @@ class EmbeddedStack:
             str(self.temporal_port),
             "--ui-port",
             str(self.ui_port),
+            # The UI decodes payloads through our codec endpoint (the server has ciphertext).
+            "--ui-codec-endpoint",
+            self.codec_url,
             "--ip",
             self.host,
             "--log-level",
@@ -532,7 +607,9 @@ class EmbeddedStack:
         log_path = self.log_path(name)
         log = log_path.open("ab")
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        log.write(f"\n=== {stamp} paysaga: starting {name}: {' '.join(cmd)}\n".encode())
+        # The dev server's UI codec endpoint holds the codec token: never in a log.
+        shown = " ".join(cmd).replace(self.codec_token, "***")
+        log.write(f"\n=== {stamp} paysaga: starting {name}: {shown}\n".encode())
         log.flush()
         try:
             process = subprocess.Popen(
@@ -647,6 +724,9 @@ class EmbeddedStack:
             ("API docs", f"{self.api_url}/docs"),
             ("API auth", auth),
             ("Temporal UI", self.ui_url),
+            ("Codec endpoint", f"{self.api_url}/codec (the UI's has the codec token)"),
+            ("API metrics", f"{self.api_url}/metrics"),
+            ("Worker metrics", self.worker_metrics_url),
             ("Temporal gRPC", self.temporal_address),
             ("Sandbox gateway", self.gateway_url),
             ("Database", make_url(self.database_url).render_as_string(hide_password=True)),
@@ -672,6 +752,9 @@ class EmbeddedStack:
             console.print(f"API key of {DEV_TENANT} (shown once):", self.api_key, markup=False)
         console.print(
             "Admin key (PAYSAGA_ADMIN_KEY, new each start):", self.admin_key, markup=False
+        )
+        console.print(
+            "Codec token (PAYSAGA_CODEC_TOKEN, new each start):", self.codec_token, markup=False
         )
         console.print("Create a payment:")
         console.print(f"  {self.example_curl()}", soft_wrap=True, markup=False)

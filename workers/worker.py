@@ -25,9 +25,12 @@ from activities.reconciliation import ReconciliationActivities
 from activities.refunds import RefundActivities
 from activities.subscriptions import SubscriptionActivities
 from schemas.database import make_engine, require_current_schema
+from schemas.logs import configure_logging
 from schemas.settings import Settings
 from schemas.temporal_client import connect
+from schemas.tracing import configure_tracing
 from workers.schedules import ensure_schedules
+from workers.telemetry import worker_runtime
 from workflows.installment_plan import InstallmentPlanWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout import PayoutWorkflow
@@ -124,7 +127,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         engine.dispose()
         raise
     providers = build_providers(settings)
-    client = await connect(settings)
+    client = await connect(settings, runtime=worker_runtime(settings))
     stop = stop or asyncio.Event()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, engine, providers, executor)
@@ -138,7 +141,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    configure_logging(settings, "worker")
+    configure_tracing("paysaga-worker")
     # Each provider call is logged once, by its adapter; httpx's own line per request repeats it.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -147,7 +152,7 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(Settings(), stop)
+        await run_worker(settings, stop)
 
     # uvloop (installed with uvicorn[standard], which the API serves with) runs the pollers,
     # activity tasks and HTTP client; workflows keep the SDK's own deterministic loop.

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentStatus,
     )
     from schemas.provider_events import ProviderEvent
+    from workflows import metrics
     from workflows import search_attributes as sa
     from workflows.payment_steps import PaymentSteps, StepFailed
 
@@ -50,6 +51,7 @@ class PaymentWorkflow:
             capture_method=payment.capture_method,
             description=payment.description,
             metadata=payment.metadata,
+            trace_id=payment.trace_id,
             created_at=now,
             updated_at=now,
         )
@@ -69,6 +71,7 @@ class PaymentWorkflow:
                 failure.message,
             )
         await steps.record_final()
+        metrics.payment_finished(self._state.status.value, self._state.provider)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 

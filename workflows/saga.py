@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.failures import reason
+from workflows.metrics import compensation_ran
 
 with workflow.unsafe.imports_passed_through():
     from schemas.payments import StepRecord
@@ -51,6 +52,7 @@ class Saga:
             except (ActivityError, ApplicationError) as failure:
                 all_succeeded = False
                 outcome, detail = "failed", reason(failure)
+            compensation_ran(compensation.name, outcome)
             self._history.append(
                 StepRecord(
                     name=compensation.name,

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -21,7 +21,8 @@ from api.openapi import IDEMPOTENCY_PROBLEMS, problems
 from api.payment_actions import ActionDep, PaymentIdPath, not_found
 from api.payment_reads import list_payments, read_payment
 from api.problems import Problem
-from schemas.identity import new_payment_id, payment_workflow_id
+from schemas.identity import PAYMENT_ID, new_payment_id, payment_workflow_id
+from schemas.log_context import bind_log_context
 from schemas.money import format_minor
 from schemas.payments import (
     CancelRequest,
@@ -32,10 +33,22 @@ from schemas.payments import (
     PaymentStatus,
 )
 from schemas.routing import NoEligibleProvider, route
+from schemas.tracing import current_trace_id
 from workflows import search_attributes
 from workflows.payment import PaymentWorkflow
 
-router = APIRouter(prefix="/v1/payments", tags=["payments"])
+
+async def _log_payment_id(request: Request) -> None:
+    """Lines about one payment name it (only a well-formed id: the path is the caller's).
+    Async: a sync dependency runs in a thread, whose context the route never sees."""
+    payment_id = request.path_params.get("payment_id")
+    if payment_id and PAYMENT_ID.match(payment_id):
+        bind_log_context(payment_id=payment_id)
+
+
+router = APIRouter(
+    prefix="/v1/payments", tags=["payments"], dependencies=[Depends(_log_payment_id)]
+)
 
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 OptionalIdempotencyKey = Annotated[
@@ -92,6 +105,7 @@ async def create_payment(
 
     async def start(payment_id: str | None) -> Response:
         # new_resource_id below: the key always stands for a payment id here.
+        bind_log_context(payment_id=payment_id)
         state, code = await _start_payment(
             body, str(payment_id), tenant, temporal, settings, session
         )
@@ -131,6 +145,8 @@ async def _start_payment(
         authorization_hold=settings.authorization_hold,
         action_timeout=settings.action_timeout,
         provider_deadline=settings.provider_deadline,
+        # The request's trace: operators go from the payment to its spans and log lines.
+        trace_id=current_trace_id(),
     )
     workflow_id = payment_workflow_id(tenant, payment_id)
     start = WithStartWorkflowOperation(

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.dependencies import EngineDep, ProvidersDep, TemporalConnection, TemporalConnectionDep
+from api.metrics import webhook_rejected
 from api.openapi import problems
 from api.problems import Problem
 from api.webhook_events import (
@@ -75,6 +76,7 @@ async def receive_webhook(
         event = await adapter.verify_webhook(request.headers, body)
     except WebhookSignatureError as e:
         await run_in_threadpool(count_rejection, engine, provider)
+        webhook_rejected(request, provider)
         raise Problem(400, "invalid_webhook_signature", str(e)) from None
     receipt = WebhookReceipt(
         event_id=event.event_id, event_type=event.event_type, outcome="duplicate"

@@ -1,15 +1,16 @@
 """What an operator sees in the Temporal UI: search attributes, summary, readable steps."""
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
 
+from schemas.temporal_client import connect
 from tests.e2e.conftest import create_payment
 from workflows import search_attributes as sa
 
 
 async def test_payment_workflow_is_findable_and_readable(stack, api):
     payment = (await create_payment(api, amount=1999, customer_id="cus_operator")).json()
-    client = await Client.connect(stack.temporal_address)
+    # Summaries are payloads: encrypted, so read with the stack's keys.
+    client = await connect(stack.settings())
 
     found = [
         wf
@@ -50,7 +51,8 @@ async def test_a_refund_is_filed_under_its_tenant_and_amount(stack, api):
         headers={"Idempotency-Key": f"operator-{payment['payment_id']}"},
     )
     assert refund.status_code == 201, refund.text
-    client = await Client.connect(stack.temporal_address)
+    # Summaries are payloads: encrypted, so read with the stack's keys.
+    client = await connect(stack.settings())
 
     found = [
         wf.id

@@ -7,7 +7,15 @@ from sqlalchemy import text
 from tests.e2e.conftest import create_payment, wait_for_status
 
 
+async def ledger_balances(api) -> dict[tuple[str, str], int]:
+    return {
+        (b["account"], b["currency"]): b["balance"]
+        for b in (await api.get("/v1/ledger/balances")).json()["data"]
+    }
+
+
 async def test_automatic_capture(api):
+    before = await ledger_balances(api)
     created = await create_payment(api, amount=2599)
 
     assert created.status_code == 201
@@ -19,12 +27,11 @@ async def test_automatic_capture(api):
     assert fetched == payment
     listed = (await api.get("/v1/payments", params={"customer_id": payment["customer_id"]})).json()
     assert [p["payment_id"] for p in listed["data"]] == [payment["payment_id"]]
-    balances = {
-        (b["account"], b["currency"]): b["balance"]
-        for b in (await api.get("/v1/ledger/balances")).json()["data"]
-    }
-    assert balances[("merchant_balance", "USD")] <= -2599
-    assert balances[("merchant_balance", "USD")] == -balances[("provider_clearing:sandbox", "USD")]
+    balances = await ledger_balances(api)
+    merchant = ("merchant_balance", "USD")
+    # The merchant is owed the captured amount less the provider's fee.
+    assert balances[merchant] - before.get(merchant, 0) == -(2599 - payment["fee"])
+    assert balances[merchant] == -balances[("provider_clearing:sandbox", "USD")]
 
 
 async def test_manual_partial_capture_then_actions_in_the_wrong_state(api):

@@ -2,15 +2,13 @@
 
 import asyncio
 
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-
+from schemas.temporal_client import connect
 from tests.e2e.conftest import create_payment
 from workers.verification import verify_payments
 
 
 async def _verify(stack, stack_db, payment_ids):
-    client = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
+    client = await connect(stack.settings())
     return await verify_payments(
         payment_ids,
         client=client,
@@ -57,7 +55,7 @@ async def test_clean_run_verifies_and_an_injected_duplicate_charge_fails(
 async def test_a_paused_payment_is_reported_not_final(stack, api, stack_db):
     paused = (await create_payment(api, capture_method="manual")).json()["payment_id"]
 
-    client = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
+    client = await connect(stack.settings())
     result = await verify_payments(
         [paused],
         client=client,

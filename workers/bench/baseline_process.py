@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,13 +17,15 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from schemas.settings import Settings
+
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 
 class BaselineWorkerProcess:
-    def __init__(self, temporal_address: str, task_queue: str, log_path: Path) -> None:
-        self.temporal_address = temporal_address
+    def __init__(self, temporal: Settings, task_queue: str, log_path: Path) -> None:
+        self.temporal = temporal
         self.task_queue = task_queue
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -37,7 +40,8 @@ class BaselineWorkerProcess:
         self._log = self.log_path.open("ab")
         cmd = [sys.executable, "-m", "workers.bench.baseline_worker"]
         self._process = subprocess.Popen(
-            [*cmd, self.temporal_address, self.task_queue],
+            [*cmd, self.task_queue],
+            env={**os.environ, **temporal_env(self.temporal)},
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -76,3 +80,16 @@ class BaselineWorkerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def temporal_env(settings: Settings) -> dict[str, str]:
+    """``PAYSAGA_*`` for a child that reaches Temporal as ``settings`` does (keys included)."""
+    env = {
+        "PAYSAGA_TEMPORAL_ADDRESS": settings.temporal_address,
+        "PAYSAGA_TEMPORAL_NAMESPACE": settings.temporal_namespace,
+    }
+    if settings.payload_key_id is not None:
+        keys = {key_id: key.get_secret_value() for key_id, key in settings.payload_keys.items()}
+        env["PAYSAGA_PAYLOAD_KEYS"] = json.dumps(keys)
+        env["PAYSAGA_PAYLOAD_KEY_ID"] = settings.payload_key_id
+    return env

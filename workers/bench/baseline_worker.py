@@ -1,8 +1,9 @@
-"""The baseline worker process: ``python -m workers.bench.baseline_worker ADDRESS QUEUE``.
+"""The baseline worker process: ``python -m workers.bench.baseline_worker QUEUE``.
 
 A separate process like the real worker, with the same Worker settings (SDK concurrency
-defaults, a 16-thread pool for synchronous activities, the same workflow runner), so the
-comparison is like for like.
+defaults, a 16-thread pool for synchronous activities, the same workflow runner) and the
+same client (``PAYSAGA_TEMPORAL_*`` and the payload keys from its environment: the bench's
+client starts its workflows with encrypted payloads), so the comparison is like for like.
 """
 
 import asyncio
@@ -10,11 +11,10 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from schemas.settings import Settings
+from schemas.temporal_client import connect
 from workers.bench.baseline import (
     BaselinePaymentWorkflow,
     noop_authorize,
@@ -24,12 +24,13 @@ from workers.bench.baseline import (
 from workers.worker import ACTIVITY_THREADS, workflow_runner
 
 
-async def serve(address: str, task_queue: str) -> None:
+async def serve(task_queue: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    settings = Settings()
+    client = await connect(settings)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = Worker(
             client,
@@ -37,11 +38,11 @@ async def serve(address: str, task_queue: str) -> None:
             workflows=[BaselinePaymentWorkflow],
             activities=[noop_screen, noop_authorize, noop_record],
             activity_executor=executor,
-            workflow_runner=workflow_runner(Settings().workflow_sandbox),
+            workflow_runner=workflow_runner(settings.workflow_sandbox),
         )
         async with worker:
             await stop.wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1], sys.argv[2]))
+    asyncio.run(serve(sys.argv[1]))

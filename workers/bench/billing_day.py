@@ -26,11 +26,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from schemas.database import make_engine
 from schemas.tables import PaymentRecord, SubscriptionRecord
+from schemas.temporal_client import connect
 from workers.bench.drivers import TENANT
 from workers.bench.processes import ProcessMeter
 from workers.bench.runner import Targets, targets_for
@@ -140,9 +139,7 @@ def _per_period(engine: Engine) -> tuple[list[str], dict[str, int], Counter]:
 
 async def run(args: argparse.Namespace, targets: Targets, console: Console) -> dict:
     engine = make_engine(targets.database_url)
-    temporal = await Client.connect(
-        targets.temporal_address, data_converter=pydantic_data_converter
-    )
+    temporal = await connect(targets.temporal)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

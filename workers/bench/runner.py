@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from schemas.database import make_engine
+from schemas.settings import Settings
+from schemas.temporal_client import connect
 from workers.bench import report
 from workers.bench.baseline import BASELINE_TASK_QUEUE
 from workers.bench.baseline_process import BaselineWorkerProcess
@@ -39,7 +40,9 @@ SETTLE_SECONDS = 120.0
 @dataclass
 class Targets:
     api_url: str
-    temporal_address: str
+    # Temporal as the stack's processes reach it: its address and the payload keys
+    # (payloads are encrypted, a client without the keys reads only ciphertext).
+    temporal: Settings
     gateway_url: str
     database_url: str
     # Processes to measure by name; None when they are not known (a stack run elsewhere).
@@ -57,7 +60,8 @@ def targets_for(
     if args.api_url:
         yield Targets(
             api_url=args.api_url,
-            temporal_address=args.temporal_address,
+            # The keys come from PAYSAGA_PAYLOAD_KEYS, as for that stack's own processes.
+            temporal=Settings(temporal_address=args.temporal_address),
             gateway_url=args.gateway_url,
             database_url=args.database_url,
             pids=args.pids,
@@ -74,7 +78,7 @@ def targets_for(
         with stack:
             yield Targets(
                 api_url=stack.api_url,
-                temporal_address=stack.temporal_address,
+                temporal=stack.settings(),
                 gateway_url=stack.gateway_url,
                 database_url=stack.database_url,
                 pids=stack.pids(),
@@ -154,9 +158,7 @@ class Bench:
 
 
 async def run(args: argparse.Namespace, targets: Targets, console: Console) -> dict:
-    temporal = await Client.connect(
-        targets.temporal_address, data_converter=pydantic_data_converter
-    )
+    temporal = await connect(targets.temporal)
     bench = Bench(args, targets, temporal)
     started_at = datetime.now(UTC)
     phases: dict[str, PhaseResult] = {}
@@ -238,7 +240,7 @@ async def _run_baseline(
 @asynccontextmanager
 async def baseline_worker(bench: Bench, task_queue: str) -> AsyncIterator[int]:
     process = BaselineWorkerProcess(
-        bench.targets.temporal_address, task_queue, bench.targets.log_dir / "baseline-worker.log"
+        bench.targets.temporal, task_queue, bench.targets.log_dir / "baseline-worker.log"
     )
     process.spawn()
     try:

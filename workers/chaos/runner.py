@@ -100,7 +100,7 @@ async def _drive(stack: EmbeddedStack, config: ChaosConfig, say, t0: float) -> d
 
     engine = make_engine(stack.database_url)
     try:
-        client = await connect(Settings(temporal_address=stack.temporal_address))
+        client = await connect(stack.settings())
         verification = await verify_payments(
             [p.payment_id for p in plans if p.payment_id],
             client=client,

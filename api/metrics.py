@@ -1,0 +1,176 @@
+"""Prometheus metrics of the API at ``GET /metrics`` (no key, like /healthz; not in the
+OpenAPI document).
+
+Each app has its own registry (a test process creates many apps): HTTP requests by method,
+route template and status, their latency, payments by status and provider (counted in SQL
+at scrape time, so every API process reports the same numbers), webhook signature failures,
+and the process and platform collectors. Labels never carry an id: routes are templates.
+"""
+
+import logging
+import time
+from collections.abc import Iterable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas.settings import Settings
+from schemas.tables import PaymentRecord
+
+log = logging.getLogger("paysaga.metrics")
+
+# Label values for what a client may send at will, so the series stay few.
+UNMATCHED_ROUTE = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class ApiMetrics:
+    """The registry of one app and the metrics its code updates."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "paysaga_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_request_duration = Histogram(
+            "paysaga_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template",
+            ["method", "route"],
+            registry=registry,
+        )
+        self.webhook_verification_failures = Counter(
+            "paysaga_webhook_verification_failures",
+            "Provider webhooks refused for a bad or stale signature",
+            ["provider"],
+            registry=registry,
+        )
+        registry.register(PaymentsByStatus(app))
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+
+
+class PaymentsByStatus:
+    """``paysaga_payments``: payments in the read model by status and provider, one GROUP BY
+    per scrape (the read model outlives Temporal's history, and every API process agrees)."""
+
+    NAME = "paysaga_payments"
+    HELP = "Payments in the read model, by status and provider"
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Registering asks for the names: answer without querying the database.
+        return [self._family()]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        engine = getattr(self._app.state, "engine", None)  # set when the app starts
+        if engine is None:
+            return []
+        query = select(PaymentRecord.status, PaymentRecord.provider, func.count()).group_by(
+            PaymentRecord.status, PaymentRecord.provider
+        )
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(query).all()
+        except SQLAlchemyError:
+            # The process metrics are still worth serving; the gauge is left out.
+            log.warning("counting payments for /metrics failed", exc_info=True)
+            return []
+        family = self._family()
+        for status, provider, count in rows:
+            family.add_metric([status, provider], count)
+        return [family]
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.NAME, self.HELP, labels=["status", "provider"])
+
+
+def full_templates(routes: Iterable[BaseRoute], prefix: str = "") -> dict[int, str]:
+    """The whole path template of every route, keyed by id() (routes define __eq__, so they
+    cannot be keys), mounted ones included: a route under a Mount (the codec) has only its
+    own part of the path."""
+    templates: dict[int, str] = {}
+    for route in routes:
+        path = prefix + getattr(route, "path", "")
+        templates[id(route)] = path
+        if isinstance(route, Mount):
+            templates.update(full_templates(route.routes, path))
+    return templates
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every HTTP request by its route template (``/v1/payments/
+    {payment_id}``, never the raw path), including the answers of inner middleware."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._routes = routes
+        self._templates: dict[int, str] | None = None
+
+    def _template(self, route: BaseRoute | None) -> str:
+        if route is None:
+            return UNMATCHED_ROUTE
+        if self._templates is None:  # the routes are all there once requests come
+            self._templates = full_templates(self._routes)
+        return self._templates.get(id(route)) or getattr(route, "path", None) or UNMATCHED_ROUTE
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            # The router puts the matched route in the scope on its way in.
+            route = self._template(scope.get("route"))
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.http_requests.labels(method, route, str(status)).inc()
+            self.metrics.http_request_duration.labels(method, route).observe(
+                time.perf_counter() - started
+            )
+
+
+def webhook_rejected(request: Request, provider: str) -> None:
+    """Count a webhook refused for its signature (api/routes/webhooks.py)."""
+    request.app.state.metrics.webhook_verification_failures.labels(provider).inc()
+
+
+def install_metrics(app: FastAPI, settings: Settings) -> None:
+    app.state.metrics = metrics = ApiMetrics(app)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=app.router.routes)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        # The payments gauge queries the database: not on the event loop.
+        body = await run_in_threadpool(generate_latest, metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,55 @@
+"""Card numbers where they must never be: free text that a client or a library writes.
+
+A primary account number is 13 to 19 digits, possibly grouped by spaces or dashes, whose
+Luhn checksum holds (ISO/IEC 7812). Requests carrying one in free text are refused
+(schemas), and log lines are masked (schemas/logs.py), so no PAN is stored or logged
+(PCI DSS 3.3-3.5) whatever a caller puts in a description or metadata value.
+"""
+
+import re
+
+# Digits in groups separated by one space or dash, standing alone: not part of a longer
+# digit run (an amount, a timestamp) nor of an identifier (a UUID, a hex trace id), whose
+# digits would otherwise be read as a card number about once in a few hundred ids.
+_CANDIDATE = re.compile(r"(?<![0-9A-Za-z-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z]|-[0-9A-Za-z])")
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _digits(candidate: str) -> str:
+    return candidate.replace(" ", "").replace("-", "")
+
+
+def find_card_numbers(text: str) -> list[str]:
+    """The card-like numbers in ``text``, as written."""
+    return [
+        match.group() for match in _CANDIDATE.finditer(text) if _luhn_valid(_digits(match.group()))
+    ]
+
+
+def mask_card_numbers(text: str) -> str:
+    """``text`` with every card-like number replaced by its last four digits only."""
+
+    def mask(match: re.Match[str]) -> str:
+        digits = _digits(match.group())
+        return f"[PAN ****{digits[-4:]}]" if _luhn_valid(digits) else match.group()
+
+    return _CANDIDATE.sub(mask, text)
+
+
+def refuse_card_numbers(text: str) -> str:
+    """A pydantic validator for free text: a card number is refused, never stored."""
+    if find_card_numbers(text):
+        raise ValueError(
+            "looks like a card number: send a provider token as payment_method, never "
+            "card data in free text"
+        )
+    return text

@@ -1,0 +1,107 @@
+"""The process's OpenTelemetry tracer provider, configured by the standard ``OTEL_*`` variables.
+
+- ``OTEL_TRACES_EXPORTER``: ``otlp`` (OTLP over HTTP/protobuf, which reads
+  ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``..._HEADERS`` and the rest itself), ``console`` or
+  ``none``; a comma-separated list sends spans to each. Unset: ``otlp`` when an OTLP endpoint
+  is set, otherwise no exporter at all.
+- ``OTEL_SDK_DISABLED=true``: no provider, no spans, no trace ids.
+- ``OTEL_SERVICE_NAME`` overrides the service name the process gives; sampling
+  (``OTEL_TRACES_SAMPLER``) and ``OTEL_RESOURCE_ATTRIBUTES`` are read by the SDK.
+
+Spans are created even with no exporter, so every request, workflow and log line carries a
+trace id an operator can search for (the API returns it as ``X-Trace-Id``).
+"""
+
+import logging
+import os
+import threading
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+log = logging.getLogger("paysaga.tracing")
+
+_configured = False
+_lock = threading.Lock()
+
+
+def tracing_disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def configure_tracing(service_name: str) -> None:
+    """Install the global tracer provider once per process; later calls do nothing. A
+    provider that is already installed (a test's, or an agent's) is kept as it is."""
+    global _configured
+    with _lock:
+        if _configured or tracing_disabled():
+            return
+        _configured = True
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            trace.set_tracer_provider(_provider(service_name))
+        # Provider adapters speak httpx: their calls become child spans of the activity
+        # (and carry traceparent to the provider); done once, for the API and the worker.
+        HTTPXClientInstrumentor().instrument()
+
+
+def _provider(service_name: str) -> TracerProvider:
+    name = os.environ.get("OTEL_SERVICE_NAME", "").strip() or service_name
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
+    for exporter in span_exporters():
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def span_exporters() -> list[SpanExporter]:
+    names = [
+        name.strip().lower()
+        for name in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",")
+        if name.strip()
+    ]
+    if not names:
+        otlp_endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        )
+        names = ["otlp"] if otlp_endpoint else []
+    exporters: list[SpanExporter] = []
+    for name in names:
+        if name == "otlp":
+            exporters.append(_otlp_exporter())
+        elif name == "console":
+            exporters.append(ConsoleSpanExporter())
+        elif name != "none":
+            # A typo must not pass for "tracing is on": refuse to start, as the SDK does.
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER={name!r} is not supported: use otlp, console or none"
+            )
+    return exporters
+
+
+def _otlp_exporter() -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if protocol.strip() != "http/protobuf":
+        log.warning(
+            "OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported: spans are sent as "
+            "http/protobuf (a collector listens for it on port 4318)",
+            protocol,
+        )
+    return OTLPSpanExporter()
+
+
+def current_trace_id() -> str | None:
+    """The current span's trace id as 32 hex digits; None outside a span."""
+    context = trace.get_current_span().get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid else None
+
+
+def current_span_id() -> str | None:
+    """The current span's id as 16 hex digits; None outside a span."""
+    context = trace.get_current_span().get_span_context()
+    return trace.format_span_id(context.span_id) if context.is_valid else None

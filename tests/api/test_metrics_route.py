@@ -1,0 +1,151 @@
+"""GET /metrics through the real app on a real SQLite database (no Temporal: none of these
+routes reaches it)."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from api.app import create_app
+from schemas.settings import Settings
+from schemas.tables import PaymentRecord
+
+
+@pytest.fixture
+async def app(engine: Engine) -> AsyncIterator[FastAPI]:
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        temporal_address="127.0.0.1:1",
+        stripe_api_key=None,
+        paypal_client_id=None,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://paysaga") as client:
+        yield client
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple], float]:
+    """Every sample of /metrics, by (sample name, sorted labels)."""
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def add_payments(engine: Engine, *rows: tuple[str, str]) -> None:
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        for number, (status, provider) in enumerate(rows):
+            session.add(
+                PaymentRecord(
+                    payment_id=f"pay_metrics{number:04d}",
+                    tenant_id="t_metrics",
+                    status=status,
+                    customer_id="cus_metrics",
+                    amount=1000,
+                    currency="USD",
+                    provider=provider,
+                    capture_method="automatic",
+                    state_json="{}",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+
+async def test_answers_prometheus_text_without_a_key(client):
+    samples = await scrape(client)
+    # The process and platform collectors come with the app's own metrics.
+    assert ("process_cpu_seconds_total", ()) in samples
+    assert any(name == "python_info" for name, _ in samples)
+
+
+async def test_metrics_is_not_in_the_openapi_document(app):
+    assert "/metrics" not in app.openapi()["paths"]
+
+
+async def test_payments_gauge_counts_the_read_model(client, engine):
+    assert not [key for key in await scrape(client) if key[0] == "paysaga_payments"]
+    add_payments(
+        engine,
+        ("succeeded", "sandbox"),
+        ("succeeded", "sandbox"),
+        ("declined", "sandbox"),
+        ("succeeded", "stripe"),
+    )
+
+    samples = await scrape(client)
+
+    payments = {key: value for key, value in samples.items() if key[0] == "paysaga_payments"}
+    assert payments == {
+        ("paysaga_payments", (("provider", "sandbox"), ("status", "succeeded"))): 2,
+        ("paysaga_payments", (("provider", "sandbox"), ("status", "declined"))): 1,
+        ("paysaga_payments", (("provider", "stripe"), ("status", "succeeded"))): 1,
+    }
+
+
+async def test_requests_are_labelled_by_route_template(client):
+    for _ in range(2):
+        response = await client.get("/v1/payments/pay_000000000000000000000001")
+        assert response.status_code == 401  # no key: answered after the route matched
+    assert (await client.get("/no/such/route")).status_code == 404
+
+    samples = await scrape(client)
+
+    requests = {
+        dict(labels)["route"]: value
+        for (name, labels), value in samples.items()
+        if name == "paysaga_http_requests_total"
+    }
+    assert requests["/v1/payments/{payment_id}"] == 2
+    assert requests["unmatched"] == 1
+    assert not any("pay_000000000000000000000001" in route for route in requests)
+    status = (("method", "GET"), ("route", "/v1/payments/{payment_id}"), ("status", "401"))
+    assert samples[("paysaga_http_requests_total", status)] == 2
+    latency = (("method", "GET"), ("route", "/v1/payments/{payment_id}"))
+    assert samples[("paysaga_http_request_duration_seconds_count", latency)] == 2
+
+
+async def test_a_bad_webhook_signature_is_counted(client):
+    before = await scrape(client)
+    key = ("paysaga_webhook_verification_failures_total", (("provider", "sandbox"),))
+    assert before.get(key, 0) == 0
+
+    # The sandbox gateway sends no webhooks: no signature it gets can be good.
+    response = await client.post("/v1/webhooks/sandbox", content=b'{"id": "evt_forged"}')
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_webhook_signature"
+
+    assert (await scrape(client))[key] == 1
+
+
+async def test_a_mounted_route_is_labelled_by_its_whole_template(client):
+    # The codec's routes are mounted under /codec; the token in their path is a secret.
+    response = await client.post("/codec/not-the-codec-token/decode", json={"payloads": []})
+    assert response.status_code in (401, 404)
+
+    scraped = (await client.get("/metrics")).text
+
+    assert "not-the-codec-token" not in scraped
+    labels = [dict(key) for name, key in await scrape(client) if name.startswith("paysaga_http")]
+    assert {
+        "method": "POST",
+        "route": "/codec/{token}/decode",
+        "status": str(response.status_code),
+    } in labels

@@ -1,0 +1,211 @@
+"""One payment, one trace: the API request, the workflow and each activity run share a trace
+id, which the response (X-Trace-Id) and the payment itself (trace_id) give the operator.
+
+The real app in-process, an in-process worker with the real activities, the dev server and
+the sandbox gateway; spans are collected from the process's tracer provider.
+"""
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api import api_keys
+from api.app import create_app
+from schemas import tracing
+from schemas.identity import payment_workflow_id
+from schemas.settings import Settings
+from schemas.temporal_client import connect
+from tests.support.worker import running_worker
+from workflows.payment import PaymentWorkflow
+
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span this process ends from now on. A tracer provider is installed once per
+    process (configure_tracing keeps one that is there): the test's exporter joins it."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()  # the processor stays on the provider, but exports nothing more
+
+
+@pytest.fixture
+def api_settings(settings: Settings, local_env) -> Settings:
+    return settings.model_copy(
+        update={
+            "temporal_address": local_env.client.service_client.config.target_host,
+            "temporal_namespace": local_env.client.namespace,
+            # Only the sandbox is configured, whatever the environment says.
+            "stripe_api_key": None,
+            "paypal_client_id": None,
+        }
+    )
+
+
+@pytest.fixture
+async def temporal(api_settings: Settings, engine: Engine) -> AsyncIterator[Client]:
+    """A worker connected as the real one is (schemas.temporal_client: TracingInterceptor)."""
+    client = await connect(api_settings)
+    async with running_worker(client, api_settings, engine):
+        yield client
+
+
+@pytest.fixture
+def tenant(engine: Engine) -> tuple[str, str]:
+    with Session(engine) as session:
+        tenant = api_keys.create_tenant(session, "test", "Traced shop", None)
+    with Session(engine) as session:
+        return tenant.id, api_keys.create_key(session, "test", tenant.id).secret
+
+
+@pytest.fixture
+async def api(spans, api_settings: Settings, tenant) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(api_settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {tenant[1]}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://paysaga", headers=headers, timeout=60
+        ) as client:
+            yield client
+
+
+def _trace(spans: list[ReadableSpan], trace_id: str) -> list[ReadableSpan]:
+    return [span for span in spans if trace.format_trace_id(span.context.trace_id) == trace_id]
+
+
+async def test_a_payment_is_one_trace_from_request_to_activities(api, temporal, tenant, spans):
+    spans.clear()
+    body = {
+        "amount": 1999,
+        "currency": "USD",
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "payment_method": "tok_visa",
+    }
+    created = await api.post(
+        "/v1/payments", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert created.status_code == 201, created.text
+    trace_id = created.headers["X-Trace-Id"]
+    assert TRACE_ID.match(trace_id)
+    payment_id = created.json()["payment_id"]
+    workflow_id = payment_workflow_id(tenant[0], payment_id)
+    finished = await temporal.get_workflow_handle_for(PaymentWorkflow.run, workflow_id).result()
+    assert finished.status == "succeeded"
+    ended = list(spans.get_finished_spans())
+
+    # Every span Temporal made for this payment's workflow is in the request's trace.
+    of_workflow = [s for s in ended if s.attributes.get("temporalWorkflowID") == workflow_id]
+    assert of_workflow
+    assert {trace.format_trace_id(s.context.trace_id) for s in of_workflow} == {trace_id}
+    in_trace = _trace(ended, trace_id)
+    names = {span.name for span in in_trace}
+    assert {
+        "POST /v1/payments",
+        "StartUpdateWithStartWorkflow:PaymentWorkflow",
+        "RunWorkflow:PaymentWorkflow",
+        "RunActivity:screen_payment",  # a local activity
+        "RunActivity:authorize_payment",
+        "RunActivity:record_payment",  # a local activity
+        "CompleteWorkflow:PaymentWorkflow",
+    } <= names, sorted(names)
+    # One server span for the request (no per-message send/receive spans).
+    assert [s.name for s in in_trace if s.kind == SpanKind.SERVER and "POST" in s.name] == [
+        "POST /v1/payments"
+    ]
+    # The provider call over httpx is a child of the activity that made it.
+    [authorize] = [s for s in in_trace if s.name == "RunActivity:authorize_payment"]
+    provider_calls = [
+        s for s in in_trace if s.kind == SpanKind.CLIENT and s.parent == authorize.context
+    ]
+    assert provider_calls, sorted(names)
+
+    read = await api.get(f"/v1/payments/{payment_id}")
+    assert read.status_code == 200, read.text
+    assert read.json()["trace_id"] == trace_id
+    assert TRACE_ID.match(read.headers["X-Trace-Id"])
+    assert read.headers["X-Trace-Id"] != trace_id  # each request is its own trace
+
+
+async def test_problem_responses_carry_the_trace_id_too(api, spans):
+    unauthenticated = await api.get("/v1/payments", headers={"Authorization": "Bearer nope"})
+    assert unauthenticated.status_code == 401
+    invalid = await api.post(
+        "/v1/payments", json={"amount": -1}, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert invalid.status_code == 422
+    for response in (unauthenticated, invalid):
+        assert response.headers["content-type"] == "application/problem+json"
+        trace_id = response.headers["X-Trace-Id"]
+        assert TRACE_ID.match(trace_id)
+        assert _trace(list(spans.get_finished_spans()), trace_id)
+    # Probes are not traced.
+    assert "X-Trace-Id" not in (await api.get("/healthz")).headers
+
+
+def test_configure_tracing_keeps_an_installed_provider(spans, monkeypatch):
+    installed = trace.get_tracer_provider()
+    monkeypatch.setattr(tracing, "_configured", False)
+    tracing.configure_tracing("paysaga-test")
+    assert trace.get_tracer_provider() is installed
+    tracing.configure_tracing("paysaga-test")  # a second call is a no-op
+    assert trace.get_tracer_provider() is installed
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, []),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, [OTLPSpanExporter]),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"},
+            [OTLPSpanExporter],
+        ),
+        ({"OTEL_TRACES_EXPORTER": "console"}, [ConsoleSpanExporter]),
+        ({"OTEL_TRACES_EXPORTER": "otlp,console"}, [OTLPSpanExporter, ConsoleSpanExporter]),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"}, []),
+    ],
+)
+def test_exporters_follow_the_standard_variables(monkeypatch, environment, expected):
+    for name in (
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    exporters = tracing.span_exporters()
+    try:
+        assert [type(exporter) for exporter in exporters] == expected
+    finally:
+        for exporter in exporters:
+            exporter.shutdown()
+
+
+def test_an_unknown_exporter_is_refused(monkeypatch):
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    with pytest.raises(ValueError, match="zipkin"):
+        tracing.span_exporters()
+
+
+def test_no_trace_id_outside_a_span():
+    assert tracing.current_trace_id() is None
