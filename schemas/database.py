@@ -7,6 +7,7 @@ The schema is made and changed only by the Alembic migrations in ``schemas/migra
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -219,7 +220,7 @@ def _migrate(target: Engine | str, run) -> tuple[str | None, str | None, str | N
     try:
         # Alembic keeps the running migration in module globals (alembic.context, .op):
         # one at a time per process. Processes take turns on the database's lock (env.py).
-        with _ALEMBIC_LOCK, migration_connection(engine) as connection:
+        with _ALEMBIC_LOCK, _migrating_alone(engine), migration_connection(engine) as connection:
             config = alembic_config(connection)
             run(config)
         return (
@@ -230,6 +231,27 @@ def _migrate(target: Engine | str, run) -> tuple[str | None, str | None, str | N
     finally:
         if isinstance(target, str):
             engine.dispose()
+
+
+@contextmanager
+def _migrating_alone(engine: Engine) -> Iterator[None]:
+    """On a SQLite file, one process at a time from before its first connection: a second
+    process that opens the file while the first holds the write lock could try to switch
+    it to WAL from a read lock, which SQLite refuses at once ("database is locked") instead
+    of waiting (seen once in CI with two concurrent `paysaga db upgrade`). PostgreSQL
+    takes turns on an advisory lock (env.py)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(f"{database}.migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _revisions_between(lower: str | None, upper: str | None) -> tuple[str, ...]:
