@@ -12,9 +12,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
-
 from schemas.card_data import mask_card_numbers
+from schemas.settings import Settings
 
 MASK = "[REDACTED]"
 # A configured secret shorter than this is not masked literally: masking a word that short
@@ -92,22 +91,9 @@ class Redactor:
         return mask_card_numbers(text)
 
 
-def configured_secrets(settings: BaseModel) -> list[str]:
-    """Every secret in ``settings`` (SecretStr fields, also inside dicts and lists)."""
-
-    def walk(value: Any) -> Iterable[str]:
-        if isinstance(value, SecretStr):
-            yield value.get_secret_value()
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                yield from walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                yield from walk(item)
-
-    return [
-        secret for name in type(settings).model_fields for secret in walk(getattr(settings, name))
-    ]
+def configured_secrets(settings: Settings) -> list[str]:
+    """Every secret in ``settings``, to be masked wherever it shows up."""
+    return [secret for _, secret in settings.secrets()]
 
 
 # What every LogRecord has; anything else on a record came in through ``extra=``.

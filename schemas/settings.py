@@ -177,17 +177,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self):
-        secrets = {
-            "admin_key": self.admin_key,
-            "codec_token": self.codec_token,
-            "stripe_api_key": self.stripe_api_key,
-            "stripe_webhook_secret": self.stripe_webhook_secret,
-            "paypal_client_secret": self.paypal_client_secret,
-        }
-        for name, value in secrets.items():
-            if value is not None and is_placeholder(value.get_secret_value()):
+        for name, secret in self.secrets():
+            if is_placeholder(secret):
                 raise ValueError(f"{name} is a placeholder: set a real secret")
         return self
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """Every secret that is set, with its field's name: the SecretStr fields, also as
+        dict values (payload_keys). What the logs mask and what must not be a placeholder."""
+        found = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            values = value.values() if isinstance(value, dict) else [value]
+            found += [(name, v.get_secret_value()) for v in values if isinstance(v, SecretStr)]
+        return found
 
     @model_validator(mode="after")
     def _create_wait_fits_in_the_request_timeout(self):
