@@ -1,5 +1,7 @@
 """What an operator sees in the Temporal UI: search attributes, summary, readable steps."""
 
+import asyncio
+
 from temporalio.api.enums.v1 import EventType
 
 from schemas.temporal_client import connect
@@ -12,12 +14,18 @@ async def test_payment_workflow_is_findable_and_readable(stack, api):
     # Summaries are payloads: encrypted, so read with the stack's keys.
     client = await connect(stack.settings())
 
-    found = [
-        wf
-        async for wf in client.list_workflows(
-            'PaymentStatus = "succeeded" AND CustomerId = "cus_operator"'
-        )
-    ]
+    # Visibility is eventually consistent: the final status is indexed shortly after.
+    async with asyncio.timeout(15):
+        while True:
+            found = [
+                wf
+                async for wf in client.list_workflows(
+                    'PaymentStatus = "succeeded" AND CustomerId = "cus_operator"'
+                )
+            ]
+            if found:
+                break
+            await asyncio.sleep(0.2)
     assert [wf.id for wf in found] == [f"ten_default:payment:{payment['payment_id']}"]
 
     handle = client.get_workflow_handle(found[0].id)
