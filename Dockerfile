@@ -19,13 +19,19 @@ COPY activities ./activities
 COPY workers ./workers
 COPY api ./api
 RUN /opt/paysaga/bin/pip install .
+# The worker's risk model (issue 9), trained at build time as `paysaga risk train` does:
+# the synthetic data and the seed are fixed, so every build scores payments the same way.
+# Retrain on real outcomes with `paysaga risk train --labels --out DIR` and point
+# PAYSAGA_RISK_MODEL_DIR at a volume holding DIR.
+RUN /opt/paysaga/bin/paysaga risk train --seed 7 --samples 50000 --out /opt/paysaga/risk-model
 
 # --- runtime: the venv only; no compiler, no sources beyond the installed package.
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/paysaga/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PAYSAGA_DATA_DIR=/data
+    PAYSAGA_DATA_DIR=/data \
+    PAYSAGA_RISK_MODEL_DIR=/opt/paysaga/risk-model
 COPY --from=build /opt/paysaga /opt/paysaga
 # A fixed non-root uid, so volume ownership is the same on every host; /data is where the
 # sandbox gateway keeps its SQLite file (a named volume takes this ownership).

@@ -6,6 +6,7 @@ from sqlalchemy import Connection, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas.payments import PaymentState
+from schemas.risk_labels import record_labels
 from schemas.tables import PaymentRecord
 
 
@@ -46,8 +47,11 @@ def upsert_payment(connection: Connection, state: PaymentState) -> None:
         "refunded_amount": state.refunded_amount,
         "provider_reference": state.provider_reference,
         "failure_code": state.failure_code,
+        "card_fingerprint": state.card_fingerprint,
         "state_json": state.model_dump_json(),
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
     upsert_newer(connection, PaymentRecord.__table__, "payment_id", row)
+    # A review verdict or a dispute becomes a training label in the same transaction.
+    record_labels(connection, state)

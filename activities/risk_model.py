@@ -1,5 +1,5 @@
-"""The trained risk model (issue 9), to be loaded once per worker by the fraud check (not
-wired into it yet: the rules engine that takes its score comes next).
+"""The trained risk model (issue 9), loaded once per worker (``load_configured``) and used by
+the fraud check on every payment.
 
 ``paysaga risk train`` writes ``model.joblib`` (the scikit-learn estimator) and
 ``model.json`` (its ``RiskModelCard``) into a directory; ``RiskModel.load`` reads both and
@@ -12,13 +12,20 @@ user).
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from schemas.risk import FEATURE_NAMES, RiskFeatures, RiskModelCard, as_row
+
+if TYPE_CHECKING:
+    from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model.json"
@@ -90,8 +97,34 @@ class RiskModel:
         return self._card.threshold
 
     def score(self, features: RiskFeatures) -> float:
-        """Probability that the payment is fraudulent, in [0, 1]."""
+        """Probability that the payment is fraudulent, in [0, 1], to 6 decimals (finer is noise,
+        and 16 digits in a payment's state can look like a card number to a PCI scan)."""
         row = np.array([as_row(features)], dtype=np.float64)
         with self._openmp.limit(limits=1):
             probabilities = self._estimator.predict_proba(row)
-        return float(probabilities[0, self._fraud_column])
+        return round(float(probabilities[0, self._fraud_column]), 6)
+
+
+def load_configured(settings: Settings) -> RiskModel | None:
+    """The model in ``settings.risk_model_path()``, or None (with a warning) when there is
+    none there: payments are then screened by the rules alone and score conditions never
+    fire. A broken or mismatched model raises ``RiskModelError``: better a worker that does
+    not start than one that silently stops scoring."""
+    return load_directory(os.path.abspath(settings.risk_model_path()))
+
+
+@functools.cache
+def load_directory(directory: str) -> RiskModel | None:
+    """``RiskModel.load`` once per directory and process (every worker built shares it)."""
+    source = Path(directory)
+    if not (source / CARD_FILE).exists() and not (source / MODEL_FILE).exists():
+        log.warning(
+            "no risk model in %s: payments are screened without a score "
+            "(train one with `paysaga risk train --out %s`)",
+            source,
+            source,
+        )
+        return None
+    model = RiskModel.load(source)
+    log.info("risk model %s loaded from %s", model.card.version, source)
+    return model

@@ -35,6 +35,7 @@ from api.routes import (
     reconciliation,
     refunds,
     reports,
+    risk,
     subscriptions,
     webhooks,
 )
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger.router)
     app.include_router(reports.router)
     app.include_router(reconciliation.router)
+    app.include_router(risk.router)
     app.include_router(providers.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)

@@ -77,6 +77,9 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "codec_unauthorized": (401, "The codec token is missing or wrong"),
     "codec_disabled": (404, "The codec endpoint is off"),
     "payload_undecodable": (422, "A payload cannot be decoded"),
+    # Risk rules (issue 9).
+    "rule_set_not_found": (404, "No such risk rule set version"),
+    "rules_version_conflict": (409, "Another rule set was stored at the same time"),
 }
 IDEMPOTENCY_PROBLEMS = ("idempotency_mismatch", "idempotency_in_progress")
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -1,4 +1,5 @@
-"""Actions on one payment (capture, cancel, confirm), sent to its saga as updates or signals.
+"""Actions on one payment (capture, cancel, confirm, review), sent to its saga as updates
+or signals.
 
 With an Idempotency-Key an action runs once and its answer is replayed; the key also names
 the Temporal update, so the workflow runs it once per key too.
@@ -23,6 +24,7 @@ from api.workflow_updates import execute_update
 from schemas import errors
 from schemas.identity import payment_workflow_id
 from schemas.payments import PaymentStatus
+from schemas.risk_review import ReviewDecision, ReviewRequest
 from workflows.payment import PaymentWorkflow
 
 # Any string: an id that is not ours answers 404, exactly like one that is not there.
@@ -59,6 +61,41 @@ class PaymentAction:
             return json_response(await send_update(handle, update, update_input, update_id))
 
         return await self.once(key, sent, run)
+
+    async def review(self, body: ReviewRequest | None, key: str | None) -> Response:
+        """An operator's decision on a payment held for review, sent as the ``review`` update."""
+
+        async def run(_: str | None) -> Response:
+            state = await read_payment(self.session, self.temporal, self.tenant, self.payment_id)
+            if state is None:
+                raise not_found()
+            if state.status != PaymentStatus.IN_REVIEW:
+                raise wrong_state(state.status, "in_review")
+            # Optional in the schema so that a payment that is not there is a 404 first.
+            if body is None:
+                raise Problem(
+                    422,
+                    "validation_error",
+                    "Request is invalid",
+                    "body: a review needs a decision and a reason",
+                    errors=[{"field": "body", "message": "Field required", "type": "missing"}],
+                )
+            decision = ReviewDecision(
+                decision=body.decision,
+                reason=body.reason,
+                # Without a name, the decision is the API key's tenant's.
+                reviewer=body.reviewer or f"api:{self.tenant}",
+                channel="api",
+            )
+            handle = self.temporal.get_workflow_handle(
+                payment_workflow_id(self.tenant, self.payment_id)
+            )
+            update_id = f"review:{key}" if key else None
+            return json_response(
+                await send_update(handle, PaymentWorkflow.review, decision, update_id)
+            )
+
+        return await self.once(key, body, run)
 
     async def confirm(self, _: str | None) -> Response:
         state = await read_payment(self.session, self.temporal, self.tenant, self.payment_id)

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from schemas.payments import DisputeRecord, PaymentState, PaymentStatus
 from schemas.provider_events import ProviderEvent
+from schemas.risk_labels import record_labels
 from schemas.tables import PaymentRecord, WebhookEventRecord, WebhookRejectionRecord
 
 RECEIVED = "received"  # stored, not yet handed on: a redelivery tries again
@@ -100,6 +101,8 @@ def record_dispute(engine: Engine, tenant: str, payment_id: str, event: Provider
             .where(PaymentRecord.payment_id == payment_id)
             .values(status=state.status.value, state_json=state.model_dump_json(), updated_at=now)
         )
+        # A dispute is a fraud label for `paysaga risk train --labels`, kept with the row.
+        record_labels(session.connection(), state)
     return True
 
 

@@ -1,10 +1,10 @@
-"""Contracts of the fraud-check activity."""
+"""Contracts of the fraud-check activity: the payment to screen and the risk decision."""
 
-from typing import Literal
-
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from schemas.payments import PaymentState
+from schemas.risk_decision import FiredRule, RiskDecision
+from schemas.risk_signals import RiskSignals
 
 
 class ScreeningCommand(BaseModel):
@@ -12,9 +12,10 @@ class ScreeningCommand(BaseModel):
 
     state: PaymentState
     payment_method: str
+    signals: RiskSignals = Field(default_factory=RiskSignals)
 
 
-class ScreeningDecision(BaseModel):
-    action: Literal["allow", "block"]
-    rule: str | None = None
-    reason: str | None = None
+# The name the fraud-check activity's contract has always had; the same model.
+ScreeningDecision = RiskDecision
+
+__all__ = ["FiredRule", "RiskDecision", "ScreeningCommand", "ScreeningDecision"]

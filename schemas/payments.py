@@ -8,6 +8,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from schemas.card_data import refuse_card_numbers
 from schemas.money import AmountMinor, CurrencyCode
+from schemas.risk_decision import RiskDecision
+from schemas.risk_review import DEFAULT_REVIEW_TIMEOUT, ReviewRecord, ReviewTimeoutAction
+from schemas.risk_signals import RiskSignals
 
 ProviderName = Literal["sandbox", "stripe", "paypal"]
 CaptureMethod = Literal["automatic", "manual"]
@@ -42,6 +45,8 @@ class PaymentStatus(StrEnum):
     PROCESSING = "processing"
     REQUIRES_ACTION = "requires_action"
     REQUIRES_CAPTURE = "requires_capture"
+    # Authorized, held for an operator's review (a risk rule's ``review`` action).
+    IN_REVIEW = "in_review"
     SUCCEEDED = "succeeded"
     DECLINED = "declined"
     CANCELED = "canceled"
@@ -92,6 +97,10 @@ class CreatePaymentRequest(BaseModel):
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] = Field(
         default_factory=dict
     )
+    risk_signals: RiskSignals = Field(
+        default_factory=RiskSignals,
+        description="What the client knows about the customer, for the fraud check",
+    )
 
 
 class PaymentInput(CreatePaymentRequest):
@@ -105,6 +114,10 @@ class PaymentInput(CreatePaymentRequest):
     authorization_hold: timedelta = timedelta(days=7)
     action_timeout: timedelta = timedelta(hours=1)
     provider_deadline: timedelta = timedelta(minutes=10)
+    # A payment the risk rules sent to review is decided by ``review_timeout_action`` when no
+    # operator decided within ``review_timeout``.
+    review_timeout: timedelta = DEFAULT_REVIEW_TIMEOUT
+    review_timeout_action: ReviewTimeoutAction = "reject"
     # The OpenTelemetry trace of the request that started the payment, for support.
     trace_id: str | None = None
 
@@ -189,6 +202,12 @@ class PaymentState(BaseModel):
     # Providers tried, in order (routing and failover); empty for payments made before it.
     provider_attempts: list[ProviderAttempt] = Field(default_factory=list)
     dispute: DisputeRecord | None = None
+    # The provider's card fingerprint the client sent (risk_signals), for velocity by card.
+    card_fingerprint: str | None = None
+    # The fraud check's decision: action, fired rules, score (None before it ran).
+    risk: RiskDecision | None = None
+    # The manual review, when the rules asked for one: who decided, when and why.
+    review: ReviewRecord | None = None
     # The trace of the request that started the payment (X-Trace-Id), for support.
     trace_id: str | None = None
     created_at: datetime

@@ -22,6 +22,9 @@ class AuthorizeCommand(BaseModel):
     # Another provider is next in line: an Unavailable on the first attempt is final, so
     # the saga can fail over before anything was authorized.
     may_fail_over: bool = False
+    # The risk rules asked for 3-D Secure (``require_3ds``): the provider challenges the
+    # customer even when the card would authorize without it.
+    three_d_secure: bool = False
 
 
 class ChargeCommand(BaseModel):

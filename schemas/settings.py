@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import os
 import re
 from datetime import timedelta
 from functools import lru_cache
@@ -17,7 +18,8 @@ API_KEEP_ALIVE_SECONDS = 75
 
 
 class FraudRules(BaseModel):
-    """Simple configurable rules until the risk engine lands (issue 9)."""
+    """The default risk rules (rule set version 0, schemas.risk_rules.default_rule_set) of a
+    tenant that has posted none, and the review policy of every tenant."""
 
     # Per-currency ceiling in minor units; currencies not listed have no ceiling.
     amount_ceiling: dict[str, int] = Field(
@@ -27,6 +29,10 @@ class FraudRules(BaseModel):
     blocked_payment_methods: list[str] = Field(default_factory=lambda: ["tok_blocked"])
     velocity_max_payments: int = 30
     velocity_window: timedelta = timedelta(hours=1)
+    # A payment in review that no operator decided within review_timeout is then approved
+    # or (the default) rejected and its authorization voided.
+    review_timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(hours=24)
+    review_timeout_action: Literal["approve", "reject"] = "reject"
 
 
 class RoutingRule(BaseModel):
@@ -133,6 +139,9 @@ class Settings(BaseSettings):
     create_wait: timedelta = timedelta(seconds=20)
 
     fraud: FraudRules = Field(default_factory=FraudRules)
+    # The risk model the worker loads once (`paysaga risk train --out DIR`); None: the
+    # directory risk-model under data_dir. Without a model, score conditions never fire.
+    risk_model_dir: str | None = None
 
     # Temporal's workflow sandbox re-creates each workflow's module environment on every
     # run: on this machine it cost the worker a third of its CPU and doubled POST p99 at
@@ -181,6 +190,9 @@ class Settings(BaseSettings):
             if is_placeholder(secret):
                 raise ValueError(f"{name} is a placeholder: set a real secret")
         return self
+
+    def risk_model_path(self) -> str:
+        return self.risk_model_dir or os.path.join(self.data_dir, "risk-model")
 
     def secrets(self) -> list[tuple[str, str]]:
         """Every secret that is set, with its field's name: the SecretStr fields, also as

@@ -10,6 +10,11 @@ class PaymentRecord(SQLModel, table=True):
     """Read model of a payment: readable after Temporal's retention removed the history."""
 
     __tablename__ = "payments"
+    # The fraud check's velocity: a customer's or a card's payments within a window.
+    __table_args__ = (
+        Index("ix_payments_velocity_customer", "tenant_id", "customer_id", "created_at"),
+        Index("ix_payments_velocity_card", "tenant_id", "card_fingerprint", "created_at"),
+    )
 
     payment_id: str = Field(primary_key=True, max_length=40)
     tenant_id: str = Field(index=True, max_length=64)
@@ -24,6 +29,7 @@ class PaymentRecord(SQLModel, table=True):
     refunded_amount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     provider_reference: str | None = Field(default=None, max_length=64)
     failure_code: str | None = Field(default=None, max_length=64)
+    card_fingerprint: str | None = Field(default=None, max_length=64)
     state_json: str  # the full PaymentState, as the workflow last reported it
     created_at: datetime = Field(index=True)
     updated_at: datetime
@@ -336,3 +342,37 @@ class ProviderHealthRecord(SQLModel, table=True):
     last_failure_at: datetime | None = None
     last_error: str | None = Field(default=None, max_length=500)
     updated_at: datetime
+
+
+class RiskRuleSetRecord(SQLModel, table=True):
+    """One version of a tenant's risk rules (schemas.risk_rules): never edited; the highest
+    version is the one in force."""
+
+    __tablename__ = "risk_rule_sets"
+    __table_args__ = (UniqueConstraint("tenant_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    version: int
+    # The RiskRuleSetDocument as posted (validated), JSON.
+    document_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+
+
+class RiskLabelRecord(SQLModel, table=True):
+    """A real outcome for training the risk model: a dispute or an operator's review verdict,
+    with the features the payment was scored on (``paysaga risk train --labels``)."""
+
+    __tablename__ = "risk_labels"
+    __table_args__ = (UniqueConstraint("tenant_id", "payment_id", "source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    payment_id: str = Field(max_length=40)
+    # dispute, review_rejected, review_approved
+    source: str = Field(max_length=32)
+    fraud: bool
+    # The RiskFeatures of the payment's decision, JSON; None for payments scored before
+    # features were kept (such labels cannot train the model and are skipped).
+    features_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(index=True)

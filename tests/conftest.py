@@ -117,13 +117,29 @@ def engine(tmp_path, sqlite_template) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def risk_model_dir(tmp_path_factory) -> Path:
+    """A risk model trained once per session the way `paysaga risk train` trains it (on
+    fewer samples: about 3 s), for every worker the tests start."""
+    from workers.risk.dataset import generate
+    from workers.risk.training import save, train
+
+    directory = tmp_path_factory.mktemp("risk-model")
+    seed = 7
+    data = generate(5_000, seed)
+    estimator, card = train(data.rows, data.labels, seed)
+    save(directory, estimator, card)
+    return directory
+
+
 @pytest.fixture
-def settings(gateway_url, engine) -> Settings:
+def settings(gateway_url, engine, risk_model_dir) -> Settings:
     return Settings(
         database_url=str(engine.url),
         sandbox_gateway_url=gateway_url,
         task_queue=f"test-{uuid.uuid4().hex[:8]}",
         fraud=FraudRules(amount_ceiling={"USD": 1_000_000}, blocked_customers=["cus_blocked"]),
+        risk_model_dir=str(risk_model_dir),
     )
 
 

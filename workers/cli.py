@@ -167,9 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     risk_commands = risk.add_subparsers(dest="risk_command", required=True, metavar="RISK_COMMAND")
     risk_train = risk_commands.add_parser(
         "train",
-        help="train the risk model on generated data and save it with its held-out metrics",
-        description="Generate a synthetic labelled dataset, train the model (threshold chosen "
-        "on cross-validated training predictions), measure precision, recall and ROC AUC on a "
+        help="train the risk model on generated data (and stored labels) and save it with its "
+        "held-out metrics",
+        description="Generate a synthetic labelled dataset (plus, with --labels, the real "
+        "outcomes stored in the database), train the model (threshold chosen on "
+        "cross-validated training predictions), measure precision, recall and ROC AUC on a "
         "held-out 25%, and save model.joblib + model.json into --out.",
     )
     risk_train.add_argument(
@@ -181,6 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples", type=_positive_int, default=50_000, help="default: %(default)s"
     )
     risk_train.add_argument("--seed", type=int, default=7, help="default: %(default)s")
+    risk_train.add_argument(
+        "--labels",
+        action="store_true",
+        help="also learn from the real outcomes stored in the database (operators' review "
+        "verdicts, disputes); fails when there are none",
+    )
+    risk_train.add_argument(
+        "--database-url",
+        help="with --labels: the database holding them (default: PAYSAGA_DATABASE_URL)",
+    )
     return parser
 
 
@@ -354,38 +366,52 @@ def _search_attributes(args: argparse.Namespace) -> int:
 
 def _risk_train(args: argparse.Namespace) -> int:
     # scikit-learn is imported here only: it costs about a second, other commands skip it.
-    from workers.risk.dataset import generate
-    from workers.risk.training import TrainingError, save, train
+    from workers.risk.run import train_and_save
+    from workers.risk.training import TrainingError
 
-    started = time.perf_counter()
-    data = generate(args.samples, args.seed)
-    generated = time.perf_counter()
+    labels = None
+    if args.labels:
+        labels = _stored_labels(args.database_url)
+        if labels is None:
+            return 1
     try:
-        estimator, card = train(data.rows, data.labels, args.seed)
+        run = train_and_save(args.out, args.samples, args.seed, labels)
     except TrainingError as exc:
         print(f"paysaga risk train: {exc}", file=sys.stderr)
         return 1
-    trained = time.perf_counter()
-    out = save(args.out, estimator, card)
-    print(
-        f"dataset: {card.samples} synthetic payments (seed {card.seed}), "
-        f"{int(data.labels.sum())} fraudulent ({data.fraud_rate:.2%}), "
-        f"generated in {generated - started:.2f} s"
-    )
-    print(
-        f"model: {card.estimator}, trained in {trained - generated:.1f} s on "
-        f"{card.samples - card.held_out} rows; features: {', '.join(card.features)}"
-    )
-    print(
-        f"threshold {card.threshold:.4f}: the highest recall with precision >= "
-        f"{card.precision_target:.2f} on cross-validated training predictions"
-    )
-    print(
-        f"held-out: precision={card.precision:.4f} recall={card.recall:.4f} "
-        f"roc_auc={card.roc_auc:.4f} threshold={card.threshold:.4f} (n={card.held_out})"
-    )
-    print(f"saved {card.version} to {out}")
+    print("\n".join(run.report()))
     return 0
+
+
+def _stored_labels(database_url: str | None):
+    """The usable labels of the database, or None (said on stderr) when there are none: a
+    model asked to learn from real outcomes must not silently learn from none."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from schemas.database import make_engine
+    from schemas.settings import Settings
+    from workers.risk.labels import load_labels
+
+    url = database_url or Settings().database_url
+    shown = make_url(url).render_as_string(hide_password=True)
+    engine = make_engine(url)
+    try:
+        labels = load_labels(engine)
+    except SQLAlchemyError as exc:
+        print(f"paysaga risk train: {shown}: {exc}", file=sys.stderr)
+        return None
+    finally:
+        engine.dispose()
+    if labels.used == 0:
+        print(
+            f"paysaga risk train: no usable labels in {shown} ({labels.stored} stored, "
+            f"{labels.without_features} without features): labels come from operators' "
+            "review verdicts and disputes; train without --labels for the synthetic data only",
+            file=sys.stderr,
+        )
+        return None
+    return labels
 
 
 if __name__ == "__main__":

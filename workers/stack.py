@@ -40,6 +40,7 @@ from typing import IO, Any, TypeVar
 import httpx
 from sqlalchemy.engine import make_url
 
+from schemas.risk import RiskModelCard
 from schemas.settings import API_KEEP_ALIVE_SECONDS, TASK_QUEUE, Settings
 from workers import dev_tenant
 from workflows import search_attributes
@@ -120,9 +121,11 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 def free_stack_ports(host: str = "127.0.0.1") -> dict[str, int]:
     """``EmbeddedStack`` port arguments, all free and distinct: a stack beside others."""
-    temporal, ui, gateway, api, metrics = free_ports(5, host)
+    temporal, temporal_http, temporal_metrics, ui, gateway, api, metrics = free_ports(7, host)
     return {
         "temporal_port": temporal,
+        "temporal_http_port": temporal_http,
+        "temporal_metrics_port": temporal_metrics,
         "ui_port": ui,
         "gateway_port": gateway,
         "api_port": api,
@@ -173,6 +176,11 @@ class EmbeddedStack:
     data_dir: Path | str = ".paysaga"
     host: str = "127.0.0.1"
     temporal_port: int = 7233
+    # The dev server's HTTP API and Prometheus ports. Left to the dev server they are random
+    # ports, picked while ours are not bound yet: once it picked the gRPC port (seen in a
+    # test run). None: temporal_port + 10 (7243, Temporal's usual HTTP port) and + 11.
+    temporal_http_port: int | None = None
+    temporal_metrics_port: int | None = None
     ui_port: int = 8233
     gateway_port: int = 8100
     api_port: int = 8000
@@ -192,11 +200,16 @@ class EmbeddedStack:
     start_timeout: float = 60.0
     stop_timeout: float = 10.0
     quiet: bool = False
+    # The worker's risk model; None: PAYSAGA_RISK_MODEL_DIR, else <data_dir>/risk-model.
+    # Trained on start when the directory holds none (tests pass one trained per session).
+    risk_model_dir: Path | str | None = None
 
     _children: dict[str, _Child] = field(default_factory=dict, init=False, repr=False)
     # Set when start() is interrupted, so waits running on helper threads give up at once.
     _abort: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _atexit_registered: bool = field(default=False, init=False, repr=False)
+    # The card of the worker's risk model, once start() has found or trained it.
+    risk_model_card: RiskModelCard | None = field(default=None, init=False, repr=False)
     # The development tenant's key, issued once the API is up.
     api_key: str | None = field(default=None, init=False, repr=False)
 
@@ -259,14 +272,33 @@ class EmbeddedStack:
         return self.database or f"sqlite:///{Path(self.data_dir) / 'paysaga.db'}"
 
     @property
+    def risk_model_path(self) -> Path:
+        chosen = (
+            self.risk_model_dir
+            or self.extra_env.get("PAYSAGA_RISK_MODEL_DIR")
+            or os.environ.get("PAYSAGA_RISK_MODEL_DIR")
+        )
+        return Path(chosen).expanduser().resolve() if chosen else Path(self.data_dir) / "risk-model"
+
+    @property
     def task_queue(self) -> str:
         return self.extra_env.get("PAYSAGA_TASK_QUEUE") or os.environ.get(
             "PAYSAGA_TASK_QUEUE", TASK_QUEUE
         )
 
+    @property
+    def http_api_port(self) -> int:
+        return self.temporal_http_port or self.temporal_port + 10
+
+    @property
+    def temporal_metrics(self) -> int:
+        return self.temporal_metrics_port or self.temporal_port + 11
+
     def ports(self) -> list[tuple[int, str]]:
         return [
             (self.temporal_port, "Temporal gRPC"),
+            (self.http_api_port, "Temporal HTTP API"),
+            (self.temporal_metrics, "Temporal server metrics"),
             (self.ui_port, "Temporal UI"),
             (self.gateway_port, "sandbox gateway"),
             (self.api_port, "API"),
@@ -298,6 +330,7 @@ class EmbeddedStack:
                 "PAYSAGA_CODEC_TOKEN": self.codec_token,
                 "PAYSAGA_CODEC_CORS_ORIGINS": json.dumps(self.ui_origins),
                 "PAYSAGA_WORKER_METRICS_ADDRESS": f"{self.host}:{self.metrics_port}",
+                "PAYSAGA_RISK_MODEL_DIR": str(self.risk_model_path),
                 **self.payload_keys(),
             }
         )
@@ -357,6 +390,7 @@ class EmbeddedStack:
         t0 = time.monotonic()
         try:
             self._migrate_database()
+            self._ensure_risk_model()
             self._step("Temporal dev server", self._start_temporal)
             # The gateway and the worker do not depend on each other: their (slow) Python
             # imports overlap. The API comes last so /readyz means the whole stack is up.
@@ -384,6 +418,33 @@ class EmbeddedStack:
         except SQLAlchemyError as exc:
             raise StackError(f"could not migrate the database {url}: {exc}") from exc
         self._say(f"  [green]✓[/] database schema: {result} ({time.monotonic() - t0:.1f}s)")
+
+    def _ensure_risk_model(self) -> None:
+        """Load the card of the worker's model; train one first (as `paysaga risk train`
+        does, a few seconds) when the directory has none, so `make run` scores payments
+        from its first start."""
+        from activities.risk_model import CARD_FILE, MODEL_FILE
+
+        path = self.risk_model_path
+        if not ((path / CARD_FILE).is_file() and (path / MODEL_FILE).is_file()):
+            from workers.risk.run import train_and_save
+            from workers.risk.training import TrainingError
+
+            t0 = time.monotonic()
+            try:
+                run = train_and_save(path)
+            except (TrainingError, OSError) as exc:
+                raise StackError(f"could not train the risk model into {path}: {exc}") from exc
+            self._say(
+                f"  [green]✓[/] risk model trained: {run.card.version} "
+                f"({time.monotonic() - t0:.1f}s)"
+            )
+        try:
+            self.risk_model_card = RiskModelCard.model_validate_json(
+                (path / CARD_FILE).read_bytes()
+            )
+        except ValueError as exc:
+            raise StackError(f"{path / CARD_FILE} is not a risk model card: {exc}") from exc
 
     def stop(self) -> None:
         """Stop the children in reverse start order; kill any that outlive ``stop_timeout``."""
@@ -466,6 +527,10 @@ class EmbeddedStack:
             "synchronous=normal",
             "--port",
             str(self.temporal_port),
+            "--http-port",
+            str(self.http_api_port),
+            "--metrics-port",
+            str(self.temporal_metrics),
             "--ui-port",
             str(self.ui_port),
             # The UI decodes payloads through our codec endpoint (the server has ciphertext).
@@ -729,10 +794,20 @@ class EmbeddedStack:
             ("Worker metrics", self.worker_metrics_url),
             ("Temporal gRPC", self.temporal_address),
             ("Sandbox gateway", self.gateway_url),
+            ("Risk model", self._risk_model_summary()),
             ("Database", make_url(self.database_url).render_as_string(hide_password=True)),
             ("Data dir", str(self.data_dir)),
             ("Logs", str(self.log_dir)),
         ]
+
+    def _risk_model_summary(self) -> str:
+        card = self.risk_model_card
+        if card is None:
+            return f"none yet ({self.risk_model_path})"
+        return (
+            f"{card.version}: held-out precision {card.precision:.2f}, recall "
+            f"{card.recall:.2f} at threshold {card.threshold:.2f} ({self.risk_model_path})"
+        )
 
     def print_summary(self) -> None:
         """The block ``paysaga dev`` prints once everything is ready."""

@@ -23,6 +23,7 @@ from activities.providers.base import PaymentProvider
 from activities.providers.registry import build_providers
 from activities.reconciliation import ReconciliationActivities
 from activities.refunds import RefundActivities
+from activities.risk_model import load_configured
 from activities.subscriptions import SubscriptionActivities
 from schemas.database import make_engine, require_current_schema
 from schemas.logs import configure_logging
@@ -59,7 +60,8 @@ def build_worker(
     sandboxed: bool | None = None,
 ) -> Worker:
     """The payments worker; ``sandboxed`` overrides ``settings.workflow_sandbox``."""
-    fraud = FraudActivities(engine, settings.fraud)
+    # The risk model is loaded once per process and directory, however many workers.
+    fraud = FraudActivities(engine, settings.fraud, load_configured(settings))
     ledger = LedgerActivities(engine)
     breaker = CircuitBreaker.from_settings(engine, settings)
     provider_calls = ProviderActivities(providers, breaker)

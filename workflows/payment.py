@@ -1,6 +1,5 @@
-"""PaymentWorkflow: fraud check → authorize → (3-D Secure) → capture → ledger, as a saga."""
-
-from datetime import timedelta
+"""PaymentWorkflow: fraud check → authorize → (3-D Secure) → (review) → capture → ledger,
+as a saga."""
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -18,8 +17,10 @@ with workflow.unsafe.imports_passed_through():
         PaymentStatus,
     )
     from schemas.provider_events import ProviderEvent
+    from schemas.risk_review import ReviewDecision
     from workflows import metrics
     from workflows import search_attributes as sa
+    from workflows.payment_review import PaymentReview, wait_within
     from workflows.payment_steps import PaymentSteps, StepFailed
 
 
@@ -37,6 +38,7 @@ class PaymentWorkflow:
         self._confirmations = 0
         self._capture: CaptureRequest | None = None
         self._cancel: CancelRequest | None = None
+        self._review = PaymentReview()
 
     @workflow.run
     async def run(self, payment: PaymentInput) -> PaymentState:
@@ -52,6 +54,7 @@ class PaymentWorkflow:
             description=payment.description,
             metadata=payment.metadata,
             trace_id=payment.trace_id,
+            card_fingerprint=payment.risk_signals.card_fingerprint,
             created_at=now,
             updated_at=now,
         )
@@ -76,7 +79,8 @@ class PaymentWorkflow:
         return self._state
 
     async def _process(self, payment: PaymentInput, steps: PaymentSteps) -> None:
-        if not await steps.screen():
+        action = await steps.screen()
+        if action is None:
             return
         charge = await steps.authorize()
         if charge is None:
@@ -85,6 +89,9 @@ class PaymentWorkflow:
             charge = await self._await_customer_action(payment, steps)
             if charge is None:
                 return
+        if action == "review":
+            # Authorized without capture: an operator decides before any money moves.
+            await self._review.hold(payment, steps, lambda: self._cancel)
         if charge.status != "captured":
             await steps.capture(await self._await_capture_decision(payment, steps))
         await steps.post_to_ledger()
@@ -95,7 +102,7 @@ class PaymentWorkflow:
         handled = 0
         while True:
             remaining = deadline - workflow.now()
-            if not await self._wait(
+            if not await wait_within(
                 lambda seen=handled: self._confirmations > seen or self._cancel, remaining
             ):
                 raise StepFailed(
@@ -114,7 +121,7 @@ class PaymentWorkflow:
             # The provider authorized but could not capture in the same call.
             return self._state.authorized_amount
         await steps.pause(PaymentStatus.REQUIRES_CAPTURE)
-        decided = await self._wait(
+        decided = await wait_within(
             lambda: self._capture or self._cancel, payment.authorization_hold
         )
         if not decided:
@@ -122,16 +129,6 @@ class PaymentWorkflow:
         if self._cancel:
             raise StepFailed(PaymentStatus.CANCELED, "canceled", self._cancel.reason)
         return self._capture.amount or self._state.authorized_amount
-
-    @staticmethod
-    async def _wait(condition, within: timedelta) -> bool:
-        if within <= timedelta(0):
-            return bool(condition())
-        try:
-            await workflow.wait_condition(condition, timeout=within)
-            return True
-        except TimeoutError:
-            return False
 
     @workflow.query
     def state(self) -> PaymentState:
@@ -188,10 +185,30 @@ class PaymentWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
-        self._require_status(PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.REQUIRES_ACTION)
+        self._require_status(
+            PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.REQUIRES_ACTION, PaymentStatus.IN_REVIEW
+        )
+
+    @workflow.update
+    async def review(self, decision: ReviewDecision) -> PaymentState:
+        """An operator's approve or reject of a payment in review; answers at the payment's
+        next milestone (succeeded, requires_capture, or declined once voided)."""
+        self._review.decision = decision
+        await workflow.wait_condition(
+            lambda: self._state.status not in (PaymentStatus.IN_REVIEW, PaymentStatus.PROCESSING)
+        )
+        return self._state
+
+    @review.validator
+    def _validate_review(self, decision: ReviewDecision) -> None:
+        self._require_status(PaymentStatus.IN_REVIEW)
 
     def _require_status(self, *allowed: PaymentStatus) -> None:
         pending = self._capture is not None or self._cancel is not None
+        if self._state is not None and self._state.status == PaymentStatus.IN_REVIEW:
+            # Decided (by an operator or the deadline): the saga is capturing or voiding.
+            review = self._state.review
+            pending |= self._review.decision is not None or bool(review and review.decision)
         if self._state is None or self._state.status not in allowed or pending:
             status = self._state.status.value if self._state else "processing"
             raise ApplicationError(

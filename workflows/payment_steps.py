@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
     )
     from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult
+    from schemas.risk_rules import RiskAction
 
 
 # Marks, in new histories, the code path that moves a payment to its next provider.
@@ -54,18 +55,30 @@ class PaymentSteps:
         self.state = state
         self.saga = Saga(state.steps)
         self._recorded_final = False
+        self._hold_for_review = False
+        self._three_d_secure = False
 
-    async def screen(self) -> bool:
-        command = ScreeningCommand(state=self.state, payment_method=self.payment.payment_method)
+    async def screen(self) -> RiskAction | None:
+        """The fraud check's action for the payment: ``allow``, ``review`` or ``require_3ds``;
+        None when it blocked the payment (declined ``fraud_{rule}``)."""
+        command = ScreeningCommand(
+            state=self.state,
+            payment_method=self.payment.payment_method,
+            signals=self.payment.risk_signals,
+        )
         started = workflow.now()
         decision: ScreeningDecision = await workflow.execute_local_activity(
             steps.SCREEN_PAYMENT, command, result_type=ScreeningDecision, **policies.LOCAL_CALL
         )
-        allowed = decision.action == "allow"
+        self.state.risk = decision
         self._log(steps.SCREEN_PAYMENT, started, "succeeded", decision.reason or decision.action)
-        if not allowed:
+        if decision.action == "block":
             self.finish(PaymentStatus.DECLINED, f"fraud_{decision.rule}", decision.reason)
-        return allowed
+            return None
+        # Held for review: authorized without capture; 3-D Secure: the provider challenges.
+        self._hold_for_review = decision.action == "review"
+        self._three_d_secure = decision.action == "require_3ds"
+        return decision.action
 
     async def authorize(self) -> ChargeResult | None:
         self.saga.register(steps.VOID_AUTHORIZATION, self._void)
@@ -93,10 +106,12 @@ class PaymentSteps:
             currency=self.payment.currency,
             payment_method=self.payment.payment_method,
             customer_id=self.payment.customer_id,
-            capture=self.payment.capture_method == "automatic",
+            # A payment held for review is captured only once an operator approved it.
+            capture=self.payment.capture_method == "automatic" and not self._hold_for_review,
             # Each provider gets its own key; the first keeps the key payments always had.
             idempotency_key=self._key("authorize" if first else f"authorize:{self.state.provider}"),
             may_fail_over=may_fail_over,
+            three_d_secure=self._three_d_secure,
         )
 
     async def confirm_action(self, attempt: int) -> ChargeResult | None:

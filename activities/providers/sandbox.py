@@ -61,6 +61,9 @@ class SandboxGateway(ClosedOnExit):
             "reference": command.payment_id,
             "customer_id": command.customer_id,
         }
+        if command.three_d_secure:
+            # Only when asked: other requests keep the body they always had.
+            body["three_d_secure"] = True
         data = await self._http.post("authorize", path("charges"), body, command.idempotency_key)
         return _charge(data)
 

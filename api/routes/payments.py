@@ -32,6 +32,7 @@ from schemas.payments import (
     PaymentState,
     PaymentStatus,
 )
+from schemas.risk_review import ReviewRequest
 from schemas.routing import NoEligibleProvider, route
 from schemas.tracing import current_trace_id
 from workflows import search_attributes
@@ -144,6 +145,8 @@ async def _start_payment(
         tenant_id=tenant,
         authorization_hold=settings.authorization_hold,
         action_timeout=settings.action_timeout,
+        review_timeout=settings.fraud.review_timeout,
+        review_timeout_action=settings.fraud.review_timeout_action,
         provider_deadline=settings.provider_deadline,
         # The request's trace: operators go from the payment to its spans and log lines.
         trace_id=current_trace_id(),
@@ -267,6 +270,27 @@ async def cancel_payment(
     return await action.update(
         PaymentWorkflow.cancel, body or CancelRequest(), idempotency_key, body
     )
+
+
+@router.post(
+    "/{payment_id}/review",
+    response_model=PaymentState,
+    responses=problems(
+        "payment_not_found", "invalid_state", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
+    ),
+)
+async def review_payment(
+    action: ActionDep,
+    idempotency_key: OptionalIdempotencyKey = None,
+    body: ReviewRequest | None = None,
+) -> Response:
+    """Approve or reject a payment the risk rules held for review (status ``in_review``).
+
+    Approve: the payment is captured (or waits for a manual capture); reject: the
+    authorization is voided and the payment declined (``review_rejected``). Who, when and why
+    are kept in the payment's ``review``. The body is required; it is checked once the payment
+    is known to be in review."""
+    return await action.review(body, idempotency_key)
 
 
 @router.post(

@@ -134,3 +134,23 @@ def test_the_healthcheck_passes_on_200_and_fails_on_503(name: str, status_server
     unready = subprocess.run([*probe, f"{status_server}/503"], capture_output=True, timeout=30)
     assert ok.returncode == 0, ok.stderr
     assert unready.returncode != 0
+
+
+def test_the_image_holds_a_risk_model_where_the_worker_looks() -> None:
+    """The build trains the model with a fixed seed into the venv that the runtime stage
+    copies, and the runtime's PAYSAGA_RISK_MODEL_DIR (the worker's default in compose too)
+    points at it."""
+    runs = [rest for key, rest in instructions() if key == "RUN"]
+    (train,) = [run for run in runs if "risk train" in run]
+    arguments = train.split()
+    assert arguments[0] == "/opt/paysaga/bin/paysaga"
+    parsed = build_parser().parse_args(arguments[1:])
+    assert (parsed.command, parsed.risk_command, parsed.labels) == ("risk", "train", False)
+    assert parsed.seed == 7
+    assert parsed.out.startswith("/opt/paysaga/")  # inside what the runtime stage copies
+    assert runs.index(train) > runs.index(next(run for run in runs if "pip install" in run))
+    assert "COPY --from=build /opt/paysaga /opt/paysaga" in DOCKERFILE.read_text()
+    env = " ".join(rest for key, rest in instructions() if key == "ENV")
+    assert f"PAYSAGA_RISK_MODEL_DIR={parsed.out}" in env.split()
+    worker_env = services()["worker"]["environment"]
+    assert worker_env["PAYSAGA_RISK_MODEL_DIR"] == f"${{PAYSAGA_RISK_MODEL_DIR:-{parsed.out}}}"

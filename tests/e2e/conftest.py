@@ -21,9 +21,10 @@ ACTION_SECONDS = 8
 # Package scope: the stack stops once the e2e tests are done instead of idling (and holding
 # ports) through the rest of the session.
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory) -> Iterator[EmbeddedStack]:
+def stack(tmp_path_factory, risk_model_dir) -> Iterator[EmbeddedStack]:
     stack = EmbeddedStack(
         data_dir=tmp_path_factory.mktemp("stack"),
+        risk_model_dir=risk_model_dir,
         **free_stack_ports(),
         quiet=True,
         extra_env={

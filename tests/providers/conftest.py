@@ -51,9 +51,12 @@ def paypal() -> Iterator[FakePayPal]:
 
 
 @pytest.fixture(scope="package")
-def provider_stack(tmp_path_factory, localstripe, paypal) -> Iterator[EmbeddedStack]:
+def provider_stack(
+    tmp_path_factory, localstripe, paypal, risk_model_dir
+) -> Iterator[EmbeddedStack]:
     stack = EmbeddedStack(
         data_dir=tmp_path_factory.mktemp("provider-stack"),
+        risk_model_dir=risk_model_dir,
         **free_stack_ports(),
         quiet=True,
         extra_env={

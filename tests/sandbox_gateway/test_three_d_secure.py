@@ -83,3 +83,24 @@ def test_challenge_outcome_is_validated(gateway: Gateway) -> None:
     response = complete(gateway, charge["id"], "maybe")
     assert response.status_code == 400
     assert error_code(response) == "parameter_invalid"
+
+
+def test_the_merchant_may_ask_for_a_challenge_on_any_card(gateway: Gateway) -> None:
+    key = new_key()
+    charge = gateway.charge("tok_visa", capture=True, three_d_secure=True, key=key).json()
+    assert charge["status"] == "requires_action"
+    assert charge["next_action"]["url"].endswith(f"/v1/charges/{charge['id']}/3ds")
+    # The key is bound to the request as sent: the same body without the flag is another.
+    mismatch = gateway.charge("tok_visa", capture=True, key=key)
+    assert mismatch.status_code == 422
+    assert error_code(mismatch) == "idempotency_mismatch"
+
+    complete(gateway, charge["id"], "succeed")
+    confirmed = gateway.action(charge["id"], "confirm").json()
+    assert (confirmed["status"], confirmed["amount_captured"]) == ("captured", 1000)
+
+
+def test_asking_for_a_challenge_does_not_save_a_declined_card(gateway: Gateway) -> None:
+    response = gateway.charge("tok_chargeDeclined", three_d_secure=True)
+    assert response.status_code == 402
+    assert error_code(response) == "card_declined"

@@ -39,6 +39,9 @@ from schemas.installments import CreateInstallmentPlanRequest, build_plan_input
 from schemas.payments import CaptureRequest, PaymentStatus
 from schemas.payouts import PayoutInput
 from schemas.refunds import RefundInput
+from schemas.risk_review import ReviewDecision
+from schemas.risk_rule_store import save_rule_set
+from schemas.risk_rules import AmountCondition, RiskRule, RiskRuleSetDocument
 from schemas.settings import Settings
 from schemas.subscriptions import (
     CancelSubscriptionRequest,
@@ -59,6 +62,17 @@ from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_steps import attributes, initial_state
 
 HISTORIES = Path(__file__).parent.parent / "histories"
+# The review scenarios' tenant: its rule set sends payments of 100,000 or more to review.
+REVIEW_TENANT = "ten_review"
+REVIEW_RULES = RiskRuleSetDocument(
+    rules=[
+        RiskRule(
+            id="large_payment",
+            action="review",
+            when=[AmountCondition(field="amount", op="gte", value=100_000)],
+        )
+    ]
+)
 
 
 async def automatic_capture(client, settings, gateway):
@@ -90,6 +104,24 @@ async def three_d_secure_confirmed(client, settings, gateway):
 async def automatic_capture_filed_at_start(client, settings, gateway):
     """Started as the API starts it: the search attributes come with the start."""
     return await start_payment(client, settings, payment_input(), filed_at_start=True)
+
+
+async def _reviewed(client, settings, decision: ReviewDecision):
+    payment = payment_input(tenant_id=REVIEW_TENANT, amount=150_000)
+    handle = await start_payment(client, settings, payment, filed_at_start=True)
+    await wait_for_status(handle, PaymentStatus.IN_REVIEW)
+    await handle.execute_update(PaymentWorkflow.review, decision)
+    return handle
+
+
+async def review_approved(client, settings, gateway):
+    approve = ReviewDecision(decision="approve", reviewer="alice", reason="known customer")
+    return await _reviewed(client, settings, approve)
+
+
+async def review_rejected(client, settings, gateway):
+    reject = ReviewDecision(decision="reject", reviewer="bob", reason="card reported stolen")
+    return await _reviewed(client, settings, reject)
 
 
 async def _paid(client, settings, payment_method: str = "tok_visa"):
@@ -258,6 +290,8 @@ SCENARIOS = {
     manual_partial_capture: "payment",
     capture_failure_voids: "payment",
     three_d_secure_confirmed: "payment",
+    review_approved: "payment",
+    review_rejected: "payment",
     partial_refund: "refund",
     refund_refused_by_provider: "refund",
     payout_paid: "payout",
@@ -282,6 +316,8 @@ async def record(names: list[str]) -> None:
     )
     engine = make_engine(f"sqlite:///{workdir / 'paysaga.db'}")
     upgrade(engine)
+    with engine.begin() as connection:
+        save_rule_set(connection, REVIEW_TENANT, REVIEW_RULES)
     with start_gateway(workdir / "gateway.db") as gateway_url:
         settings = Settings(
             database_url=str(engine.url),

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from activities.risk_model import RiskModel
 from workers.stack import EmbeddedStack, free_stack_ports
 
 PAYMENT_BODY = {
@@ -134,13 +135,21 @@ def test_dev_exits_2_and_names_the_port_when_it_is_taken(tmp_path: Path) -> None
 
 
 def test_stack_starts_answers_and_stops_without_orphans(
-    tmp_path: Path, stack_factory: list[EmbeddedStack]
+    tmp_path: Path, stack_factory: list[EmbeddedStack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # No model given anywhere: the first start trains one into the data dir for the worker.
+    monkeypatch.delenv("PAYSAGA_RISK_MODEL_DIR", raising=False)
     stack = EmbeddedStack(data_dir=tmp_path / "data", quiet=True, **free_stack_ports())
     stack_factory.append(stack)
     stack.start()
     pids = list(stack.pids().values())
     assert set(stack.pids()) == {"temporal", "gateway", "worker", "api"}
+    model = RiskModel.load(tmp_path / "data" / "risk-model")
+    assert stack.env()["PAYSAGA_RISK_MODEL_DIR"] == str(tmp_path / "data" / "risk-model")
+    assert model.card == stack.risk_model_card
+    assert (model.card.source, model.card.samples, model.card.seed) == ("synthetic", 50_000, 7)
+    row = dict(stack.summary_rows())["Risk model"]
+    assert row.startswith(f"{model.card.version}: held-out precision {model.card.precision:.2f}")
 
     ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
@@ -155,12 +164,16 @@ def test_stack_starts_answers_and_stops_without_orphans(
     assert stack.pids() == {}
 
 
-def test_dev_stops_every_child_on_sigint_and_exits_0(tmp_path: Path) -> None:
+def test_dev_stops_every_child_on_sigint_and_exits_0(tmp_path: Path, risk_model_dir: Path) -> None:
     ports = free_stack_ports()
     data_dir = tmp_path / "data"
     out = (tmp_path / "dev.out").open("wb")
     proc = subprocess.Popen(
-        _cli_args(data_dir, ports), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        _cli_args(data_dir, ports),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PAYSAGA_RISK_MODEL_DIR": str(risk_model_dir)},
     )
     try:
         _wait_ready(f"http://127.0.0.1:{ports['api_port']}/readyz", proc)
@@ -178,11 +191,11 @@ def test_dev_stops_every_child_on_sigint_and_exits_0(tmp_path: Path) -> None:
 
 
 def test_payments_survive_a_restart_of_the_stack(
-    tmp_path: Path, stack_factory: list[EmbeddedStack]
+    tmp_path: Path, stack_factory: list[EmbeddedStack], risk_model_dir: Path
 ) -> None:
     data_dir = tmp_path / "data"
     ports = free_stack_ports()
-    first = EmbeddedStack(data_dir=data_dir, quiet=True, **ports)
+    first = EmbeddedStack(data_dir=data_dir, quiet=True, risk_model_dir=risk_model_dir, **ports)
     stack_factory.append(first)
     first.start()
 
@@ -205,7 +218,7 @@ def test_payments_survive_a_restart_of_the_stack(
     assert status == "succeeded", _logs(data_dir)
     first.stop()
 
-    second = EmbeddedStack(data_dir=data_dir, quiet=True, **ports)
+    second = EmbeddedStack(data_dir=data_dir, quiet=True, risk_model_dir=risk_model_dir, **ports)
     stack_factory.append(second)
     second.start()
 
@@ -223,9 +236,14 @@ def test_payments_survive_a_restart_of_the_stack(
 
 
 def test_killed_worker_can_be_started_again(
-    tmp_path: Path, stack_factory: list[EmbeddedStack]
+    tmp_path: Path, stack_factory: list[EmbeddedStack], risk_model_dir: Path
 ) -> None:
-    stack = EmbeddedStack(data_dir=tmp_path / "data", quiet=True, **free_stack_ports())
+    stack = EmbeddedStack(
+        data_dir=tmp_path / "data",
+        quiet=True,
+        risk_model_dir=risk_model_dir,
+        **free_stack_ports(),
+    )
     stack_factory.append(stack)
     stack.start()
     old = stack.pid("worker")

@@ -110,6 +110,22 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
         help="POST /v1/subscriptions in flight while creating them (default: %(default)s)",
     )
 
+    scoring = bench.add_argument_group(
+        "--risk-scoring: the fraud check's time per payment, RiskModel.score alone and the "
+        "whole FraudActivities.screen_payment on a SQLite file (no stack; target p99 < 5 ms)"
+    )
+    scoring.add_argument("--risk-scoring", action="store_true")
+    scoring.add_argument(
+        "--payments",
+        type=_positive_int,
+        default=1_000,
+        help="payments scored and screened (default: %(default)s)",
+    )
+    scoring.add_argument(
+        "--risk-model",
+        help="a model directory (paysaga risk train --out); default: train one first",
+    )
+
 
 def _positive_int(value: str) -> int:
     number = int(value.replace("_", ""))
@@ -120,6 +136,10 @@ def _positive_int(value: str) -> int:
 
 def argument_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the combination of arguments, if anything."""
+    if args.risk_scoring and (
+        args.billing_day or args.financial_report or args.find_max or args.baseline or args.api_url
+    ):
+        return "--risk-scoring runs alone, without a stack or another measurement"
     if args.billing_day and (args.financial_report or args.find_max or args.baseline):
         return "--billing-day runs alone, not with --financial-report, --find-max or --baseline"
     if args.financial_report:

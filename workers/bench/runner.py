@@ -316,6 +316,10 @@ def main(args: argparse.Namespace) -> int:
         from workers.bench.financial import main as financial_main
 
         return financial_main(args)
+    if args.risk_scoring:
+        from workers.bench.risk_scoring import main as risk_scoring_main
+
+        return risk_scoring_main(args)
     if args.billing_day:
         from workers.bench.billing_day import main as billing_day_main
 

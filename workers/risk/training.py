@@ -92,29 +92,43 @@ def train(
     *,
     precision_target: float = PRECISION_TARGET,
     source: Literal["synthetic", "labels"] = "synthetic",
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> tuple[HistGradientBoostingClassifier, RiskModelCard]:
     """Fit the risk model on ``rows`` (``FEATURE_NAMES`` columns) and ``labels`` (1 = fraud);
-    the card carries the threshold and the held-out metrics."""
+    the card carries the threshold and the held-out metrics.
+
+    ``weights`` (one per row, default 1) weigh the rows when fitting only: the threshold and
+    the held-out metrics count each row once.
+    """
     x = np.asarray(rows, dtype=np.float64)
     y = np.asarray(labels).astype(np.int8)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
         raise TrainingError(f"rows must have {len(FEATURE_NAMES)} columns: {FEATURE_NAMES}")
-    if len(x) != len(y):
-        raise TrainingError(f"{len(x)} rows but {len(y)} labels")
+    if len(x) != len(y) or len(w) != len(y):
+        raise TrainingError(f"{len(x)} rows, {len(y)} labels, {len(w)} weights")
     positives = int(y.sum())
     if positives < CV_FOLDS * 2 or len(y) - positives < CV_FOLDS * 2:
         raise TrainingError(f"too few examples of each class ({positives} fraud of {len(y)})")
 
-    x_train, x_held, y_train, y_held = train_test_split(
-        x, y, test_size=HELD_OUT_FRACTION, stratify=y, random_state=seed
+    x_train, x_held, y_train, y_held, w_train, _ = train_test_split(
+        x, y, w, test_size=HELD_OUT_FRACTION, stratify=y, random_state=seed
     )
+    # Unit weights are left out: the estimator then takes its unweighted (faster) path, and
+    # synthetic-only training stays exactly what it was.
+    fit_weights = {} if weights is None else {"sample_weight": w_train}
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
     cv_scores = cross_val_predict(
-        make_estimator(seed), x_train, y_train, cv=folds, method="predict_proba"
+        make_estimator(seed),
+        x_train,
+        y_train,
+        cv=folds,
+        method="predict_proba",
+        params=fit_weights,
     )[:, 1]
     threshold, _, _ = choose_threshold(y_train, cv_scores, precision_target)
 
-    estimator = make_estimator(seed).fit(x_train, y_train)
+    estimator = make_estimator(seed).fit(x_train, y_train, **fit_weights)
     held_scores = estimator.predict_proba(x_held)[:, 1]
     predicted = (held_scores >= threshold).astype(np.int8)
     trained_at = datetime.now(UTC).replace(microsecond=0)

@@ -50,7 +50,7 @@ def router(routing: Routing, public_url: str | None) -> APIRouter:
         return await routing.money_moving(
             request,
             "charge",
-            body.model_dump(mode="json"),
+            body.idempotency_payload(),
             lambda tx: charges.create(tx, body, url),
         )
 

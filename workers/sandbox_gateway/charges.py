@@ -4,7 +4,9 @@
           │  └──confirm (failed)──> declined      │         ↺ refund (part)
           └────────────void────────────> voided <─┘
 
-A charge refused at creation is stored as ``declined`` so a replay answers the same 402.
+A charge created with ``three_d_secure`` starts in ``requires_action`` whatever its token
+(unless the token declines). A charge refused at creation is stored as ``declined`` so a
+replay answers the same 402.
 Becoming ``captured`` (authorize-and-capture, a confirmation with capture, or a capture) sets
 ``fee`` (``fee_for``) and writes the ``charge`` balance transaction (``ledger``). Refunds are
 objects of their own (``refunds``).
@@ -114,7 +116,9 @@ def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
         assert token.decline is not None
         charge.status, charge.failure = DECLINED, _failure_json(token.decline)
         answer = _refusal(charge, token.decline)
-    elif token.behaviour is tokens.Behaviour.REQUIRE_ACTION:
+    elif token.behaviour is tokens.Behaviour.REQUIRE_ACTION or (
+        body.three_d_secure and token.behaviour is not tokens.Behaviour.DECLINE
+    ):
         charge.status, charge.challenge = REQUIRES_ACTION, "pending"
         charge.next_action_url = f"{public_url}/v1/charges/{charge_id}/3ds"
     else:

@@ -1,0 +1,65 @@
+"""Manual review of a payment the risk rules sent to review (issue 9): the operator's
+decision, sent as the ``review`` update, and the audit record kept in the payment's state.
+
+An operator decides through ``POST /v1/payments/{id}/review`` (``channel`` "api") or the
+Temporal UI / CLI (``temporal workflow update execute --name review --input
+'{"decision": "approve", "reviewer": "alice", "reason": "known customer"}'``).
+"""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.card_data import refuse_card_numbers
+
+ReviewVerdict = Literal["approve", "reject"]
+ReviewTimeoutAction = Literal["approve", "reject"]
+DEFAULT_REVIEW_TIMEOUT = timedelta(hours=24)
+
+ReviewReason = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500, strip_whitespace=True),
+    AfterValidator(refuse_card_numbers),
+]
+Reviewer = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
+    AfterValidator(refuse_card_numbers),
+]
+
+
+class ReviewRequest(BaseModel):
+    """Body of ``POST /v1/payments/{id}/review``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: ReviewVerdict
+    reason: ReviewReason = Field(description="why: kept in the payment's audit record")
+    reviewer: Reviewer | None = Field(
+        default=None, description="who decided (an operator's name); defaults to the API key"
+    )
+
+
+class ReviewDecision(BaseModel):
+    """Input of the ``review`` update of PaymentWorkflow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: ReviewVerdict
+    reviewer: Reviewer
+    reason: ReviewReason
+    channel: Literal["api", "temporal"] = "temporal"
+
+
+class ReviewRecord(BaseModel):
+    """The review of one payment: opened by the rules, closed by an operator or the clock."""
+
+    opened_at: datetime
+    deadline: datetime
+    timeout_action: ReviewTimeoutAction
+    decision: ReviewVerdict | None = None
+    reviewer: str | None = None
+    reason: str | None = None
+    channel: Literal["api", "temporal", "timeout"] | None = None
+    decided_at: datetime | None = None

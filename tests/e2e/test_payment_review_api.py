@@ -1,0 +1,206 @@
+"""Issue 9's "done when", on the real stack: a new user adds a rule that sends payments above
+an amount to review, approves one from the Temporal CLI and rejects another through the API,
+and sees the decisions and fired rules in each payment's state."""
+
+import asyncio
+import json
+import subprocess
+import uuid
+
+import httpx
+import pytest
+
+from schemas.identity import payment_workflow_id
+from tests.e2e.conftest import payment_body, wait_for_status
+from tests.support.ledger import assert_ledger_invariants
+from tests.support.response_scan import RESPONSE_HOOKS
+from tests.support.tenants import bearer, new_tenant
+from workers.stack import NAMESPACE, find_temporal_binary
+
+REVIEW_FROM = 100_000
+RULES = {
+    "format": "paysaga.risk.rules/v1",
+    "rules": [
+        {
+            "id": "large_payment",
+            "action": "review",
+            "description": "payments of 1,000.00 USD or more are reviewed",
+            "when": [
+                {"field": "currency", "op": "in", "values": ["USD"]},
+                {"field": "amount", "op": "gte", "value": REVIEW_FROM},
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture
+async def new_user(stack, admin, stack_db):
+    """A tenant of its own (no rules but the default yet), and a client with its key."""
+    tenant_id, key = await new_tenant(admin)
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
+    ) as api:
+        yield tenant_id, api
+    assert_ledger_invariants(stack_db)
+
+
+def idempotent(key: str | None = None) -> dict[str, str]:
+    return {"Idempotency-Key": key or uuid.uuid4().hex}
+
+
+async def held_payment(api: httpx.AsyncClient) -> dict:
+    created = await api.post(
+        "/v1/payments", json=payment_body(amount=250_000), headers=idempotent()
+    )
+    assert created.status_code in (201, 202), created.text
+    return await wait_for_status(api, created.json()["payment_id"], "in_review")
+
+
+async def approve_with_temporal_cli(stack, tenant_id: str, payment_id: str) -> dict:
+    decision = {"decision": "approve", "reviewer": "alice", "reason": "known customer"}
+    command = [
+        find_temporal_binary(),
+        "workflow",
+        "update",
+        "execute",
+        "--name",
+        "review",
+        "--workflow-id",
+        payment_workflow_id(tenant_id, payment_id),
+        "--input",
+        json.dumps(decision),
+        "--address",
+        stack.temporal_address,
+        "--namespace",
+        NAMESPACE,
+        # The worker's payloads are encrypted: the CLI encodes the input (and decodes the
+        # answer) through paysaga's codec endpoint.
+        "--codec-endpoint",
+        f"{stack.api_url}/codec",
+        "--codec-auth",
+        f"Bearer {stack.codec_token}",
+        "--output",
+        "json",
+    ]
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def assert_decided_by_the_rule(state: dict) -> None:
+    risk = state["risk"]
+    assert (risk["action"], risk["rule"]) == ("review", "large_payment")
+    assert [rule["id"] for rule in risk["fired"]] == ["large_payment"]
+    assert risk["rules_version"] == 1
+    assert 0 <= risk["score"] <= 1  # the stack's model scored it
+
+
+async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, new_user, gateway):
+    tenant_id, api = new_user
+    posted = await api.post("/v1/risk/rules", json=RULES, headers=idempotent())
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["version"] == 1
+    small = await api.post("/v1/payments", json=payment_body(amount=5_000), headers=idempotent())
+    assert small.json()["status"] == "succeeded"
+    first, second, third = [await held_payment(api) for _ in range(3)]
+    for held in (first, second, third):
+        assert_decided_by_the_rule(held)
+        assert held["review"]["decision"] is None
+        assert (held["authorized_amount"], held["captured_amount"]) == (250_000, 0)
+
+    answer = await approve_with_temporal_cli(stack, tenant_id, first["payment_id"])
+    assert answer["result"]["status"] == "succeeded"
+
+    reject_key = uuid.uuid4().hex
+    rejection = {"decision": "reject", "reason": "card reported stolen"}
+    rejected = await api.post(
+        f"/v1/payments/{second['payment_id']}/review",
+        json=rejection,
+        headers=idempotent(reject_key),
+    )
+    assert rejected.status_code == 200, rejected.text
+    replayed = await api.post(
+        f"/v1/payments/{second['payment_id']}/review",
+        json=rejection,
+        headers=idempotent(reject_key),
+    )
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == rejected.json()
+
+    approved = await api.post(
+        f"/v1/payments/{third['payment_id']}/review",
+        json={"decision": "approve", "reason": "verified by phone", "reviewer": "carol"},
+        headers=idempotent(),
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "succeeded"
+
+    by_cli = (await api.get(f"/v1/payments/{first['payment_id']}")).json()
+    by_api = (await api.get(f"/v1/payments/{second['payment_id']}")).json()
+    by_name = (await api.get(f"/v1/payments/{third['payment_id']}")).json()
+    for state in (by_cli, by_api, by_name):
+        assert_decided_by_the_rule(state)
+        assert state["review"]["decided_at"] >= state["review"]["opened_at"]
+
+    assert (by_cli["status"], by_cli["captured_amount"]) == ("succeeded", 250_000)
+    review = by_cli["review"]
+    assert (review["decision"], review["reviewer"], review["reason"], review["channel"]) == (
+        "approve",
+        "alice",
+        "known customer",
+        "temporal",
+    )
+
+    assert (by_api["status"], by_api["failure_code"]) == ("declined", "review_rejected")
+    review = by_api["review"]
+    assert (review["decision"], review["reviewer"], review["reason"], review["channel"]) == (
+        "reject",
+        f"api:{tenant_id}",
+        "card reported stolen",
+        "api",
+    )
+    charge = (await gateway.get(f"/v1/charges/{by_api['provider_reference']}")).json()
+    assert charge["status"] == "voided"
+    assert by_api["steps"][-1]["name"] == "void_authorization"
+
+    assert (by_name["status"], by_name["review"]["reviewer"]) == ("succeeded", "carol")
+
+    # Decided: a further decision is refused, and listing by status finds nothing held.
+    again = await api.post(
+        f"/v1/payments/{third['payment_id']}/review",
+        json={"decision": "reject", "reason": "second thoughts"},
+        headers=idempotent(),
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "invalid_state"
+    held = await api.get("/v1/payments", params={"status": "in_review"})
+    assert held.json()["data"] == []
+
+
+async def test_review_of_a_payment_not_in_review_is_a_conflict(new_user):
+    _, api = new_user
+    created = await api.post(
+        "/v1/payments", json=payment_body(capture_method="manual"), headers=idempotent()
+    )
+    payment_id = created.json()["payment_id"]
+    await wait_for_status(api, payment_id, "requires_capture")
+
+    refused = await api.post(
+        f"/v1/payments/{payment_id}/review",
+        json={"decision": "approve", "reason": "looks fine"},
+        headers=idempotent(),
+    )
+    unknown = await api.post(
+        f"/v1/payments/pay_{uuid.uuid4().hex[:24]}/review",
+        json={"decision": "approve", "reason": "looks fine"},
+    )
+
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "invalid_state"
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] == "payment_not_found"
+    canceled = await api.post(f"/v1/payments/{payment_id}/cancel", headers=idempotent())
+    assert canceled.json()["status"] == "canceled"
