@@ -16,6 +16,9 @@ from workers.stack import EmbeddedStack, free_stack_ports
 # Short timers so expiry scenarios finish in seconds on the real server.
 HOLD_SECONDS = 8
 ACTION_SECONDS = 8
+# A review policy other than the default (24 h, reject), so tests see the settings applied.
+REVIEW_TIMEOUT_HOURS = 6
+REVIEW_TIMEOUT_ACTION = "approve"
 
 
 # Package scope: the stack stops once the e2e tests are done instead of idling (and holding
@@ -30,6 +33,8 @@ def stack(tmp_path_factory, risk_model_dir) -> Iterator[EmbeddedStack]:
         extra_env={
             "PAYSAGA_AUTHORIZATION_HOLD": f"PT{HOLD_SECONDS}S",
             "PAYSAGA_ACTION_TIMEOUT": f"PT{ACTION_SECONDS}S",
+            "PAYSAGA_FRAUD__REVIEW_TIMEOUT": f"PT{REVIEW_TIMEOUT_HOURS}H",
+            "PAYSAGA_FRAUD__REVIEW_TIMEOUT_ACTION": REVIEW_TIMEOUT_ACTION,
             # A provider call slower than this is an OutcomeUnknown, retried with its key.
             "PAYSAGA_PROVIDER_TIMEOUT": "PT2S",
         },

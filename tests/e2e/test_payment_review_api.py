@@ -6,12 +6,18 @@ import asyncio
 import json
 import subprocess
 import uuid
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from schemas.identity import payment_workflow_id
-from tests.e2e.conftest import payment_body, wait_for_status
+from tests.e2e.conftest import (
+    REVIEW_TIMEOUT_ACTION,
+    REVIEW_TIMEOUT_HOURS,
+    payment_body,
+    wait_for_status,
+)
 from tests.support.ledger import assert_ledger_invariants
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import bearer, new_tenant
@@ -109,6 +115,12 @@ async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, new_use
     for held in (first, second, third):
         assert_decided_by_the_rule(held)
         assert held["review"]["decision"] is None
+        # The stack's configured policy (PAYSAGA_FRAUD__REVIEW_TIMEOUT[_ACTION]) applies.
+        opened, deadline = (
+            datetime.fromisoformat(held["review"][key]) for key in ("opened_at", "deadline")
+        )
+        assert deadline - opened == timedelta(hours=REVIEW_TIMEOUT_HOURS)
+        assert held["review"]["timeout_action"] == REVIEW_TIMEOUT_ACTION
         assert (held["authorized_amount"], held["captured_amount"]) == (250_000, 0)
 
     answer = await approve_with_temporal_cli(stack, tenant_id, first["payment_id"])
