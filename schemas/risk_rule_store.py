@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
+from schemas.database import as_utc
 from schemas.risk_rules import RiskRuleSet, RiskRuleSetDocument
 from schemas.tables import RiskRuleSetRecord
 
@@ -14,13 +15,13 @@ def _parse(row) -> RiskRuleSet | None:
     if row is None:
         return None
     document = RiskRuleSetDocument.model_validate_json(row.document_json)
-    return RiskRuleSet(**dict(document), version=row.version)
+    return RiskRuleSet(**dict(document), version=row.version, created_at=as_utc(row.created_at))
 
 
 def _versions(tenant_id: str):
-    return select(RiskRuleSetRecord.version, RiskRuleSetRecord.document_json).where(
-        RiskRuleSetRecord.tenant_id == tenant_id
-    )
+    return select(
+        RiskRuleSetRecord.version, RiskRuleSetRecord.document_json, RiskRuleSetRecord.created_at
+    ).where(RiskRuleSetRecord.tenant_id == tenant_id)
 
 
 def current_rule_set(connection: Connection, tenant_id: str) -> RiskRuleSet | None:
@@ -51,7 +52,7 @@ def save_rule_set(
         .order_by(RiskRuleSetRecord.version.desc())
         .limit(1)
     ).scalar()
-    version = (latest or 0) + 1
+    version, created_at = (latest or 0) + 1, datetime.now(UTC)
     try:
         with connection.begin_nested():
             connection.execute(
@@ -59,9 +60,9 @@ def save_rule_set(
                     tenant_id=tenant_id,
                     version=version,
                     document_json=document.model_dump_json(exclude_none=True),
-                    created_at=datetime.now(UTC),
+                    created_at=created_at,
                 )
             )
     except IntegrityError as exc:
         raise ConcurrentRuleSetChange(tenant_id) from exc
-    return RiskRuleSet(**dict(document), version=version)
+    return RiskRuleSet(**dict(document), version=version, created_at=created_at)

@@ -26,7 +26,7 @@ Format ``paysaga.risk.rules/v1`` (docs/risk.md has examples)::
         "when": [{"field": "score", "op": "gte", "value": 0.5}]}]}
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from ipaddress import ip_network as _ip_network
 from typing import Annotated, Literal
 
@@ -235,6 +235,9 @@ class RiskRuleSet(RiskRuleSetDocument):
     (built from ``PAYSAGA_FRAUD__*`` settings)."""
 
     version: Annotated[int, Field(ge=0)]
+    created_at: datetime | None = Field(
+        default=None, description="When this version was posted; absent for the default, 0"
+    )
 
 
 def default_rule_set(rules: FraudRules) -> RiskRuleSet:

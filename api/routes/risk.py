@@ -8,13 +8,11 @@ posted nothing runs under the platform default, version 0, built from the
 (schemas/risk_rules.py; docs/risk.md has examples).
 """
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import Field
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
 from api.auth import TenantDep
 from api.dependencies import EngineDep, IdempotencyDep, SettingsDep
@@ -22,7 +20,6 @@ from api.idempotency import execute_once, fingerprint
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
 from api.problems import Problem
 from api.routes.payments import OptionalIdempotencyKey
-from schemas.database import as_utc
 from schemas.risk_rule_store import (
     ConcurrentRuleSetChange,
     current_rule_set,
@@ -31,7 +28,6 @@ from schemas.risk_rule_store import (
 )
 from schemas.risk_rules import RiskRuleSet, RiskRuleSetDocument, default_rule_set
 from schemas.settings import FraudRules
-from schemas.tables import RiskRuleSetRecord
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 
@@ -50,14 +46,6 @@ FORMAT_DOC = (
     "require_3ds among them, and a payment no rule fires on is allowed. A blocked payment "
     "fails with `fraud_<rule id>`."
 )
-
-
-class StoredRiskRuleSet(RiskRuleSet):
-    """A version of the tenant's rule set, as in force or as it was."""
-
-    created_at: datetime | None = Field(
-        default=None, description="When this version was posted; absent for the default, 0"
-    )
 
 
 VersionQuery = Annotated[
@@ -84,58 +72,32 @@ def version_conflict() -> Problem:
     )
 
 
-def _created_at(connection: Connection, tenant: str, version: int) -> datetime | None:
-    return as_utc(
-        connection.execute(
-            select(RiskRuleSetRecord.created_at).where(
-                RiskRuleSetRecord.tenant_id == tenant, RiskRuleSetRecord.version == version
-            )
-        ).scalar()
-    )
-
-
-def _stored(connection: Connection, tenant: str, rule_set: RiskRuleSet) -> StoredRiskRuleSet:
-    return StoredRiskRuleSet(
-        **dict(rule_set), created_at=_created_at(connection, tenant, rule_set.version)
-    )
-
-
-def _default(rules: FraudRules) -> StoredRiskRuleSet:
-    return StoredRiskRuleSet(**dict(default_rule_set(rules)))
-
-
-def _save(engine: Engine, tenant: str, document: RiskRuleSetDocument) -> StoredRiskRuleSet:
+def _save(engine: Engine, tenant: str, document: RiskRuleSetDocument) -> RiskRuleSet:
     """The next version, in one transaction. Two posts racing for the same version number
     (PostgreSQL; SQLite serializes writers) are two whole rule sets posted one after the
     other, so the loser is stored once more as the version after the winner's, as if it
     had come a moment later. Only a third writer in between makes it a 409."""
-    try:
-        return _save_once(engine, tenant, document)
-    except ConcurrentRuleSetChange:
-        pass
-    try:
-        return _save_once(engine, tenant, document)
-    except ConcurrentRuleSetChange:
-        raise version_conflict() from None
+    for _ in range(2):
+        try:
+            with engine.begin() as connection:
+                return save_rule_set(connection, tenant, document)
+        except ConcurrentRuleSetChange:
+            continue
+    raise version_conflict()
 
 
-def _save_once(engine: Engine, tenant: str, document: RiskRuleSetDocument) -> StoredRiskRuleSet:
-    with engine.begin() as connection:
-        return _stored(connection, tenant, save_rule_set(connection, tenant, document))
-
-
-def _read(engine: Engine, tenant: str, version: int | None, rules: FraudRules):
+def _read(
+    engine: Engine, tenant: str, version: int | None, rules: FraudRules
+) -> RiskRuleSet | None:
+    if version == 0:
+        return default_rule_set(rules)
     with engine.connect() as connection:
         if version is None:
-            newest = current_rule_set(connection, tenant)
-            return _default(rules) if newest is None else _stored(connection, tenant, newest)
-        if version == 0:
-            return _default(rules)
-        stored = rule_set_version(connection, tenant, version)
-        return None if stored is None else _stored(connection, tenant, stored)
+            return current_rule_set(connection, tenant) or default_rule_set(rules)
+        return rule_set_version(connection, tenant, version)
 
 
-def _json(rule_set: StoredRiskRuleSet, status_code: int = 200) -> Response:
+def _json(rule_set: RiskRuleSet, status_code: int = 200) -> Response:
     # Without nulls: a member condition shows its `values` or its `list`, not both.
     return Response(
         rule_set.model_dump_json(exclude_none=True), status_code, media_type="application/json"
@@ -145,7 +107,7 @@ def _json(rule_set: StoredRiskRuleSet, status_code: int = 200) -> Response:
 @router.post(
     "/rules",
     status_code=status.HTTP_201_CREATED,
-    response_model=StoredRiskRuleSet,
+    response_model=RiskRuleSet,
     response_model_exclude_none=True,
     responses=problems("rules_version_conflict", *IDEMPOTENCY_PROBLEMS),
     summary="Replace the risk rules with a new version",
@@ -178,7 +140,7 @@ async def create_risk_rules(
 
 @router.get(
     "/rules",
-    response_model=StoredRiskRuleSet,
+    response_model=RiskRuleSet,
     response_model_exclude_none=True,
     responses=problems("rule_set_not_found"),
     summary="The risk rules in force, or a given version",

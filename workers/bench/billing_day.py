@@ -17,7 +17,6 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -32,6 +31,7 @@ from schemas.tables import PaymentRecord, SubscriptionRecord
 from schemas.temporal_client import connect
 from workers.bench.drivers import TENANT
 from workers.bench.processes import ProcessMeter
+from workers.bench.report import conclude
 from workers.bench.runner import Targets, targets_for
 from workers.verification import verify_payments
 
@@ -256,10 +256,4 @@ def main(args: argparse.Namespace) -> int:
         console.print("Interrupted.")
         return 130
     print_report(document, Console(highlight=False))
-    if args.out:
-        Path(args.out).write_text(json.dumps(document, indent=2))
-        console.print(f"Result written to {args.out}")
-    problems = failures(document)
-    for problem in problems:
-        console.print(f"[red]paysaga bench: {escape(problem)}[/]")
-    return 1 if problems else 0
+    return conclude(document, args.out, failures(document), console)

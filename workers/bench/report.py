@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from workers.bench.find_max import FindMaxResult
@@ -138,6 +139,16 @@ def _targets(phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult])
 
 def write_json(doc: dict, path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2, default=_jsonable) + "\n")
+
+
+def conclude(doc: dict, out: str | None, missed: list[str], console: Console) -> int:
+    """Write the document when asked, say each missed target, and give the exit status."""
+    if out:
+        write_json(doc, Path(out))
+        console.print(f"Result written to {out}")
+    for problem in missed:
+        console.print(f"[red]paysaga bench: {escape(problem)}[/]")
+    return 1 if missed else 0
 
 
 def _jsonable(value: object) -> object:

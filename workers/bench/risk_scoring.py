@@ -42,6 +42,7 @@ from schemas.risk_rule_store import save_rule_set
 from schemas.risk_rules import RiskRuleSetDocument
 from schemas.risk_signals import RiskSignals
 from schemas.settings import FraudRules
+from workers.bench.report import conclude
 from workers.risk.dataset import generate
 
 TARGET_MS = 5.0
@@ -274,10 +275,5 @@ def main(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     document = run(args, console)
     print_report(document, Console(highlight=False))
-    if args.out:
-        Path(args.out).write_text(json.dumps(document, indent=2))
-        console.print(f"Result written to {args.out}")
-    problems = failures(document)
-    for problem in problems:
-        console.print(f"[red]paysaga bench: MISSED: {problem}[/]")
-    return 1 if problems else 0
+    missed = [f"MISSED: {problem}" for problem in failures(document)]
+    return conclude(document, args.out, missed, console)

@@ -336,13 +336,7 @@ def main(args: argparse.Namespace) -> int:
         console.print("Interrupted.")
         return 130
     report.print_report(document, Console(highlight=False))
-    if args.out:
-        report.write_json(document, Path(args.out))
-        console.print(f"Result written to {args.out}")
-    failures = run_failures(document)
-    for failure in failures:
-        console.print(f"[red]paysaga bench: {escape(failure)}[/]")
-    return 1 if failures else 0
+    return report.conclude(document, args.out, run_failures(document), console)
 
 
 def run_failures(document: dict) -> list[str]:
