@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 
 from schemas import steps
-from schemas.tables import PaymentRecord
+from schemas.store.tables import PaymentRecord
 
 
 class BillingActivities:

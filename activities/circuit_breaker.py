@@ -32,10 +32,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from temporalio.exceptions import ApplicationError
 
 from schemas import errors
-from schemas.database import as_utc
 from schemas.provider_health import BreakerState, ProviderHealth
-from schemas.settings import Settings
-from schemas.tables import ProviderHealthRecord, WebhookRejectionRecord
+from schemas.runtime.settings import Settings
+from schemas.store.database import as_utc
+from schemas.store.tables import ProviderHealthRecord, WebhookRejectionRecord
 
 Clock = Callable[[], datetime]
 DEFAULT_CACHE_TTL = timedelta(seconds=1)

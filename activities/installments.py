@@ -13,12 +13,12 @@ from sqlalchemy import Connection, Engine, select, update
 from temporalio import activity
 
 from activities.ledger import rejected
-from activities.read_model import upsert_newer
 from schemas import steps
-from schemas.database import as_utc
 from schemas.installments import InstallmentPlanInput, InstallmentPlanState, InstallmentPlanStatus
 from schemas.invoices import Invoice, InvoiceStatus
-from schemas.tables import InstallmentPlanRecord, InvoiceRecord
+from schemas.store.database import as_utc
+from schemas.store.read_model import upsert_newer
+from schemas.store.tables import InstallmentPlanRecord, InvoiceRecord
 
 # What the invoice says while its plan is in each state. A completed plan has every
 # installment paid or waived: the invoice is ``paid`` (amount_paid says how much money).

@@ -18,10 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.read_model import upsert_payment
 from schemas import errors, steps
 from schemas.ledger import JournalEntryDraft, RecordPaymentCommand, is_guarded
-from schemas.tables import JournalEntry, LedgerAccount, Posting
+from schemas.store.read_model import upsert_payment
+from schemas.store.tables import JournalEntry, LedgerAccount, Posting
 
 AccountIds = dict[tuple[str, str], int]
 

@@ -1,5 +1,5 @@
 """Activity metrics, through the activity's meter: served by the worker's runtime with the
-Temporal SDK's own metrics (workers/telemetry.py). Labels stay bounded: provider names and
+Temporal SDK's own metrics (workers/worker/telemetry.py). Labels stay bounded: provider names and
 the error taxonomy, never an id."""
 
 from temporalio import activity

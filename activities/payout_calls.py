@@ -3,7 +3,7 @@ from the payout id (``{payout id}:{step}``), so a retry never moves money twice.
 
 from temporalio import activity
 
-from activities.payments import ProviderActivities
+from activities.provider_calls import ProviderActivities
 from schemas import steps
 from schemas.provider import (
     PayoutCommand,

@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import Ledger, account_ids, rejected
-from activities.read_model import upsert_newer
-from schemas import errors, journals, steps
+from schemas import errors, steps
+from schemas.domain import journals
 from schemas.ledger import MERCHANT_BALANCE, PAYOUT_RESERVE
 from schemas.money import format_minor
 from schemas.payouts import (
@@ -26,7 +26,8 @@ from schemas.payouts import (
     PayoutState,
     RecordPayoutCommand,
 )
-from schemas.tables import ConnectedAccountRecord, LedgerAccount, PayoutRecord
+from schemas.store.read_model import upsert_newer
+from schemas.store.tables import ConnectedAccountRecord, LedgerAccount, PayoutRecord
 
 
 class PayoutActivities:

@@ -28,7 +28,7 @@ from schemas.reconciliation import (
     Unresolved,
 )
 from schemas.refunds import RefundState
-from schemas.tables import (
+from schemas.store.tables import (
     JournalEntry,
     PaymentRecord,
     PayoutRecord,

@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import Ledger, rejected
-from activities.read_model import upsert_newer
-from schemas import errors, journals, steps
+from schemas import errors, steps
+from schemas.domain import journals
 from schemas.payments import REFUNDABLE_STATUSES, PaymentState, PaymentStatus
 from schemas.refunds import (
     HOLDING_STATUSES,
@@ -25,7 +25,8 @@ from schemas.refunds import (
     RefundState,
     RefundStatus,
 )
-from schemas.tables import PaymentRecord, RefundRecord
+from schemas.store.read_model import upsert_newer
+from schemas.store.tables import PaymentRecord, RefundRecord
 
 
 class RefundActivities:

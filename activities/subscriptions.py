@@ -3,10 +3,10 @@
 from sqlalchemy import Engine
 from temporalio import activity
 
-from activities.read_model import upsert_newer
 from schemas import steps
+from schemas.store.read_model import upsert_newer
+from schemas.store.tables import SubscriptionRecord
 from schemas.subscriptions import SubscriptionState
-from schemas.tables import SubscriptionRecord
 
 
 class SubscriptionActivities:

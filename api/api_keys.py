@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.problems import Problem
-from schemas.database import as_utc
-from schemas.tables import ApiKey, AuditEvent, Tenant
+from schemas.store.database import as_utc
+from schemas.store.tables import ApiKey, AuditEvent, Tenant
 from schemas.tenants import ApiKeyOut, AuditEventOut, CreatedApiKey, TenantOut
 
 KEY_FORMAT = re.compile(r"^sk_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}$")

@@ -40,11 +40,11 @@ from api.routes import (
     webhooks,
 )
 from api.telemetry import install_tracing
-from schemas.database import make_engine, require_current_schema
-from schemas.logs import configure_logging
-from schemas.settings import Settings
+from schemas.runtime.logs import configure_logging
+from schemas.runtime.settings import Settings
+from schemas.runtime.tracing import configure_tracing
+from schemas.store.database import make_engine, require_current_schema
 from schemas.tenants import RateLimit
-from schemas.tracing import configure_tracing
 
 log = logging.getLogger("paysaga.api")
 PURGE_EVERY_SECONDS = 3600

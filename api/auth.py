@@ -9,8 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import Problem
-from schemas.log_context import bind_log_context
-from schemas.settings import Settings
+from schemas.runtime.log_context import bind_log_context
+from schemas.runtime.settings import Settings
 
 log = logging.getLogger("paysaga.api.auth")
 

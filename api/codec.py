@@ -32,8 +32,12 @@ from temporalio.api.common.v1 import Payloads
 
 from api.openapi import CATALOGUE
 from api.problems import Problem
-from schemas.payload_codec import EncryptionCodec, PayloadDecryptionError, codec_from_settings
-from schemas.settings import Settings
+from schemas.runtime.payload_codec import (
+    EncryptionCodec,
+    PayloadDecryptionError,
+    codec_from_settings,
+)
+from schemas.runtime.settings import Settings
 
 PREFIX = "/codec"
 # Every method reaches the handler, which answers 405 itself for all but POST (a preflight

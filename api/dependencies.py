@@ -12,8 +12,8 @@ from temporalio.client import Client
 from activities.providers.base import PaymentProvider
 from api.idempotency import IdempotencyStore
 from api.problems import Problem
-from schemas.settings import Settings
-from schemas.temporal_client import connect
+from schemas.runtime.settings import Settings
+from schemas.runtime.temporal_client import connect
 
 
 class TemporalConnection:

@@ -27,8 +27,8 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.problems import PROBLEM_JSON, Problem
-from schemas.database import as_utc
-from schemas.tables import IdempotentRequest
+from schemas.store.database import as_utc
+from schemas.store.tables import IdempotentRequest
 
 REPLAYED = "Idempotent-Replayed"
 # Past the request timeout a lock can only belong to a request that is gone.

@@ -26,9 +26,9 @@ from schemas.installments import (
 )
 from schemas.invoices import InvoiceStatus
 from schemas.money import format_minor
-from schemas.settings import Settings
-from schemas.tables import InstallmentPlanRecord
-from workflows.installment_plan import InstallmentPlanWorkflow, filed_at_start
+from schemas.runtime.settings import Settings
+from schemas.store.tables import InstallmentPlanRecord
+from workflows.installment_plan.workflow import InstallmentPlanWorkflow, filed_at_start
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 

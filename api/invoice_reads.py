@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 
 from activities.installments import invoice_columns, locked_invoice, write_invoice
 from api.problems import Problem
+from schemas.domain.invoice_totals import invoice_totals
 from schemas.identity import INVOICE_ID
-from schemas.invoice_totals import invoice_totals
 from schemas.invoices import (
     CreateInvoiceRequest,
     Invoice,
@@ -22,7 +22,7 @@ from schemas.invoices import (
     UpdateInvoiceRequest,
 )
 from schemas.money import MAX_AMOUNT_MINOR, format_minor
-from schemas.tables import InvoiceRecord
+from schemas.store.tables import InvoiceRecord
 
 
 def invoice_not_found() -> Problem:

@@ -29,8 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.settings import Settings
-from schemas.tables import PaymentRecord
+from schemas.runtime.settings import Settings
+from schemas.store.tables import PaymentRecord
 
 log = logging.getLogger("paysaga.metrics")
 

@@ -25,7 +25,7 @@ from schemas import errors
 from schemas.identity import payment_workflow_id
 from schemas.payments import PaymentStatus
 from schemas.risk_review import ReviewDecision, ReviewRequest
-from workflows.payment import PaymentWorkflow
+from workflows.payment.workflow import PaymentWorkflow
 
 # Any string: an id that is not ours answers 404, exactly like one that is not there.
 PaymentIdPath = Annotated[str, Path(description="A payment id, `pay_…`")]

@@ -12,8 +12,8 @@ from temporalio.service import RPCError
 from api.problems import Problem
 from schemas.identity import PAYMENT_ID, payment_workflow_id
 from schemas.payments import PaymentState, PaymentStatus
-from schemas.tables import PaymentRecord
-from workflows.payment import PaymentWorkflow
+from schemas.store.tables import PaymentRecord
+from workflows.payment.workflow import PaymentWorkflow
 
 # A query needs a live worker; past this the read model answers instead.
 QUERY_TIMEOUT = timedelta(seconds=5)

@@ -11,8 +11,8 @@ from temporalio.service import RPCError
 
 from schemas.identity import ACCOUNT_ID, PAYOUT_ID, payout_workflow_id
 from schemas.payouts import ConnectedAccount, CreateConnectedAccountRequest, PayoutState
-from schemas.tables import ConnectedAccountRecord, PayoutRecord
-from workflows.payout import PayoutWorkflow
+from schemas.store.tables import ConnectedAccountRecord, PayoutRecord
+from workflows.payout.workflow import PayoutWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 

@@ -36,8 +36,8 @@ from schemas.payouts import (
     ScheduledPayoutInput,
     ScheduledRun,
 )
-from workflows import search_attributes
-from workflows.scheduled_payout import ScheduledPayoutWorkflow
+from workflows.kit import search_attributes
+from workflows.payout.scheduled import ScheduledPayoutWorkflow
 
 CALENDARS: dict[PayoutInterval, ScheduleCalendarSpec] = {
     "daily": ScheduleCalendarSpec(comment="every day at 00:00 UTC"),

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from api.api_keys import audit, require_tenant
 from api.problems import Problem
-from schemas.tables import TenantRateLimit
+from schemas.store.tables import TenantRateLimit
 from schemas.tenants import RateLimit, RateLimitOut
 
 REFRESH = 10.0

@@ -10,8 +10,8 @@ from temporalio.service import RPCError
 
 from schemas.identity import REFUND_ID, refund_workflow_id
 from schemas.refunds import HOLDING_STATUSES, RefundState
-from schemas.tables import RefundRecord
-from workflows.refund import RefundWorkflow
+from schemas.store.tables import RefundRecord
+from workflows.refund.workflow import RefundWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 

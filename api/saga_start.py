@@ -26,7 +26,7 @@ from temporalio.service import RPCError
 
 from api.problems import Problem
 from schemas import errors
-from schemas.settings import Settings
+from schemas.runtime.settings import Settings
 
 # A refusal by a saga's admission step, by its code: (status, title).
 REJECTIONS = {

@@ -9,9 +9,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from schemas.identity import PLAN_ID, SUBSCRIPTION_ID, subscription_workflow_id
+from schemas.store.tables import PlanRecord, SubscriptionRecord
 from schemas.subscriptions import CreatePlanRequest, Plan, SubscriptionState
-from schemas.tables import PlanRecord, SubscriptionRecord
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription.workflow import SubscriptionWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 

@@ -11,8 +11,8 @@ from opentelemetry.instrumentation.propagators import (
 from opentelemetry.propagators.textmap import CarrierT, Setter, default_setter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from schemas.log_context import log_context
-from schemas.settings import Settings
+from schemas.runtime.log_context import log_context
+from schemas.runtime.settings import Settings
 
 TRACE_ID_HEADER = "X-Trace-Id"
 # Probes and scrapes (many a minute, nothing to trace), and the codec endpoint, whose URL

@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 
 from schemas.payments import DisputeRecord, PaymentState, PaymentStatus
 from schemas.provider_events import ProviderEvent
-from schemas.risk_labels import record_labels
-from schemas.tables import PaymentRecord, WebhookEventRecord, WebhookRejectionRecord
+from schemas.store.risk_labels import record_labels
+from schemas.store.tables import PaymentRecord, WebhookEventRecord, WebhookRejectionRecord
 
 RECEIVED = "received"  # stored, not yet handed on: a redelivery tries again
 

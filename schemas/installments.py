@@ -17,9 +17,9 @@ from pydantic import (
 )
 
 from schemas.billing import ChargeAttempt, DunningPolicy
-from schemas.billing_periods import boundary
 from schemas.card_data import refuse_card_numbers
-from schemas.installment_split import distribute, split_amounts
+from schemas.domain.billing_periods import boundary
+from schemas.domain.installment_split import distribute, split_amounts
 from schemas.instants import Instant
 from schemas.money import AmountMinor, CurrencyCode
 from schemas.payments import CustomerId, PaymentMethodToken

@@ -1,4 +1,4 @@
-"""Invoices: line items with exact totals (schemas/invoice_totals.py), paid by a plan."""
+"""Invoices: line items with exact totals (schemas/domain/invoice_totals.py), paid by a plan."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -15,8 +15,8 @@ from pydantic import (
 )
 
 from schemas.card_data import refuse_card_numbers
+from schemas.domain.invoice_totals import parse_rate
 from schemas.instants import Instant
-from schemas.invoice_totals import parse_rate
 from schemas.money import MAX_AMOUNT_MINOR, CurrencyCode
 from schemas.payments import CustomerId, PaymentMethodToken
 

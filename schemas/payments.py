@@ -91,7 +91,7 @@ class CreatePaymentRequest(BaseModel):
     customer_id: CustomerId
     payment_method: PaymentMethodToken
     capture_method: CaptureMethod = "automatic"
-    # None: chosen by the routing rules (schemas/routing.py), with failover.
+    # None: chosen by the routing rules (schemas/domain/routing.py), with failover.
     provider: ProviderName | None = None
     description: FreeText1000 | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] = Field(

@@ -44,7 +44,7 @@ from pydantic import (
 
 from schemas.card_data import refuse_card_numbers
 from schemas.money import MAX_AMOUNT_MINOR
-from schemas.settings import FraudRules
+from schemas.runtime.settings import FraudRules
 
 RULES_FORMAT = "paysaga.risk.rules/v1"
 RiskAction = Literal["allow", "block", "review", "require_3ds"]

@@ -16,8 +16,8 @@ from pydantic import (
 )
 
 from schemas.billing import ChargeAttempt, DunningPolicy
-from schemas.billing_periods import Interval
 from schemas.card_data import refuse_card_numbers
+from schemas.domain.billing_periods import Interval
 from schemas.instants import ComparableDatetime
 from schemas.money import AmountMinor, CurrencyCode
 from schemas.payments import CustomerId, PaymentMethodToken
@@ -115,7 +115,7 @@ class SubscriptionState(BaseModel):
     status: SubscriptionStatus
     start_at: datetime
     trial_end: datetime | None = None
-    # Period k starts at anchor + k * interval (schemas/billing_periods.py).
+    # Period k starts at anchor + k * interval (schemas/domain/billing_periods.py).
     anchor: datetime
     on_dunning_exhausted: DunningExhausted = "cancel"
     next_period: int = 0

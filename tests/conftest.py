@@ -1,6 +1,6 @@
 """Fixtures that start real components: Temporal servers, the sandbox gateway, databases.
 
-Every database is built by the migrations (``schemas.database.upgrade``), as in production,
+Every database is built by the migrations (``schemas.store.database.upgrade``), as in production,
 never by ``create_all``:
 
 - ``engine``: a SQLite file per test, copied from a template migrated once per session
@@ -32,11 +32,11 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.database import make_engine, upgrade
-from schemas.settings import FraudRules, Settings
+from schemas.runtime.settings import FraudRules, Settings
+from schemas.store.database import make_engine, upgrade
 from tests.support.gateway import start_gateway
 from tests.support.ledger import assert_ledger_invariants
-from workflows import search_attributes
+from workflows.kit import search_attributes
 
 
 def _binary(name: str) -> str:
@@ -121,8 +121,8 @@ def engine(tmp_path, sqlite_template) -> Iterator[Engine]:
 def risk_model_dir(tmp_path_factory) -> Path:
     """A risk model trained once per session the way `paysaga risk train` trains it (on
     fewer samples: about 3 s), for every worker the tests start."""
-    from workers.risk.dataset import generate
-    from workers.risk.training import save, train
+    from workers.tools.risk.dataset import generate
+    from workers.tools.risk.training import save, train
 
     directory = tmp_path_factory.mktemp("risk-model")
     seed = 7

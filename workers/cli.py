@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser(
         "db",
         help="database schema: run the migrations, show the revision",
-        description="The SQL schema is changed only by migrations (schemas/migrations). Run "
+        description="The SQL schema is changed only by migrations (schemas/store/migrations). Run "
         "`paysaga db upgrade` before starting the API and the worker, which refuse to start "
         "on an older schema.",
     )
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=60.0, help="seconds to wait for the server to answer"
     )
 
-    from workers.bench.options import add_bench_arguments
+    from workers.tools.bench.options import add_bench_arguments
 
     bench = commands.add_parser(
         "bench",
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_bench_arguments(bench)
 
-    from workers.chaos.cli import add_chaos_arguments
+    from workers.tools.chaos.cli import add_chaos_arguments
 
     chaos = commands.add_parser(
         "chaos",
@@ -208,13 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dev":
         return _dev(args)
     if args.command == "worker":
-        from workers.worker import main as worker_main
+        from workers.worker.build import main as worker_main
 
         return worker_main() or 0
     if args.command == "api":
         import uvicorn
 
-        from schemas.settings import API_KEEP_ALIVE_SECONDS
+        from schemas.runtime.settings import API_KEEP_ALIVE_SECONDS
 
         uvicorn.run(
             "api.app:create_app",
@@ -229,11 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "db":
         return _db(args)
     if args.command == "bench":
-        from workers.bench.runner import main as bench_main
+        from workers.tools.bench.runner import main as bench_main
 
         return bench_main(args)
     if args.command == "chaos":
-        from workers.chaos.cli import main as chaos_main
+        from workers.tools.chaos.cli import main as chaos_main
 
         return chaos_main(args)
     if args.command == "risk":
@@ -312,8 +312,8 @@ def _db(args: argparse.Namespace) -> int:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from schemas.database import current_revision, head_revision, make_engine, upgrade
-    from schemas.settings import Settings
+    from schemas.runtime.settings import Settings
+    from schemas.store.database import current_revision, head_revision, make_engine, upgrade
 
     url = args.database_url or Settings().database_url
     shown = make_url(url).render_as_string(hide_password=True)
@@ -366,8 +366,8 @@ def _search_attributes(args: argparse.Namespace) -> int:
 
 def _risk_train(args: argparse.Namespace) -> int:
     # scikit-learn is imported here only: it costs about a second, other commands skip it.
-    from workers.risk.run import train_and_save
-    from workers.risk.training import TrainingError
+    from workers.tools.risk.run import train_and_save
+    from workers.tools.risk.training import TrainingError
 
     labels = None
     if args.labels:
@@ -389,9 +389,9 @@ def _stored_labels(database_url: str | None):
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from schemas.database import make_engine
-    from schemas.settings import Settings
-    from workers.risk.labels import load_labels
+    from schemas.runtime.settings import Settings
+    from schemas.store.database import make_engine
+    from workers.tools.risk.labels import load_labels
 
     url = database_url or Settings().database_url
     shown = make_url(url).render_as_string(hide_password=True)

@@ -41,9 +41,9 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from schemas.risk import RiskModelCard
-from schemas.settings import API_KEEP_ALIVE_SECONDS, TASK_QUEUE, Settings
+from schemas.runtime.settings import API_KEEP_ALIVE_SECONDS, TASK_QUEUE, Settings
 from workers import dev_tenant
-from workflows import search_attributes
+from workflows.kit import search_attributes
 
 NAMESPACE = "default"
 # The embedded stack's tenant: payments made with the key it prints belong to it.
@@ -339,8 +339,9 @@ class EmbeddedStack:
 
     def settings(self) -> Settings:
         """What a tool or test of its own needs to reach this stack as its children do:
-        Temporal with the payload keys (``schemas.temporal_client.connect(stack.settings())``;
-        a client without them reads only ciphertext), the database, the codec token."""
+        Temporal with the payload keys
+        (``schemas.runtime.temporal_client.connect(stack.settings())``; a client without them
+        reads only ciphertext), the database, the codec token."""
         env = self.env()
         return Settings(
             temporal_address=env["PAYSAGA_TEMPORAL_ADDRESS"],
@@ -409,7 +410,7 @@ class EmbeddedStack:
         because the worker and the API only check that the schema is current."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from schemas.database import upgrade
+        from schemas.store.database import upgrade
 
         t0 = time.monotonic()
         url = self.env()["PAYSAGA_DATABASE_URL"]
@@ -423,12 +424,12 @@ class EmbeddedStack:
         """Load the card of the worker's model; train one first (as `paysaga risk train`
         does, a few seconds) when the directory has none, so `make run` scores payments
         from its first start."""
-        from activities.risk_model import CARD_FILE, MODEL_FILE
+        from activities.risk.model import CARD_FILE, MODEL_FILE
 
         path = self.risk_model_path
         if not ((path / CARD_FILE).is_file() and (path / MODEL_FILE).is_file()):
-            from workers.risk.run import train_and_save
-            from workers.risk.training import TrainingError
+            from workers.tools.risk.run import train_and_save
+            from workers.tools.risk.training import TrainingError
 
             t0 = time.monotonic()
             try:
@@ -843,7 +844,7 @@ async def ensure_search_attributes(
 
     ``temporal server start-dev --search-attribute`` only registers attributes when it
     creates the database file: on an existing file the flags are silently ignored (checked
-    with CLI 1.9.1), so attributes added to ``workflows/search_attributes.py`` later would
+    with CLI 1.9.1), so attributes added to ``workflows/kit/search_attributes.py`` later would
     never appear. Adding an attribute that already exists with the same type is a no-op.
     """
     from temporalio.api.enums.v1 import IndexedValueType

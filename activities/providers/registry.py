@@ -2,8 +2,8 @@
 verifies their webhooks. A provider without credentials is simply not configured."""
 
 from activities.providers.base import PaymentProvider
-from activities.providers.sandbox import SandboxGateway
-from schemas.settings import Settings
+from activities.providers.sandbox.adapter import SandboxGateway
+from schemas.runtime.settings import Settings
 
 
 def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
@@ -12,7 +12,7 @@ def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
         "sandbox": SandboxGateway(settings.sandbox_gateway_url, timeout_seconds=timeout)
     }
     if settings.stripe_api_key is not None:
-        from activities.providers.stripe_provider import StripeProvider
+        from activities.providers.stripe.adapter import StripeProvider
 
         secret = settings.stripe_webhook_secret
         providers["stripe"] = StripeProvider(
@@ -23,7 +23,7 @@ def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
             timeout_seconds=timeout,
         )
     if settings.paypal_client_id and settings.paypal_client_secret is not None:
-        from activities.providers.paypal import PayPalProvider
+        from activities.providers.paypal.adapter import PayPalProvider
 
         providers["paypal"] = PayPalProvider(
             settings.paypal_base_url,

@@ -30,7 +30,7 @@ from schemas.installments import (
     PayInstallmentsRequest,
     ResolveRequest,
 )
-from workflows.installment_plan import InstallmentPlanWorkflow
+from workflows.installment_plan.workflow import InstallmentPlanWorkflow
 
 router = APIRouter(prefix="/v1/installment-plans", tags=["installment plans"])
 

@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 from api.auth import TenantDep
 from api.dependencies import SessionDep
-from schemas.ledger_reports import AccountBalance, balances
+from schemas.store.ledger_reports import AccountBalance, balances
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 

@@ -21,8 +21,8 @@ from api.openapi import IDEMPOTENCY_PROBLEMS, problems
 from api.payment_actions import ActionDep, PaymentIdPath, not_found
 from api.payment_reads import list_payments, read_payment
 from api.problems import Problem
+from schemas.domain.routing import NoEligibleProvider, route
 from schemas.identity import PAYMENT_ID, new_payment_id, payment_workflow_id
-from schemas.log_context import bind_log_context
 from schemas.money import format_minor
 from schemas.payments import (
     CancelRequest,
@@ -33,10 +33,10 @@ from schemas.payments import (
     PaymentStatus,
 )
 from schemas.risk_review import ReviewRequest
-from schemas.routing import NoEligibleProvider, route
-from schemas.tracing import current_trace_id
-from workflows import search_attributes
-from workflows.payment import PaymentWorkflow
+from schemas.runtime.log_context import bind_log_context
+from schemas.runtime.tracing import current_trace_id
+from workflows.kit import search_attributes
+from workflows.payment.workflow import PaymentWorkflow
 
 
 async def _log_payment_id(request: Request) -> None:

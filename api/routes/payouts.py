@@ -18,8 +18,8 @@ from api.saga_start import start_and_wait
 from schemas.identity import new_payout_id, payout_workflow_id
 from schemas.money import format_minor
 from schemas.payouts import CreatePayoutRequest, PayoutInput, PayoutList, PayoutState
-from workflows import search_attributes
-from workflows.payout import PayoutWorkflow
+from workflows.kit import search_attributes
+from workflows.payout.workflow import PayoutWorkflow
 
 router = APIRouter(prefix="/v1/payouts", tags=["payouts"])
 

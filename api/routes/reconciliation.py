@@ -15,8 +15,8 @@ from api.dependencies import SessionDep, SettingsDep, TemporalDep
 from api.openapi import problems
 from api.problems import Problem
 from schemas.reconciliation import ReconciliationReport, ReportCommand
-from schemas.tables import ReconciliationReportRecord
-from workflows.reconciliation_report import ReconciliationReportWorkflow
+from schemas.store.tables import ReconciliationReportRecord
+from workflows.reconciliation.report import ReconciliationReportWorkflow
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 # No provider has books older than this; it also keeps the day's margins representable.

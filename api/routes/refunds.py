@@ -19,8 +19,8 @@ from api.saga_start import rejection, start_and_wait
 from schemas.identity import new_refund_id, refund_workflow_id
 from schemas.payments import REFUNDABLE_STATUSES, PaymentState
 from schemas.refunds import CreateRefundRequest, RefundInput, RefundList, RefundState
-from workflows import search_attributes
-from workflows.refund import RefundWorkflow
+from workflows.kit import search_attributes
+from workflows.refund.workflow import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])
 

@@ -10,7 +10,7 @@ from api.dependencies import SessionDep
 from api.openapi import CATALOGUE, problems
 from api.problems import Problem
 from schemas.money import CHARGEABLE_CURRENCIES
-from schemas.reports import (
+from schemas.store.reports import (
     MAX_PERIOD,
     PROVIDER_PATTERN,
     FinancialReport,

@@ -20,14 +20,14 @@ from api.idempotency import execute_once, fingerprint
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
 from api.problems import Problem
 from api.routes.payments import OptionalIdempotencyKey
-from schemas.risk_rule_store import (
+from schemas.risk_rules import RiskRuleSet, RiskRuleSetDocument, default_rule_set
+from schemas.runtime.settings import FraudRules
+from schemas.store.risk_rules import (
     ConcurrentRuleSetChange,
     current_rule_set,
     rule_set_version,
     save_rule_set,
 )
-from schemas.risk_rules import RiskRuleSet, RiskRuleSetDocument, default_rule_set
-from schemas.settings import FraudRules
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 

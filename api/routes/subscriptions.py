@@ -48,8 +48,8 @@ from schemas.subscriptions import (
     SubscriptionStatus,
     UpdatePaymentMethodRequest,
 )
-from workflows.subscription import SubscriptionWorkflow
-from workflows.subscription_steps import attributes, initial_state
+from workflows.subscription.steps import attributes, initial_state
+from workflows.subscription.workflow import SubscriptionWorkflow
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 

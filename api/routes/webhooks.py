@@ -29,7 +29,7 @@ from api.webhook_events import (
 from schemas.identity import PAYMENT_ID, payment_workflow_id
 from schemas.payments import ProviderName
 from schemas.provider_events import ProviderEvent, WebhookSignatureError
-from workflows.payment import PaymentWorkflow
+from workflows.payment.workflow import PaymentWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

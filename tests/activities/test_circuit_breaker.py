@@ -22,9 +22,9 @@ from activities.circuit_breaker import (
     short_error,
 )
 from schemas import errors
-from schemas.database import make_engine
 from schemas.provider_health import BreakerState
-from schemas.tables import ProviderHealthRecord, WebhookRejectionRecord
+from schemas.store.database import make_engine
+from schemas.store.tables import ProviderHealthRecord, WebhookRejectionRecord
 
 PROVIDER = "sandbox"
 THRESHOLD = 3

@@ -16,16 +16,16 @@ from temporalio.exceptions import ApplicationError
 
 from activities.ledger import LedgerActivities
 from schemas import errors
-from schemas.database import make_engine
 from schemas.ledger import JournalEntryDraft, PostingLine, RecordPaymentCommand
-from schemas.ledger_reports import (
+from schemas.payments import PaymentState, PaymentStatus, StepRecord
+from schemas.store.database import make_engine
+from schemas.store.ledger_reports import (
     LedgerViolation,
     balances,
     empty_entries,
     unbalanced_entries,
 )
-from schemas.payments import PaymentState, PaymentStatus, StepRecord
-from schemas.tables import JournalEntry, LedgerAccount, PaymentRecord, Posting
+from schemas.store.tables import JournalEntry, LedgerAccount, PaymentRecord, Posting
 from tests.support.ledger import assert_ledger_invariants, journal_entries_for
 from tests.support.payments import processing_state
 

@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.ledger import LedgerActivities
 from activities.payouts import PayoutActivities
-from schemas import errors, journals
-from schemas.database import make_engine
+from schemas import errors
+from schemas.domain import journals
 from schemas.identity import new_account_id, new_payout_id
 from schemas.ledger import (
     MERCHANT_BALANCE,
@@ -27,10 +27,11 @@ from schemas.ledger import (
     connected_balance,
     provider_clearing,
 )
-from schemas.ledger_reports import balance
 from schemas.payments import PaymentStatus
 from schemas.payouts import PayoutInput, PayoutState, PayoutStatus, RecordPayoutCommand
-from schemas.tables import ConnectedAccountRecord, JournalEntry, LedgerAccount, PayoutRecord
+from schemas.store.database import make_engine
+from schemas.store.ledger_reports import balance
+from schemas.store.tables import ConnectedAccountRecord, JournalEntry, LedgerAccount, PayoutRecord
 from tests.support.payments import processing_state
 
 TENANT = "ten_payouts"

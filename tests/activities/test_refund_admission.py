@@ -16,14 +16,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.ledger import Ledger, LedgerActivities
 from activities.refunds import RefundActivities
-from schemas import errors, journals
-from schemas.database import make_engine
+from schemas import errors
+from schemas.domain import journals
 from schemas.identity import new_refund_id
 from schemas.ledger import MERCHANT_BALANCE, REFUND_RESERVE, RecordPaymentCommand
-from schemas.ledger_reports import balance
 from schemas.payments import PaymentState, PaymentStatus
 from schemas.refunds import RecordRefundCommand, RefundInput, RefundState, RefundStatus
-from schemas.tables import JournalEntry, PaymentRecord, RefundRecord
+from schemas.store.database import make_engine
+from schemas.store.ledger_reports import balance
+from schemas.store.tables import JournalEntry, PaymentRecord, RefundRecord
 from tests.support.payments import processing_state
 
 TENANT = "ten_refunds"

@@ -19,8 +19,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.app import create_app
 from api.codec import HideCodecToken
-from schemas.payload_codec import EncryptionCodec, data_converter
-from schemas.settings import Settings
+from schemas.runtime.payload_codec import EncryptionCodec, data_converter
+from schemas.runtime.settings import Settings
 
 TOKEN = secrets.token_urlsafe(32)
 UI = "http://127.0.0.1:8233"
@@ -71,7 +71,8 @@ def from_json(body: dict) -> list[Payload]:
 
 
 async def stored_by_the_worker(settings: Settings) -> list[Payload]:
-    """What a worker's client writes to history: the converter of schemas.temporal_client."""
+    """What a worker's client writes to history: the converter of
+    schemas.runtime.temporal_client."""
     return await data_converter(settings).encode([PAYMENT])
 
 

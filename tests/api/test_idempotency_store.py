@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from api.idempotency import Claim, IdempotencyStore, Replay
 from api.problems import Problem
-from schemas.tables import IdempotentRequest
+from schemas.store.tables import IdempotentRequest
 
 DAY = timedelta(hours=24)
 LOCK = timedelta(seconds=35)

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.app import create_app
-from schemas.settings import Settings
-from schemas.tables import PaymentRecord
+from schemas.runtime.settings import Settings
+from schemas.store.tables import PaymentRecord
 
 
 @pytest.fixture

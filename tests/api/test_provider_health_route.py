@@ -12,8 +12,8 @@ from sqlmodel import Session
 from activities.circuit_breaker import CircuitBreaker
 from api import api_keys
 from api.app import create_app
-from schemas.settings import Settings
-from schemas.tables import WebhookRejectionRecord
+from schemas.runtime.settings import Settings
+from schemas.store.tables import WebhookRejectionRecord
 
 
 @pytest.fixture

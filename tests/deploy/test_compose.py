@@ -21,7 +21,7 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
-from schemas.settings import Settings, is_placeholder
+from schemas.runtime.settings import Settings, is_placeholder
 from tests.deploy.compose import (
     COMPOSE_FILE,
     ENV_EXAMPLE,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from schemas.database import make_engine
+from schemas.store.database import make_engine
 from tests.support.ledger import assert_ledger_invariants
 from tests.support.response_scan import RESPONSE_HOOKS
 from workers.stack import EmbeddedStack, free_stack_ports

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from sqlmodel import Session, select
 
-from schemas.tables import ApiKey
+from schemas.store.tables import ApiKey
 from tests.support.tenants import PAYMENT, bearer, new_tenant
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from schemas.tables import PaymentRecord
+from schemas.store.tables import PaymentRecord
 
 SUBSCRIPTIONS = 12
 

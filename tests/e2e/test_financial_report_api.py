@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from schemas.tables import JournalEntry, Posting
+from schemas.store.tables import JournalEntry, Posting
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import PAYMENT, bearer, new_tenant
 

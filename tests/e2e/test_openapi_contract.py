@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import FlakyStrategyDefinition
 
 from api.app import create_app
-from schemas.settings import Settings
+from schemas.runtime.settings import Settings
 from tests.support.response_scan import assert_nothing_secret
 
 ACCEPTED = {

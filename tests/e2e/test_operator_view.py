@@ -4,9 +4,9 @@ import asyncio
 
 from temporalio.api.enums.v1 import EventType
 
-from schemas.temporal_client import connect
+from schemas.runtime.temporal_client import connect
 from tests.e2e.conftest import create_payment
-from workflows import search_attributes as sa
+from workflows.kit import search_attributes as sa
 
 
 async def test_payment_workflow_is_findable_and_readable(stack, api):

@@ -28,8 +28,8 @@ from temporalio.client import Client
 
 from schemas.card_data import find_card_numbers
 from schemas.identity import payment_workflow_id, refund_workflow_id
-from schemas.payload_codec import codec_from_settings
-from schemas.tables import PaymentRecord
+from schemas.runtime.payload_codec import codec_from_settings
+from schemas.store.tables import PaymentRecord
 from tests.e2e.conftest import create_payment, payment_body, wait_for_status
 from tests.support.response_scan import API_KEY, RESPONSE_HOOKS
 from workers.stack import DEV_TENANT, NAMESPACE, EmbeddedStack, find_temporal_binary

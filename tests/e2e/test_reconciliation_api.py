@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from activities.ledger import Ledger
-from schemas import journals
+from schemas.domain import journals
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import PAYMENT, bearer, new_tenant
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from schemas.database import upgrade
+from schemas.store.database import upgrade
 from tests.e2e.conftest import payment_body
 from tests.support.response_scan import RESPONSE_HOOKS
 from workers.stack import free_port

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from schemas.risk_rules import default_rule_set
-from schemas.settings import FraudRules
+from schemas.runtime.settings import FraudRules
 from tests.e2e.conftest import payment_body
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import bearer, new_tenant

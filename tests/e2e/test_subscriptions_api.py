@@ -1,6 +1,7 @@
 """Plans and subscriptions through the REST API on the embedded stack (real Temporal dev
 server, worker, gateway and SQLite). Real time: only the first charge happens here; the
-calendar is exercised on the time-skipping server (tests/workflows/test_subscriptions.py)."""
+calendar is exercised on the time-skipping server
+(tests/workflows/subscription/test_subscriptions.py)."""
 
 import asyncio
 import uuid
@@ -10,7 +11,7 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from schemas.tables import PlanRecord, SubscriptionRecord
+from schemas.store.tables import PlanRecord, SubscriptionRecord
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Locator, Page, async_playwright, expect
 
-from schemas import payload_codec
+from schemas.runtime import payload_codec
 from tests.e2e.conftest import create_payment, wait_for_status
 from tests.support.browser import CHROMIUM_ARGS, NOT_LOCAL, artifacts_dir, chromium_path
 from workers.stack import NAMESPACE, EmbeddedStack

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from schemas.settings import Settings
+from schemas.runtime.settings import Settings
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import PAYMENT, bearer, new_tenant
 

@@ -2,9 +2,9 @@
 
 import asyncio
 
-from schemas.temporal_client import connect
+from schemas.runtime.temporal_client import connect
 from tests.e2e.conftest import create_payment
-from workers.verification import verify_payments
+from workers.tools.verification import verify_payments
 
 
 async def _verify(stack, stack_db, payment_ids):

@@ -23,12 +23,12 @@ from temporalio.client import Client
 
 from api import api_keys
 from api.app import create_app
-from schemas import tracing
 from schemas.identity import payment_workflow_id
-from schemas.settings import Settings
-from schemas.temporal_client import connect
+from schemas.runtime import tracing
+from schemas.runtime.settings import Settings
+from schemas.runtime.temporal_client import connect
 from tests.support.worker import running_worker
-from workflows.payment import PaymentWorkflow
+from workflows.payment.workflow import PaymentWorkflow
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -62,7 +62,8 @@ def api_settings(settings: Settings, local_env) -> Settings:
 
 @pytest.fixture
 async def temporal(api_settings: Settings, engine: Engine) -> AsyncIterator[Client]:
-    """A worker connected as the real one is (schemas.temporal_client: TracingInterceptor)."""
+    """A worker connected as the real one is (schemas.runtime.temporal_client:
+    TracingInterceptor)."""
     client = await connect(api_settings)
     async with running_worker(client, api_settings, engine):
         yield client

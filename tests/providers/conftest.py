@@ -16,7 +16,7 @@ import pytest
 import stripe
 from sqlalchemy import Engine
 
-from schemas.database import make_engine
+from schemas.store.database import make_engine
 from tests.support.fake_paypal import FakePayPal, serve_fake_paypal
 from tests.support.ledger import assert_ledger_invariants
 from tests.support.localstripe import LOCALSTRIPE_API_KEY, start_localstripe

@@ -3,13 +3,13 @@
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from schemas.ledger_reports import (
+from schemas.store.ledger_reports import (
     balance_drift,
     empty_entries,
     overdrawn_accounts,
     unbalanced_entries,
 )
-from schemas.tables import JournalEntry
+from schemas.store.tables import JournalEntry
 
 
 def assert_ledger_invariants(engine: Engine) -> None:

@@ -8,9 +8,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from schemas.identity import new_payment_id, payment_workflow_id
 from schemas.payments import PaymentInput, PaymentState, PaymentStatus
-from schemas.settings import Settings
-from workflows import search_attributes
-from workflows.payment import PaymentWorkflow
+from schemas.runtime.settings import Settings
+from workflows.kit import search_attributes
+from workflows.payment.workflow import PaymentWorkflow
 
 
 def payment_input(**overrides) -> PaymentInput:

@@ -22,7 +22,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.billing import DunningPolicy
-from schemas.database import make_engine, upgrade
 from schemas.identity import (
     installment_plan_workflow_id,
     new_account_id,
@@ -40,26 +39,27 @@ from schemas.payments import CaptureRequest, PaymentStatus
 from schemas.payouts import PayoutInput
 from schemas.refunds import RefundInput
 from schemas.risk_review import ReviewDecision
-from schemas.risk_rule_store import save_rule_set
 from schemas.risk_rules import AmountCondition, RiskRule, RiskRuleSetDocument
-from schemas.settings import Settings
+from schemas.runtime.settings import Settings
+from schemas.store.database import make_engine, upgrade
+from schemas.store.risk_rules import save_rule_set
+from schemas.store.tables import ConnectedAccountRecord
 from schemas.subscriptions import (
     CancelSubscriptionRequest,
     ChangePlan,
     Plan,
     SubscriptionInput,
 )
-from schemas.tables import ConnectedAccountRecord
 from tests.support.gateway import start_gateway
 from tests.support.payments import payment_input, start_payment, wait_for_status
 from tests.support.worker import running_worker
-from workflows import search_attributes
-from workflows.installment_plan import InstallmentPlanWorkflow, filed_at_start
-from workflows.payment import PaymentWorkflow
-from workflows.payout import PayoutWorkflow
-from workflows.refund import RefundWorkflow
-from workflows.subscription import SubscriptionWorkflow
-from workflows.subscription_steps import attributes, initial_state
+from workflows.installment_plan.workflow import InstallmentPlanWorkflow, filed_at_start
+from workflows.kit import search_attributes
+from workflows.payment.workflow import PaymentWorkflow
+from workflows.payout.workflow import PayoutWorkflow
+from workflows.refund.workflow import RefundWorkflow
+from workflows.subscription.steps import attributes, initial_state
+from workflows.subscription.workflow import SubscriptionWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 # The review scenarios' tenant: its rule set sends payments of 100,000 or more to review.

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from activities.providers.registry import build_providers
-from schemas.settings import Settings
-from workers.worker import build_worker
+from schemas.runtime.settings import Settings
+from workers.worker.build import build_worker
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from activities.risk_model import RiskModel
+from activities.risk.model import RiskModel
 from workers.stack import EmbeddedStack, free_stack_ports
 
 PAYMENT_BODY = {

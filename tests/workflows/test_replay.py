@@ -7,11 +7,11 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.installment_plan import InstallmentPlanWorkflow
-from workflows.payment import PaymentWorkflow
-from workflows.payout import PayoutWorkflow
-from workflows.refund import RefundWorkflow
-from workflows.subscription import SubscriptionWorkflow
+from workflows.installment_plan.workflow import InstallmentPlanWorkflow
+from workflows.payment.workflow import PaymentWorkflow
+from workflows.payout.workflow import PayoutWorkflow
+from workflows.refund.workflow import RefundWorkflow
+from workflows.subscription.workflow import SubscriptionWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 # A history's file name starts with the kind of money movement it recorded.

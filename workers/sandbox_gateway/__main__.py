@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import ValidationError
 
-from schemas.settings import API_KEEP_ALIVE_SECONDS
+from schemas.runtime.settings import API_KEEP_ALIVE_SECONDS
 from workers.sandbox_gateway.app import create_app
 from workers.sandbox_gateway.faults import FaultConfig
 

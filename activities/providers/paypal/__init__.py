@@ -1,0 +1,1 @@
+"""PayPal: Orders v2 and Payments v2 over httpx, verified webhooks."""

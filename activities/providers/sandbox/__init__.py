@@ -1,0 +1,1 @@
+"""The sandbox gateway, spoken to over HTTP like any real provider."""

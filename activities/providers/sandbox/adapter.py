@@ -1,0 +1,274 @@
+"""Client of the sandbox gateway (workers/sandbox_gateway): ``PaymentProvider`` over HTTP.
+
+Every money-moving POST carries the command's ``idempotency_key`` as ``Idempotency-Key`` and
+our own id as ``reference`` (payment, refund or payout id), so a retry after
+``OutcomeUnknown`` never applies twice and ``find_*`` can find the gateway's object again when
+an answer was lost. How answers map to the error taxonomy is in ``sandbox_http``.
+"""
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from activities.providers.base import ClosedOnExit
+from activities.providers.sandbox.http import GatewayHttp, declined, invalid_request, path
+from schemas.provider import (
+    AuthorizeCommand,
+    ChargeCommand,
+    ChargeResult,
+    PayoutCommand,
+    PayoutResult,
+    ProviderTransaction,
+    RefundCommand,
+    RefundResult,
+    TransferCommand,
+    TransferResult,
+    TransferReversalCommand,
+)
+from schemas.provider_events import ProviderEvent, WebhookSignatureError
+
+log = logging.getLogger(__name__)
+
+
+def _masked(token: str) -> str:
+    return token[:8] + "…" if len(token) > 8 else token
+
+
+class SandboxGateway(ClosedOnExit):
+    name = "sandbox"
+
+    def __init__(self, base_url: str, timeout_seconds: float, page_size: int = 100) -> None:
+        self._http = GatewayHttp(base_url, timeout_seconds)
+        self._page_size = page_size  # of list_transactions (the gateway allows 1..1000)
+
+    # Charges.
+
+    async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
+        log.info(
+            "authorize %s: %d %s with %s (capture=%s)",
+            command.payment_id,
+            command.amount,
+            command.currency,
+            _masked(command.payment_method),
+            command.capture,
+        )
+        body = {
+            "amount": command.amount,
+            "currency": command.currency,
+            "payment_method": command.payment_method,
+            "capture": command.capture,
+            "reference": command.payment_id,
+            "customer_id": command.customer_id,
+        }
+        if command.three_d_secure:
+            # Only when asked: other requests keep the body they always had.
+            body["three_d_secure"] = True
+        data = await self._http.post("authorize", path("charges"), body, command.idempotency_key)
+        return _charge(data)
+
+    async def capture(self, command: ChargeCommand) -> ChargeResult:
+        return await self._charge_action("capture", command, {"amount": command.amount})
+
+    async def void(self, command: ChargeCommand) -> ChargeResult:
+        return await self._charge_action("void", command, {})
+
+    async def refund(self, command: ChargeCommand) -> ChargeResult:
+        return await self._charge_action("refund", command, {"amount": command.amount})
+
+    async def confirm_action(self, command: ChargeCommand) -> ChargeResult:
+        return await self._charge_action("confirm", command, {})
+
+    async def retrieve(self, reference: str) -> ChargeResult:
+        return _charge(await self._http.get("retrieve", path("charges", reference)))
+
+    async def find_charge(self, payment_id: str) -> ChargeResult | None:
+        """The newest charge of the payment (a declined one raises ``Declined``, as
+        ``retrieve`` does)."""
+        data = await self._first("find_charge", "charges", payment_id)
+        return None if data is None else _charge(data)
+
+    # Refunds.
+
+    async def create_refund(self, command: RefundCommand) -> RefundResult:
+        log.info(
+            "refund %s of %s: %d %s of charge %s",
+            command.refund_id,
+            command.payment_id,
+            command.amount,
+            command.currency,
+            command.charge_reference,
+        )
+        body = {
+            "charge": command.charge_reference,
+            "amount": command.amount,
+            "reference": command.refund_id,
+        }
+        data = await self._http.post("refund", path("refunds"), body, command.idempotency_key)
+        return _refund(data)
+
+    async def find_refund(self, refund_id: str) -> RefundResult | None:
+        data = await self._first("find_refund", "refunds", refund_id)
+        return None if data is None else _refund(data)
+
+    # Transfers and payouts.
+
+    async def transfer(self, command: TransferCommand) -> TransferResult:
+        log.info(
+            "transfer %s: %d %s to %s",
+            command.payout_id,
+            command.amount,
+            command.currency,
+            command.destination,
+        )
+        body = {
+            "amount": command.amount,
+            "currency": command.currency,
+            "destination": command.destination,
+            "reference": command.payout_id,
+        }
+        data = await self._http.post("transfer", path("transfers"), body, command.idempotency_key)
+        return _transfer(data)
+
+    async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
+        log.info(
+            "reverse transfer %s of %s: %d %s",
+            command.transfer_reference,
+            command.payout_id,
+            command.amount,
+            command.currency,
+        )
+        body = {"amount": command.amount, "reference": command.payout_id}
+        url = path("transfers", command.transfer_reference, "reversals")
+        data = await self._http.post("reverse_transfer", url, body, command.idempotency_key)
+        return _transfer(data)
+
+    async def payout(self, command: PayoutCommand) -> PayoutResult:
+        log.info(
+            "payout %s: %d %s from %s to %s",
+            command.payout_id,
+            command.amount,
+            command.currency,
+            command.destination,
+            _masked(command.bank_account),
+        )
+        body = {
+            "amount": command.amount,
+            "currency": command.currency,
+            "destination": command.destination,
+            "bank_account": command.bank_account,
+            "reference": command.payout_id,
+        }
+        data = await self._http.post("payout", path("payouts"), body, command.idempotency_key)
+        return _payout(data)
+
+    async def find_transfer(self, payout_id: str) -> TransferResult | None:
+        data = await self._first("find_transfer", "transfers", payout_id)
+        return None if data is None else _transfer(data)
+
+    async def find_payout(self, payout_id: str) -> PayoutResult | None:
+        data = await self._first("find_payout", "payouts", payout_id)
+        return None if data is None else _payout(data)
+
+    # Reconciliation.
+
+    async def list_transactions(
+        self, created_from: datetime, created_before: datetime
+    ) -> list[ProviderTransaction]:
+        """Every balance movement created in [from, before), oldest first, all pages."""
+        params: dict[str, Any] = {
+            "created_gte": _utc("created_from", created_from),
+            "created_lt": _utc("created_before", created_before),
+            "limit": self._page_size,
+        }
+        transactions: list[ProviderTransaction] = []
+        while True:
+            page = await self._http.get("list_transactions", path("balance_transactions"), params)
+            data = page.get("data") or []
+            transactions += [ProviderTransaction.model_validate(item) for item in data]
+            if not page.get("has_more") or not data:
+                return transactions
+            params["starting_after"] = data[-1]["id"]
+
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        # It answers every call synchronously: no event can be genuine.
+        raise WebhookSignatureError("the sandbox gateway sends no webhooks")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _charge_action(
+        self, operation: str, command: ChargeCommand, body: dict[str, Any]
+    ) -> ChargeResult:
+        log.info("%s %s: charge %s", operation, command.payment_id, command.reference)
+        url = path("charges", command.reference, operation)
+        return _charge(await self._http.post(operation, url, body, command.idempotency_key))
+
+    async def _first(self, operation: str, resource: str, reference: str) -> dict | None:
+        """The newest object of ``resource`` whose ``reference`` is ours, or None."""
+        page = await self._http.get(operation, path(resource), {"reference": reference})
+        data = page.get("data") or []
+        return data[0] if data else None
+
+
+def _utc(name: str, moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise invalid_request(f"sandbox list_transactions: {name} must be timezone-aware")
+    return moment.astimezone(UTC).isoformat()
+
+
+def _charge(data: dict[str, Any]) -> ChargeResult:
+    if data.get("status") == "declined":  # a retrieved charge that was refused
+        failure = data.get("failure") or {}
+        code = str(failure.get("decline_code") or failure.get("code") or "declined")
+        reason = str(failure.get("message") or "declined")
+        raise declined(f"sandbox charge {data.get('id')} is declined: {code}", code, reason)
+    next_action = data.get("next_action") or {}
+    return ChargeResult(
+        reference=data["id"],
+        status=data["status"],
+        amount=data["amount"],
+        authorized_amount=data.get("amount_authorized", 0),
+        captured_amount=data.get("amount_captured", 0),
+        refunded_amount=data.get("amount_refunded", 0),
+        fee=data.get("fee", 0),
+        next_action_url=next_action.get("url"),
+    )
+
+
+def _refund(data: dict[str, Any]) -> RefundResult:
+    return RefundResult(
+        reference=data["id"],
+        refund_id=data.get("reference"),
+        charge_reference=data["charge"],
+        status=data["status"],
+        amount=data["amount"],
+        currency=data["currency"],
+        failure_code=data.get("failure_code"),
+        failure_message=data.get("failure_message"),
+    )
+
+
+def _transfer(data: dict[str, Any]) -> TransferResult:
+    return TransferResult(
+        reference=data["id"],
+        payout_id=data.get("reference"),
+        destination=data["destination"],
+        status=data["status"],
+        amount=data["amount"],
+        amount_reversed=data.get("amount_reversed", 0),
+        currency=data["currency"],
+    )
+
+
+def _payout(data: dict[str, Any]) -> PayoutResult:
+    return PayoutResult(
+        reference=data["id"],
+        payout_id=data.get("reference"),
+        destination=data["destination"],
+        status=data["status"],
+        amount=data["amount"],
+        currency=data["currency"],
+        failure_code=data.get("failure_code"),
+        failure_message=data.get("failure_message"),
+    )

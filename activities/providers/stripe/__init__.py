@@ -1,0 +1,1 @@
+"""Stripe: PaymentIntents, Refunds, Connect, balance transactions, signed webhooks."""

@@ -1,0 +1,587 @@
+"""Stripe as a ``PaymentProvider``: PaymentIntents for charges, Refunds, Connect transfers
+and payouts, balance transactions for reconciliation, signed webhooks.
+
+Every POST carries the command's ``idempotency_key`` and our ids as metadata (``payment_id``,
+``refund_id``, ``payout_id``, ``tenant_id``), so a retry after ``OutcomeUnknown`` is applied
+once by Stripe and ``find_*`` can find Stripe's object again when an answer was lost. Our own
+idempotency never relies on the provider honouring keys (localstripe ignores them).
+
+The official SDK is used through its async methods on an httpx client, with its own retries
+off: Temporal retries, with the same key. Connect calls (transfers, reversals, payouts) go to
+``connect_api_base`` (default: ``api_base``). How failures map to the error taxonomy is in
+``stripe_errors``; how webhooks map to ``ProviderEvent`` is in ``stripe_events``.
+
+ChargeResult from a PaymentIntent (``reference`` = the PaymentIntent id):
+
+========================================  ==============================================
+PaymentIntent status                      ``ChargeResult`` / failure
+========================================  ==============================================
+``requires_action``                       ``requires_action`` (+ ``next_action_url``)
+``requires_confirmation``                 ``requires_action`` (``confirm_action`` confirms)
+``requires_capture``                      ``authorized``
+``succeeded``                             ``captured``, or ``refunded`` once all given back
+``canceled``                              ``voided``
+``requires_payment_method`` (confirmed)   ``Declined`` (decline code of the last error)
+``processing``                            ``OutcomeUnknown``: read it again later
+========================================  ==============================================
+"""
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from activities.providers.base import ClosedOnExit
+from activities.providers.stripe.events import provider_event
+from activities.providers.stripe.http import (
+    declined,
+    invalid_request,
+    outcome_unknown,
+    stripe_failure,
+)
+from schemas.provider import (
+    AuthorizeCommand,
+    ChargeCommand,
+    ChargeResult,
+    PayoutCommand,
+    PayoutResult,
+    ProviderTransaction,
+    RefundCommand,
+    RefundResult,
+    TransactionType,
+    TransferCommand,
+    TransferResult,
+    TransferReversalCommand,
+)
+from schemas.provider_events import ProviderEvent, WebhookSignatureError
+
+log = logging.getLogger(__name__)
+
+# The charge behind a PaymentIntent, with its balance transaction (the fee), in one answer.
+_CHARGE = "latest_charge.balance_transaction"
+_WEBHOOK_TOLERANCE_SECONDS = 300
+_PAGE_SIZE = 100
+
+_TRANSACTION_TYPES: dict[str, TransactionType] = {
+    "charge": "charge",
+    "payment": "charge",
+    "refund": "refund",
+    "payment_refund": "refund",
+    "transfer": "transfer",
+    "transfer_refund": "transfer_reversal",
+    "payout": "payout",
+}
+
+
+def _masked(value: str) -> str:
+    return value[:8] + "…" if len(value) > 8 else value
+
+
+def _client(api_key: str, api_base: str | None, http: stripe.HTTPClient) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base.rstrip("/")} if api_base else None,
+        http_client=http,
+        max_network_retries=0,
+    )
+
+
+class StripeProvider(ClosedOnExit):
+    name = "stripe"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        connect_api_base: str | None = None,
+        webhook_secret: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self._http = stripe.HTTPXClient(timeout=timeout_seconds)
+        self._stripe = _client(api_key, api_base, self._http)
+        self._connect_http: stripe.HTTPXClient | None = None
+        self._connect = self._stripe
+        if connect_api_base and connect_api_base != api_base:
+            self._connect_http = stripe.HTTPXClient(timeout=timeout_seconds)
+            self._connect = _client(api_key, connect_api_base, self._connect_http)
+        self._webhook_secret = webhook_secret
+
+    # Charges.
+
+    async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
+        log.info(
+            "authorize %s: %d %s with %s (capture=%s)",
+            command.payment_id,
+            command.amount,
+            command.currency,
+            _masked(command.payment_method),
+            command.capture,
+        )
+        params: dict[str, Any] = {
+            "amount": command.amount,
+            "currency": command.currency.lower(),
+            "confirm": True,
+            "capture_method": "automatic" if command.capture else "manual",
+            # Cards only: no redirect-based method that would need a return_url.
+            "payment_method_types": ["card"],
+            "metadata": _metadata(
+                payment_id=command.payment_id,
+                tenant_id=command.tenant_id,
+                customer_id=command.customer_id,
+            ),
+            "expand": [_CHARGE],
+        }
+        params |= _payment_method(command.payment_method)
+        if command.three_d_secure:
+            # The risk rules asked for it: Stripe challenges the card whenever it can.
+            params["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
+        call = self._stripe.v1.payment_intents.create_async(params, _key(command))
+        return _charge(await _post("authorize", call))
+
+    async def capture(self, command: ChargeCommand) -> ChargeResult:
+        log.info("capture %s: %s of %s", command.payment_id, command.amount, command.reference)
+        params: dict[str, Any] = {"expand": [_CHARGE]}
+        if command.amount is not None:
+            params["amount_to_capture"] = command.amount
+        intents = self._stripe.v1.payment_intents
+        call = intents.capture_async(command.reference, params, _key(command))
+        return _charge(await _post("capture", call))
+
+    async def void(self, command: ChargeCommand) -> ChargeResult:
+        log.info("void %s: %s", command.payment_id, command.reference)
+        intents = self._stripe.v1.payment_intents
+        call = intents.cancel_async(command.reference, {"expand": [_CHARGE]}, _key(command))
+        return _charge(await _post("void", call))
+
+    async def refund(self, command: ChargeCommand) -> ChargeResult:
+        """A Refund on the PaymentIntent, answered with the PaymentIntent it changed (expanded
+        in the same answer, so a lost read cannot follow a refund that was made)."""
+        log.info("refund %s: %s of %s", command.payment_id, command.amount, command.reference)
+        params: dict[str, Any] = {
+            "payment_intent": command.reference,
+            "metadata": _metadata(payment_id=command.payment_id),
+            "expand": [f"payment_intent.{_CHARGE}"],
+        }
+        if command.amount is not None:
+            params["amount"] = command.amount
+        call = self._stripe.v1.refunds.create_async(params, _key(command))
+        refund = await _post("refund", call)
+        return _charge(refund["payment_intent"])
+
+    async def confirm_action(self, command: ChargeCommand) -> ChargeResult:
+        intent = await self._intent("confirm_action", command.reference)
+        if intent.get("status") == "requires_confirmation":
+            log.info("confirm %s: %s", command.payment_id, command.reference)
+            intents = self._stripe.v1.payment_intents
+            call = intents.confirm_async(command.reference, {"expand": [_CHARGE]}, _key(command))
+            intent = await _post("confirm_action", call)
+        return _charge(intent)
+
+    async def retrieve(self, reference: str) -> ChargeResult:
+        return _charge(await self._intent("retrieve", reference))
+
+    async def find_charge(self, payment_id: str) -> ChargeResult | None:
+        """The newest PaymentIntent whose metadata names the payment.
+
+        Stripe's search API is eventually consistent (a PaymentIntent created seconds ago, the
+        case after a lost answer, may be missing) and localstripe lacks it, so this lists every
+        PaymentIntent: one request per 100 of them."""
+        found = await self._newest(
+            "find_charge",
+            lambda params: self._stripe.v1.payment_intents.list_async(params),
+            {},
+            "payment_id",
+            payment_id,
+        )
+        return None if found is None else await self.retrieve(found["id"])
+
+    # Refunds.
+
+    async def create_refund(self, command: RefundCommand) -> RefundResult:
+        log.info(
+            "refund %s of %s: %d %s of %s",
+            command.refund_id,
+            command.payment_id,
+            command.amount,
+            command.currency,
+            command.charge_reference,
+        )
+        params = {
+            "payment_intent": command.charge_reference,
+            "amount": command.amount,
+            "metadata": _metadata(
+                refund_id=command.refund_id,
+                payment_id=command.payment_id,
+                tenant_id=command.tenant_id,
+            ),
+        }
+        call = self._stripe.v1.refunds.create_async(params, _key(command))
+        return _refund(await _post("create_refund", call))
+
+    async def find_refund(self, refund_id: str) -> RefundResult | None:
+        """Lists every refund (no search by metadata): one request per 100 of them."""
+        found = await self._newest(
+            "find_refund",
+            lambda params: self._stripe.v1.refunds.list_async(params),
+            {},
+            "refund_id",
+            refund_id,
+        )
+        return None if found is None else _refund(found)
+
+    # Transfers and payouts (Connect).
+
+    async def transfer(self, command: TransferCommand) -> TransferResult:
+        log.info(
+            "transfer %s: %d %s to %s",
+            command.payout_id,
+            command.amount,
+            command.currency,
+            command.destination,
+        )
+        params = {
+            "amount": command.amount,
+            "currency": command.currency.lower(),
+            "destination": command.destination,
+            # Lets find_transfer filter on Stripe's side instead of listing every transfer.
+            "transfer_group": command.payout_id,
+            "metadata": _metadata(payout_id=command.payout_id),
+        }
+        call = self._connect.v1.transfers.create_async(params, _key(command))
+        return _transfer(await _post("transfer", call))
+
+    async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
+        log.info(
+            "reverse transfer %s of %s: %d %s",
+            command.transfer_reference,
+            command.payout_id,
+            command.amount,
+            command.currency,
+        )
+        params = {
+            "amount": command.amount,
+            "metadata": _metadata(payout_id=command.payout_id),
+            "expand": ["transfer"],  # the transfer with this reversal counted, in one answer
+        }
+        reversals = self._connect.v1.transfers.reversals
+        call = reversals.create_async(command.transfer_reference, params, _key(command))
+        reversal = await _post("reverse_transfer", call)
+        return _transfer(reversal["transfer"])
+
+    async def payout(self, command: PayoutCommand) -> PayoutResult:
+        log.info(
+            "payout %s: %d %s from %s to %s",
+            command.payout_id,
+            command.amount,
+            command.currency,
+            command.destination,
+            _masked(command.bank_account),
+        )
+        params = {
+            "amount": command.amount,
+            "currency": command.currency.lower(),
+            "destination": command.bank_account,
+            "metadata": _metadata(payout_id=command.payout_id),
+        }
+        options: stripe.RequestOptions = {
+            "idempotency_key": command.idempotency_key,
+            "stripe_account": command.destination,  # the connected account pays out
+        }
+        call = self._connect.v1.payouts.create_async(params, options)
+        return _payout(await _post("payout", call), command.destination)
+
+    async def find_transfer(self, payout_id: str) -> TransferResult | None:
+        found = await self._newest(
+            "find_transfer",
+            lambda params: self._connect.v1.transfers.list_async(params),
+            {"transfer_group": payout_id},
+            "payout_id",
+            payout_id,
+        )
+        return None if found is None else _transfer(found)
+
+    async def find_payout(self, payout_id: str) -> PayoutResult | None:
+        """Payouts live on the connected account, which only the payout's transfer names:
+        no transfer, no payout."""
+        transfer = await self.find_transfer(payout_id)
+        if transfer is None:
+            return None
+        account = transfer.destination
+        found = await self._newest(
+            "find_payout",
+            lambda params: self._connect.v1.payouts.list_async(params, {"stripe_account": account}),
+            {},
+            "payout_id",
+            payout_id,
+        )
+        return None if found is None else _payout(found, account)
+
+    # Reconciliation.
+
+    async def list_transactions(
+        self, created_from: datetime, created_before: datetime
+    ) -> list[ProviderTransaction]:
+        """The platform's balance transactions in [from, before), oldest first, all pages.
+        Types paysaga does not move (fees, adjustments, …) are left out."""
+        params: dict[str, Any] = {
+            "created": {
+                "gte": _timestamp("created_from", created_from),
+                "lt": _timestamp("created_before", created_before),
+            },
+            "expand": ["data.source"],  # our ids are in the source's metadata
+        }
+        transactions = [
+            transaction
+            async for item in _pages(
+                "list_transactions",
+                lambda page: self._stripe.v1.balance_transactions.list_async(page),
+                params,
+            )
+            if (transaction := _transaction(item)) is not None
+        ]
+        # Stripe lists newest first; reversed, a stable sort keeps each second's order.
+        return sorted(reversed(transactions), key=lambda transaction: transaction.created)
+
+    # Webhooks.
+
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """Stripe's signature (HMAC-SHA256 of ``{t}.{body}``) checked on the raw body, and
+        ``t`` within 300 s either way: the SDK rejects only old timestamps."""
+        if not self._webhook_secret:
+            raise WebhookSignatureError("stripe webhooks: no webhook secret is configured")
+        header = next((v for k, v in headers.items() if k.lower() == "stripe-signature"), None)
+        try:
+            stripe.Webhook.construct_event(
+                body, header, self._webhook_secret, tolerance=_WEBHOOK_TOLERANCE_SECONDS
+            )
+            if _signed_at(header or "") > time.time() + _WEBHOOK_TOLERANCE_SECONDS:
+                raise WebhookSignatureError("stripe webhook: timestamp is in the future")
+            return provider_event(json.loads(body))
+        except WebhookSignatureError:
+            raise
+        except stripe.SignatureVerificationError as e:
+            raise WebhookSignatureError(f"stripe webhook: {e.user_message}") from e
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise WebhookSignatureError(f"stripe webhook: unreadable ({type(e).__name__})") from e
+
+    async def aclose(self) -> None:
+        await self._http.close_async()
+        if self._connect_http is not None:
+            await self._connect_http.close_async()
+
+    async def _intent(self, operation: str, reference: str) -> dict[str, Any]:
+        intents = self._stripe.v1.payment_intents
+        return await _get(operation, intents.retrieve_async(reference, {"expand": [_CHARGE]}))
+
+    async def _newest(
+        self,
+        operation: str,
+        list_page: Callable[[dict[str, Any]], Awaitable[stripe.ListObject]],
+        filters: dict[str, Any],
+        metadata_key: str,
+        ours: str,
+    ) -> dict[str, Any] | None:
+        """The newest listed object whose ``metadata[metadata_key]`` is ``ours``."""
+        newest: dict[str, Any] | None = None
+        async for item in _pages(operation, list_page, filters):
+            if (item.get("metadata") or {}).get(metadata_key) != ours:
+                continue
+            if newest is None or item.get("created", 0) >= newest.get("created", 0):
+                newest = item
+        return newest
+
+
+def _key(command: Any) -> stripe.RequestOptions:
+    return {"idempotency_key": command.idempotency_key}
+
+
+def _metadata(**values: str | None) -> dict[str, str]:
+    """Stripe metadata: strings only, and no key for what we do not have (e.g. tenant)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _payment_method(payment_method: str) -> dict[str, Any]:
+    # A legacy card token is not a PaymentMethod: Stripe makes one from it on the fly.
+    if payment_method.startswith("tok_"):
+        return {"payment_method_data": {"type": "card", "card": {"token": payment_method}}}
+    return {"payment_method": payment_method}
+
+
+async def _post(operation: str, call: Awaitable[Any]) -> dict[str, Any]:
+    try:
+        return (await call).to_dict()
+    except stripe.StripeError as e:
+        raise stripe_failure(operation, e, mutating=True) from e
+
+
+async def _get(operation: str, call: Awaitable[Any]) -> dict[str, Any]:
+    try:
+        return (await call).to_dict()
+    except stripe.StripeError as e:
+        raise stripe_failure(operation, e, mutating=False) from e
+
+
+async def _pages(
+    operation: str,
+    list_page: Callable[[dict[str, Any]], Awaitable[stripe.ListObject]],
+    filters: dict[str, Any],
+) -> AsyncIterator[dict[str, Any]]:
+    """Every object of a Stripe list, following ``has_more`` / ``starting_after``."""
+    params = {**filters, "limit": _PAGE_SIZE}
+    while True:
+        page = await _get(operation, list_page(params))
+        data = page.get("data") or []
+        for item in data:
+            yield item
+        if not page.get("has_more") or not data:
+            return
+        params["starting_after"] = data[-1]["id"]
+
+
+def _charge(intent: dict[str, Any]) -> ChargeResult:
+    status = intent.get("status")
+    reference = intent["id"]
+    amount = intent["amount"]
+    if status == "requires_payment_method":  # confirmed, then declined or not authenticated
+        error = intent.get("last_payment_error") or {}
+        code = str(error.get("decline_code") or error.get("code") or "requires_payment_method")
+        reason = str(error.get("message") or "declined")
+        raise declined(f"stripe payment intent {reference} is declined: {code}", code, reason)
+    if status == "processing":
+        raise outcome_unknown(f"stripe payment intent {reference} is still processing")
+    fields: dict[str, Any] = {"reference": reference, "amount": amount}
+    if status in ("requires_action", "requires_confirmation"):
+        fields |= {"status": "requires_action", "next_action_url": _next_action_url(intent)}
+    elif status == "requires_capture":
+        fields |= {"status": "authorized"}
+        fields["authorized_amount"] = intent.get("amount_capturable") or amount
+    elif status == "succeeded":
+        fields |= {"authorized_amount": amount} | _captured_fields(intent)
+    elif status == "canceled":
+        fields |= {"status": "voided"}
+    else:
+        raise invalid_request(f"stripe payment intent {reference}: unexpected status {status}")
+    return ChargeResult(**fields)
+
+
+def _captured_fields(intent: dict[str, Any]) -> dict[str, Any]:
+    charge = intent.get("latest_charge")
+    charge = charge if isinstance(charge, dict) else {}
+    captured = _captured(intent, charge)
+    # Stripe counts the part a partial capture released as refunded: leave it out.
+    refunded = max(0, charge.get("amount_refunded", 0) - (charge.get("amount", 0) - captured))
+    balance = charge.get("balance_transaction")
+    return {
+        "status": "refunded" if captured > 0 and refunded >= captured else "captured",
+        "captured_amount": captured,
+        "refunded_amount": refunded,
+        "fee": balance.get("fee", 0) if isinstance(balance, dict) else 0,
+    }
+
+
+def _captured(intent: dict[str, Any], charge: dict[str, Any]) -> int:
+    if "amount_received" in intent:
+        return intent["amount_received"]
+    if "amount_captured" in charge:
+        return charge["amount_captured"]
+    # localstripe reports neither; like Stripe it releases what a partial capture left as a
+    # refund, the only one without our metadata.
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    released = sum(r["amount"] for r in refunds if not (r.get("metadata") or {}).get("payment_id"))
+    return charge.get("amount", intent["amount"]) - released if charge.get("captured") else 0
+
+
+def _next_action_url(intent: dict[str, Any]) -> str:
+    """Where the customer authenticates: the redirect URL when Stripe gives one; otherwise
+    (``use_stripe_sdk``: Stripe.js ``handleNextAction``) an identifier naming the intent and
+    the action, never the client secret, which must not enter workflow history."""
+    action = intent.get("next_action") or {}
+    url = (action.get("redirect_to_url") or {}).get("url")
+    return url or f"stripe:{action.get('type') or 'confirm'}:{intent['id']}"
+
+
+def _refund(data: dict[str, Any]) -> RefundResult:
+    status = data.get("status")
+    metadata = data.get("metadata") or {}
+    charge = data.get("payment_intent") or data.get("charge")
+    return RefundResult(
+        reference=data["id"],
+        refund_id=metadata.get("refund_id"),
+        charge_reference=charge["id"] if isinstance(charge, dict) else charge,
+        # A pending refund has been accepted; should it fail later, refund.failed says so.
+        status="failed" if status in ("failed", "canceled") else "succeeded",
+        amount=data["amount"],
+        currency=data["currency"].upper(),
+        failure_code=data.get("failure_reason") if status in ("failed", "canceled") else None,
+        failure_message=None,
+    )
+
+
+def _transfer(data: dict[str, Any]) -> TransferResult:
+    reversed_amount = data.get("amount_reversed", 0)
+    return TransferResult(
+        reference=data["id"],
+        payout_id=(data.get("metadata") or {}).get("payout_id"),
+        destination=data["destination"],
+        status="reversed" if data.get("reversed") or reversed_amount >= data["amount"] else "paid",
+        amount=data["amount"],
+        amount_reversed=reversed_amount,
+        currency=data["currency"].upper(),
+    )
+
+
+def _payout(data: dict[str, Any], account: str) -> PayoutResult:
+    failed = data.get("status") in ("failed", "canceled")
+    return PayoutResult(
+        reference=data["id"],
+        payout_id=(data.get("metadata") or {}).get("payout_id"),
+        destination=account,
+        # pending / in_transit count as paid: a later failure arrives as payout.failed.
+        status="failed" if failed else "paid",
+        amount=data["amount"],
+        currency=data["currency"].upper(),
+        failure_code=data.get("failure_code") if failed else None,
+        failure_message=data.get("failure_message") if failed else None,
+    )
+
+
+def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
+    kind = _TRANSACTION_TYPES.get(data.get("type", ""))
+    if kind is None:
+        return None
+    source = data.get("source")
+    source = source if isinstance(source, dict) else {"id": source}
+    metadata = source.get("metadata") or {}
+    payment_id = metadata.get("payment_id") if kind in ("charge", "refund") else None
+    own_id = {"charge": "payment_id", "refund": "refund_id"}.get(kind, "payout_id")
+    return ProviderTransaction(
+        id=data["id"],
+        type=kind,
+        amount=data["amount"],
+        fee=data.get("fee", 0),
+        currency=data["currency"].upper(),
+        source=source["id"],
+        reference=metadata.get(own_id),
+        payment_id=payment_id,
+        created=datetime.fromtimestamp(data["created"], UTC),
+    )
+
+
+def _timestamp(name: str, moment: datetime) -> int:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise invalid_request(f"stripe list_transactions: {name} must be timezone-aware")
+    return int(moment.timestamp())
+
+
+def _signed_at(header: str) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` header the SDK has already accepted."""
+    for part in header.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "t":
+            return int(value)
+    raise ValueError("no timestamp")

@@ -1,0 +1,1 @@
+"""The fraud check: risk rules, the model's features and score."""

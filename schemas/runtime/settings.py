@@ -1,0 +1,229 @@
+"""Configuration for every paysaga process, from ``PAYSAGA_*`` environment variables."""
+
+import base64
+import binascii
+import os
+import re
+from datetime import timedelta
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TASK_QUEUE = "paysaga-payments"
+# Longer than any client's or load balancer's idle timeout (AWS ALB: 60 s), so a client never
+# sends on a kept-alive connection at the instant the API closes it (uvicorn's default is 5 s).
+API_KEEP_ALIVE_SECONDS = 75
+
+
+class FraudRules(BaseModel):
+    """The default risk rules (rule set version 0, schemas.risk_rules.default_rule_set) of a
+    tenant that has posted none, and the review policy of every tenant."""
+
+    # Per-currency ceiling in minor units; currencies not listed have no ceiling.
+    amount_ceiling: dict[str, int] = Field(
+        default_factory=lambda: {"USD": 5_000_000, "EUR": 5_000_000, "GBP": 5_000_000}
+    )
+    blocked_customers: list[str] = Field(default_factory=list)
+    blocked_payment_methods: list[str] = Field(default_factory=lambda: ["tok_blocked"])
+    velocity_max_payments: int = 30
+    velocity_window: timedelta = timedelta(hours=1)
+    # A payment in review that no operator decided within review_timeout is then approved
+    # or (the default) rejected and its authorization voided.
+    review_timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(hours=24)
+    review_timeout_action: Literal["approve", "reject"] = "reject"
+
+
+class RoutingRule(BaseModel):
+    """Providers to try, in order, for payments matching every condition that is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = None
+    currency: str | None = None
+    payment_method_type: str | None = None  # "card" or "paypal" (schemas.domain.routing)
+    providers: Annotated[list[str], Field(min_length=1)]
+
+
+class RoutingPolicy(BaseModel):
+    """``PAYSAGA_ROUTING='{"rules": [...], "default": ["sandbox"]}'``: the first matching
+    rule wins; a provider named in the request is used alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RoutingRule] = Field(default_factory=list)
+    default: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["sandbox"])
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAYSAGA_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        # PAYSAGA_STRIPE_API_KEY= in a .env means "not set", not an empty secret.
+        env_ignore_empty=True,
+    )
+
+    data_dir: str = ".paysaga"
+    database_url: str = "sqlite:///.paysaga/paysaga.db"
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    # The tenant of the development stack; also every request's tenant when auth is off.
+    default_tenant: str = "ten_default"
+    # Bearer key for /v1/admin (creating tenants and keys); the admin API is off without it.
+    admin_key: SecretStr | None = None
+    # Off only in the embedded development stack (`paysaga dev --no-auth`): the API refuses
+    # to start with auth off anywhere else, and says so on every start and in /healthz.
+    auth_required: bool = True
+    embedded: bool = False
+    # Larger request bodies get 413 before they are read into memory (OWASP API4).
+    max_body_bytes: int = 64 * 1024
+    # A request still running after this answers 503 request_timeout, so a slow Temporal
+    # cannot pile up connections; it must leave room for create_wait (checked below).
+    request_timeout: timedelta = timedelta(seconds=30)
+    # How long an Idempotency-Key and its stored response are kept (never less than 24 h:
+    # the window clients are promised, as at Stripe).
+    idempotency_retention: Annotated[timedelta, Field(ge=timedelta(hours=24))] = timedelta(hours=24)
+    # Per-tenant token bucket (OWASP API4); a tenant's own limit, set through the admin
+    # API, overrides these.
+    rate_limit_per_second: Annotated[float, Field(gt=0)] = 100.0
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 200
+
+    sandbox_gateway_url: str = "http://127.0.0.1:8100"
+    # Stripe is configured when its key is set (a test key, sk_test_…, for trying it out).
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # Another Stripe-compatible server (localstripe in the tests); None: api.stripe.com.
+    stripe_api_base: str | None = None
+    # Where Connect (accounts, transfers, payouts) is served; None: stripe_api_base.
+    stripe_connect_api_base: str | None = None
+    # PayPal is configured when both credentials are set.
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_base_url: str = "https://api-m.sandbox.paypal.com"
+    # The webhook id PayPal gave our endpoint: part of what its signatures cover.
+    paypal_webhook_id: str | None = None
+    # Where PayPal sends the buyer after approving or canceling an order.
+    paypal_return_url: str = "http://127.0.0.1:8000/paypal/return"
+    paypal_cancel_url: str = "http://127.0.0.1:8000/paypal/cancel"
+    routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
+    # A provider's circuit opens after this many consecutive failures (Unavailable or an
+    # unknown outcome), shared by every worker through the database, and lets one probe
+    # call through after ``breaker_open_for``.
+    breaker_failure_threshold: Annotated[int, Field(ge=1)] = 5
+    breaker_open_for: timedelta = timedelta(seconds=30)
+    # A provider call that takes longer is treated as OutcomeUnknown and retried with
+    # the same idempotency key.
+    provider_timeout: timedelta = timedelta(seconds=10)
+    # How long a payment's provider call keeps retrying before the payment is left to
+    # reconciliation (requires_attention).
+    provider_deadline: timedelta = timedelta(minutes=10)
+    # How often the reconciliation schedule (created by the worker) runs.
+    reconciliation_every: timedelta = timedelta(minutes=15)
+
+    authorization_hold: timedelta = timedelta(days=7)
+    # Recurring billing (subscriptions, installments): after a failed charge, retry this
+    # many days after the failure (PAYSAGA_DUNNING_RETRY_DAYS='[1,3,7]'), then give up.
+    dunning_retry_days: Annotated[
+        list[Annotated[int, Field(ge=1, le=60)]], Field(max_length=10)
+    ] = [
+        1,
+        3,
+        7,
+    ]
+    action_timeout: timedelta = timedelta(hours=1)
+    # How long POST /v1/payments waits for the first milestone before answering 202.
+    create_wait: timedelta = timedelta(seconds=20)
+
+    fraud: FraudRules = Field(default_factory=FraudRules)
+    # The risk model the worker loads once (`paysaga risk train --out DIR`); None: the
+    # directory risk-model under data_dir. Without a model, score conditions never fire.
+    risk_model_dir: str | None = None
+
+    # Temporal's workflow sandbox re-creates each workflow's module environment on every
+    # run: on this machine it cost the worker a third of its CPU and doubled POST p99 at
+    # 20 payments/s (docs/benchmarks.md). The workflow and replay tests always run in it,
+    # so its determinism checks still guard the code; the worker skips it unless set.
+    workflow_sandbox: bool = False
+
+    # Payload encryption (schemas/runtime/payload_codec.py), so the Temporal server stores only
+    # ciphertext: key id -> base64 of 32 random bytes (AES-256-GCM),
+    # PAYSAGA_PAYLOAD_KEYS='{"k2": "...", "k1": "..."}'. The key named by payload_key_id
+    # encrypts; every listed key decrypts, so a rotated-out key still reads old histories.
+    # No keys: payloads travel as plain JSON (the worker and API warn at start).
+    payload_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    payload_key_id: str | None = None
+    # The operators' credential for the codec endpoint (/codec/encode, /codec/decode) that
+    # lets the Temporal UI and CLI show decrypted payloads; the endpoint is off without it.
+    codec_token: SecretStr | None = None
+    # Origins (the Temporal UI's) allowed to call the codec endpoint from a browser.
+    codec_cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8233", "http://localhost:8233"]
+    )
+    # Where the worker serves Prometheus metrics (its own and the Temporal SDK's), as
+    # host:port; None: not served.
+    worker_metrics_address: str | None = "127.0.0.1:9464"
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _payload_keys_are_usable(self):
+        for key_id, key in self.payload_keys.items():
+            try:
+                raw = base64.b64decode(key.get_secret_value(), validate=True)
+            except binascii.Error:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(f"payload key {key_id!r} must be base64 of 32 bytes")
+        if self.payload_keys and self.payload_key_id not in self.payload_keys:
+            raise ValueError("payload_key_id must name one of payload_keys")
+        if self.payload_key_id and not self.payload_keys:
+            raise ValueError("payload_key_id is set but payload_keys is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self):
+        for name, secret in self.secrets():
+            if is_placeholder(secret):
+                raise ValueError(f"{name} is a placeholder: set a real secret")
+        return self
+
+    def risk_model_path(self) -> str:
+        return self.risk_model_dir or os.path.join(self.data_dir, "risk-model")
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """Every secret that is set, with its field's name: the SecretStr fields, also as
+        dict values (payload_keys). What the logs mask and what must not be a placeholder."""
+        found = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            values = value.values() if isinstance(value, dict) else [value]
+            found += [(name, v.get_secret_value()) for v in values if isinstance(v, SecretStr)]
+        return found
+
+    @model_validator(mode="after")
+    def _create_wait_fits_in_the_request_timeout(self):
+        if self.create_wait >= self.request_timeout:
+            raise ValueError("create_wait must be shorter than request_timeout")
+        return self
+
+
+# What example files and tutorials put where a secret belongs (docker-compose.yml refuses
+# them as well): a process started with one of them must not look configured.
+_PLACEHOLDER = re.compile(
+    r"^(change[-_ ]?me|changeit|replace[-_ ]?me|placeholder|example|secret|password|"
+    r"todo|xxx+|<[^>]*>|\$\{[^}]*\})$|(change[-_]?me|replace[-_]?me|placeholder)",
+    re.IGNORECASE,
+)
+
+
+def is_placeholder(secret: str) -> bool:
+    return not secret.strip() or bool(_PLACEHOLDER.search(secret.strip()))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,109 @@
+"""`paysaga bench` for real: the embedded stack, a few seconds of load, its JSON report.
+
+Speed is what the bench measures, never what these tests assert: they check that the
+report is complete and consistent and that the verification decides the exit code.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from workers.tools.bench.runner import run_failures
+
+STACK_PROCESSES = {"temporal", "gateway", "worker", "api", "bench client"}
+BASELINE_PROCESSES = STACK_PROCESSES | {"baseline worker"}
+
+
+def run_bench(tmp_path: Path, *flags: str) -> tuple[int, dict, str]:
+    out = tmp_path / "result.json"
+    cmd = [sys.executable, "-m", "workers.cli", "bench", "--warmup", "0", "--out", str(out)]
+    # The timeout only keeps a hung stack from hanging the suite.
+    done = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=180)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    return done.returncode, report, done.stdout + done.stderr
+
+
+def assert_latency_sane(latency: dict) -> None:
+    assert latency["count"] > 0
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+
+
+def assert_phase_sane(phase: dict, processes: set[str], working: set[str]) -> None:
+    """``working``: the processes the phase's payments go through (the rest may idle)."""
+    assert phase["sent"] == phase["finished"] == 20
+    assert phase["errors"] == {}
+    # Far below capacity, so completions follow the schedule. A wide band on purpose: not a
+    # speed target, a check that offered and achieved are computed over the same thing.
+    assert 0.25 * phase["offered_rate"] <= phase["achieved_rate"] <= 1.5 * phase["offered_rate"]
+    assert_latency_sane(phase["accept_latency"])
+    assert_latency_sane(phase["final_latency"])
+    assert phase["accept_latency"]["p50"] <= phase["final_latency"]["p50"]
+    measured = dict(phase["processes"])
+    # The rest of the machine's CPU over the window, reported so a shared machine shows.
+    assert measured.pop("other processes")["cpu_seconds"] >= 0
+    assert set(measured) == processes
+    for name, usage in measured.items():
+        assert usage["peak_rss_mb"] > 0, name
+        assert usage["cpu_seconds"] > 0 or name not in working, name
+
+
+def test_smoke_run_with_baseline_reports_and_verifies(tmp_path):
+    code, report, output = run_bench(tmp_path, "--rate", "5", "--duration", "4", "--baseline")
+
+    assert code == 0, output
+    assert report["mode"] == "fixed_rate"
+    assert report["cpu_available"] is True
+    assert_phase_sane(report["phases"]["paysaga"], STACK_PROCESSES, STACK_PROCESSES)
+    assert_phase_sane(
+        report["phases"]["baseline"],
+        BASELINE_PROCESSES,
+        {"temporal", "baseline worker", "bench client"},
+    )
+    assert report["ratios"]["achieved_rate"] > 0
+    assert report["ratios"]["final_p50"] > 0
+    assert {"throughput_vs_baseline", "post_p99_ms", "worker_peak_rss_mb"} <= set(report["targets"])
+    verification = report["verification"]
+    assert verification["ok"] is True, verification["problems"]
+    assert verification["payments"] == 20
+    assert verification["statuses"] == {"succeeded": 20}
+    assert report["injected_duplicate"] is None
+    assert "Verification ok" in output
+
+
+def test_an_injected_duplicate_charge_fails_the_run(tmp_path):
+    code, report, output = run_bench(
+        tmp_path, "--rate", "5", "--duration", "2", "--inject-duplicate-charge"
+    )
+
+    assert code != 0, output
+    duplicate = report["injected_duplicate"]
+    assert duplicate is not None and duplicate.startswith("pay_")
+    verification = report["verification"]
+    assert verification["ok"] is False
+    assert verification["duplicate_charges"] == {duplicate: 2}
+    assert f"charged 2x: {duplicate}" in verification["problems"]
+    assert "Verification FAILED" in output
+
+
+def _document(errors: dict, payments: int, ok: bool = True) -> dict:
+    phase = {"name": "paysaga", "offered_rate": 20.0, "errors": errors}
+    return {
+        "phases": {"paysaga": phase},
+        "find_max": {},
+        "verification": {"ok": ok, "payments": payments},
+    }
+
+
+def test_server_errors_and_empty_runs_fail_the_bench_but_overload_does_not():
+    # A run whose every POST answered 500 verified "0 payments, ok" before this check.
+    assert run_failures(_document({"http_500": 600}, payments=0)) == [
+        "no payment was created, so nothing was measured or verified",
+        "paysaga at 20/s: {'http_500': 600}",
+    ]
+    assert run_failures(_document({"http_503": 1}, payments=599)) == [
+        "paysaga at 20/s: {'http_503': 1}"
+    ]
+    assert run_failures(_document({}, payments=600, ok=False)) == ["verification failed"]
+    # Declines and client timeouts under overload are results to report, not failures.
+    assert run_failures(_document({"status_declined": 3, "ReadTimeout": 2}, payments=600)) == []

@@ -1,0 +1,1 @@
+"""Tools that drive a running stack: bench, chaos, risk training, verification."""

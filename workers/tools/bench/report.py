@@ -1,0 +1,287 @@
+"""The bench's result: one JSON document, and the rich tables printed from it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from workers.tools.bench.find_max import FindMaxResult
+from workers.tools.bench.stats import PhaseResult
+from workers.tools.verification import Verification
+
+# Issue 3's targets.
+THROUGHPUT_VS_BASELINE = 0.8
+PRODUCT_RATE_GOAL = 5000 / 60  # payments/s
+POST_P99_TARGET_MS = 250.0
+WORKER_RSS_TARGET_MB = 500.0
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_mb": round(psutil.virtual_memory().total / 2**20),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "temporal_cli": _temporal_version(),
+        # Other work on the machine skews every figure: a load well above the bench's own
+        # processes means the run shared its cores.
+        "load_average_1_5_15": [round(x, 2) for x in psutil.getloadavg()],
+    }
+
+
+def _temporal_version() -> str | None:
+    from workers.stack import StackError, find_temporal_binary
+
+    try:
+        out = subprocess.run(
+            [find_temporal_binary(), "--version"], capture_output=True, text=True, timeout=10
+        )
+    except (StackError, OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def document(
+    *,
+    args: argparse.Namespace,
+    started_at: datetime,
+    phases: dict[str, PhaseResult],
+    searches: dict[str, FindMaxResult],
+    verification: Verification,
+    injected_duplicate: str | None,
+    unanswered: dict,
+) -> dict:
+    return {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["paysaga", *sys.argv[1:]]),
+        "machine": machine(),
+        "mode": "find_max" if args.find_max else "fixed_rate",
+        "phases": {name: phase.as_dict() for name, phase in phases.items()},
+        "find_max": {name: search.as_dict() for name, search in searches.items()},
+        "ratios": _ratios(phases, searches),
+        "targets": _targets(phases, searches),
+        "cpu_available": any(phase.processes for phase in phases.values())
+        or any(step.processes for s in searches.values() for step in s.steps),
+        "verification": {**verification.as_dict(), "problems": verification.problems()},
+        "injected_duplicate": injected_duplicate,
+        # Requests that got no payment back, and how many of them started a saga anyway
+        # (those are verified with the rest).
+        "unanswered_requests": unanswered,
+    }
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def _ratios(phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult]) -> dict:
+    """paysaga ÷ baseline: throughput above 1 is better, latency above 1 is worse."""
+    ratios: dict = {}
+    ours, base = phases.get("paysaga"), phases.get("baseline")
+    if ours and base:
+        ratios["achieved_rate"] = _ratio(ours.achieved_rate, base.achieved_rate)
+        if ours.final_latency and base.final_latency:
+            ratios["final_p50"] = _ratio(ours.final_latency.p50, base.final_latency.p50)
+            ratios["final_p99"] = _ratio(ours.final_latency.p99, base.final_latency.p99)
+    if "paysaga" in searches and "baseline" in searches:
+        ratios["max_sustained_rate"] = _ratio(
+            searches["paysaga"].max_sustained_rate, searches["baseline"].max_sustained_rate
+        )
+    return ratios
+
+
+def _target(value: float | None, target: float, met: bool | None, note: str) -> dict:
+    known = value is not None
+    return {"value": value, "target": target, "met": met if known else None, "note": note}
+
+
+def _targets(phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult]) -> dict:
+    targets: dict = {}
+    ratios = _ratios(phases, searches)
+    throughput = ratios.get("max_sustained_rate", ratios.get("achieved_rate"))
+    if throughput is not None:
+        basis = "max sustained rates" if "max_sustained_rate" in ratios else "achieved rates"
+        targets["throughput_vs_baseline"] = _target(
+            throughput, THROUGHPUT_VS_BASELINE, throughput >= THROUGHPUT_VS_BASELINE, basis
+        )
+    if "paysaga" in searches:
+        best = searches["paysaga"].max_sustained_rate
+        targets["sustained_rate_per_s"] = _target(
+            best, round(PRODUCT_RATE_GOAL, 1), (best or 0) >= PRODUCT_RATE_GOAL, "5,000/min"
+        )
+    ours = phases.get("paysaga")
+    if ours and ours.accept_latency:
+        p99 = ours.accept_latency.p99
+        targets["post_p99_ms"] = _target(
+            p99, POST_P99_TARGET_MS, p99 <= POST_P99_TARGET_MS, f"at {ours.offered_rate:g}/s"
+        )
+    if ours and ours.processes and "worker" in ours.processes:
+        rss = ours.processes["worker"].peak_rss_mb
+        targets["worker_peak_rss_mb"] = _target(
+            rss, WORKER_RSS_TARGET_MB, rss < WORKER_RSS_TARGET_MB, f"over {ours.duration:g}s"
+        )
+    return targets
+
+
+def write_json(doc: dict, path: Path) -> None:
+    path.write_text(json.dumps(doc, indent=2, default=_jsonable) + "\n")
+
+
+def conclude(doc: dict, out: str | None, missed: list[str], console: Console) -> int:
+    """Write the document when asked, say each missed target, and give the exit status."""
+    if out:
+        write_json(doc, Path(out))
+        console.print(f"Result written to {out}")
+    for problem in missed:
+        console.print(f"[red]paysaga bench: {escape(problem)}[/]")
+    return 1 if missed else 0
+
+
+def _jsonable(value: object) -> object:
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# ------------------------------------------------------------------------- printing
+
+
+def print_report(doc: dict, console: Console) -> None:
+    if doc["phases"]:
+        console.print(_phases_table(doc["phases"], doc["ratios"]))
+        console.print(_process_table(doc["phases"]))
+    for search in doc["find_max"].values():
+        console.print(_search_table(search))
+    if doc["targets"]:
+        console.print(_targets_table(doc["targets"]))
+    _print_verification(doc, console)
+
+
+def _ms(latency: dict | None, key: str) -> str:
+    return f"{latency[key]:.0f}" if latency else "—"
+
+
+def _phases_table(phases: dict, ratios: dict) -> Table:
+    names = list(phases)
+    table = Table(title="Load (latencies in ms from the scheduled start)")
+    table.add_column("")
+    for name in names:
+        table.add_column(name, justify="right")
+    compare = len(names) == 2 and "baseline" in names
+    if compare:
+        table.add_column("paysaga ÷ baseline", justify="right")
+
+    def row(label: str, values: list[str], ratio: float | None = None) -> None:
+        extra = [f"{ratio:.2f}x" if ratio else "—"] if compare else []
+        table.add_row(label, *values, *extra)
+
+    row("offered /s", [f"{phases[n]['offered_rate']:g}" for n in names])
+    row(
+        "achieved /s",
+        [f"{phases[n]['achieved_rate']:.1f}" for n in names],
+        ratios.get("achieved_rate"),
+    )
+    row("finished / sent", [f"{phases[n]['finished']} / {phases[n]['sent']}" for n in names])
+    for key in ("p50", "p95", "p99", "max"):
+        row(f"accept {key}", [_ms(phases[n]["accept_latency"], key) for n in names])
+    for key in ("p50", "p95", "p99", "max"):
+        row(
+            f"final {key}",
+            [_ms(phases[n]["final_latency"], key) for n in names],
+            ratios.get(f"final_{key}"),
+        )
+    row("errors", [_errors(phases[n]["errors"]) for n in names])
+    table.caption = "accept = POST /v1/payments (paysaga) or start_workflow (baseline)"
+    return table
+
+
+def _errors(errors: dict) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in errors.items()) or "0"
+
+
+def _process_table(phases: dict) -> Table:
+    table = Table(title="Processes over the measured window")
+    for column in ("phase", "process", "CPU s", "CPU % of one core", "peak RSS MB"):
+        table.add_column(column, justify="left" if column in ("phase", "process") else "right")
+    for name, phase in phases.items():
+        processes = phase["processes"]
+        if not processes:
+            table.add_row(name, "unavailable (pass --pids)", "—", "—", "—")
+            continue
+        wall = phase["window_seconds"] or 1
+        for process, usage in processes.items():
+            table.add_row(
+                name,
+                process,
+                f"{usage['cpu_seconds']:.1f}",
+                f"{100 * usage['cpu_seconds'] / wall:.0f}",
+                f"{usage['peak_rss_mb']:.0f}" if usage["peak_rss_mb"] else "—",
+            )
+    return table
+
+
+def _search_table(search: dict) -> Table:
+    table = Table(
+        title=f"find-max {search['name']}: highest sustained {search['max_sustained_rate']} /s",
+        caption=f"stopped: {search['stopped_because']}",
+    )
+    for column in ("offered /s", "achieved /s", "accept p50", "accept p99", "final p99", "errors"):
+        table.add_column(column, justify="right")
+    for step in search["steps"]:
+        table.add_row(
+            f"{step['offered_rate']:g}",
+            f"{step['achieved_rate']:.1f}",
+            _ms(step["accept_latency"], "p50"),
+            _ms(step["accept_latency"], "p99"),
+            _ms(step["final_latency"], "p99"),
+            _errors(step["errors"]),
+        )
+    return table
+
+
+def _targets_table(targets: dict) -> Table:
+    table = Table(title="Targets (issue 3)")
+    for column in ("target", "value", "goal", "met", "note"):
+        table.add_column(column)
+    for name, target in targets.items():
+        met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[target["met"]]
+        table.add_row(name, str(target["value"]), str(target["target"]), met, target["note"])
+    return table
+
+
+def _print_verification(doc: dict, console: Console) -> None:
+    unanswered = doc["unanswered_requests"]
+    if unanswered["requests"]:
+        console.print(
+            f"{unanswered['requests']} requests got no payment back; "
+            f"{unanswered['saga_started']} of them started a saga anyway (verified below)"
+        )
+    verification = doc["verification"]
+    statuses = ", ".join(f"{k} {v}" for k, v in verification["statuses"].items()) or "none"
+    if verification["ok"]:
+        console.print(
+            f"[green]Verification ok[/]: {verification['payments']} payments ({statuses}); "
+            "each charged once, ledger balanced and matching, read model agrees"
+        )
+        return
+    console.print(f"[red]Verification FAILED[/] over {verification['payments']} payments:")
+    for problem in verification["problems"][:20]:
+        console.print(f"  - {problem}", markup=False)
+    if len(verification["problems"]) > 20:
+        console.print(f"  ... and {len(verification['problems']) - 20} more")

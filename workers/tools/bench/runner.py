@@ -1,0 +1,354 @@
+"""``paysaga bench``: targets, phases (warm-up, measured load, find-max), verification, report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from temporalio.client import Client
+
+from schemas.runtime.settings import Settings
+from schemas.runtime.temporal_client import connect
+from schemas.store.database import make_engine
+from workers.tools.bench import report
+from workers.tools.bench.baseline import BASELINE_TASK_QUEUE
+from workers.tools.bench.baseline_process import BaselineWorkerProcess
+from workers.tools.bench.drivers import AMOUNT, TENANT, ApiDriver, BaselineDriver, new_run_id
+from workers.tools.bench.find_max import FindMaxResult, StepPolicy, find_max_rate
+from workers.tools.bench.load import Driver, Sample, run_open_loop
+from workers.tools.bench.options import argument_problem
+from workers.tools.bench.processes import ProcessMeter
+from workers.tools.bench.recovery import claimed_payment_ids, started_payment_ids
+from workers.tools.bench.stats import PhaseResult, summarize
+from workers.tools.verification import Verification, verify_payments
+
+# How long verification waits for the last workflows to close.
+SETTLE_SECONDS = 120.0
+
+
+@dataclass
+class Targets:
+    api_url: str
+    # Temporal as the stack's processes reach it: its address and the payload keys
+    # (payloads are encrypted, a client without the keys reads only ciphertext).
+    temporal: Settings
+    gateway_url: str
+    database_url: str
+    # Processes to measure by name; None when they are not known (a stack run elsewhere).
+    pids: dict[str, int] | None
+    log_dir: Path
+    api_key: str | None = None
+
+
+@contextmanager
+def targets_for(
+    args: argparse.Namespace, console: Console, extra_env: dict[str, str] | None = None
+) -> Iterator[Targets]:
+    """The stack under test: the one named by --api-url etc., or a fresh embedded one
+    (``extra_env``: settings of its processes)."""
+    if args.api_url:
+        yield Targets(
+            api_url=args.api_url,
+            # The keys come from PAYSAGA_PAYLOAD_KEYS, as for that stack's own processes.
+            temporal=Settings(temporal_address=args.temporal_address),
+            gateway_url=args.gateway_url,
+            database_url=args.database_url,
+            pids=args.pids,
+            log_dir=Path(tempfile.gettempdir()),
+            api_key=args.api_key,
+        )
+        return
+    from workers.stack import EmbeddedStack, free_stack_ports
+
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="paysaga-bench-"))
+    console.print(f"Starting the embedded stack in {data_dir}")
+    stack = EmbeddedStack(data_dir=data_dir, **free_stack_ports(), extra_env=extra_env or {})
+    try:
+        with stack:
+            yield Targets(
+                api_url=stack.api_url,
+                temporal=stack.settings(),
+                gateway_url=stack.gateway_url,
+                database_url=stack.database_url,
+                pids=stack.pids(),
+                log_dir=Path(stack.log_dir),
+                api_key=stack.api_key,
+            )
+    finally:
+        if not args.data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class Bench:
+    """One bench run against one stack: the phases it ran and every payment it created."""
+
+    def __init__(self, args: argparse.Namespace, targets: Targets, temporal: Client) -> None:
+        self.args = args
+        self.targets = targets
+        self.temporal = temporal
+        self.run_id = new_run_id()
+        self.payment_ids: list[str] = []
+        # Keys of requests that got no payment id back (5xx, timeouts): see recovery.py.
+        self.unanswered_keys: list[str] = []
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("errors {task.fields[errors]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+
+    async def measured(
+        self, name: str, driver: Driver, rate: float, duration: float, pids: dict[str, int] | None
+    ) -> PhaseResult:
+        meter = ProcessMeter.with_self(pids) if pids is not None else None
+        if meter is not None:
+            meter.start()
+        window = await self._load(name, driver, rate, duration)
+        usage = meter.stop() if meter is not None else None
+        return summarize(name, window, usage)
+
+    async def warm_up(self, name: str, driver: Driver) -> None:
+        """Unmeasured load first: connections, caches and the JIT-less imports settle."""
+        if self.args.warmup > 0:
+            await self._load(f"{name} warm-up", driver, self.args.rate, self.args.warmup)
+
+    async def _load(self, name: str, driver: Driver, rate: float, duration: float):
+        count = max(1, round(rate * duration))
+        task = self.progress.add_task(f"{name} @ {rate:g}/s", total=count, errors=0)
+        errors = 0
+
+        def done(sample: Sample) -> None:
+            nonlocal errors
+            errors += bool(sample.error)
+            self.progress.update(task, advance=1, errors=errors)
+
+        window = await run_open_loop(driver, rate, duration, on_done=done)
+        if isinstance(driver, ApiDriver):
+            for sample in window.samples:
+                if sample.payment_id:
+                    self.payment_ids.append(sample.payment_id)
+                elif sample.idempotency_key:
+                    self.unanswered_keys.append(sample.idempotency_key)
+        return window
+
+    def api_driver(self, http: httpx.AsyncClient, label: str) -> ApiDriver:
+        return ApiDriver(http, self.temporal, f"{self.run_id}{label}")
+
+    def baseline_driver(self, task_queue: str, label: str) -> BaselineDriver:
+        return BaselineDriver(self.temporal, task_queue, f"{self.run_id}{label}")
+
+    def baseline_pids(self, worker_pid: int) -> dict[str, int] | None:
+        """The baseline worker, plus the stack: its idle share is not "other processes"."""
+        if self.targets.pids is None:
+            return None
+        return {**self.targets.pids, "baseline worker": worker_pid}
+
+
+async def run(args: argparse.Namespace, targets: Targets, console: Console) -> dict:
+    temporal = await connect(targets.temporal)
+    bench = Bench(args, targets, temporal)
+    started_at = datetime.now(UTC)
+    phases: dict[str, PhaseResult] = {}
+    searches: dict[str, FindMaxResult] = {}
+    # Open loop: at high rates many requests are in flight at once; the client's pool must
+    # not become the queue being measured.
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+    headers = {"Authorization": f"Bearer {targets.api_key}"} if targets.api_key else {}
+    async with httpx.AsyncClient(
+        base_url=targets.api_url, timeout=120, limits=limits, headers=headers
+    ) as http:
+        with bench.progress:
+            await bench.warm_up("paysaga", bench.api_driver(http, "w"))
+            if args.find_max:
+                searches["paysaga"] = await find_max_rate(
+                    "paysaga",
+                    lambda rate: bench.measured(
+                        f"paysaga step {rate:g}/s",
+                        bench.api_driver(http, f"s{rate:g}"),
+                        rate,
+                        args.step_duration,
+                        targets.pids,
+                    ),
+                    _policy(args),
+                    bound_on_final=False,
+                )
+            else:
+                phases["paysaga"] = await bench.measured(
+                    "paysaga", bench.api_driver(http, "m"), args.rate, args.duration, targets.pids
+                )
+            if args.baseline:
+                await _run_baseline(bench, phases, searches)
+    injected = None
+    if args.inject_duplicate_charge:
+        injected = await _inject_duplicate_charge(targets, bench)
+    verification, unanswered = await _verify(bench, targets, console)
+    return report.document(
+        args=args,
+        started_at=started_at,
+        phases=phases,
+        searches=searches,
+        verification=verification,
+        injected_duplicate=injected,
+        unanswered=unanswered,
+    )
+
+
+async def _run_baseline(
+    bench: Bench, phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult]
+) -> None:
+    args = bench.args
+    task_queue = f"{BASELINE_TASK_QUEUE}-{bench.run_id}"
+    async with baseline_worker(bench, task_queue) as worker_pid:
+        pids = bench.baseline_pids(worker_pid)
+        await bench.warm_up("baseline", bench.baseline_driver(task_queue, "w"))
+        if args.find_max:
+            searches["baseline"] = await find_max_rate(
+                "baseline",
+                lambda rate: bench.measured(
+                    f"baseline step {rate:g}/s",
+                    bench.baseline_driver(task_queue, f"s{rate:g}"),
+                    rate,
+                    args.step_duration,
+                    pids,
+                ),
+                _policy(args),
+                bound_on_final=True,
+            )
+        else:
+            phases["baseline"] = await bench.measured(
+                "baseline",
+                bench.baseline_driver(task_queue, "m"),
+                args.rate,
+                args.duration,
+                pids,
+            )
+
+
+@asynccontextmanager
+async def baseline_worker(bench: Bench, task_queue: str) -> AsyncIterator[int]:
+    process = BaselineWorkerProcess(
+        bench.targets.temporal, task_queue, bench.targets.log_dir / "baseline-worker.log"
+    )
+    process.spawn()
+    try:
+        await process.wait_polling(bench.temporal)
+        yield process.pid
+    finally:
+        process.stop()
+
+
+def _policy(args: argparse.Namespace) -> StepPolicy:
+    return StepPolicy(
+        start_rate=args.start_rate,
+        rate_step=args.rate_step,
+        max_rate=args.max_rate,
+        p99_bound_ms=args.p99_bound * 1000,
+    )
+
+
+async def _inject_duplicate_charge(targets: Targets, bench: Bench) -> str | None:
+    """Charge one payment again at the gateway under a key of its own: a double charge."""
+    if not bench.payment_ids:
+        return None
+    payment_id = bench.payment_ids[0]
+    async with httpx.AsyncClient(base_url=targets.gateway_url, timeout=30) as gateway:
+        response = await gateway.post(
+            "/v1/charges",
+            json={
+                "amount": AMOUNT,
+                "currency": "USD",
+                "payment_method": "tok_visa",
+                "capture": True,
+                "reference": payment_id,
+            },
+            headers={"Idempotency-Key": f"bench-injected-duplicate-{bench.run_id}"},
+        )
+        response.raise_for_status()
+    return payment_id
+
+
+async def _verify(bench: Bench, targets: Targets, console: Console) -> tuple[Verification, dict]:
+    """Verify every payment of the run, including those behind unanswered requests."""
+    engine = make_engine(targets.database_url)
+    try:
+        claimed = claimed_payment_ids(engine, bench.unanswered_keys)
+        started = await started_payment_ids(bench.temporal, sorted(claimed.values()))
+        unanswered = {
+            "requests": len(bench.unanswered_keys),
+            "key_claimed": len(claimed),
+            "saga_started": len(started),
+        }
+        payment_ids = bench.payment_ids + started
+        console.print(f"Verifying {len(payment_ids)} payments...")
+        verification = await verify_payments(
+            payment_ids,
+            client=bench.temporal,
+            gateway_url=targets.gateway_url,
+            engine=engine,
+            tenant_id=TENANT,
+            settle_seconds=SETTLE_SECONDS,
+        )
+        return verification, unanswered
+    finally:
+        engine.dispose()
+
+
+def main(args: argparse.Namespace) -> int:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    problem = argument_problem(args)
+    if problem:
+        console.print(f"[red]paysaga bench: {escape(problem)}[/]")
+        return 2
+    if args.financial_report:
+        from workers.tools.bench.financial import main as financial_main
+
+        return financial_main(args)
+    if args.risk_scoring:
+        from workers.tools.bench.risk_scoring import main as risk_scoring_main
+
+        return risk_scoring_main(args)
+    if args.billing_day:
+        from workers.tools.bench.billing_day import main as billing_day_main
+
+        return billing_day_main(args)
+    from workers.stack import StackError
+
+    try:
+        with targets_for(args, console) as targets:
+            document = asyncio.run(run(args, targets, console))
+    except StackError as exc:
+        console.print(f"[red]paysaga bench: {escape(str(exc))}[/]")
+        return 1
+    except KeyboardInterrupt:
+        console.print("Interrupted.")
+        return 130
+    report.print_report(document, Console(highlight=False))
+    return report.conclude(document, args.out, run_failures(document), console)
+
+
+def run_failures(document: dict) -> list[str]:
+    """Why the run must exit non-zero: a broken invariant, a server error, or no payment."""
+    failures = [] if document["verification"]["ok"] else ["verification failed"]
+    if document["verification"]["payments"] == 0:
+        failures.append("no payment was created, so nothing was measured or verified")
+    steps = [step for search in document["find_max"].values() for step in search["steps"]]
+    for phase in [*document["phases"].values(), *steps]:
+        server_errors = {
+            kind: count for kind, count in phase["errors"].items() if kind.startswith("http_5")
+        }
+        if server_errors:
+            failures.append(f"{phase['name']} at {phase['offered_rate']:g}/s: {server_errors}")
+    return failures

@@ -1,0 +1,3 @@
+from workers.worker.build import main
+
+main()

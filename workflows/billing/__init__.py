@@ -1,0 +1,1 @@
+"""What recurring billing sagas share: a child payment saga per charge attempt."""

@@ -1,0 +1,85 @@
+"""Charging a subscription period or an installment: a child payment saga per attempt."""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from schemas import steps
+    from schemas.billing import ChargeAttempt
+    from schemas.identity import billing_key, billing_payment_id, payment_workflow_id
+    from schemas.money import format_minor
+    from schemas.payments import PaymentInput, PaymentState
+    from workflows.kit import policies
+    from workflows.kit import search_attributes as sa
+
+from workflows.payment.workflow import PaymentWorkflow
+
+
+async def charge(
+    *,
+    tenant_id: str,
+    owner_id: str,
+    period: int,
+    attempt: int,
+    amount: int,
+    currency: str,
+    customer_id: str,
+    payment_method: str,
+    description: str,
+) -> ChargeAttempt:
+    """Charge ``amount`` for ``owner_id``'s period (or installment) ``period``.
+
+    The payment id, hence the provider's idempotency keys, derive from
+    ``{owner}:{period}:{attempt}``: a replayed or restarted parent never charges a period
+    twice, and each dunning retry is a payment of its own. The customer is not there
+    (off-session): a charge that needs 3-D Secure fails at once (``action_expired``)."""
+    payment_id = billing_payment_id(owner_id, period, attempt)
+    payment = PaymentInput(
+        payment_id=payment_id,
+        tenant_id=tenant_id,
+        amount=amount,
+        currency=currency,
+        customer_id=customer_id,
+        payment_method=payment_method,
+        description=description,
+        metadata={"billing_key": billing_key(owner_id, period), "attempt": str(attempt)},
+        action_timeout=timedelta(0),
+    )
+    try:
+        state: PaymentState = await workflow.execute_child_workflow(
+            PaymentWorkflow.run,
+            payment,
+            id=payment_workflow_id(tenant_id, payment_id),
+            search_attributes=sa.at_start(payment),
+            static_summary=f"{description}: {format_minor(amount, currency)}",
+            # A subscription canceled mid-charge must not leave a half-done payment.
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+        )
+    except ChildWorkflowError as failed:
+        return ChargeAttempt(
+            attempt=attempt,
+            payment_id=payment_id,
+            amount=amount,
+            status="failed",
+            failure_code="payment_failed",
+            failure_message=str(failed.cause or failed),
+            at=workflow.now(),
+        )
+    return ChargeAttempt(
+        attempt=attempt,
+        payment_id=payment_id,
+        amount=amount,
+        status=state.status.value,
+        failure_code=state.failure_code,
+        failure_message=state.failure_message,
+        at=workflow.now(),
+    )
+
+
+async def settled_outcome(payment_id: str) -> str | None:
+    """The payment's status now, as reconciliation left it in the read model."""
+    return await workflow.execute_local_activity(
+        steps.LOOKUP_PAYMENT_OUTCOME, payment_id, result_type=str, **policies.LOCAL_CALL
+    )

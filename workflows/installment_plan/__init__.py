@@ -1,0 +1,1 @@
+"""InstallmentPlanWorkflow: an invoice paid in installments, in order."""

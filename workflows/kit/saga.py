@@ -1,0 +1,66 @@
+"""The compensation stack of a saga.
+
+Register a compensation *before* its step runs, so a step that fails half-way is still
+undone; unwind in reverse order; shield the unwinding from cancellation; keep going when
+one compensation fails and report every outcome.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.kit.failures import reason
+from workflows.kit.metrics import compensation_ran
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.payments import StepRecord
+
+# A compensation returns a detail for the step history, or None when it had nothing to undo.
+CompensationAction = Callable[[], Awaitable[str | None]]
+
+
+@dataclass
+class _Compensation:
+    name: str
+    action: CompensationAction
+
+
+class Saga:
+    def __init__(self, history: list[StepRecord]) -> None:
+        self._stack: list[_Compensation] = []
+        self._history = history
+
+    def register(self, name: str, action: CompensationAction) -> None:
+        self._stack.append(_Compensation(name, action))
+
+    def discard(self, name: str) -> None:
+        """Drop a compensation that no longer applies (a captured charge cannot be voided)."""
+        self._stack = [c for c in self._stack if c.name != name]
+
+    async def unwind(self) -> bool:
+        """Run the compensations newest first. True when every one succeeded."""
+        all_succeeded = True
+        while self._stack:
+            compensation = self._stack.pop()
+            started = workflow.now()
+            try:
+                detail = await asyncio.shield(asyncio.ensure_future(compensation.action()))
+                outcome = "succeeded" if detail is not None else "skipped"
+            except (ActivityError, ApplicationError) as failure:
+                all_succeeded = False
+                outcome, detail = "failed", reason(failure)
+            compensation_ran(compensation.name, outcome)
+            self._history.append(
+                StepRecord(
+                    name=compensation.name,
+                    kind="compensation",
+                    outcome=outcome,
+                    started_at=started,
+                    finished_at=workflow.now(),
+                    detail=detail,
+                )
+            )
+        return all_succeeded

@@ -1,0 +1,1 @@
+"""PaymentWorkflow: screen → authorize → (3-D Secure) → (review) → capture → ledger."""

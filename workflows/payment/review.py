@@ -1,0 +1,106 @@
+"""Manual review of a payment the risk rules held (issue 9).
+
+The payment is authorized without capture, then waits in ``in_review`` for an operator's
+decision (the ``review`` update, from the API or the Temporal UI/CLI), a cancel, or its
+deadline, when ``review_timeout_action`` decides for the operator. Every decision is kept in
+``state.review`` (who, when, why, through which channel) and in the step history.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.payments import CancelRequest, PaymentInput, PaymentStatus, StepRecord
+    from schemas.risk_review import ReviewDecision, ReviewRecord
+    from workflows.payment.steps import PaymentSteps, StepFailed
+
+# Marks, in new histories, the code path that holds a payment for review.
+REVIEW_PATCH = "risk-review"
+REVIEW_STEP = "review_payment"
+# Who decides when no operator did before the deadline.
+TIMEOUT_REVIEWER = "paysaga"
+
+
+class PaymentReview:
+    """The review gate of one payment; ``decision`` is set by the ``review`` update."""
+
+    def __init__(self) -> None:
+        self.decision: ReviewDecision | None = None
+
+    async def hold(
+        self,
+        payment: PaymentInput,
+        steps: PaymentSteps,
+        canceled: Callable[[], CancelRequest | None],
+    ) -> None:
+        """Returns once the payment is approved; raises ``StepFailed`` when it is rejected
+        (by an operator or the deadline) or canceled, so the saga voids the authorization."""
+        workflow.patched(REVIEW_PATCH)
+        opened = workflow.now()
+        steps.state.review = ReviewRecord(
+            opened_at=opened,
+            deadline=opened + payment.review_timeout,
+            timeout_action=payment.review_timeout_action,
+        )
+        await steps.pause(PaymentStatus.IN_REVIEW)
+        decided = await wait_within(
+            lambda: self.decision is not None or canceled() is not None, payment.review_timeout
+        )
+        if self.decision is not None:
+            self._close(
+                steps,
+                self.decision.decision,
+                self.decision.reviewer,
+                self.decision.reason,
+                self.decision.channel,
+                failure_code="review_rejected",
+            )
+        elif decided:
+            request = canceled()
+            raise StepFailed(PaymentStatus.CANCELED, "canceled", request and request.reason)
+        else:
+            self._close(
+                steps,
+                payment.review_timeout_action,
+                TIMEOUT_REVIEWER,
+                f"no decision within {_hours(payment.review_timeout)}",
+                "timeout",
+                failure_code="review_expired",
+            )
+
+    @staticmethod
+    def _close(steps, verdict, reviewer, reason, channel, failure_code: str) -> None:
+        now = workflow.now()
+        review = steps.state.review
+        review.decision, review.reviewer, review.reason = verdict, reviewer, reason
+        review.channel, review.decided_at = channel, now
+        approved = verdict == "approve"
+        steps.state.steps.append(
+            StepRecord(
+                name=REVIEW_STEP,
+                outcome="succeeded" if approved else "failed",
+                started_at=review.opened_at,
+                finished_at=now,
+                detail=f"{'approved' if approved else 'rejected'} by {reviewer}: {reason}",
+            )
+        )
+        if not approved:
+            raise StepFailed(PaymentStatus.DECLINED, failure_code, reason)
+
+
+def _hours(duration: timedelta) -> str:
+    hours = duration / timedelta(hours=1)
+    return f"{hours:g} h" if hours >= 1 else f"{duration.total_seconds():g} s"
+
+
+async def wait_within(condition, within: timedelta) -> bool:
+    """Whether ``condition`` held within ``within`` (checked once when no time is left)."""
+    if within <= timedelta(0):
+        return bool(condition())
+    try:
+        await workflow.wait_condition(condition, timeout=within)
+        return True
+    except TimeoutError:
+        return False

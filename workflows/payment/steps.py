@@ -1,0 +1,292 @@
+"""The steps of the payment saga: each calls one activity and records itself in the state."""
+
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.kit import policies
+from workflows.kit import search_attributes as sa
+from workflows.kit.failures import LOCAL_ACTIVITY_FAILURES, reason, refusal
+from workflows.kit.saga import Saga
+
+with workflow.unsafe.imports_passed_through():
+    from schemas import errors, steps
+    from schemas.domain import journals
+    from schemas.fraud import ScreeningCommand, ScreeningDecision
+    from schemas.ledger import JournalEntryDraft, RecordPaymentCommand
+    from schemas.payments import (
+        PaymentInput,
+        PaymentState,
+        PaymentStatus,
+        ProviderAttempt,
+        StepRecord,
+    )
+    from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult
+    from schemas.risk_rules import RiskAction
+
+
+# Marks, in new histories, the code path that moves a payment to its next provider.
+FAILOVER_PATCH = "provider-failover"
+# What ``_provider_step`` answers when the payment should go to its next provider.
+FAILED_OVER = ChargeResult(reference="", status="requires_action", amount=0)
+
+
+def _unavailable_before_applying(cause: BaseException | None) -> bool:
+    """The activity proved nothing was applied: ``Unavailable`` on its first attempt, made
+    final by the activity only then (a retry may follow an unknown outcome)."""
+    return (
+        isinstance(cause, ApplicationError)
+        and cause.type == errors.UNAVAILABLE
+        and cause.non_retryable
+    )
+
+
+class StepFailed(Exception):
+    """A step failed after money may have moved: the saga unwinds, then the payment ends."""
+
+    def __init__(self, status: PaymentStatus, code: str, message: str | None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class PaymentSteps:
+    def __init__(self, payment: PaymentInput, state: PaymentState) -> None:
+        self.payment = payment
+        self.state = state
+        self.saga = Saga(state.steps)
+        self._recorded_final = False
+        self._hold_for_review = False
+        self._three_d_secure = False
+
+    async def screen(self) -> RiskAction | None:
+        """The fraud check's action for the payment: ``allow``, ``review`` or ``require_3ds``;
+        None when it blocked the payment (declined ``fraud_{rule}``)."""
+        command = ScreeningCommand(
+            state=self.state,
+            payment_method=self.payment.payment_method,
+            signals=self.payment.risk_signals,
+        )
+        started = workflow.now()
+        decision: ScreeningDecision = await workflow.execute_local_activity(
+            steps.SCREEN_PAYMENT, command, result_type=ScreeningDecision, **policies.LOCAL_CALL
+        )
+        self.state.risk = decision
+        self._log(steps.SCREEN_PAYMENT, started, "succeeded", decision.reason or decision.action)
+        if decision.action == "block":
+            self.finish(PaymentStatus.DECLINED, f"fraud_{decision.rule}", decision.reason)
+            return None
+        # Held for review: authorized without capture; 3-D Secure: the provider challenges.
+        self._hold_for_review = decision.action == "review"
+        self._three_d_secure = decision.action == "require_3ds"
+        return decision.action
+
+    async def authorize(self) -> ChargeResult | None:
+        self.saga.register(steps.VOID_AUTHORIZATION, self._void)
+        fallbacks = list(self.payment.fallback_providers)
+        while True:
+            charge = await self._provider_step(
+                steps.AUTHORIZE_PAYMENT,
+                self._authorize_command(may_fail_over=bool(fallbacks)),
+                "authorization_failed",
+            )
+            if charge is not FAILED_OVER:
+                return charge
+            # Nothing was authorized at the unavailable provider: the next one may charge.
+            workflow.patched(FAILOVER_PATCH)
+            self.state.provider = fallbacks.pop(0)
+            workflow.upsert_search_attributes([sa.PAYMENT_PROVIDER.value_set(self.state.provider)])
+
+    def _authorize_command(self, may_fail_over: bool) -> AuthorizeCommand:
+        first = self.state.provider == self.payment.provider
+        return AuthorizeCommand(
+            payment_id=self.payment.payment_id,
+            tenant_id=self.payment.tenant_id,
+            provider=self.state.provider,
+            amount=self.payment.amount,
+            currency=self.payment.currency,
+            payment_method=self.payment.payment_method,
+            customer_id=self.payment.customer_id,
+            # A payment held for review is captured only once an operator approved it.
+            capture=self.payment.capture_method == "automatic" and not self._hold_for_review,
+            # Each provider gets its own key; the first keeps the key payments always had.
+            idempotency_key=self._key("authorize" if first else f"authorize:{self.state.provider}"),
+            may_fail_over=may_fail_over,
+            three_d_secure=self._three_d_secure,
+        )
+
+    async def confirm_action(self, attempt: int) -> ChargeResult | None:
+        return await self._provider_step(
+            steps.CONFIRM_PAYMENT_ACTION,
+            self._charge_command(f"confirm:{attempt}"),
+            "action_failed",
+        )
+
+    async def capture(self, amount: int) -> None:
+        self._set_status(PaymentStatus.PROCESSING)
+        command = self._charge_command("capture", amount)
+        started = workflow.now()
+        try:
+            charge = await self._call_provider(steps.CAPTURE_PAYMENT, command)
+        except ActivityError as failure:
+            self._log(steps.CAPTURE_PAYMENT, started, "failed", reason(failure))
+            raise StepFailed(PaymentStatus.FAILED, "capture_failed", reason(failure)) from None
+        self._log(steps.CAPTURE_PAYMENT, started, "succeeded", f"captured {charge.captured_amount}")
+        self._apply(charge)
+
+    async def post_to_ledger(self) -> None:
+        self.saga.discard(steps.VOID_AUTHORIZATION)
+        self.saga.register(steps.REFUND_PAYMENT, self._refund)
+        journal = journals.capture(
+            self.payment.payment_id,
+            self.payment.provider,
+            self.payment.currency,
+            self.state.captured_amount,
+            self.state.fee,
+        )
+        # The read model must hold exactly the state the workflow ends with, so that state
+        # (this step included) is built before the write that stores it.
+        started = workflow.now()
+        recorded = StepRecord(
+            name=steps.RECORD_PAYMENT,
+            outcome="succeeded",
+            started_at=started,
+            finished_at=started,
+            detail="ledger posted",
+        )
+        final = self.state.model_copy(deep=True)
+        final.status, final.updated_at = PaymentStatus.SUCCEEDED, started
+        final.steps.append(recorded)
+        try:
+            await self._record(final, journal)
+        except LOCAL_ACTIVITY_FAILURES as failure:
+            self._log(steps.RECORD_PAYMENT, started, "failed", reason(failure))
+            raise StepFailed(PaymentStatus.FAILED, "ledger_failed", reason(failure)) from None
+        self.state.steps.append(recorded)
+        self._recorded_final = True
+        self._set_status(PaymentStatus.SUCCEEDED, at=started)
+
+    async def pause(self, status: PaymentStatus) -> None:
+        self._set_status(status)
+        await self._record_quietly()
+
+    def finish(self, status: PaymentStatus, code: str | None = None, message: str | None = None):
+        self.state.failure_code = code
+        self.state.failure_message = message
+        self._set_status(status)
+
+    async def record_final(self) -> None:
+        if not self._recorded_final:
+            await self._record_quietly()
+
+    async def _provider_step(self, name: str, command, failure_code: str) -> ChargeResult | None:
+        """Run an authorize-like call: a decline ends the payment, other failures unwind.
+
+        Answers ``FAILED_OVER`` when the provider was unavailable before applying anything
+        and the command allowed failing over (``may_fail_over``)."""
+        started = workflow.now()
+        try:
+            charge = await self._call_provider(name, command)
+        except ActivityError as failure:
+            cause = failure.cause
+            self._log(name, started, "failed", reason(failure))
+            if isinstance(cause, ApplicationError) and cause.type == errors.DECLINED:
+                self._attempted("declined", cause.message)
+                decline = refusal(cause)
+                self.finish(PaymentStatus.DECLINED, decline.code, decline.message)
+                return None
+            if getattr(command, "may_fail_over", False) and _unavailable_before_applying(cause):
+                self._attempted("unavailable", cause.message)
+                return FAILED_OVER
+            self._attempted("failed", reason(failure))
+            # Only a refusal proves nothing happened: after a timeout (the call's deadline) or
+            # an unknown outcome, an earlier attempt may have been applied.
+            refused = isinstance(cause, ApplicationError) and cause.type == errors.INVALID_REQUEST
+            status = PaymentStatus.FAILED if refused else PaymentStatus.REQUIRES_ATTENTION
+            raise StepFailed(status, failure_code, reason(failure)) from None
+        self._log(name, started, "succeeded", charge.status)
+        if name == steps.AUTHORIZE_PAYMENT:
+            self._attempted("succeeded", charge.status)
+        self._apply(charge)
+        return charge
+
+    def _attempted(self, outcome: str, detail: str | None) -> None:
+        attempts = self.state.provider_attempts
+        provider = self.state.provider
+        if attempts and attempts[-1].provider == provider and attempts[-1].outcome == outcome:
+            return  # a later step of the same attempt (3-D Secure confirmation)
+        attempts.append(ProviderAttempt(provider=provider, outcome=outcome, detail=detail))
+
+    async def _void(self) -> str | None:
+        if self.state.provider_reference is None:
+            return None
+        charge = await self._call_provider(
+            steps.VOID_AUTHORIZATION, self._charge_command("void"), compensation=True
+        )
+        self._apply(charge)
+        return f"voided {charge.reference}"
+
+    async def _refund(self) -> str | None:
+        charge = await self._call_provider(
+            steps.REFUND_PAYMENT,
+            self._charge_command("refund", self.state.captured_amount),
+            compensation=True,
+        )
+        self._apply(charge)
+        return f"refunded {charge.refunded_amount}"
+
+    async def _call_provider(self, name: str, command, compensation: bool = False) -> ChargeResult:
+        options = policies.COMPENSATION_CALL
+        if not compensation:
+            deadline = self.payment.provider_deadline
+            options = {**policies.PROVIDER_CALL, "schedule_to_close_timeout": deadline}
+        return await workflow.execute_activity(name, command, result_type=ChargeResult, **options)
+
+    async def _record(self, state: PaymentState, journal: list[JournalEntryDraft]) -> None:
+        command = RecordPaymentCommand(state=state, journal=journal)
+        await workflow.execute_local_activity(steps.RECORD_PAYMENT, command, **policies.LOCAL_CALL)
+
+    async def _record_quietly(self) -> None:
+        """The read model trails the workflow; failing to update it must not fail the payment."""
+        started = workflow.now()
+        try:
+            await self._record(self.state, [])
+        except LOCAL_ACTIVITY_FAILURES as failure:
+            self._log(steps.RECORD_PAYMENT, started, "failed", reason(failure))
+
+    def _apply(self, charge: ChargeResult) -> None:
+        self.state.provider_reference = charge.reference
+        self.state.authorized_amount = charge.authorized_amount
+        self.state.captured_amount = charge.captured_amount
+        self.state.refunded_amount = charge.refunded_amount
+        self.state.fee = charge.fee
+        self.state.next_action_url = charge.next_action_url
+
+    def _charge_command(self, step: str, amount: int | None = None) -> ChargeCommand:
+        return ChargeCommand(
+            payment_id=self.payment.payment_id,
+            provider=self.state.provider,
+            reference=self.state.provider_reference or "",
+            amount=amount,
+            currency=self.payment.currency,
+            idempotency_key=self._key(step),
+        )
+
+    def _key(self, step: str) -> str:
+        return f"{self.payment.payment_id}:{step}"
+
+    def _set_status(self, status: PaymentStatus, at: datetime | None = None) -> None:
+        self.state.status = status
+        self.state.updated_at = at or workflow.now()
+        workflow.upsert_search_attributes([sa.PAYMENT_STATUS.value_set(status.value)])
+
+    def _log(self, name: str, started, outcome: str, detail: str | None) -> None:
+        self.state.steps.append(
+            StepRecord(
+                name=name,
+                outcome=outcome,
+                started_at=started,
+                finished_at=workflow.now(),
+                detail=detail,
+            )
+        )

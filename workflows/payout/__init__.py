@@ -1,0 +1,1 @@
+"""PayoutWorkflow and its schedule: reserve → transfer → pay out to the bank."""

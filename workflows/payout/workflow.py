@@ -1,0 +1,68 @@
+"""PayoutWorkflow: reserve → transfer to the connected account → pay out to its bank, a saga.
+
+    reserve_payout ──> transfer_to_connected_account ──> pay_out_to_bank ──> succeeded
+         │ refused: rejected     │ refused                  │ failed / refused
+         │ (nothing written)     └─> release ──> failed     └─> reverse_transfer
+         │                                                      └─> release ──> failed
+
+A provider call whose outcome stays unknown after its retries leaves the payout
+``requires_attention`` with its reservation (and any transfer) kept: reconciliation asks the
+provider (``find_transfer`` / ``find_payout``) and finishes it. Every state change is
+written to the read model, with its journal entries, in one SQL transaction.
+"""
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from schemas import errors
+    from schemas.payouts import PayoutInput, PayoutState, PayoutStatus
+    from workflows.payout.steps import OutcomeUnknown, PayoutFailed, PayoutSteps
+
+
+@workflow.defn
+class PayoutWorkflow:
+    def __init__(self) -> None:
+        self._steps: PayoutSteps | None = None
+
+    @workflow.run
+    async def run(self, payout: PayoutInput) -> PayoutState:
+        self._steps = steps = PayoutSteps(payout)
+        if await steps.reserve():
+            await self._move_money(steps)
+        steps.done = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return steps.state
+
+    async def _move_money(self, steps: PayoutSteps) -> None:
+        try:
+            await steps.transfer()
+            journal = await steps.pay_out()
+        except PayoutFailed as failure:
+            compensated = await steps.saga.unwind()
+            status = PayoutStatus.FAILED if compensated else PayoutStatus.REQUIRES_ATTENTION
+            steps.finish(status, failure.code, failure.message)
+            await steps.record([], f"{status.value}: {failure.code}")
+            return
+        except OutcomeUnknown as unknown:
+            # Nothing is undone: the money may have moved. Reconciliation decides.
+            steps.finish(PayoutStatus.REQUIRES_ATTENTION, "outcome_unknown", unknown.message)
+            await steps.record([], "requires attention: provider outcome unknown")
+            return
+        steps.finish(PayoutStatus.SUCCEEDED)
+        await steps.record(journal, "ledger: paid out")
+
+    @workflow.query
+    def state(self) -> PayoutState | None:
+        return self._steps.state if self._steps else None
+
+    @workflow.update
+    async def wait_for_result(self) -> PayoutState:
+        """The payout once the provider answered (or it needs attention); raises
+        ``Rejected`` with ``{code, message}`` when it was not admitted."""
+        # Once the final state is stored: a client that reads the payout next finds it.
+        await workflow.wait_condition(lambda: self._steps is not None and self._steps.done)
+        rejection = self._steps.rejection
+        if rejection is not None:
+            raise ApplicationError(rejection["message"], rejection, type=errors.REJECTED)
+        return self._steps.state

@@ -1,0 +1,1 @@
+"""Reconciliation: settle unknown outcomes, and the daily ledger-vs-provider report."""

@@ -1,0 +1,143 @@
+"""ReconciliationWorkflow: settle what ended ``requires_attention`` by asking the provider.
+
+Run by a Temporal Schedule (every 15 minutes, pausable in the UI). Money that moved is
+booked (a captured charge, a refund that went through); what did not is undone or released
+(an authorization is voided, a refund's reservation given back). Every write is keyed like
+the saga's own, so a payment the saga half-booked can never be booked twice.
+Payouts: ``workflows/reconciliation/payouts.py``.
+"""
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from schemas import steps
+    from schemas.domain import journals
+    from schemas.ledger import RecordPaymentCommand
+    from schemas.payments import PaymentState, PaymentStatus
+    from schemas.provider import ChargeCommand, ChargeResult
+    from schemas.reconciliation import (
+        ChargeLookup,
+        FindUnresolvedCommand,
+        LookupCommand,
+        ReconciliationSummary,
+        RefundLookup,
+        Unresolved,
+    )
+    from schemas.refunds import RecordRefundCommand, RefundState, RefundStatus
+    from workflows.kit import policies
+    from workflows.reconciliation.payouts import resolve_payout
+    from workflows.reconciliation.steps import READ, reconciled_step
+
+HELD = ("authorized", "requires_action")
+
+
+@workflow.defn
+class ReconciliationWorkflow:
+    @workflow.run
+    async def run(self, command: FindUnresolvedCommand) -> ReconciliationSummary:
+        unresolved: Unresolved = await workflow.execute_activity(
+            steps.FIND_UNRESOLVED, command, result_type=Unresolved, **READ
+        )
+        summary = ReconciliationSummary()
+        for payment in unresolved.payments:
+            await self._payment(payment, summary)
+        for refund in unresolved.refunds:
+            await self._refund(refund, summary)
+        for payout in unresolved.payouts:
+            await resolve_payout(payout, summary)
+        return summary
+
+    async def _payment(self, payment: PaymentState, summary: ReconciliationSummary) -> None:
+        lookup: ChargeLookup = await workflow.execute_activity(
+            steps.LOOKUP_CHARGE,
+            LookupCommand(
+                provider=payment.provider,
+                id=payment.payment_id,
+                reference=payment.provider_reference,
+            ),
+            result_type=ChargeLookup,
+            **READ,
+        )
+        charge, state, journal = lookup.charge, payment.model_copy(deep=True), []
+        if charge is not None and charge.status == "captured":
+            journal = journals.capture(
+                payment.payment_id,
+                payment.provider,
+                payment.currency,
+                charge.captured_amount,
+                charge.fee,
+            )
+            _apply(state, charge)
+            _settle(state, PaymentStatus.SUCCEEDED, None, f"captured {charge.captured_amount}")
+            summary.payments_captured.append(payment.payment_id)
+        elif charge is not None and charge.status in HELD:
+            voided = await self._void(payment, charge)
+            _apply(state, voided)
+            _settle(state, PaymentStatus.FAILED, "reconciled_voided", "authorization voided")
+            summary.payments_voided.append(payment.payment_id)
+        else:
+            found = charge.status if charge else ("declined" if lookup.declined else "no charge")
+            _settle(state, PaymentStatus.FAILED, "reconciled_not_charged", found)
+            summary.payments_not_charged.append(payment.payment_id)
+        await workflow.execute_local_activity(
+            steps.RECORD_PAYMENT,
+            RecordPaymentCommand(state=state, journal=journal),
+            **policies.RECORD_CALL,
+        )
+
+    async def _void(self, payment: PaymentState, charge: ChargeResult) -> ChargeResult:
+        command = ChargeCommand(
+            payment_id=payment.payment_id,
+            provider=payment.provider,
+            reference=charge.reference,
+            currency=payment.currency,
+            idempotency_key=f"{payment.payment_id}:void",
+        )
+        return await workflow.execute_activity(
+            steps.VOID_AUTHORIZATION,
+            command,
+            result_type=ChargeResult,
+            **policies.COMPENSATION_CALL,
+        )
+
+    async def _refund(self, refund: RefundState, summary: ReconciliationSummary) -> None:
+        lookup: RefundLookup = await workflow.execute_activity(
+            steps.LOOKUP_REFUND,
+            LookupCommand(provider=refund.provider, id=refund.refund_id),
+            result_type=RefundLookup,
+            **READ,
+        )
+        found, state = lookup.refund, refund.model_copy(deep=True)
+        args = (refund.refund_id, refund.provider, refund.currency, refund.amount)
+        if found is not None and found.status == "succeeded":
+            state.status, state.provider_reference = RefundStatus.SUCCEEDED, found.reference
+            state.failure_code = state.failure_message = None
+            journal = [journals.refund_settled(*args)]
+            summary.refunds_succeeded.append(refund.refund_id)
+        else:
+            state.status = RefundStatus.FAILED
+            state.failure_code = found.failure_code if found else "reconciled_not_refunded"
+            journal = [journals.refund_release(*args)]
+            summary.refunds_failed.append(refund.refund_id)
+        state.updated_at = workflow.now()
+        state.steps.append(reconciled_step(state.status.value))
+        await workflow.execute_local_activity(
+            steps.RECORD_REFUND,
+            RecordRefundCommand(state=state, journal=journal),
+            **policies.RECORD_CALL,
+        )
+
+
+def _apply(state: PaymentState, charge: ChargeResult) -> None:
+    state.provider_reference = charge.reference
+    state.authorized_amount = charge.authorized_amount
+    state.captured_amount = charge.captured_amount
+    state.refunded_amount = charge.refunded_amount
+    state.fee = charge.fee
+
+
+def _settle(state: PaymentState, status: PaymentStatus, code: str | None, detail: str) -> None:
+    state.status, state.failure_code = status, code
+    state.failure_message = None if code is None else detail
+    state.updated_at = workflow.now()
+    state.steps.append(reconciled_step(detail))

@@ -1,0 +1,1 @@
+"""RefundWorkflow: reserve → provider refund → ledger."""

@@ -1,0 +1,1 @@
+"""SubscriptionWorkflow: periods, dunning, client actions as updates."""
