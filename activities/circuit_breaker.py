@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, case, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from temporalio.exceptions import ApplicationError
 
 from schemas import errors
 from schemas.provider_health import BreakerState, ProviderHealth
 from schemas.runtime.settings import Settings
-from schemas.store.database import as_utc
-from schemas.store.tables import ProviderHealthRecord, WebhookRejectionRecord
+from schemas.store.database import as_utc, dialect_insert
+from schemas.store.provider_health import breaker_state, provider_health
+from schemas.store.tables import ProviderHealthRecord
 
 Clock = Callable[[], datetime]
 DEFAULT_CACHE_TTL = timedelta(seconds=1)
@@ -48,7 +48,6 @@ FAILURE_TYPES = frozenset({errors.UNAVAILABLE, errors.OUTCOME_UNKNOWN})
 
 _TABLE = ProviderHealthRecord.__table__
 _COLUMNS = _TABLE.c
-_REJECTIONS = WebhookRejectionRecord.__table__.c
 # Provider messages are ours (ApplicationError), but an SDK may echo a request back:
 # keys, bearer tokens and card-number-like digit runs are masked before they are stored.
 _SECRET_LIKE = re.compile(
@@ -171,25 +170,7 @@ class CircuitBreaker:
 
     def snapshot(self, providers: Sequence[str]) -> list[ProviderHealth]:
         """The circuits of ``providers``, in that order, read from the database (no cache)."""
-        now = self._clock()
-        with self._engine.connect() as connection:
-            rows = {
-                row.provider: row
-                for row in connection.execute(
-                    select(_TABLE).where(_COLUMNS.provider.in_(providers))
-                )
-            }
-            rejected = dict(
-                connection.execute(
-                    select(_REJECTIONS.provider, _REJECTIONS.rejected).where(
-                        _REJECTIONS.provider.in_(providers)
-                    )
-                ).all()
-            )
-            connection.rollback()
-        return [
-            self._health(name, rows.get(name), rejected.get(name, 0), now) for name in providers
-        ]
+        return provider_health(self._engine, providers, self._open_for, self._clock())
 
     # ------------------------------------------------------------------ internals
 
@@ -254,11 +235,10 @@ class CircuitBreaker:
             return connection.execute(statement).rowcount == 1
 
     def _failure_upsert(self, dialect_name: str, provider: str, error: str, now: datetime):
-        dialect = postgresql if dialect_name == "postgresql" else sqlite
         at = literal(now, _COLUMNS.opened_at.type)
         last_error = short_error(error)
         failures = _COLUMNS.consecutive_failures + 1
-        statement = dialect.insert(_TABLE).values(
+        statement = dialect_insert(dialect_name, _TABLE).values(
             provider=provider,
             consecutive_failures=1,
             opened_at=now if self._threshold <= 1 else None,
@@ -288,28 +268,7 @@ class CircuitBreaker:
         ).returning(_COLUMNS.consecutive_failures, _COLUMNS.opened_at)
 
     def _state(self, opened_at: datetime | None, now: datetime) -> BreakerState:
-        if opened_at is None:
-            return BreakerState.CLOSED
-        return BreakerState.OPEN if now < opened_at + self._open_for else BreakerState.HALF_OPEN
-
-    def _health(self, provider: str, row, webhook_rejections: int, now: datetime) -> ProviderHealth:
-        if row is None:
-            return ProviderHealth(
-                provider=provider,
-                state=BreakerState.CLOSED,
-                consecutive_failures=0,
-                webhook_signature_failures=webhook_rejections,
-            )
-        opened_at = as_utc(row.opened_at)
-        return ProviderHealth(
-            provider=provider,
-            state=self._state(opened_at, now),
-            consecutive_failures=row.consecutive_failures,
-            opened_at=opened_at,
-            last_failure_at=as_utc(row.last_failure_at),
-            last_error=row.last_error,
-            webhook_signature_failures=webhook_rejections,
-        )
+        return breaker_state(opened_at, self._open_for, now)
 
 
 def short_error(message: str) -> str:

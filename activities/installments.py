@@ -9,16 +9,16 @@ unlocked, and a PATCH racing a plan either lands before (the plan's totals then 
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine
 from temporalio import activity
 
 from activities.ledger import rejected
 from schemas import steps
 from schemas.installments import InstallmentPlanInput, InstallmentPlanState, InstallmentPlanStatus
-from schemas.invoices import Invoice, InvoiceStatus
+from schemas.invoices import InvoiceStatus
 from schemas.store.database import as_utc
-from schemas.store.read_model import upsert_newer
-from schemas.store.tables import InstallmentPlanRecord, InvoiceRecord
+from schemas.store.invoices import locked_invoice, write_invoice
+from schemas.store.read_model import INSTALLMENT_PLANS
 
 # What the invoice says while its plan is in each state. A completed plan has every
 # installment paid or waived: the invoice is ``paid`` (amount_paid says how much money).
@@ -40,7 +40,7 @@ class InstallmentActivities:
         """Store the plan and lock its invoice, or raise ``Rejected`` (nothing written)."""
         now = datetime.now(UTC)
         with self._engine.begin() as connection:
-            existing = stored_plan(connection, plan.tenant_id, plan.installment_plan_id)
+            existing = INSTALLMENT_PLANS.get(connection, plan.tenant_id, plan.installment_plan_id)
             if existing is not None:
                 return existing  # a retry of an attempt that committed
             if plan.invoice_id is not None:
@@ -63,7 +63,7 @@ class InstallmentActivities:
                 updated_at=now,
             )
             state.refresh_totals()
-            upsert_plan(connection, state)
+            INSTALLMENT_PLANS.upsert(connection, state)
             return state
 
     @activity.defn(name=steps.RECORD_INSTALLMENT_PLAN)
@@ -72,7 +72,7 @@ class InstallmentActivities:
         with self._engine.begin() as connection:
             if state.invoice_id is not None:
                 _update_invoice(connection, state)
-            upsert_plan(connection, state)
+            INSTALLMENT_PLANS.upsert(connection, state)
 
 
 def _lock_invoice(connection: Connection, plan: InstallmentPlanInput, now: datetime) -> None:
@@ -110,71 +110,3 @@ def _update_invoice(connection: Connection, state: InstallmentPlanState) -> None
     invoice.amount_paid = state.amount_paid
     invoice.updated_at = state.updated_at
     write_invoice(connection, invoice)
-
-
-def locked_invoice(connection: Connection, tenant_id: str, invoice_id: str) -> Invoice | None:
-    """The invoice, its row locked until the transaction ends."""
-    invoice_json = connection.execute(
-        select(InvoiceRecord.invoice_json)
-        .where(InvoiceRecord.invoice_id == invoice_id, InvoiceRecord.tenant_id == tenant_id)
-        .with_for_update()
-    ).scalar_one_or_none()
-    return Invoice.model_validate_json(invoice_json) if invoice_json else None
-
-
-def write_invoice(connection: Connection, invoice: Invoice) -> None:
-    connection.execute(
-        update(InvoiceRecord)
-        .where(InvoiceRecord.invoice_id == invoice.invoice_id)
-        .values(**invoice_columns(invoice))
-    )
-
-
-def invoice_columns(invoice: Invoice) -> dict:
-    """Every column but the key; the stored status is never the computed ``expired``."""
-    status = InvoiceStatus.OPEN if invoice.status == InvoiceStatus.EXPIRED else invoice.status
-    stored = invoice.model_copy(update={"status": status})
-    return {
-        "tenant_id": invoice.tenant_id,
-        "customer_id": invoice.customer_id,
-        "status": status.value,
-        "currency": invoice.currency,
-        "total": invoice.total,
-        "amount_paid": invoice.amount_paid,
-        "due_at": invoice.due_at,
-        "expires_at": invoice.expires_at,
-        "locked_at": invoice.locked_at,
-        "installment_plan_id": invoice.installment_plan_id,
-        "invoice_json": stored.model_dump_json(),
-        "created_at": invoice.created_at,
-        "updated_at": invoice.updated_at,
-    }
-
-
-def stored_plan(
-    connection: Connection, tenant_id: str, installment_plan_id: str
-) -> InstallmentPlanState | None:
-    state_json = connection.execute(
-        select(InstallmentPlanRecord.state_json).where(
-            InstallmentPlanRecord.installment_plan_id == installment_plan_id,
-            InstallmentPlanRecord.tenant_id == tenant_id,
-        )
-    ).scalar_one_or_none()
-    return InstallmentPlanState.model_validate_json(state_json) if state_json else None
-
-
-def upsert_plan(connection: Connection, state: InstallmentPlanState) -> None:
-    row = {
-        "installment_plan_id": state.installment_plan_id,
-        "tenant_id": state.tenant_id,
-        "customer_id": state.customer_id,
-        "invoice_id": state.invoice_id,
-        "status": state.status.value,
-        "currency": state.currency,
-        "total": state.total,
-        "amount_paid": state.amount_paid,
-        "state_json": state.model_dump_json(),
-        "created_at": state.created_at,
-        "updated_at": state.updated_at,
-    }
-    upsert_newer(connection, InstallmentPlanRecord.__table__, "installment_plan_id", row)

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from functools import cache
 
 from sqlalchemy import Connection, Engine, Insert, bindparam, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schemas import errors, steps
 from schemas.ledger import JournalEntryDraft, RecordPaymentCommand, is_guarded
+from schemas.store.database import dialect_insert
 from schemas.store.read_model import upsert_payment
 from schemas.store.tables import JournalEntry, LedgerAccount, Posting
 
@@ -164,9 +164,8 @@ def _add_to_balance_statement():
 @cache
 def _insert_entry_statement(dialect_name: str) -> Insert:
     entries = JournalEntry.__table__
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
     return (
-        dialect.insert(entries)
+        dialect_insert(dialect_name, entries)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(entries.c.id)
     )
@@ -185,9 +184,8 @@ def account_ids(
     if not keys:
         return {}
     table = LedgerAccount.__table__
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(
-        dialect.insert(table)
+        dialect_insert(connection.dialect.name, table)
         .values([{"tenant_id": tenant_id, "code": c, "currency": cur} for c, cur in keys])
         .on_conflict_do_nothing(index_elements=["tenant_id", "code", "currency"])
     )

@@ -19,15 +19,10 @@ from schemas import errors, steps
 from schemas.domain import journals
 from schemas.ledger import MERCHANT_BALANCE, PAYOUT_RESERVE
 from schemas.money import format_minor
-from schemas.payouts import (
-    ConnectedAccount,
-    PayoutAdmission,
-    PayoutInput,
-    PayoutState,
-    RecordPayoutCommand,
-)
-from schemas.store.read_model import upsert_newer
-from schemas.store.tables import ConnectedAccountRecord, LedgerAccount, PayoutRecord
+from schemas.payouts import PayoutAdmission, PayoutInput, PayoutState, RecordPayoutCommand
+from schemas.store.read_model import PAYOUTS
+from schemas.store.records import CONNECTED_ACCOUNTS
+from schemas.store.tables import LedgerAccount
 
 
 class PayoutActivities:
@@ -39,11 +34,11 @@ class PayoutActivities:
         """Admit the payout and reserve its money, or raise ``Rejected`` (nothing written)."""
         with self._ledger.transaction() as transaction:
             connection = transaction.connection
-            account = connected_account(connection, payout.tenant_id, payout.account_id)
+            account = CONNECTED_ACCOUNTS.get(connection, payout.tenant_id, payout.account_id)
             if account is None:
                 raise rejected("connected_account_not_found", "No such connected account")
             available = locked_available_balance(connection, payout.tenant_id, payout.currency)
-            existing = stored_payout(connection, payout.tenant_id, payout.payout_id)
+            existing = PAYOUTS.get(connection, payout.tenant_id, payout.payout_id)
             if existing is not None:
                 # A retry of an attempt that committed.
                 return PayoutAdmission(state=existing, bank_account=account.bank_account)
@@ -65,7 +60,7 @@ class PayoutActivities:
                 created_at=now,
                 updated_at=now,
             )
-            upsert_payout(connection, state)
+            PAYOUTS.upsert(connection, state)
             entry = journals.payout_reserve(
                 payout.payout_id, account.provider, state.currency, amount
             )
@@ -85,7 +80,7 @@ class PayoutActivities:
     def record_payout(self, command: RecordPayoutCommand) -> None:
         """Store the payout's state and post its journal (the payout's row first)."""
         with self._ledger.transaction() as transaction:
-            upsert_payout(transaction.connection, command.state)
+            PAYOUTS.upsert(transaction.connection, command.state)
             transaction.post(command.state.tenant_id, command.journal)
 
     @activity.defn(name=steps.RELEASE_PAYOUT_RESERVATION)
@@ -112,45 +107,3 @@ def locked_available_balance(connection: Connection, tenant_id: str, currency: s
     ).all()
     balances = dict(rows)
     return -int(balances[ids[MERCHANT_BALANCE, currency]])
-
-
-def connected_account(
-    connection: Connection, tenant_id: str, account_id: str
-) -> ConnectedAccount | None:
-    row = (
-        connection.execute(
-            select(ConnectedAccountRecord.__table__).where(
-                ConnectedAccountRecord.account_id == account_id,
-                ConnectedAccountRecord.tenant_id == tenant_id,
-            )
-        )
-        .mappings()
-        .first()
-    )
-    return ConnectedAccount.model_validate(dict(row)) if row else None
-
-
-def stored_payout(connection: Connection, tenant_id: str, payout_id: str) -> PayoutState | None:
-    state_json = connection.execute(
-        select(PayoutRecord.state_json).where(
-            PayoutRecord.payout_id == payout_id, PayoutRecord.tenant_id == tenant_id
-        )
-    ).scalar_one_or_none()
-    return PayoutState.model_validate_json(state_json) if state_json else None
-
-
-def upsert_payout(connection: Connection, state: PayoutState) -> None:
-    row = {
-        "payout_id": state.payout_id,
-        "tenant_id": state.tenant_id,
-        "account_id": state.account_id,
-        "status": state.status.value,
-        "amount": state.amount,
-        "currency": state.currency,
-        "provider": state.provider,
-        "failure_code": state.failure_code,
-        "state_json": state.model_dump_json(),
-        "created_at": state.created_at,
-        "updated_at": state.updated_at,
-    }
-    upsert_newer(connection, PayoutRecord.__table__, "payout_id", row)

@@ -7,15 +7,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
 from activities.reconciliation_match import Movement, compare
 from schemas import errors, steps
-from schemas.payments import PaymentState, PaymentStatus
-from schemas.payouts import PayoutState
+from schemas.payments import PaymentStatus
 from schemas.provider import ProviderTransaction
 from schemas.reconciliation import (
     ChargeLookup,
@@ -27,14 +25,13 @@ from schemas.reconciliation import (
     ReportCommand,
     Unresolved,
 )
-from schemas.refunds import RefundState
+from schemas.store.database import dialect_insert
+from schemas.store.read_model import PAYMENTS, PAYOUTS, REFUNDS
 from schemas.store.tables import (
     JournalEntry,
     PaymentRecord,
-    PayoutRecord,
     Posting,
     ReconciliationReportRecord,
-    RefundRecord,
 )
 
 # The same word for payments, refunds and payouts (their enums agree on it).
@@ -55,18 +52,15 @@ class ReconciliationActivities:
         """The oldest ``requires_attention`` payments, refunds and payouts (each up to limit)."""
         found = {}
         with self._engine.connect() as connection:
-            for name, table, state in (
-                ("payments", PaymentRecord, PaymentState),
-                ("refunds", RefundRecord, RefundState),
-                ("payouts", PayoutRecord, PayoutState),
-            ):
+            for name, model in (("payments", PAYMENTS), ("refunds", REFUNDS), ("payouts", PAYOUTS)):
+                columns = model.table.c
                 rows = connection.execute(
-                    select(table.state_json)
-                    .where(table.status == NEEDS_ATTENTION)
-                    .order_by(table.updated_at)
+                    select(columns.state_json)
+                    .where(columns.status == NEEDS_ATTENTION)
+                    .order_by(columns.updated_at)
                     .limit(command.limit)
                 ).scalars()
-                found[name] = [state.model_validate_json(row) for row in rows]
+                found[name] = [model.state.model_validate_json(row) for row in rows]
         return Unresolved(**found)
 
     @activity.defn(name=steps.LOOKUP_CHARGE)
@@ -210,8 +204,8 @@ def _store(connection, report: ReconciliationReport) -> None:
         "mismatches": len(report.mismatches),
         "report_json": report.model_dump_json(),
     }
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(ReconciliationReportRecord.__table__).values(row)
+    table = ReconciliationReportRecord.__table__
+    statement = dialect_insert(connection.dialect.name, table).values(row)
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=["tenant_id", "day"],

@@ -10,7 +10,7 @@ history is gone.
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -18,15 +18,10 @@ from activities.ledger import Ledger, rejected
 from schemas import errors, steps
 from schemas.domain import journals
 from schemas.payments import REFUNDABLE_STATUSES, PaymentState, PaymentStatus
-from schemas.refunds import (
-    HOLDING_STATUSES,
-    RecordRefundCommand,
-    RefundInput,
-    RefundState,
-    RefundStatus,
-)
-from schemas.store.read_model import upsert_newer
-from schemas.store.tables import PaymentRecord, RefundRecord
+from schemas.refunds import RecordRefundCommand, RefundInput, RefundState, RefundStatus
+from schemas.store.read_model import PAYMENTS, REFUNDS
+from schemas.store.refunds import held_amount, succeeded_amount
+from schemas.store.tables import PaymentRecord
 
 
 class RefundActivities:
@@ -38,8 +33,8 @@ class RefundActivities:
         """Admit the refund and reserve its money, or raise ``Rejected`` (nothing written)."""
         with self._ledger.transaction() as transaction:
             connection = transaction.connection
-            payment = locked_payment(connection, refund.tenant_id, refund.payment_id)
-            existing = stored_refund(connection, refund.tenant_id, refund.refund_id)
+            payment = PAYMENTS.get(connection, refund.tenant_id, refund.payment_id, lock=True)
+            existing = REFUNDS.get(connection, refund.tenant_id, refund.refund_id)
             if existing is not None:
                 return existing  # a retry of an attempt that committed
             if payment is None:
@@ -49,7 +44,8 @@ class RefundActivities:
                     "invalid_state",
                     f"payment is {payment.status.value}; refunds need a captured payment",
                 )
-            refundable = payment.captured_amount - held_amount(connection, payment.payment_id)
+            held = held_amount(connection, payment.tenant_id, payment.payment_id)
+            refundable = payment.captured_amount - held
             amount = refundable if refund.amount is None else refund.amount
             if amount > refundable or amount <= 0:
                 raise rejected(
@@ -70,7 +66,7 @@ class RefundActivities:
                 created_at=now,
                 updated_at=now,
             )
-            upsert_refund(connection, state)
+            REFUNDS.upsert(connection, state)
             entry = journals.refund_reserve(
                 refund.refund_id, state.provider, state.currency, amount
             )
@@ -92,57 +88,17 @@ class RefundActivities:
         state = command.state
         with self._ledger.transaction() as transaction:
             connection = transaction.connection
-            payment = locked_payment(connection, state.tenant_id, state.payment_id)
-            upsert_refund(connection, state)
+            payment = PAYMENTS.get(connection, state.tenant_id, state.payment_id, lock=True)
+            REFUNDS.upsert(connection, state)
             transaction.post(state.tenant_id, command.journal, payment_id=state.payment_id)
             if state.status == RefundStatus.SUCCEEDED and payment is not None:
                 apply_refunds_to_payment(connection, payment, state.updated_at)
 
 
-def locked_payment(connection: Connection, tenant_id: str, payment_id: str) -> PaymentState | None:
-    """The payment's read model, its row locked until the transaction ends."""
-    state_json = connection.execute(
-        select(PaymentRecord.state_json)
-        .where(PaymentRecord.payment_id == payment_id, PaymentRecord.tenant_id == tenant_id)
-        .with_for_update()
-    ).scalar_one_or_none()
-    return PaymentState.model_validate_json(state_json) if state_json else None
-
-
-def stored_refund(connection: Connection, tenant_id: str, refund_id: str) -> RefundState | None:
-    state_json = connection.execute(
-        select(RefundRecord.state_json).where(
-            RefundRecord.refund_id == refund_id, RefundRecord.tenant_id == tenant_id
-        )
-    ).scalar_one_or_none()
-    return RefundState.model_validate_json(state_json) if state_json else None
-
-
-def held_amount(connection: Connection, payment_id: str) -> int:
-    """What the payment's admitted refunds take from its captured amount."""
-    total = connection.execute(
-        select(func.coalesce(func.sum(RefundRecord.amount), 0)).where(
-            RefundRecord.payment_id == payment_id,
-            RefundRecord.status.in_([s.value for s in HOLDING_STATUSES]),
-        )
-    ).scalar_one()
-    return int(total)
-
-
-def succeeded_amount(connection: Connection, payment_id: str) -> int:
-    total = connection.execute(
-        select(func.coalesce(func.sum(RefundRecord.amount), 0)).where(
-            RefundRecord.payment_id == payment_id,
-            RefundRecord.status == RefundStatus.SUCCEEDED.value,
-        )
-    ).scalar_one()
-    return int(total)
-
-
 def apply_refunds_to_payment(connection: Connection, payment: PaymentState, at: datetime) -> None:
     """The payment's refunded amount is the sum of its succeeded refunds (so a retried
     write cannot count one twice), and its status says whether anything is left."""
-    refunded = succeeded_amount(connection, payment.payment_id)
+    refunded = succeeded_amount(connection, payment.tenant_id, payment.payment_id)
     payment.refunded_amount = refunded
     payment.status = (
         PaymentStatus.REFUNDED
@@ -160,22 +116,3 @@ def apply_refunds_to_payment(connection: Connection, payment: PaymentState, at: 
             updated_at=payment.updated_at,
         )
     )
-
-
-def upsert_refund(connection: Connection, state: RefundState) -> None:
-    row = {
-        "refund_id": state.refund_id,
-        "tenant_id": state.tenant_id,
-        "payment_id": state.payment_id,
-        "status": state.status.value,
-        "amount": state.amount,
-        "currency": state.currency,
-        "provider": state.provider,
-        "reason": state.reason,
-        "provider_reference": state.provider_reference,
-        "failure_code": state.failure_code,
-        "state_json": state.model_dump_json(),
-        "created_at": state.created_at,
-        "updated_at": state.updated_at,
-    }
-    upsert_newer(connection, RefundRecord.__table__, "refund_id", row)

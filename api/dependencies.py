@@ -1,11 +1,11 @@
 """Dependencies injected into the routes: settings, database session, Temporal client, tenant."""
 
 import asyncio
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
@@ -48,6 +48,22 @@ def get_engine(request: Request) -> Engine:
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+Result = TypeVar("Result")
+Params = ParamSpec("Params")
+
+
+def transact(
+    session: Session,
+    work: Callable[Concatenate[Connection, Params], Result],
+    *args: Params.args,
+    **kwargs: Params.kwargs,
+) -> Result:
+    """``work(connection, ...)`` in one short transaction of the request's session (the
+    stores in ``schemas.store`` run in their caller's transaction)."""
+    with session.begin():
+        return work(session.connection(), *args, **kwargs)
 
 
 async def get_temporal(request: Request) -> Client:

@@ -24,10 +24,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from api.problems import PROBLEM_JSON, Problem
-from schemas.store.database import as_utc
+from schemas.store.database import as_utc, dialect_insert
 from schemas.store.tables import IdempotentRequest
 
 REPLAYED = "Idempotent-Replayed"
@@ -64,7 +63,6 @@ class IdempotencyStore:
         self._engine = engine
         self._retention = retention
         self._lock_timeout = lock_timeout
-        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
 
     def claim(
         self, tenant_id: str, key: str, request_fingerprint: str, new_resource_id: str | None
@@ -84,7 +82,7 @@ class IdempotencyStore:
             "locked_at": now,
         }
         insert = (
-            self._dialect.insert(requests_table)
+            dialect_insert(self._engine.dialect.name, requests_table)
             .values(tenant_id=tenant_id, key=key, **fresh)
             .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
             # RETURNING, not rowcount: psycopg reports -1 for an INSERT that returns rows.

@@ -4,13 +4,14 @@ starting one (its schedule computed here, exactly) and sending it updates."""
 from datetime import UTC, datetime, timedelta
 
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.client import (
     Client,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from api.dependencies import transact
 from api.invoice_reads import invoice_not_found, stored_invoice
 from api.openapi import CATALOGUE
 from api.problems import Problem
@@ -27,7 +28,7 @@ from schemas.installments import (
 from schemas.invoices import InvoiceStatus
 from schemas.money import format_minor
 from schemas.runtime.settings import Settings
-from schemas.store.tables import InstallmentPlanRecord
+from schemas.store.read_model import INSTALLMENT_PLANS
 from workflows.installment_plan.workflow import InstallmentPlanWorkflow, filed_at_start
 
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -155,30 +156,18 @@ async def read_plan(
 
 
 def stored_plan(session: Session, tenant: str, plan_id: str) -> InstallmentPlanState | None:
-    with session.begin():
-        state_json = session.exec(
-            select(InstallmentPlanRecord.state_json).where(
-                InstallmentPlanRecord.installment_plan_id == plan_id,
-                InstallmentPlanRecord.tenant_id == tenant,
-            )
-        ).first()
-    return InstallmentPlanState.model_validate_json(state_json) if state_json else None
+    return transact(session, INSTALLMENT_PLANS.get, tenant, plan_id)
 
 
 def stored_plans(
     session: Session, tenant: str, customer_id: str | None, invoice_id: str | None, limit: int
 ) -> list[InstallmentPlanState]:
     """Newest first, as last recorded."""
-    query = select(InstallmentPlanRecord.state_json).where(
-        InstallmentPlanRecord.tenant_id == tenant
+    return transact(
+        session,
+        INSTALLMENT_PLANS.newest,
+        tenant,
+        limit,
+        customer_id=customer_id,
+        invoice_id=invoice_id,
     )
-    if customer_id is not None:
-        query = query.where(InstallmentPlanRecord.customer_id == customer_id)
-    if invoice_id is not None:
-        query = query.where(InstallmentPlanRecord.invoice_id == invoice_id)
-    query = query.order_by(
-        InstallmentPlanRecord.created_at.desc(), InstallmentPlanRecord.installment_plan_id
-    ).limit(limit)
-    with session.begin():
-        rows = session.exec(query).all()
-    return [InstallmentPlanState.model_validate_json(row) for row in rows]

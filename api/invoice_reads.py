@@ -1,15 +1,11 @@
-"""Invoices in SQL: priced exactly when created or changed, changed only while open.
-
-``expired`` is computed on read (``expires_at`` passed, no payment started): nothing has to
-wake up to expire an invoice, and a stored ``open`` row reads ``expired`` once it is late.
-"""
+"""Invoices: priced exactly when created or changed, changed only while open (the SQL is
+``schemas/store/invoices.py``)."""
 
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from activities.installments import invoice_columns, locked_invoice, write_invoice
+from api.dependencies import transact
 from api.problems import Problem
 from schemas.domain.invoice_totals import invoice_totals
 from schemas.identity import INVOICE_ID
@@ -22,7 +18,14 @@ from schemas.invoices import (
     UpdateInvoiceRequest,
 )
 from schemas.money import MAX_AMOUNT_MINOR, format_minor
-from schemas.store.tables import InvoiceRecord
+from schemas.store.invoices import (
+    insert_invoice,
+    locked_invoice,
+    newest_invoices,
+    with_expiry,
+    write_invoice,
+)
+from schemas.store.invoices import stored_invoice as stored_invoice_row
 
 
 def invoice_not_found() -> Problem:
@@ -71,15 +74,7 @@ def create_invoice(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin():
-            session.add(InvoiceRecord(invoice_id=invoice_id, **invoice_columns(invoice)))
-    except IntegrityError:
-        existing = stored_invoice(session, tenant, invoice_id)
-        if existing is None:
-            raise
-        return existing
-    return with_expiry(invoice)
+    return transact(session, insert_invoice, invoice)
 
 
 def update_invoice(
@@ -119,30 +114,11 @@ def update_invoice(
 def stored_invoice(session: Session, tenant: str, invoice_id: str) -> Invoice | None:
     if not INVOICE_ID.match(invoice_id):
         return None
-    with session.begin():
-        invoice_json = session.exec(
-            select(InvoiceRecord.invoice_json).where(
-                InvoiceRecord.invoice_id == invoice_id, InvoiceRecord.tenant_id == tenant
-            )
-        ).first()
-    return with_expiry(Invoice.model_validate_json(invoice_json)) if invoice_json else None
+    return transact(session, stored_invoice_row, tenant, invoice_id)
 
 
 def stored_invoices(
     session: Session, tenant: str, customer_id: str | None, limit: int
 ) -> list[Invoice]:
     """Newest first."""
-    query = select(InvoiceRecord.invoice_json).where(InvoiceRecord.tenant_id == tenant)
-    if customer_id is not None:
-        query = query.where(InvoiceRecord.customer_id == customer_id)
-    query = query.order_by(InvoiceRecord.created_at.desc(), InvoiceRecord.invoice_id).limit(limit)
-    with session.begin():
-        rows = session.exec(query).all()
-    return [with_expiry(Invoice.model_validate_json(row)) for row in rows]
-
-
-def with_expiry(invoice: Invoice) -> Invoice:
-    late = invoice.expires_at is not None and invoice.expires_at <= datetime.now(UTC)
-    if invoice.status == InvoiceStatus.OPEN and late:
-        return invoice.model_copy(update={"status": InvoiceStatus.EXPIRED})
-    return invoice
+    return transact(session, newest_invoices, tenant, customer_id, limit)

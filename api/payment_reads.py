@@ -9,9 +9,11 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.dependencies import transact
 from api.problems import Problem
 from schemas.identity import PAYMENT_ID, payment_workflow_id
 from schemas.payments import PaymentState, PaymentStatus
+from schemas.store.read_model import PAYMENTS
 from schemas.store.tables import PaymentRecord
 from workflows.payment.workflow import PaymentWorkflow
 
@@ -36,13 +38,7 @@ async def read_payment(
 
 def stored_payment(session: Session, tenant: str, payment_id: str) -> PaymentState | None:
     """The read model's copy. SQL runs off the event loop: a busy SQLite waits there."""
-    with session.begin():
-        record = session.exec(
-            select(PaymentRecord).where(
-                PaymentRecord.payment_id == payment_id, PaymentRecord.tenant_id == tenant
-            )
-        ).first()
-    return PaymentState.model_validate_json(record.state_json) if record else None
+    return transact(session, PAYMENTS.get, tenant, payment_id)
 
 
 def list_payments(

@@ -3,14 +3,15 @@
 from datetime import timedelta
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.dependencies import transact
 from schemas.identity import REFUND_ID, refund_workflow_id
-from schemas.refunds import HOLDING_STATUSES, RefundState
-from schemas.store.tables import RefundRecord
+from schemas.refunds import RefundState
+from schemas.store.read_model import REFUNDS
+from schemas.store.refunds import held_amount, refunds_of
 from workflows.refund.workflow import RefundWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -33,34 +34,14 @@ async def read_refund(
 
 
 def stored_refund(session: Session, tenant: str, refund_id: str) -> RefundState | None:
-    with session.begin():
-        state_json = session.exec(
-            select(RefundRecord.state_json).where(
-                RefundRecord.refund_id == refund_id, RefundRecord.tenant_id == tenant
-            )
-        ).first()
-    return RefundState.model_validate_json(state_json) if state_json else None
+    return transact(session, REFUNDS.get, tenant, refund_id)
 
 
 def payment_refunds(session: Session, tenant: str, payment_id: str) -> list[RefundState]:
-    with session.begin():
-        rows = session.exec(
-            select(RefundRecord.state_json)
-            .where(RefundRecord.payment_id == payment_id, RefundRecord.tenant_id == tenant)
-            .order_by(RefundRecord.created_at, RefundRecord.refund_id)
-        ).all()
-    return [RefundState.model_validate_json(row) for row in rows]
+    return transact(session, refunds_of, tenant, payment_id)
 
 
 def held_by_refunds(session: Session, tenant: str, payment_id: str) -> int:
     """What admitted refunds take from the payment's captured amount (a pre-check only:
     the workflow's reserve step decides under the payment's lock)."""
-    with session.begin():
-        total = session.exec(
-            select(func.coalesce(func.sum(RefundRecord.amount), 0)).where(
-                RefundRecord.payment_id == payment_id,
-                RefundRecord.tenant_id == tenant,
-                RefundRecord.status.in_([s.value for s in HOLDING_STATUSES]),
-            )
-        ).one()
-    return int(total)
+    return transact(session, held_amount, tenant, payment_id)

@@ -1,13 +1,15 @@
 """The configured providers' health: circuit breakers and refused webhooks."""
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from activities.circuit_breaker import CircuitBreaker
 from activities.providers.registry import configured_providers
 from api.auth import TenantDep
 from api.dependencies import EngineDep, SettingsDep
 from schemas.provider_health import ProviderHealthList
+from schemas.store.provider_health import provider_health
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
 
@@ -20,6 +22,11 @@ async def get_providers_health(
     _tenant: TenantDep,
 ) -> ProviderHealthList:
     # Read from the database, not a worker's cache: the API has no breaker of its own.
-    breaker = CircuitBreaker.from_settings(engine, settings)
-    health = await run_in_threadpool(breaker.snapshot, configured_providers(settings))
+    health = await run_in_threadpool(
+        provider_health,
+        engine,
+        configured_providers(settings),
+        settings.breaker_open_for,
+        datetime.now(UTC),
+    )
     return ProviderHealthList(data=health)

@@ -19,16 +19,16 @@ from api.dependencies import EngineDep, ProvidersDep, TemporalConnection, Tempor
 from api.metrics import webhook_rejected
 from api.openapi import problems
 from api.problems import Problem
-from api.webhook_events import (
+from schemas.identity import PAYMENT_ID, payment_workflow_id
+from schemas.payments import ProviderName
+from schemas.provider_events import ProviderEvent, WebhookSignatureError
+from schemas.store.webhook_events import (
     count_rejection,
     find_payment,
     finish_event,
     record_dispute,
     store_event,
 )
-from schemas.identity import PAYMENT_ID, payment_workflow_id
-from schemas.payments import ProviderName
-from schemas.provider_events import ProviderEvent, WebhookSignatureError
 from workflows.payment.workflow import PaymentWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])

@@ -17,7 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, event, inspect
+from sqlalchemy import Connection, Insert, Table, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
@@ -90,6 +91,13 @@ def make_engine(database_url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def dialect_insert(dialect_name: str, table: Table) -> Insert:
+    """An INSERT that can take ``ON CONFLICT`` clauses, in the dialect of the connection that
+    will run it (``connection.dialect.name``): PostgreSQL in production, SQLite embedded."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def as_utc(moment: datetime | None) -> datetime | None:

@@ -1,57 +1,127 @@
-"""The read model: one row per payment, refund or payout, upserted on every state change."""
+"""The read model: one row per payment, refund, payout, installment plan and subscription,
+upserted by its saga on every state change and read by the API (lists, and any saga whose
+workflow has closed or is gone after Temporal's retention), reconciliation and reports.
 
+A row is the state's JSON plus the columns it is found by. Each column takes the state's
+field of the same name (an enum its value), so a new queryable column is a table column and
+a migration, nothing more.
+
+Every function runs in the caller's transaction (the API passes ``session.connection()``).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
 from functools import cache
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Insert, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from pydantic import BaseModel
+from sqlalchemy import Connection, Insert, Table, select
+from sqlmodel import SQLModel
 
+from schemas.installments import InstallmentPlanState
 from schemas.payments import PaymentState
+from schemas.payouts import PayoutState
+from schemas.refunds import RefundState
+from schemas.store.database import dialect_insert
 from schemas.store.risk_labels import record_labels
-from schemas.store.tables import PaymentRecord
+from schemas.store.tables import (
+    InstallmentPlanRecord,
+    PaymentRecord,
+    PayoutRecord,
+    RefundRecord,
+    SubscriptionRecord,
+)
+from schemas.subscriptions import SubscriptionState
+
+State = TypeVar("State", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ReadModel(Generic[State]):
+    """Where one kind of saga keeps its state: the table, its key (also the state's id
+    field) and the state's model. ``derived`` computes the columns whose value is not a
+    field of the state of the same name."""
+
+    record: type[SQLModel]
+    key: str
+    state: type[State]
+    derived: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+    @property
+    def table(self) -> Table:
+        return self.record.__table__
+
+    def row(self, state: State) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for column in self.table.columns.keys():
+            if column == "state_json":
+                row[column] = state.model_dump_json()
+            elif column in self.derived:
+                row[column] = self.derived[column](state)
+            else:
+                value = getattr(state, column)
+                row[column] = value.value if isinstance(value, Enum) else value
+        return row
+
+    def upsert(self, connection: Connection, state: State) -> None:
+        """Insert the row, or update it unless the stored one is newer (a late, abandoned
+        activity attempt must not overwrite a newer state with an older one). The key and
+        ``created_at`` never change."""
+        connection.execute(_upsert(connection.dialect.name, self.table, self.key), self.row(state))
+
+    def get(
+        self, connection: Connection, tenant_id: str, key: str, *, lock: bool = False
+    ) -> State | None:
+        """The state as last recorded; another tenant's is as missing as one never made.
+        ``lock``: the row stays locked until the transaction ends (``SELECT … FOR UPDATE``;
+        SQLite's ``BEGIN IMMEDIATE`` already serializes every writer)."""
+        query = select(self.table.c.state_json).where(
+            self.table.c[self.key] == key, self.table.c.tenant_id == tenant_id
+        )
+        state_json = connection.execute(query.with_for_update() if lock else query).scalar()
+        return self.state.model_validate_json(state_json) if state_json else None
+
+    def newest(
+        self, connection: Connection, tenant_id: str, limit: int, **equal: Any
+    ) -> list[State]:
+        """The tenant's states, newest first; ``equal`` filters columns (None: no filter)."""
+        columns = self.table.c
+        query = select(columns.state_json).where(columns.tenant_id == tenant_id)
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(columns[column] == value)
+        query = query.order_by(columns.created_at.desc(), columns[self.key]).limit(limit)
+        return [self.state.model_validate_json(row) for row in connection.execute(query).scalars()]
 
 
 @cache
-def _upsert_statement(dialect_name: str, table: Table, key: str) -> Insert:
+def _upsert(dialect_name: str, table: Table, key: str) -> Insert:
     # Built once per table and dialect and executed with parameters: a statement rebuilt with
     # literal values on every call cost more Python time than the SQL itself (bench profile).
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(table)
+    statement = dialect_insert(dialect_name, table)
     changed = {
         column.name: statement.excluded[column.name]
         for column in table.columns
         if column.name not in (key, "created_at")
     }
-    # A late, abandoned activity attempt must not overwrite a newer state with an older one.
     newer = table.c.updated_at <= statement.excluded.updated_at
     return statement.on_conflict_do_update(index_elements=[key], set_=changed, where=newer)
 
 
-def upsert_newer(connection: Connection, table: Table, key: str, row: dict) -> None:
-    """Insert the read-model row, or update it unless the stored one is newer. ``row`` has
-    every column; ``key`` and ``created_at`` never change."""
-    connection.execute(_upsert_statement(connection.dialect.name, table, key), row)
+PAYMENTS = ReadModel(PaymentRecord, "payment_id", PaymentState)
+REFUNDS = ReadModel(RefundRecord, "refund_id", RefundState)
+PAYOUTS = ReadModel(PayoutRecord, "payout_id", PayoutState)
+INSTALLMENT_PLANS = ReadModel(InstallmentPlanRecord, "installment_plan_id", InstallmentPlanState)
+SUBSCRIPTIONS = ReadModel(
+    SubscriptionRecord,
+    "subscription_id",
+    SubscriptionState,
+    derived={"plan_id": lambda state: state.plan.plan_id},
+)
 
 
 def upsert_payment(connection: Connection, state: PaymentState) -> None:
-    row = {
-        "payment_id": state.payment_id,
-        "tenant_id": state.tenant_id,
-        "status": state.status.value,
-        "customer_id": state.customer_id,
-        "amount": state.amount,
-        "currency": state.currency,
-        "provider": state.provider,
-        "capture_method": state.capture_method,
-        "authorized_amount": state.authorized_amount,
-        "captured_amount": state.captured_amount,
-        "refunded_amount": state.refunded_amount,
-        "provider_reference": state.provider_reference,
-        "failure_code": state.failure_code,
-        "card_fingerprint": state.card_fingerprint,
-        "state_json": state.model_dump_json(),
-        "created_at": state.created_at,
-        "updated_at": state.updated_at,
-    }
-    upsert_newer(connection, PaymentRecord.__table__, "payment_id", row)
+    PAYMENTS.upsert(connection, state)
     # A review verdict or a dispute becomes a training label in the same transaction.
     record_labels(connection, state)

@@ -1,4 +1,4 @@
-"""Real outcomes as training labels for the risk model (issue 9, feedback).
+"""Real outcomes as training labels for the risk model (its feedback loop).
 
 A payment becomes a label when the read model learns how it really turned out:
 
@@ -8,20 +8,20 @@ A payment becomes a label when the read model learns how it really turned out:
 - a dispute → fraud (``dispute``).
 
 ``record_labels`` runs in the transaction that writes the payment's read-model row, on every
-path that writes one: ``schemas.store.read_model.upsert_payment`` (the saga's states, including
-a dispute signalled to a running saga) and ``api.webhook_events.record_dispute`` (a dispute
-on a finished payment). It lives in ``schemas`` because the API may not import
-``activities``. Labels are inserted once per (tenant, payment, source): a state written again
-(retries, later steps) changes nothing.
+path that writes one: ``schemas.store.read_model.upsert_payment`` (the saga's states,
+including a dispute signalled to a running saga) and
+``schemas.store.webhook_events.record_dispute`` (a dispute on a finished payment). Labels are
+inserted once per (tenant, payment, source): a state written again (retries, later steps)
+changes nothing.
 """
 
 from datetime import datetime
 from functools import cache
 
 from sqlalchemy import Connection, Insert
-from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas.payments import PaymentState
+from schemas.store.database import dialect_insert
 from schemas.store.tables import RiskLabelRecord
 
 REVIEW_REJECTED = "review_rejected"
@@ -57,8 +57,7 @@ def labels_of(state: PaymentState) -> list[dict]:
 
 @cache
 def _insert_or_ignore(dialect_name: str) -> Insert:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(RiskLabelRecord.__table__).on_conflict_do_nothing(
+    return dialect_insert(dialect_name, RiskLabelRecord.__table__).on_conflict_do_nothing(
         index_elements=["tenant_id", "payment_id", "source"]
     )
 

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from api.webhook_events import record_dispute
 from schemas.payments import CaptureRequest, DisputeRecord, PaymentState, PaymentStatus
 from schemas.provider_events import ProviderEvent
 from schemas.risk import RiskFeatures
 from schemas.store.read_model import upsert_payment
 from schemas.store.tables import RiskLabelRecord
+from schemas.store.webhook_events import record_dispute
 from tests.support import risk_states
 from tests.support.payments import (
     payment_input,

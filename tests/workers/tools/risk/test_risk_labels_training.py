@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import Engine
 
 from activities.risk.model import CARD_FILE, RiskModel
-from api.webhook_events import record_dispute
 from schemas.payments import PaymentState, PaymentStatus
 from schemas.provider_events import ProviderEvent
 from schemas.risk import RiskModelCard
 from schemas.store.database import make_engine, upgrade
 from schemas.store.read_model import upsert_payment
+from schemas.store.webhook_events import record_dispute
 from tests.support.risk_states import later, reviewed_state
 from tests.workers.tools.risk.test_risk_model import (
     HELD_OUT_LINE,

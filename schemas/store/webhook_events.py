@@ -8,12 +8,12 @@ the read model here instead; a running saga gets the signal (api/routes/webhooks
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, Insert, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from schemas.payments import DisputeRecord, PaymentState, PaymentStatus
 from schemas.provider_events import ProviderEvent
+from schemas.store.database import dialect_insert
 from schemas.store.risk_labels import record_labels
 from schemas.store.tables import PaymentRecord, WebhookEventRecord, WebhookRejectionRecord
 
@@ -114,9 +114,8 @@ def _event(event: ProviderEvent):
 
 
 def _upsert_counter(dialect_name: str) -> Insert:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = WebhookRejectionRecord.__table__
-    statement = dialect.insert(table)
+    statement = dialect_insert(dialect_name, table)
     return statement.on_conflict_do_update(
         index_elements=["provider"],
         set_={
