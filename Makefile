@@ -18,10 +18,10 @@ CHAOS_ARGS ?=
 
 help:
 	@echo "make run         start Temporal, sandbox gateway, worker and API (Ctrl-C stops)"
-	@echo "make test        ruff check + ruff format --check + the whole pytest suite"
+	@echo "make test        make lint + the whole pytest suite"
 	@echo "make bench       payments through the API at 20/s for 60 s vs a no-op baseline, verified"
 	@echo "make chaos       payments while processes are killed and the gateway fails, verified"
-	@echo "make lint        ruff check + ruff format --check"
+	@echo "make lint        ruff check + ruff format --check + the import contracts"
 	@echo "make fmt         ruff format + ruff check --fix"
 	@echo "make clean       remove caches and build output (keeps .venv and $(DATA))"
 	@echo "make clean-data  remove the local stack's data ($(DATA): payments, Temporal history)"
@@ -48,6 +48,7 @@ chaos: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

@@ -44,7 +44,6 @@ from pydantic import (
 
 from schemas.card_data import refuse_card_numbers
 from schemas.money import MAX_AMOUNT_MINOR
-from schemas.runtime.settings import FraudRules
 
 RULES_FORMAT = "paysaga.risk.rules/v1"
 RiskAction = Literal["allow", "block", "review", "require_3ds"]
@@ -76,6 +75,24 @@ def ip_network(value: str, strict: bool = False):
 
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class FraudRules(BaseModel):
+    """The default risk rules (rule set version 0, schemas.risk_rules.default_rule_set) of a
+    tenant that has posted none, and the review policy of every tenant."""
+
+    # Per-currency ceiling in minor units; currencies not listed have no ceiling.
+    amount_ceiling: dict[str, int] = Field(
+        default_factory=lambda: {"USD": 5_000_000, "EUR": 5_000_000, "GBP": 5_000_000}
+    )
+    blocked_customers: list[str] = Field(default_factory=list)
+    blocked_payment_methods: list[str] = Field(default_factory=lambda: ["tok_blocked"])
+    velocity_max_payments: int = 30
+    velocity_window: timedelta = timedelta(hours=1)
+    # A payment in review that no operator decided within review_timeout is then approved
+    # or (the default) rejected and its authorization voided.
+    review_timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(hours=24)
+    review_timeout_action: Literal["approve", "reject"] = "reject"
 
 
 class AmountCondition(BaseModel):

@@ -32,7 +32,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.runtime.settings import FraudRules, Settings
+from schemas.risk_rules import FraudRules
+from schemas.runtime.settings import Settings
 from schemas.store.database import make_engine, upgrade
 from tests.support.gateway import start_gateway
 from tests.support.ledger import assert_ledger_invariants

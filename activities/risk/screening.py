@@ -23,8 +23,7 @@ from activities.risk.model import RiskModel
 from activities.risk.rules import PaymentFacts, RuleEvaluator, parse_ip
 from schemas import steps
 from schemas.fraud import ScreeningCommand, ScreeningDecision
-from schemas.risk_rules import default_rule_set
-from schemas.runtime.settings import FraudRules
+from schemas.risk_rules import FraudRules, default_rule_set
 from schemas.store.read_model import upsert_payment
 from schemas.store.risk_rules import rule_set_version
 from schemas.store.tables import RiskRuleSetRecord

@@ -20,8 +20,7 @@ from api.idempotency import execute_once, fingerprint
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
 from api.problems import Problem
 from api.routes.payments import OptionalIdempotencyKey
-from schemas.risk_rules import RiskRuleSet, RiskRuleSetDocument, default_rule_set
-from schemas.runtime.settings import FraudRules
+from schemas.risk_rules import FraudRules, RiskRuleSet, RiskRuleSetDocument, default_rule_set
 from schemas.store.risk_rules import (
     ConcurrentRuleSetChange,
     current_rule_set,

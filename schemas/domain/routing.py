@@ -6,12 +6,34 @@ request is used alone: the client chose it.
 """
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from schemas.runtime.settings import RoutingPolicy, RoutingRule
+from pydantic import BaseModel, ConfigDict, Field
 
 # What each provider can charge: PayPal only its own wallet (the buyer approves at PayPal),
 # the card processors only cards (``tok_…``/``pm_…`` tokens of a card).
 ACCEPTS = {"sandbox": {"card"}, "stripe": {"card"}, "paypal": {"paypal"}}
+
+
+class RoutingRule(BaseModel):
+    """Providers to try, in order, for payments matching every condition that is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = None
+    currency: str | None = None
+    payment_method_type: str | None = None  # "card" or "paypal" (ACCEPTS)
+    providers: Annotated[list[str], Field(min_length=1)]
+
+
+class RoutingPolicy(BaseModel):
+    """``PAYSAGA_ROUTING='{"rules": [...], "default": ["sandbox"]}'``: the first matching
+    rule wins; a provider named in the request is used alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RoutingRule] = Field(default_factory=list)
+    default: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["sandbox"])
 
 
 class NoEligibleProvider(ValueError):

@@ -8,52 +8,16 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.domain.routing import RoutingPolicy
+from schemas.risk_rules import FraudRules
 
 TASK_QUEUE = "paysaga-payments"
 # Longer than any client's or load balancer's idle timeout (AWS ALB: 60 s), so a client never
 # sends on a kept-alive connection at the instant the API closes it (uvicorn's default is 5 s).
 API_KEEP_ALIVE_SECONDS = 75
-
-
-class FraudRules(BaseModel):
-    """The default risk rules (rule set version 0, schemas.risk_rules.default_rule_set) of a
-    tenant that has posted none, and the review policy of every tenant."""
-
-    # Per-currency ceiling in minor units; currencies not listed have no ceiling.
-    amount_ceiling: dict[str, int] = Field(
-        default_factory=lambda: {"USD": 5_000_000, "EUR": 5_000_000, "GBP": 5_000_000}
-    )
-    blocked_customers: list[str] = Field(default_factory=list)
-    blocked_payment_methods: list[str] = Field(default_factory=lambda: ["tok_blocked"])
-    velocity_max_payments: int = 30
-    velocity_window: timedelta = timedelta(hours=1)
-    # A payment in review that no operator decided within review_timeout is then approved
-    # or (the default) rejected and its authorization voided.
-    review_timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(hours=24)
-    review_timeout_action: Literal["approve", "reject"] = "reject"
-
-
-class RoutingRule(BaseModel):
-    """Providers to try, in order, for payments matching every condition that is set."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str | None = None
-    currency: str | None = None
-    payment_method_type: str | None = None  # "card" or "paypal" (schemas.domain.routing)
-    providers: Annotated[list[str], Field(min_length=1)]
-
-
-class RoutingPolicy(BaseModel):
-    """``PAYSAGA_ROUTING='{"rules": [...], "default": ["sandbox"]}'``: the first matching
-    rule wins; a provider named in the request is used alone."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rules: list[RoutingRule] = Field(default_factory=list)
-    default: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["sandbox"])
 
 
 class Settings(BaseSettings):

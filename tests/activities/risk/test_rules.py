@@ -10,8 +10,7 @@ import pytest
 
 from activities.risk.rules import PaymentFacts, RuleEvaluator, describe, evaluate
 from schemas.risk_decision import FiredRule
-from schemas.risk_rules import RiskRuleSet, default_rule_set
-from schemas.runtime.settings import FraudRules
+from schemas.risk_rules import FraudRules, RiskRuleSet, default_rule_set
 
 FACTS = PaymentFacts(
     amount=5_000,

@@ -17,9 +17,9 @@ from activities.risk.screening import FraudActivities
 from schemas.fraud import ScreeningCommand, ScreeningDecision
 from schemas.payments import PaymentState
 from schemas.risk_decision import FiredRule
-from schemas.risk_rules import RiskRuleSetDocument
+from schemas.risk_rules import FraudRules, RiskRuleSetDocument
 from schemas.risk_signals import RiskSignals
-from schemas.runtime.settings import FraudRules, Settings
+from schemas.runtime.settings import Settings
 from schemas.store.database import make_engine
 from schemas.store.risk_rules import save_rule_set
 from schemas.store.tables import PaymentRecord

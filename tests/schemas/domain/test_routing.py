@@ -2,8 +2,13 @@
 
 import pytest
 
-from schemas.domain.routing import NoEligibleProvider, payment_method_type, route
-from schemas.runtime.settings import RoutingPolicy, RoutingRule
+from schemas.domain.routing import (
+    NoEligibleProvider,
+    RoutingPolicy,
+    RoutingRule,
+    payment_method_type,
+    route,
+)
 
 ALL = ["sandbox", "stripe", "paypal"]
 POLICY = RoutingPolicy(

@@ -36,9 +36,8 @@ from activities.risk.screening import FraudActivities
 from schemas.fraud import ScreeningCommand
 from schemas.identity import new_payment_id
 from schemas.payments import PaymentState, PaymentStatus
-from schemas.risk_rules import RiskRuleSetDocument
+from schemas.risk_rules import FraudRules, RiskRuleSetDocument
 from schemas.risk_signals import RiskSignals
-from schemas.runtime.settings import FraudRules
 from schemas.store.database import make_engine, upgrade
 from schemas.store.read_model import upsert_payment
 from schemas.store.risk_rules import save_rule_set
