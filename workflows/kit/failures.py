@@ -1,5 +1,6 @@
 """How the sagas read an activity's failure: a reason for the step history, whether the
-provider refused (nothing moved) or the outcome is unknown, and an admission's rejection."""
+provider refused (nothing moved) or the outcome is unknown, and an admission's rejection
+(read from the admission step, and answered to the client)."""
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -45,3 +46,9 @@ def rejection(failure: BaseException) -> dict:
     if isinstance(cause, ApplicationError) and cause.type == errors.REJECTED and cause.details:
         return dict(cause.details[0])
     return {"code": "ledger_unavailable", "message": reason(failure)}
+
+
+def rejected(rejection: dict) -> ApplicationError:
+    """The ``Rejected`` failure an update answers a refused request with: the client reads
+    ``{code, message}`` from its details."""
+    return ApplicationError(rejection["message"], rejection, type=errors.REJECTED)
