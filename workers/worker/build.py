@@ -33,14 +33,7 @@ from schemas.runtime.tracing import configure_tracing
 from schemas.store.database import make_engine, require_current_schema
 from workers.worker.schedules import ensure_schedules
 from workers.worker.telemetry import worker_runtime
-from workflows.installment_plan.workflow import InstallmentPlanWorkflow
-from workflows.payment.workflow import PaymentWorkflow
-from workflows.payout.scheduled import ScheduledPayoutWorkflow
-from workflows.payout.workflow import PayoutWorkflow
-from workflows.reconciliation.report import ReconciliationReportWorkflow
-from workflows.reconciliation.workflow import ReconciliationWorkflow
-from workflows.refund.workflow import RefundWorkflow
-from workflows.subscription.workflow import SubscriptionWorkflow
+from workflows import WORKFLOWS
 
 log = logging.getLogger("paysaga.worker")
 
@@ -110,16 +103,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[
-            PaymentWorkflow,
-            RefundWorkflow,
-            PayoutWorkflow,
-            ScheduledPayoutWorkflow,
-            SubscriptionWorkflow,
-            ReconciliationWorkflow,
-            ReconciliationReportWorkflow,
-            InstallmentPlanWorkflow,
-        ],
+        workflows=WORKFLOWS,
         activities=worker_activities(settings, engine, providers),
         # Fraud and ledger activities are synchronous SQL: they run on this pool.
         activity_executor=executor,
