@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.kit import policies
     from workflows.kit import search_attributes as sa
-    from workflows.kit.failures import LOCAL_ACTIVITY_FAILURES, rejection
+    from workflows.kit.failures import admit
 
 Status = InstallmentPlanStatus
 
@@ -54,16 +54,13 @@ class InstallmentSteps:
         self._filed: tuple | None = None
 
     async def admit(self) -> bool:
-        try:
-            self.state = await workflow.execute_local_activity(
-                admit_installment_plan, self.plan, **policies.ADMISSION_CALL
-            )
-        except LOCAL_ACTIVITY_FAILURES as failure:
-            self.rejection = rejection(failure)
+        admitted, self.rejection = await admit(admit_installment_plan, self.plan)
+        if self.rejection is not None:
             self.state.status = Status.REJECTED
             self.state.failure_code = self.rejection["code"]
             self.state.failure_message = self.rejection["message"]
             return False
+        self.state = admitted
         # The stored state is what the API answered with: filed under it already.
         self._filed = self._filing()
         return True

@@ -2,8 +2,13 @@
 provider refused (nothing moved) or the outcome is unknown, and an admission's rejection
 (read from the admission step, and answered to the client)."""
 
+from collections.abc import Callable
+from typing import Any
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.kit import policies
 
 with workflow.unsafe.imports_passed_through():
     from schemas import errors
@@ -46,6 +51,15 @@ def rejection(failure: BaseException) -> dict:
     if isinstance(cause, ApplicationError) and cause.type == errors.REJECTED and cause.details:
         return dict(cause.details[0])
     return {"code": "ledger_unavailable", "message": reason(failure)}
+
+
+async def admit(step: Callable, request: Any) -> tuple[Any, dict | None]:
+    """Run an admission step (the local activity that reserves or locks what the saga
+    needs): ``(its result, None)``, or ``(None, its rejection)`` when it refused."""
+    try:
+        return await workflow.execute_local_activity(step, request, **policies.ADMISSION_CALL), None
+    except LOCAL_ACTIVITY_FAILURES as failure:
+        return None, rejection(failure)
 
 
 def rejected(rejection: dict) -> ApplicationError:

@@ -27,13 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.ledger import JournalEntryDraft
     from schemas.payouts import PayoutInput, PayoutState, PayoutStatus, RecordPayoutCommand
     from schemas.provider import PayoutCommand, TransferCommand, TransferReversalCommand
-    from workflows.kit.failures import (
-        LOCAL_ACTIVITY_FAILURES,
-        reason,
-        refusal,
-        refused,
-        rejection,
-    )
+    from workflows.kit.failures import admit, reason, refusal, refused
 
 
 class PayoutSteps:
@@ -58,12 +52,8 @@ class PayoutSteps:
     async def reserve(self) -> bool:
         """Admit the payout; False (status ``rejected``, nothing stored) when refused."""
         started = workflow.now()
-        try:
-            admission = await workflow.execute_local_activity(
-                reserve_payout, self.payout, **policies.ADMISSION_CALL
-            )
-        except LOCAL_ACTIVITY_FAILURES as failure:
-            self.rejection = rejection(failure)
+        admission, self.rejection = await admit(reserve_payout, self.payout)
+        if self.rejection is not None:
             self.log.ran(reserve_payout, started, "failed", self.rejection["code"])
             self.finish(PayoutStatus.REJECTED, self.rejection["code"], self.rejection["message"])
             return False

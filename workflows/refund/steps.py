@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from workflows.kit import policies
-from workflows.kit.failures import LOCAL_ACTIVITY_FAILURES, reason, refused, rejection
+from workflows.kit.failures import admit, reason, refused
 from workflows.kit.outcomes import OutcomeUnknown, StepFailed
 from workflows.kit.step_log import StepLog
 from workflows.refund.activities import create_refund, record_refund, reserve_refund
@@ -43,12 +43,8 @@ class RefundSteps:
     async def reserve(self) -> bool:
         """Admit the refund; False (status ``rejected``, nothing stored) when refused."""
         started = workflow.now()
-        try:
-            admitted = await workflow.execute_local_activity(
-                reserve_refund, self.refund, **policies.ADMISSION_CALL
-            )
-        except LOCAL_ACTIVITY_FAILURES as failure:
-            self.rejection = rejection(failure)
+        admitted, self.rejection = await admit(reserve_refund, self.refund)
+        if self.rejection is not None:
             self.state.status = RefundStatus.REJECTED
             self.state.failure_code = self.rejection["code"]
             self.state.failure_message = self.rejection["message"]
