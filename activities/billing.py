@@ -4,7 +4,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from temporalio import activity
 
-from schemas import steps
 from schemas.store.tables import PaymentRecord
 
 
@@ -12,7 +11,7 @@ class BillingActivities:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @activity.defn(name=steps.LOOKUP_PAYMENT_OUTCOME)
+    @activity.defn
     def lookup_payment_outcome(self, payment_id: str) -> str | None:
         """A billing charge's payment status as the read model has it now. A charge whose
         outcome was unknown (``requires_attention``) is settled by reconciliation; billing

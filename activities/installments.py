@@ -13,7 +13,6 @@ from sqlalchemy import Connection, Engine
 from temporalio import activity
 
 from activities.ledger import rejected
-from schemas import steps
 from schemas.installments import InstallmentPlanInput, InstallmentPlanState, InstallmentPlanStatus
 from schemas.invoices import InvoiceStatus
 from schemas.store.database import as_utc
@@ -35,7 +34,7 @@ class InstallmentActivities:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @activity.defn(name=steps.ADMIT_INSTALLMENT_PLAN)
+    @activity.defn
     def admit_installment_plan(self, plan: InstallmentPlanInput) -> InstallmentPlanState:
         """Store the plan and lock its invoice, or raise ``Rejected`` (nothing written)."""
         now = datetime.now(UTC)
@@ -66,7 +65,7 @@ class InstallmentActivities:
             INSTALLMENT_PLANS.upsert(connection, state)
             return state
 
-    @activity.defn(name=steps.RECORD_INSTALLMENT_PLAN)
+    @activity.defn
     def record_installment_plan(self, state: InstallmentPlanState) -> None:
         """The plan's read model and its invoice's amount_paid and status, together."""
         with self._engine.begin() as connection:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, Insert, bindparam, insert, select, tu
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from schemas import errors, steps
+from schemas import errors
 from schemas.ledger import JournalEntryDraft, RecordPaymentCommand, is_guarded
 from schemas.store.database import dialect_insert
 from schemas.store.read_model import upsert_payment
@@ -67,7 +67,7 @@ class LedgerActivities:
     def __init__(self, engine: Engine) -> None:
         self._ledger = Ledger(engine)
 
-    @activity.defn(name=steps.RECORD_PAYMENT)
+    @activity.defn
     def record_payment(self, command: RecordPaymentCommand) -> None:
         with self._ledger.transaction() as transaction:
             # The payment's row first (the upsert locks it, which also serializes concurrent

@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import Ledger, account_ids, rejected
-from schemas import errors, steps
+from schemas import errors
 from schemas.domain import journals
 from schemas.ledger import MERCHANT_BALANCE, PAYOUT_RESERVE
 from schemas.money import format_minor
@@ -29,7 +29,7 @@ class PayoutActivities:
     def __init__(self, engine: Engine) -> None:
         self._ledger = Ledger(engine)
 
-    @activity.defn(name=steps.RESERVE_PAYOUT)
+    @activity.defn
     def reserve_payout(self, payout: PayoutInput) -> PayoutAdmission:
         """Admit the payout and reserve its money, or raise ``Rejected`` (nothing written)."""
         with self._ledger.transaction() as transaction:
@@ -76,14 +76,14 @@ class PayoutActivities:
                 ) from None
             return PayoutAdmission(state=state, bank_account=account.bank_account)
 
-    @activity.defn(name=steps.RECORD_PAYOUT)
+    @activity.defn
     def record_payout(self, command: RecordPayoutCommand) -> None:
         """Store the payout's state and post its journal (the payout's row first)."""
         with self._ledger.transaction() as transaction:
             PAYOUTS.upsert(transaction.connection, command.state)
             transaction.post(command.state.tenant_id, command.journal)
 
-    @activity.defn(name=steps.RELEASE_PAYOUT_RESERVATION)
+    @activity.defn
     def release_payout_reservation(self, state: PayoutState) -> None:
         """Compensation: the reserved money is the merchant's again."""
         entry = journals.payout_release(

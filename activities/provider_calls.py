@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities import metrics
 from activities.circuit_breaker import CircuitBreaker, is_provider_failure, refusal_error
 from activities.providers.base import PaymentProvider
-from schemas import errors, steps
+from schemas import errors
 from schemas.provider import (
     AuthorizeCommand,
     ChargeCommand,
@@ -68,7 +68,7 @@ class ProviderActivities:
         else:
             await asyncio.to_thread(self._breaker.record_success, name)
 
-    @activity.defn(name=steps.AUTHORIZE_PAYMENT)
+    @activity.defn
     async def authorize_payment(self, command: AuthorizeCommand) -> ChargeResult:
         try:
             return await self._call(command.provider, lambda p: p.authorize(command))
@@ -83,22 +83,22 @@ class ProviderActivities:
                 ) from failure
             raise
 
-    @activity.defn(name=steps.CONFIRM_PAYMENT_ACTION)
+    @activity.defn
     async def confirm_payment_action(self, command: ChargeCommand) -> ChargeResult:
         return await self._call(command.provider, lambda p: p.confirm_action(command))
 
-    @activity.defn(name=steps.CAPTURE_PAYMENT)
+    @activity.defn
     async def capture_payment(self, command: ChargeCommand) -> ChargeResult:
         return await self._call(command.provider, lambda p: p.capture(command))
 
-    @activity.defn(name=steps.VOID_AUTHORIZATION)
+    @activity.defn
     async def void_authorization(self, command: ChargeCommand) -> ChargeResult:
         return await self._call(command.provider, lambda p: p.void(command))
 
-    @activity.defn(name=steps.REFUND_PAYMENT)
+    @activity.defn
     async def refund_payment(self, command: ChargeCommand) -> ChargeResult:
         return await self._call(command.provider, lambda p: p.refund(command))
 
-    @activity.defn(name=steps.CREATE_REFUND)
+    @activity.defn
     async def create_refund(self, command: RefundCommand) -> RefundResult:
         return await self._call(command.provider, lambda p: p.create_refund(command))

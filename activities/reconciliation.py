@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
 from activities.reconciliation_match import Movement, compare
-from schemas import errors, steps
+from schemas import errors
 from schemas.payments import PaymentStatus
 from schemas.provider import ProviderTransaction
 from schemas.reconciliation import (
@@ -47,7 +47,7 @@ class ReconciliationActivities:
         self._engine = engine
         self._providers = providers
 
-    @activity.defn(name=steps.FIND_UNRESOLVED)
+    @activity.defn
     def find_unresolved(self, command: FindUnresolvedCommand) -> Unresolved:
         """The oldest ``requires_attention`` payments, refunds and payouts (each up to limit)."""
         found = {}
@@ -63,7 +63,7 @@ class ReconciliationActivities:
                 found[name] = [model.state.model_validate_json(row) for row in rows]
         return Unresolved(**found)
 
-    @activity.defn(name=steps.LOOKUP_CHARGE)
+    @activity.defn
     async def lookup_charge(self, command: LookupCommand) -> ChargeLookup:
         try:
             provider = self._providers[command.provider]
@@ -76,11 +76,11 @@ class ReconciliationActivities:
             return ChargeLookup(charge=None, declined=True)
         return ChargeLookup(charge=charge)
 
-    @activity.defn(name=steps.LOOKUP_REFUND)
+    @activity.defn
     async def lookup_refund(self, command: LookupCommand) -> RefundLookup:
         return RefundLookup(refund=await self._providers[command.provider].find_refund(command.id))
 
-    @activity.defn(name=steps.LOOKUP_PAYOUT)
+    @activity.defn
     async def lookup_payout(self, command: LookupCommand) -> PayoutLookup:
         provider = self._providers[command.provider]
         return PayoutLookup(
@@ -88,7 +88,7 @@ class ReconciliationActivities:
             payout=await provider.find_payout(command.id),
         )
 
-    @activity.defn(name=steps.BUILD_RECONCILIATION_REPORT)
+    @activity.defn
     async def build_reconciliation_report(self, command: ReportCommand) -> ReconciliationReport:
         day_start = datetime.combine(command.date, time(), UTC)
         day_end = day_start + timedelta(days=1)

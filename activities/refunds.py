@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import Ledger, rejected
-from schemas import errors, steps
+from schemas import errors
 from schemas.domain import journals
 from schemas.payments import REFUNDABLE_STATUSES, PaymentState, PaymentStatus
 from schemas.refunds import RecordRefundCommand, RefundInput, RefundState, RefundStatus
@@ -28,7 +28,7 @@ class RefundActivities:
     def __init__(self, engine: Engine) -> None:
         self._ledger = Ledger(engine)
 
-    @activity.defn(name=steps.RESERVE_REFUND)
+    @activity.defn
     def reserve_refund(self, refund: RefundInput) -> RefundState:
         """Admit the refund and reserve its money, or raise ``Rejected`` (nothing written)."""
         with self._ledger.transaction() as transaction:
@@ -82,7 +82,7 @@ class RefundActivities:
                 ) from None
             return state
 
-    @activity.defn(name=steps.RECORD_REFUND)
+    @activity.defn
     def record_refund(self, command: RecordRefundCommand) -> None:
         """Store the refund's state and its journal; a success also updates the payment."""
         state = command.state

@@ -3,7 +3,6 @@
 from sqlalchemy import Engine
 from temporalio import activity
 
-from schemas import steps
 from schemas.store.read_model import SUBSCRIPTIONS
 from schemas.subscriptions import SubscriptionState
 
@@ -12,7 +11,7 @@ class SubscriptionActivities:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @activity.defn(name=steps.RECORD_SUBSCRIPTION)
+    @activity.defn
     def record_subscription(self, state: SubscriptionState) -> None:
         """Upsert the subscription's row; an older state never overwrites a newer one."""
         with self._engine.begin() as connection:

@@ -21,7 +21,6 @@ from temporalio import activity
 from activities.risk.features import SqlVelocity, compute_features, known_velocity
 from activities.risk.model import RiskModel
 from activities.risk.rules import PaymentFacts, RuleEvaluator, parse_ip
-from schemas import steps
 from schemas.fraud import ScreeningCommand, ScreeningDecision
 from schemas.risk_rules import FraudRules, default_rule_set
 from schemas.store.read_model import upsert_payment
@@ -50,7 +49,7 @@ class FraudActivities:
         self._evaluators: OrderedDict[tuple[str, int], RuleEvaluator] = OrderedDict()
         self._evaluators_lock = threading.Lock()
 
-    @activity.defn(name=steps.SCREEN_PAYMENT)
+    @activity.defn
     def screen_payment(self, command: ScreeningCommand) -> ScreeningDecision:
         """Record the payment as ``processing`` and decide what happens to it."""
         state, signals = command.state, command.signals

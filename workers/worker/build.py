@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import uvloop
@@ -32,14 +33,7 @@ from schemas.runtime.tracing import configure_tracing
 from schemas.store.database import make_engine, require_current_schema
 from workers.worker.schedules import ensure_schedules
 from workers.worker.telemetry import worker_runtime
-from workflows.installment_plan.workflow import InstallmentPlanWorkflow
-from workflows.payment.workflow import PaymentWorkflow
-from workflows.payout.scheduled import ScheduledPayoutWorkflow
-from workflows.payout.workflow import PayoutWorkflow
-from workflows.reconciliation.report import ReconciliationReportWorkflow
-from workflows.reconciliation.workflow import ReconciliationWorkflow
-from workflows.refund.workflow import RefundWorkflow
-from workflows.subscription.workflow import SubscriptionWorkflow
+from workflows import WORKFLOWS
 
 log = logging.getLogger("paysaga.worker")
 
@@ -51,15 +45,11 @@ def workflow_runner(sandboxed: bool) -> WorkflowRunner:
     return SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()
 
 
-def build_worker(
-    client: Client,
-    settings: Settings,
-    engine: Engine,
-    providers: dict[str, PaymentProvider],
-    executor: ThreadPoolExecutor,
-    sandboxed: bool | None = None,
-) -> Worker:
-    """The payments worker; ``sandboxed`` overrides ``settings.workflow_sandbox``."""
+def worker_activities(
+    settings: Settings, engine: Engine, providers: dict[str, PaymentProvider]
+) -> list[Callable]:
+    """Every activity the sagas call, each registered under its method's name (the stubs
+    in ``workflows/*/activities.py`` declare the same names and types)."""
     # The risk model is loaded once per process and directory, however many workers.
     fraud = FraudActivities(engine, settings.fraud, load_configured(settings))
     ledger = LedgerActivities(engine)
@@ -72,46 +62,49 @@ def build_worker(
     billing = BillingActivities(engine)
     installments = InstallmentActivities(engine)
     subscriptions = SubscriptionActivities(engine)
+    return [
+        fraud.screen_payment,
+        ledger.record_payment,
+        provider_calls.authorize_payment,
+        provider_calls.confirm_payment_action,
+        provider_calls.capture_payment,
+        provider_calls.void_authorization,
+        provider_calls.refund_payment,
+        provider_calls.create_refund,
+        refunds.reserve_refund,
+        refunds.record_refund,
+        payouts.reserve_payout,
+        payouts.record_payout,
+        payouts.release_payout_reservation,
+        payout_calls.transfer_to_connected_account,
+        payout_calls.pay_out_to_bank,
+        payout_calls.reverse_transfer,
+        reconciliation.find_unresolved,
+        reconciliation.lookup_charge,
+        reconciliation.lookup_refund,
+        reconciliation.lookup_payout,
+        reconciliation.build_reconciliation_report,
+        billing.lookup_payment_outcome,
+        installments.admit_installment_plan,
+        installments.record_installment_plan,
+        subscriptions.record_subscription,
+    ]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    engine: Engine,
+    providers: dict[str, PaymentProvider],
+    executor: ThreadPoolExecutor,
+    sandboxed: bool | None = None,
+) -> Worker:
+    """The payments worker; ``sandboxed`` overrides ``settings.workflow_sandbox``."""
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[
-            PaymentWorkflow,
-            RefundWorkflow,
-            PayoutWorkflow,
-            ScheduledPayoutWorkflow,
-            SubscriptionWorkflow,
-            ReconciliationWorkflow,
-            ReconciliationReportWorkflow,
-            InstallmentPlanWorkflow,
-        ],
-        activities=[
-            fraud.screen_payment,
-            ledger.record_payment,
-            provider_calls.authorize_payment,
-            provider_calls.confirm_payment_action,
-            provider_calls.capture_payment,
-            provider_calls.void_authorization,
-            provider_calls.refund_payment,
-            provider_calls.create_refund,
-            refunds.reserve_refund,
-            refunds.record_refund,
-            payouts.reserve_payout,
-            payouts.record_payout,
-            payouts.release_payout_reservation,
-            payout_calls.transfer_to_connected_account,
-            payout_calls.pay_out_to_bank,
-            payout_calls.reverse_transfer,
-            reconciliation.find_unresolved,
-            reconciliation.lookup_charge,
-            reconciliation.lookup_refund,
-            reconciliation.lookup_payout,
-            reconciliation.build_reconciliation_report,
-            billing.lookup_payment_outcome,
-            installments.admit_installment_plan,
-            installments.record_installment_plan,
-            subscriptions.record_subscription,
-        ],
+        workflows=WORKFLOWS,
+        activities=worker_activities(settings, engine, providers),
         # Fraud and ledger activities are synchronous SQL: they run on this pool.
         activity_executor=executor,
         workflow_runner=workflow_runner(

@@ -6,7 +6,6 @@ from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import steps
     from schemas.billing import ChargeAttempt
     from schemas.identity import billing_key, billing_payment_id, payment_workflow_id
     from schemas.money import format_minor
@@ -14,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import policies
     from workflows.kit import search_attributes as sa
 
+from workflows.billing.activities import lookup_payment_outcome
 from workflows.payment.workflow import PaymentWorkflow
 
 
@@ -58,22 +58,16 @@ async def charge(
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
     except ChildWorkflowError as failed:
-        return ChargeAttempt(
-            attempt=attempt,
-            payment_id=payment_id,
-            amount=amount,
-            status="failed",
-            failure_code="payment_failed",
-            failure_message=str(failed.cause or failed),
-            at=workflow.now(),
-        )
+        status, code, message = "failed", "payment_failed", str(failed.cause or failed)
+    else:
+        status, code, message = state.status.value, state.failure_code, state.failure_message
     return ChargeAttempt(
         attempt=attempt,
         payment_id=payment_id,
         amount=amount,
-        status=state.status.value,
-        failure_code=state.failure_code,
-        failure_message=state.failure_message,
+        status=status,
+        failure_code=code,
+        failure_message=message,
         at=workflow.now(),
     )
 
@@ -81,5 +75,5 @@ async def charge(
 async def settled_outcome(payment_id: str) -> str | None:
     """The payment's status now, as reconciliation left it in the read model."""
     return await workflow.execute_local_activity(
-        steps.LOOKUP_PAYMENT_OUTCOME, payment_id, result_type=str, **policies.LOCAL_CALL
+        lookup_payment_outcome, payment_id, **policies.LOCAL_CALL
     )

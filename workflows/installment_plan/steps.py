@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import errors, steps
+    from schemas import errors
     from schemas.billing import CHARGED, NOT_CHARGED, UNSETTLED_RECHECK, ChargeAttempt
     from schemas.installments import (
         Installment,
@@ -24,9 +24,13 @@ with workflow.unsafe.imports_passed_through():
         PayInstallmentsRequest,
     )
     from workflows.billing.charge import charge, settled_outcome
+    from workflows.installment_plan.activities import (
+        admit_installment_plan,
+        record_installment_plan,
+    )
     from workflows.kit import policies
     from workflows.kit import search_attributes as sa
-    from workflows.kit.failures import LOCAL_ACTIVITY_FAILURES, rejection
+    from workflows.kit.failures import admit
 
 Status = InstallmentPlanStatus
 
@@ -50,19 +54,13 @@ class InstallmentSteps:
         self._filed: tuple | None = None
 
     async def admit(self) -> bool:
-        try:
-            self.state = await workflow.execute_local_activity(
-                steps.ADMIT_INSTALLMENT_PLAN,
-                self.plan,
-                result_type=InstallmentPlanState,
-                **policies.ADMISSION_CALL,
-            )
-        except LOCAL_ACTIVITY_FAILURES as failure:
-            self.rejection = rejection(failure)
+        admitted, self.rejection = await admit(admit_installment_plan, self.plan)
+        if self.rejection is not None:
             self.state.status = Status.REJECTED
             self.state.failure_code = self.rejection["code"]
             self.state.failure_message = self.rejection["message"]
             return False
+        self.state = admitted
         # The stored state is what the API answered with: filed under it already.
         self._filed = self._filing()
         return True
@@ -242,7 +240,7 @@ class InstallmentSteps:
         state.updated_at = max(state.updated_at, workflow.now())
         self._file()
         await workflow.execute_local_activity(
-            steps.RECORD_INSTALLMENT_PLAN, state, **policies.RECORD_CALL
+            record_installment_plan, state, **policies.RECORD_CALL
         )
 
     def _filing(self) -> tuple:

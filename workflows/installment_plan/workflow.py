@@ -18,7 +18,6 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import errors
     from schemas.installments import (
         CancelInstallmentPlanRequest,
         EarlyPaymentResult,
@@ -30,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.installment_plan.steps import InstallmentSteps, invalid
     from workflows.kit import search_attributes as sa
+    from workflows.kit.failures import rejected
+    from workflows.kit.waits import wait_within
 
 Status = InstallmentPlanStatus
 
@@ -108,13 +109,10 @@ class InstallmentPlanWorkflow:
     async def _idle_until(self, at_most: timedelta | None) -> None:
         seen = self._changes
         self._idle = True
-        try:
-            await workflow.wait_condition(
-                lambda: bool(self._payments) or self._cancel is not None or self._changes != seen,
-                timeout=at_most,
-            )
-        except TimeoutError:
-            pass
+        await wait_within(
+            lambda: bool(self._payments) or self._cancel is not None or self._changes != seen,
+            at_most,
+        )
         self._idle = False
 
     async def _pay_early(self, payment: _Payment) -> None:
@@ -144,7 +142,7 @@ class InstallmentPlanWorkflow:
         await workflow.wait_condition(lambda: self._idle or self._done)
         if self._steps.rejection is not None:
             rejection = self._steps.rejection
-            raise ApplicationError(rejection["message"], rejection, type=errors.REJECTED)
+            raise rejected(rejection)
         return self._steps.state
 
     @workflow.update

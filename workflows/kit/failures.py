@@ -1,8 +1,14 @@
 """How the sagas read an activity's failure: a reason for the step history, whether the
-provider refused (nothing moved) or the outcome is unknown, and an admission's rejection."""
+provider refused (nothing moved) or the outcome is unknown, and an admission's rejection
+(read from the admission step, and answered to the client)."""
+
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.kit import policies
 
 with workflow.unsafe.imports_passed_through():
     from schemas import errors
@@ -45,3 +51,18 @@ def rejection(failure: BaseException) -> dict:
     if isinstance(cause, ApplicationError) and cause.type == errors.REJECTED and cause.details:
         return dict(cause.details[0])
     return {"code": "ledger_unavailable", "message": reason(failure)}
+
+
+async def admit(step: Callable, request: Any) -> tuple[Any, dict | None]:
+    """Run an admission step (the local activity that reserves or locks what the saga
+    needs): ``(its result, None)``, or ``(None, its rejection)`` when it refused."""
+    try:
+        return await workflow.execute_local_activity(step, request, **policies.ADMISSION_CALL), None
+    except LOCAL_ACTIVITY_FAILURES as failure:
+        return None, rejection(failure)
+
+
+def rejected(rejection: dict) -> ApplicationError:
+    """The ``Rejected`` failure an update answers a refused request with: the client reads
+    ``{code, message}`` from its details."""
+    return ApplicationError(rejection["message"], rejection, type=errors.REJECTED)

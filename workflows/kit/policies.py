@@ -1,4 +1,4 @@
-"""Activity timeouts and retry policies of the payment saga."""
+"""Activity timeouts and retry policies of the sagas."""
 
 from datetime import timedelta
 
@@ -21,6 +21,12 @@ PROVIDER_CALL = {
     "schedule_to_close_timeout": timedelta(minutes=10),
     "retry_policy": PROVIDER_RETRY,
 }
+
+
+def provider_call(deadline: timedelta) -> dict:
+    """``PROVIDER_CALL`` within the saga's own deadline for all of a call's attempts."""
+    return {**PROVIDER_CALL, "schedule_to_close_timeout": deadline}
+
 
 # Compensations retry longer: giving up means an operator has to step in.
 COMPENSATION_CALL = {

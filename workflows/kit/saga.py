@@ -14,9 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.kit.failures import reason
 from workflows.kit.metrics import compensation_ran
-
-with workflow.unsafe.imports_passed_through():
-    from schemas.payments import StepRecord
+from workflows.kit.step_log import Step, StepLog, step_name
 
 # A compensation returns a detail for the step history, or None when it had nothing to undo.
 CompensationAction = Callable[[], Awaitable[str | None]]
@@ -29,15 +27,17 @@ class _Compensation:
 
 
 class Saga:
-    def __init__(self, history: list[StepRecord]) -> None:
+    def __init__(self, log: StepLog) -> None:
         self._stack: list[_Compensation] = []
-        self._history = history
+        self._log = log
 
-    def register(self, name: str, action: CompensationAction) -> None:
-        self._stack.append(_Compensation(name, action))
+    def register(self, step: Step, action: CompensationAction) -> None:
+        """``action`` undoes ``step`` (usually the activity it calls, which names it)."""
+        self._stack.append(_Compensation(step_name(step), action))
 
-    def discard(self, name: str) -> None:
+    def discard(self, step: Step) -> None:
         """Drop a compensation that no longer applies (a captured charge cannot be voided)."""
+        name = step_name(step)
         self._stack = [c for c in self._stack if c.name != name]
 
     async def unwind(self) -> bool:
@@ -53,14 +53,5 @@ class Saga:
                 all_succeeded = False
                 outcome, detail = "failed", reason(failure)
             compensation_ran(compensation.name, outcome)
-            self._history.append(
-                StepRecord(
-                    name=compensation.name,
-                    kind="compensation",
-                    outcome=outcome,
-                    started_at=started,
-                    finished_at=workflow.now(),
-                    detail=detail,
-                )
-            )
+            self._log.ran(compensation.name, started, outcome, detail, kind="compensation")
         return all_succeeded

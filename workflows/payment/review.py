@@ -1,4 +1,4 @@
-"""Manual review of a payment the risk rules held (issue 9).
+"""Manual review of a payment the risk rules held.
 
 The payment is authorized without capture, then waits in ``in_review`` for an operator's
 decision (the ``review`` update, from the API or the Temporal UI/CLI), a cancel, or its
@@ -12,12 +12,13 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.payments import CancelRequest, PaymentInput, PaymentStatus, StepRecord
+    from schemas.payments import CancelRequest, PaymentInput, PaymentStatus
     from schemas.risk_review import ReviewDecision, ReviewRecord
-    from workflows.payment.steps import PaymentSteps, StepFailed
+    from workflows.kit.outcomes import StepFailed
+    from workflows.kit.patches import RISK_REVIEW
+    from workflows.kit.waits import wait_within
+    from workflows.payment.steps import PaymentSteps
 
-# Marks, in new histories, the code path that holds a payment for review.
-REVIEW_PATCH = "risk-review"
 REVIEW_STEP = "review_payment"
 # Who decides when no operator did before the deadline.
 TIMEOUT_REVIEWER = "paysaga"
@@ -37,7 +38,7 @@ class PaymentReview:
     ) -> None:
         """Returns once the payment is approved; raises ``StepFailed`` when it is rejected
         (by an operator or the deadline) or canceled, so the saga voids the authorization."""
-        workflow.patched(REVIEW_PATCH)
+        workflow.patched(RISK_REVIEW)
         opened = workflow.now()
         steps.state.review = ReviewRecord(
             opened_at=opened,
@@ -72,19 +73,15 @@ class PaymentReview:
 
     @staticmethod
     def _close(steps, verdict, reviewer, reason, channel, failure_code: str) -> None:
-        now = workflow.now()
         review = steps.state.review
         review.decision, review.reviewer, review.reason = verdict, reviewer, reason
-        review.channel, review.decided_at = channel, now
+        review.channel, review.decided_at = channel, workflow.now()
         approved = verdict == "approve"
-        steps.state.steps.append(
-            StepRecord(
-                name=REVIEW_STEP,
-                outcome="succeeded" if approved else "failed",
-                started_at=review.opened_at,
-                finished_at=now,
-                detail=f"{'approved' if approved else 'rejected'} by {reviewer}: {reason}",
-            )
+        steps.log.ran(
+            REVIEW_STEP,
+            review.opened_at,
+            "succeeded" if approved else "failed",
+            f"{'approved' if approved else 'rejected'} by {reviewer}: {reason}",
         )
         if not approved:
             raise StepFailed(PaymentStatus.DECLINED, failure_code, reason)
@@ -93,14 +90,3 @@ class PaymentReview:
 def _hours(duration: timedelta) -> str:
     hours = duration / timedelta(hours=1)
     return f"{hours:g} h" if hours >= 1 else f"{duration.total_seconds():g} s"
-
-
-async def wait_within(condition, within: timedelta) -> bool:
-    """Whether ``condition`` held within ``within`` (checked once when no time is left)."""
-    if within <= timedelta(0):
-        return bool(condition())
-    try:
-        await workflow.wait_condition(condition, timeout=within)
-        return True
-    except TimeoutError:
-        return False

@@ -1,4 +1,5 @@
-"""The steps of the payment saga: each calls one activity and records itself in the state."""
+"""The steps of the payment saga: each calls one activity and records itself in the state.
+The workflow registers their compensations (``void``, ``refund``) on its saga."""
 
 from datetime import datetime
 
@@ -8,26 +9,29 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows.kit import policies
 from workflows.kit import search_attributes as sa
 from workflows.kit.failures import LOCAL_ACTIVITY_FAILURES, reason, refusal
-from workflows.kit.saga import Saga
+from workflows.kit.outcomes import StepFailed
+from workflows.kit.patches import PROVIDER_FAILOVER
+from workflows.kit.step_log import StepLog
+from workflows.payment.activities import (
+    authorize_payment,
+    capture_payment,
+    confirm_payment_action,
+    record_payment,
+    refund_payment,
+    screen_payment,
+    void_authorization,
+)
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import errors, steps
+    from schemas import errors
     from schemas.domain import journals
-    from schemas.fraud import ScreeningCommand, ScreeningDecision
+    from schemas.fraud import ScreeningCommand
     from schemas.ledger import JournalEntryDraft, RecordPaymentCommand
-    from schemas.payments import (
-        PaymentInput,
-        PaymentState,
-        PaymentStatus,
-        ProviderAttempt,
-        StepRecord,
-    )
+    from schemas.payments import PaymentInput, PaymentState, PaymentStatus, ProviderAttempt
     from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult
     from schemas.risk_rules import RiskAction
 
 
-# Marks, in new histories, the code path that moves a payment to its next provider.
-FAILOVER_PATCH = "provider-failover"
 # What ``_provider_step`` answers when the payment should go to its next provider.
 FAILED_OVER = ChargeResult(reference="", status="requires_action", amount=0)
 
@@ -42,19 +46,20 @@ def _unavailable_before_applying(cause: BaseException | None) -> bool:
     )
 
 
-class StepFailed(Exception):
-    """A step failed after money may have moved: the saga unwinds, then the payment ends."""
-
-    def __init__(self, status: PaymentStatus, code: str, message: str | None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+def apply_charge(state: PaymentState, charge: ChargeResult) -> None:
+    """What the provider's answer says of the payment's money."""
+    state.provider_reference = charge.reference
+    state.authorized_amount = charge.authorized_amount
+    state.captured_amount = charge.captured_amount
+    state.refunded_amount = charge.refunded_amount
+    state.fee = charge.fee
 
 
 class PaymentSteps:
     def __init__(self, payment: PaymentInput, state: PaymentState) -> None:
         self.payment = payment
         self.state = state
-        self.saga = Saga(state.steps)
+        self.log = StepLog(state.steps)
         self._recorded_final = False
         self._hold_for_review = False
         self._three_d_secure = False
@@ -68,11 +73,11 @@ class PaymentSteps:
             signals=self.payment.risk_signals,
         )
         started = workflow.now()
-        decision: ScreeningDecision = await workflow.execute_local_activity(
-            steps.SCREEN_PAYMENT, command, result_type=ScreeningDecision, **policies.LOCAL_CALL
+        decision = await workflow.execute_local_activity(
+            screen_payment, command, **policies.LOCAL_CALL
         )
         self.state.risk = decision
-        self._log(steps.SCREEN_PAYMENT, started, "succeeded", decision.reason or decision.action)
+        self.log.ran(screen_payment, started, "succeeded", decision.reason or decision.action)
         if decision.action == "block":
             self.finish(PaymentStatus.DECLINED, f"fraud_{decision.rule}", decision.reason)
             return None
@@ -82,18 +87,17 @@ class PaymentSteps:
         return decision.action
 
     async def authorize(self) -> ChargeResult | None:
-        self.saga.register(steps.VOID_AUTHORIZATION, self._void)
         fallbacks = list(self.payment.fallback_providers)
         while True:
             charge = await self._provider_step(
-                steps.AUTHORIZE_PAYMENT,
+                authorize_payment,
                 self._authorize_command(may_fail_over=bool(fallbacks)),
                 "authorization_failed",
             )
             if charge is not FAILED_OVER:
                 return charge
             # Nothing was authorized at the unavailable provider: the next one may charge.
-            workflow.patched(FAILOVER_PATCH)
+            workflow.patched(PROVIDER_FAILOVER)
             self.state.provider = fallbacks.pop(0)
             workflow.upsert_search_attributes([sa.PAYMENT_PROVIDER.value_set(self.state.provider)])
 
@@ -117,7 +121,7 @@ class PaymentSteps:
 
     async def confirm_action(self, attempt: int) -> ChargeResult | None:
         return await self._provider_step(
-            steps.CONFIRM_PAYMENT_ACTION,
+            confirm_payment_action,
             self._charge_command(f"confirm:{attempt}"),
             "action_failed",
         )
@@ -127,16 +131,14 @@ class PaymentSteps:
         command = self._charge_command("capture", amount)
         started = workflow.now()
         try:
-            charge = await self._call_provider(steps.CAPTURE_PAYMENT, command)
+            charge = await self._call_provider(capture_payment, command)
         except ActivityError as failure:
-            self._log(steps.CAPTURE_PAYMENT, started, "failed", reason(failure))
+            self.log.ran(capture_payment, started, "failed", reason(failure))
             raise StepFailed(PaymentStatus.FAILED, "capture_failed", reason(failure)) from None
-        self._log(steps.CAPTURE_PAYMENT, started, "succeeded", f"captured {charge.captured_amount}")
+        self.log.ran(capture_payment, started, "succeeded", f"captured {charge.captured_amount}")
         self._apply(charge)
 
     async def post_to_ledger(self) -> None:
-        self.saga.discard(steps.VOID_AUTHORIZATION)
-        self.saga.register(steps.REFUND_PAYMENT, self._refund)
         journal = journals.capture(
             self.payment.payment_id,
             self.payment.provider,
@@ -147,20 +149,13 @@ class PaymentSteps:
         # The read model must hold exactly the state the workflow ends with, so that state
         # (this step included) is built before the write that stores it.
         started = workflow.now()
-        recorded = StepRecord(
-            name=steps.RECORD_PAYMENT,
-            outcome="succeeded",
-            started_at=started,
-            finished_at=started,
-            detail="ledger posted",
-        )
         final = self.state.model_copy(deep=True)
         final.status, final.updated_at = PaymentStatus.SUCCEEDED, started
-        final.steps.append(recorded)
+        recorded = StepLog(final.steps).instant(record_payment, "ledger posted")
         try:
             await self._record(final, journal)
         except LOCAL_ACTIVITY_FAILURES as failure:
-            self._log(steps.RECORD_PAYMENT, started, "failed", reason(failure))
+            self.log.ran(record_payment, started, "failed", reason(failure))
             raise StepFailed(PaymentStatus.FAILED, "ledger_failed", reason(failure)) from None
         self.state.steps.append(recorded)
         self._recorded_final = True
@@ -179,17 +174,39 @@ class PaymentSteps:
         if not self._recorded_final:
             await self._record_quietly()
 
-    async def _provider_step(self, name: str, command, failure_code: str) -> ChargeResult | None:
+    # ----------------------------------------------------------------- compensations
+
+    async def void(self) -> str | None:
+        if self.state.provider_reference is None:
+            return None
+        charge = await self._call_provider(
+            void_authorization, self._charge_command("void"), compensation=True
+        )
+        self._apply(charge)
+        return f"voided {charge.reference}"
+
+    async def refund(self) -> str | None:
+        charge = await self._call_provider(
+            refund_payment,
+            self._charge_command("refund", self.state.captured_amount),
+            compensation=True,
+        )
+        self._apply(charge)
+        return f"refunded {charge.refunded_amount}"
+
+    # ----------------------------------------------------------------- calls
+
+    async def _provider_step(self, step, command, failure_code: str) -> ChargeResult | None:
         """Run an authorize-like call: a decline ends the payment, other failures unwind.
 
         Answers ``FAILED_OVER`` when the provider was unavailable before applying anything
         and the command allowed failing over (``may_fail_over``)."""
         started = workflow.now()
         try:
-            charge = await self._call_provider(name, command)
+            charge = await self._call_provider(step, command)
         except ActivityError as failure:
             cause = failure.cause
-            self._log(name, started, "failed", reason(failure))
+            self.log.ran(step, started, "failed", reason(failure))
             if isinstance(cause, ApplicationError) and cause.type == errors.DECLINED:
                 self._attempted("declined", cause.message)
                 decline = refusal(cause)
@@ -204,8 +221,8 @@ class PaymentSteps:
             refused = isinstance(cause, ApplicationError) and cause.type == errors.INVALID_REQUEST
             status = PaymentStatus.FAILED if refused else PaymentStatus.REQUIRES_ATTENTION
             raise StepFailed(status, failure_code, reason(failure)) from None
-        self._log(name, started, "succeeded", charge.status)
-        if name == steps.AUTHORIZE_PAYMENT:
+        self.log.ran(step, started, "succeeded", charge.status)
+        if step is authorize_payment:
             self._attempted("succeeded", charge.status)
         self._apply(charge)
         return charge
@@ -217,34 +234,16 @@ class PaymentSteps:
             return  # a later step of the same attempt (3-D Secure confirmation)
         attempts.append(ProviderAttempt(provider=provider, outcome=outcome, detail=detail))
 
-    async def _void(self) -> str | None:
-        if self.state.provider_reference is None:
-            return None
-        charge = await self._call_provider(
-            steps.VOID_AUTHORIZATION, self._charge_command("void"), compensation=True
-        )
-        self._apply(charge)
-        return f"voided {charge.reference}"
-
-    async def _refund(self) -> str | None:
-        charge = await self._call_provider(
-            steps.REFUND_PAYMENT,
-            self._charge_command("refund", self.state.captured_amount),
-            compensation=True,
-        )
-        self._apply(charge)
-        return f"refunded {charge.refunded_amount}"
-
-    async def _call_provider(self, name: str, command, compensation: bool = False) -> ChargeResult:
-        options = policies.COMPENSATION_CALL
-        if not compensation:
-            deadline = self.payment.provider_deadline
-            options = {**policies.PROVIDER_CALL, "schedule_to_close_timeout": deadline}
-        return await workflow.execute_activity(name, command, result_type=ChargeResult, **options)
+    async def _call_provider(self, step, command, compensation: bool = False) -> ChargeResult:
+        if compensation:
+            options = policies.COMPENSATION_CALL
+        else:
+            options = policies.provider_call(self.payment.provider_deadline)
+        return await workflow.execute_activity(step, command, **options)
 
     async def _record(self, state: PaymentState, journal: list[JournalEntryDraft]) -> None:
         command = RecordPaymentCommand(state=state, journal=journal)
-        await workflow.execute_local_activity(steps.RECORD_PAYMENT, command, **policies.LOCAL_CALL)
+        await workflow.execute_local_activity(record_payment, command, **policies.LOCAL_CALL)
 
     async def _record_quietly(self) -> None:
         """The read model trails the workflow; failing to update it must not fail the payment."""
@@ -252,14 +251,11 @@ class PaymentSteps:
         try:
             await self._record(self.state, [])
         except LOCAL_ACTIVITY_FAILURES as failure:
-            self._log(steps.RECORD_PAYMENT, started, "failed", reason(failure))
+            self.log.ran(record_payment, started, "failed", reason(failure))
 
     def _apply(self, charge: ChargeResult) -> None:
-        self.state.provider_reference = charge.reference
-        self.state.authorized_amount = charge.authorized_amount
-        self.state.captured_amount = charge.captured_amount
-        self.state.refunded_amount = charge.refunded_amount
-        self.state.fee = charge.fee
+        apply_charge(self.state, charge)
+        # While the customer acts (3-D Secure, PayPal approval), where they go to do it.
         self.state.next_action_url = charge.next_action_url
 
     def _charge_command(self, step: str, amount: int | None = None) -> ChargeCommand:
@@ -279,14 +275,3 @@ class PaymentSteps:
         self.state.status = status
         self.state.updated_at = at or workflow.now()
         workflow.upsert_search_attributes([sa.PAYMENT_STATUS.value_set(status.value)])
-
-    def _log(self, name: str, started, outcome: str, detail: str | None) -> None:
-        self.state.steps.append(
-            StepRecord(
-                name=name,
-                outcome=outcome,
-                started_at=started,
-                finished_at=workflow.now(),
-                detail=detail,
-            )
-        )

@@ -20,8 +20,12 @@ with workflow.unsafe.imports_passed_through():
     from schemas.risk_review import ReviewDecision
     from workflows.kit import metrics
     from workflows.kit import search_attributes as sa
-    from workflows.payment.review import PaymentReview, wait_within
-    from workflows.payment.steps import PaymentSteps, StepFailed
+    from workflows.kit.outcomes import StepFailed
+    from workflows.kit.saga import Saga
+    from workflows.kit.waits import wait_within
+    from workflows.payment.activities import refund_payment, void_authorization
+    from workflows.payment.review import PaymentReview
+    from workflows.payment.steps import PaymentSteps
 
 
 # Events after which the provider may have finished the customer's action (3-D Secure done,
@@ -64,10 +68,11 @@ class PaymentWorkflow:
         if workflow.info().typed_search_attributes.get(sa.PAYMENT_STATUS) is None:
             workflow.upsert_search_attributes(sa.initial_updates(payment))
         steps = PaymentSteps(payment, self._state)
+        saga = Saga(steps.log)
         try:
-            await self._process(payment, steps)
+            await self._process(payment, steps, saga)
         except StepFailed as failure:
-            compensated = await steps.saga.unwind()
+            compensated = await saga.unwind()
             steps.finish(
                 failure.status if compensated else PaymentStatus.REQUIRES_ATTENTION,
                 failure.code,
@@ -78,10 +83,11 @@ class PaymentWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
-    async def _process(self, payment: PaymentInput, steps: PaymentSteps) -> None:
+    async def _process(self, payment: PaymentInput, steps: PaymentSteps, saga: Saga) -> None:
         action = await steps.screen()
         if action is None:
             return
+        saga.register(void_authorization, steps.void)
         charge = await steps.authorize()
         if charge is None:
             return
@@ -94,6 +100,9 @@ class PaymentWorkflow:
             await self._review.hold(payment, steps, lambda: self._cancel)
         if charge.status != "captured":
             await steps.capture(await self._await_capture_decision(payment, steps))
+        # Captured: the charge cannot be voided any more, only refunded.
+        saga.discard(void_authorization)
+        saga.register(refund_payment, steps.refund)
         await steps.post_to_ledger()
 
     async def _await_customer_action(self, payment: PaymentInput, steps: PaymentSteps):
@@ -164,8 +173,7 @@ class PaymentWorkflow:
     @workflow.update
     async def capture(self, request: CaptureRequest) -> PaymentState:
         self._capture = request
-        await workflow.wait_condition(lambda: self._state.status.is_final)
-        return self._state
+        return await self._final_state()
 
     @capture.validator
     def _validate_capture(self, request: CaptureRequest) -> None:
@@ -180,8 +188,7 @@ class PaymentWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> PaymentState:
         self._cancel = request
-        await workflow.wait_condition(lambda: self._state.status.is_final)
-        return self._state
+        return await self._final_state()
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
@@ -202,6 +209,10 @@ class PaymentWorkflow:
     @review.validator
     def _validate_review(self, decision: ReviewDecision) -> None:
         self._require_status(PaymentStatus.IN_REVIEW)
+
+    async def _final_state(self) -> PaymentState:
+        await workflow.wait_condition(lambda: self._state.status.is_final)
+        return self._state
 
     def _require_status(self, *allowed: PaymentStatus) -> None:
         pending = self._capture is not None or self._cancel is not None

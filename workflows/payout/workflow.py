@@ -12,12 +12,14 @@ written to the read model, with its journal entries, in one SQL transaction.
 """
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import errors
     from schemas.payouts import PayoutInput, PayoutState, PayoutStatus
-    from workflows.payout.steps import OutcomeUnknown, PayoutFailed, PayoutSteps
+    from workflows.kit.failures import rejected
+    from workflows.kit.outcomes import OutcomeUnknown, StepFailed
+    from workflows.kit.saga import Saga
+    from workflows.payout.activities import release_payout_reservation, reverse_transfer
+    from workflows.payout.steps import PayoutSteps
 
 
 @workflow.defn
@@ -28,19 +30,24 @@ class PayoutWorkflow:
     @workflow.run
     async def run(self, payout: PayoutInput) -> PayoutState:
         self._steps = steps = PayoutSteps(payout)
+        saga = Saga(steps.log)
+        saga.register(release_payout_reservation, steps.release)
         if await steps.reserve():
-            await self._move_money(steps)
+            await self._move_money(steps, saga)
         steps.done = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return steps.state
 
-    async def _move_money(self, steps: PayoutSteps) -> None:
+    async def _move_money(self, steps: PayoutSteps, saga: Saga) -> None:
         try:
+            saga.register(reverse_transfer, steps.reverse_transfer)
             await steps.transfer()
             journal = await steps.pay_out()
-        except PayoutFailed as failure:
-            compensated = await steps.saga.unwind()
-            status = PayoutStatus.FAILED if compensated else PayoutStatus.REQUIRES_ATTENTION
+        except StepFailed as failure:
+            if steps.state.transfer_reference is None:
+                saga.discard(reverse_transfer)  # the transfer was refused: nothing went out
+            compensated = await saga.unwind()
+            status = failure.status if compensated else PayoutStatus.REQUIRES_ATTENTION
             steps.finish(status, failure.code, failure.message)
             await steps.record([], f"{status.value}: {failure.code}")
             return
@@ -64,5 +71,5 @@ class PayoutWorkflow:
         await workflow.wait_condition(lambda: self._steps is not None and self._steps.done)
         rejection = self._steps.rejection
         if rejection is not None:
-            raise ApplicationError(rejection["message"], rejection, type=errors.REJECTED)
+            raise rejected(rejection)
         return self._steps.state

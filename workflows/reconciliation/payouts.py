@@ -5,21 +5,20 @@ the saga's own, so nothing it already did is done or booked twice."""
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import steps
     from schemas.domain import journals
     from schemas.payouts import PayoutState, PayoutStatus, RecordPayoutCommand
     from schemas.provider import TransferResult, TransferReversalCommand
-    from schemas.reconciliation import LookupCommand, PayoutLookup, ReconciliationSummary
+    from schemas.reconciliation import LookupCommand, ReconciliationSummary
     from workflows.kit import policies
-    from workflows.reconciliation.steps import READ, reconciled_step
+    from workflows.kit.step_log import StepLog
+    from workflows.payout.activities import record_payout, reverse_transfer
+    from workflows.reconciliation.activities import lookup_payout
+    from workflows.reconciliation.steps import READ, RECONCILE_STEP
 
 
 async def resolve_payout(payout: PayoutState, summary: ReconciliationSummary) -> None:
-    found: PayoutLookup = await workflow.execute_activity(
-        steps.LOOKUP_PAYOUT,
-        LookupCommand(provider=payout.provider, id=payout.payout_id),
-        result_type=PayoutLookup,
-        **READ,
+    found = await workflow.execute_activity(
+        lookup_payout, LookupCommand(provider=payout.provider, id=payout.payout_id), **READ
     )
     state = payout.model_copy(deep=True)
     po, account = payout.payout_id, payout.account_id
@@ -43,9 +42,9 @@ async def resolve_payout(payout: PayoutState, summary: ReconciliationSummary) ->
         state.failure_code = found.payout.failure_code if found.payout else "reconciled_not_paid"
         summary.payouts_failed.append(po)
     state.updated_at = workflow.now()
-    state.steps.append(reconciled_step(state.status.value))
+    StepLog(state.steps).instant(RECONCILE_STEP, state.status.value)
     await workflow.execute_local_activity(
-        steps.RECORD_PAYOUT,
+        record_payout,
         RecordPayoutCommand(state=state, journal=journal),
         **policies.RECORD_CALL,
     )
@@ -60,6 +59,4 @@ async def _reverse(payout: PayoutState, transfer: TransferResult) -> None:
         currency=payout.currency,
         idempotency_key=f"{payout.payout_id}:reverse_transfer",
     )
-    await workflow.execute_activity(
-        steps.REVERSE_TRANSFER, command, result_type=TransferResult, **policies.COMPENSATION_CALL
-    )
+    await workflow.execute_activity(reverse_transfer, command, **policies.COMPENSATION_CALL)

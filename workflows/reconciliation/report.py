@@ -5,9 +5,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import steps
     from schemas.reconciliation import ReconciliationReport, ReportCommand
     from workflows.kit import policies
+    from workflows.reconciliation.activities import build_reconciliation_report
 
 
 @workflow.defn
@@ -15,9 +15,8 @@ class ReconciliationReportWorkflow:
     @workflow.run
     async def run(self, command: ReportCommand) -> ReconciliationReport:
         return await workflow.execute_activity(
-            steps.BUILD_RECONCILIATION_REPORT,
+            build_reconciliation_report,
             command,
-            result_type=ReconciliationReport,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=policies.PROVIDER_RETRY,
         )

@@ -5,15 +5,10 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.payments import StepRecord
     from workflows.kit import policies
 
 # Reads change nothing: retried like any provider call, each attempt short.
 READ = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": policies.PROVIDER_RETRY}
 
-
-def reconciled_step(detail: str) -> StepRecord:
-    now = workflow.now()
-    return StepRecord(
-        name="reconcile", outcome="succeeded", started_at=now, finished_at=now, detail=detail
-    )
+# The name a settled payment, refund or payout records its settling under.
+RECONCILE_STEP = "reconcile"

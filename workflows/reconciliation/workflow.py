@@ -10,23 +10,24 @@ Payouts: ``workflows/reconciliation/payouts.py``.
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import steps
     from schemas.domain import journals
     from schemas.ledger import RecordPaymentCommand
     from schemas.payments import PaymentState, PaymentStatus
     from schemas.provider import ChargeCommand, ChargeResult
     from schemas.reconciliation import (
-        ChargeLookup,
         FindUnresolvedCommand,
         LookupCommand,
         ReconciliationSummary,
-        RefundLookup,
-        Unresolved,
     )
     from schemas.refunds import RecordRefundCommand, RefundState, RefundStatus
     from workflows.kit import policies
+    from workflows.kit.step_log import StepLog
+    from workflows.payment.activities import record_payment, void_authorization
+    from workflows.payment.steps import apply_charge
+    from workflows.reconciliation.activities import find_unresolved, lookup_charge, lookup_refund
     from workflows.reconciliation.payouts import resolve_payout
-    from workflows.reconciliation.steps import READ, reconciled_step
+    from workflows.reconciliation.steps import READ, RECONCILE_STEP
+    from workflows.refund.activities import record_refund
 
 HELD = ("authorized", "requires_action")
 
@@ -35,9 +36,7 @@ HELD = ("authorized", "requires_action")
 class ReconciliationWorkflow:
     @workflow.run
     async def run(self, command: FindUnresolvedCommand) -> ReconciliationSummary:
-        unresolved: Unresolved = await workflow.execute_activity(
-            steps.FIND_UNRESOLVED, command, result_type=Unresolved, **READ
-        )
+        unresolved = await workflow.execute_activity(find_unresolved, command, **READ)
         summary = ReconciliationSummary()
         for payment in unresolved.payments:
             await self._payment(payment, summary)
@@ -48,14 +47,13 @@ class ReconciliationWorkflow:
         return summary
 
     async def _payment(self, payment: PaymentState, summary: ReconciliationSummary) -> None:
-        lookup: ChargeLookup = await workflow.execute_activity(
-            steps.LOOKUP_CHARGE,
+        lookup = await workflow.execute_activity(
+            lookup_charge,
             LookupCommand(
                 provider=payment.provider,
                 id=payment.payment_id,
                 reference=payment.provider_reference,
             ),
-            result_type=ChargeLookup,
             **READ,
         )
         charge, state, journal = lookup.charge, payment.model_copy(deep=True), []
@@ -67,12 +65,12 @@ class ReconciliationWorkflow:
                 charge.captured_amount,
                 charge.fee,
             )
-            _apply(state, charge)
+            apply_charge(state, charge)
             _settle(state, PaymentStatus.SUCCEEDED, None, f"captured {charge.captured_amount}")
             summary.payments_captured.append(payment.payment_id)
         elif charge is not None and charge.status in HELD:
             voided = await self._void(payment, charge)
-            _apply(state, voided)
+            apply_charge(state, voided)
             _settle(state, PaymentStatus.FAILED, "reconciled_voided", "authorization voided")
             summary.payments_voided.append(payment.payment_id)
         else:
@@ -80,7 +78,7 @@ class ReconciliationWorkflow:
             _settle(state, PaymentStatus.FAILED, "reconciled_not_charged", found)
             summary.payments_not_charged.append(payment.payment_id)
         await workflow.execute_local_activity(
-            steps.RECORD_PAYMENT,
+            record_payment,
             RecordPaymentCommand(state=state, journal=journal),
             **policies.RECORD_CALL,
         )
@@ -94,18 +92,12 @@ class ReconciliationWorkflow:
             idempotency_key=f"{payment.payment_id}:void",
         )
         return await workflow.execute_activity(
-            steps.VOID_AUTHORIZATION,
-            command,
-            result_type=ChargeResult,
-            **policies.COMPENSATION_CALL,
+            void_authorization, command, **policies.COMPENSATION_CALL
         )
 
     async def _refund(self, refund: RefundState, summary: ReconciliationSummary) -> None:
-        lookup: RefundLookup = await workflow.execute_activity(
-            steps.LOOKUP_REFUND,
-            LookupCommand(provider=refund.provider, id=refund.refund_id),
-            result_type=RefundLookup,
-            **READ,
+        lookup = await workflow.execute_activity(
+            lookup_refund, LookupCommand(provider=refund.provider, id=refund.refund_id), **READ
         )
         found, state = lookup.refund, refund.model_copy(deep=True)
         args = (refund.refund_id, refund.provider, refund.currency, refund.amount)
@@ -120,24 +112,16 @@ class ReconciliationWorkflow:
             journal = [journals.refund_release(*args)]
             summary.refunds_failed.append(refund.refund_id)
         state.updated_at = workflow.now()
-        state.steps.append(reconciled_step(state.status.value))
+        StepLog(state.steps).instant(RECONCILE_STEP, state.status.value)
         await workflow.execute_local_activity(
-            steps.RECORD_REFUND,
+            record_refund,
             RecordRefundCommand(state=state, journal=journal),
             **policies.RECORD_CALL,
         )
-
-
-def _apply(state: PaymentState, charge: ChargeResult) -> None:
-    state.provider_reference = charge.reference
-    state.authorized_amount = charge.authorized_amount
-    state.captured_amount = charge.captured_amount
-    state.refunded_amount = charge.refunded_amount
-    state.fee = charge.fee
 
 
 def _settle(state: PaymentState, status: PaymentStatus, code: str | None, detail: str) -> None:
     state.status, state.failure_code = status, code
     state.failure_message = None if code is None else detail
     state.updated_at = workflow.now()
-    state.steps.append(reconciled_step(detail))
+    StepLog(state.steps).instant(RECONCILE_STEP, detail)

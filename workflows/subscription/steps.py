@@ -7,7 +7,6 @@ from temporalio import workflow
 from temporalio.common import SearchAttributePair
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import steps
     from schemas.domain.billing_periods import boundary, period_bounds, proration
     from schemas.subscriptions import (
         KEPT_PERIODS,
@@ -20,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.kit import policies
     from workflows.kit import search_attributes as sa
+    from workflows.subscription.activities import record_subscription
 
 Status = SubscriptionStatus
 # A pause far in the future would otherwise make next_charge_at loop for long.
@@ -114,7 +114,7 @@ class SubscriptionBook:
             workflow.upsert_search_attributes(updates)
             self._filed = {name: value for name, (_, value) in wanted.items()}
         await workflow.execute_local_activity(
-            steps.RECORD_SUBSCRIPTION, self.state, **policies.RECORD_CALL
+            record_subscription, self.state, **policies.RECORD_CALL
         )
 
     # -------------------------------------------------------------- periods

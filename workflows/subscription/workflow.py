@@ -6,13 +6,11 @@ passed while the subscription was past due is charged as soon as its turn comes,
 passed while paused is recorded ``skipped``.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas import errors
     from schemas.subscriptions import (
         CancelSubscriptionRequest,
         ChangePlan,
@@ -22,6 +20,8 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionStatus,
         UpdatePaymentMethodRequest,
     )
+    from workflows.kit.failures import rejected
+    from workflows.kit.waits import wait_within
     from workflows.subscription.steps import SubscriptionBook, initial_state
 
 from workflows.subscription.dunning import Collector
@@ -104,12 +104,9 @@ class SubscriptionWorkflow:
         if self.book.dirty:
             await self.book.publish()
         seen = self._changes
-        timeout = None if until is None else until - workflow.now()
-        if timeout is None or timeout > timedelta(0):
-            try:
-                await workflow.wait_condition(lambda: self._changes != seen, timeout=timeout)
-            except TimeoutError:
-                pass
+        await wait_within(
+            lambda: self._changes != seen, None if until is None else until - workflow.now()
+        )
         if self.book.dirty:
             await self.book.publish()
 
@@ -242,4 +239,4 @@ class SubscriptionWorkflow:
 
 
 def _reject(code: str, message: str) -> None:
-    raise ApplicationError(message, {"code": code, "message": message}, type=errors.REJECTED)
+    raise rejected({"code": code, "message": message})

@@ -1,0 +1,21 @@
+"""Every ``workflow.patched`` id the sagas use, why it exists, and when it can go.
+
+Neither patch gates an old code path: each marks, in the histories the new code makes, a
+path older code never took. A worker still running older code then fails fast (a
+non-deterministic history) on such a payment instead of replaying it down another path.
+
+Retiring one takes two releases. First ``workflow.deprecate_patch(id)`` instead of
+``workflow.patched(id)``, once no worker without this code can be rolled back to. Then
+remove the call, once no history holding the non-deprecated marker can be replayed: every
+payment that recorded it is closed and past the namespace's retention, and the recorded
+histories named below are recorded again. Removing the call first breaks their replay.
+"""
+
+# A payment goes to its next provider when one was unavailable before applying anything.
+# No recorded history holds it (no scenario in tests/support/record_histories.py fails
+# over), so the retention of the payments that failed over is the only gate.
+PROVIDER_FAILOVER = "provider-failover"
+
+# A payment the risk rules hold is authorized without capture and waits in ``in_review``.
+# Held by tests/histories/payment_review_approved.json and payment_review_rejected.json.
+RISK_REVIEW = "risk-review"

@@ -1,0 +1,36 @@
+"""The activities only reconciliation calls, as typed stubs (as in
+``payment/activities.py``); it books and undoes through the sagas' own."""
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.reconciliation import (
+        ChargeLookup,
+        FindUnresolvedCommand,
+        LookupCommand,
+        PayoutLookup,
+        ReconciliationReport,
+        RefundLookup,
+        ReportCommand,
+        Unresolved,
+    )
+
+
+@activity.defn
+def find_unresolved(command: FindUnresolvedCommand) -> Unresolved: ...
+
+
+@activity.defn
+async def lookup_charge(command: LookupCommand) -> ChargeLookup: ...
+
+
+@activity.defn
+async def lookup_refund(command: LookupCommand) -> RefundLookup: ...
+
+
+@activity.defn
+async def lookup_payout(command: LookupCommand) -> PayoutLookup: ...
+
+
+@activity.defn
+async def build_reconciliation_report(command: ReportCommand) -> ReconciliationReport: ...

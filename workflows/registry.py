@@ -1,0 +1,21 @@
+"""Every workflow class, for the worker and the replay test (as ``workflows.WORKFLOWS``)."""
+
+from workflows.installment_plan.workflow import InstallmentPlanWorkflow
+from workflows.payment.workflow import PaymentWorkflow
+from workflows.payout.scheduled import ScheduledPayoutWorkflow
+from workflows.payout.workflow import PayoutWorkflow
+from workflows.reconciliation.report import ReconciliationReportWorkflow
+from workflows.reconciliation.workflow import ReconciliationWorkflow
+from workflows.refund.workflow import RefundWorkflow
+from workflows.subscription.workflow import SubscriptionWorkflow
+
+WORKFLOWS = [
+    PaymentWorkflow,
+    RefundWorkflow,
+    PayoutWorkflow,
+    ScheduledPayoutWorkflow,
+    SubscriptionWorkflow,
+    ReconciliationWorkflow,
+    ReconciliationReportWorkflow,
+    InstallmentPlanWorkflow,
+]
