@@ -1,14 +1,17 @@
-"""The interface every payment provider adapter implements (DESIGN §6).
+"""What every payment provider adapter is: the ``PaymentProvider`` protocol, and the small
+pieces all of them use (``ClosedOnExit``, ``masked``, ``url_path``).
 
 Failures are raised as ``temporalio.exceptions.ApplicationError`` with a ``type`` from
-``schemas.errors``: ``Declined`` and ``InvalidRequest`` are final, ``Unavailable`` and
-``OutcomeUnknown`` are retried with the same idempotency key.
+``schemas.errors`` (built by ``activities.providers.errors``): ``Declined`` and
+``InvalidRequest`` are final, ``Unavailable`` and ``OutcomeUnknown`` are retried with the same
+idempotency key.
 """
 
 from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
+from urllib.parse import quote
 
 from schemas.provider import (
     AuthorizeCommand,
@@ -110,3 +113,14 @@ class ClosedOnExit:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def masked(token: str) -> str:
+    """What a log line may show of a payment method or bank account token."""
+    return token[:8] + "…" if len(token) > 8 else token
+
+
+def url_path(*parts: str) -> str:
+    """``/a/b/...`` with every segment escaped, so an id can never change the path:
+    ``url_path("v1", "charges", reference, "capture")``."""
+    return "/" + "/".join(quote(part, safe="") for part in parts)

@@ -425,14 +425,11 @@ async def test_refused_payout_is_failed(provider: StripeProvider, connect_url: s
     assert payout.failure_message
 
 
-async def test_list_transactions_follows_every_page(
-    connect_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_list_transactions_follows_every_page(connect_url: str) -> None:
     """localstripe cannot filter balance transactions by ``created``: the fake (which knows
     Connect movements only) serves Stripe's documented list instead."""
-    monkeypatch.setattr("activities.providers.stripe.adapter._PAGE_SIZE", 2)
     async with StripeProvider(
-        LOCALSTRIPE_API_KEY, api_base=connect_url, connect_api_base=connect_url
+        LOCALSTRIPE_API_KEY, api_base=connect_url, connect_api_base=connect_url, page_size=2
     ) as provider:
         start = datetime.now(UTC) - timedelta(seconds=1)
         account = await connected_account(connect_url)
