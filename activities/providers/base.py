@@ -1,5 +1,5 @@
 """What every payment provider adapter is: the ``PaymentProvider`` protocol, and the small
-pieces all of them use (``ClosedOnExit``, ``masked``, ``url_path``).
+pieces all of them use (``ClosedOnExit``, ``describe``, ``masked``, ``url_path``).
 
 Failures are raised as ``temporalio.exceptions.ApplicationError`` with a ``type`` from
 ``schemas.errors`` (built by ``activities.providers.errors``): ``Declined`` and
@@ -118,6 +118,31 @@ class ClosedOnExit:
 def masked(token: str) -> str:
     """What a log line may show of a payment method or bank account token."""
     return token[:8] + "…" if len(token) > 8 else token
+
+
+MoneyCommand = (
+    AuthorizeCommand | RefundCommand | TransferCommand | TransferReversalCommand | PayoutCommand
+)
+
+
+def describe(command: MoneyCommand) -> str:
+    """A command as an adapter's log line names it: our ids, the amount and where it goes; a
+    payment method or bank account only ``masked``."""
+    money = f"{command.amount} {command.currency}"
+    match command:
+        case AuthorizeCommand():
+            method = masked(command.payment_method)
+            return f"{command.payment_id}: {money} with {method} (capture={command.capture})"
+        case RefundCommand():
+            ours = f"{command.refund_id} of {command.payment_id}"
+            return f"{ours}: {money} of {command.charge_reference}"
+        case TransferCommand():
+            return f"{command.payout_id}: {money} to {command.destination}"
+        case TransferReversalCommand():
+            return f"{command.transfer_reference} of {command.payout_id}: {money}"
+        case PayoutCommand():
+            bank = masked(command.bank_account)
+            return f"{command.payout_id}: {money} from {command.destination} to {bank}"
 
 
 def url_path(*parts: str) -> str:

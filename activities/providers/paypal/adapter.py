@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
-from activities.providers.base import ClosedOnExit, url_path
+from activities.providers.base import ClosedOnExit, describe, url_path
 from activities.providers.errors import declined, invalid_request
 from activities.providers.paypal.events import verified_event
 from activities.providers.paypal.http import PayPalHttp, minor_units, paypal_amount
@@ -81,13 +81,7 @@ class PayPalProvider(ClosedOnExit):
     # Charges.
 
     async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
-        log.info(
-            "create order for %s: %d %s (capture=%s)",
-            command.payment_id,
-            command.amount,
-            command.currency,
-            command.capture,
-        )
+        log.info("create order for %s", describe(command))
         body = {
             "intent": "CAPTURE" if command.capture else "AUTHORIZE",
             "purchase_units": [
@@ -157,14 +151,7 @@ class PayPalProvider(ClosedOnExit):
     # Refunds.
 
     async def create_refund(self, command: RefundCommand) -> RefundResult:
-        log.info(
-            "refund %s of %s: %d %s of order %s",
-            command.refund_id,
-            command.payment_id,
-            command.amount,
-            command.currency,
-            command.charge_reference,
-        )
+        log.info("refund %s", describe(command))
         refund = await self._refund_capture(
             "create refund",
             command.charge_reference,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.providers.base import ClosedOnExit, masked, url_path
+from activities.providers.base import ClosedOnExit, describe, url_path
 from activities.providers.errors import declined, timezone_aware
 from activities.providers.sandbox.events import verified_event
 from activities.providers.sandbox.http import GatewayHttp
@@ -49,14 +49,7 @@ class SandboxGateway(ClosedOnExit):
     # Charges.
 
     async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
-        log.info(
-            "authorize %s: %d %s with %s (capture=%s)",
-            command.payment_id,
-            command.amount,
-            command.currency,
-            masked(command.payment_method),
-            command.capture,
-        )
+        log.info("authorize %s", describe(command))
         body = {
             "amount": command.amount,
             "currency": command.currency,
@@ -95,14 +88,7 @@ class SandboxGateway(ClosedOnExit):
     # Refunds.
 
     async def create_refund(self, command: RefundCommand) -> RefundResult:
-        log.info(
-            "refund %s of %s: %d %s of charge %s",
-            command.refund_id,
-            command.payment_id,
-            command.amount,
-            command.currency,
-            command.charge_reference,
-        )
+        log.info("refund %s", describe(command))
         body = {
             "charge": command.charge_reference,
             "amount": command.amount,
@@ -118,13 +104,7 @@ class SandboxGateway(ClosedOnExit):
     # Transfers and payouts.
 
     async def transfer(self, command: TransferCommand) -> TransferResult:
-        log.info(
-            "transfer %s: %d %s to %s",
-            command.payout_id,
-            command.amount,
-            command.currency,
-            command.destination,
-        )
+        log.info("transfer %s", describe(command))
         body = {
             "amount": command.amount,
             "currency": command.currency,
@@ -135,27 +115,14 @@ class SandboxGateway(ClosedOnExit):
         return _transfer(data)
 
     async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
-        log.info(
-            "reverse transfer %s of %s: %d %s",
-            command.transfer_reference,
-            command.payout_id,
-            command.amount,
-            command.currency,
-        )
+        log.info("reverse transfer %s", describe(command))
         body = {"amount": command.amount, "reference": command.payout_id}
         url = _path("transfers", command.transfer_reference, "reversals")
         data = await self._http.post("reverse_transfer", url, body, command.idempotency_key)
         return _transfer(data)
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
-        log.info(
-            "payout %s: %d %s from %s to %s",
-            command.payout_id,
-            command.amount,
-            command.currency,
-            command.destination,
-            masked(command.bank_account),
-        )
+        log.info("payout %s", describe(command))
         body = {
             "amount": command.amount,
             "currency": command.currency,

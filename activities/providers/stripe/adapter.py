@@ -32,7 +32,7 @@ from typing import Any
 
 import stripe
 
-from activities.providers.base import ClosedOnExit, masked
+from activities.providers.base import ClosedOnExit, describe
 from activities.providers.errors import (
     declined,
     invalid_request,
@@ -94,14 +94,7 @@ class StripeProvider(ClosedOnExit):
     # Charges.
 
     async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
-        log.info(
-            "authorize %s: %d %s with %s (capture=%s)",
-            command.payment_id,
-            command.amount,
-            command.currency,
-            masked(command.payment_method),
-            command.capture,
-        )
+        log.info("authorize %s", describe(command))
         params: dict[str, Any] = {
             "amount": command.amount,
             "currency": command.currency.lower(),
@@ -185,14 +178,7 @@ class StripeProvider(ClosedOnExit):
     # Refunds.
 
     async def create_refund(self, command: RefundCommand) -> RefundResult:
-        log.info(
-            "refund %s of %s: %d %s of %s",
-            command.refund_id,
-            command.payment_id,
-            command.amount,
-            command.currency,
-            command.charge_reference,
-        )
+        log.info("refund %s", describe(command))
         params = {
             "payment_intent": command.charge_reference,
             "amount": command.amount,
@@ -219,13 +205,7 @@ class StripeProvider(ClosedOnExit):
     # Transfers and payouts (Connect).
 
     async def transfer(self, command: TransferCommand) -> TransferResult:
-        log.info(
-            "transfer %s: %d %s to %s",
-            command.payout_id,
-            command.amount,
-            command.currency,
-            command.destination,
-        )
+        log.info("transfer %s", describe(command))
         params = {
             "amount": command.amount,
             "currency": command.currency.lower(),
@@ -238,13 +218,7 @@ class StripeProvider(ClosedOnExit):
         return _transfer(await post("transfer", call))
 
     async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
-        log.info(
-            "reverse transfer %s of %s: %d %s",
-            command.transfer_reference,
-            command.payout_id,
-            command.amount,
-            command.currency,
-        )
+        log.info("reverse transfer %s", describe(command))
         params = {
             "amount": command.amount,
             "metadata": _metadata(payout_id=command.payout_id),
@@ -256,14 +230,7 @@ class StripeProvider(ClosedOnExit):
         return _transfer(reversal["transfer"])
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
-        log.info(
-            "payout %s: %d %s from %s to %s",
-            command.payout_id,
-            command.amount,
-            command.currency,
-            command.destination,
-            masked(command.bank_account),
-        )
+        log.info("payout %s", describe(command))
         params = {
             "amount": command.amount,
             "currency": command.currency.lower(),
