@@ -1,8 +1,11 @@
-"""Provider activities: every call carries an idempotency key from the payment's identity.
+"""Provider activities: every call carries an idempotency key from its saga's identity
+(``{payment id}:{step}``, ``{refund id}:refund``, ``{payout id}:{step}``), so a retry after an
+unknown outcome never moves money twice.
 
-Each call goes through the provider's circuit breaker (shared by every worker): an open
-circuit answers ``Unavailable`` without calling, and every answer tells the breaker whether
-the provider is up (an answer, even a decline) or not (unavailable, unknown outcome).
+Every call, payments' and payouts' alike, goes through the provider's circuit breaker
+(shared by every worker): an open circuit answers ``Unavailable`` without calling, and every
+answer tells the breaker whether the provider is up (an answer, even a decline) or not
+(unavailable, unknown outcome). Every error is counted in ``paysaga_provider_errors``.
 """
 
 import asyncio
@@ -20,8 +23,13 @@ from schemas.provider import (
     AuthorizeCommand,
     ChargeCommand,
     ChargeResult,
+    PayoutCommand,
+    PayoutResult,
     RefundCommand,
     RefundResult,
+    TransferCommand,
+    TransferResult,
+    TransferReversalCommand,
 )
 
 T = TypeVar("T")
@@ -68,6 +76,8 @@ class ProviderActivities:
         else:
             await asyncio.to_thread(self._breaker.record_success, name)
 
+    # Payments and refunds.
+
     @activity.defn
     async def authorize_payment(self, command: AuthorizeCommand) -> ChargeResult:
         try:
@@ -102,3 +112,17 @@ class ProviderActivities:
     @activity.defn
     async def create_refund(self, command: RefundCommand) -> RefundResult:
         return await self._call(command.provider, lambda p: p.create_refund(command))
+
+    # Payouts.
+
+    @activity.defn
+    async def transfer_to_connected_account(self, command: TransferCommand) -> TransferResult:
+        return await self._call(command.provider, lambda p: p.transfer(command))
+
+    @activity.defn
+    async def pay_out_to_bank(self, command: PayoutCommand) -> PayoutResult:
+        return await self._call(command.provider, lambda p: p.payout(command))
+
+    @activity.defn
+    async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
+        return await self._call(command.provider, lambda p: p.reverse_transfer(command))

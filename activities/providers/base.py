@@ -1,14 +1,17 @@
-"""The interface every payment provider adapter implements (DESIGN §6).
+"""What every payment provider adapter is: the ``PaymentProvider`` protocol, and the small
+pieces all of them use (``ClosedOnExit``, ``describe``, ``masked``, ``url_path``).
 
 Failures are raised as ``temporalio.exceptions.ApplicationError`` with a ``type`` from
-``schemas.errors``: ``Declined`` and ``InvalidRequest`` are final, ``Unavailable`` and
-``OutcomeUnknown`` are retried with the same idempotency key.
+``schemas.errors`` (built by ``activities.providers.errors``): ``Declined`` and
+``InvalidRequest`` are final, ``Unavailable`` and ``OutcomeUnknown`` are retried with the same
+idempotency key.
 """
 
 from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
+from urllib.parse import quote
 
 from schemas.provider import (
     AuthorizeCommand,
@@ -110,3 +113,39 @@ class ClosedOnExit:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def masked(token: str) -> str:
+    """What a log line may show of a payment method or bank account token."""
+    return token[:8] + "…" if len(token) > 8 else token
+
+
+MoneyCommand = (
+    AuthorizeCommand | RefundCommand | TransferCommand | TransferReversalCommand | PayoutCommand
+)
+
+
+def describe(command: MoneyCommand) -> str:
+    """A command as an adapter's log line names it: our ids, the amount and where it goes; a
+    payment method or bank account only ``masked``."""
+    money = f"{command.amount} {command.currency}"
+    match command:
+        case AuthorizeCommand():
+            method = masked(command.payment_method)
+            return f"{command.payment_id}: {money} with {method} (capture={command.capture})"
+        case RefundCommand():
+            ours = f"{command.refund_id} of {command.payment_id}"
+            return f"{ours}: {money} of {command.charge_reference}"
+        case TransferCommand():
+            return f"{command.payout_id}: {money} to {command.destination}"
+        case TransferReversalCommand():
+            return f"{command.transfer_reference} of {command.payout_id}: {money}"
+        case PayoutCommand():
+            bank = masked(command.bank_account)
+            return f"{command.payout_id}: {money} from {command.destination} to {bank}"
+
+
+def url_path(*parts: str) -> str:
+    """``/a/b/...`` with every segment escaped, so an id can never change the path:
+    ``url_path("v1", "charges", reference, "capture")``."""
+    return "/" + "/".join(quote(part, safe="") for part in parts)

@@ -1,47 +1,85 @@
 """The provider adapters a process has, built from settings: the worker calls them, the API
-verifies their webhooks. A provider without credentials is simply not configured."""
+verifies their webhooks. A provider without credentials is simply not configured.
+
+``PROVIDERS`` is the one list of providers: a row per provider says when settings configure
+it and how to build it. The SDK-backed adapters are imported only when built.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from activities.providers.base import PaymentProvider
 from activities.providers.sandbox.adapter import SandboxGateway
 from schemas.runtime.settings import Settings
 
 
-def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
-    timeout = settings.provider_timeout.total_seconds()
-    providers: dict[str, PaymentProvider] = {
-        "sandbox": SandboxGateway(settings.sandbox_gateway_url, timeout_seconds=timeout)
-    }
-    if settings.stripe_api_key is not None:
-        from activities.providers.stripe.adapter import StripeProvider
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    configured: Callable[[Settings], bool]
+    build: Callable[[Settings], PaymentProvider]
 
-        secret = settings.stripe_webhook_secret
-        providers["stripe"] = StripeProvider(
-            settings.stripe_api_key.get_secret_value(),
-            api_base=settings.stripe_api_base,
-            connect_api_base=settings.stripe_connect_api_base,
-            webhook_secret=secret.get_secret_value() if secret else None,
-            timeout_seconds=timeout,
-        )
-    if settings.paypal_client_id and settings.paypal_client_secret is not None:
-        from activities.providers.paypal.adapter import PayPalProvider
 
-        providers["paypal"] = PayPalProvider(
-            settings.paypal_base_url,
-            settings.paypal_client_id,
-            settings.paypal_client_secret.get_secret_value(),
-            webhook_id=settings.paypal_webhook_id,
-            return_url=settings.paypal_return_url,
-            cancel_url=settings.paypal_cancel_url,
-            timeout_seconds=timeout,
-        )
-    return providers
+def _timeout(settings: Settings) -> float:
+    return settings.provider_timeout.total_seconds()
+
+
+def _sandbox(settings: Settings) -> PaymentProvider:
+    return SandboxGateway(settings.sandbox_gateway_url, timeout_seconds=_timeout(settings))
+
+
+def _stripe(settings: Settings) -> PaymentProvider:
+    from activities.providers.stripe.adapter import StripeProvider
+
+    secret = settings.stripe_webhook_secret
+    return StripeProvider(
+        settings.stripe_api_key.get_secret_value(),
+        api_base=settings.stripe_api_base,
+        connect_api_base=settings.stripe_connect_api_base,
+        webhook_secret=secret.get_secret_value() if secret else None,
+        timeout_seconds=_timeout(settings),
+    )
+
+
+def _paypal(settings: Settings) -> PaymentProvider:
+    from activities.providers.paypal.adapter import PayPalProvider
+
+    return PayPalProvider(
+        settings.paypal_base_url,
+        settings.paypal_client_id,
+        settings.paypal_client_secret.get_secret_value(),
+        webhook_id=settings.paypal_webhook_id,
+        return_url=settings.paypal_return_url,
+        cancel_url=settings.paypal_cancel_url,
+        timeout_seconds=_timeout(settings),
+    )
+
+
+PROVIDERS = (
+    Plugin("sandbox", configured=lambda settings: True, build=_sandbox),
+    Plugin(
+        "stripe",
+        configured=lambda settings: settings.stripe_api_key is not None,
+        build=_stripe,
+    ),
+    Plugin(
+        "paypal",
+        configured=lambda settings: (
+            bool(settings.paypal_client_id) and settings.paypal_client_secret is not None
+        ),
+        build=_paypal,
+    ),
+)
 
 
 def configured_providers(settings: Settings) -> list[str]:
     """Names of the providers ``build_providers`` would build, without building them."""
-    names = ["sandbox"]
-    if settings.stripe_api_key is not None:
-        names.append("stripe")
-    if settings.paypal_client_id and settings.paypal_client_secret is not None:
-        names.append("paypal")
-    return names
+    return [plugin.name for plugin in _configured(settings)]
+
+
+def build_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    return {plugin.name: plugin.build(settings) for plugin in _configured(settings)}
+
+
+def _configured(settings: Settings) -> list[Plugin]:
+    return [plugin for plugin in PROVIDERS if plugin.configured(settings)]

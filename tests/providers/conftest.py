@@ -17,9 +17,9 @@ import stripe
 from sqlalchemy import Engine
 
 from schemas.store.database import make_engine
-from tests.support.fake_paypal import FakePayPal, serve_fake_paypal
+from tests.support import provider_servers
 from tests.support.ledger import assert_ledger_invariants
-from tests.support.localstripe import LOCALSTRIPE_API_KEY, start_localstripe
+from tests.support.localstripe import LOCALSTRIPE_API_KEY
 from tests.support.response_scan import RESPONSE_HOOKS
 from workers.stack import EmbeddedStack, free_stack_ports
 
@@ -38,16 +38,9 @@ ROUTING = {
 }
 
 
-@pytest.fixture(scope="package")
-def localstripe(tmp_path_factory) -> Iterator[str]:
-    with start_localstripe(tmp_path_factory.mktemp("localstripe") / "localstripe.log") as url:
-        yield url
-
-
-@pytest.fixture(scope="package")
-def paypal() -> Iterator[FakePayPal]:
-    with serve_fake_paypal() as fake:
-        yield fake
+# The provider servers behind the stack (fixtures).
+localstripe = provider_servers.localstripe
+paypal = provider_servers.paypal
 
 
 @pytest.fixture(scope="package")
@@ -116,6 +109,13 @@ async def pay(api: httpx.AsyncClient, **body: Any) -> httpx.Response:
     request.update(body)
     headers = {"Idempotency-Key": uuid.uuid4().hex}
     return await api.post("/v1/payments", json=request, headers=headers)
+
+
+async def refund_payment(api: httpx.AsyncClient, payment_id: str, amount: int) -> httpx.Response:
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    return await api.post(
+        f"/v1/payments/{payment_id}/refunds", json={"amount": amount}, headers=headers
+    )
 
 
 async def wait_for_status(api: httpx.AsyncClient, payment_id: str, *statuses: str, seconds=60):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from tests.providers.conftest import PAYPAL_WEBHOOK_ID, pay, wait_for_status
+from tests.providers.conftest import PAYPAL_WEBHOOK_ID, pay, refund_payment, wait_for_status
 
 
 async def test_approval_webhook_resumes_an_automatic_capture(api, webhooks, paypal):
@@ -38,11 +38,7 @@ async def test_manual_authorization_partial_capture_then_refund(api, paypal):
     )
     assert (captured.json()["status"], captured.json()["captured_amount"]) == ("succeeded", 1500)
 
-    refund = await api.post(
-        f"/v1/payments/{payment['payment_id']}/refunds",
-        json={"amount": 500},
-        headers={"Idempotency-Key": uuid.uuid4().hex},
-    )
+    refund = await refund_payment(api, payment["payment_id"], 500)
     assert refund.status_code == 201, refund.text
     assert refund.json()["status"] == "succeeded"
     held = await paypal_order(paypal, payment["provider_reference"])

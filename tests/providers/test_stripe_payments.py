@@ -6,6 +6,7 @@ import uuid
 
 from tests.providers.conftest import (
     pay,
+    refund_payment,
     stripe_delivery,
     stripe_event,
     stripe_object,
@@ -84,11 +85,7 @@ async def test_a_declined_card_declines_the_payment(api, localstripe):
 async def test_refund_through_the_api(api, localstripe):
     payment = (await pay(api, currency="EUR", payment_method="pm_card_visa", amount=5000)).json()
 
-    refund = await api.post(
-        f"/v1/payments/{payment['payment_id']}/refunds",
-        json={"amount": 1500},
-        headers={"Idempotency-Key": uuid.uuid4().hex},
-    )
+    refund = await refund_payment(api, payment["payment_id"], 1500)
 
     assert refund.status_code == 201, refund.text
     assert refund.json()["status"] == "succeeded"

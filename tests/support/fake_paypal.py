@@ -23,8 +23,6 @@ import base64
 import binascii
 import json
 import re
-import socket
-import threading
 import time
 import uuid
 import zlib
@@ -35,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import uvicorn
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,6 +42,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from schemas.money import currency_exponent
+from tests.support.served import serve_app
 
 CERT_PATH = "/v1/notifications/certs/CERT-fake-paypal"
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -605,24 +603,8 @@ def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
 
 @contextmanager
 def serve_fake_paypal(**kwargs: Any) -> Iterator[FakePayPal]:
-    """A ``FakePayPal`` served by uvicorn in a thread on a free port (``.url`` set)."""
+    """A ``FakePayPal`` served over HTTP for the block (``.url`` set)."""
     fake = FakePayPal(**kwargs)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # the port is ours before uvicorn starts: no race
-    fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(fake.app, log_level="warning", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("fake PayPal did not start")
-        time.sleep(0.01)
-    try:
+    with serve_app(fake.app, "fake PayPal") as url:
+        fake.url = url
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()

@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,9 +23,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.support.served import serve_app
 
 _PAGE_LIMIT = 100
 
@@ -349,23 +349,6 @@ def _new_id(prefix: str) -> str:
 
 @contextmanager
 def serve_fake_connect() -> Iterator[str]:
-    """Serve the fake with uvicorn in a thread on a free port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # bound before serving: no other process can take the port
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("fake Stripe Connect did not start")
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
+    """Serve the fake over HTTP for the block; yields its base URL."""
+    with serve_app(create_app(), "fake Stripe Connect") as url:
+        yield url

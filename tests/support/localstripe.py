@@ -1,6 +1,7 @@
-"""localstripe (a stateful fake Stripe, DESIGN §4) as a real subprocess for tests.
+"""localstripe (a stateful fake Stripe, installed with the test extras) as a real subprocess for
+tests.
 
-    with start_localstripe() as base_url:
+    with start_localstripe(tmp_path / "localstripe.log") as base_url:
         ...  # StripeProvider(LOCALSTRIPE_API_KEY, api_base=base_url)
 
 Plus what a customer does there and a merchant cannot: turn a test card number into a

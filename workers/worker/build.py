@@ -16,7 +16,6 @@ from activities.billing import BillingActivities
 from activities.circuit_breaker import CircuitBreaker
 from activities.installments import InstallmentActivities
 from activities.ledger import LedgerActivities
-from activities.payout_calls import PayoutProviderActivities
 from activities.payouts import PayoutActivities
 from activities.provider_calls import ProviderActivities
 from activities.providers.base import PaymentProvider
@@ -57,7 +56,6 @@ def worker_activities(
     provider_calls = ProviderActivities(providers, breaker)
     refunds = RefundActivities(engine)
     payouts = PayoutActivities(engine)
-    payout_calls = PayoutProviderActivities(providers, breaker)
     reconciliation = ReconciliationActivities(engine, providers)
     billing = BillingActivities(engine)
     installments = InstallmentActivities(engine)
@@ -76,9 +74,9 @@ def worker_activities(
         payouts.reserve_payout,
         payouts.record_payout,
         payouts.release_payout_reservation,
-        payout_calls.transfer_to_connected_account,
-        payout_calls.pay_out_to_bank,
-        payout_calls.reverse_transfer,
+        provider_calls.transfer_to_connected_account,
+        provider_calls.pay_out_to_bank,
+        provider_calls.reverse_transfer,
         reconciliation.find_unresolved,
         reconciliation.lookup_charge,
         reconciliation.lookup_refund,

@@ -7,7 +7,7 @@ every answer is the order's state again. The buyer approves an order on PayPal's
 ``confirm_action`` authorizes or captures once the order is ``APPROVED``.
 
 Every POST that moves money carries ``PayPal-Request-Id`` = the command's idempotency key, so
-a retry after ``OutcomeUnknown`` replays PayPal's first answer (error taxonomy: ``paypal_http``).
+a retry after ``OutcomeUnknown`` replays PayPal's first answer (error taxonomy: ``http``).
 
 What PayPal cannot do here, said plainly:
 
@@ -24,19 +24,13 @@ What PayPal cannot do here, said plainly:
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NoReturn
 
-from activities.providers.base import ClosedOnExit
-from activities.providers.paypal.events import event_of, parsed_event, verification_request
-from activities.providers.paypal.http import (
-    PayPalHttp,
-    declined,
-    invalid_request,
-    minor_units,
-    path,
-    paypal_amount,
-)
+from activities.providers.base import ClosedOnExit, describe, url_path
+from activities.providers.errors import declined, invalid_request
+from activities.providers.paypal.events import verified_event
+from activities.providers.paypal.http import PayPalHttp, minor_units, paypal_amount
 from schemas.provider import (
     AuthorizeCommand,
     ChargeCommand,
@@ -50,7 +44,7 @@ from schemas.provider import (
     TransferResult,
     TransferReversalCommand,
 )
-from schemas.provider_events import ProviderEvent, WebhookSignatureError
+from schemas.provider_events import ProviderEvent
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +56,7 @@ _REFUND_STATUS = {"COMPLETED": "succeeded", "PENDING": "succeeded"}
 
 
 def _order_path(order_id: str, *action: str) -> str:
-    return path("v2", "checkout", "orders", order_id, *action)
+    return url_path("v2", "checkout", "orders", order_id, *action)
 
 
 class PayPalProvider(ClosedOnExit):
@@ -87,13 +81,7 @@ class PayPalProvider(ClosedOnExit):
     # Charges.
 
     async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
-        log.info(
-            "create order for %s: %d %s (capture=%s)",
-            command.payment_id,
-            command.amount,
-            command.currency,
-            command.capture,
-        )
+        log.info("create order for %s", describe(command))
         body = {
             "intent": "CAPTURE" if command.capture else "AUTHORIZE",
             "purchase_units": [
@@ -113,7 +101,7 @@ class PayPalProvider(ClosedOnExit):
                 }
             },
         }
-        url = path("v2", "checkout", "orders")
+        url = url_path("v2", "checkout", "orders")
         return _charge(await self._http.post("create order", url, body, command.idempotency_key))
 
     async def confirm_action(self, command: ChargeCommand) -> ChargeResult:
@@ -133,7 +121,7 @@ class PayPalProvider(ClosedOnExit):
         if command.amount is not None:
             body["amount"] = paypal_amount(command.amount, command.currency)
         log.info("capture %s: order %s", command.payment_id, command.reference)
-        url = path("v2", "payments", "authorizations", authorization["id"], "capture")
+        url = url_path("v2", "payments", "authorizations", authorization["id"], "capture")
         capture = await self._http.post("capture", url, body, command.idempotency_key)
         _raise_if_refused(capture, "capture")
         return await self.retrieve(command.reference)
@@ -141,7 +129,7 @@ class PayPalProvider(ClosedOnExit):
     async def void(self, command: ChargeCommand) -> ChargeResult:
         authorization = _last(await self._order("void", command.reference), "authorizations")
         log.info("void %s: order %s", command.payment_id, command.reference)
-        url = path("v2", "payments", "authorizations", authorization["id"], "void")
+        url = url_path("v2", "payments", "authorizations", authorization["id"], "void")
         await self._http.post("void", url, {}, command.idempotency_key)
         return await self.retrieve(command.reference)
 
@@ -163,14 +151,7 @@ class PayPalProvider(ClosedOnExit):
     # Refunds.
 
     async def create_refund(self, command: RefundCommand) -> RefundResult:
-        log.info(
-            "refund %s of %s: %d %s of order %s",
-            command.refund_id,
-            command.payment_id,
-            command.amount,
-            command.currency,
-            command.charge_reference,
-        )
+        log.info("refund %s", describe(command))
         refund = await self._refund_capture(
             "create refund",
             command.charge_reference,
@@ -221,14 +202,7 @@ class PayPalProvider(ClosedOnExit):
     # Webhooks.
 
     async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        """Checked by PayPal's own API (it holds the certificates); an unreachable PayPal
-        raises ``Unavailable``, not ``WebhookSignatureError``, so the delivery is retried."""
-        request = verification_request(headers, body, self._webhook_id, datetime.now(UTC))
-        url = path("v1", "notifications", "verify-webhook-signature")
-        answer = await self._http.post("verify webhook", url, content=request, mutating=False)
-        if answer.get("verification_status") != "SUCCESS":
-            raise WebhookSignatureError("paypal webhook: signature not verified by PayPal")
-        return event_of(parsed_event(body))
+        return await verified_event(self._http, headers, body, self._webhook_id)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -252,7 +226,7 @@ class PayPalProvider(ClosedOnExit):
             body["amount"] = paypal_amount(amount, currency)
         if custom_id is not None:
             body["custom_id"] = custom_id
-        url = path("v2", "payments", "captures", capture["id"], "refund")
+        url = url_path("v2", "payments", "captures", capture["id"], "refund")
         return await self._http.post(operation, url, body, request_id)
 
 

@@ -1,4 +1,4 @@
-"""PayPal webhooks: the verification request for PayPal's API, and event → ``ProviderEvent``.
+"""PayPal webhooks: a delivery checked by PayPal's own API, and its event → ``ProviderEvent``.
 
 PayPal signs ``<transmission id>|<transmission time>|<webhook id>|<crc32 of the body>`` and
 checks it in ``POST /v1/notifications/verify-webhook-signature``, which recomputes the CRC32
@@ -22,10 +22,11 @@ anything else                   ignored             resource id
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from activities.providers.paypal.http import minor_units
+from activities.providers.base import url_path
+from activities.providers.paypal.http import PayPalHttp, minor_units
 from schemas.provider_events import ProviderEvent, ProviderEventKind, WebhookSignatureError
 
 # PayPal retries deliveries for days, but each delivery is signed anew: an older
@@ -50,6 +51,20 @@ KINDS: dict[str, ProviderEventKind] = {
     "CUSTOMER.DISPUTE.CREATED": "dispute_opened",
     "CUSTOMER.DISPUTE.RESOLVED": "dispute_closed",
 }
+
+
+async def verified_event(
+    http: PayPalHttp, headers: Mapping[str, str], body: bytes, webhook_id: str | None
+) -> ProviderEvent:
+    """The event of a genuine, fresh delivery, checked by PayPal (it holds the certificates).
+    An unreachable PayPal raises ``Unavailable``, not ``WebhookSignatureError``, so the
+    delivery is retried."""
+    request = verification_request(headers, body, webhook_id, datetime.now(UTC))
+    url = url_path("v1", "notifications", "verify-webhook-signature")
+    answer = await http.post("verify webhook", url, content=request, mutating=False)
+    if answer.get("verification_status") != "SUCCESS":
+        raise WebhookSignatureError("paypal webhook: signature not verified by PayPal")
+    return event_of(parsed_event(body))
 
 
 def parsed_event(body: bytes) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """HTTP plumbing of the PayPal adapter: OAuth2 tokens, one request in, its JSON object or the
-``ApplicationError`` of the provider taxonomy (``schemas.errors``) out, and exact amounts.
+``ApplicationError`` of the provider taxonomy (``activities.providers.errors``) out, and exact
+amounts.
 
 ==============================================  ===================================
 PayPal answer                                   ``ApplicationError``
@@ -23,20 +24,24 @@ every failure fetching a token is ``Unavailable`` except rejected credentials.
 
 import asyncio
 import time
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
-from urllib.parse import quote
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from schemas.errors import DECLINED, INVALID_REQUEST, OUTCOME_UNKNOWN, UNAVAILABLE
+from activities.providers.errors import (
+    answer_kind,
+    declined,
+    invalid_request,
+    json_object,
+    may_have_applied,
+    outcome_unknown,
+    retry_after,
+    unavailable,
+)
+from schemas.errors import INVALID_REQUEST, OUTCOME_UNKNOWN
 from schemas.money import currency_exponent
-from schemas.provider import DeclineDetails
-
-# Nothing reached PayPal: safe to retry, even elsewhere.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 # 422 issues that are the payer's or the funding's answer, not a mistake of ours.
 DECLINE_ISSUES = frozenset(
@@ -56,11 +61,6 @@ DECLINE_ISSUES = frozenset(
 
 # Refresh a little before PayPal's expiry, so a token never expires in flight.
 _TOKEN_MARGIN_SECONDS = 30.0
-
-
-def path(*parts: str) -> str:
-    """``/v2/...`` with every id segment escaped: ``path("v2", "checkout", "orders", id)``."""
-    return "/" + "/".join(quote(part, safe="") for part in parts)
 
 
 def paypal_amount(amount: int, currency: str) -> dict[str, str]:
@@ -144,16 +144,13 @@ class PayPalHttp:
         headers = request.get("headers", {}) | {"Authorization": f"Bearer {token}"}
         try:
             return await self._client.request(method, url, **(request | {"headers": headers}))
-        except _NOT_SENT as e:
-            raise unavailable(operation, e) from e
         except httpx.TransportError as e:
-            if not mutating:  # a read changes nothing: just unavailable
-                raise unavailable(operation, e) from e
+            if not may_have_applied(e, mutating=mutating):
+                raise _unreachable(operation, e) from e
             # Read/write timeout or a dropped connection: PayPal may have applied it.
-            raise ApplicationError(
+            raise outcome_unknown(
                 f"paypal {operation}: outcome unknown ({type(e).__name__}); "
-                "retry with the same PayPal-Request-Id",
-                type=OUTCOME_UNKNOWN,
+                "retry with the same PayPal-Request-Id"
             ) from e
 
     async def _access_token(self, stale: str | None) -> str:
@@ -180,7 +177,7 @@ class PayPalHttp:
                 headers={"Accept": "application/json"},
             )
         except httpx.TransportError as e:  # a token moves no money: never outcome-unknown
-            raise unavailable("oauth2 token", e) from e
+            raise _unreachable("oauth2 token", e) from e
         if response.status_code in (400, 401, 403):
             # Never echo the answer: it may repeat what we sent.
             raise invalid_request(
@@ -190,26 +187,11 @@ class PayPalHttp:
         try:
             return str(data["access_token"]), float(data.get("expires_in", 0))
         except (KeyError, TypeError, ValueError) as e:
-            raise ApplicationError(
-                "paypal oauth2 token: unreadable answer", type=UNAVAILABLE
-            ) from e
+            raise unavailable("paypal oauth2 token: unreadable answer") from e
 
 
-def unavailable(operation: str, error: Exception) -> ApplicationError:
-    return ApplicationError(
-        f"paypal {operation}: unreachable ({type(error).__name__}: {error})", type=UNAVAILABLE
-    )
-
-
-def declined(message: str, code: str, reason: str) -> ApplicationError:
-    """``Declined``: final, with ``DeclineDetails(code, reason)`` for the workflow."""
-    return ApplicationError(
-        message, DeclineDetails(code=code, message=reason), type=DECLINED, non_retryable=True
-    )
-
-
-def invalid_request(message: str) -> ApplicationError:
-    return ApplicationError(message, type=INVALID_REQUEST, non_retryable=True)
+def _unreachable(operation: str, error: Exception) -> ApplicationError:
+    return unavailable(f"paypal {operation}: unreachable ({type(error).__name__}: {error})")
 
 
 def checked(operation: str, response: httpx.Response, *, mutating: bool) -> dict[str, Any]:
@@ -217,16 +199,7 @@ def checked(operation: str, response: httpx.Response, *, mutating: bool) -> dict
     if response.is_success:
         if response.status_code == 204 or not response.content:
             return {}
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return data
-        raise ApplicationError(
-            f"paypal {operation}: unreadable {response.status_code} answer",
-            type=OUTCOME_UNKNOWN if mutating else UNAVAILABLE,
-        )
+        return json_object(f"paypal {operation}", response, mutating=mutating)
     raise_for(operation, response, mutating=mutating)
 
 
@@ -236,13 +209,14 @@ def raise_for(operation: str, response: httpx.Response, *, mutating: bool) -> No
     summary = f"paypal {operation}: {status} {name}" + (f" {issue}" if issue else "")
     if status == 422 and issue in DECLINE_ISSUES:
         raise declined(f"{summary}: declined", issue, description or issue)
-    if status >= 500 and status != 503 and mutating:
-        raise ApplicationError(f"{summary}, outcome unknown", type=OUTCOME_UNKNOWN)
-    if status == 429 or status >= 500:
-        raise ApplicationError(summary, type=UNAVAILABLE, next_retry_delay=_retry_after(response))
-    if 400 <= status < 500:
+    kind = answer_kind(status, mutating=mutating)
+    if kind == OUTCOME_UNKNOWN:
+        raise outcome_unknown(f"{summary}, outcome unknown")
+    if kind == INVALID_REQUEST:
         raise invalid_request(f"{summary}: {description}" if description else summary)
-    raise ApplicationError(f"paypal {operation}: unexpected {status}", type=UNAVAILABLE)
+    if status < 400:
+        raise unavailable(f"paypal {operation}: unexpected {status}")
+    raise unavailable(summary, retry_after(response.headers))
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str, str]:
@@ -258,8 +232,3 @@ def _error_of(response: httpx.Response) -> tuple[str, str, str]:
     name = str(error.get("name") or error.get("error") or response.reason_phrase)
     description = str(first.get("description") or error.get("message") or "")
     return name, str(first.get("issue") or ""), description
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    value = response.headers.get("Retry-After", "")
-    return timedelta(seconds=int(value)) if value.isdigit() else None

@@ -3,7 +3,8 @@
 Every money-moving POST carries the command's ``idempotency_key`` as ``Idempotency-Key`` and
 our own id as ``reference`` (payment, refund or payout id), so a retry after
 ``OutcomeUnknown`` never applies twice and ``find_*`` can find the gateway's object again when
-an answer was lost. How answers map to the error taxonomy is in ``sandbox_http``.
+an answer was lost. How answers map to the error taxonomy is in ``http``; why no webhook
+is ever genuine is in ``events``.
 """
 
 import logging
@@ -11,8 +12,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.providers.base import ClosedOnExit
-from activities.providers.sandbox.http import GatewayHttp, declined, invalid_request, path
+from activities.providers.base import ClosedOnExit, describe, url_path
+from activities.providers.errors import declined, timezone_aware
+from activities.providers.sandbox.events import verified_event
+from activities.providers.sandbox.http import GatewayHttp
 from schemas.provider import (
     AuthorizeCommand,
     ChargeCommand,
@@ -26,13 +29,14 @@ from schemas.provider import (
     TransferResult,
     TransferReversalCommand,
 )
-from schemas.provider_events import ProviderEvent, WebhookSignatureError
+from schemas.provider_events import ProviderEvent
 
 log = logging.getLogger(__name__)
 
 
-def _masked(token: str) -> str:
-    return token[:8] + "…" if len(token) > 8 else token
+def _path(*parts: str) -> str:
+    """The gateway's ``/v1/...`` path, every id segment escaped."""
+    return url_path("v1", *parts)
 
 
 class SandboxGateway(ClosedOnExit):
@@ -45,14 +49,7 @@ class SandboxGateway(ClosedOnExit):
     # Charges.
 
     async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
-        log.info(
-            "authorize %s: %d %s with %s (capture=%s)",
-            command.payment_id,
-            command.amount,
-            command.currency,
-            _masked(command.payment_method),
-            command.capture,
-        )
+        log.info("authorize %s", describe(command))
         body = {
             "amount": command.amount,
             "currency": command.currency,
@@ -64,7 +61,7 @@ class SandboxGateway(ClosedOnExit):
         if command.three_d_secure:
             # Only when asked: other requests keep the body they always had.
             body["three_d_secure"] = True
-        data = await self._http.post("authorize", path("charges"), body, command.idempotency_key)
+        data = await self._http.post("authorize", _path("charges"), body, command.idempotency_key)
         return _charge(data)
 
     async def capture(self, command: ChargeCommand) -> ChargeResult:
@@ -80,7 +77,7 @@ class SandboxGateway(ClosedOnExit):
         return await self._charge_action("confirm", command, {})
 
     async def retrieve(self, reference: str) -> ChargeResult:
-        return _charge(await self._http.get("retrieve", path("charges", reference)))
+        return _charge(await self._http.get("retrieve", _path("charges", reference)))
 
     async def find_charge(self, payment_id: str) -> ChargeResult | None:
         """The newest charge of the payment (a declined one raises ``Declined``, as
@@ -91,20 +88,13 @@ class SandboxGateway(ClosedOnExit):
     # Refunds.
 
     async def create_refund(self, command: RefundCommand) -> RefundResult:
-        log.info(
-            "refund %s of %s: %d %s of charge %s",
-            command.refund_id,
-            command.payment_id,
-            command.amount,
-            command.currency,
-            command.charge_reference,
-        )
+        log.info("refund %s", describe(command))
         body = {
             "charge": command.charge_reference,
             "amount": command.amount,
             "reference": command.refund_id,
         }
-        data = await self._http.post("refund", path("refunds"), body, command.idempotency_key)
+        data = await self._http.post("refund", _path("refunds"), body, command.idempotency_key)
         return _refund(data)
 
     async def find_refund(self, refund_id: str) -> RefundResult | None:
@@ -114,44 +104,25 @@ class SandboxGateway(ClosedOnExit):
     # Transfers and payouts.
 
     async def transfer(self, command: TransferCommand) -> TransferResult:
-        log.info(
-            "transfer %s: %d %s to %s",
-            command.payout_id,
-            command.amount,
-            command.currency,
-            command.destination,
-        )
+        log.info("transfer %s", describe(command))
         body = {
             "amount": command.amount,
             "currency": command.currency,
             "destination": command.destination,
             "reference": command.payout_id,
         }
-        data = await self._http.post("transfer", path("transfers"), body, command.idempotency_key)
+        data = await self._http.post("transfer", _path("transfers"), body, command.idempotency_key)
         return _transfer(data)
 
     async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
-        log.info(
-            "reverse transfer %s of %s: %d %s",
-            command.transfer_reference,
-            command.payout_id,
-            command.amount,
-            command.currency,
-        )
+        log.info("reverse transfer %s", describe(command))
         body = {"amount": command.amount, "reference": command.payout_id}
-        url = path("transfers", command.transfer_reference, "reversals")
+        url = _path("transfers", command.transfer_reference, "reversals")
         data = await self._http.post("reverse_transfer", url, body, command.idempotency_key)
         return _transfer(data)
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
-        log.info(
-            "payout %s: %d %s from %s to %s",
-            command.payout_id,
-            command.amount,
-            command.currency,
-            command.destination,
-            _masked(command.bank_account),
-        )
+        log.info("payout %s", describe(command))
         body = {
             "amount": command.amount,
             "currency": command.currency,
@@ -159,7 +130,7 @@ class SandboxGateway(ClosedOnExit):
             "bank_account": command.bank_account,
             "reference": command.payout_id,
         }
-        data = await self._http.post("payout", path("payouts"), body, command.idempotency_key)
+        data = await self._http.post("payout", _path("payouts"), body, command.idempotency_key)
         return _payout(data)
 
     async def find_transfer(self, payout_id: str) -> TransferResult | None:
@@ -183,7 +154,7 @@ class SandboxGateway(ClosedOnExit):
         }
         transactions: list[ProviderTransaction] = []
         while True:
-            page = await self._http.get("list_transactions", path("balance_transactions"), params)
+            page = await self._http.get("list_transactions", _path("balance_transactions"), params)
             data = page.get("data") or []
             transactions += [ProviderTransaction.model_validate(item) for item in data]
             if not page.get("has_more") or not data:
@@ -191,8 +162,7 @@ class SandboxGateway(ClosedOnExit):
             params["starting_after"] = data[-1]["id"]
 
     async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        # It answers every call synchronously: no event can be genuine.
-        raise WebhookSignatureError("the sandbox gateway sends no webhooks")
+        return verified_event(headers, body)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -201,20 +171,19 @@ class SandboxGateway(ClosedOnExit):
         self, operation: str, command: ChargeCommand, body: dict[str, Any]
     ) -> ChargeResult:
         log.info("%s %s: charge %s", operation, command.payment_id, command.reference)
-        url = path("charges", command.reference, operation)
+        url = _path("charges", command.reference, operation)
         return _charge(await self._http.post(operation, url, body, command.idempotency_key))
 
     async def _first(self, operation: str, resource: str, reference: str) -> dict | None:
         """The newest object of ``resource`` whose ``reference`` is ours, or None."""
-        page = await self._http.get(operation, path(resource), {"reference": reference})
+        page = await self._http.get(operation, _path(resource), {"reference": reference})
         data = page.get("data") or []
         return data[0] if data else None
 
 
 def _utc(name: str, moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise invalid_request(f"sandbox list_transactions: {name} must be timezone-aware")
-    return moment.astimezone(UTC).isoformat()
+    aware = timezone_aware(moment, f"sandbox list_transactions: {name}")
+    return aware.astimezone(UTC).isoformat()
 
 
 def _charge(data: dict[str, Any]) -> ChargeResult:

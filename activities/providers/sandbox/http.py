@@ -1,5 +1,5 @@
 """HTTP plumbing of the sandbox gateway client: one request in, its JSON object or the
-``ApplicationError`` of the provider taxonomy (``schemas.errors``) out.
+``ApplicationError`` of the provider taxonomy (``activities.providers.errors``) out.
 
 ==============================================  ===================================
 gateway answer                                  ``ApplicationError``
@@ -12,28 +12,26 @@ read/write timeout, connection dropped mid-way  ``OutcomeUnknown``, retried with
 ==============================================  ===================================
 
 The gateway answers 503 only *before* applying anything; any other 5xx to a POST may come
-after the change was committed (a crash or shutdown mid-request answers 500), so it must not
-be mistaken for "nothing happened" (which would allow failing over to another provider).
-A GET changes nothing, so every 5xx or transport error answering one is ``Unavailable``.
+after the change was committed (a crash or shutdown mid-request answers 500). A GET changes
+nothing, so every 5xx or transport error answering one is ``Unavailable``.
 """
 
-from datetime import timedelta
 from typing import Any, NoReturn
-from urllib.parse import quote
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from schemas.errors import DECLINED, INVALID_REQUEST, OUTCOME_UNKNOWN, UNAVAILABLE
-from schemas.provider import DeclineDetails
-
-# Nothing reached the gateway: safe to retry, even elsewhere.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-def path(*parts: str) -> str:
-    """``/v1/...`` with every id segment escaped (``path("charges", id, "capture")``)."""
-    return "/v1/" + "/".join(quote(part, safe="") for part in parts)
+from activities.providers.errors import (
+    answer_kind,
+    declined,
+    invalid_request,
+    json_object,
+    may_have_applied,
+    outcome_unknown,
+    retry_after,
+    unavailable,
+)
+from schemas.errors import INVALID_REQUEST, OUTCOME_UNKNOWN
 
 
 class GatewayHttp:
@@ -51,14 +49,13 @@ class GatewayHttp:
             response = await self._client.post(
                 url, json=body, headers={"Idempotency-Key": idempotency_key}
             )
-        except _NOT_SENT as e:
-            raise unavailable(operation, e) from e
         except httpx.TransportError as e:
+            if not may_have_applied(e, mutating=True):
+                raise _unreachable(operation, e) from e
             # Read/write timeout or a dropped connection: the gateway may have applied it.
-            raise ApplicationError(
+            raise outcome_unknown(
                 f"sandbox {operation}: outcome unknown ({type(e).__name__}); "
-                f"retry with idempotency key {idempotency_key}",
-                type=OUTCOME_UNKNOWN,
+                f"retry with idempotency key {idempotency_key}"
             ) from e
         return checked(operation, response, mutating=True)
 
@@ -68,48 +65,24 @@ class GatewayHttp:
         try:
             response = await self._client.get(url, params=params)
         except httpx.TransportError as e:  # a read changes nothing: always just unavailable
-            raise unavailable(operation, e) from e
+            raise _unreachable(operation, e) from e
         return checked(operation, response, mutating=False)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def unavailable(operation: str, error: Exception) -> ApplicationError:
-    return ApplicationError(
-        f"sandbox {operation}: gateway unreachable ({type(error).__name__}: {error})",
-        type=UNAVAILABLE,
+def _unreachable(operation: str, error: Exception) -> ApplicationError:
+    return unavailable(
+        f"sandbox {operation}: gateway unreachable ({type(error).__name__}: {error})"
     )
-
-
-def declined(message: str, code: str, reason: str) -> ApplicationError:
-    """``Declined``: final, with ``DeclineDetails(code, reason)`` for the workflow."""
-    return ApplicationError(
-        message,
-        DeclineDetails(code=code, message=reason),
-        type=DECLINED,
-        non_retryable=True,
-    )
-
-
-def invalid_request(message: str) -> ApplicationError:
-    return ApplicationError(message, type=INVALID_REQUEST, non_retryable=True)
 
 
 def checked(operation: str, response: httpx.Response, *, mutating: bool) -> dict[str, Any]:
     """The JSON of a 2xx answer, or the matching ``ApplicationError``. ``mutating``: the request
     could have changed something (a POST)."""
     if response.is_success:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return data
-        raise ApplicationError(
-            f"sandbox {operation}: unreadable {response.status_code} answer",
-            type=OUTCOME_UNKNOWN if mutating else UNAVAILABLE,
-        )
+        return json_object(f"sandbox {operation}", response, mutating=mutating)
     raise_for(operation, response, mutating=mutating)
 
 
@@ -122,20 +95,16 @@ def raise_for(operation: str, response: httpx.Response, *, mutating: bool) -> No
         decline_code = str(error.get("decline_code") or code)
         summary = f"sandbox {operation} declined: {decline_code}: {message}"
         raise declined(summary, decline_code, message)
-    if status >= 500 and status != 503 and mutating:
-        raise ApplicationError(
-            f"sandbox {operation}: {status} {code}, outcome unknown: {message}",
-            type=OUTCOME_UNKNOWN,
-        )
-    if status == 429 or status >= 500:
-        raise ApplicationError(
-            f"sandbox {operation}: {status} {code}: {message}",
-            type=UNAVAILABLE,
-            next_retry_delay=_retry_after(response),
-        )
-    if 400 <= status < 500:
+    kind = answer_kind(status, mutating=mutating)
+    if kind == OUTCOME_UNKNOWN:
+        raise outcome_unknown(f"sandbox {operation}: {status} {code}, outcome unknown: {message}")
+    if kind == INVALID_REQUEST:
         raise invalid_request(f"sandbox {operation} rejected ({status} {code}): {message}")
-    raise ApplicationError(f"sandbox {operation}: unexpected {status}", type=UNAVAILABLE)
+    if status < 400:
+        raise unavailable(f"sandbox {operation}: unexpected {status}")
+    raise unavailable(
+        f"sandbox {operation}: {status} {code}: {message}", retry_after(response.headers)
+    )
 
 
 def _error_of(response: httpx.Response) -> dict[str, Any]:
@@ -144,8 +113,3 @@ def _error_of(response: httpx.Response) -> dict[str, Any]:
     except (ValueError, AttributeError):
         return {}
     return error if isinstance(error, dict) else {}
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    value = response.headers.get("Retry-After", "")
-    return timedelta(seconds=int(value)) if value.isdigit() else None

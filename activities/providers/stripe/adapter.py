@@ -6,10 +6,9 @@ Every POST carries the command's ``idempotency_key`` and our ids as metadata (``
 once by Stripe and ``find_*`` can find Stripe's object again when an answer was lost. Our own
 idempotency never relies on the provider honouring keys (localstripe ignores them).
 
-The official SDK is used through its async methods on an httpx client, with its own retries
-off: Temporal retries, with the same key. Connect calls (transfers, reversals, payouts) go to
-``connect_api_base`` (default: ``api_base``). How failures map to the error taxonomy is in
-``stripe_errors``; how webhooks map to ``ProviderEvent`` is in ``stripe_events``.
+The SDK's clients, calls, paging and how its failures map to the error taxonomy are in
+``http``; webhook signatures and how events map to ``ProviderEvent`` are in ``events``. This
+module is about what Stripe's objects mean.
 
 ChargeResult from a PaymentIntent (``reference`` = the PaymentIntent id):
 
@@ -26,23 +25,22 @@ PaymentIntent status                      ``ChargeResult`` / failure
 ========================================  ==============================================
 """
 
-import json
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import stripe
 
-from activities.providers.base import ClosedOnExit
-from activities.providers.stripe.events import provider_event
-from activities.providers.stripe.http import (
+from activities.providers.base import ClosedOnExit, describe
+from activities.providers.errors import (
     declined,
     invalid_request,
     outcome_unknown,
-    stripe_failure,
+    timezone_aware,
 )
+from activities.providers.stripe.events import verified_event
+from activities.providers.stripe.http import PAGE_SIZE, StripeHttp, get, idempotent, post
 from schemas.provider import (
     AuthorizeCommand,
     ChargeCommand,
@@ -57,14 +55,12 @@ from schemas.provider import (
     TransferResult,
     TransferReversalCommand,
 )
-from schemas.provider_events import ProviderEvent, WebhookSignatureError
+from schemas.provider_events import ProviderEvent
 
 log = logging.getLogger(__name__)
 
 # The charge behind a PaymentIntent, with its balance transaction (the fee), in one answer.
 _CHARGE = "latest_charge.balance_transaction"
-_WEBHOOK_TOLERANCE_SECONDS = 300
-_PAGE_SIZE = 100
 
 _TRANSACTION_TYPES: dict[str, TransactionType] = {
     "charge": "charge",
@@ -75,19 +71,6 @@ _TRANSACTION_TYPES: dict[str, TransactionType] = {
     "transfer_refund": "transfer_reversal",
     "payout": "payout",
 }
-
-
-def _masked(value: str) -> str:
-    return value[:8] + "…" if len(value) > 8 else value
-
-
-def _client(api_key: str, api_base: str | None, http: stripe.HTTPClient) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        api_key,
-        base_addresses={"api": api_base.rstrip("/")} if api_base else None,
-        http_client=http,
-        max_network_retries=0,
-    )
 
 
 class StripeProvider(ClosedOnExit):
@@ -101,27 +84,17 @@ class StripeProvider(ClosedOnExit):
         connect_api_base: str | None = None,
         webhook_secret: str | None = None,
         timeout_seconds: float = 10.0,
+        page_size: int = PAGE_SIZE,
     ) -> None:
-        self._http = stripe.HTTPXClient(timeout=timeout_seconds)
-        self._stripe = _client(api_key, api_base, self._http)
-        self._connect_http: stripe.HTTPXClient | None = None
-        self._connect = self._stripe
-        if connect_api_base and connect_api_base != api_base:
-            self._connect_http = stripe.HTTPXClient(timeout=timeout_seconds)
-            self._connect = _client(api_key, connect_api_base, self._connect_http)
+        self._http = StripeHttp(api_key, api_base, connect_api_base, timeout_seconds, page_size)
+        self._stripe = self._http.platform
+        self._connect = self._http.connect
         self._webhook_secret = webhook_secret
 
     # Charges.
 
     async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
-        log.info(
-            "authorize %s: %d %s with %s (capture=%s)",
-            command.payment_id,
-            command.amount,
-            command.currency,
-            _masked(command.payment_method),
-            command.capture,
-        )
+        log.info("authorize %s", describe(command))
         params: dict[str, Any] = {
             "amount": command.amount,
             "currency": command.currency.lower(),
@@ -140,8 +113,8 @@ class StripeProvider(ClosedOnExit):
         if command.three_d_secure:
             # The risk rules asked for it: Stripe challenges the card whenever it can.
             params["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
-        call = self._stripe.v1.payment_intents.create_async(params, _key(command))
-        return _charge(await _post("authorize", call))
+        call = self._stripe.v1.payment_intents.create_async(params, idempotent(command))
+        return _charge(await post("authorize", call))
 
     async def capture(self, command: ChargeCommand) -> ChargeResult:
         log.info("capture %s: %s of %s", command.payment_id, command.amount, command.reference)
@@ -149,14 +122,14 @@ class StripeProvider(ClosedOnExit):
         if command.amount is not None:
             params["amount_to_capture"] = command.amount
         intents = self._stripe.v1.payment_intents
-        call = intents.capture_async(command.reference, params, _key(command))
-        return _charge(await _post("capture", call))
+        call = intents.capture_async(command.reference, params, idempotent(command))
+        return _charge(await post("capture", call))
 
     async def void(self, command: ChargeCommand) -> ChargeResult:
         log.info("void %s: %s", command.payment_id, command.reference)
         intents = self._stripe.v1.payment_intents
-        call = intents.cancel_async(command.reference, {"expand": [_CHARGE]}, _key(command))
-        return _charge(await _post("void", call))
+        call = intents.cancel_async(command.reference, {"expand": [_CHARGE]}, idempotent(command))
+        return _charge(await post("void", call))
 
     async def refund(self, command: ChargeCommand) -> ChargeResult:
         """A Refund on the PaymentIntent, answered with the PaymentIntent it changed (expanded
@@ -169,8 +142,8 @@ class StripeProvider(ClosedOnExit):
         }
         if command.amount is not None:
             params["amount"] = command.amount
-        call = self._stripe.v1.refunds.create_async(params, _key(command))
-        refund = await _post("refund", call)
+        call = self._stripe.v1.refunds.create_async(params, idempotent(command))
+        refund = await post("refund", call)
         return _charge(refund["payment_intent"])
 
     async def confirm_action(self, command: ChargeCommand) -> ChargeResult:
@@ -178,8 +151,10 @@ class StripeProvider(ClosedOnExit):
         if intent.get("status") == "requires_confirmation":
             log.info("confirm %s: %s", command.payment_id, command.reference)
             intents = self._stripe.v1.payment_intents
-            call = intents.confirm_async(command.reference, {"expand": [_CHARGE]}, _key(command))
-            intent = await _post("confirm_action", call)
+            call = intents.confirm_async(
+                command.reference, {"expand": [_CHARGE]}, idempotent(command)
+            )
+            intent = await post("confirm_action", call)
         return _charge(intent)
 
     async def retrieve(self, reference: str) -> ChargeResult:
@@ -191,7 +166,7 @@ class StripeProvider(ClosedOnExit):
         Stripe's search API is eventually consistent (a PaymentIntent created seconds ago, the
         case after a lost answer, may be missing) and localstripe lacks it, so this lists every
         PaymentIntent: one request per 100 of them."""
-        found = await self._newest(
+        found = await self._http.newest(
             "find_charge",
             lambda params: self._stripe.v1.payment_intents.list_async(params),
             {},
@@ -203,14 +178,7 @@ class StripeProvider(ClosedOnExit):
     # Refunds.
 
     async def create_refund(self, command: RefundCommand) -> RefundResult:
-        log.info(
-            "refund %s of %s: %d %s of %s",
-            command.refund_id,
-            command.payment_id,
-            command.amount,
-            command.currency,
-            command.charge_reference,
-        )
+        log.info("refund %s", describe(command))
         params = {
             "payment_intent": command.charge_reference,
             "amount": command.amount,
@@ -220,12 +188,12 @@ class StripeProvider(ClosedOnExit):
                 tenant_id=command.tenant_id,
             ),
         }
-        call = self._stripe.v1.refunds.create_async(params, _key(command))
-        return _refund(await _post("create_refund", call))
+        call = self._stripe.v1.refunds.create_async(params, idempotent(command))
+        return _refund(await post("create_refund", call))
 
     async def find_refund(self, refund_id: str) -> RefundResult | None:
         """Lists every refund (no search by metadata): one request per 100 of them."""
-        found = await self._newest(
+        found = await self._http.newest(
             "find_refund",
             lambda params: self._stripe.v1.refunds.list_async(params),
             {},
@@ -237,13 +205,7 @@ class StripeProvider(ClosedOnExit):
     # Transfers and payouts (Connect).
 
     async def transfer(self, command: TransferCommand) -> TransferResult:
-        log.info(
-            "transfer %s: %d %s to %s",
-            command.payout_id,
-            command.amount,
-            command.currency,
-            command.destination,
-        )
+        log.info("transfer %s", describe(command))
         params = {
             "amount": command.amount,
             "currency": command.currency.lower(),
@@ -252,36 +214,23 @@ class StripeProvider(ClosedOnExit):
             "transfer_group": command.payout_id,
             "metadata": _metadata(payout_id=command.payout_id),
         }
-        call = self._connect.v1.transfers.create_async(params, _key(command))
-        return _transfer(await _post("transfer", call))
+        call = self._connect.v1.transfers.create_async(params, idempotent(command))
+        return _transfer(await post("transfer", call))
 
     async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
-        log.info(
-            "reverse transfer %s of %s: %d %s",
-            command.transfer_reference,
-            command.payout_id,
-            command.amount,
-            command.currency,
-        )
+        log.info("reverse transfer %s", describe(command))
         params = {
             "amount": command.amount,
             "metadata": _metadata(payout_id=command.payout_id),
             "expand": ["transfer"],  # the transfer with this reversal counted, in one answer
         }
         reversals = self._connect.v1.transfers.reversals
-        call = reversals.create_async(command.transfer_reference, params, _key(command))
-        reversal = await _post("reverse_transfer", call)
+        call = reversals.create_async(command.transfer_reference, params, idempotent(command))
+        reversal = await post("reverse_transfer", call)
         return _transfer(reversal["transfer"])
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
-        log.info(
-            "payout %s: %d %s from %s to %s",
-            command.payout_id,
-            command.amount,
-            command.currency,
-            command.destination,
-            _masked(command.bank_account),
-        )
+        log.info("payout %s", describe(command))
         params = {
             "amount": command.amount,
             "currency": command.currency.lower(),
@@ -293,10 +242,10 @@ class StripeProvider(ClosedOnExit):
             "stripe_account": command.destination,  # the connected account pays out
         }
         call = self._connect.v1.payouts.create_async(params, options)
-        return _payout(await _post("payout", call), command.destination)
+        return _payout(await post("payout", call), command.destination)
 
     async def find_transfer(self, payout_id: str) -> TransferResult | None:
-        found = await self._newest(
+        found = await self._http.newest(
             "find_transfer",
             lambda params: self._connect.v1.transfers.list_async(params),
             {"transfer_group": payout_id},
@@ -312,7 +261,7 @@ class StripeProvider(ClosedOnExit):
         if transfer is None:
             return None
         account = transfer.destination
-        found = await self._newest(
+        found = await self._http.newest(
             "find_payout",
             lambda params: self._connect.v1.payouts.list_async(params, {"stripe_account": account}),
             {},
@@ -337,7 +286,7 @@ class StripeProvider(ClosedOnExit):
         }
         transactions = [
             transaction
-            async for item in _pages(
+            async for item in self._http.pages(
                 "list_transactions",
                 lambda page: self._stripe.v1.balance_transactions.list_async(page),
                 params,
@@ -350,54 +299,14 @@ class StripeProvider(ClosedOnExit):
     # Webhooks.
 
     async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        """Stripe's signature (HMAC-SHA256 of ``{t}.{body}``) checked on the raw body, and
-        ``t`` within 300 s either way: the SDK rejects only old timestamps."""
-        if not self._webhook_secret:
-            raise WebhookSignatureError("stripe webhooks: no webhook secret is configured")
-        header = next((v for k, v in headers.items() if k.lower() == "stripe-signature"), None)
-        try:
-            stripe.Webhook.construct_event(
-                body, header, self._webhook_secret, tolerance=_WEBHOOK_TOLERANCE_SECONDS
-            )
-            if _signed_at(header or "") > time.time() + _WEBHOOK_TOLERANCE_SECONDS:
-                raise WebhookSignatureError("stripe webhook: timestamp is in the future")
-            return provider_event(json.loads(body))
-        except WebhookSignatureError:
-            raise
-        except stripe.SignatureVerificationError as e:
-            raise WebhookSignatureError(f"stripe webhook: {e.user_message}") from e
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise WebhookSignatureError(f"stripe webhook: unreadable ({type(e).__name__})") from e
+        return verified_event(headers, body, self._webhook_secret)
 
     async def aclose(self) -> None:
-        await self._http.close_async()
-        if self._connect_http is not None:
-            await self._connect_http.close_async()
+        await self._http.aclose()
 
     async def _intent(self, operation: str, reference: str) -> dict[str, Any]:
         intents = self._stripe.v1.payment_intents
-        return await _get(operation, intents.retrieve_async(reference, {"expand": [_CHARGE]}))
-
-    async def _newest(
-        self,
-        operation: str,
-        list_page: Callable[[dict[str, Any]], Awaitable[stripe.ListObject]],
-        filters: dict[str, Any],
-        metadata_key: str,
-        ours: str,
-    ) -> dict[str, Any] | None:
-        """The newest listed object whose ``metadata[metadata_key]`` is ``ours``."""
-        newest: dict[str, Any] | None = None
-        async for item in _pages(operation, list_page, filters):
-            if (item.get("metadata") or {}).get(metadata_key) != ours:
-                continue
-            if newest is None or item.get("created", 0) >= newest.get("created", 0):
-                newest = item
-        return newest
-
-
-def _key(command: Any) -> stripe.RequestOptions:
-    return {"idempotency_key": command.idempotency_key}
+        return await get(operation, intents.retrieve_async(reference, {"expand": [_CHARGE]}))
 
 
 def _metadata(**values: str | None) -> dict[str, str]:
@@ -410,37 +319,6 @@ def _payment_method(payment_method: str) -> dict[str, Any]:
     if payment_method.startswith("tok_"):
         return {"payment_method_data": {"type": "card", "card": {"token": payment_method}}}
     return {"payment_method": payment_method}
-
-
-async def _post(operation: str, call: Awaitable[Any]) -> dict[str, Any]:
-    try:
-        return (await call).to_dict()
-    except stripe.StripeError as e:
-        raise stripe_failure(operation, e, mutating=True) from e
-
-
-async def _get(operation: str, call: Awaitable[Any]) -> dict[str, Any]:
-    try:
-        return (await call).to_dict()
-    except stripe.StripeError as e:
-        raise stripe_failure(operation, e, mutating=False) from e
-
-
-async def _pages(
-    operation: str,
-    list_page: Callable[[dict[str, Any]], Awaitable[stripe.ListObject]],
-    filters: dict[str, Any],
-) -> AsyncIterator[dict[str, Any]]:
-    """Every object of a Stripe list, following ``has_more`` / ``starting_after``."""
-    params = {**filters, "limit": _PAGE_SIZE}
-    while True:
-        page = await _get(operation, list_page(params))
-        data = page.get("data") or []
-        for item in data:
-            yield item
-        if not page.get("has_more") or not data:
-            return
-        params["starting_after"] = data[-1]["id"]
 
 
 def _charge(intent: dict[str, Any]) -> ChargeResult:
@@ -573,15 +451,4 @@ def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
 
 
 def _timestamp(name: str, moment: datetime) -> int:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise invalid_request(f"stripe list_transactions: {name} must be timezone-aware")
-    return int(moment.timestamp())
-
-
-def _signed_at(header: str) -> int:
-    """The ``t=`` of a ``Stripe-Signature`` header the SDK has already accepted."""
-    for part in header.split(","):
-        key, _, value = part.partition("=")
-        if key.strip() == "t":
-            return int(value)
-    raise ValueError("no timestamp")
+    return int(timezone_aware(moment, f"stripe list_transactions: {name}").timestamp())

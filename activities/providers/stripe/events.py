@@ -1,4 +1,8 @@
-"""A verified Stripe event (its JSON) → ``ProviderEvent``.
+"""Stripe webhooks: the signature check of a delivery, and its event (JSON) → ``ProviderEvent``.
+
+A delivery is genuine when its ``Stripe-Signature`` (HMAC-SHA256 of ``{t}.{body}`` with the
+webhook secret) matches the raw body and ``t`` is within 300 s either way: the SDK's
+``construct_event`` checks the signature but rejects only old timestamps.
 
 =======================================================  ==================================
 Stripe event type                                        ``ProviderEvent.kind``
@@ -19,10 +23,17 @@ Only named fields are copied: ids, our metadata, amounts and short codes. A Paym
 charge carries card details (brand, last4, fingerprint) that must never reach an event.
 """
 
+import json
+import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.provider_events import ProviderEvent, ProviderEventKind
+import stripe
+
+from schemas.provider_events import ProviderEvent, ProviderEventKind, WebhookSignatureError
+
+WEBHOOK_TOLERANCE_SECONDS = 300
 
 _PAYMENT_INTENT_KINDS: dict[str, ProviderEventKind] = {
     "payment_intent.amount_capturable_updated": "payment_authorized",
@@ -43,6 +54,37 @@ _PAYOUT_KINDS: dict[str, ProviderEventKind] = {
     "payout.paid": "payout_paid",
     "payout.failed": "payout_failed",
 }
+
+
+def verified_event(
+    headers: Mapping[str, str], body: bytes, webhook_secret: str | None
+) -> ProviderEvent:
+    """The event of a genuine, fresh delivery; ``WebhookSignatureError`` otherwise."""
+    if not webhook_secret:
+        raise WebhookSignatureError("stripe webhooks: no webhook secret is configured")
+    header = next((v for k, v in headers.items() if k.lower() == "stripe-signature"), None)
+    try:
+        stripe.Webhook.construct_event(
+            body, header, webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+        )
+        if _signed_at(header or "") > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+            raise WebhookSignatureError("stripe webhook: timestamp is in the future")
+        return provider_event(json.loads(body))
+    except WebhookSignatureError:
+        raise
+    except stripe.SignatureVerificationError as e:
+        raise WebhookSignatureError(f"stripe webhook: {e.user_message}") from e
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise WebhookSignatureError(f"stripe webhook: unreadable ({type(e).__name__})") from e
+
+
+def _signed_at(header: str) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` header the SDK has already accepted."""
+    for part in header.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "t":
+            return int(value)
+    raise ValueError("no timestamp")
 
 
 def provider_event(event: dict[str, Any]) -> ProviderEvent:

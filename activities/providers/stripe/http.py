@@ -1,4 +1,9 @@
-"""Stripe SDK exceptions → the ``ApplicationError`` of the provider taxonomy (``schemas.errors``).
+"""Stripe's SDK plumbing: its clients, one call in, the object's dict (or every page of a
+list) out, and its exceptions mapped onto the provider taxonomy (``activities.providers.errors``).
+
+The official SDK is used through its async methods on an httpx client, with its own retries
+off: Temporal retries, with the same idempotency key. Connect calls (transfers, reversals,
+payouts) go to ``connect_api_base`` (default: ``api_base``).
 
 ===============================================  ==========================================
 Stripe SDK exception                             ``ApplicationError``
@@ -24,18 +29,24 @@ The SDK wraps every transport failure in ``APIConnectionError`` and chains the h
 exception as ``__cause__``: that cause tells whether the request ever left.
 """
 
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
-import httpx
 import stripe
 from temporalio.exceptions import ApplicationError
 
-from schemas.errors import DECLINED, INVALID_REQUEST, OUTCOME_UNKNOWN, UNAVAILABLE
-from schemas.provider import DeclineDetails
+from activities.providers.errors import (
+    answer_kind,
+    declined,
+    invalid_request,
+    may_have_applied,
+    outcome_unknown,
+    retry_after,
+    unavailable,
+)
+from schemas.errors import INVALID_REQUEST, OUTCOME_UNKNOWN, UNAVAILABLE
 
-# Nothing reached Stripe: safe to retry, even elsewhere.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+PAGE_SIZE = 100
 
 _FINAL = (
     stripe.InvalidRequestError,
@@ -44,20 +55,93 @@ _FINAL = (
     stripe.PermissionError,
 )
 
+ListPage = Callable[[dict[str, Any]], Awaitable[stripe.ListObject]]
 
-def declined(message: str, code: str, reason: str) -> ApplicationError:
-    """``Declined``: final, with ``DeclineDetails(code, reason)`` for the workflow."""
-    return ApplicationError(
-        message, DeclineDetails(code=code, message=reason), type=DECLINED, non_retryable=True
+
+class StripeHttp:
+    """The SDK clients: ``platform`` for charges, refunds and balance transactions,
+    ``connect`` for transfers and payouts (the same client unless another base is given)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        api_base: str | None,
+        connect_api_base: str | None,
+        timeout_seconds: float,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._http = stripe.HTTPXClient(timeout=timeout_seconds)
+        self.platform = _client(api_key, api_base, self._http)
+        self._connect_http: stripe.HTTPXClient | None = None
+        self.connect = self.platform
+        if connect_api_base and connect_api_base != api_base:
+            self._connect_http = stripe.HTTPXClient(timeout=timeout_seconds)
+            self.connect = _client(api_key, connect_api_base, self._connect_http)
+        self.page_size = page_size
+
+    async def pages(
+        self, operation: str, list_page: ListPage, filters: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every object of a Stripe list, following ``has_more`` / ``starting_after``."""
+        params = {**filters, "limit": self.page_size}
+        while True:
+            page = await get(operation, list_page(params))
+            data = page.get("data") or []
+            for item in data:
+                yield item
+            if not page.get("has_more") or not data:
+                return
+            params["starting_after"] = data[-1]["id"]
+
+    async def newest(
+        self,
+        operation: str,
+        list_page: ListPage,
+        filters: dict[str, Any],
+        metadata_key: str,
+        ours: str,
+    ) -> dict[str, Any] | None:
+        """The newest listed object whose ``metadata[metadata_key]`` is ``ours``."""
+        newest: dict[str, Any] | None = None
+        async for item in self.pages(operation, list_page, filters):
+            if (item.get("metadata") or {}).get(metadata_key) != ours:
+                continue
+            if newest is None or item.get("created", 0) >= newest.get("created", 0):
+                newest = item
+        return newest
+
+    async def aclose(self) -> None:
+        await self._http.close_async()
+        if self._connect_http is not None:
+            await self._connect_http.close_async()
+
+
+def _client(api_key: str, api_base: str | None, http: stripe.HTTPClient) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base.rstrip("/")} if api_base else None,
+        http_client=http,
+        max_network_retries=0,
     )
 
 
-def invalid_request(message: str) -> ApplicationError:
-    return ApplicationError(message, type=INVALID_REQUEST, non_retryable=True)
+def idempotent(command: Any) -> stripe.RequestOptions:
+    """The request options of a money-moving call: the command's idempotency key."""
+    return {"idempotency_key": command.idempotency_key}
 
 
-def outcome_unknown(message: str) -> ApplicationError:
-    return ApplicationError(message, type=OUTCOME_UNKNOWN)
+async def post(operation: str, call: Awaitable[Any]) -> dict[str, Any]:
+    try:
+        return (await call).to_dict()
+    except stripe.StripeError as e:
+        raise stripe_failure(operation, e, mutating=True) from e
+
+
+async def get(operation: str, call: Awaitable[Any]) -> dict[str, Any]:
+    try:
+        return (await call).to_dict()
+    except stripe.StripeError as e:
+        raise stripe_failure(operation, e, mutating=False) from e
 
 
 def stripe_failure(
@@ -78,23 +162,23 @@ def stripe_failure(
     if isinstance(error, _FINAL):
         return invalid_request(f"{summary} (rejected, {status})")
     if isinstance(error, stripe.RateLimitError):
-        return ApplicationError(
-            summary, type=UNAVAILABLE, next_retry_delay=_retry_after(error.headers)
-        )
+        return unavailable(summary, retry_after(error.headers))
     if isinstance(error, stripe.APIConnectionError):
-        if isinstance(error.__cause__, _NOT_SENT) or not mutating:
-            return ApplicationError(
-                f"stripe {operation}: unreachable ({_cause_name(error)})", type=UNAVAILABLE
-            )
+        if not may_have_applied(error.__cause__, mutating=mutating):
+            return unavailable(f"stripe {operation}: unreachable ({_cause_name(error)})")
         return outcome_unknown(
             f"stripe {operation}: outcome unknown ({_cause_name(error)}); "
             "retry with the same idempotency key"
         )
-    if status is not None and 400 <= status < 500 and status != 409:
+    if status is not None and 400 <= status < 600 and status != 409:
+        kind = answer_kind(status, mutating=mutating)
+    else:  # no status, or 409: a request with the same key is still running
+        kind = OUTCOME_UNKNOWN if mutating else UNAVAILABLE
+    if kind == INVALID_REQUEST:
         return invalid_request(f"{summary} (rejected, {status})")
-    if mutating and status != 503:
+    if kind == OUTCOME_UNKNOWN:
         return outcome_unknown(f"{summary} ({status}, outcome unknown)")
-    return ApplicationError(f"{summary} ({status})", type=UNAVAILABLE)
+    return unavailable(f"{summary} ({status})")
 
 
 def _error_body(error: stripe.StripeError) -> dict:
@@ -109,8 +193,3 @@ def _cause_name(error: BaseException) -> str:
 
 def _first_line(error: stripe.StripeError) -> str:
     return (str(error).strip().splitlines() or [""])[0]
-
-
-def _retry_after(headers: Mapping[str, str] | None) -> timedelta | None:
-    value = (headers or {}).get("Retry-After", "") or (headers or {}).get("retry-after", "")
-    return timedelta(seconds=int(value)) if str(value).isdigit() else None

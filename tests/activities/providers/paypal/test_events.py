@@ -2,23 +2,17 @@
 ``verify-webhook-signature`` over real HTTP, and each event type's ``ProviderEvent``."""
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from activities.providers.paypal.adapter import PayPalProvider
 from schemas.provider_events import ProviderEvent, WebhookSignatureError
-from tests.support.fake_paypal import FakePayPal, serve_fake_paypal
+from tests.support.fake_paypal import FakePayPal
 
 WEBHOOK_ID = "WH-TEST"
 CREATED = "2025-03-01T10:00:00.000Z"
-
-
-@pytest.fixture(scope="module")
-def paypal() -> Iterator[FakePayPal]:
-    with serve_fake_paypal() as fake:
-        yield fake
 
 
 def new_provider(paypal: FakePayPal, webhook_id: str | None = WEBHOOK_ID) -> PayPalProvider:
@@ -142,22 +136,15 @@ async def test_header_names_are_case_insensitive(
     assert (await provider.verify_webhook(lowered, body)).kind == "payment_captured"
 
 
-def _tampered(body: bytes) -> bytes:
-    return body.replace(b'"19.99"', b'"1999.00"')
-
-
-def _reserialised(body: bytes) -> bytes:
-    """The same event, parsed and dumped again: PayPal signed other bytes."""
-    return json.dumps(json.loads(body), indent=2, sort_keys=True).encode()
-
-
-@pytest.mark.parametrize("change", [_tampered, _reserialised])
-async def test_a_changed_body_is_rejected(
-    provider: PayPalProvider, paypal: FakePayPal, change
+async def test_a_reserialised_body_is_rejected(
+    provider: PayPalProvider, paypal: FakePayPal
 ) -> None:
+    """The same event, parsed and dumped again: PayPal signed other bytes. (A tampered body:
+    test_contract.py.)"""
     headers, body = paypal.signed_webhook(event("PAYMENT.CAPTURE.COMPLETED", payment()), WEBHOOK_ID)
+    reserialised = json.dumps(json.loads(body), indent=2, sort_keys=True).encode()
     with pytest.raises(WebhookSignatureError):
-        await provider.verify_webhook(headers, change(body))
+        await provider.verify_webhook(headers, reserialised)
 
 
 async def test_a_signature_for_another_webhook_is_rejected(
@@ -168,14 +155,13 @@ async def test_a_signature_for_another_webhook_is_rejected(
         await provider.verify_webhook(headers, body)
 
 
-@pytest.mark.parametrize("offset", [timedelta(seconds=-301), timedelta(seconds=301)])
-async def test_a_transmission_outside_the_window_is_rejected(
-    provider: PayPalProvider, paypal: FakePayPal, offset: timedelta
+async def test_a_transmission_from_the_future_is_rejected(
+    provider: PayPalProvider, paypal: FakePayPal
 ) -> None:
-    moment = datetime.now(UTC) + offset
-    resource = payment()
+    """Outside the window either way (a stale one: test_contract.py)."""
+    moment = datetime.now(UTC) + timedelta(seconds=301)
     headers, body = paypal.signed_webhook(
-        event("PAYMENT.CAPTURE.COMPLETED", resource), WEBHOOK_ID, transmission_time=moment
+        event("PAYMENT.CAPTURE.COMPLETED", payment()), WEBHOOK_ID, transmission_time=moment
     )
     with pytest.raises(WebhookSignatureError, match="window"):
         await provider.verify_webhook(headers, body)

@@ -155,16 +155,11 @@ async def test_header_lookup_ignores_case(provider: StripeProvider) -> None:
     assert (await provider.verify_webhook(headers, body)).kind == "payment_canceled"
 
 
-def tampered(body: bytes) -> tuple[dict[str, str], bytes]:
-    return signed(body), body.replace(b"2000", b"9000")
-
-
+# A tampered body and a stale signature: test_contract.py.
 @pytest.mark.parametrize(
     "forge",
     [
-        pytest.param(tampered, id="tampered body"),
         pytest.param(lambda body: (signed(body, "whsec_other"), body), id="wrong secret"),
-        pytest.param(lambda body: (signed(body, at=time.time() - 301), body), id="stale"),
         pytest.param(lambda body: (signed(body, at=time.time() + 600), body), id="future"),
         pytest.param(lambda body: ({}, body), id="missing header"),
         pytest.param(lambda body: ({"Stripe-Signature": "garbage"}, body), id="bad header"),
