@@ -3,8 +3,9 @@
 ``paysaga dev`` runs the whole stack locally (Temporal dev server, sandbox gateway, worker,
 API); ``worker``, ``api`` and ``gateway`` run one process each, for deployments where the
 Temporal server runs elsewhere (see docker-compose.yml); ``db upgrade`` migrates the
-database before they start. Heavy imports happen inside the
-subcommands so ``paysaga --help`` stays fast.
+database before they start. ``bench``, ``chaos`` and ``risk`` are the tools of
+``workers.tools``, each declaring its own arguments (``add_*_arguments``) and running its
+``main``. Heavy imports happen inside the subcommands so ``paysaga --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -29,13 +30,6 @@ def _port(value: str) -> int:
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"{value} is not a TCP port")
     return port
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=60.0, help="seconds to wait for the server to answer"
     )
 
-    from workers.tools.bench.options import add_bench_arguments
+    from workers.tools.bench.cli import add_bench_arguments
 
     bench = commands.add_parser(
         "bench",
@@ -159,40 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_chaos_arguments(chaos)
 
+    from workers.tools.risk.cli import add_risk_arguments
+
     risk = commands.add_parser(
         "risk",
         help="the fraud risk model: train it",
-        description="The risk model scores each payment's probability of fraud (issue 9).",
+        description="The risk model scores each payment's probability of fraud.",
     )
-    risk_commands = risk.add_subparsers(dest="risk_command", required=True, metavar="RISK_COMMAND")
-    risk_train = risk_commands.add_parser(
-        "train",
-        help="train the risk model on generated data (and stored labels) and save it with its "
-        "held-out metrics",
-        description="Generate a synthetic labelled dataset (plus, with --labels, the real "
-        "outcomes stored in the database), train the model (threshold chosen on "
-        "cross-validated training predictions), measure precision, recall and ROC AUC on a "
-        "held-out 25%, and save model.joblib + model.json into --out.",
-    )
-    risk_train.add_argument(
-        "--out",
-        default=os.path.join(os.environ.get("PAYSAGA_DATA_DIR", ".paysaga"), "risk-model"),
-        help="directory to write the model into (default: %(default)s)",
-    )
-    risk_train.add_argument(
-        "--samples", type=_positive_int, default=50_000, help="default: %(default)s"
-    )
-    risk_train.add_argument("--seed", type=int, default=7, help="default: %(default)s")
-    risk_train.add_argument(
-        "--labels",
-        action="store_true",
-        help="also learn from the real outcomes stored in the database (operators' review "
-        "verdicts, disputes); fails when there are none",
-    )
-    risk_train.add_argument(
-        "--database-url",
-        help="with --labels: the database holding them (default: PAYSAGA_DATABASE_URL)",
-    )
+    add_risk_arguments(risk)
     return parser
 
 
@@ -229,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "db":
         return _db(args)
     if args.command == "bench":
-        from workers.tools.bench.runner import main as bench_main
+        from workers.tools.bench.cli import main as bench_main
 
         return bench_main(args)
     if args.command == "chaos":
@@ -237,7 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return chaos_main(args)
     if args.command == "risk":
-        return _risk_train(args)
+        from workers.tools.risk.cli import main as risk_main
+
+        return risk_main(args)
     raise AssertionError(args.command)  # pragma: no cover
 
 
@@ -256,6 +226,7 @@ def _dev(args: argparse.Namespace) -> int:
         from rich.markup import escape
 
         from workers.stack import EmbeddedStack, PortInUseError, StackError
+        from workers.stack.summary import print_summary
 
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         stack = EmbeddedStack(
@@ -272,7 +243,7 @@ def _dev(args: argparse.Namespace) -> int:
         try:
             err.print(f"Starting paysaga in {stack.data_dir} (logs in {stack.log_dir})")
             stack.start()
-            stack.print_summary()
+            print_summary(stack)
             while True:
                 time.sleep(0.5)
                 exited = stack.poll()
@@ -362,56 +333,6 @@ def _search_attributes(args: argparse.Namespace) -> int:
     if not added:
         print(f"search attributes already registered on namespace {args.namespace!r}")
     return 0
-
-
-def _risk_train(args: argparse.Namespace) -> int:
-    # scikit-learn is imported here only: it costs about a second, other commands skip it.
-    from workers.tools.risk.run import train_and_save
-    from workers.tools.risk.training import TrainingError
-
-    labels = None
-    if args.labels:
-        labels = _stored_labels(args.database_url)
-        if labels is None:
-            return 1
-    try:
-        run = train_and_save(args.out, args.samples, args.seed, labels)
-    except TrainingError as exc:
-        print(f"paysaga risk train: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(run.report()))
-    return 0
-
-
-def _stored_labels(database_url: str | None):
-    """The usable labels of the database, or None (said on stderr) when there are none: a
-    model asked to learn from real outcomes must not silently learn from none."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from schemas.runtime.settings import Settings
-    from schemas.store.database import make_engine
-    from workers.tools.risk.labels import load_labels
-
-    url = database_url or Settings().database_url
-    shown = make_url(url).render_as_string(hide_password=True)
-    engine = make_engine(url)
-    try:
-        labels = load_labels(engine)
-    except SQLAlchemyError as exc:
-        print(f"paysaga risk train: {shown}: {exc}", file=sys.stderr)
-        return None
-    finally:
-        engine.dispose()
-    if labels.used == 0:
-        print(
-            f"paysaga risk train: no usable labels in {shown} ({labels.stored} stored, "
-            f"{labels.without_features} without features): labels come from operators' "
-            "review verdicts and disputes; train without --labels for the synthetic data only",
-            file=sys.stderr,
-        )
-        return None
-    return labels
 
 
 if __name__ == "__main__":

@@ -24,9 +24,17 @@ Reference = Annotated[str, Field(min_length=1, max_length=200)]
 AccountId = Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9_]{1,64}$")]
 
 
-class CreateCharge(BaseModel):
+class RequestBody(BaseModel):
+    """A request body: unknown fields are refused."""
+
     model_config = ConfigDict(extra="forbid")
 
+    def idempotency_payload(self) -> dict:
+        """What the Idempotency-Key is bound to: the body as JSON."""
+        return self.model_dump(mode="json")
+
+
+class CreateCharge(RequestBody):
     amount: AmountMinor
     currency: ProviderCurrencyCode
     payment_method: Annotated[str, Field(min_length=1, max_length=200)]
@@ -43,46 +51,36 @@ class CreateCharge(BaseModel):
         return self.model_dump(mode="json", exclude=unasked)
 
 
-class AmountBody(BaseModel):
+class AmountBody(RequestBody):
     """Capture and refund: ``null`` means everything still available."""
-
-    model_config = ConfigDict(extra="forbid")
 
     amount: OptionalAmount = None
 
 
-class CreateRefund(BaseModel):
+class CreateRefund(RequestBody):
     """``amount`` null: everything still refundable. ``reference``: the merchant's refund id."""
-
-    model_config = ConfigDict(extra="forbid")
 
     charge: Annotated[str, Field(min_length=1, max_length=200)]
     amount: OptionalAmount = None
     reference: Reference | None = None
 
 
-class CreateTransfer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CreateTransfer(RequestBody):
     amount: AmountMinor
     currency: ProviderCurrencyCode
     destination: AccountId
     reference: Reference
 
 
-class ReverseTransfer(BaseModel):
+class ReverseTransfer(RequestBody):
     """``amount`` null: everything not reversed yet."""
-
-    model_config = ConfigDict(extra="forbid")
 
     amount: OptionalAmount = None
     reference: Reference | None = None
 
 
-class CreatePayout(BaseModel):
+class CreatePayout(RequestBody):
     """``bank_account`` is checked by ``payouts`` (``invalid_bank_account``, never echoed)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     amount: AmountMinor
     currency: ProviderCurrencyCode
@@ -91,13 +89,11 @@ class CreatePayout(BaseModel):
     reference: Reference
 
 
-class EmptyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EmptyBody(RequestBody):
+    pass
 
 
-class ChallengeOutcome(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChallengeOutcome(RequestBody):
     outcome: Literal["succeed", "fail"]
 
 
@@ -121,3 +117,12 @@ async def parse(request: Request, model: type[Body]) -> Body:
             for err in e.errors(include_input=False, include_url=False)
         )
         raise invalid_request("parameter_invalid", problems) from None
+
+
+def amount_within(amount: int | None, most: int, too_large: str) -> int:
+    """``amount``, or ``most`` when it is null; 400 ``amount_too_large`` above ``most``.
+    ``too_large`` is the message, formatted with ``amount`` and ``most``."""
+    amount = most if amount is None else amount
+    if amount > most:
+        raise invalid_request("amount_too_large", too_large.format(amount=amount, most=most))
+    return amount

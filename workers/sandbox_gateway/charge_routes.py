@@ -45,47 +45,39 @@ def router(routing: Routing, public_url: str | None) -> APIRouter:
 
     @api.post("/v1/charges")
     async def create_charge(request: Request) -> Response:
-        body = await parse(request, CreateCharge)
         url = base_url(request)
         return await routing.money_moving(
-            request,
-            "charge",
-            body.idempotency_payload(),
-            lambda tx: charges.create(tx, body, url),
+            request, "charge", CreateCharge, lambda tx, body: charges.create(tx, body, url)
         )
 
     @api.post("/v1/charges/{charge_id}/capture")
     async def capture(charge_id: str, request: Request) -> Response:
-        body = await parse(request, AmountBody)
         return await routing.money_moving(
             request,
             "capture",
-            body.model_dump(mode="json"),
-            lambda tx: charges.capture(tx, charge_id, body.amount),
+            AmountBody,
+            lambda tx, body: charges.capture(tx, charge_id, body.amount),
         )
 
     @api.post("/v1/charges/{charge_id}/void")
     async def void(charge_id: str, request: Request) -> Response:
-        await parse(request, EmptyBody)
         return await routing.money_moving(
-            request, "void", {}, lambda tx: charges.void(tx, charge_id)
+            request, "void", EmptyBody, lambda tx, _: charges.void(tx, charge_id)
         )
 
     @api.post("/v1/charges/{charge_id}/refund")
     async def refund_charge(charge_id: str, request: Request) -> Response:
-        body = await parse(request, AmountBody)
         return await routing.money_moving(
             request,
             "refund",
-            body.model_dump(mode="json"),
-            lambda tx: refunds.refund_charge(tx, charge_id, body.amount),
+            AmountBody,
+            lambda tx, body: refunds.refund_charge(tx, charge_id, body.amount),
         )
 
     @api.post("/v1/charges/{charge_id}/confirm")
     async def confirm(charge_id: str, request: Request) -> Response:
-        await parse(request, EmptyBody)
         return await routing.money_moving(
-            request, "confirm", {}, lambda tx: charges.confirm(tx, charge_id)
+            request, "confirm", EmptyBody, lambda tx, _: charges.confirm(tx, charge_id)
         )
 
     @api.get("/v1/charges")
@@ -110,10 +102,7 @@ def router(routing: Routing, public_url: str | None) -> APIRouter:
 
     @api.post("/v1/refunds")
     async def create_refund(request: Request) -> Response:
-        body = await parse(request, CreateRefund)
-        return await routing.money_moving(
-            request, "refund", body.model_dump(mode="json"), lambda tx: refunds.create(tx, body)
-        )
+        return await routing.money_moving(request, "refund", CreateRefund, refunds.create)
 
     @api.get("/v1/refunds")
     async def list_refunds(

@@ -18,7 +18,7 @@ import secrets
 from typing import Any
 
 from workers.sandbox_gateway import ledger, lists, tokens
-from workers.sandbox_gateway.bodies import CreateCharge
+from workers.sandbox_gateway.bodies import CreateCharge, amount_within
 from workers.sandbox_gateway.errors import charge_state, invalid_request, resource_missing
 from workers.sandbox_gateway.idempotency import Answer
 from workers.sandbox_gateway.rows import Charge
@@ -170,12 +170,9 @@ def capture(tx: Tx, charge_id: str, amount: int | None) -> Answer:
     charge = existing(tx, charge_id)
     if charge.status != AUTHORIZED:
         raise charge_state(charge_id, charge.status, "captured")
-    amount = charge.amount_authorized if amount is None else amount
-    if amount > charge.amount_authorized:
-        raise invalid_request(
-            "amount_too_large",
-            f"capture of {amount} exceeds the authorized {charge.amount_authorized}",
-        )
+    amount = amount_within(
+        amount, charge.amount_authorized, "capture of {amount} exceeds the authorized {most}"
+    )
     if _capture_refused(charge):
         charge.capture_error = _failure_json(tokens.CAPTURE_FAILED)
         tx.update(charge)

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from workers.sandbox_gateway import balance, ledger, payouts, transfers
-from workers.sandbox_gateway.bodies import CreatePayout, CreateTransfer, ReverseTransfer, parse
+from workers.sandbox_gateway.bodies import CreatePayout, CreateTransfer, ReverseTransfer
 from workers.sandbox_gateway.routing import Routing
 
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -35,22 +35,15 @@ def router(routing: Routing) -> APIRouter:
 
     @api.post("/v1/transfers")
     async def create_transfer(request: Request) -> Response:
-        body = await parse(request, CreateTransfer)
-        return await routing.money_moving(
-            request,
-            "transfer",
-            body.model_dump(mode="json"),
-            lambda tx: transfers.create(tx, body),
-        )
+        return await routing.money_moving(request, "transfer", CreateTransfer, transfers.create)
 
     @api.post("/v1/transfers/{transfer_id}/reversals")
     async def reverse_transfer(transfer_id: str, request: Request) -> Response:
-        body = await parse(request, ReverseTransfer)
         return await routing.money_moving(
             request,
             "transfer_reversal",
-            body.model_dump(mode="json"),
-            lambda tx: transfers.reverse(tx, transfer_id, body),
+            ReverseTransfer,
+            lambda tx, body: transfers.reverse(tx, transfer_id, body),
         )
 
     @api.get("/v1/transfers")
@@ -63,10 +56,7 @@ def router(routing: Routing) -> APIRouter:
 
     @api.post("/v1/payouts")
     async def create_payout(request: Request) -> Response:
-        body = await parse(request, CreatePayout)
-        return await routing.money_moving(
-            request, "payout", body.model_dump(mode="json"), lambda tx: payouts.create(tx, body)
-        )
+        return await routing.money_moving(request, "payout", CreatePayout, payouts.create)
 
     @api.get("/v1/payouts")
     async def list_payouts(reference: str | None = None, limit: Limit = 100) -> dict:

@@ -17,8 +17,8 @@ import secrets
 from typing import Any
 
 from workers.sandbox_gateway import charges, ledger, lists, tokens
-from workers.sandbox_gateway.bodies import CreateRefund
-from workers.sandbox_gateway.errors import charge_state, invalid_request, resource_missing
+from workers.sandbox_gateway.bodies import CreateRefund, amount_within
+from workers.sandbox_gateway.errors import charge_state, resource_missing
 from workers.sandbox_gateway.idempotency import Answer
 from workers.sandbox_gateway.rows import Charge, Refund
 from workers.sandbox_gateway.store import Tx, now_iso
@@ -69,12 +69,11 @@ def _refund(
     charge = charges.existing(tx, charge_id)
     if charge.status != charges.CAPTURED:
         raise charge_state(charge_id, charge.status, "refunded")
-    refundable = charge.amount_captured - charge.amount_refunded
-    amount = refundable if amount is None else amount
-    if amount > refundable:
-        raise invalid_request(
-            "amount_too_large", f"refund of {amount} exceeds the refundable {refundable}"
-        )
+    amount = amount_within(
+        amount,
+        charge.amount_captured - charge.amount_refunded,
+        "refund of {amount} exceeds the refundable {most}",
+    )
     refund = Refund(
         id=f"rf_{secrets.token_hex(12)}",
         charge_id=charge.id,

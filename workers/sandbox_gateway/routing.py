@@ -2,15 +2,18 @@
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from workers.sandbox_gateway.bodies import RequestBody, parse
 from workers.sandbox_gateway.errors import invalid_request
 from workers.sandbox_gateway.faults import Operation
 from workers.sandbox_gateway.idempotency import Answer, IdempotentExecutor, Outcome
 from workers.sandbox_gateway.store import Store, Tx
+
+Body = TypeVar("Body", bound=RequestBody)
 
 
 class Routing:
@@ -22,10 +25,12 @@ class Routing:
         self,
         request: Request,
         operation: Operation,
-        payload: dict[str, Any],
-        apply: Callable[[Tx], Answer],
+        model: type[Body],
+        apply: Callable[[Tx, Body], Answer],
     ) -> Response:
-        """Apply once per ``Idempotency-Key`` (required), replaying the stored answer after."""
+        """The body parsed as ``model``, applied once per ``Idempotency-Key`` (required, bound
+        to the body's ``idempotency_payload()``), the stored answer replayed after."""
+        body = await parse(request, model)
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key:
             raise invalid_request(
@@ -37,9 +42,9 @@ class Routing:
             method=request.method,
             path=request.url.path,
             key=key,
-            payload=payload,
+            payload=body.idempotency_payload(),
             operation=operation,
-            apply=apply,
+            apply=lambda tx: apply(tx, body),
         )
         return _respond(outcome)
 

@@ -13,8 +13,8 @@ import secrets
 from typing import Any
 
 from workers.sandbox_gateway import balance, ledger, lists
-from workers.sandbox_gateway.bodies import CreateTransfer, ReverseTransfer
-from workers.sandbox_gateway.errors import invalid_request, object_state, resource_missing
+from workers.sandbox_gateway.bodies import CreateTransfer, ReverseTransfer, amount_within
+from workers.sandbox_gateway.errors import object_state, resource_missing
 from workers.sandbox_gateway.idempotency import Answer
 from workers.sandbox_gateway.rows import Transfer, TransferReversal
 from workers.sandbox_gateway.store import Tx, now_iso
@@ -78,11 +78,9 @@ def reverse(tx: Tx, transfer_id: str, body: ReverseTransfer) -> Answer:
     left = transfer.amount - transfer.amount_reversed
     if left == 0:
         raise object_state("transfer", transfer_id, transfer.status, "reversed")
-    amount = left if body.amount is None else body.amount
-    if amount > left:
-        raise invalid_request(
-            "amount_too_large", f"reversal of {amount} exceeds the {left} not reversed yet"
-        )
+    amount = amount_within(
+        body.amount, left, "reversal of {amount} exceeds the {most} not reversed yet"
+    )
     reversal = TransferReversal(
         id=f"trr_{secrets.token_hex(12)}",
         transfer_id=transfer.id,

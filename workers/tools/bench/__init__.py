@@ -6,5 +6,7 @@
 - ``processes``: CPU seconds and peak RSS of the stack's processes over a window,
 - ``stats``: percentiles and rates, ``report``: the rich table and the JSON document,
 - ``find_max``: step the rate up until latency or errors give out,
-- ``runner``: puts it together for the CLI (``options`` holds its arguments).
+- ``runner``: the load run on a stack, and the ending of every mode that needs one,
+- ``financial``, ``billing_day``, ``risk_scoring``: the other modes,
+- ``cli``: the arguments, and which mode runs.
 """

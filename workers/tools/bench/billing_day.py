@@ -20,8 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
@@ -31,8 +30,7 @@ from schemas.store.database import make_engine
 from schemas.store.tables import PaymentRecord, SubscriptionRecord
 from workers.tools.bench.drivers import TENANT
 from workers.tools.bench.processes import ProcessMeter
-from workers.tools.bench.report import conclude
-from workers.tools.bench.runner import Targets, targets_for
+from workers.tools.bench.runner import Targets, progress_bars, run_on_stack
 from workers.tools.verification import verify_payments
 
 TARGET_SECONDS = 600.0
@@ -140,20 +138,12 @@ def _per_period(engine: Engine) -> tuple[list[str], dict[str, int], Counter]:
 async def run(args: argparse.Namespace, targets: Targets, console: Console) -> dict:
     engine = make_engine(targets.database_url)
     temporal = await connect(targets.temporal)
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("errors {task.fields[errors]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    )
+    progress = progress_bars()
     lead = LEAD_SECONDS + args.subscriptions / ASSUMED_CREATE_RATE
     start_at = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
-    headers = {"Authorization": f"Bearer {targets.api_key}"} if targets.api_key else {}
     try:
         async with httpx.AsyncClient(
-            base_url=targets.api_url, timeout=120, headers=headers
+            base_url=targets.api_url, timeout=120, headers=targets.api_headers
         ) as http:
             with progress:
                 began = time.monotonic()
@@ -243,17 +233,4 @@ def print_report(document: dict, console: Console) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from workers.stack import StackError
-
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        with targets_for(args, console, extra_env=STACK_ENV) as targets:
-            document = asyncio.run(run(args, targets, console))
-    except StackError as exc:
-        console.print(f"[red]paysaga bench: {escape(str(exc))}[/]")
-        return 1
-    except KeyboardInterrupt:
-        console.print("Interrupted.")
-        return 130
-    print_report(document, Console(highlight=False))
-    return conclude(document, args.out, failures(document), console)
+    return run_on_stack(args, run, print_report, failures, extra_env=STACK_ENV)

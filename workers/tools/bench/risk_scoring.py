@@ -1,5 +1,5 @@
-"""``paysaga bench --risk-scoring``: how long the fraud check takes per payment (issue 9:
-"scoring < 5 ms per payment").
+"""``paysaga bench --risk-scoring``: how long the fraud check takes per payment (the
+target: "scoring < 5 ms per payment").
 
 No stack: in a temporary directory, a SQLite database with a history of payments (customers
 with 2-20 earlier payments over 30 days, so the amount z-score, velocity and failed attempts

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +27,6 @@ from workers.tools.bench.baseline_process import BaselineWorkerProcess
 from workers.tools.bench.drivers import AMOUNT, TENANT, ApiDriver, BaselineDriver, new_run_id
 from workers.tools.bench.find_max import FindMaxResult, StepPolicy, find_max_rate
 from workers.tools.bench.load import Driver, Sample, run_open_loop
-from workers.tools.bench.options import argument_problem
 from workers.tools.bench.processes import ProcessMeter
 from workers.tools.bench.recovery import claimed_payment_ids, started_payment_ids
 from workers.tools.bench.stats import PhaseResult, summarize
@@ -49,6 +48,11 @@ class Targets:
     pids: dict[str, int] | None
     log_dir: Path
     api_key: str | None = None
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        """What a client of the development tenant sends."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
 
 @contextmanager
@@ -90,6 +94,18 @@ def targets_for(
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def progress_bars() -> Progress:
+    """One bar per part of a run, on stderr; each task carries an ``errors`` count."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("errors {task.fields[errors]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+
+
 class Bench:
     """One bench run against one stack: the phases it ran and every payment it created."""
 
@@ -101,14 +117,10 @@ class Bench:
         self.payment_ids: list[str] = []
         # Keys of requests that got no payment id back (5xx, timeouts): see recovery.py.
         self.unanswered_keys: list[str] = []
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("errors {task.fields[errors]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        )
+        # Results by saga ("paysaga", "baseline"): a measured load, or a --find-max search.
+        self.phases: dict[str, PhaseResult] = {}
+        self.searches: dict[str, FindMaxResult] = {}
+        self.progress = progress_bars()
 
     async def measured(
         self, name: str, driver: Driver, rate: float, duration: float, pids: dict[str, int] | None
@@ -120,10 +132,37 @@ class Bench:
         usage = meter.stop() if meter is not None else None
         return summarize(name, window, usage)
 
-    async def warm_up(self, name: str, driver: Driver) -> None:
-        """Unmeasured load first: connections, caches and the JIT-less imports settle."""
-        if self.args.warmup > 0:
-            await self._load(f"{name} warm-up", driver, self.args.rate, self.args.warmup)
+    async def phase(
+        self,
+        name: str,
+        driver: Callable[[str], Driver],
+        pids: dict[str, int] | None,
+        *,
+        bound_on_final: bool,
+    ) -> None:
+        """Warm-up, then the measured load at --rate or, with --find-max, the search;
+        ``driver(label)`` makes the driver of each part."""
+        args = self.args
+        if args.warmup > 0:
+            # Unmeasured load first: connections, caches and the JIT-less imports settle.
+            await self._load(f"{name} warm-up", driver("w"), args.rate, args.warmup)
+        if args.find_max:
+            self.searches[name] = await find_max_rate(
+                name,
+                lambda rate: self.measured(
+                    f"{name} step {rate:g}/s",
+                    driver(f"s{rate:g}"),
+                    rate,
+                    args.step_duration,
+                    pids,
+                ),
+                _policy(args),
+                bound_on_final=bound_on_final,
+            )
+        else:
+            self.phases[name] = await self.measured(
+                name, driver("m"), args.rate, args.duration, pids
+            )
 
     async def _load(self, name: str, driver: Driver, rate: float, duration: float):
         count = max(1, round(rate * duration))
@@ -161,36 +200,21 @@ async def run(args: argparse.Namespace, targets: Targets, console: Console) -> d
     temporal = await connect(targets.temporal)
     bench = Bench(args, targets, temporal)
     started_at = datetime.now(UTC)
-    phases: dict[str, PhaseResult] = {}
-    searches: dict[str, FindMaxResult] = {}
     # Open loop: at high rates many requests are in flight at once; the client's pool must
     # not become the queue being measured.
     limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
-    headers = {"Authorization": f"Bearer {targets.api_key}"} if targets.api_key else {}
     async with httpx.AsyncClient(
-        base_url=targets.api_url, timeout=120, limits=limits, headers=headers
+        base_url=targets.api_url, timeout=120, limits=limits, headers=targets.api_headers
     ) as http:
         with bench.progress:
-            await bench.warm_up("paysaga", bench.api_driver(http, "w"))
-            if args.find_max:
-                searches["paysaga"] = await find_max_rate(
-                    "paysaga",
-                    lambda rate: bench.measured(
-                        f"paysaga step {rate:g}/s",
-                        bench.api_driver(http, f"s{rate:g}"),
-                        rate,
-                        args.step_duration,
-                        targets.pids,
-                    ),
-                    _policy(args),
-                    bound_on_final=False,
-                )
-            else:
-                phases["paysaga"] = await bench.measured(
-                    "paysaga", bench.api_driver(http, "m"), args.rate, args.duration, targets.pids
-                )
+            await bench.phase(
+                "paysaga",
+                lambda label: bench.api_driver(http, label),
+                targets.pids,
+                bound_on_final=False,
+            )
             if args.baseline:
-                await _run_baseline(bench, phases, searches)
+                await _run_baseline(bench)
     injected = None
     if args.inject_duplicate_charge:
         injected = await _inject_duplicate_charge(targets, bench)
@@ -198,43 +222,23 @@ async def run(args: argparse.Namespace, targets: Targets, console: Console) -> d
     return report.document(
         args=args,
         started_at=started_at,
-        phases=phases,
-        searches=searches,
+        phases=bench.phases,
+        searches=bench.searches,
         verification=verification,
         injected_duplicate=injected,
         unanswered=unanswered,
     )
 
 
-async def _run_baseline(
-    bench: Bench, phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult]
-) -> None:
-    args = bench.args
+async def _run_baseline(bench: Bench) -> None:
     task_queue = f"{BASELINE_TASK_QUEUE}-{bench.run_id}"
     async with baseline_worker(bench, task_queue) as worker_pid:
-        pids = bench.baseline_pids(worker_pid)
-        await bench.warm_up("baseline", bench.baseline_driver(task_queue, "w"))
-        if args.find_max:
-            searches["baseline"] = await find_max_rate(
-                "baseline",
-                lambda rate: bench.measured(
-                    f"baseline step {rate:g}/s",
-                    bench.baseline_driver(task_queue, f"s{rate:g}"),
-                    rate,
-                    args.step_duration,
-                    pids,
-                ),
-                _policy(args),
-                bound_on_final=True,
-            )
-        else:
-            phases["baseline"] = await bench.measured(
-                "baseline",
-                bench.baseline_driver(task_queue, "m"),
-                args.rate,
-                args.duration,
-                pids,
-            )
+        await bench.phase(
+            "baseline",
+            lambda label: bench.baseline_driver(task_queue, label),
+            bench.baseline_pids(worker_pid),
+            bound_on_final=True,
+        )
 
 
 @asynccontextmanager
@@ -307,27 +311,23 @@ async def _verify(bench: Bench, targets: Targets, console: Console) -> tuple[Ver
 
 
 def main(args: argparse.Namespace) -> int:
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    problem = argument_problem(args)
-    if problem:
-        console.print(f"[red]paysaga bench: {escape(problem)}[/]")
-        return 2
-    if args.financial_report:
-        from workers.tools.bench.financial import main as financial_main
+    return run_on_stack(args, run, report.print_report, run_failures)
 
-        return financial_main(args)
-    if args.risk_scoring:
-        from workers.tools.bench.risk_scoring import main as risk_scoring_main
 
-        return risk_scoring_main(args)
-    if args.billing_day:
-        from workers.tools.bench.billing_day import main as billing_day_main
-
-        return billing_day_main(args)
+def run_on_stack(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace, Targets, Console], Awaitable[dict]],
+    print_report: Callable[[dict, Console], None],
+    failures: Callable[[dict], list[str]],
+    extra_env: dict[str, str] | None = None,
+) -> int:
+    """A mode on the stack under test, from its start to the exit status: ``run``'s document
+    printed, written to ``--out`` and judged by ``failures``."""
     from workers.stack import StackError
 
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        with targets_for(args, console) as targets:
+        with targets_for(args, console, extra_env) as targets:
             document = asyncio.run(run(args, targets, console))
     except StackError as exc:
         console.print(f"[red]paysaga bench: {escape(str(exc))}[/]")
@@ -335,8 +335,8 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print("Interrupted.")
         return 130
-    report.print_report(document, Console(highlight=False))
-    return report.conclude(document, args.out, run_failures(document), console)
+    print_report(document, Console(highlight=False))
+    return report.conclude(document, args.out, failures(document), console)
 
 
 def run_failures(document: dict) -> list[str]:

@@ -5,10 +5,6 @@
 - ``traffic``: one coroutine per payment (create, capture, 3-D Secure, wait until final),
 - ``monkey``: the chaos (worker SIGKILLs, a dev server SIGKILL and restart, gateway faults),
 - ``report``: the result, the summary table and the JSON file,
-- ``runner``: starts the embedded stack, runs the above, verifies, always stops the stack.
+- ``runner``: starts the embedded stack, runs the above, verifies, always stops the stack,
+- ``cli``: the command's arguments, and what it prints and returns.
 """
-
-from workers.tools.chaos.config import ChaosConfig
-from workers.tools.chaos.runner import run_chaos
-
-__all__ = ["ChaosConfig", "run_chaos"]

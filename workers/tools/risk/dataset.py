@@ -1,4 +1,4 @@
-"""A synthetic but realistic labelled dataset for the risk model (issue 9).
+"""A synthetic but realistic labelled dataset for the risk model.
 
 Each row is one card payment attempt described by the features of ``schemas.risk``
 (``FEATURE_NAMES`` order); the label says whether it turned out fraudulent. The same

@@ -12,12 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from schemas.risk import RiskModelCard
+from workers.tools.risk import DEFAULT_SAMPLES, DEFAULT_SEED
 from workers.tools.risk.dataset import SyntheticDataset, generate
 from workers.tools.risk.labels import LABEL_WEIGHT, StoredLabels
 from workers.tools.risk.training import save, train
-
-DEFAULT_SAMPLES = 50_000
-DEFAULT_SEED = 7
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Train the risk model and measure it honestly (issue 9).
+"""Train the risk model and measure it honestly.
 
 1. Split the labelled rows 75/25, stratified on the label (seeded). The 25 % *held-out* part
    takes no part in anything below until the final measurement.

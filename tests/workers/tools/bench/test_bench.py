@@ -6,9 +6,9 @@ report is complete and consistent and that the verification decides the exit cod
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.paysaga_cli import paysaga_command
 from workers.tools.bench.runner import run_failures
 
 STACK_PROCESSES = {"temporal", "gateway", "worker", "api", "bench client"}
@@ -17,7 +17,7 @@ BASELINE_PROCESSES = STACK_PROCESSES | {"baseline worker"}
 
 def run_bench(tmp_path: Path, *flags: str) -> tuple[int, dict, str]:
     out = tmp_path / "result.json"
-    cmd = [sys.executable, "-m", "workers.cli", "bench", "--warmup", "0", "--out", str(out)]
+    cmd = [*paysaga_command(), "bench", "--warmup", "0", "--out", str(out)]
     # The timeout only keeps a hung stack from hanging the suite.
     done = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=180)
     report = json.loads(out.read_text()) if out.exists() else {}

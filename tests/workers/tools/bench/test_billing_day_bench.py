@@ -6,7 +6,8 @@ verifies (one payment per period, one charge per payment, the ledger) and its ex
 
 import json
 import subprocess
-import sys
+
+from tests.support.paysaga_cli import paysaga_command
 
 SUBSCRIPTIONS = 12
 
@@ -15,7 +16,7 @@ def test_billing_day_charges_every_subscription_once_and_reports(tmp_path):
     out = tmp_path / "billing-day.json"
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "workers.cli", "bench", "--billing-day"),
+            *(*paysaga_command(), "bench", "--billing-day"),
             *("--subscriptions", str(SUBSCRIPTIONS), "--out", str(out)),
         ],
         capture_output=True,

@@ -6,7 +6,6 @@ what it says, that every report it checks agrees with what it loaded, and the ex
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from schemas.store.database import make_engine
 from schemas.store.reports import financial_report
 from schemas.store.tables import JournalEntry, Posting
 from tests.support.ledger import assert_ledger_invariants
+from tests.support.paysaga_cli import paysaga_command
 from workers.tools.bench import financial_data
 
 POSTINGS = 5_000
@@ -24,7 +24,7 @@ POSTINGS = 5_000
 
 def run_bench(tmp_path: Path, *flags: str) -> tuple[int, dict, str]:
     out = tmp_path / "result.json"
-    cmd = [sys.executable, "-m", "workers.cli", "bench", "--financial-report", "--out", str(out)]
+    cmd = [*paysaga_command(), "bench", "--financial-report", "--out", str(out)]
     # The timeout only keeps a hung database from hanging the suite.
     done = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=300)
     report = json.loads(out.read_text()) if out.exists() else {}

@@ -4,10 +4,10 @@ what it measured (the figures themselves depend on the machine: docs/benchmarks.
 
 import json
 import subprocess
-import sys
 
+from tests.support.paysaga_cli import paysaga_command
 from workers.cli import build_parser
-from workers.tools.bench.options import argument_problem
+from workers.tools.bench.cli import argument_problem
 from workers.tools.bench.risk_scoring import TARGET_MS, WARM_UP, failures
 
 PAYMENTS = 120
@@ -17,7 +17,7 @@ def test_risk_scoring_times_the_model_and_the_screening(tmp_path, risk_model_dir
     out = tmp_path / "risk-scoring.json"
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "workers.cli", "bench", "--risk-scoring"),
+            *(*paysaga_command(), "bench", "--risk-scoring"),
             *("--payments", str(PAYMENTS), "--risk-model", str(risk_model_dir)),
             *("--out", str(out)),
         ],

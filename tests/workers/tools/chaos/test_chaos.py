@@ -3,22 +3,17 @@ worker is SIGKILLed three times, the Temporal dev server once, and the gateway f
 
 import json
 import subprocess
-import sys
-from pathlib import Path
+
+from tests.support.paysaga_cli import paysaga_command
 
 # Guards against a hung run only; the run itself takes well under this.
 HANG_GUARD_SECONDS = 900
 
 
-def _paysaga() -> list[str]:
-    script = Path(sys.executable).parent / "paysaga"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "workers.cli"]
-
-
 def test_short_chaos_run_loses_nothing_and_charges_once(tmp_path):
     out = tmp_path / "chaos.json"
     cmd = [
-        *_paysaga(),
+        *paysaga_command(),
         "chaos",
         "--payments",
         "60",

@@ -24,12 +24,12 @@ from schemas.risk import RiskModelCard
 from schemas.store.database import make_engine, upgrade
 from schemas.store.read_model import upsert_payment
 from schemas.store.webhook_events import record_dispute
+from tests.support.paysaga_cli import paysaga_command
 from tests.support.risk_states import later, reviewed_state
 from tests.workers.tools.risk.test_risk_model import (
     HELD_OUT_LINE,
     PRECISION_FLOOR,
     RECALL_FLOOR,
-    _paysaga,
 )
 from workers.tools.risk.dataset import generate
 
@@ -93,7 +93,7 @@ def _outcomes(engine: Engine) -> None:
 def _train(url: str, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            *_paysaga(),
+            *paysaga_command(),
             *("risk", "train", "--labels", "--database-url", url, "--out", str(out)),
             *("--samples", str(SAMPLES), "--seed", str(SEED)),
         ],

@@ -1,4 +1,4 @@
-"""The risk model (issue 9): ``paysaga risk train`` beats a stated recall at a stated
+"""The risk model: ``paysaga risk train`` beats a stated recall at a stated
 precision on held-out data, and the worker's ``RiskModel`` loads and scores deterministically.
 """
 
@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 
 from activities.risk.model import CARD_FILE, MODEL_FILE, RiskModel, RiskModelError
 from schemas.risk import FEATURE_NAMES, RiskFeatures, RiskModelCard, as_row
+from tests.support.paysaga_cli import paysaga_command
 from workers.tools.risk.dataset import FRAUD_RATE, generate
 
 SAMPLES = 20_000
@@ -56,15 +56,10 @@ LEGIT = RiskFeatures(
 )
 
 
-def _paysaga() -> list[str]:
-    paysaga = Path(sys.executable).parent / "paysaga"
-    return [str(paysaga)] if paysaga.exists() else [sys.executable, "-m", "workers.cli"]
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
     out = tmp_path_factory.mktemp("risk") / "model"
-    command = [*_paysaga(), "risk", "train", "--out", str(out)]
+    command = [*paysaga_command(), "risk", "train", "--out", str(out)]
     result = subprocess.run(
         [*command, "--samples", str(SAMPLES), "--seed", str(SEED)],
         capture_output=True,

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,9 @@ import httpx
 import pytest
 
 from activities.risk.model import RiskModel
+from tests.support.paysaga_cli import paysaga_command
 from workers.stack import EmbeddedStack, free_stack_ports
+from workers.stack.summary import summary_rows
 
 PAYMENT_BODY = {
     "amount": 1999,
@@ -26,10 +27,8 @@ PAYMENT_BODY = {
 
 
 def _cli_args(data_dir: Path, ports: dict[str, int]) -> list[str]:
-    paysaga = Path(sys.executable).parent / "paysaga"
-    cmd = [str(paysaga)] if paysaga.exists() else [sys.executable, "-m", "workers.cli"]
     return [
-        *cmd,
+        *paysaga_command(),
         "dev",
         "--data-dir",
         str(data_dir),
@@ -148,7 +147,7 @@ def test_stack_starts_answers_and_stops_without_orphans(
     assert stack.env()["PAYSAGA_RISK_MODEL_DIR"] == str(tmp_path / "data" / "risk-model")
     assert model.card == stack.risk_model_card
     assert (model.card.source, model.card.samples, model.card.seed) == ("synthetic", 50_000, 7)
-    row = dict(stack.summary_rows())["Risk model"]
+    row = dict(summary_rows(stack))["Risk model"]
     assert row.startswith(f"{model.card.version}: held-out precision {model.card.precision:.2f}")
 
     ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)

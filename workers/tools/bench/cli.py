@@ -1,9 +1,12 @@
-"""Arguments of ``paysaga bench`` (argparse only, so ``paysaga --help`` stays fast)."""
+"""``paysaga bench``: its arguments, and which mode runs (argparse only at import, so
+``paysaga --help`` stays fast)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+
+from workers.tools.arguments import positive_int
 
 
 def _pids(value: str) -> dict[str, int]:
@@ -81,13 +84,13 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     report.add_argument("--financial-report", action="store_true")
     report.add_argument(
         "--postings",
-        type=_positive_int,
+        type=positive_int,
         default=1_000_000,
         help="ledger postings to load (default: %(default)s)",
     )
     report.add_argument(
         "--report-runs",
-        type=_positive_int,
+        type=positive_int,
         default=5,
         help="timed runs of each report (default: %(default)s)",
     )
@@ -99,13 +102,13 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     billing.add_argument("--billing-day", action="store_true")
     billing.add_argument(
         "--subscriptions",
-        type=_positive_int,
+        type=positive_int,
         default=10_000,
         help="subscriptions to bill (default: %(default)s)",
     )
     billing.add_argument(
         "--create-concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=32,
         help="POST /v1/subscriptions in flight while creating them (default: %(default)s)",
     )
@@ -117,7 +120,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     scoring.add_argument("--risk-scoring", action="store_true")
     scoring.add_argument(
         "--payments",
-        type=_positive_int,
+        type=positive_int,
         default=1_000,
         help="payments scored and screened (default: %(default)s)",
     )
@@ -125,13 +128,6 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
         "--risk-model",
         help="a model directory (paysaga risk train --out); default: train one first",
     )
-
-
-def _positive_int(value: str) -> int:
-    number = int(value.replace("_", ""))
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return number
 
 
 def argument_problem(args: argparse.Namespace) -> str | None:
@@ -169,3 +165,24 @@ def argument_problem(args: argparse.Namespace) -> str | None:
     if args.rate <= 0 or args.duration <= 0 or args.step_duration <= 0:
         return "--rate, --duration and --step-duration must be positive"
     return None
+
+
+def main(args: argparse.Namespace) -> int:
+    problem = argument_problem(args)
+    if problem:
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[red]paysaga bench: {escape(problem)}[/]"
+        )
+        return 2
+    if args.financial_report:
+        from workers.tools.bench.financial import main as mode
+    elif args.risk_scoring:
+        from workers.tools.bench.risk_scoring import main as mode
+    elif args.billing_day:
+        from workers.tools.bench.billing_day import main as mode
+    else:
+        from workers.tools.bench.runner import main as mode
+    return mode(args)

@@ -2,8 +2,11 @@
 
 import httpx
 
+# The embedded stack's tenant: payments made with the key it prints belong to it.
+DEV_TENANT = "ten_default"
 
-def bootstrap(api_url: str, admin_key: str, tenant_id: str) -> str:
+
+def bootstrap(api_url: str, admin_key: str, tenant_id: str = DEV_TENANT) -> str:
     """Create the tenant if it is missing and a new key for it; return the key's secret.
 
     A key's secret is shown once, so every start issues a fresh key (the earlier ones
