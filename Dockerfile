@@ -19,7 +19,7 @@ COPY activities ./activities
 COPY workers ./workers
 COPY api ./api
 RUN /opt/paysaga/bin/pip install .
-# The worker's risk model (issue 9), trained at build time as `paysaga risk train` does:
+# The worker's risk model, trained at build time as `paysaga risk train` does:
 # the synthetic data and the seed are fixed, so every build scores payments the same way.
 # Retrain on real outcomes with `paysaga risk train --labels --out DIR` and point
 # PAYSAGA_RISK_MODEL_DIR at a volume holding DIR.

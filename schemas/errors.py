@@ -23,7 +23,7 @@ INSUFFICIENT_BALANCE = "InsufficientBalance"
 # A refund or payout that cannot be admitted; details[0] carries {code, message}.
 REJECTED = "Rejected"
 
-# Installment plan updates (issue 6).
+# Installment plan updates.
 INVALID_PLAN_STATE = "InvalidInstallmentPlanState"
 AMOUNT_EXCEEDS_OUTSTANDING = "AmountExceedsOutstanding"
 INSTALLMENT_OUT_OF_ORDER = "InstallmentOutOfOrder"

@@ -1,4 +1,4 @@
-"""Contracts of the risk model (issue 9): the features one payment is scored on, and the
+"""Contracts of the risk model: the features one payment is scored on, and the
 card saved next to a trained model.
 
 The model takes the features as one row of floats in the order of ``FEATURE_NAMES``; a model

@@ -1,4 +1,4 @@
-"""The fraud check's decision on one payment (issue 9), kept in the payment's state."""
+"""The fraud check's decision on one payment, kept in the payment's state."""
 
 from pydantic import BaseModel, Field
 

@@ -1,4 +1,4 @@
-"""Manual review of a payment the risk rules sent to review (issue 9): the operator's
+"""Manual review of a payment the risk rules sent to review: the operator's
 decision, sent as the ``review`` update, and the audit record kept in the payment's state.
 
 An operator decides through ``POST /v1/payments/{id}/review`` (``channel`` "api") or the

@@ -1,4 +1,4 @@
-"""The risk rules format (issue 9): a tenant's versioned rule set, as stored and as sent to
+"""The risk rules format: a tenant's versioned rule set, as stored and as sent to
 ``POST /v1/risk/rules``.
 
 A rule set is a list of rules and named value lists (blocklists, allowlists). A rule fires

@@ -1,4 +1,4 @@
-"""What a client may tell paysaga about a payment for the fraud check (issue 9)."""
+"""What a client may tell paysaga about a payment for the fraud check."""
 
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated

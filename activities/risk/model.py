@@ -1,4 +1,4 @@
-"""The trained risk model (issue 9), loaded once per worker (``load_configured``) and used by
+"""The trained risk model, loaded once per worker (``load_configured``) and used by
 the fraud check on every payment.
 
 ``paysaga risk train`` writes ``model.joblib`` (the scikit-learn estimator) and

@@ -1,4 +1,4 @@
-"""The fraud check (issue 9): the tenant's risk rules and the risk model, on every payment.
+"""The fraud check: the tenant's risk rules and the risk model, on every payment.
 
 One transaction per screening records the payment in the read model, computes its features
 and velocity in SQL, scores it and evaluates the rule set in force. Screenings of the same

@@ -1,4 +1,4 @@
-"""Risk rules through the REST API (issue 9), on the real embedded stack: versions, the
+"""Risk rules through the REST API, on the real embedded stack: versions, the
 default, validation, isolation between tenants, and a posted rule deciding a payment."""
 
 import asyncio

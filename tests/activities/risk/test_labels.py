@@ -1,4 +1,4 @@
-"""Feedback labels (issue 9): review verdicts and disputes become ``risk_labels`` rows, once
+"""Feedback labels: review verdicts and disputes become ``risk_labels`` rows, once
 per source, with the features the payment was scored on, on SQLite and PostgreSQL.
 
 Both paths by which a dispute reaches the read model are exercised: the saga's own state

@@ -1,4 +1,4 @@
-"""Billing: plans, subscriptions, invoices and installment plans (issue 6).
+"""Billing: plans, subscriptions, invoices and installment plans.
 
 New tables only; the blocks between the "commands auto generated" markers are regenerated
 from schemas/store/tables.py by ``python -m schemas.store.migrations redraft 0003``.

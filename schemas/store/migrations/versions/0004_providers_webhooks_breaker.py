@@ -1,4 +1,4 @@
-"""Providers (issue 7): webhook events stored once, signature rejections counted, and the
+"""Providers: webhook events stored once, signature rejections counted, and the
 per-provider circuit breaker shared by every worker.
 
 New tables only; the blocks between the "commands auto generated" markers are regenerated

@@ -1,4 +1,4 @@
-"""Risk (issue 9): tenants' versioned rule sets, training labels from disputes and reviews,
+"""Risk: tenants' versioned rule sets, training labels from disputes and reviews,
 and the payments' card fingerprint with the indexes velocity rules count through.
 
 The blocks between the "commands auto generated" markers are regenerated from
