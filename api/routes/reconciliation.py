@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, select
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError
 
 from api.auth import TenantDep
 from api.dependencies import SessionDep, SettingsDep, TemporalDep
 from api.openapi import problems
 from api.problems import Problem
+from api.sagas import temporal_call
 from schemas.reconciliation import ReconciliationReport, ReportCommand
 from schemas.store.tables import ReconciliationReportRecord
 from workflows.reconciliation.report import ReconciliationReportWorkflow
@@ -44,34 +44,26 @@ async def get_reconciliation_report(
     and the day's totals on both sides. Built now (asking the provider), and stored."""
     if not EARLIEST <= day <= dt.datetime.now(dt.UTC).date():
         raise Problem(
-            422,
             "invalid_period",
-            "The period is not valid",
             f"date must be a past or present day, from {EARLIEST.isoformat()} on",
         )
     try:
-        async with asyncio.timeout(settings.create_wait.total_seconds()):
-            return await temporal.execute_workflow(
-                ReconciliationReportWorkflow.run,
-                ReportCommand(tenant_id=tenant, date=day),
-                # Concurrent requests for one report share a run; a later request, a new one.
-                id=f"{tenant}:reconciliation-report:{day.isoformat()}",
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                task_queue=settings.task_queue,
-            )
+        with temporal_call():
+            async with asyncio.timeout(settings.create_wait.total_seconds()):
+                return await temporal.execute_workflow(
+                    ReconciliationReportWorkflow.run,
+                    ReportCommand(tenant_id=tenant, date=day),
+                    # Concurrent requests for one report share a run; a later request, a new one.
+                    id=f"{tenant}:reconciliation-report:{day.isoformat()}",
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    task_queue=settings.task_queue,
+                )
     except TimeoutError:
         stored = await run_in_threadpool(_stored, session, tenant, day)
         if stored is not None:
             return stored
-        raise Problem(
-            503,
-            "report_in_progress",
-            "The report is still being built",
-            headers={"Retry-After": "5"},
-        ) from None
-    except RPCError as e:
-        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
+        raise Problem("report_in_progress", headers={"Retry-After": "5"}) from None
 
 
 def _stored(session: Session, tenant: str, day: dt.date) -> ReconciliationReport | None:
