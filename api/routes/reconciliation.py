@@ -5,17 +5,15 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session, select
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from api.auth import TenantDep
-from api.dependencies import SessionDep, SettingsDep, TemporalDep
+from api.dependencies import SessionDep, SettingsDep, TemporalDep, run_transaction
 from api.openapi import problems
 from api.problems import Problem
 from api.sagas import temporal_call
 from schemas.reconciliation import ReconciliationReport, ReportCommand
-from schemas.store.tables import ReconciliationReportRecord
+from schemas.store.reconciliation_reports import stored_report
 from workflows.reconciliation.report import ReconciliationReportWorkflow
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -60,18 +58,7 @@ async def get_reconciliation_report(
                     task_queue=settings.task_queue,
                 )
     except TimeoutError:
-        stored = await run_in_threadpool(_stored, session, tenant, day)
+        stored = await run_transaction(session, stored_report, tenant, day)
         if stored is not None:
             return stored
         raise Problem("report_in_progress", headers={"Retry-After": "5"}) from None
-
-
-def _stored(session: Session, tenant: str, day: dt.date) -> ReconciliationReport | None:
-    with session.begin():
-        report_json = session.exec(
-            select(ReconciliationReportRecord.report_json).where(
-                ReconciliationReportRecord.tenant_id == tenant,
-                ReconciliationReportRecord.day == day.isoformat(),
-            )
-        ).first()
-    return ReconciliationReport.model_validate_json(report_json) if report_json else None
