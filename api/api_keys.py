@@ -112,21 +112,21 @@ def create_tenant(session: Session, actor: str, name: str, tenant_id: str | None
             session.flush()
             audit(session, actor, "tenant.created", tenant.id, detail=name[:200])
     except IntegrityError:
-        raise Problem(409, "tenant_exists", "A tenant with this id exists") from None
+        raise Problem("tenant_exists") from None
     return TenantOut(id=tenant.id, name=tenant.name, created_at=as_utc(tenant.created_at))
 
 
 def require_tenant(session: Session, tenant_id: str) -> Tenant:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
-        raise Problem(404, "tenant_not_found", "No such tenant")
+        raise Problem("tenant_not_found")
     return tenant
 
 
 def _key(session: Session, tenant_id: str, key_id: str) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None or key.tenant_id != tenant_id:
-        raise Problem(404, "api_key_not_found", "No such API key")
+        raise Problem("api_key_not_found")
     return key
 
 
@@ -157,7 +157,7 @@ def rotate_key(
         old = _key(session, tenant_id, key_id)
         now = _now()
         if key_status(old, now) not in ("active", "expiring"):
-            raise Problem(409, "api_key_inactive", "Only an active key can be rotated")
+            raise Problem("api_key_inactive")
         new, secret = _issue(session, tenant_id)
         old.expires_at = min(filter(None, [as_utc(old.expires_at), now + grace]))
         old.replaced_by = new.id

@@ -21,8 +21,8 @@ _admin_bearer = HTTPBearer(
 Credentials = HTTPAuthorizationCredentials | None
 
 
-def _unauthorized(code: str, title: str) -> Problem:
-    return Problem(401, code, title, headers={"WWW-Authenticate": 'Bearer realm="paysaga"'})
+def _unauthorized(code: str) -> Problem:
+    return Problem(code, headers={"WWW-Authenticate": 'Bearer realm="paysaga"'})
 
 
 def check_auth_settings(settings: Settings) -> None:
@@ -48,11 +48,11 @@ async def current_tenant(
     if not settings.auth_required:
         tenant = settings.default_tenant
     elif credentials is None:
-        raise _unauthorized("missing_api_key", "Send a secret key: Authorization: Bearer sk_…")
+        raise _unauthorized("missing_api_key")
     else:
         tenant = await run_in_threadpool(request.app.state.keys.tenant_for, credentials.credentials)
         if tenant is None:
-            raise _unauthorized("invalid_api_key", "The API key is unknown, expired or revoked")
+            raise _unauthorized("invalid_api_key")
     bind_log_context(tenant_id=tenant)  # every line of this request names its tenant
     await request.app.state.rate_limiter.admit(tenant)
     return tenant
@@ -64,10 +64,10 @@ async def require_admin(
     """The actor recorded in the audit log."""
     admin_key = request.app.state.settings.admin_key
     if admin_key is None:
-        raise Problem(404, "admin_api_disabled", "The admin API is off (no PAYSAGA_ADMIN_KEY)")
+        raise Problem("admin_api_disabled")
     presented = credentials.credentials.encode() if credentials else b""
     if not secrets.compare_digest(presented, admin_key.get_secret_value().encode()):
-        raise _unauthorized("invalid_admin_key", "The admin key is missing or wrong")
+        raise _unauthorized("invalid_admin_key")
     return "admin"
 
 

@@ -5,7 +5,7 @@ Starlette's own limiter answers in plain text; every error of this API is RFC 94
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem_response
+from api.problems import Problem
 
 
 class BodyLimitMiddleware:
@@ -46,10 +46,5 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413,
-            "payload_too_large",
-            "Request body too large",
-            f"bodies are limited to {self.max_bytes} bytes",
-        )
-        await response(scope, receive, send)
+        refused = Problem("payload_too_large", f"bodies are limited to {self.max_bytes} bytes")
+        await refused.response()(scope, receive, send)

@@ -30,7 +30,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from temporalio.api.common.v1 import Payloads
 
-from api.openapi import CATALOGUE
 from api.problems import Problem
 from schemas.runtime.payload_codec import (
     EncryptionCodec,
@@ -69,19 +68,19 @@ class CodecEndpoint:
         if request.method != "POST":
             # Answered here, not by the router: its 405 would reach the app's handler, which
             # lists the methods of documented paths only (none here).
-            return Problem(
-                405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
-            ).response()
+            return Problem("method_not_allowed", headers={"Allow": "POST"}).response()
         if self._codec is None or self._token is None:
-            return _problem(
+            return Problem(
                 "codec_disabled", "set PAYSAGA_CODEC_TOKEN and PAYSAGA_PAYLOAD_KEYS to turn it on"
-            )
+            ).response()
         if token is None or not secrets.compare_digest(token.encode(), self._token):
-            return _problem("codec_unauthorized", headers={"WWW-Authenticate": "Bearer"})
+            return Problem("codec_unauthorized", headers={"WWW-Authenticate": "Bearer"}).response()
         try:
             payloads = json_format.Parse(await request.body(), Payloads()).payloads
         except (json_format.ParseError, UnicodeDecodeError):
-            return _problem("malformed_json", "the body must be Payloads in protobuf JSON")
+            return Problem(
+                "malformed_json", "the body must be Payloads in protobuf JSON"
+            ).response()
         try:
             if encode:
                 answer = await self._codec.encode(payloads)
@@ -89,15 +88,10 @@ class CodecEndpoint:
                 answer = await self._codec.decode(payloads)
         except PayloadDecryptionError as error:
             # The message names the key id only, never payload bytes.
-            return _problem("payload_undecodable", str(error))
+            return Problem("payload_undecodable", str(error)).response()
         body = json_format.MessageToDict(Payloads(payloads=answer))
         body.setdefault("payloads", [])  # protobuf JSON leaves an empty list out
         return JSONResponse(body)
-
-
-def _problem(code: str, detail: str | None = None, headers: dict[str, str] | None = None):
-    status, title = CATALOGUE[code]
-    return Problem(status, code, title, detail, headers=headers).response()
 
 
 def _bearer(request: Request) -> str | None:

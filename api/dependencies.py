@@ -1,16 +1,19 @@
-"""Dependencies injected into the routes: settings, database session, Temporal client, tenant."""
+"""Dependencies injected into the routes: settings, database session, Temporal client, tenant,
+and the request's Idempotency-Key."""
 
 import asyncio
 from collections.abc import Callable, Iterator
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
 from activities.providers.base import PaymentProvider
-from api.idempotency import IdempotencyStore
+from api.auth import TenantDep
+from api.idempotency import IdempotencyStore, Idempotent
 from api.problems import Problem
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
@@ -31,9 +34,7 @@ class TemporalConnection:
                     try:
                         self._client = await connect(self._settings)
                     except Exception as e:
-                        raise Problem(
-                            503, "temporal_unavailable", "Temporal is unreachable", str(e)
-                        ) from e
+                        raise Problem("temporal_unavailable", str(e)) from e
         return self._client
 
 
@@ -66,6 +67,16 @@ def transact(
         return work(session.connection(), *args, **kwargs)
 
 
+async def run_transaction(
+    session: Session,
+    work: Callable[Concatenate[Connection, Params], Result],
+    *args: Params.args,
+    **kwargs: Params.kwargs,
+) -> Result:
+    """``transact`` in a worker thread: a busy SQLite waits there, not on the event loop."""
+    return await run_in_threadpool(transact, session, work, *args, **kwargs)
+
+
 async def get_temporal(request: Request) -> Client:
     return await request.app.state.temporal.get()
 
@@ -91,3 +102,28 @@ TemporalConnectionDep = Annotated[TemporalConnection, Depends(get_temporal_conne
 IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ProvidersDep = Annotated[dict[str, PaymentProvider], Depends(get_providers)]
+
+
+# Async: a sync dependency would run in a worker thread for nothing.
+async def idempotent(
+    request: Request,
+    tenant: TenantDep,
+    store: IdempotencyDep,
+    key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255)],
+) -> Idempotent:
+    return Idempotent(store, request, tenant, key)
+
+
+async def optionally_idempotent(
+    request: Request,
+    tenant: TenantDep,
+    store: IdempotencyDep,
+    key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> Idempotent:
+    return Idempotent(store, request, tenant, key)
+
+
+IdempotentDep = Annotated[Idempotent, Depends(idempotent)]
+OptionallyIdempotentDep = Annotated[Idempotent, Depends(optionally_idempotent)]

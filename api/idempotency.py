@@ -113,9 +113,7 @@ class IdempotencyStore:
                 raise _in_progress()
             if row.fingerprint != request_fingerprint:
                 raise Problem(
-                    422,
                     "idempotency_mismatch",
-                    "Idempotency-Key reused with a different request",
                     "this key was first used with another request; use a new key for a new request",
                 )
             if row.response_status is not None:
@@ -164,9 +162,7 @@ def _replayable(status: int, replay_202: bool) -> bool:
 
 def _in_progress() -> Problem:
     return Problem(
-        409,
         "idempotency_in_progress",
-        "A request with this Idempotency-Key is in progress",
         "retry after it has finished; it will then be replayed",
         headers={"Retry-After": "1"},
     )
@@ -210,6 +206,50 @@ async def execute_once(
         raise
     await run_in_threadpool(store.finish, tenant_id, key, outcome.token, response, replay_202)
     return response
+
+
+@dataclass(frozen=True)
+class Idempotent:
+    """A request and its Idempotency-Key (a route gets it as ``IdempotentDep``, or as
+    ``OptionallyIdempotentDep`` where the key is optional: without one the work runs every
+    time)."""
+
+    store: IdempotencyStore
+    request: Request
+    tenant: str
+    key: str | None
+
+    async def run(
+        self, work: Callable[[], Awaitable[Response]], sent: BaseModel | None
+    ) -> Response:
+        """``sent``: the body the key is bound to (another body under it is a 422)."""
+        if self.key is None:
+            return await work()
+        return await execute_once(
+            self.store, self.tenant, self.key, fingerprint(self.request, sent), lambda _: work()
+        )
+
+    async def create(
+        self,
+        work: Callable[[str], Awaitable[Response]],
+        sent: BaseModel,
+        new_id: Callable[[], str],
+        *,
+        replay_202: bool = True,
+    ) -> Response:
+        """``work(resource id)``: a new id, or the first request's under this key, so a
+        retry finds (or joins) what the first one made."""
+        if self.key is None:
+            return await work(new_id())
+        return await execute_once(
+            self.store,
+            self.tenant,
+            self.key,
+            fingerprint(self.request, sent),
+            lambda resource_id: work(str(resource_id)),
+            new_resource_id=new_id(),
+            replay_202=replay_202,
+        )
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response:

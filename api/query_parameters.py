@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from api.problems import Problem, safe_field
+from api.problems import invalid_request, safe_field
 
 SEQUENCES = (list, set, frozenset, tuple)
 
@@ -48,10 +48,4 @@ async def reject_unknown_query_parameters(request: Request) -> None:
             {"field": f"query.{safe_field(name)}", "message": message, "type": "extra_forbidden"}
             for name, message in errors
         ]
-        raise Problem(
-            422,
-            "validation_error",
-            "Request is invalid",
-            f"{fields[0]['field']}: {fields[0]['message']}",
-            errors=fields,
-        )
+        raise invalid_request(fields)

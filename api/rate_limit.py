@@ -65,9 +65,7 @@ class RateLimiter:
         wait = bucket.take(now)
         if wait:
             raise Problem(
-                429,
                 "rate_limited",
-                "Too many requests",
                 f"this tenant may send {limit.per_second:g} requests per second "
                 f"(bursts of {limit.burst})",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},

@@ -36,9 +36,7 @@ class RequestTimeoutMiddleware:
             if started or not deadline.expired():
                 raise  # half an answer is out: only dropping the connection is honest
             timed_out = Problem(
-                503,
                 "request_timeout",
-                "The request took too long",
                 f"no answer within {self.seconds:g} s; retry with the same Idempotency-Key",
                 headers={"Retry-After": "1"},
             )

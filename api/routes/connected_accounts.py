@@ -3,23 +3,16 @@
 from collections.abc import Awaitable
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
-from temporalio.service import RPCError
+from fastapi import APIRouter, Path, Query, Response, status
 
 from api import payout_schedules
 from api.auth import TenantDep
-from api.dependencies import IdempotencyDep, SessionDep, SettingsDep, TemporalDep
-from api.idempotency import execute_once, fingerprint, json_response
+from api.dependencies import OptionallyIdempotentDep, SessionDep, SettingsDep, TemporalDep
+from api.idempotency import json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
-from api.payout_reads import (
-    connected_accounts,
-    create_connected_account,
-    stored_connected_account,
-)
 from api.problems import Problem
-from api.routes.payments import OptionalIdempotencyKey
-from schemas.identity import new_account_id
+from api.records import CONNECTED_ACCOUNTS
+from api.sagas import temporal_call
 from schemas.payouts import (
     ConnectedAccount,
     ConnectedAccountList,
@@ -35,18 +28,6 @@ AccountIdPath = Annotated[str, Path(description="A connected account id, `acct_â
 SCHEDULE_PROBLEMS = ("connected_account_not_found", "payout_schedule_not_found")
 
 
-def account_not_found() -> Problem:
-    return Problem(404, "connected_account_not_found", "No such connected account")
-
-
-def schedule_not_found() -> Problem:
-    return Problem(404, "payout_schedule_not_found", "This account has no payout schedule")
-
-
-def temporal_unavailable(error: RPCError) -> Problem:
-    return Problem(503, "temporal_unavailable", "Temporal is unreachable", error.message)
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -54,31 +35,11 @@ def temporal_unavailable(error: RPCError) -> Problem:
     responses=problems(*IDEMPOTENCY_PROBLEMS),
 )
 async def create_account(
-    tenant: TenantDep,
-    body: CreateConnectedAccountRequest,
-    request: Request,
-    session: SessionDep,
-    idempotency: IdempotencyDep,
-    idempotency_key: OptionalIdempotencyKey = None,
+    body: CreateConnectedAccountRequest, session: SessionDep, once: OptionallyIdempotentDep
 ) -> Response:
     """Add a connected account: a bank-account token (`ba_â€¦`) payouts are paid out to."""
-
-    async def create(account_id: str | None) -> Response:
-        account = await run_in_threadpool(
-            create_connected_account, session, tenant, account_id or new_account_id(), body
-        )
-        return json_response(account, status.HTTP_201_CREATED)
-
-    if idempotency_key is None:
-        return await create(None)
-    return await execute_once(
-        idempotency,
-        tenant,
-        idempotency_key,
-        fingerprint(request, body),
-        create,
-        new_resource_id=new_account_id(),
-    )
+    fields = body.model_dump(include={"name", "provider", "bank_account"})
+    return await CONNECTED_ACCOUNTS.create(session, once, body, fields)
 
 
 @router.get("", response_model=ConnectedAccountList)
@@ -88,9 +49,7 @@ async def list_accounts(
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> ConnectedAccountList:
     """The tenant's connected accounts, newest first."""
-    return ConnectedAccountList(
-        data=await run_in_threadpool(connected_accounts, session, tenant, limit)
-    )
+    return ConnectedAccountList(data=await CONNECTED_ACCOUNTS.newest(session, tenant, limit))
 
 
 @router.get(
@@ -101,14 +60,7 @@ async def list_accounts(
 async def get_account(
     tenant: TenantDep, account_id: AccountIdPath, session: SessionDep
 ) -> ConnectedAccount:
-    return await _account(session, tenant, account_id)
-
-
-async def _account(session, tenant: str, account_id: str) -> ConnectedAccount:
-    account = await run_in_threadpool(stored_connected_account, session, tenant, account_id)
-    if account is None:
-        raise account_not_found()
-    return account
+    return await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
 
 
 @router.put(
@@ -129,16 +81,12 @@ async def put_payout_schedule(
 ) -> Response:
     """Pay the available balance out automatically: create the account's schedule (201) or
     change its plan (200; a paused schedule stays paused)."""
-    await _account(session, tenant, account_id)
-    try:
+    await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
+    with temporal_call():
         created = await payout_schedules.put_schedule(
             temporal, settings.task_queue, tenant, account_id, body
         )
-        view = await payout_schedules.describe_schedule(temporal, tenant, account_id)
-    except RPCError as e:
-        raise temporal_unavailable(e) from e
-    if view is None:  # deleted concurrently
-        raise schedule_not_found()
+    view = await _schedule_view(payout_schedules.describe_schedule(temporal, tenant, account_id))
     return json_response(view, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -152,7 +100,7 @@ async def get_payout_schedule(
 ) -> PayoutScheduleView:
     """The schedule as Temporal runs it: plan, paused (here or in the Temporal UI), note,
     next run times and the latest runs with their payout ids."""
-    await _account(session, tenant, account_id)
+    await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
     return await _schedule_view(payout_schedules.describe_schedule(temporal, tenant, account_id))
 
 
@@ -169,7 +117,7 @@ async def pause_payout_schedule(
     body: PauseScheduleRequest | None = None,
 ) -> PayoutScheduleView:
     """Stop scheduled payouts until resumed; the note says why (shown in the Temporal UI)."""
-    await _account(session, tenant, account_id)
+    await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
     note = body.note if body else None
     return await _schedule_view(payout_schedules.pause_schedule(temporal, tenant, account_id, note))
 
@@ -182,7 +130,7 @@ async def pause_payout_schedule(
 async def resume_payout_schedule(
     tenant: TenantDep, account_id: AccountIdPath, session: SessionDep, temporal: TemporalDep
 ) -> PayoutScheduleView:
-    await _account(session, tenant, account_id)
+    await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
     return await _schedule_view(payout_schedules.resume_schedule(temporal, tenant, account_id))
 
 
@@ -195,22 +143,19 @@ async def delete_payout_schedule(
     tenant: TenantDep, account_id: AccountIdPath, session: SessionDep, temporal: TemporalDep
 ) -> Response:
     """Stop scheduled payouts for good (a payout already running finishes)."""
-    await _account(session, tenant, account_id)
-    try:
+    await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
+    with temporal_call():
         deleted = await payout_schedules.delete_schedule(temporal, tenant, account_id)
-    except RPCError as e:
-        raise temporal_unavailable(e) from e
     if not deleted:
-        raise schedule_not_found()
+        raise Problem("payout_schedule_not_found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 async def _schedule_view(action: Awaitable[PayoutScheduleView | None]) -> PayoutScheduleView:
-    """The schedule after ``action``; 404 when the account has none."""
-    try:
+    """The schedule after ``action``; 404 when the account has none (or it was deleted
+    meanwhile)."""
+    with temporal_call():
         view = await action
-    except RPCError as e:
-        raise temporal_unavailable(e) from e
     if view is None:
-        raise schedule_not_found()
+        raise Problem("payout_schedule_not_found")
     return view

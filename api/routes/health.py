@@ -5,7 +5,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, text
 
 from api.openapi import problems
-from api.problems import problem_response
+from api.problems import Problem
 
 router = APIRouter(tags=["health"])
 
@@ -41,4 +41,4 @@ async def readyz(request: Request):
         checks["temporal"] = f"error: {type(e).__name__}"
     if all(value == "ok" for value in checks.values()):
         return {"status": "ok", "checks": checks}
-    return problem_response(503, "not_ready", "A dependency is not ready", checks=checks)
+    return Problem("not_ready", checks=checks).response()

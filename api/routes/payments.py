@@ -1,41 +1,26 @@
 """Payments: start the saga, act on it through updates and signals, read it from a query."""
 
-import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel
-from temporalio.client import (
-    WithStartWorkflowOperation,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
-from activities.providers.registry import configured_providers
+from api import payments
 from api.auth import TenantDep
-from api.dependencies import IdempotencyDep, SessionDep, SettingsDep, TemporalDep
-from api.idempotency import execute_once, fingerprint, json_response
+from api.dependencies import IdempotentDep, OptionallyIdempotentDep, SessionDep
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
-from api.payment_actions import ActionDep, PaymentIdPath, not_found
-from api.payment_reads import list_payments, read_payment
-from api.problems import Problem
-from schemas.domain.routing import NoEligibleProvider, route
-from schemas.identity import PAYMENT_ID, new_payment_id, payment_workflow_id
-from schemas.money import format_minor
+from api.payments import PaymentIdPath
+from api.sagas import PAYMENTS, SagasDep
+from schemas.identity import PAYMENT_ID, new_payment_id
 from schemas.payments import (
     CancelRequest,
     CaptureRequest,
     CreatePaymentRequest,
-    PaymentInput,
     PaymentState,
     PaymentStatus,
 )
 from schemas.risk_review import ReviewRequest
 from schemas.runtime.log_context import bind_log_context
-from schemas.runtime.tracing import current_trace_id
-from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 
 
@@ -51,11 +36,6 @@ router = APIRouter(
     prefix="/v1/payments", tags=["payments"], dependencies=[Depends(_log_payment_id)]
 )
 
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
-OptionalIdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
-]
-
 
 class PaymentList(BaseModel):
     data: list[PaymentState]
@@ -68,6 +48,12 @@ NEXT_STEPS = {
     name: {"operationId": name, "parameters": {"payment_id": "$response.body#/payment_id"}}
     for name in ("get_payment", "capture_payment", "cancel_payment", "confirm_payment")
 }
+ACTION_PROBLEMS = (
+    "payment_not_found",
+    "invalid_state",
+    *IDEMPOTENCY_PROBLEMS,
+    "temporal_unavailable",
+)
 
 
 @router.post(
@@ -93,112 +79,15 @@ NEXT_STEPS = {
     },
 )
 async def create_payment(
-    tenant: TenantDep,
-    body: CreatePaymentRequest,
-    idempotency_key: IdempotencyKey,
-    request: Request,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    session: SessionDep,
-    idempotency: IdempotencyDep,
+    body: CreatePaymentRequest, once: IdempotentDep, sagas: SagasDep
 ) -> Response:
     """Start a payment saga and answer at its first milestone (or 202 while it runs)."""
 
-    async def start(payment_id: str | None) -> Response:
-        # new_resource_id below: the key always stands for a payment id here.
+    async def start(payment_id: str) -> Response:
         bind_log_context(payment_id=payment_id)
-        state, code = await _start_payment(
-            body, str(payment_id), tenant, temporal, settings, session
-        )
-        return json_response(state, code)
+        return await payments.start_payment(sagas, body, payment_id)
 
-    return await execute_once(
-        idempotency,
-        tenant,
-        idempotency_key,
-        fingerprint(request, body),
-        start,
-        new_resource_id=new_payment_id(),
-        replay_202=False,
-    )
-
-
-async def _start_payment(
-    body: CreatePaymentRequest, payment_id: str, tenant: str, temporal, settings, session
-) -> tuple[PaymentState, int]:
-    try:
-        providers = route(
-            settings.routing,
-            configured_providers(settings),
-            tenant=tenant,
-            currency=body.currency,
-            payment_method=body.payment_method,
-            requested=body.provider,
-        )
-    except NoEligibleProvider as e:
-        raise Problem(422, "no_eligible_provider", str(e)) from None
-    payment = PaymentInput(
-        **body.model_dump(exclude={"provider"}),
-        provider=providers[0],
-        fallback_providers=providers[1:],
-        payment_id=payment_id,
-        tenant_id=tenant,
-        authorization_hold=settings.authorization_hold,
-        action_timeout=settings.action_timeout,
-        review_timeout=settings.fraud.review_timeout,
-        review_timeout_action=settings.fraud.review_timeout_action,
-        provider_deadline=settings.provider_deadline,
-        # The request's trace: operators go from the payment to its spans and log lines.
-        trace_id=current_trace_id(),
-    )
-    workflow_id = payment_workflow_id(tenant, payment_id)
-    start = WithStartWorkflowOperation(
-        PaymentWorkflow.run,
-        payment,
-        id=workflow_id,
-        task_queue=settings.task_queue,
-        # A retried request joins the running saga; a finished one is never started again.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=search_attributes.at_start(payment),
-        # Shown in the Temporal UI's list, so operators read payments without decoding input.
-        static_summary=(
-            f"{format_minor(payment.amount, payment.currency)} via {payment.provider}, "
-            f"{payment.capture_method} capture"
-        ),
-    )
-    try:
-        async with asyncio.timeout(settings.create_wait.total_seconds()):
-            state = await temporal.execute_update_with_start_workflow(
-                PaymentWorkflow.wait_for_milestone, start_workflow_operation=start
-            )
-            return state, status.HTTP_201_CREATED
-    except (WorkflowAlreadyStartedError, TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        # Finished long ago, or still processing: answer with what is known now. (When our
-        # timeout cancels the wait, the client raises its own error instead of CancelledError,
-        # so asyncio.timeout() does not turn it into TimeoutError: no worker ran it yet.)
-        state = await read_payment(session, temporal, tenant, payment_id)
-        if state is None:
-            state = await _accepted_state(temporal, workflow_id, payment)
-        if state.status == PaymentStatus.PROCESSING:
-            return state, status.HTTP_202_ACCEPTED
-        return state, status.HTTP_201_CREATED
-    except RPCError as e:
-        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
-
-
-async def _accepted_state(temporal, workflow_id: str, payment: PaymentInput) -> PaymentState:
-    """The saga started but no worker has reported yet (overload): 202, never a false 503."""
-    try:
-        description = await temporal.get_workflow_handle(workflow_id).describe()
-    except RPCError:
-        raise Problem(503, "temporal_unavailable", "The payment could not be started") from None
-    started = description.start_time
-    return PaymentState(
-        **payment.model_dump(include=set(PaymentState.model_fields)),
-        created_at=started,
-        updated_at=started,
-    )
+    return await once.create(start, body, new_payment_id, replay_202=False)
 
 
 @router.get(
@@ -214,7 +103,9 @@ def get_payments(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PaymentList:
-    states, next_cursor = list_payments(session, tenant, status_filter, customer_id, limit, cursor)
+    states, next_cursor = payments.list_payments(
+        session, tenant, status_filter, customer_id, limit, cursor
+    )
     return PaymentList(data=states, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
@@ -223,65 +114,47 @@ def get_payments(
     response_model=PaymentState,
     responses=problems("payment_not_found", "temporal_unavailable"),
 )
-async def get_payment(
-    tenant: TenantDep, payment_id: PaymentIdPath, session: SessionDep, temporal: TemporalDep
-) -> PaymentState:
-    state = await read_payment(session, temporal, tenant, payment_id)
-    if state is None:
-        raise not_found()
-    return state
+async def get_payment(sagas: SagasDep, payment_id: PaymentIdPath) -> PaymentState:
+    return await sagas.find(PAYMENTS, payment_id)
 
 
 @router.post(
     "/{payment_id}/capture",
     response_model=PaymentState,
-    responses=problems(
-        "payment_not_found",
-        "invalid_state",
-        "amount_exceeds_authorized",
-        *IDEMPOTENCY_PROBLEMS,
-        "temporal_unavailable",
-    ),
+    responses=problems(*ACTION_PROBLEMS, "amount_exceeds_authorized"),
 )
 async def capture_payment(
-    action: ActionDep,
-    idempotency_key: OptionalIdempotencyKey = None,
+    sagas: SagasDep,
+    payment_id: PaymentIdPath,
+    once: OptionallyIdempotentDep,
     body: CaptureRequest | None = None,
 ) -> Response:
     """Capture all or part of the authorized amount (manual capture)."""
-    return await action.update(
-        PaymentWorkflow.capture, body or CaptureRequest(), idempotency_key, body
-    )
+    capture = body or CaptureRequest()
+    return await payments.update(sagas, payment_id, PaymentWorkflow.capture, capture, once, body)
 
 
 @router.post(
-    "/{payment_id}/cancel",
-    response_model=PaymentState,
-    responses=problems(
-        "payment_not_found", "invalid_state", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
-    ),
+    "/{payment_id}/cancel", response_model=PaymentState, responses=problems(*ACTION_PROBLEMS)
 )
 async def cancel_payment(
-    action: ActionDep,
-    idempotency_key: OptionalIdempotencyKey = None,
+    sagas: SagasDep,
+    payment_id: PaymentIdPath,
+    once: OptionallyIdempotentDep,
     body: CancelRequest | None = None,
 ) -> Response:
     """Cancel a payment that has not been captured: the authorization is voided."""
-    return await action.update(
-        PaymentWorkflow.cancel, body or CancelRequest(), idempotency_key, body
-    )
+    cancel = body or CancelRequest()
+    return await payments.update(sagas, payment_id, PaymentWorkflow.cancel, cancel, once, body)
 
 
 @router.post(
-    "/{payment_id}/review",
-    response_model=PaymentState,
-    responses=problems(
-        "payment_not_found", "invalid_state", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
-    ),
+    "/{payment_id}/review", response_model=PaymentState, responses=problems(*ACTION_PROBLEMS)
 )
 async def review_payment(
-    action: ActionDep,
-    idempotency_key: OptionalIdempotencyKey = None,
+    sagas: SagasDep,
+    payment_id: PaymentIdPath,
+    once: OptionallyIdempotentDep,
     body: ReviewRequest | None = None,
 ) -> Response:
     """Approve or reject a payment the risk rules held for review (status ``in_review``).
@@ -290,19 +163,17 @@ async def review_payment(
     authorization is voided and the payment declined (``review_rejected``). Who, when and why
     are kept in the payment's ``review``. The body is required; it is checked once the payment
     is known to be in review."""
-    return await action.review(body, idempotency_key)
+    return await payments.review(sagas, payment_id, body, once)
 
 
 @router.post(
     "/{payment_id}/confirm",
     response_model=PaymentState,
     status_code=202,
-    responses=problems(
-        "payment_not_found", "invalid_state", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
-    ),
+    responses=problems(*ACTION_PROBLEMS),
 )
 async def confirm_payment(
-    action: ActionDep, idempotency_key: OptionalIdempotencyKey = None
+    sagas: SagasDep, payment_id: PaymentIdPath, once: OptionallyIdempotentDep
 ) -> Response:
     """Tell the saga the customer finished the provider's action; it then asks the provider."""
-    return await action.once(idempotency_key, None, action.confirm)
+    return await payments.confirm(sagas, payment_id, once)

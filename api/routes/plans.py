@@ -2,26 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path, Query, Response, status
 
 from api.auth import TenantDep
-from api.dependencies import IdempotencyDep, SessionDep
-from api.idempotency import execute_once, fingerprint, json_response
+from api.dependencies import OptionallyIdempotentDep, SessionDep
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
-from api.problems import Problem
-from api.routes.payments import OptionalIdempotencyKey
-from api.subscription_reads import insert_plan, stored_plan, stored_plans
-from schemas.identity import new_plan_id
+from api.records import PLANS
 from schemas.subscriptions import CreatePlanRequest, Plan, PlanList
 
 router = APIRouter(prefix="/v1/plans", tags=["subscriptions"])
 
 PlanIdPath = Annotated[str, Path(description="A plan id, `plan_…`")]
-
-
-def plan_not_found() -> Problem:
-    return Problem(404, "plan_not_found", "No such plan")
 
 
 @router.post(
@@ -31,29 +22,11 @@ def plan_not_found() -> Problem:
     responses=problems(*IDEMPOTENCY_PROBLEMS),
 )
 async def create_plan(
-    tenant: TenantDep,
-    body: CreatePlanRequest,
-    request: Request,
-    session: SessionDep,
-    idempotency: IdempotencyDep,
-    idempotency_key: OptionalIdempotencyKey = None,
+    body: CreatePlanRequest, session: SessionDep, once: OptionallyIdempotentDep
 ) -> Response:
     """A plan: amount per `interval_count` * `interval`, with an optional trial."""
 
-    async def create(plan_id: str | None) -> Response:
-        plan = await run_in_threadpool(insert_plan, session, tenant, plan_id or new_plan_id(), body)
-        return json_response(plan, status.HTTP_201_CREATED)
-
-    if idempotency_key is None:
-        return await create(None)
-    return await execute_once(
-        idempotency,
-        tenant,
-        idempotency_key,
-        fingerprint(request, body),
-        create,
-        new_resource_id=new_plan_id(),
-    )
+    return await PLANS.create(session, once, body, body.model_dump())
 
 
 @router.get("", response_model=PlanList)
@@ -63,12 +36,9 @@ async def list_plans(
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> PlanList:
     """The tenant's plans, newest first."""
-    return PlanList(data=await run_in_threadpool(stored_plans, session, tenant, limit))
+    return PlanList(data=await PLANS.newest(session, tenant, limit))
 
 
 @router.get("/{plan_id}", response_model=Plan, responses=problems("plan_not_found"))
 async def get_plan(tenant: TenantDep, plan_id: PlanIdPath, session: SessionDep) -> Plan:
-    plan = await run_in_threadpool(stored_plan, session, tenant, plan_id)
-    if plan is None:
-        raise plan_not_found()
-    return plan
+    return await PLANS.find(session, tenant, plan_id)

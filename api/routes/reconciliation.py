@@ -5,17 +5,15 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session, select
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError
 
 from api.auth import TenantDep
-from api.dependencies import SessionDep, SettingsDep, TemporalDep
+from api.dependencies import SessionDep, SettingsDep, TemporalDep, run_transaction
 from api.openapi import problems
 from api.problems import Problem
+from api.sagas import temporal_call
 from schemas.reconciliation import ReconciliationReport, ReportCommand
-from schemas.store.tables import ReconciliationReportRecord
+from schemas.store.reconciliation_reports import stored_report
 from workflows.reconciliation.report import ReconciliationReportWorkflow
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -44,42 +42,23 @@ async def get_reconciliation_report(
     and the day's totals on both sides. Built now (asking the provider), and stored."""
     if not EARLIEST <= day <= dt.datetime.now(dt.UTC).date():
         raise Problem(
-            422,
             "invalid_period",
-            "The period is not valid",
             f"date must be a past or present day, from {EARLIEST.isoformat()} on",
         )
     try:
-        async with asyncio.timeout(settings.create_wait.total_seconds()):
-            return await temporal.execute_workflow(
-                ReconciliationReportWorkflow.run,
-                ReportCommand(tenant_id=tenant, date=day),
-                # Concurrent requests for one report share a run; a later request, a new one.
-                id=f"{tenant}:reconciliation-report:{day.isoformat()}",
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                task_queue=settings.task_queue,
-            )
+        with temporal_call():
+            async with asyncio.timeout(settings.create_wait.total_seconds()):
+                return await temporal.execute_workflow(
+                    ReconciliationReportWorkflow.run,
+                    ReportCommand(tenant_id=tenant, date=day),
+                    # Concurrent requests for one report share a run; a later request, a new one.
+                    id=f"{tenant}:reconciliation-report:{day.isoformat()}",
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    task_queue=settings.task_queue,
+                )
     except TimeoutError:
-        stored = await run_in_threadpool(_stored, session, tenant, day)
+        stored = await run_transaction(session, stored_report, tenant, day)
         if stored is not None:
             return stored
-        raise Problem(
-            503,
-            "report_in_progress",
-            "The report is still being built",
-            headers={"Retry-After": "5"},
-        ) from None
-    except RPCError as e:
-        raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
-
-
-def _stored(session: Session, tenant: str, day: dt.date) -> ReconciliationReport | None:
-    with session.begin():
-        report_json = session.exec(
-            select(ReconciliationReportRecord.report_json).where(
-                ReconciliationReportRecord.tenant_id == tenant,
-                ReconciliationReportRecord.day == day.isoformat(),
-            )
-        ).first()
-    return ReconciliationReport.model_validate_json(report_json) if report_json else None
+        raise Problem("report_in_progress", headers={"Retry-After": "5"}) from None

@@ -1,26 +1,20 @@
 """Refunds: admitted and run by RefundWorkflow; read from the read model (and its query)."""
 
-from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path, Response, status
 
 from api.auth import TenantDep
-from api.dependencies import IdempotencyDep, SessionDep, SettingsDep, TemporalDep
-from api.idempotency import execute_once, fingerprint, json_response
+from api.dependencies import IdempotentDep, SessionDep, run_transaction
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
-from api.payment_actions import PaymentIdPath, not_found, wrong_state
-from api.payment_reads import stored_payment
+from api.payments import PaymentIdPath, wrong_state
 from api.problems import Problem
-from api.refund_reads import held_by_refunds, payment_refunds, read_refund
-from api.routes.payments import IdempotencyKey
-from api.saga_start import rejection, start_and_wait
-from schemas.identity import new_refund_id, refund_workflow_id
+from api.sagas import PAYMENTS, REFUNDS, Sagas, SagasDep, created_or_accepted
+from schemas.identity import new_refund_id
 from schemas.payments import REFUNDABLE_STATUSES, PaymentState
 from schemas.refunds import CreateRefundRequest, RefundInput, RefundList, RefundState
+from schemas.store.refunds import held_amount, refunds_of
 from workflows.kit import search_attributes
-from workflows.refund.workflow import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])
 
@@ -45,92 +39,57 @@ RefundIdPath = Annotated[str, Path(description="A refund id, `re_…`")]
     },
 )
 async def create_refund(
-    tenant: TenantDep,
     payment_id: PaymentIdPath,
-    idempotency_key: IdempotencyKey,
-    request: Request,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    session: SessionDep,
-    idempotency: IdempotencyDep,
+    once: IdempotentDep,
+    sagas: SagasDep,
     body: CreateRefundRequest | None = None,
 ) -> Response:
     """Refund all or part of a captured payment; any number of partial refunds, never more
     in total than was captured (even when requests race: admission is serialized)."""
     body = body or CreateRefundRequest()
 
-    async def start(refund_id: str | None) -> Response:
-        payment = await _precheck(session, tenant, payment_id, body)
+    async def start(refund_id: str) -> Response:
+        payment = await _precheck(sagas, payment_id, body)
         refund = RefundInput(
-            refund_id=str(refund_id),
-            tenant_id=tenant,
+            refund_id=refund_id,
+            tenant_id=sagas.tenant,
             payment_id=payment_id,
             amount=body.amount,
             reason=body.reason,
-            provider_deadline=settings.provider_deadline,
+            provider_deadline=sagas.settings.provider_deadline,
         )
-        filed_under = search_attributes.money_movement(
-            tenant, payment.currency, body.amount, payment.provider
+        state = await sagas.start(
+            REFUNDS,
+            refund,
+            refund_id,
+            summary=f"refund of {payment_id}",
+            search_attributes=search_attributes.money_movement(
+                sagas.tenant, payment.currency, body.amount, payment.provider
+            ),
         )
-        state = await _run(temporal, settings, session, refund, filed_under)
-        code = status.HTTP_202_ACCEPTED if not state.status.is_final else status.HTTP_201_CREATED
-        return json_response(state, code)
+        return created_or_accepted(state)
 
-    return await execute_once(
-        idempotency,
-        tenant,
-        idempotency_key,
-        fingerprint(request, body),
-        start,
-        new_resource_id=new_refund_id(),
-        replay_202=False,
-    )
+    return await once.create(start, body, new_refund_id, replay_202=False)
 
 
-async def _precheck(
-    session, tenant: str, payment_id: str, body: CreateRefundRequest
-) -> PaymentState:
-    """Refuse the obvious cases without starting anything; races are decided by the saga."""
-    payment = await run_in_threadpool(stored_payment, session, tenant, payment_id)
+async def _precheck(sagas: Sagas, payment_id: str, body: CreateRefundRequest) -> PaymentState:
+    """Refuse the obvious cases without starting anything; races are decided by the saga
+    (what admitted refunds hold is a pre-check only: the reserve step decides under the
+    payment's lock)."""
+    payment = await sagas.stored(PAYMENTS, payment_id)
     if payment is None:
-        raise not_found()
+        raise Problem("payment_not_found")
     if payment.status not in REFUNDABLE_STATUSES:
         raise wrong_state(payment.status, "succeeded or partially_refunded")
-    held = await run_in_threadpool(held_by_refunds, session, tenant, payment_id)
+    held = await run_transaction(sagas.session, held_amount, sagas.tenant, payment_id)
     refundable = payment.captured_amount - held
     if refundable <= 0 or (body.amount or 0) > refundable:
-        raise rejection(
+        raise Problem(
             "amount_exceeds_refundable",
             f"refund of {body.amount or 'the rest'} exceeds the refundable {refundable} "
             f"({payment.currency}, minor units)",
         )
     return payment
-
-
-async def _run(temporal, settings, session, refund: RefundInput, filed_under) -> RefundState:
-    async def stored() -> RefundState | None:
-        return await read_refund(session, temporal, refund.tenant_id, refund.refund_id)
-
-    def accepted() -> RefundState:
-        now = datetime.now(UTC)
-        return RefundState(
-            **refund.model_dump(include={"refund_id", "tenant_id", "payment_id", "reason"}),
-            amount=refund.amount or 0,
-            created_at=now,
-            updated_at=now,
-        )
-
-    return await start_and_wait(
-        temporal,
-        settings,
-        RefundWorkflow,
-        refund,
-        refund_workflow_id(refund.tenant_id, refund.refund_id),
-        f"refund of {refund.payment_id}",
-        stored,
-        accepted,
-        filed_under,
-    )
 
 
 @router.get(
@@ -141,9 +100,9 @@ async def _run(temporal, settings, session, refund: RefundInput, filed_under) ->
 async def list_payment_refunds(
     tenant: TenantDep, payment_id: PaymentIdPath, session: SessionDep
 ) -> RefundList:
-    if await run_in_threadpool(stored_payment, session, tenant, payment_id) is None:
-        raise not_found()
-    return RefundList(data=await run_in_threadpool(payment_refunds, session, tenant, payment_id))
+    if await run_transaction(session, PAYMENTS.read_model.get, tenant, payment_id) is None:
+        raise Problem("payment_not_found")
+    return RefundList(data=await run_transaction(session, refunds_of, tenant, payment_id))
 
 
 @router.get(
@@ -151,10 +110,5 @@ async def list_payment_refunds(
     response_model=RefundState,
     responses=problems("refund_not_found", "temporal_unavailable"),
 )
-async def get_refund(
-    tenant: TenantDep, refund_id: RefundIdPath, session: SessionDep, temporal: TemporalDep
-) -> RefundState:
-    state = await read_refund(session, temporal, tenant, refund_id)
-    if state is None:
-        raise Problem(404, "refund_not_found", "No such refund")
-    return state
+async def get_refund(sagas: SagasDep, refund_id: RefundIdPath) -> RefundState:
+    return await sagas.find(REFUNDS, refund_id)

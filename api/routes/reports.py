@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from api.auth import TenantDep
 from api.dependencies import SessionDep
-from api.openapi import CATALOGUE, problems
-from api.problems import Problem
+from api.openapi import problems
+from api.problems import Problem, invalid_request
 from schemas.money import CHARGEABLE_CURRENCIES
 from schemas.store.reports import (
     MAX_PERIOD,
@@ -74,9 +74,9 @@ def _problem(exc: ValidationError) -> Problem:
         for error in exc.errors(include_url=False, include_input=False, include_context=False)
     ]
     first = fields[0]["field"]
-    code = _CODES.get(first, "invalid_period" if first == "period" else "validation_error")
-    title = CATALOGUE[code][1]
-    return Problem(422, code, title, f"{first}: {fields[0]['message']}", errors=fields)
+    return invalid_request(
+        fields, _CODES.get(first, "invalid_period" if first == "period" else "validation_error")
+    )
 
 
 @router.get(

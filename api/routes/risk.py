@@ -1,4 +1,4 @@
-"""Risk rules (issue 9): each tenant's versioned rule set, read by the fraud check.
+"""Risk rules: each tenant's versioned rule set, read by the fraud check.
 
 A tenant posts its whole rule set; it is stored as the next version and is in force for the
 payments that start after it. Versions are never edited, so a payment's risk decision names
@@ -10,16 +10,14 @@ posted nothing runs under the platform default, version 0, built from the
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from api.auth import TenantDep
-from api.dependencies import EngineDep, IdempotencyDep, SettingsDep
-from api.idempotency import execute_once, fingerprint
+from api.dependencies import EngineDep, OptionallyIdempotentDep, SettingsDep
 from api.openapi import IDEMPOTENCY_PROBLEMS, problems
 from api.problems import Problem
-from api.routes.payments import OptionalIdempotencyKey
 from schemas.risk_rules import FraudRules, RiskRuleSet, RiskRuleSetDocument, default_rule_set
 from schemas.store.risk_rules import (
     ConcurrentRuleSetChange,
@@ -57,20 +55,6 @@ VersionQuery = Annotated[
 ]
 
 
-def rule_set_not_found() -> Problem:
-    return Problem(404, "rule_set_not_found", "No such risk rule set version")
-
-
-def version_conflict() -> Problem:
-    return Problem(
-        409,
-        "rules_version_conflict",
-        "Another rule set was stored at the same time",
-        "post it again: it will be stored as the next version",
-        headers={"Retry-After": "1"},
-    )
-
-
 def _save(engine: Engine, tenant: str, document: RiskRuleSetDocument) -> RiskRuleSet:
     """The next version, in one transaction. Two posts racing for the same version number
     (PostgreSQL; SQLite serializes writers) are two whole rule sets posted one after the
@@ -82,7 +66,11 @@ def _save(engine: Engine, tenant: str, document: RiskRuleSetDocument) -> RiskRul
                 return save_rule_set(connection, tenant, document)
         except ConcurrentRuleSetChange:
             continue
-    raise version_conflict()
+    raise Problem(
+        "rules_version_conflict",
+        "post it again: it will be stored as the next version",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _read(
@@ -121,20 +109,14 @@ def _json(rule_set: RiskRuleSet, status_code: int = 200) -> Response:
 async def create_risk_rules(
     tenant: TenantDep,
     body: RiskRuleSetDocument,
-    request: Request,
     engine: EngineDep,
-    idempotency: IdempotencyDep,
-    idempotency_key: OptionalIdempotencyKey = None,
+    once: OptionallyIdempotentDep,
 ) -> Response:
-    async def create(_: str | None) -> Response:
+    async def create() -> Response:
         stored = await run_in_threadpool(_save, engine, tenant, body)
         return _json(stored, status.HTTP_201_CREATED)
 
-    if idempotency_key is None:
-        return await create(None)
-    return await execute_once(
-        idempotency, tenant, idempotency_key, fingerprint(request, body), create
-    )
+    return await once.run(create, body)
 
 
 @router.get(
@@ -157,5 +139,5 @@ async def get_risk_rules(
 ) -> Response:
     rule_set = await run_in_threadpool(_read, engine, tenant, version, settings.fraud)
     if rule_set is None:
-        raise rule_set_not_found()
+        raise Problem("rule_set_not_found")
     return _json(rule_set)

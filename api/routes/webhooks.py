@@ -19,6 +19,7 @@ from api.dependencies import EngineDep, ProvidersDep, TemporalConnection, Tempor
 from api.metrics import webhook_rejected
 from api.openapi import problems
 from api.problems import Problem
+from api.sagas import temporal_call
 from schemas.identity import PAYMENT_ID, payment_workflow_id
 from schemas.payments import ProviderName
 from schemas.provider_events import ProviderEvent, WebhookSignatureError
@@ -70,14 +71,14 @@ async def receive_webhook(
     """Receive one event from a payment provider (its signature authenticates it)."""
     adapter = providers.get(provider)
     if adapter is None:
-        raise Problem(404, "provider_not_configured", f"{provider} is not configured here")
+        raise Problem("provider_not_configured", f"{provider} is not configured here")
     body = await request.body()
     try:
         event = await adapter.verify_webhook(request.headers, body)
     except WebhookSignatureError as e:
         await run_in_threadpool(count_rejection, engine, provider)
         webhook_rejected(request, provider)
-        raise Problem(400, "invalid_webhook_signature", str(e)) from None
+        raise Problem("invalid_webhook_signature", str(e)) from None
     receipt = WebhookReceipt(
         event_id=event.event_id, event_type=event.event_type, outcome="duplicate"
     )
@@ -103,12 +104,13 @@ async def _hand_on(
     tenant, payment_id = target
     client = await temporal.get()
     handle = client.get_workflow_handle(payment_workflow_id(tenant, payment_id))
-    try:
-        await handle.signal(PaymentWorkflow.provider_event, event)
-        return "signaled"
-    except RPCError as e:
-        if e.status != RPCStatusCode.NOT_FOUND:
-            raise Problem(503, "temporal_unavailable", "Temporal is unreachable", e.message) from e
+    with temporal_call():
+        try:
+            await handle.signal(PaymentWorkflow.provider_event, event)
+            return "signaled"
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
     # The saga has ended (or never ran here): what it must still know goes to its read model.
     if event.kind == "dispute_opened":
         found = await run_in_threadpool(record_dispute, engine, tenant, payment_id, event)

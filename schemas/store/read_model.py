@@ -11,12 +11,13 @@ Every function runs in the caller's transaction (the API passes ``session.connec
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from functools import cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Insert, Table, select
+from sqlalchemy import Connection, Insert, Table, and_, or_, select
 from sqlmodel import SQLModel
 
 from schemas.installments import InstallmentPlanState
@@ -93,6 +94,40 @@ class ReadModel(Generic[State]):
                 query = query.where(columns[column] == value)
         query = query.order_by(columns.created_at.desc(), columns[self.key]).limit(limit)
         return [self.state.model_validate_json(row) for row in connection.execute(query).scalars()]
+
+    def page(
+        self,
+        connection: Connection,
+        tenant_id: str,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        **equal: Any,
+    ) -> tuple[list[State], tuple[datetime, str] | None]:
+        """Newest first, keyset-paginated on ``(created_at, key)``: up to ``limit`` states
+        after the position ``after``, and the position of the last one when more follow.
+        ``equal`` filters columns (None: no filter)."""
+        columns = self.table.c
+        query = select(columns.state_json, columns.created_at, columns[self.key]).where(
+            columns.tenant_id == tenant_id
+        )
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(columns[column] == value)
+        if after is not None:
+            created_at, key = after
+            query = query.where(
+                or_(
+                    columns.created_at < created_at,
+                    and_(columns.created_at == created_at, columns[self.key] < key),
+                )
+            )
+        query = query.order_by(columns.created_at.desc(), columns[self.key].desc())
+        rows = connection.execute(query.limit(limit + 1)).mappings().all()
+        states = [self.state.model_validate_json(row["state_json"]) for row in rows[:limit]]
+        if len(rows) <= limit:
+            return states, None
+        last = rows[limit - 1]
+        return states, (last["created_at"], last[self.key])
 
 
 @cache

@@ -9,9 +9,9 @@ from pydantic import SecretStr
 
 from activities.providers.base import PaymentProvider
 from activities.providers.registry import PROVIDERS, build_providers, configured_providers
-from schemas.domain.routing import ACCEPTS
+from schemas.domain.routing import ACCEPTS, RoutingPolicy
 from schemas.payments import ProviderName
-from schemas.runtime.settings import RoutingPolicy, Settings
+from schemas.runtime.settings import Settings
 
 NAMES = [plugin.name for plugin in PROVIDERS]
 STRIPE = {

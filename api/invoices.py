@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from api.dependencies import transact
+from api.dependencies import run_transaction, transact
 from api.problems import Problem
 from schemas.domain.invoice_totals import invoice_totals
 from schemas.identity import INVOICE_ID
@@ -21,15 +21,10 @@ from schemas.money import MAX_AMOUNT_MINOR, format_minor
 from schemas.store.invoices import (
     insert_invoice,
     locked_invoice,
-    newest_invoices,
+    stored_invoice,
     with_expiry,
     write_invoice,
 )
-from schemas.store.invoices import stored_invoice as stored_invoice_row
-
-
-def invoice_not_found() -> Problem:
-    return Problem(404, "invoice_not_found", "No such invoice")
 
 
 def priced(items: list[LineItemInput], service_fee_rate: str, currency: str) -> dict:
@@ -39,9 +34,7 @@ def priced(items: list[LineItemInput], service_fee_rate: str, currency: str) -> 
     )
     if not 0 < totals.total <= MAX_AMOUNT_MINOR:
         raise Problem(
-            422,
             "invalid_amount",
-            "Request is invalid",
             f"the invoice total must be greater than 0 and at most "
             f"{format_minor(MAX_AMOUNT_MINOR, currency)}",
         )
@@ -83,18 +76,13 @@ def update_invoice(
     """Under the invoice's row lock: a plan that starts meanwhile either sees the change
     (and its totals) or has locked the invoice first, and this answers 409."""
     if not INVOICE_ID.match(invoice_id):
-        raise invoice_not_found()
+        raise Problem("invoice_not_found")
     with session.begin():
         invoice = locked_invoice(session.connection(), tenant, invoice_id)
         if invoice is None:
-            raise invoice_not_found()
+            raise Problem("invoice_not_found")
         if invoice.locked_at is not None or invoice.status != InvoiceStatus.OPEN:
-            raise Problem(
-                409,
-                "invoice_locked",
-                "The invoice cannot change once payment has started",
-                f"the invoice is {invoice.status.value}",
-            )
+            raise Problem("invoice_locked", f"the invoice is {invoice.status.value}")
         changed = body.model_dump(exclude_unset=True)
         items = body.line_items or [LineItemInput(**i.model_dump()) for i in invoice.line_items]
         fee_rate = body.service_fee_rate or invoice.service_fee_rate
@@ -106,19 +94,16 @@ def update_invoice(
                 fields | priced(items, fee_rate, invoice.currency)
             ).model_copy(update={"updated_at": datetime.now(UTC)})
         except ValueError as invalid:  # expires_at no longer after due_at
-            raise Problem(422, "validation_error", "Request is invalid", str(invalid)) from None
+            raise Problem("validation_error", str(invalid)) from None
         write_invoice(session.connection(), updated)
     return with_expiry(updated)
 
 
-def stored_invoice(session: Session, tenant: str, invoice_id: str) -> Invoice | None:
-    if not INVOICE_ID.match(invoice_id):
-        return None
-    return transact(session, stored_invoice_row, tenant, invoice_id)
-
-
-def stored_invoices(
-    session: Session, tenant: str, customer_id: str | None, limit: int
-) -> list[Invoice]:
-    """Newest first."""
-    return transact(session, newest_invoices, tenant, customer_id, limit)
+async def find_invoice(session: Session, tenant: str, invoice_id: str) -> Invoice:
+    """The invoice as a reader sees it (``expired`` once it is late), or 404."""
+    invoice = None
+    if INVOICE_ID.match(invoice_id):
+        invoice = await run_transaction(session, stored_invoice, tenant, invoice_id)
+    if invoice is None:
+        raise Problem("invoice_not_found")
+    return invoice

@@ -1,0 +1,187 @@
+"""Payments: starting the saga (its providers routed here), the actions on it, the list.
+
+With an Idempotency-Key an action runs once and its answer is replayed; the key also names
+the Temporal update, so the workflow runs it once per key too.
+"""
+
+import base64
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Path, Response, status
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from activities.providers.registry import configured_providers
+from api.dependencies import transact
+from api.idempotency import Idempotent, json_response
+from api.problems import Problem
+from api.sagas import PAYMENTS, Sagas, state_from_input
+from schemas.domain.routing import NoEligibleProvider, route
+from schemas.money import format_minor
+from schemas.payments import CreatePaymentRequest, PaymentInput, PaymentState, PaymentStatus
+from schemas.risk_review import ReviewDecision, ReviewRequest
+from schemas.runtime.settings import Settings
+from schemas.runtime.tracing import current_trace_id
+from workflows.kit import search_attributes
+from workflows.payment.workflow import PaymentWorkflow
+
+# Any string: an id that is not ours answers 404, exactly like one that is not there.
+PaymentIdPath = Annotated[str, Path(description="A payment id, `pay_…`")]
+
+
+def payment_input(
+    body: CreatePaymentRequest, payment_id: str, tenant: str, settings: Settings
+) -> PaymentInput:
+    try:
+        providers = route(
+            settings.routing,
+            configured_providers(settings),
+            tenant=tenant,
+            currency=body.currency,
+            payment_method=body.payment_method,
+            requested=body.provider,
+        )
+    except NoEligibleProvider as e:
+        raise Problem("no_eligible_provider", str(e)) from None
+    return PaymentInput(
+        **body.model_dump(exclude={"provider"}),
+        provider=providers[0],
+        fallback_providers=providers[1:],
+        payment_id=payment_id,
+        tenant_id=tenant,
+        authorization_hold=settings.authorization_hold,
+        action_timeout=settings.action_timeout,
+        review_timeout=settings.fraud.review_timeout,
+        review_timeout_action=settings.fraud.review_timeout_action,
+        provider_deadline=settings.provider_deadline,
+        # The request's trace: operators go from the payment to its spans and log lines.
+        trace_id=current_trace_id(),
+    )
+
+
+async def start_payment(sagas: Sagas, body: CreatePaymentRequest, payment_id: str) -> Response:
+    """201 at the payment's first milestone; 202 while it is still processing."""
+    payment = payment_input(body, payment_id, sagas.tenant, sagas.settings)
+
+    async def accepted() -> PaymentState:
+        """The saga started but no worker has reported yet (overload): 202, never a false
+        503 (Temporal is asked whether it started)."""
+        started = (await sagas.handle(PAYMENTS, payment_id).describe()).start_time
+        return state_from_input(PaymentState, payment, started)
+
+    state = await sagas.start(
+        PAYMENTS,
+        payment,
+        payment_id,
+        summary=(
+            f"{format_minor(payment.amount, payment.currency)} via {payment.provider}, "
+            f"{payment.capture_method} capture"
+        ),
+        search_attributes=search_attributes.at_start(payment),
+        accepted=accepted,
+    )
+    processing = state.status == PaymentStatus.PROCESSING
+    return json_response(state, status.HTTP_202_ACCEPTED if processing else status.HTTP_201_CREATED)
+
+
+def wrong_state(current: PaymentStatus, expected: str) -> Problem:
+    return Problem("invalid_state", f"payment is {current.value}; this needs {expected}")
+
+
+async def update(
+    sagas: Sagas,
+    payment_id: str,
+    update: object,
+    argument: BaseModel,
+    once: Idempotent,
+    sent: BaseModel | None,
+) -> Response:
+    """``update``: a PaymentWorkflow update method, e.g. ``PaymentWorkflow.capture``."""
+
+    async def run() -> Response:
+        state = await sagas.find(PAYMENTS, payment_id)
+        if state.status.is_final:
+            raise wrong_state(state.status, "requires_capture or requires_action")
+        return json_response(await sagas.update(PAYMENTS, payment_id, update, argument, once.key))
+
+    return await once.run(run, sent)
+
+
+async def review(
+    sagas: Sagas, payment_id: str, body: ReviewRequest | None, once: Idempotent
+) -> Response:
+    """An operator's decision on a payment held for review, sent as the ``review`` update."""
+
+    async def run() -> Response:
+        state = await sagas.find(PAYMENTS, payment_id)
+        if state.status != PaymentStatus.IN_REVIEW:
+            raise wrong_state(state.status, "in_review")
+        # Optional in the schema so that a payment that is not there is a 404 first.
+        if body is None:
+            raise Problem(
+                "validation_error",
+                "body: a review needs a decision and a reason",
+                errors=[{"field": "body", "message": "Field required", "type": "missing"}],
+            )
+        decision = ReviewDecision(
+            decision=body.decision,
+            reason=body.reason,
+            # Without a name, the decision is the API key's tenant's.
+            reviewer=body.reviewer or f"api:{sagas.tenant}",
+            channel="api",
+        )
+        reviewed = await sagas.update(
+            PAYMENTS, payment_id, PaymentWorkflow.review, decision, once.key
+        )
+        return json_response(reviewed)
+
+    return await once.run(run, body)
+
+
+async def confirm(sagas: Sagas, payment_id: str, once: Idempotent) -> Response:
+    """The customer finished the provider's action: the saga is told (a signal) and asks
+    the provider; 202 with the payment as it was."""
+
+    async def run() -> Response:
+        state = await sagas.find(PAYMENTS, payment_id)
+        if state.status != PaymentStatus.REQUIRES_ACTION:
+            raise wrong_state(state.status, "requires_action")
+        await sagas.signal(PAYMENTS, payment_id, PaymentWorkflow.confirm)
+        return json_response(state, status.HTTP_202_ACCEPTED)
+
+    return await once.run(run, None)
+
+
+def list_payments(
+    session: Session,
+    tenant: str,
+    status_filter: PaymentStatus | None,
+    customer_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[PaymentState], str | None]:
+    """Newest first, a page at a time; the cursor says where the last page ended."""
+    states, last = transact(
+        session,
+        PAYMENTS.read_model.page,
+        tenant,
+        limit,
+        None if cursor is None else _decode_cursor(cursor),
+        status=status_filter.value if status_filter else None,
+        customer_id=customer_id,
+    )
+    return states, None if last is None else _encode_cursor(*last)
+
+
+def _encode_cursor(created_at: datetime, payment_id: str) -> str:
+    raw = f"{created_at.isoformat()}|{payment_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, payment_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created_at), payment_id
+    except (ValueError, UnicodeDecodeError):
+        raise Problem("invalid_cursor") from None

@@ -1,0 +1,61 @@
+"""What the API stores itself, with no saga: connected accounts (where payouts go) and plans
+(what subscriptions are sold on). The SQL is ``schemas/store/records.py``."""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from fastapi import Response, status
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from api.dependencies import run_transaction
+from api.idempotency import Idempotent, json_response
+from api.problems import Problem
+from schemas.identity import ACCOUNT_ID, PLAN_ID, new_account_id, new_plan_id
+from schemas.store import records
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Resource(Generic[Model]):
+    records: records.Records[Model]
+    id_pattern: re.Pattern[str]
+    new_id: Callable[[], str]
+    not_found: str
+
+    async def find(self, session: Session, tenant: str, key: str) -> Model:
+        """404 ``not_found`` unless it is one of the tenant's (another tenant's is as
+        missing as one that never was)."""
+        found = None
+        if self.id_pattern.match(key):
+            found = await run_transaction(session, self.records.get, tenant, key)
+        if found is None:
+            raise Problem(self.not_found)
+        return found
+
+    async def newest(self, session: Session, tenant: str, limit: int) -> list[Model]:
+        return await run_transaction(session, self.records.newest, tenant, limit)
+
+    async def create(
+        self, session: Session, once: Idempotent, sent: BaseModel, fields: dict[str, Any]
+    ) -> Response:
+        """201 with the new resource; a retry under the same Idempotency-Key finds the one
+        the first request stored (same id)."""
+
+        async def store(key: str) -> Response:
+            row = fields | {self.records.key: key, "tenant_id": once.tenant}
+            row["created_at"] = datetime.now(UTC)
+            stored = await run_transaction(session, self.records.insert, row)
+            return json_response(stored, status.HTTP_201_CREATED)
+
+        return await once.create(store, sent, self.new_id)
+
+
+CONNECTED_ACCOUNTS = Resource(
+    records.CONNECTED_ACCOUNTS, ACCOUNT_ID, new_account_id, "connected_account_not_found"
+)
+PLANS = Resource(records.PLANS, PLAN_ID, new_plan_id, "plan_not_found")
