@@ -78,9 +78,11 @@ def refusal(cause: BaseException | None) -> Problem | None:
     if not isinstance(cause, ApplicationError):
         return None
     if cause.type == errors.REJECTED:
+        # A refusal always answers 4xx: a code the API does not know is the saga saying
+        # "not in a state for this".
         refused = cause.details[0] if cause.details else {}
         code = refused.get("code")
-        return Problem(code, refused.get("message")) if code in CATALOGUE else None
+        return Problem(code if code in CATALOGUE else "invalid_state", refused.get("message"))
     code = REFUSALS.get(cause.type)
     return Problem(code, cause.message) if code else None
 

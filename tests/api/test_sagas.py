@@ -43,9 +43,23 @@ def test_a_rejected_saga_answers_the_problem_its_code_names(code, status):
 @pytest.mark.parametrize(
     "cause",
     [
-        ApplicationError("boom", type="SomethingElse"),
-        ApplicationError("no", {"code": "not_a_problem_code"}, type=errors.REJECTED),
+        ApplicationError(
+            "no", {"code": "not_a_problem_code", "message": "why"}, type=errors.REJECTED
+        ),
         ApplicationError("no", type=errors.REJECTED),
+    ],
+)
+def test_a_rejection_without_a_known_code_is_still_a_409(cause):
+    problem = refusal(cause)
+
+    assert problem is not None
+    assert (problem.status, problem.code) == (409, "invalid_state")
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        ApplicationError("boom", type="SomethingElse"),
         RuntimeError("not from the saga"),
         None,
     ],
