@@ -1,6 +1,7 @@
 """What subscriptions and installment plans ask of SQL besides their own read models."""
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio import activity
 

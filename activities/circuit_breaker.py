@@ -23,18 +23,29 @@ the ledger activities.
 """
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from sqlalchemy import Engine, case, literal, or_, select, update
+from sqlalchemy import Engine
+from sqlalchemy import case
+from sqlalchemy import literal
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
 from temporalio.exceptions import ApplicationError
 
 from schemas import errors
-from schemas.provider_health import BreakerState, ProviderHealth
+from schemas.provider_health import BreakerState
+from schemas.provider_health import ProviderHealth
 from schemas.runtime.settings import Settings
-from schemas.store.database import as_utc, dialect_insert
-from schemas.store.provider_health import breaker_state, provider_health
+from schemas.store.database import as_utc
+from schemas.store.database import dialect_insert
+from schemas.store.provider_health import breaker_state
+from schemas.store.provider_health import provider_health
 from schemas.store.tables import ProviderHealthRecord
 
 Clock = Callable[[], datetime]

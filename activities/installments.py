@@ -7,16 +7,21 @@ unlocked, and a PATCH racing a plan either lands before (the plan's totals then 
 ``invoice_changed``) or finds the invoice locked.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
+from sqlalchemy import Engine
 from temporalio import activity
 
 from activities.ledger import rejected
-from schemas.installments import InstallmentPlanInput, InstallmentPlanState, InstallmentPlanStatus
+from schemas.installments import InstallmentPlanInput
+from schemas.installments import InstallmentPlanState
+from schemas.installments import InstallmentPlanStatus
 from schemas.invoices import InvoiceStatus
 from schemas.store.database import as_utc
-from schemas.store.invoices import locked_invoice, write_invoice
+from schemas.store.invoices import locked_invoice
+from schemas.store.invoices import write_invoice
 from schemas.store.read_model import INSTALLMENT_PLANS
 
 # What the invoice says while its plan is in each state. A completed plan has every

@@ -8,20 +8,34 @@ makes the whole transaction roll back with ``InsufficientBalance``.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Connection, Engine, Insert, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection
+from sqlalchemy import Engine
+from sqlalchemy import Insert
+from sqlalchemy import bindparam
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy import tuple_
+from sqlalchemy import update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schemas import errors
-from schemas.ledger import JournalEntryDraft, RecordPaymentCommand, is_guarded
+from schemas.ledger import JournalEntryDraft
+from schemas.ledger import RecordPaymentCommand
+from schemas.ledger import is_guarded
 from schemas.store.database import dialect_insert
 from schemas.store.read_model import upsert_payment
-from schemas.store.tables import JournalEntry, LedgerAccount, Posting
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import LedgerAccount
+from schemas.store.tables import Posting
 
 AccountIds = dict[tuple[str, str], int]
 

@@ -8,18 +8,27 @@ money. Two payouts can never both spend the same money, and a payout of "everyth
 takes exactly what is there at that moment.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection
+from sqlalchemy import Engine
+from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import Ledger, account_ids, rejected
+from activities.ledger import Ledger
+from activities.ledger import account_ids
+from activities.ledger import rejected
 from schemas import errors
 from schemas.domain import journals
-from schemas.ledger import MERCHANT_BALANCE, PAYOUT_RESERVE
+from schemas.ledger import MERCHANT_BALANCE
+from schemas.ledger import PAYOUT_RESERVE
 from schemas.money import format_minor
-from schemas.payouts import PayoutAdmission, PayoutInput, PayoutState, RecordPayoutCommand
+from schemas.payouts import PayoutAdmission
+from schemas.payouts import PayoutInput
+from schemas.payouts import PayoutState
+from schemas.payouts import RecordPayoutCommand
 from schemas.store.read_model import PAYOUTS
 from schemas.store.records import CONNECTED_ACCOUNTS
 from schemas.store.tables import LedgerAccount

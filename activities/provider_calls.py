@@ -9,28 +9,30 @@ answer tells the breaker whether the provider is up (an answer, even a decline) 
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics
-from activities.circuit_breaker import CircuitBreaker, is_provider_failure, refusal_error
+from activities.circuit_breaker import CircuitBreaker
+from activities.circuit_breaker import is_provider_failure
+from activities.circuit_breaker import refusal_error
 from activities.providers.base import PaymentProvider
 from schemas import errors
-from schemas.provider import (
-    AuthorizeCommand,
-    ChargeCommand,
-    ChargeResult,
-    PayoutCommand,
-    PayoutResult,
-    RefundCommand,
-    RefundResult,
-    TransferCommand,
-    TransferResult,
-    TransferReversalCommand,
-)
+from schemas.provider import AuthorizeCommand
+from schemas.provider import ChargeCommand
+from schemas.provider import ChargeResult
+from schemas.provider import PayoutCommand
+from schemas.provider import PayoutResult
+from schemas.provider import RefundCommand
+from schemas.provider import RefundResult
+from schemas.provider import TransferCommand
+from schemas.provider import TransferResult
+from schemas.provider import TransferReversalCommand
 
 T = TypeVar("T")
 

@@ -4,35 +4,38 @@ ledger with the provider's balance transactions day by day."""
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
-from activities.reconciliation_match import Movement, compare
+from activities.reconciliation_match import Movement
+from activities.reconciliation_match import compare
 from schemas import errors
 from schemas.payments import PaymentStatus
 from schemas.provider import ProviderTransaction
-from schemas.reconciliation import (
-    ChargeLookup,
-    FindUnresolvedCommand,
-    LookupCommand,
-    PayoutLookup,
-    ReconciliationReport,
-    RefundLookup,
-    ReportCommand,
-    Unresolved,
-)
+from schemas.reconciliation import ChargeLookup
+from schemas.reconciliation import FindUnresolvedCommand
+from schemas.reconciliation import LookupCommand
+from schemas.reconciliation import PayoutLookup
+from schemas.reconciliation import ReconciliationReport
+from schemas.reconciliation import RefundLookup
+from schemas.reconciliation import ReportCommand
+from schemas.reconciliation import Unresolved
 from schemas.store.database import dialect_insert
-from schemas.store.read_model import PAYMENTS, PAYOUTS, REFUNDS
-from schemas.store.tables import (
-    JournalEntry,
-    PaymentRecord,
-    Posting,
-    ReconciliationReportRecord,
-)
+from schemas.store.read_model import PAYMENTS
+from schemas.store.read_model import PAYOUTS
+from schemas.store.read_model import REFUNDS
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import Posting
+from schemas.store.tables import ReconciliationReportRecord
 
 # The same word for payments, refunds and payouts (their enums agree on it).
 NEEDS_ATTENTION = PaymentStatus.REQUIRES_ATTENTION.value

@@ -4,7 +4,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas.reconciliation import DayTotals, Mismatch
+from schemas.reconciliation import DayTotals
+from schemas.reconciliation import Mismatch
 
 
 @dataclass(frozen=True)

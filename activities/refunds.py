@@ -8,19 +8,30 @@ refundable rest. The read model alone is enough: it works long after the payment
 history is gone.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection
+from sqlalchemy import Engine
+from sqlalchemy import update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import Ledger, rejected
+from activities.ledger import Ledger
+from activities.ledger import rejected
 from schemas import errors
 from schemas.domain import journals
-from schemas.payments import REFUNDABLE_STATUSES, PaymentState, PaymentStatus
-from schemas.refunds import RecordRefundCommand, RefundInput, RefundState, RefundStatus
-from schemas.store.read_model import PAYMENTS, REFUNDS
-from schemas.store.refunds import held_amount, succeeded_amount
+from schemas.payments import REFUNDABLE_STATUSES
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
+from schemas.refunds import RecordRefundCommand
+from schemas.refunds import RefundInput
+from schemas.refunds import RefundState
+from schemas.refunds import RefundStatus
+from schemas.store.read_model import PAYMENTS
+from schemas.store.read_model import REFUNDS
+from schemas.store.refunds import held_amount
+from schemas.store.refunds import succeeded_amount
 from schemas.store.tables import PaymentRecord
 
 

@@ -9,18 +9,26 @@ import hashlib
 import re
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 
 from api.problems import Problem
 from schemas.store.database import as_utc
-from schemas.store.tables import ApiKey, AuditEvent, Tenant
-from schemas.tenants import ApiKeyOut, AuditEventOut, CreatedApiKey, TenantOut
+from schemas.store.tables import ApiKey
+from schemas.store.tables import AuditEvent
+from schemas.store.tables import Tenant
+from schemas.tenants import ApiKeyOut
+from schemas.tenants import AuditEventOut
+from schemas.tenants import CreatedApiKey
+from schemas.tenants import TenantOut
 
 KEY_FORMAT = re.compile(r"^sk_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
 _hasher = PasswordHasher()  # Argon2id, argon2-cffi's recommended parameters

@@ -5,7 +5,8 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from activities.providers.registry import build_providers
@@ -14,36 +15,36 @@ from api.auth import check_auth_settings
 from api.body_limit import BodyLimitMiddleware
 from api.codec import install_codec
 from api.dependencies import TemporalConnection
-from api.idempotency import LOCK_MARGIN, IdempotencyStore
+from api.idempotency import LOCK_MARGIN
+from api.idempotency import IdempotencyStore
 from api.metrics import install_metrics
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.query_parameters import reject_unknown_query_parameters
 from api.rate_limit import RateLimiter
 from api.request_timeout import RequestTimeoutMiddleware
-from api.routes import (
-    admin,
-    connected_accounts,
-    health,
-    installment_plans,
-    invoices,
-    ledger,
-    payments,
-    payouts,
-    plans,
-    providers,
-    reconciliation,
-    refunds,
-    reports,
-    risk,
-    subscriptions,
-    webhooks,
-)
+from api.routes import admin
+from api.routes import connected_accounts
+from api.routes import health
+from api.routes import installment_plans
+from api.routes import invoices
+from api.routes import ledger
+from api.routes import payments
+from api.routes import payouts
+from api.routes import plans
+from api.routes import providers
+from api.routes import reconciliation
+from api.routes import refunds
+from api.routes import reports
+from api.routes import risk
+from api.routes import subscriptions
+from api.routes import webhooks
 from api.telemetry import install_tracing
 from schemas.runtime.logs import configure_logging
 from schemas.runtime.settings import Settings
 from schemas.runtime.tracing import configure_tracing
-from schemas.store.database import make_engine, require_current_schema
+from schemas.store.database import make_engine
+from schemas.store.database import require_current_schema
 from schemas.tenants import RateLimit
 
 log = logging.getLogger("paysaga.api")

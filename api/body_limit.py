@@ -3,7 +3,11 @@
 Starlette's own limiter answers in plain text; every error of this API is RFC 9457.
 """
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from api.problems import Problem
 

@@ -26,16 +26,16 @@ from google.protobuf import json_format
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 
 from api.problems import Problem
-from schemas.runtime.payload_codec import (
-    EncryptionCodec,
-    PayloadDecryptionError,
-    codec_from_settings,
-)
+from schemas.runtime.payload_codec import EncryptionCodec
+from schemas.runtime.payload_codec import PayloadDecryptionError
+from schemas.runtime.payload_codec import codec_from_settings
 from schemas.runtime.settings import Settings
 
 PREFIX = "/codec"

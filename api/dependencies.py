@@ -2,18 +2,26 @@
 and the request's Idempotency-Key."""
 
 import asyncio
-from collections.abc import Callable, Iterator
-from typing import Annotated, Concatenate, ParamSpec, TypeVar
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Annotated
+from typing import Concatenate
+from typing import ParamSpec
+from typing import TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends
+from fastapi import Header
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
+from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
 from activities.providers.base import PaymentProvider
 from api.auth import TenantDep
-from api.idempotency import IdempotencyStore, Idempotent
+from api.idempotency import IdempotencyStore
+from api.idempotency import Idempotent
 from api.problems import Problem
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect

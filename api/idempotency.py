@@ -15,18 +15,26 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy import update
 
-from api.problems import PROBLEM_JSON, Problem
-from schemas.store.database import as_utc, dialect_insert
+from api.problems import PROBLEM_JSON
+from api.problems import Problem
+from schemas.store.database import as_utc
+from schemas.store.database import dialect_insert
 from schemas.store.tables import IdempotentRequest
 
 REPLAYED = "Idempotent-Replayed"

@@ -1,21 +1,23 @@
 """Installment plans: the whole schedule computed here, exactly, then the saga started with
 it; updates sent to a plan that has not finished."""
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from fastapi import Response
 from pydantic import BaseModel
 
-from api.idempotency import Idempotent, json_response
+from api.idempotency import Idempotent
+from api.idempotency import json_response
 from api.invoices import find_invoice
 from api.problems import Problem
-from api.sagas import INSTALLMENT_PLANS, Sagas, state_from_input
-from schemas.installments import (
-    CreateInstallmentPlanRequest,
-    InstallmentPlanInput,
-    InstallmentPlanState,
-    build_plan_input,
-)
+from api.sagas import INSTALLMENT_PLANS
+from api.sagas import Sagas
+from api.sagas import state_from_input
+from schemas.installments import CreateInstallmentPlanRequest
+from schemas.installments import InstallmentPlanInput
+from schemas.installments import InstallmentPlanState
+from schemas.installments import build_plan_input
 from schemas.invoices import InvoiceStatus
 from schemas.money import format_minor
 from workflows.installment_plan.workflow import filed_at_start

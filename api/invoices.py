@@ -1,30 +1,29 @@
 """Invoices: priced exactly when created or changed, changed only while open (the SQL is
 ``schemas/store/invoices.py``)."""
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from sqlmodel import Session
 
-from api.dependencies import run_transaction, transact
+from api.dependencies import run_transaction
+from api.dependencies import transact
 from api.problems import Problem
 from schemas.domain.invoice_totals import invoice_totals
 from schemas.identity import INVOICE_ID
-from schemas.invoices import (
-    CreateInvoiceRequest,
-    Invoice,
-    InvoiceStatus,
-    LineItem,
-    LineItemInput,
-    UpdateInvoiceRequest,
-)
-from schemas.money import MAX_AMOUNT_MINOR, format_minor
-from schemas.store.invoices import (
-    insert_invoice,
-    locked_invoice,
-    stored_invoice,
-    with_expiry,
-    write_invoice,
-)
+from schemas.invoices import CreateInvoiceRequest
+from schemas.invoices import Invoice
+from schemas.invoices import InvoiceStatus
+from schemas.invoices import LineItem
+from schemas.invoices import LineItemInput
+from schemas.invoices import UpdateInvoiceRequest
+from schemas.money import MAX_AMOUNT_MINOR
+from schemas.money import format_minor
+from schemas.store.invoices import insert_invoice
+from schemas.store.invoices import locked_invoice
+from schemas.store.invoices import stored_invoice
+from schemas.store.invoices import with_expiry
+from schemas.store.invoices import write_invoice
 
 
 def priced(items: list[LineItemInput], service_fee_rate: str, currency: str) -> dict:

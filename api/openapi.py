@@ -11,9 +11,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic import Field
 
-from api.problems import CATALOGUE, PROBLEM_JSON
+from api.problems import CATALOGUE
+from api.problems import PROBLEM_JSON
 
 IDEMPOTENCY_PROBLEMS = ("idempotency_mismatch", "idempotency_in_progress")
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

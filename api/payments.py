@@ -8,19 +8,29 @@ import base64
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Path, Response, status
+from fastapi import Path
+from fastapi import Response
+from fastapi import status
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from activities.providers.registry import configured_providers
 from api.dependencies import transact
-from api.idempotency import Idempotent, json_response
+from api.idempotency import Idempotent
+from api.idempotency import json_response
 from api.problems import Problem
-from api.sagas import PAYMENTS, Sagas, state_from_input
-from schemas.domain.routing import NoEligibleProvider, route
+from api.sagas import PAYMENTS
+from api.sagas import Sagas
+from api.sagas import state_from_input
+from schemas.domain.routing import NoEligibleProvider
+from schemas.domain.routing import route
 from schemas.money import format_minor
-from schemas.payments import CreatePaymentRequest, PaymentInput, PaymentState, PaymentStatus
-from schemas.risk_review import ReviewDecision, ReviewRequest
+from schemas.payments import CreatePaymentRequest
+from schemas.payments import PaymentInput
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
+from schemas.risk_review import ReviewDecision
+from schemas.risk_review import ReviewRequest
 from schemas.runtime.settings import Settings
 from schemas.runtime.tracing import current_trace_id
 from workflows.kit import search_attributes

@@ -9,33 +9,32 @@ runs is caught up (each pays out whatever is available then, so one is enough).
 
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleCalendarSpec,
-    ScheduleDescription,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleRange,
-    ScheduleSpec,
-    ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
-)
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.client import Schedule
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.client import ScheduleAlreadyRunningError
+from temporalio.client import ScheduleCalendarSpec
+from temporalio.client import ScheduleDescription
+from temporalio.client import ScheduleOverlapPolicy
+from temporalio.client import SchedulePolicy
+from temporalio.client import ScheduleRange
+from temporalio.client import ScheduleSpec
+from temporalio.client import ScheduleState
+from temporalio.client import ScheduleUpdate
+from temporalio.client import ScheduleUpdateInput
+from temporalio.common import SearchAttributePair
+from temporalio.common import TypedSearchAttributes
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
-from schemas.identity import payout_schedule_id, scheduled_payout_id
+from schemas.identity import payout_schedule_id
+from schemas.identity import scheduled_payout_id
 from schemas.money import format_minor
-from schemas.payouts import (
-    PayoutInterval,
-    PayoutSchedule,
-    PayoutScheduleView,
-    ScheduledPayoutInput,
-    ScheduledRun,
-)
+from schemas.payouts import PayoutInterval
+from schemas.payouts import PayoutSchedule
+from schemas.payouts import PayoutScheduleView
+from schemas.payouts import ScheduledPayoutInput
+from schemas.payouts import ScheduledRun
 from workflows.kit import search_attributes
 from workflows.payout.scheduled import ScheduledPayoutWorkflow
 

@@ -2,13 +2,16 @@
 would silently widen a list instead of filtering it) or a single-valued one sent twice
 is a 422, not a guess."""
 
-from typing import Union, get_args, get_origin
+from typing import Union
+from typing import get_args
+from typing import get_origin
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from api.problems import invalid_request, safe_field
+from api.problems import invalid_request
+from api.problems import safe_field
 
 SEQUENCES = (list, set, frozenset, tuple)
 

@@ -9,16 +9,19 @@ a change through the admin API applies at once in the process that took it and w
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.api_keys import audit, require_tenant
+from api.api_keys import audit
+from api.api_keys import require_tenant
 from api.problems import Problem
 from schemas.store.tables import TenantRateLimit
-from schemas.tenants import RateLimit, RateLimitOut
+from schemas.tenants import RateLimit
+from schemas.tenants import RateLimitOut
 
 REFRESH = 10.0
 

@@ -4,17 +4,25 @@
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
-from fastapi import Response, status
+from fastapi import Response
+from fastapi import status
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.dependencies import run_transaction
-from api.idempotency import Idempotent, json_response
+from api.idempotency import Idempotent
+from api.idempotency import json_response
 from api.problems import Problem
-from schemas.identity import ACCOUNT_ID, PLAN_ID, new_account_id, new_plan_id
+from schemas.identity import ACCOUNT_ID
+from schemas.identity import PLAN_ID
+from schemas.identity import new_account_id
+from schemas.identity import new_plan_id
 from schemas.store import records
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -7,7 +7,11 @@ money-moving request holds its Idempotency-Key, so the client's retry joins that
 
 import asyncio
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from api.problems import Problem
 

@@ -7,47 +7,56 @@ model, which its steps write, once it has ended (and after Temporal's retention)
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Generic, TypeVar
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Annotated
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
-from fastapi import Depends, Response, status
+from fastapi import Depends
+from fastapi import Response
+from fastapi import status
 from pydantic import BaseModel
 from sqlmodel import Session
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import (
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import TypedSearchAttributes
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
 from api.auth import TenantDep
-from api.dependencies import SessionDep, SettingsDep, TemporalDep, run_transaction
+from api.dependencies import SessionDep
+from api.dependencies import SettingsDep
+from api.dependencies import TemporalDep
+from api.dependencies import run_transaction
 from api.idempotency import json_response
-from api.problems import CATALOGUE, Problem
+from api.problems import CATALOGUE
+from api.problems import Problem
 from schemas import errors
-from schemas.identity import (
-    INSTALLMENT_PLAN_ID,
-    PAYMENT_ID,
-    PAYOUT_ID,
-    REFUND_ID,
-    SUBSCRIPTION_ID,
-    installment_plan_workflow_id,
-    payment_workflow_id,
-    payout_workflow_id,
-    refund_workflow_id,
-    subscription_workflow_id,
-)
+from schemas.identity import INSTALLMENT_PLAN_ID
+from schemas.identity import PAYMENT_ID
+from schemas.identity import PAYOUT_ID
+from schemas.identity import REFUND_ID
+from schemas.identity import SUBSCRIPTION_ID
+from schemas.identity import installment_plan_workflow_id
+from schemas.identity import payment_workflow_id
+from schemas.identity import payout_workflow_id
+from schemas.identity import refund_workflow_id
+from schemas.identity import subscription_workflow_id
 from schemas.payouts import PayoutState
 from schemas.refunds import RefundState
 from schemas.runtime.settings import Settings

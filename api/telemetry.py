@@ -3,13 +3,16 @@
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.propagators import (
-    ResponsePropagator,
-    get_global_response_propagator,
-    set_global_response_propagator,
-)
-from opentelemetry.propagators.textmap import CarrierT, Setter, default_setter
-from starlette.types import ASGIApp, Receive, Scope, Send
+from opentelemetry.instrumentation.propagators import ResponsePropagator
+from opentelemetry.instrumentation.propagators import get_global_response_propagator
+from opentelemetry.instrumentation.propagators import set_global_response_propagator
+from opentelemetry.propagators.textmap import CarrierT
+from opentelemetry.propagators.textmap import Setter
+from opentelemetry.propagators.textmap import default_setter
+from starlette.types import ASGIApp
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from schemas.runtime.log_context import log_context
 from schemas.runtime.settings import Settings

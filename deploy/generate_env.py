@@ -12,7 +12,8 @@ import base64
 import json
 import secrets
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
+from datetime import timezone
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"

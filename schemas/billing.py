@@ -1,9 +1,11 @@
 """What recurring billing shares: dunning (retrying a failed charge) and charge attempts."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic import Field
 
 from schemas.payments import PaymentStatus
 

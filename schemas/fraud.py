@@ -1,9 +1,11 @@
 """Contracts of the fraud-check activity: the payment to screen and the risk decision."""
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic import Field
 
 from schemas.payments import PaymentState
-from schemas.risk_decision import FiredRule, RiskDecision
+from schemas.risk_decision import FiredRule
+from schemas.risk_decision import RiskDecision
 from schemas.risk_signals import RiskSignals
 
 

@@ -4,25 +4,28 @@ charged on its due date, with dunning when a charge fails."""
 from datetime import datetime
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictInt
+from pydantic import StringConstraints
+from pydantic import model_validator
 
-from schemas.billing import ChargeAttempt, DunningPolicy
+from schemas.billing import ChargeAttempt
+from schemas.billing import DunningPolicy
 from schemas.card_data import refuse_card_numbers
 from schemas.domain.billing_periods import boundary
-from schemas.domain.installment_split import distribute, split_amounts
+from schemas.domain.installment_split import distribute
+from schemas.domain.installment_split import split_amounts
 from schemas.instants import Instant
-from schemas.money import AmountMinor, CurrencyCode
-from schemas.payments import CustomerId, PaymentMethodToken
+from schemas.money import AmountMinor
+from schemas.money import CurrencyCode
+from schemas.payments import CustomerId
+from schemas.payments import PaymentMethodToken
 
 # Free text never carries a card number (schemas/card_data.py): refused, so never stored.
 FreeText500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(refuse_card_numbers)]

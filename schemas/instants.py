@@ -5,10 +5,12 @@
 which pydantic does not turn into a validation error (a 500 instead of a 422).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator
+from pydantic import AwareDatetime
 
 
 def _comparable(moment: datetime) -> datetime:

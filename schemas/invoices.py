@@ -4,21 +4,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictInt
+from pydantic import StringConstraints
+from pydantic import model_validator
 
 from schemas.card_data import refuse_card_numbers
 from schemas.domain.invoice_totals import parse_rate
 from schemas.instants import Instant
-from schemas.money import MAX_AMOUNT_MINOR, CurrencyCode
-from schemas.payments import CustomerId, PaymentMethodToken
+from schemas.money import MAX_AMOUNT_MINOR
+from schemas.money import CurrencyCode
+from schemas.payments import CustomerId
+from schemas.payments import PaymentMethodToken
 
 
 def _rate(value: str) -> str:

@@ -15,7 +15,8 @@ would take one past zero (a debit balance, i.e. negative available money) is ref
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic import Field
 
 from schemas.payments import PaymentState
 

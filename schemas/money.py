@@ -4,7 +4,10 @@ from decimal import Decimal
 from typing import Annotated
 
 from iso4217 import Currency
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt
+from pydantic import AfterValidator
+from pydantic import BeforeValidator
+from pydantic import Field
+from pydantic import StrictInt
 
 # Stripe's own ceiling is 8 digits for most currencies; 11 digits leaves room for
 # zero-exponent currencies (JPY, IDR, KRW) while staying far below int64.

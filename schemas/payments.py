@@ -1,15 +1,24 @@
 """Payment contracts: the API request, the workflow input, and the queryable state."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StringConstraints
 
 from schemas.card_data import refuse_card_numbers
-from schemas.money import AmountMinor, CurrencyCode
+from schemas.money import AmountMinor
+from schemas.money import CurrencyCode
 from schemas.risk_decision import RiskDecision
-from schemas.risk_review import DEFAULT_REVIEW_TIMEOUT, ReviewRecord, ReviewTimeoutAction
+from schemas.risk_review import DEFAULT_REVIEW_TIMEOUT
+from schemas.risk_review import ReviewRecord
+from schemas.risk_review import ReviewTimeoutAction
 from schemas.risk_signals import RiskSignals
 
 ProviderName = Literal["sandbox", "stripe", "paypal"]

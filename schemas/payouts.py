@@ -1,16 +1,24 @@
 """Payout contracts: connected accounts, payouts (request, workflow input, state) and payout
 schedules (the request and what the schedule reports)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StringConstraints
 
 from schemas.card_data import refuse_card_numbers
 from schemas.ledger import JournalEntryDraft
-from schemas.money import AmountMinor, CurrencyCode
-from schemas.payments import ProviderName, StepRecord
+from schemas.money import AmountMinor
+from schemas.money import CurrencyCode
+from schemas.payments import ProviderName
+from schemas.payments import StepRecord
 
 # A provider bank-account token: an account number can never match it.
 BankAccountToken = Annotated[

@@ -1,13 +1,18 @@
 """Reconciliation contracts: what is left unresolved, and the daily ledger-vs-provider report."""
 
-from datetime import date, datetime
+from datetime import date
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic import Field
 
 from schemas.payments import PaymentState
 from schemas.payouts import PayoutState
-from schemas.provider import ChargeResult, PayoutResult, RefundResult, TransferResult
+from schemas.provider import ChargeResult
+from schemas.provider import PayoutResult
+from schemas.provider import RefundResult
+from schemas.provider import TransferResult
 from schemas.refunds import RefundState
 
 

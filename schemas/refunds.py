@@ -1,10 +1,13 @@
 """Refund contracts: the API request, the workflow input, and the refund's state."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
 
 from schemas.ledger import JournalEntryDraft
 from schemas.money import AmountMinor

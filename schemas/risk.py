@@ -10,7 +10,10 @@ scores payments with columns shifted under it. Money stays in integer minor unit
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictInt
 
 
 class RiskFeatures(BaseModel):

@@ -1,6 +1,7 @@
 """The fraud check's decision on one payment, kept in the payment's state."""
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic import Field
 
 from schemas.risk import RiskFeatures
 from schemas.risk_rules import RiskAction

@@ -6,10 +6,16 @@ Temporal UI / CLI (``temporal workflow update execute --name review --input
 '{"decision": "approve", "reviewer": "alice", "reason": "known customer"}'``).
 """
 
-from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from datetime import datetime
+from datetime import timedelta
+from typing import Annotated
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StringConstraints
 
 from schemas.card_data import refuse_card_numbers
 

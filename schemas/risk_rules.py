@@ -26,21 +26,21 @@ Format ``paysaga.risk.rules/v1`` (docs/risk.md has examples)::
         "when": [{"field": "score", "op": "gte", "value": 0.5}]}]}
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from ipaddress import ip_network as _ip_network
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictBool
+from pydantic import StrictInt
+from pydantic import StringConstraints
+from pydantic import model_validator
 
 from schemas.card_data import refuse_card_numbers
 from schemas.money import MAX_AMOUNT_MINOR

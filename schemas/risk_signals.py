@@ -1,17 +1,16 @@
 """What a client may tell paysaga about a payment for the fraud check."""
 
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address
+from ipaddress import IPv6Address
 from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    IPvAnyAddress,
-    StringConstraints,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import IPvAnyAddress
+from pydantic import StringConstraints
 
 from schemas.card_data import refuse_card_numbers
 

@@ -3,24 +3,26 @@ across continue-as-new) and the queryable state with its billing periods."""
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StringConstraints,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictBool
+from pydantic import StrictInt
+from pydantic import StringConstraints
 
-from schemas.billing import ChargeAttempt, DunningPolicy
+from schemas.billing import ChargeAttempt
+from schemas.billing import DunningPolicy
 from schemas.card_data import refuse_card_numbers
 from schemas.domain.billing_periods import Interval
 from schemas.instants import ComparableDatetime
-from schemas.money import AmountMinor, CurrencyCode
-from schemas.payments import CustomerId, PaymentMethodToken
+from schemas.money import AmountMinor
+from schemas.money import CurrencyCode
+from schemas.payments import CustomerId
+from schemas.payments import PaymentMethodToken
 
 TrialDays = Annotated[StrictInt, Field(ge=0, le=730)]
 DunningExhausted = Literal["cancel", "unpaid"]

@@ -1,17 +1,17 @@
 """Contracts of the admin API: tenants, their API keys, the audit log."""
 
-from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from datetime import datetime
+from datetime import timedelta
+from typing import Annotated
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictFloat,
-    StrictInt,
-    StringConstraints,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictFloat
+from pydantic import StrictInt
+from pydantic import StringConstraints
 
 from schemas.card_data import refuse_card_numbers
 

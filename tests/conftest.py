@@ -19,13 +19,17 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -34,7 +38,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from schemas.risk_rules import FraudRules
 from schemas.runtime.settings import Settings
-from schemas.store.database import make_engine, upgrade
+from schemas.store.database import make_engine
+from schemas.store.database import upgrade
 from tests.support.gateway import start_gateway
 from tests.support.ledger import assert_ledger_invariants
 from workflows.kit import search_attributes
@@ -123,7 +128,8 @@ def risk_model_dir(tmp_path_factory) -> Path:
     """A risk model trained once per session the way `paysaga risk train` trains it (on
     fewer samples: about 3 s), for every worker the tests start."""
     from workers.tools.risk.dataset import generate
-    from workers.tools.risk.training import save, train
+    from workers.tools.risk.training import save
+    from workers.tools.risk.training import train
 
     directory = tmp_path_factory.mktemp("risk-model")
     seed = 7

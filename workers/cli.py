@@ -225,7 +225,9 @@ def _dev(args: argparse.Namespace) -> int:
         from rich.console import Console
         from rich.markup import escape
 
-        from workers.stack import EmbeddedStack, PortInUseError, StackError
+        from workers.stack import EmbeddedStack
+        from workers.stack import PortInUseError
+        from workers.stack import StackError
         from workers.stack.summary import print_summary
 
         err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -284,7 +286,10 @@ def _db(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from schemas.runtime.settings import Settings
-    from schemas.store.database import current_revision, head_revision, make_engine, upgrade
+    from schemas.store.database import current_revision
+    from schemas.store.database import head_revision
+    from schemas.store.database import make_engine
+    from schemas.store.database import upgrade
 
     url = args.database_url or Settings().database_url
     shown = make_url(url).render_as_string(hide_password=True)

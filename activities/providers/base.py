@@ -10,22 +10,22 @@ idempotency key.
 from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol
+from typing import Self
+from typing import runtime_checkable
 from urllib.parse import quote
 
-from schemas.provider import (
-    AuthorizeCommand,
-    ChargeCommand,
-    ChargeResult,
-    PayoutCommand,
-    PayoutResult,
-    ProviderTransaction,
-    RefundCommand,
-    RefundResult,
-    TransferCommand,
-    TransferResult,
-    TransferReversalCommand,
-)
+from schemas.provider import AuthorizeCommand
+from schemas.provider import ChargeCommand
+from schemas.provider import ChargeResult
+from schemas.provider import PayoutCommand
+from schemas.provider import PayoutResult
+from schemas.provider import ProviderTransaction
+from schemas.provider import RefundCommand
+from schemas.provider import RefundResult
+from schemas.provider import TransferCommand
+from schemas.provider import TransferResult
+from schemas.provider import TransferReversalCommand
 from schemas.provider_events import ProviderEvent
 
 

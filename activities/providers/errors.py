@@ -7,13 +7,17 @@ have been applied: it is retried with the same idempotency key, never sent elsew
 """
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from schemas.errors import DECLINED, INVALID_REQUEST, OUTCOME_UNKNOWN, UNAVAILABLE
+from schemas.errors import DECLINED
+from schemas.errors import INVALID_REQUEST
+from schemas.errors import OUTCOME_UNKNOWN
+from schemas.errors import UNAVAILABLE
 from schemas.provider import DeclineDetails
 
 # Transport errors raised before the request left: nothing reached the provider.

@@ -13,13 +13,23 @@ when a payment created a moment later was screened first.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC
+from datetime import timedelta
 from math import sqrt
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, func, select
+from sqlalchemy import ColumnElement
+from sqlalchemy import Connection
+from sqlalchemy import Select
+from sqlalchemy import and_
+from sqlalchemy import bindparam
+from sqlalchemy import exists
+from sqlalchemy import func
+from sqlalchemy import select
 
-from activities.risk.rules import VelocityBy, VelocityMeasure
-from schemas.payments import PaymentState, PaymentStatus
+from activities.risk.rules import VelocityBy
+from activities.risk.rules import VelocityMeasure
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.risk import RiskFeatures
 from schemas.risk_signals import RiskSignals
 from schemas.store.tables import PaymentRecord

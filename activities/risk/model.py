@@ -16,11 +16,15 @@ import functools
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-from schemas.risk import FEATURE_NAMES, RiskFeatures, RiskModelCard, as_row
+from schemas.risk import FEATURE_NAMES
+from schemas.risk import RiskFeatures
+from schemas.risk import RiskModelCard
+from schemas.risk import as_row
 
 if TYPE_CHECKING:
     from schemas.runtime.settings import Settings

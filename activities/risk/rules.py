@@ -12,22 +12,25 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
-from typing import Literal, Protocol
+from ipaddress import IPv4Address
+from ipaddress import IPv6Address
+from ipaddress import ip_address
+from ipaddress import ip_network
+from typing import Literal
+from typing import Protocol
 
-from schemas.risk_decision import FiredRule, RiskDecision
-from schemas.risk_rules import (
-    ACTION_PRECEDENCE,
-    AmountCondition,
-    Condition,
-    CountCondition,
-    FlagCondition,
-    MemberCondition,
-    RiskRule,
-    RiskRuleSet,
-    ScoreCondition,
-    VelocityCondition,
-)
+from schemas.risk_decision import FiredRule
+from schemas.risk_decision import RiskDecision
+from schemas.risk_rules import ACTION_PRECEDENCE
+from schemas.risk_rules import AmountCondition
+from schemas.risk_rules import Condition
+from schemas.risk_rules import CountCondition
+from schemas.risk_rules import FlagCondition
+from schemas.risk_rules import MemberCondition
+from schemas.risk_rules import RiskRule
+from schemas.risk_rules import RiskRuleSet
+from schemas.risk_rules import ScoreCondition
+from schemas.risk_rules import VelocityCondition
 
 VelocityBy = Literal["customer", "card_fingerprint"]
 VelocityMeasure = Literal["count", "amount"]

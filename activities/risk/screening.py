@@ -15,14 +15,25 @@ import logging
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, text
+from sqlalchemy import Connection
+from sqlalchemy import Engine
+from sqlalchemy import bindparam
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import text
 from temporalio import activity
 
-from activities.risk.features import SqlVelocity, compute_features, known_velocity
+from activities.risk.features import SqlVelocity
+from activities.risk.features import compute_features
+from activities.risk.features import known_velocity
 from activities.risk.model import RiskModel
-from activities.risk.rules import PaymentFacts, RuleEvaluator, parse_ip
-from schemas.fraud import ScreeningCommand, ScreeningDecision
-from schemas.risk_rules import FraudRules, default_rule_set
+from activities.risk.rules import PaymentFacts
+from activities.risk.rules import RuleEvaluator
+from activities.risk.rules import parse_ip
+from schemas.fraud import ScreeningCommand
+from schemas.fraud import ScreeningDecision
+from schemas.risk_rules import FraudRules
+from schemas.risk_rules import default_rule_set
 from schemas.store.read_model import upsert_payment
 from schemas.store.risk_rules import rule_set_version
 from schemas.store.tables import RiskRuleSetRecord

@@ -2,7 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Request
+from fastapi import status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -10,16 +14,14 @@ from api import api_keys
 from api.auth import AdminDep
 from api.dependencies import SessionDep
 from api.openapi import problems
-from schemas.tenants import (
-    ApiKeyOut,
-    AuditEventOut,
-    CreatedApiKey,
-    CreateTenantRequest,
-    RateLimit,
-    RateLimitOut,
-    RotateKeyRequest,
-    TenantOut,
-)
+from schemas.tenants import ApiKeyOut
+from schemas.tenants import AuditEventOut
+from schemas.tenants import CreatedApiKey
+from schemas.tenants import CreateTenantRequest
+from schemas.tenants import RateLimit
+from schemas.tenants import RateLimitOut
+from schemas.tenants import RotateKeyRequest
+from schemas.tenants import TenantOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

@@ -3,24 +3,30 @@
 from collections.abc import Awaitable
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Response
+from fastapi import status
 
 from api import payout_schedules
 from api.auth import TenantDep
-from api.dependencies import OptionallyIdempotentDep, SessionDep, SettingsDep, TemporalDep
+from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SessionDep
+from api.dependencies import SettingsDep
+from api.dependencies import TemporalDep
 from api.idempotency import json_response
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
 from api.problems import Problem
 from api.records import CONNECTED_ACCOUNTS
 from api.sagas import temporal_call
-from schemas.payouts import (
-    ConnectedAccount,
-    ConnectedAccountList,
-    CreateConnectedAccountRequest,
-    PauseScheduleRequest,
-    PayoutSchedule,
-    PayoutScheduleView,
-)
+from schemas.payouts import ConnectedAccount
+from schemas.payouts import ConnectedAccountList
+from schemas.payouts import CreateConnectedAccountRequest
+from schemas.payouts import PauseScheduleRequest
+from schemas.payouts import PayoutSchedule
+from schemas.payouts import PayoutScheduleView
 
 router = APIRouter(prefix="/v1/connected-accounts", tags=["connected accounts"])
 

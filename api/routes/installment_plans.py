@@ -3,23 +3,31 @@ resolved by an operator when dunning is exhausted, canceled (no automatic refund
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Response
+from fastapi import status
 
 from api.auth import TenantDep
-from api.dependencies import IdempotentDep, OptionallyIdempotentDep, SessionDep, run_transaction
-from api.installment_plans import start_plan, update_plan
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
-from api.sagas import INSTALLMENT_PLANS, SagasDep
+from api.dependencies import IdempotentDep
+from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SessionDep
+from api.dependencies import run_transaction
+from api.installment_plans import start_plan
+from api.installment_plans import update_plan
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
+from api.sagas import INSTALLMENT_PLANS
+from api.sagas import SagasDep
 from schemas.identity import new_installment_plan_id
-from schemas.installments import (
-    CancelInstallmentPlanRequest,
-    CreateInstallmentPlanRequest,
-    EarlyPaymentResult,
-    InstallmentPlanList,
-    InstallmentPlanState,
-    PayInstallmentsRequest,
-    ResolveRequest,
-)
+from schemas.installments import CancelInstallmentPlanRequest
+from schemas.installments import CreateInstallmentPlanRequest
+from schemas.installments import EarlyPaymentResult
+from schemas.installments import InstallmentPlanList
+from schemas.installments import InstallmentPlanState
+from schemas.installments import PayInstallmentsRequest
+from schemas.installments import ResolveRequest
 from workflows.installment_plan.workflow import InstallmentPlanWorkflow
 
 router = APIRouter(prefix="/v1/installment-plans", tags=["installment plans"])

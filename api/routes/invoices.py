@@ -3,26 +3,37 @@ plan (paying in full is a plan of one installment due now: one code path)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Response
+from fastapi import status
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import TenantDep
-from api.dependencies import IdempotentDep, OptionallyIdempotentDep, SessionDep, run_transaction
+from api.dependencies import IdempotentDep
+from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SessionDep
+from api.dependencies import run_transaction
 from api.idempotency import json_response
 from api.installment_plans import start_plan
-from api.invoices import create_invoice, find_invoice, update_invoice
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
+from api.invoices import create_invoice
+from api.invoices import find_invoice
+from api.invoices import update_invoice
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
 from api.problems import Problem
 from api.sagas import SagasDep
-from schemas.identity import INVOICE_ID, new_installment_plan_id, new_invoice_id
-from schemas.installments import CreateInstallmentPlanRequest, InstallmentPlanState
-from schemas.invoices import (
-    CreateInvoiceRequest,
-    Invoice,
-    InvoiceList,
-    PayInvoiceRequest,
-    UpdateInvoiceRequest,
-)
+from schemas.identity import INVOICE_ID
+from schemas.identity import new_installment_plan_id
+from schemas.identity import new_invoice_id
+from schemas.installments import CreateInstallmentPlanRequest
+from schemas.installments import InstallmentPlanState
+from schemas.invoices import CreateInvoiceRequest
+from schemas.invoices import Invoice
+from schemas.invoices import InvoiceList
+from schemas.invoices import PayInvoiceRequest
+from schemas.invoices import UpdateInvoiceRequest
 from schemas.store.invoices import newest_invoices
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])

@@ -5,7 +5,8 @@ from pydantic import BaseModel
 
 from api.auth import TenantDep
 from api.dependencies import SessionDep
-from schemas.store.ledger_reports import AccountBalance, balances
+from schemas.store.ledger_reports import AccountBalance
+from schemas.store.ledger_reports import balances
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 

@@ -2,23 +2,31 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter
+from fastapi import Depends
+from fastapi import Query
+from fastapi import Request
+from fastapi import Response
+from fastapi import status
 from pydantic import BaseModel
 
 from api import payments
 from api.auth import TenantDep
-from api.dependencies import IdempotentDep, OptionallyIdempotentDep, SessionDep
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
+from api.dependencies import IdempotentDep
+from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SessionDep
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
 from api.payments import PaymentIdPath
-from api.sagas import PAYMENTS, SagasDep
-from schemas.identity import PAYMENT_ID, new_payment_id
-from schemas.payments import (
-    CancelRequest,
-    CaptureRequest,
-    CreatePaymentRequest,
-    PaymentState,
-    PaymentStatus,
-)
+from api.sagas import PAYMENTS
+from api.sagas import SagasDep
+from schemas.identity import PAYMENT_ID
+from schemas.identity import new_payment_id
+from schemas.payments import CancelRequest
+from schemas.payments import CaptureRequest
+from schemas.payments import CreatePaymentRequest
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.risk_review import ReviewRequest
 from schemas.runtime.log_context import bind_log_context
 from workflows.payment.workflow import PaymentWorkflow

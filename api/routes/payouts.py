@@ -2,16 +2,28 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Response
+from fastapi import status
 
 from api.auth import TenantDep
-from api.dependencies import IdempotentDep, SessionDep, run_transaction
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
+from api.dependencies import IdempotentDep
+from api.dependencies import SessionDep
+from api.dependencies import run_transaction
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
 from api.records import CONNECTED_ACCOUNTS
-from api.sagas import PAYOUTS, SagasDep, created_or_accepted
+from api.sagas import PAYOUTS
+from api.sagas import SagasDep
+from api.sagas import created_or_accepted
 from schemas.identity import new_payout_id
 from schemas.money import format_minor
-from schemas.payouts import CreatePayoutRequest, PayoutInput, PayoutList, PayoutState
+from schemas.payouts import CreatePayoutRequest
+from schemas.payouts import PayoutInput
+from schemas.payouts import PayoutList
+from schemas.payouts import PayoutState
 from workflows.kit import search_attributes
 
 router = APIRouter(prefix="/v1/payouts", tags=["payouts"])

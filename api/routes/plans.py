@@ -2,13 +2,21 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Response
+from fastapi import status
 
 from api.auth import TenantDep
-from api.dependencies import OptionallyIdempotentDep, SessionDep
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
+from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SessionDep
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
 from api.records import PLANS
-from schemas.subscriptions import CreatePlanRequest, Plan, PlanList
+from schemas.subscriptions import CreatePlanRequest
+from schemas.subscriptions import Plan
+from schemas.subscriptions import PlanList
 
 router = APIRouter(prefix="/v1/plans", tags=["subscriptions"])
 

@@ -1,13 +1,15 @@
 """The configured providers' health: circuit breakers and refused webhooks."""
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from activities.providers.registry import configured_providers
 from api.auth import TenantDep
-from api.dependencies import EngineDep, SettingsDep
+from api.dependencies import EngineDep
+from api.dependencies import SettingsDep
 from schemas.provider_health import ProviderHealthList
 from schemas.store.provider_health import provider_health
 

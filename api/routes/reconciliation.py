@@ -4,15 +4,21 @@ import asyncio
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from fastapi import APIRouter
+from fastapi import Query
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDReusePolicy
 
 from api.auth import TenantDep
-from api.dependencies import SessionDep, SettingsDep, TemporalDep, run_transaction
+from api.dependencies import SessionDep
+from api.dependencies import SettingsDep
+from api.dependencies import TemporalDep
+from api.dependencies import run_transaction
 from api.openapi import problems
 from api.problems import Problem
 from api.sagas import temporal_call
-from schemas.reconciliation import ReconciliationReport, ReportCommand
+from schemas.reconciliation import ReconciliationReport
+from schemas.reconciliation import ReportCommand
 from schemas.store.reconciliation_reports import stored_report
 from workflows.reconciliation.report import ReconciliationReportWorkflow
 

@@ -2,18 +2,34 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Response
+from fastapi import status
 
 from api.auth import TenantDep
-from api.dependencies import IdempotentDep, SessionDep, run_transaction
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
-from api.payments import PaymentIdPath, wrong_state
+from api.dependencies import IdempotentDep
+from api.dependencies import SessionDep
+from api.dependencies import run_transaction
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
+from api.payments import PaymentIdPath
+from api.payments import wrong_state
 from api.problems import Problem
-from api.sagas import PAYMENTS, REFUNDS, Sagas, SagasDep, created_or_accepted
+from api.sagas import PAYMENTS
+from api.sagas import REFUNDS
+from api.sagas import Sagas
+from api.sagas import SagasDep
+from api.sagas import created_or_accepted
 from schemas.identity import new_refund_id
-from schemas.payments import REFUNDABLE_STATUSES, PaymentState
-from schemas.refunds import CreateRefundRequest, RefundInput, RefundList, RefundState
-from schemas.store.refunds import held_amount, refunds_of
+from schemas.payments import REFUNDABLE_STATUSES
+from schemas.payments import PaymentState
+from schemas.refunds import CreateRefundRequest
+from schemas.refunds import RefundInput
+from schemas.refunds import RefundList
+from schemas.refunds import RefundState
+from schemas.store.refunds import held_amount
+from schemas.store.refunds import refunds_of
 from workflows.kit import search_attributes
 
 router = APIRouter(tags=["refunds"])

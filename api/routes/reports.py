@@ -1,22 +1,23 @@
 """Reports on a tenant's money, computed in SQL from the ledger."""
 
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
+from fastapi import Query
 from pydantic import ValidationError
 
 from api.auth import TenantDep
 from api.dependencies import SessionDep
 from api.openapi import problems
-from api.problems import Problem, invalid_request
+from api.problems import Problem
+from api.problems import invalid_request
 from schemas.money import CHARGEABLE_CURRENCIES
-from schemas.store.reports import (
-    MAX_PERIOD,
-    PROVIDER_PATTERN,
-    FinancialReport,
-    FinancialReportQuery,
-    financial_report,
-)
+from schemas.store.reports import MAX_PERIOD
+from schemas.store.reports import PROVIDER_PATTERN
+from schemas.store.reports import FinancialReport
+from schemas.store.reports import FinancialReportQuery
+from schemas.store.reports import financial_report
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

@@ -10,21 +10,28 @@ posted nothing runs under the platform default, version 0, built from the
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter
+from fastapi import Query
+from fastapi import Response
+from fastapi import status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from api.auth import TenantDep
-from api.dependencies import EngineDep, OptionallyIdempotentDep, SettingsDep
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
+from api.dependencies import EngineDep
+from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SettingsDep
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
 from api.problems import Problem
-from schemas.risk_rules import FraudRules, RiskRuleSet, RiskRuleSetDocument, default_rule_set
-from schemas.store.risk_rules import (
-    ConcurrentRuleSetChange,
-    current_rule_set,
-    rule_set_version,
-    save_rule_set,
-)
+from schemas.risk_rules import FraudRules
+from schemas.risk_rules import RiskRuleSet
+from schemas.risk_rules import RiskRuleSetDocument
+from schemas.risk_rules import default_rule_set
+from schemas.store.risk_rules import ConcurrentRuleSetChange
+from schemas.store.risk_rules import current_rule_set
+from schemas.store.risk_rules import rule_set_version
+from schemas.store.risk_rules import save_rule_set
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 

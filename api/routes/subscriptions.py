@@ -1,36 +1,49 @@
 """Subscriptions: started as a SubscriptionWorkflow, changed through its updates, read from
 its query (or the read model once the workflow is gone)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Response
+from fastapi import status
 from pydantic import BaseModel
 from temporalio.common import TypedSearchAttributes
 
 from api.auth import TenantDep
-from api.dependencies import IdempotentDep, OptionallyIdempotentDep, SessionDep, run_transaction
-from api.idempotency import Idempotent, json_response
-from api.openapi import IDEMPOTENCY_PROBLEMS, problems
+from api.dependencies import IdempotentDep
+from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SessionDep
+from api.dependencies import run_transaction
+from api.idempotency import Idempotent
+from api.idempotency import json_response
+from api.openapi import IDEMPOTENCY_PROBLEMS
+from api.openapi import problems
 from api.problems import Problem
 from api.records import PLANS
-from api.sagas import SUBSCRIPTIONS, Sagas, SagasDep
+from api.sagas import SUBSCRIPTIONS
+from api.sagas import Sagas
+from api.sagas import SagasDep
 from schemas.billing import DunningPolicy
-from schemas.identity import SUBSCRIPTION_ID, new_subscription_id
+from schemas.identity import SUBSCRIPTION_ID
+from schemas.identity import new_subscription_id
 from schemas.money import format_minor
-from schemas.subscriptions import (
-    CancelSubscriptionRequest,
-    ChangePlan,
-    ChangePlanRequest,
-    CreateSubscriptionRequest,
-    PauseRequest,
-    SubscriptionInput,
-    SubscriptionList,
-    SubscriptionState,
-    SubscriptionStatus,
-    UpdatePaymentMethodRequest,
-)
-from workflows.subscription.steps import attributes, initial_state
+from schemas.subscriptions import CancelSubscriptionRequest
+from schemas.subscriptions import ChangePlan
+from schemas.subscriptions import ChangePlanRequest
+from schemas.subscriptions import CreateSubscriptionRequest
+from schemas.subscriptions import PauseRequest
+from schemas.subscriptions import SubscriptionInput
+from schemas.subscriptions import SubscriptionList
+from schemas.subscriptions import SubscriptionState
+from schemas.subscriptions import SubscriptionStatus
+from schemas.subscriptions import UpdatePaymentMethodRequest
+from workflows.subscription.steps import attributes
+from workflows.subscription.steps import initial_state
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])

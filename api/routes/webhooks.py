@@ -9,27 +9,32 @@ provider stops retrying it.
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
-from api.dependencies import EngineDep, ProvidersDep, TemporalConnection, TemporalConnectionDep
+from api.dependencies import EngineDep
+from api.dependencies import ProvidersDep
+from api.dependencies import TemporalConnection
+from api.dependencies import TemporalConnectionDep
 from api.metrics import webhook_rejected
 from api.openapi import problems
 from api.problems import Problem
 from api.sagas import temporal_call
-from schemas.identity import PAYMENT_ID, payment_workflow_id
+from schemas.identity import PAYMENT_ID
+from schemas.identity import payment_workflow_id
 from schemas.payments import ProviderName
-from schemas.provider_events import ProviderEvent, WebhookSignatureError
-from schemas.store.webhook_events import (
-    count_rejection,
-    find_payment,
-    finish_event,
-    record_dispute,
-    store_event,
-)
+from schemas.provider_events import ProviderEvent
+from schemas.provider_events import WebhookSignatureError
+from schemas.store.webhook_events import count_rejection
+from schemas.store.webhook_events import find_payment
+from schemas.store.webhook_events import finish_event
+from schemas.store.webhook_events import record_dispute
+from schemas.store.webhook_events import store_event
 from workflows.payment.workflow import PaymentWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])

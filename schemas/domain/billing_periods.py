@@ -5,7 +5,8 @@ adding one interval to the previous boundary: relativedelta clamps a month-end d
 → Feb 29), and chaining would keep the clamped day for ever (Feb 29 → Mar 29 → …).
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from fractions import Fraction
 from typing import Literal
 

@@ -7,7 +7,9 @@ towards the merchant or the customer.
 """
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN
+from decimal import Decimal
+from decimal import InvalidOperation
 
 RATE_PLACES = 4
 

@@ -1,16 +1,14 @@
 """What each money movement posts to the ledger: pure functions, shared by the workflows and
 the activities that decide amounts under a lock. Account meanings: ``schemas.ledger``."""
 
-from schemas.ledger import (
-    MERCHANT_BALANCE,
-    PAYOUT_RESERVE,
-    REFUND_RESERVE,
-    JournalEntryDraft,
-    JournalKind,
-    PostingLine,
-    connected_balance,
-    provider_clearing,
-)
+from schemas.ledger import MERCHANT_BALANCE
+from schemas.ledger import PAYOUT_RESERVE
+from schemas.ledger import REFUND_RESERVE
+from schemas.ledger import JournalEntryDraft
+from schemas.ledger import JournalKind
+from schemas.ledger import PostingLine
+from schemas.ledger import connected_balance
+from schemas.ledger import provider_clearing
 
 
 def _entry(

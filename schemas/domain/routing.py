@@ -8,7 +8,9 @@ request is used alone: the client chose it.
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
 
 # What each provider can charge: PayPal only its own wallet (the buyer approves at PayPal),
 # the card processors only cards (``tok_…``/``pm_…`` tokens of a card).

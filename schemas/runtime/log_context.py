@@ -7,7 +7,8 @@ attach to their records and which any other logger inside an activity can look u
 """
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from collections.abc import Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 

@@ -9,7 +9,9 @@ secrets this process is configured with.
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 from schemas.card_data import mask_card_numbers

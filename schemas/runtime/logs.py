@@ -10,16 +10,20 @@ are written by ``JsonLineFormatter`` or ``TextLineFormatter``. Handlers that are
 
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from schemas.runtime.log_context import current_ids
-from schemas.runtime.log_redaction import RedactionFilter, Redactor, configured_secrets
+from schemas.runtime.log_redaction import RedactionFilter
+from schemas.runtime.log_redaction import Redactor
+from schemas.runtime.log_redaction import configured_secrets
 from schemas.runtime.settings import Settings
-from schemas.runtime.tracing import current_span_id, current_trace_id
+from schemas.runtime.tracing import current_span_id
+from schemas.runtime.tracing import current_trace_id
 
 # On every line, null when unknown.
 CONTEXT_FIELDS = ("service", "trace_id", "span_id", "tenant_id", "payment_id")

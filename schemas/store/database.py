@@ -12,14 +12,21 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Insert, Table, event, inspect
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Connection
+from sqlalchemy import Insert
+from sqlalchemy import Table
+from sqlalchemy import event
+from sqlalchemy import inspect
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine import make_url
 from sqlmodel import create_engine
 
 from schemas.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)

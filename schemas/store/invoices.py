@@ -7,11 +7,15 @@ wake up to expire an invoice, and a stored ``open`` row reads ``expired`` once i
 Every function runs in the caller's transaction (the API passes ``session.connection()``).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
+from sqlalchemy import select
+from sqlalchemy import update
 
-from schemas.invoices import Invoice, InvoiceStatus
+from schemas.invoices import Invoice
+from schemas.invoices import InvoiceStatus
 from schemas.store.database import dialect_insert
 from schemas.store.tables import InvoiceRecord
 

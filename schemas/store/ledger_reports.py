@@ -2,10 +2,13 @@
 
 from pydantic import BaseModel
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 
 from schemas.ledger import is_guarded
-from schemas.store.tables import JournalEntry, LedgerAccount, Posting
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import LedgerAccount
+from schemas.store.tables import Posting
 
 
 class AccountBalance(BaseModel):

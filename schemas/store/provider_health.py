@@ -3,13 +3,17 @@ workers' circuit breaker, ``activities/circuit_breaker.py``) and the webhooks re
 bad signature (written by the API)."""
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy import select
 
-from schemas.provider_health import BreakerState, ProviderHealth
+from schemas.provider_health import BreakerState
+from schemas.provider_health import ProviderHealth
 from schemas.store.database import as_utc
-from schemas.store.tables import ProviderHealthRecord, WebhookRejectionRecord
+from schemas.store.tables import ProviderHealthRecord
+from schemas.store.tables import WebhookRejectionRecord
 
 _BREAKERS = ProviderHealthRecord.__table__.c
 _REJECTIONS = WebhookRejectionRecord.__table__.c

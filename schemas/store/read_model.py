@@ -10,14 +10,22 @@ Every function runs in the caller's transaction (the API passes ``session.connec
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from enum import Enum
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Insert, Table, and_, or_, select
+from sqlalchemy import Connection
+from sqlalchemy import Insert
+from sqlalchemy import Table
+from sqlalchemy import and_
+from sqlalchemy import or_
+from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from schemas.installments import InstallmentPlanState
@@ -26,13 +34,11 @@ from schemas.payouts import PayoutState
 from schemas.refunds import RefundState
 from schemas.store.database import dialect_insert
 from schemas.store.risk_labels import record_labels
-from schemas.store.tables import (
-    InstallmentPlanRecord,
-    PaymentRecord,
-    PayoutRecord,
-    RefundRecord,
-    SubscriptionRecord,
-)
+from schemas.store.tables import InstallmentPlanRecord
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import PayoutRecord
+from schemas.store.tables import RefundRecord
+from schemas.store.tables import SubscriptionRecord
 from schemas.subscriptions import SubscriptionState
 
 State = TypeVar("State", bound=BaseModel)

@@ -6,7 +6,8 @@ Every function runs in the caller's transaction (the API passes ``session.connec
 
 import datetime as dt
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
+from sqlalchemy import select
 
 from schemas.reconciliation import ReconciliationReport
 from schemas.store.tables import ReconciliationReportRecord

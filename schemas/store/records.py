@@ -5,15 +5,20 @@ Every function runs in the caller's transaction (the API passes ``session.connec
 """
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection
+from sqlalchemy import Table
+from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from schemas.payouts import ConnectedAccount
 from schemas.store.database import dialect_insert
-from schemas.store.tables import ConnectedAccountRecord, PlanRecord
+from schemas.store.tables import ConnectedAccountRecord
+from schemas.store.tables import PlanRecord
 from schemas.subscriptions import Plan
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -1,9 +1,13 @@
 """What a payment's refunds add up to, for admission (under the payment's row lock) and for
 the API's pre-check and lists."""
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
+from sqlalchemy import func
+from sqlalchemy import select
 
-from schemas.refunds import HOLDING_STATUSES, RefundState, RefundStatus
+from schemas.refunds import HOLDING_STATUSES
+from schemas.refunds import RefundState
+from schemas.refunds import RefundStatus
 from schemas.store.tables import RefundRecord
 
 _REFUNDS = RefundRecord.__table__.c

@@ -8,15 +8,26 @@ entries are internal moves and are not counted.
 """
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import Field
+from pydantic import StringConstraints
+from pydantic import model_validator
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
+from sqlmodel import col
+from sqlmodel import select
 
 from schemas.money import CurrencyCode
-from schemas.store.tables import JournalEntry, Posting
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import Posting
 
 # The kinds of entry the report counts, and the figure each one feeds.
 CAPTURE, FEE, REFUND = "capture", "fee", "refund"

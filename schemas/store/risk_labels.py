@@ -18,7 +18,8 @@ changes nothing.
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Connection, Insert
+from sqlalchemy import Connection
+from sqlalchemy import Insert
 
 from schemas.payments import PaymentState
 from schemas.store.database import dialect_insert

@@ -1,12 +1,15 @@
 """Tenants' risk rule sets in SQL: the API writes new versions, the fraud check reads the one
 in force. Shared by both processes, so it lives beside the contracts it stores."""
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from schemas.risk_rules import RiskRuleSet, RiskRuleSetDocument
+from schemas.risk_rules import RiskRuleSet
+from schemas.risk_rules import RiskRuleSetDocument
 from schemas.store.database import as_utc
 from schemas.store.tables import RiskRuleSetRecord
 

@@ -2,8 +2,13 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger
+from sqlalchemy import Column
+from sqlalchemy import Index
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field
+from sqlmodel import SQLModel
 
 
 class PaymentRecord(SQLModel, table=True):

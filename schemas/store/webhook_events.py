@@ -5,17 +5,25 @@ The API cannot signal a saga that has finished, so an event about a closed payme
 the read model here instead; a running saga gets the signal (api/routes/webhooks.py).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from sqlalchemy import Engine, Insert, update
+from sqlalchemy import Engine
+from sqlalchemy import Insert
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 
-from schemas.payments import DisputeRecord, PaymentState, PaymentStatus
+from schemas.payments import DisputeRecord
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.provider_events import ProviderEvent
 from schemas.store.database import dialect_insert
 from schemas.store.risk_labels import record_labels
-from schemas.store.tables import PaymentRecord, WebhookEventRecord, WebhookRejectionRecord
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import WebhookEventRecord
+from schemas.store.tables import WebhookRejectionRecord
 
 RECEIVED = "received"  # stored, not yet handed on: a redelivery tries again
 

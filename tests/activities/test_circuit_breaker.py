@@ -8,23 +8,26 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine
+from sqlalchemy import event
+from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 
-from activities.circuit_breaker import (
-    Admission,
-    CircuitBreaker,
-    is_provider_failure,
-    refusal_error,
-    short_error,
-)
+from activities.circuit_breaker import Admission
+from activities.circuit_breaker import CircuitBreaker
+from activities.circuit_breaker import is_provider_failure
+from activities.circuit_breaker import refusal_error
+from activities.circuit_breaker import short_error
 from schemas import errors
 from schemas.provider_health import BreakerState
 from schemas.store.database import make_engine
-from schemas.store.tables import ProviderHealthRecord, WebhookRejectionRecord
+from schemas.store.tables import ProviderHealthRecord
+from schemas.store.tables import WebhookRejectionRecord
 
 PROVIDER = "sandbox"
 THRESHOLD = 3

@@ -10,23 +10,32 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, text
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlalchemy import text
+from sqlmodel import Session
+from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import LedgerActivities
 from schemas import errors
-from schemas.ledger import JournalEntryDraft, PostingLine, RecordPaymentCommand
-from schemas.payments import PaymentState, PaymentStatus, StepRecord
+from schemas.ledger import JournalEntryDraft
+from schemas.ledger import PostingLine
+from schemas.ledger import RecordPaymentCommand
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
+from schemas.payments import StepRecord
 from schemas.store.database import make_engine
-from schemas.store.ledger_reports import (
-    LedgerViolation,
-    balances,
-    empty_entries,
-    unbalanced_entries,
-)
-from schemas.store.tables import JournalEntry, LedgerAccount, PaymentRecord, Posting
-from tests.support.ledger import assert_ledger_invariants, journal_entries_for
+from schemas.store.ledger_reports import LedgerViolation
+from schemas.store.ledger_reports import balances
+from schemas.store.ledger_reports import empty_entries
+from schemas.store.ledger_reports import unbalanced_entries
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import LedgerAccount
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import Posting
+from tests.support.ledger import assert_ledger_invariants
+from tests.support.ledger import journal_entries_for
 from tests.support.payments import processing_state
 
 TENANT = "ten_ledger"

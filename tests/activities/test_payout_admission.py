@@ -8,30 +8,38 @@ credit-normal account: available = -balance), and a refused payout writes nothin
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlmodel import Session
+from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import LedgerActivities
 from activities.payouts import PayoutActivities
 from schemas import errors
 from schemas.domain import journals
-from schemas.identity import new_account_id, new_payout_id
-from schemas.ledger import (
-    MERCHANT_BALANCE,
-    PAYOUT_RESERVE,
-    RecordPaymentCommand,
-    connected_balance,
-    provider_clearing,
-)
+from schemas.identity import new_account_id
+from schemas.identity import new_payout_id
+from schemas.ledger import MERCHANT_BALANCE
+from schemas.ledger import PAYOUT_RESERVE
+from schemas.ledger import RecordPaymentCommand
+from schemas.ledger import connected_balance
+from schemas.ledger import provider_clearing
 from schemas.payments import PaymentStatus
-from schemas.payouts import PayoutInput, PayoutState, PayoutStatus, RecordPayoutCommand
+from schemas.payouts import PayoutInput
+from schemas.payouts import PayoutState
+from schemas.payouts import PayoutStatus
+from schemas.payouts import RecordPayoutCommand
 from schemas.store.database import make_engine
 from schemas.store.ledger_reports import balance
-from schemas.store.tables import ConnectedAccountRecord, JournalEntry, LedgerAccount, PayoutRecord
+from schemas.store.tables import ConnectedAccountRecord
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import LedgerAccount
+from schemas.store.tables import PayoutRecord
 from tests.support.payments import processing_state
 
 TENANT = "ten_payouts"

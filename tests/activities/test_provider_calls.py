@@ -11,17 +11,16 @@ from temporalio.testing import ActivityEnvironment
 from activities.circuit_breaker import CircuitBreaker
 from activities.provider_calls import ProviderActivities
 from schemas import errors
-from schemas.provider import ChargeResult, TransferResult
+from schemas.provider import ChargeResult
+from schemas.provider import TransferResult
 from schemas.provider_health import BreakerState
-from tests.activities.providers.commands import (
-    authorize_command,
-    charge_command,
-    failure_of,
-    payout_command,
-    refund_command,
-    reversal_command,
-    transfer_command,
-)
+from tests.activities.providers.commands import authorize_command
+from tests.activities.providers.commands import charge_command
+from tests.activities.providers.commands import failure_of
+from tests.activities.providers.commands import payout_command
+from tests.activities.providers.commands import refund_command
+from tests.activities.providers.commands import reversal_command
+from tests.activities.providers.commands import transfer_command
 
 THRESHOLD = 2
 CHARGE = ChargeResult(reference="ch_1", status="authorized", amount=2000)

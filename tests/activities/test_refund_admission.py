@@ -7,24 +7,36 @@ never take more than was captured, and the merchant balance never goes negative.
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlmodel import Session
+from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import Ledger, LedgerActivities
+from activities.ledger import Ledger
+from activities.ledger import LedgerActivities
 from activities.refunds import RefundActivities
 from schemas import errors
 from schemas.domain import journals
 from schemas.identity import new_refund_id
-from schemas.ledger import MERCHANT_BALANCE, REFUND_RESERVE, RecordPaymentCommand
-from schemas.payments import PaymentState, PaymentStatus
-from schemas.refunds import RecordRefundCommand, RefundInput, RefundState, RefundStatus
+from schemas.ledger import MERCHANT_BALANCE
+from schemas.ledger import REFUND_RESERVE
+from schemas.ledger import RecordPaymentCommand
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
+from schemas.refunds import RecordRefundCommand
+from schemas.refunds import RefundInput
+from schemas.refunds import RefundState
+from schemas.refunds import RefundStatus
 from schemas.store.database import make_engine
 from schemas.store.ledger_reports import balance
-from schemas.store.tables import JournalEntry, PaymentRecord, RefundRecord
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import RefundRecord
 from tests.support.payments import processing_state
 
 TENANT = "ten_refunds"

@@ -14,12 +14,14 @@ from fastapi import FastAPI
 from google.protobuf import json_format
 from pydantic import SecretStr
 from sqlalchemy import Engine
-from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.common.v1 import Payload
+from temporalio.api.common.v1 import Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.app import create_app
 from api.codec import HideCodecToken
-from schemas.runtime.payload_codec import EncryptionCodec, data_converter
+from schemas.runtime.payload_codec import EncryptionCodec
+from schemas.runtime.payload_codec import data_converter
 from schemas.runtime.settings import Settings
 
 TOKEN = secrets.token_urlsafe(32)

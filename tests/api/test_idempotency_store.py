@@ -5,9 +5,13 @@ from datetime import timedelta
 
 import pytest
 from fastapi.responses import Response
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlalchemy import select
 
-from api.idempotency import Claim, IdempotencyStore, Replay
+from api.idempotency import Claim
+from api.idempotency import IdempotencyStore
+from api.idempotency import Replay
 from api.problems import Problem
 from schemas.store.tables import IdempotentRequest
 

@@ -1,16 +1,22 @@
 """The saga client's pure parts: what a saga's refusal answers, and the state it shows
 before a worker has run it."""
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from api.problems import CATALOGUE, Problem
-from api.sagas import REFUSALS, refusal, state_from_input
+from api.problems import CATALOGUE
+from api.problems import Problem
+from api.sagas import REFUSALS
+from api.sagas import refusal
+from api.sagas import state_from_input
 from schemas import errors
-from schemas.payouts import PayoutInput, PayoutState
-from schemas.refunds import RefundInput, RefundState
+from schemas.payouts import PayoutInput
+from schemas.payouts import PayoutState
+from schemas.refunds import RefundInput
+from schemas.refunds import RefundState
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 

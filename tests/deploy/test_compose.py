@@ -21,16 +21,15 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
-from schemas.runtime.settings import Settings, is_placeholder
-from tests.deploy.compose import (
-    COMPOSE_FILE,
-    ENV_EXAMPLE,
-    SECRETS,
-    compose_config,
-    generated_env_text,
-    raw_compose,
-    with_value,
-)
+from schemas.runtime.settings import Settings
+from schemas.runtime.settings import is_placeholder
+from tests.deploy.compose import COMPOSE_FILE
+from tests.deploy.compose import ENV_EXAMPLE
+from tests.deploy.compose import SECRETS
+from tests.deploy.compose import compose_config
+from tests.deploy.compose import generated_env_text
+from tests.deploy.compose import raw_compose
+from tests.deploy.compose import with_value
 
 SCHEMA = Path(__file__).with_name("compose_spec.json")
 REQUIRED_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")

@@ -18,7 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from api.app import create_app
 from schemas.runtime.payload_codec import data_converter
 from schemas.runtime.settings import Settings
-from tests.deploy.compose import compose_config, generated_env_text
+from tests.deploy.compose import compose_config
+from tests.deploy.compose import generated_env_text
 
 VALUE = {"amount": 1999, "currency": "USD"}
 

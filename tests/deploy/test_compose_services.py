@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.compose import DEPLOY, REPO, SECRETS, is_one_shot, raw_compose, services
+from tests.deploy.compose import DEPLOY
+from tests.deploy.compose import REPO
+from tests.deploy.compose import SECRETS
+from tests.deploy.compose import is_one_shot
+from tests.deploy.compose import raw_compose
+from tests.deploy.compose import services
 
 # Long-running services allowed no healthcheck, and why.
 NO_HEALTHCHECK = {

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.compose import DOCKERFILE, REPO, services
+from tests.deploy.compose import DOCKERFILE
+from tests.deploy.compose import REPO
+from tests.deploy.compose import services
 from workers.cli import build_parser
 
 PAYSAGA = Path(sys.executable).with_name("paysaga")

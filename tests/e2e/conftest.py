@@ -2,7 +2,8 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,7 +12,8 @@ from sqlalchemy import Engine
 from schemas.store.database import make_engine
 from tests.support.ledger import assert_ledger_invariants
 from tests.support.response_scan import RESPONSE_HOOKS
-from workers.stack import EmbeddedStack, free_stack_ports
+from workers.stack import EmbeddedStack
+from workers.stack import free_stack_ports
 
 # Short timers so expiry scenarios finish in seconds on the real server.
 HOLD_SECONDS = 8

@@ -3,10 +3,13 @@
 import uuid
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 
 from schemas.store.tables import ApiKey
-from tests.support.tenants import PAYMENT, bearer, new_tenant
+from tests.support.tenants import PAYMENT
+from tests.support.tenants import bearer
+from tests.support.tenants import new_tenant
 
 
 async def test_create_pay_rotate_and_the_old_key_is_refused(admin, anonymous):

@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+from sqlalchemy import text
 
-from tests.e2e.conftest import create_payment, payment_body
+from tests.e2e.conftest import create_payment
+from tests.e2e.conftest import payment_body
 
 PROBLEM_JSON = "application/problem+json"
 PAN = "4242424242424242"

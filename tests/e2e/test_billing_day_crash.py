@@ -3,9 +3,12 @@
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 
 from schemas.store.tables import PaymentRecord
 

@@ -2,7 +2,8 @@
 
 import asyncio
 
-from tests.e2e.conftest import create_payment, wait_for_status
+from tests.e2e.conftest import create_payment
+from tests.e2e.conftest import wait_for_status
 
 
 async def test_worker_sigkill_mid_flight_charges_each_payment_once(stack, api, gateway):

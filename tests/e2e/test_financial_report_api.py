@@ -2,16 +2,24 @@
 API, the report read back through the API, and its refusals as problem+json."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlmodel import Session
+from sqlmodel import col
+from sqlmodel import select
 
-from schemas.store.tables import JournalEntry, Posting
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import Posting
 from tests.support.response_scan import RESPONSE_HOOKS
-from tests.support.tenants import PAYMENT, bearer, new_tenant
+from tests.support.tenants import PAYMENT
+from tests.support.tenants import bearer
+from tests.support.tenants import new_tenant
 
 PROBLEM_JSON = "application/problem+json"
 REPORT = "/v1/reports/financial"

@@ -2,11 +2,14 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import text
 
-from tests.e2e.conftest import create_payment, payment_body
+from tests.e2e.conftest import create_payment
+from tests.e2e.conftest import payment_body
 
 REPLAYED = "Idempotent-Replayed"
 

@@ -3,7 +3,9 @@ Temporal dev server, worker, sandbox gateway and SQLite)."""
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 

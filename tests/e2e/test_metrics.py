@@ -6,13 +6,16 @@ The e2e tests run one after another on the shared stack: once the sagas of earli
 have finished, the deltas are exact."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+from sqlalchemy import text
 
-from tests.e2e.conftest import HOLD_SECONDS, create_payment
+from tests.e2e.conftest import HOLD_SECONDS
+from tests.e2e.conftest import create_payment
 
 Samples = list[tuple[str, dict[str, str], float]]
 

@@ -6,22 +6,23 @@ import asyncio
 import json
 import subprocess
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from schemas.identity import payment_workflow_id
-from tests.e2e.conftest import (
-    REVIEW_TIMEOUT_ACTION,
-    REVIEW_TIMEOUT_HOURS,
-    payment_body,
-    wait_for_status,
-)
+from tests.e2e.conftest import REVIEW_TIMEOUT_ACTION
+from tests.e2e.conftest import REVIEW_TIMEOUT_HOURS
+from tests.e2e.conftest import payment_body
+from tests.e2e.conftest import wait_for_status
 from tests.support.ledger import assert_ledger_invariants
 from tests.support.response_scan import RESPONSE_HOOKS
-from tests.support.tenants import bearer, new_tenant
-from workers.stack import NAMESPACE, find_temporal_binary
+from tests.support.tenants import bearer
+from tests.support.tenants import new_tenant
+from workers.stack import NAMESPACE
+from workers.stack import find_temporal_binary
 
 REVIEW_FROM = 100_000
 RULES = {

@@ -4,7 +4,8 @@ import asyncio
 
 from sqlalchemy import text
 
-from tests.e2e.conftest import create_payment, wait_for_status
+from tests.e2e.conftest import create_payment
+from tests.e2e.conftest import wait_for_status
 
 
 async def ledger_balances(api) -> dict[tuple[str, str], int]:

@@ -11,7 +11,8 @@ import pytest
 
 from tests.e2e.conftest import payment_body
 from tests.support.response_scan import RESPONSE_HOOKS
-from tests.support.tenants import bearer, new_tenant
+from tests.support.tenants import bearer
+from tests.support.tenants import new_tenant
 
 PROBLEM_JSON = "application/problem+json"
 

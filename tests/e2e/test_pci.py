@@ -12,7 +12,8 @@ import base64
 import re
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,18 +22,27 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from sqlalchemy import Engine
-from sqlmodel import Session, select
-from temporalio.api.common.v1 import Payload, Payloads
+from sqlmodel import Session
+from sqlmodel import select
+from temporalio.api.common.v1 import Payload
+from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from schemas.card_data import find_card_numbers
-from schemas.identity import payment_workflow_id, refund_workflow_id
+from schemas.identity import payment_workflow_id
+from schemas.identity import refund_workflow_id
 from schemas.runtime.payload_codec import codec_from_settings
 from schemas.store.tables import PaymentRecord
-from tests.e2e.conftest import create_payment, payment_body, wait_for_status
-from tests.support.response_scan import API_KEY, RESPONSE_HOOKS
-from workers.stack import DEV_TENANT, NAMESPACE, EmbeddedStack, find_temporal_binary
+from tests.e2e.conftest import create_payment
+from tests.e2e.conftest import payment_body
+from tests.e2e.conftest import wait_for_status
+from tests.support.response_scan import API_KEY
+from tests.support.response_scan import RESPONSE_HOOKS
+from workers.stack import DEV_TENANT
+from workers.stack import NAMESPACE
+from workers.stack import EmbeddedStack
+from workers.stack import find_temporal_binary
 
 # Card numbers the refused requests carry, in the forms a client would write them.
 REFUSED_PANS = ["4242 4242 4242 4242", "4000-0566-5566-5556", "4111111111111111"]

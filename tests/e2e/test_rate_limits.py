@@ -2,7 +2,8 @@
 
 import asyncio
 
-from tests.support.tenants import bearer, new_tenant
+from tests.support.tenants import bearer
+from tests.support.tenants import new_tenant
 
 
 async def test_a_tenant_over_its_own_limit_gets_429_and_others_do_not(admin, anonymous, api):

@@ -1,7 +1,9 @@
 """The reconciliation report through the REST API: the ledger against the gateway's books."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -9,7 +11,9 @@ import pytest
 from activities.ledger import Ledger
 from schemas.domain import journals
 from tests.support.response_scan import RESPONSE_HOOKS
-from tests.support.tenants import PAYMENT, bearer, new_tenant
+from tests.support.tenants import PAYMENT
+from tests.support.tenants import bearer
+from tests.support.tenants import new_tenant
 
 
 @pytest.fixture

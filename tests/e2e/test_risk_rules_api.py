@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from schemas.risk_rules import FraudRules, default_rule_set
+from schemas.risk_rules import FraudRules
+from schemas.risk_rules import default_rule_set
 from tests.e2e.conftest import payment_body
 from tests.support.response_scan import RESPONSE_HOOKS
-from tests.support.tenants import bearer, new_tenant
+from tests.support.tenants import bearer
+from tests.support.tenants import new_tenant
 
 RULES = "/v1/risk/rules"
 REVIEW_LARGE_USD = {

@@ -5,13 +5,17 @@ calendar is exercised on the time-skipping server
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 
-from schemas.store.tables import PlanRecord, SubscriptionRecord
+from schemas.store.tables import PlanRecord
+from schemas.store.tables import SubscriptionRecord
 
 PROBLEM_JSON = "application/problem+json"
 

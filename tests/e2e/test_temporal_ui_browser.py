@@ -15,12 +15,20 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Locator, Page, async_playwright, expect
+from playwright.async_api import Locator
+from playwright.async_api import Page
+from playwright.async_api import async_playwright
+from playwright.async_api import expect
 
 from schemas.runtime import payload_codec
-from tests.e2e.conftest import create_payment, wait_for_status
-from tests.support.browser import CHROMIUM_ARGS, NOT_LOCAL, artifacts_dir, chromium_path
-from workers.stack import NAMESPACE, EmbeddedStack
+from tests.e2e.conftest import create_payment
+from tests.e2e.conftest import wait_for_status
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.browser import NOT_LOCAL
+from tests.support.browser import artifacts_dir
+from tests.support.browser import chromium_path
+from workers.stack import NAMESPACE
+from workers.stack import EmbeddedStack
 
 # The UI is a single-page app: the first load and each payload decoding take a while.
 UI_TIMEOUT_MS = 30_000

@@ -13,7 +13,9 @@ import pytest
 from api.app import create_app
 from schemas.runtime.settings import Settings
 from tests.support.response_scan import RESPONSE_HOOKS
-from tests.support.tenants import PAYMENT, bearer, new_tenant
+from tests.support.tenants import PAYMENT
+from tests.support.tenants import bearer
+from tests.support.tenants import new_tenant
 
 # Routes outside tenant data: health probes and the admin API (its own key, its own tests).
 # Webhooks authenticate by the provider's signature; provider health is platform-wide.

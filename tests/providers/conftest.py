@@ -8,7 +8,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,7 +22,8 @@ from tests.support import provider_servers
 from tests.support.ledger import assert_ledger_invariants
 from tests.support.localstripe import LOCALSTRIPE_API_KEY
 from tests.support.response_scan import RESPONSE_HOOKS
-from workers.stack import EmbeddedStack, free_stack_ports
+from workers.stack import EmbeddedStack
+from workers.stack import free_stack_ports
 
 STRIPE_WEBHOOK_SECRET = "whsec_paysaga_provider_tests"
 PAYPAL_WEBHOOK_ID = "WH-PAYSAGA-TESTS"

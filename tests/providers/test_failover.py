@@ -4,7 +4,10 @@ the shared circuit breaker that stops sending payments to a failing provider."""
 
 import asyncio
 
-from tests.providers.conftest import BREAKER_OPEN_SECONDS, BREAKER_THRESHOLD, pay, stripe_object
+from tests.providers.conftest import BREAKER_OPEN_SECONDS
+from tests.providers.conftest import BREAKER_THRESHOLD
+from tests.providers.conftest import pay
+from tests.providers.conftest import stripe_object
 
 
 async def test_fails_over_when_the_first_provider_is_unavailable(api, sandbox, localstripe):

@@ -2,11 +2,15 @@
 approval is the saga's ``requires_action``, resumed by PayPal's signed webhook or ``/confirm``."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import httpx
 
-from tests.providers.conftest import PAYPAL_WEBHOOK_ID, pay, refund_payment, wait_for_status
+from tests.providers.conftest import PAYPAL_WEBHOOK_ID
+from tests.providers.conftest import pay
+from tests.providers.conftest import refund_payment
+from tests.providers.conftest import wait_for_status
 
 
 async def test_approval_webhook_resumes_an_automatic_capture(api, webhooks, paypal):

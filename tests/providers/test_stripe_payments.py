@@ -4,20 +4,16 @@ webhooks in: 3-D Secure finished by a webhook, tampered / stale / replayed / lat
 import time
 import uuid
 
-from tests.providers.conftest import (
-    pay,
-    refund_payment,
-    stripe_delivery,
-    stripe_event,
-    stripe_object,
-    wait_for_status,
-)
-from tests.support.localstripe import (
-    CARD_CHARGE_DECLINED,
-    CARD_THREE_D_SECURE,
-    authenticate,
-    card_payment_method,
-)
+from tests.providers.conftest import pay
+from tests.providers.conftest import refund_payment
+from tests.providers.conftest import stripe_delivery
+from tests.providers.conftest import stripe_event
+from tests.providers.conftest import stripe_object
+from tests.providers.conftest import wait_for_status
+from tests.support.localstripe import CARD_CHARGE_DECLINED
+from tests.support.localstripe import CARD_THREE_D_SECURE
+from tests.support.localstripe import authenticate
+from tests.support.localstripe import card_payment_method
 
 
 async def test_automatic_capture_routed_to_stripe_by_currency(api, localstripe):

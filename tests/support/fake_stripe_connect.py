@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from tests.support.served import serve_app

@@ -1,14 +1,14 @@
 """The ledger invariants, asserted after every scenario that touched a database."""
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlmodel import Session
+from sqlmodel import select
 
-from schemas.store.ledger_reports import (
-    balance_drift,
-    empty_entries,
-    overdrawn_accounts,
-    unbalanced_entries,
-)
+from schemas.store.ledger_reports import balance_drift
+from schemas.store.ledger_reports import empty_entries
+from schemas.store.ledger_reports import overdrawn_accounts
+from schemas.store.ledger_reports import unbalanced_entries
 from schemas.store.tables import JournalEntry
 
 

@@ -2,12 +2,17 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
+from temporalio.client import WorkflowHandle
 
-from schemas.identity import new_payment_id, payment_workflow_id
-from schemas.payments import PaymentInput, PaymentState, PaymentStatus
+from schemas.identity import new_payment_id
+from schemas.identity import payment_workflow_id
+from schemas.payments import PaymentInput
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.runtime.settings import Settings
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.fake_paypal import FakePayPal, serve_fake_paypal
+from tests.support.fake_paypal import FakePayPal
+from tests.support.fake_paypal import serve_fake_paypal
 from tests.support.fake_stripe_connect import serve_fake_connect
 from tests.support.localstripe import start_localstripe
 

@@ -11,54 +11,62 @@ import shutil
 import sys
 import tempfile
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from sqlmodel import Session
 from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import TypedSearchAttributes
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.billing import DunningPolicy
-from schemas.identity import (
-    installment_plan_workflow_id,
-    new_account_id,
-    new_installment_plan_id,
-    new_payout_id,
-    new_plan_id,
-    new_refund_id,
-    new_subscription_id,
-    payout_workflow_id,
-    refund_workflow_id,
-    subscription_workflow_id,
-)
-from schemas.installments import CreateInstallmentPlanRequest, build_plan_input
-from schemas.payments import CaptureRequest, PaymentStatus
+from schemas.identity import installment_plan_workflow_id
+from schemas.identity import new_account_id
+from schemas.identity import new_installment_plan_id
+from schemas.identity import new_payout_id
+from schemas.identity import new_plan_id
+from schemas.identity import new_refund_id
+from schemas.identity import new_subscription_id
+from schemas.identity import payout_workflow_id
+from schemas.identity import refund_workflow_id
+from schemas.identity import subscription_workflow_id
+from schemas.installments import CreateInstallmentPlanRequest
+from schemas.installments import build_plan_input
+from schemas.payments import CaptureRequest
+from schemas.payments import PaymentStatus
 from schemas.payouts import PayoutInput
 from schemas.refunds import RefundInput
 from schemas.risk_review import ReviewDecision
-from schemas.risk_rules import AmountCondition, RiskRule, RiskRuleSetDocument
+from schemas.risk_rules import AmountCondition
+from schemas.risk_rules import RiskRule
+from schemas.risk_rules import RiskRuleSetDocument
 from schemas.runtime.settings import Settings
-from schemas.store.database import make_engine, upgrade
+from schemas.store.database import make_engine
+from schemas.store.database import upgrade
 from schemas.store.risk_rules import save_rule_set
 from schemas.store.tables import ConnectedAccountRecord
-from schemas.subscriptions import (
-    CancelSubscriptionRequest,
-    ChangePlan,
-    Plan,
-    SubscriptionInput,
-)
+from schemas.subscriptions import CancelSubscriptionRequest
+from schemas.subscriptions import ChangePlan
+from schemas.subscriptions import Plan
+from schemas.subscriptions import SubscriptionInput
 from tests.support.gateway import start_gateway
-from tests.support.payments import payment_input, start_payment, wait_for_status
+from tests.support.payments import payment_input
+from tests.support.payments import start_payment
+from tests.support.payments import wait_for_status
 from tests.support.worker import running_worker
-from workflows.installment_plan.workflow import InstallmentPlanWorkflow, filed_at_start
+from workflows.installment_plan.workflow import InstallmentPlanWorkflow
+from workflows.installment_plan.workflow import filed_at_start
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.workflow import PayoutWorkflow
 from workflows.refund.workflow import RefundWorkflow
-from workflows.subscription.steps import attributes, initial_state
+from workflows.subscription.steps import attributes
+from workflows.subscription.steps import initial_state
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"

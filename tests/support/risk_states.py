@@ -1,11 +1,15 @@
 """Payment states carrying a risk decision and an operator's review, as the saga records
 them: for the feedback-label tests."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from schemas.payments import PaymentState, PaymentStatus
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.risk import RiskFeatures
-from schemas.risk_decision import FiredRule, RiskDecision
+from schemas.risk_decision import FiredRule
+from schemas.risk_decision import RiskDecision
 from schemas.risk_review import ReviewRecord
 from tests.support.payments import processing_state
 

@@ -7,15 +7,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from workers.sandbox_gateway import charge_routes, connect_routes
+from workers.sandbox_gateway import charge_routes
+from workers.sandbox_gateway import connect_routes
 from workers.sandbox_gateway.bodies import parse
-from workers.sandbox_gateway.errors import GatewayError, invalid_request
-from workers.sandbox_gateway.faults import FaultConfig, Faults
+from workers.sandbox_gateway.errors import GatewayError
+from workers.sandbox_gateway.errors import invalid_request
+from workers.sandbox_gateway.faults import FaultConfig
+from workers.sandbox_gateway.faults import Faults
 from workers.sandbox_gateway.idempotency import IdempotentExecutor
 from workers.sandbox_gateway.routing import Routing
 from workers.sandbox_gateway.store import Store

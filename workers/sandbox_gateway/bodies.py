@@ -2,20 +2,22 @@
 account stays private)."""
 
 import json
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated
+from typing import Literal
+from typing import TypeVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-)
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictBool
+from pydantic import StrictInt
+from pydantic import StrictStr
+from pydantic import ValidationError
 from starlette.requests import Request
 
-from schemas.money import MAX_AMOUNT_MINOR, AmountMinor, ProviderCurrencyCode
+from schemas.money import MAX_AMOUNT_MINOR
+from schemas.money import AmountMinor
+from schemas.money import ProviderCurrencyCode
 from workers.sandbox_gateway.errors import invalid_request
 
 OptionalAmount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)] | None

@@ -20,18 +20,21 @@ Every POST but the customer's needs an ``Idempotency-Key`` (``Routing.money_movi
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter
+from fastapi import Query
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.responses import Response
 
-from workers.sandbox_gateway import challenge, charges, refunds
-from workers.sandbox_gateway.bodies import (
-    AmountBody,
-    ChallengeOutcome,
-    CreateCharge,
-    CreateRefund,
-    EmptyBody,
-    parse,
-)
+from workers.sandbox_gateway import challenge
+from workers.sandbox_gateway import charges
+from workers.sandbox_gateway import refunds
+from workers.sandbox_gateway.bodies import AmountBody
+from workers.sandbox_gateway.bodies import ChallengeOutcome
+from workers.sandbox_gateway.bodies import CreateCharge
+from workers.sandbox_gateway.bodies import CreateRefund
+from workers.sandbox_gateway.bodies import EmptyBody
+from workers.sandbox_gateway.bodies import parse
 from workers.sandbox_gateway.routing import Routing
 
 Limit = Annotated[int, Query(ge=1, le=100)]

@@ -20,11 +20,18 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter
+from fastapi import Query
+from fastapi import Request
 from fastapi.responses import Response
 
-from workers.sandbox_gateway import balance, ledger, payouts, transfers
-from workers.sandbox_gateway.bodies import CreatePayout, CreateTransfer, ReverseTransfer
+from workers.sandbox_gateway import balance
+from workers.sandbox_gateway import ledger
+from workers.sandbox_gateway import payouts
+from workers.sandbox_gateway import transfers
+from workers.sandbox_gateway.bodies import CreatePayout
+from workers.sandbox_gateway.bodies import CreateTransfer
+from workers.sandbox_gateway.bodies import ReverseTransfer
 from workers.sandbox_gateway.routing import Routing
 
 Limit = Annotated[int, Query(ge=1, le=100)]

@@ -8,7 +8,9 @@ Only touched from the event loop, so no lock is needed.
 import random
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
 
 Operation = Literal[
     "charge", "capture", "void", "refund", "confirm", "transfer", "transfer_reversal", "payout"

@@ -10,14 +10,20 @@ application, hangs only after one — never while a lock is held.
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
-from workers.sandbox_gateway.errors import UNAVAILABLE, GatewayError
-from workers.sandbox_gateway.faults import Faults, Operation
-from workers.sandbox_gateway.store import Record, Store, Tx
+from workers.sandbox_gateway.errors import UNAVAILABLE
+from workers.sandbox_gateway.errors import GatewayError
+from workers.sandbox_gateway.faults import Faults
+from workers.sandbox_gateway.faults import Operation
+from workers.sandbox_gateway.store import Record
+from workers.sandbox_gateway.store import Store
+from workers.sandbox_gateway.store import Tx
 
 
 class Answer(NamedTuple):

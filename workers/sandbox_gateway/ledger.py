@@ -22,13 +22,16 @@ lock serializes every write), ``starting_after`` being the last id of the previo
 """
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from workers.sandbox_gateway import lists
 from workers.sandbox_gateway.errors import invalid_request
 from workers.sandbox_gateway.rows import BalanceTransaction
-from workers.sandbox_gateway.store import Tx, now_iso
+from workers.sandbox_gateway.store import Tx
+from workers.sandbox_gateway.store import now_iso
 
 
 def record(

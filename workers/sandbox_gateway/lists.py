@@ -3,7 +3,8 @@
 from collections.abc import Callable
 from typing import Any
 
-from workers.sandbox_gateway.store import R, Tx
+from workers.sandbox_gateway.store import R
+from workers.sandbox_gateway.store import Tx
 
 
 def answer(rows: list[R], limit: int, render: Callable[[R], dict[str, Any]]) -> dict[str, Any]:

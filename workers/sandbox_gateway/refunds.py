@@ -16,12 +16,19 @@ import logging
 import secrets
 from typing import Any
 
-from workers.sandbox_gateway import charges, ledger, lists, tokens
-from workers.sandbox_gateway.bodies import CreateRefund, amount_within
-from workers.sandbox_gateway.errors import charge_state, resource_missing
+from workers.sandbox_gateway import charges
+from workers.sandbox_gateway import ledger
+from workers.sandbox_gateway import lists
+from workers.sandbox_gateway import tokens
+from workers.sandbox_gateway.bodies import CreateRefund
+from workers.sandbox_gateway.bodies import amount_within
+from workers.sandbox_gateway.errors import charge_state
+from workers.sandbox_gateway.errors import resource_missing
 from workers.sandbox_gateway.idempotency import Answer
-from workers.sandbox_gateway.rows import Charge, Refund
-from workers.sandbox_gateway.store import Tx, now_iso
+from workers.sandbox_gateway.rows import Charge
+from workers.sandbox_gateway.rows import Refund
+from workers.sandbox_gateway.store import Tx
+from workers.sandbox_gateway.store import now_iso
 
 log = logging.getLogger("sandbox_gateway")
 

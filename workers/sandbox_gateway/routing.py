@@ -2,16 +2,21 @@
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response
 
-from workers.sandbox_gateway.bodies import RequestBody, parse
+from workers.sandbox_gateway.bodies import RequestBody
+from workers.sandbox_gateway.bodies import parse
 from workers.sandbox_gateway.errors import invalid_request
 from workers.sandbox_gateway.faults import Operation
-from workers.sandbox_gateway.idempotency import Answer, IdempotentExecutor, Outcome
-from workers.sandbox_gateway.store import Store, Tx
+from workers.sandbox_gateway.idempotency import Answer
+from workers.sandbox_gateway.idempotency import IdempotentExecutor
+from workers.sandbox_gateway.idempotency import Outcome
+from workers.sandbox_gateway.store import Store
+from workers.sandbox_gateway.store import Tx
 
 Body = TypeVar("Body", bound=RequestBody)
 

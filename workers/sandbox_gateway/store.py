@@ -8,12 +8,19 @@ balance transaction and the idempotency record that describes it are written in 
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import fields
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, get_args
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
+from typing import get_args
 
 from workers.sandbox_gateway.faults import Operation
 from workers.sandbox_gateway.schema import create_or_upgrade

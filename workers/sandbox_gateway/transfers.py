@@ -12,12 +12,19 @@ import logging
 import secrets
 from typing import Any
 
-from workers.sandbox_gateway import balance, ledger, lists
-from workers.sandbox_gateway.bodies import CreateTransfer, ReverseTransfer, amount_within
-from workers.sandbox_gateway.errors import object_state, resource_missing
+from workers.sandbox_gateway import balance
+from workers.sandbox_gateway import ledger
+from workers.sandbox_gateway import lists
+from workers.sandbox_gateway.bodies import CreateTransfer
+from workers.sandbox_gateway.bodies import ReverseTransfer
+from workers.sandbox_gateway.bodies import amount_within
+from workers.sandbox_gateway.errors import object_state
+from workers.sandbox_gateway.errors import resource_missing
 from workers.sandbox_gateway.idempotency import Answer
-from workers.sandbox_gateway.rows import Transfer, TransferReversal
-from workers.sandbox_gateway.store import Tx, now_iso
+from workers.sandbox_gateway.rows import Transfer
+from workers.sandbox_gateway.rows import TransferReversal
+from workers.sandbox_gateway.store import Tx
+from workers.sandbox_gateway.store import now_iso
 
 log = logging.getLogger("sandbox_gateway")
 

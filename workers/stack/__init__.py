@@ -21,8 +21,12 @@ Before the first, the stack's database is migrated to head, in this process.
 from workers.stack.dev_tenant import DEV_TENANT
 from workers.stack.embedded import EmbeddedStack
 from workers.stack.errors import StackError
-from workers.stack.ports import PortInUseError, free_port, free_stack_ports
-from workers.stack.temporal import NAMESPACE, ensure_search_attributes, find_temporal_binary
+from workers.stack.ports import PortInUseError
+from workers.stack.ports import free_port
+from workers.stack.ports import free_stack_ports
+from workers.stack.temporal import NAMESPACE
+from workers.stack.temporal import ensure_search_attributes
+from workers.stack.temporal import find_temporal_binary
 
 __all__ = [
     "DEV_TENANT",

@@ -15,11 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO
+from typing import Any
+from typing import TypeVar
 
 import httpx
 

@@ -12,23 +12,26 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 from schemas.risk import RiskModelCard
-from schemas.runtime.settings import API_KEEP_ALIVE_SECONDS, TASK_QUEUE, Settings
+from schemas.runtime.settings import API_KEEP_ALIVE_SECONDS
+from schemas.runtime.settings import TASK_QUEUE
+from schemas.runtime.settings import Settings
 from workers.stack import dev_tenant
-from workers.stack.children import Child, Children
+from workers.stack.children import Child
+from workers.stack.children import Children
 from workers.stack.dev_tenant import DEV_TENANT
 from workers.stack.errors import StackError
 from workers.stack.ports import check_ports
-from workers.stack.temporal import (
-    NAMESPACE,
-    find_temporal_binary,
-    wait_until_polling,
-    wait_until_serving,
-)
+from workers.stack.temporal import NAMESPACE
+from workers.stack.temporal import find_temporal_binary
+from workers.stack.temporal import wait_until_polling
+from workers.stack.temporal import wait_until_serving
 from workflows.kit import search_attributes
 
 # Start order; stop() goes in reverse.
@@ -297,7 +300,8 @@ class EmbeddedStack:
         """Load the card of the worker's model; train one first (as `paysaga risk train`
         does, a few seconds) when the directory has none, so `make run` scores payments
         from its first start."""
-        from activities.risk.model import CARD_FILE, MODEL_FILE
+        from activities.risk.model import CARD_FILE
+        from activities.risk.model import MODEL_FILE
 
         path = self.risk_model_path
         if not ((path / CARD_FILE).is_file() and (path / MODEL_FILE).is_file()):

@@ -13,7 +13,8 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from workers.stack.children import Child, Children
+from workers.stack.children import Child
+from workers.stack.children import Children
 from workers.stack.errors import StackError
 from workflows.kit import search_attributes
 
@@ -116,10 +117,8 @@ async def ensure_search_attributes(
     never appear. Adding an attribute that already exists with the same type is a no-op.
     """
     from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)

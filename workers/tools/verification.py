@@ -7,18 +7,26 @@ and ledger).
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 import httpx
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowFailureError
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlmodel import Session
+from sqlmodel import select
+from temporalio.client import Client
+from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
 from schemas.identity import payment_workflow_id
-from schemas.payments import PaymentState, PaymentStatus
-from schemas.store.ledger_reports import empty_entries, unbalanced_entries
-from schemas.store.tables import JournalEntry, PaymentRecord, Posting
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
+from schemas.store.ledger_reports import empty_entries
+from schemas.store.ledger_reports import unbalanced_entries
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import Posting
 from workflows.payment.workflow import PaymentWorkflow
 
 

@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import uvloop
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker import Worker
+from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.billing import BillingActivities
@@ -29,7 +31,8 @@ from schemas.runtime.logs import configure_logging
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
 from schemas.runtime.tracing import configure_tracing
-from schemas.store.database import make_engine, require_current_schema
+from schemas.store.database import make_engine
+from schemas.store.database import require_current_schema
 from workers.worker.schedules import ensure_schedules
 from workers.worker.telemetry import worker_runtime
 from workflows import WORKFLOWS

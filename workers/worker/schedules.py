@@ -6,17 +6,15 @@ the worker never overwrites one that exists, so an operator's pause survives res
 
 import logging
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
-)
+from temporalio.client import Client
+from temporalio.client import Schedule
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.client import ScheduleAlreadyRunningError
+from temporalio.client import ScheduleIntervalSpec
+from temporalio.client import ScheduleOverlapPolicy
+from temporalio.client import SchedulePolicy
+from temporalio.client import ScheduleSpec
+from temporalio.client import ScheduleState
 
 from schemas.reconciliation import FindUnresolvedCommand
 from schemas.runtime.settings import Settings

@@ -6,7 +6,9 @@ counts) at ``http://<worker_metrics_address>/metrics``. Our workflow and activit
 runtime's meter, so an operator scrapes one endpoint per worker.
 """
 
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import PrometheusConfig
+from temporalio.runtime import Runtime
+from temporalio.runtime import TelemetryConfig
 
 from schemas.runtime.settings import Settings
 

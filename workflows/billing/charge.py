@@ -7,9 +7,12 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.billing import ChargeAttempt
-    from schemas.identity import billing_key, billing_payment_id, payment_workflow_id
+    from schemas.identity import billing_key
+    from schemas.identity import billing_payment_id
+    from schemas.identity import payment_workflow_id
     from schemas.money import format_minor
-    from schemas.payments import PaymentInput, PaymentState
+    from schemas.payments import PaymentInput
+    from schemas.payments import PaymentState
     from workflows.kit import policies
     from workflows.kit import search_attributes as sa
 

@@ -1,10 +1,12 @@
 """The activities an installment plan calls, as typed stubs (as in
 ``payment/activities.py``)."""
 
-from temporalio import activity, workflow
+from temporalio import activity
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.installments import InstallmentPlanInput, InstallmentPlanState
+    from schemas.installments import InstallmentPlanInput
+    from schemas.installments import InstallmentPlanState
 
 
 @activity.defn

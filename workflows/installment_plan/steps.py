@@ -14,20 +14,20 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from schemas import errors
-    from schemas.billing import CHARGED, NOT_CHARGED, UNSETTLED_RECHECK, ChargeAttempt
-    from schemas.installments import (
-        Installment,
-        InstallmentPlanInput,
-        InstallmentPlanState,
-        InstallmentPlanStatus,
-        InstallmentStatus,
-        PayInstallmentsRequest,
-    )
-    from workflows.billing.charge import charge, settled_outcome
-    from workflows.installment_plan.activities import (
-        admit_installment_plan,
-        record_installment_plan,
-    )
+    from schemas.billing import CHARGED
+    from schemas.billing import NOT_CHARGED
+    from schemas.billing import UNSETTLED_RECHECK
+    from schemas.billing import ChargeAttempt
+    from schemas.installments import Installment
+    from schemas.installments import InstallmentPlanInput
+    from schemas.installments import InstallmentPlanState
+    from schemas.installments import InstallmentPlanStatus
+    from schemas.installments import InstallmentStatus
+    from schemas.installments import PayInstallmentsRequest
+    from workflows.billing.charge import charge
+    from workflows.billing.charge import settled_outcome
+    from workflows.installment_plan.activities import admit_installment_plan
+    from workflows.installment_plan.activities import record_installment_plan
     from workflows.kit import policies
     from workflows.kit import search_attributes as sa
     from workflows.kit.failures import admit

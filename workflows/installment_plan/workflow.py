@@ -14,20 +14,20 @@ invoice) and filed (search attributes) before anyone is answered.
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair
+from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.installments import (
-        CancelInstallmentPlanRequest,
-        EarlyPaymentResult,
-        InstallmentPlanInput,
-        InstallmentPlanState,
-        InstallmentPlanStatus,
-        PayInstallmentsRequest,
-        ResolveRequest,
-    )
-    from workflows.installment_plan.steps import InstallmentSteps, invalid
+    from schemas.installments import CancelInstallmentPlanRequest
+    from schemas.installments import EarlyPaymentResult
+    from schemas.installments import InstallmentPlanInput
+    from schemas.installments import InstallmentPlanState
+    from schemas.installments import InstallmentPlanStatus
+    from schemas.installments import PayInstallmentsRequest
+    from schemas.installments import ResolveRequest
+    from workflows.installment_plan.steps import InstallmentSteps
+    from workflows.installment_plan.steps import invalid
     from workflows.kit import search_attributes as sa
     from workflows.kit.failures import rejected
     from workflows.kit.waits import wait_within

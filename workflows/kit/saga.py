@@ -6,15 +6,19 @@ one compensation fails and report every outcome.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ApplicationError
 
 from workflows.kit.failures import reason
 from workflows.kit.metrics import compensation_ran
-from workflows.kit.step_log import Step, StepLog, step_name
+from workflows.kit.step_log import Step
+from workflows.kit.step_log import StepLog
+from workflows.kit.step_log import step_name
 
 # A compensation returns a detail for the step history, or None when it had nothing to undo.
 CompensationAction = Callable[[], Awaitable[str | None]]

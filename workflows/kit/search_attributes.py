@@ -1,13 +1,12 @@
 """Search attributes operators filter on in the Temporal UI. Never PII or card data."""
 
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    SearchAttributeUpdate,
-    TypedSearchAttributes,
-)
+from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributePair
+from temporalio.common import SearchAttributeUpdate
+from temporalio.common import TypedSearchAttributes
 
-from schemas.payments import PaymentInput, PaymentStatus
+from schemas.payments import PaymentInput
+from schemas.payments import PaymentStatus
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 PAYMENT_PROVIDER = SearchAttributeKey.for_keyword("PaymentProvider")

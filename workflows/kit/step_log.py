@@ -6,7 +6,9 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.payments import StepKind, StepOutcome, StepRecord
+    from schemas.payments import StepKind
+    from schemas.payments import StepOutcome
+    from schemas.payments import StepRecord
 
 # An activity stub (the step is named like the activity), or the name of a step that calls
 # no activity of its own (``review_payment``, ``reconcile``).

@@ -2,12 +2,16 @@
 (the worker registers an implementation under the same name, with the same types) and the
 SDK takes its result type from the stub."""
 
-from temporalio import activity, workflow
+from temporalio import activity
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.fraud import ScreeningCommand, ScreeningDecision
+    from schemas.fraud import ScreeningCommand
+    from schemas.fraud import ScreeningDecision
     from schemas.ledger import RecordPaymentCommand
-    from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult
+    from schemas.provider import AuthorizeCommand
+    from schemas.provider import ChargeCommand
+    from schemas.provider import ChargeResult
 
 
 @activity.defn

@@ -12,8 +12,11 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.payments import CancelRequest, PaymentInput, PaymentStatus
-    from schemas.risk_review import ReviewDecision, ReviewRecord
+    from schemas.payments import CancelRequest
+    from schemas.payments import PaymentInput
+    from schemas.payments import PaymentStatus
+    from schemas.risk_review import ReviewDecision
+    from schemas.risk_review import ReviewRecord
     from workflows.kit.outcomes import StepFailed
     from workflows.kit.patches import RISK_REVIEW
     from workflows.kit.waits import wait_within

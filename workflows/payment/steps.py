@@ -4,31 +4,38 @@ The workflow registers their compensations (``void``, ``refund``) on its saga.""
 from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ApplicationError
 
 from workflows.kit import policies
 from workflows.kit import search_attributes as sa
-from workflows.kit.failures import LOCAL_ACTIVITY_FAILURES, reason, refusal
+from workflows.kit.failures import LOCAL_ACTIVITY_FAILURES
+from workflows.kit.failures import reason
+from workflows.kit.failures import refusal
 from workflows.kit.outcomes import StepFailed
 from workflows.kit.patches import PROVIDER_FAILOVER
 from workflows.kit.step_log import StepLog
-from workflows.payment.activities import (
-    authorize_payment,
-    capture_payment,
-    confirm_payment_action,
-    record_payment,
-    refund_payment,
-    screen_payment,
-    void_authorization,
-)
+from workflows.payment.activities import authorize_payment
+from workflows.payment.activities import capture_payment
+from workflows.payment.activities import confirm_payment_action
+from workflows.payment.activities import record_payment
+from workflows.payment.activities import refund_payment
+from workflows.payment.activities import screen_payment
+from workflows.payment.activities import void_authorization
 
 with workflow.unsafe.imports_passed_through():
     from schemas import errors
     from schemas.domain import journals
     from schemas.fraud import ScreeningCommand
-    from schemas.ledger import JournalEntryDraft, RecordPaymentCommand
-    from schemas.payments import PaymentInput, PaymentState, PaymentStatus, ProviderAttempt
-    from schemas.provider import AuthorizeCommand, ChargeCommand, ChargeResult
+    from schemas.ledger import JournalEntryDraft
+    from schemas.ledger import RecordPaymentCommand
+    from schemas.payments import PaymentInput
+    from schemas.payments import PaymentState
+    from schemas.payments import PaymentStatus
+    from schemas.payments import ProviderAttempt
+    from schemas.provider import AuthorizeCommand
+    from schemas.provider import ChargeCommand
+    from schemas.provider import ChargeResult
     from schemas.risk_rules import RiskAction
 
 

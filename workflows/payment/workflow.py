@@ -8,14 +8,12 @@ from temporalio.exceptions import ApplicationError
 # sandbox for every workflow run (DESIGN §5). Those modules hold no mutable state.
 with workflow.unsafe.imports_passed_through():
     from schemas import errors
-    from schemas.payments import (
-        CancelRequest,
-        CaptureRequest,
-        DisputeRecord,
-        PaymentInput,
-        PaymentState,
-        PaymentStatus,
-    )
+    from schemas.payments import CancelRequest
+    from schemas.payments import CaptureRequest
+    from schemas.payments import DisputeRecord
+    from schemas.payments import PaymentInput
+    from schemas.payments import PaymentState
+    from schemas.payments import PaymentStatus
     from schemas.provider_events import ProviderEvent
     from schemas.risk_review import ReviewDecision
     from workflows.kit import metrics
@@ -23,7 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit.outcomes import StepFailed
     from workflows.kit.saga import Saga
     from workflows.kit.waits import wait_within
-    from workflows.payment.activities import refund_payment, void_authorization
+    from workflows.payment.activities import refund_payment
+    from workflows.payment.activities import void_authorization
     from workflows.payment.review import PaymentReview
     from workflows.payment.steps import PaymentSteps
 

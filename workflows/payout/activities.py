@@ -1,16 +1,18 @@
 """The activities the payout saga calls, as typed stubs (as in ``payment/activities.py``)."""
 
-from temporalio import activity, workflow
+from temporalio import activity
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.payouts import PayoutAdmission, PayoutInput, PayoutState, RecordPayoutCommand
-    from schemas.provider import (
-        PayoutCommand,
-        PayoutResult,
-        TransferCommand,
-        TransferResult,
-        TransferReversalCommand,
-    )
+    from schemas.payouts import PayoutAdmission
+    from schemas.payouts import PayoutInput
+    from schemas.payouts import PayoutState
+    from schemas.payouts import RecordPayoutCommand
+    from schemas.provider import PayoutCommand
+    from schemas.provider import PayoutResult
+    from schemas.provider import TransferCommand
+    from schemas.provider import TransferResult
+    from schemas.provider import TransferReversalCommand
 
 
 @activity.defn

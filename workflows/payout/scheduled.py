@@ -11,14 +11,13 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.identity import payout_workflow_id, scheduled_payout_id
-    from schemas.payouts import (
-        PayoutInput,
-        PayoutState,
-        PayoutStatus,
-        ScheduledPayoutInput,
-        ScheduledPayoutResult,
-    )
+    from schemas.identity import payout_workflow_id
+    from schemas.identity import scheduled_payout_id
+    from schemas.payouts import PayoutInput
+    from schemas.payouts import PayoutState
+    from schemas.payouts import PayoutStatus
+    from schemas.payouts import ScheduledPayoutInput
+    from schemas.payouts import ScheduledPayoutResult
     from workflows.payout.workflow import PayoutWorkflow
 
 OUTCOMES = {

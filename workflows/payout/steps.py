@@ -8,26 +8,34 @@ transfer is still out: the reservation then stays for reconciliation.
 """
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ApplicationError
 
 from workflows.kit import policies
-from workflows.kit.outcomes import OutcomeUnknown, StepFailed
+from workflows.kit.outcomes import OutcomeUnknown
+from workflows.kit.outcomes import StepFailed
 from workflows.kit.step_log import StepLog
-from workflows.payout.activities import (
-    pay_out_to_bank,
-    record_payout,
-    release_payout_reservation,
-    reserve_payout,
-    reverse_transfer,
-    transfer_to_connected_account,
-)
+from workflows.payout.activities import pay_out_to_bank
+from workflows.payout.activities import record_payout
+from workflows.payout.activities import release_payout_reservation
+from workflows.payout.activities import reserve_payout
+from workflows.payout.activities import reverse_transfer
+from workflows.payout.activities import transfer_to_connected_account
 
 with workflow.unsafe.imports_passed_through():
     from schemas.domain import journals
     from schemas.ledger import JournalEntryDraft
-    from schemas.payouts import PayoutInput, PayoutState, PayoutStatus, RecordPayoutCommand
-    from schemas.provider import PayoutCommand, TransferCommand, TransferReversalCommand
-    from workflows.kit.failures import admit, reason, refusal, refused
+    from schemas.payouts import PayoutInput
+    from schemas.payouts import PayoutState
+    from schemas.payouts import PayoutStatus
+    from schemas.payouts import RecordPayoutCommand
+    from schemas.provider import PayoutCommand
+    from schemas.provider import TransferCommand
+    from schemas.provider import TransferReversalCommand
+    from workflows.kit.failures import admit
+    from workflows.kit.failures import reason
+    from workflows.kit.failures import refusal
+    from workflows.kit.failures import refused
 
 
 class PayoutSteps:

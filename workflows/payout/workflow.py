@@ -14,11 +14,15 @@ written to the read model, with its journal entries, in one SQL transaction.
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.payouts import PayoutInput, PayoutState, PayoutStatus
+    from schemas.payouts import PayoutInput
+    from schemas.payouts import PayoutState
+    from schemas.payouts import PayoutStatus
     from workflows.kit.failures import rejected
-    from workflows.kit.outcomes import OutcomeUnknown, StepFailed
+    from workflows.kit.outcomes import OutcomeUnknown
+    from workflows.kit.outcomes import StepFailed
     from workflows.kit.saga import Saga
-    from workflows.payout.activities import release_payout_reservation, reverse_transfer
+    from workflows.payout.activities import release_payout_reservation
+    from workflows.payout.activities import reverse_transfer
     from workflows.payout.steps import PayoutSteps
 
 

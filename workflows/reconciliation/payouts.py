@@ -6,14 +6,20 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.domain import journals
-    from schemas.payouts import PayoutState, PayoutStatus, RecordPayoutCommand
-    from schemas.provider import TransferResult, TransferReversalCommand
-    from schemas.reconciliation import LookupCommand, ReconciliationSummary
+    from schemas.payouts import PayoutState
+    from schemas.payouts import PayoutStatus
+    from schemas.payouts import RecordPayoutCommand
+    from schemas.provider import TransferResult
+    from schemas.provider import TransferReversalCommand
+    from schemas.reconciliation import LookupCommand
+    from schemas.reconciliation import ReconciliationSummary
     from workflows.kit import policies
     from workflows.kit.step_log import StepLog
-    from workflows.payout.activities import record_payout, reverse_transfer
+    from workflows.payout.activities import record_payout
+    from workflows.payout.activities import reverse_transfer
     from workflows.reconciliation.activities import lookup_payout
-    from workflows.reconciliation.steps import READ, RECONCILE_STEP
+    from workflows.reconciliation.steps import READ
+    from workflows.reconciliation.steps import RECONCILE_STEP
 
 
 async def resolve_payout(payout: PayoutState, summary: ReconciliationSummary) -> None:

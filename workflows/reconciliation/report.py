@@ -5,7 +5,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.reconciliation import ReconciliationReport, ReportCommand
+    from schemas.reconciliation import ReconciliationReport
+    from schemas.reconciliation import ReportCommand
     from workflows.kit import policies
     from workflows.reconciliation.activities import build_reconciliation_report
 

@@ -12,21 +12,27 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from schemas.domain import journals
     from schemas.ledger import RecordPaymentCommand
-    from schemas.payments import PaymentState, PaymentStatus
-    from schemas.provider import ChargeCommand, ChargeResult
-    from schemas.reconciliation import (
-        FindUnresolvedCommand,
-        LookupCommand,
-        ReconciliationSummary,
-    )
-    from schemas.refunds import RecordRefundCommand, RefundState, RefundStatus
+    from schemas.payments import PaymentState
+    from schemas.payments import PaymentStatus
+    from schemas.provider import ChargeCommand
+    from schemas.provider import ChargeResult
+    from schemas.reconciliation import FindUnresolvedCommand
+    from schemas.reconciliation import LookupCommand
+    from schemas.reconciliation import ReconciliationSummary
+    from schemas.refunds import RecordRefundCommand
+    from schemas.refunds import RefundState
+    from schemas.refunds import RefundStatus
     from workflows.kit import policies
     from workflows.kit.step_log import StepLog
-    from workflows.payment.activities import record_payment, void_authorization
+    from workflows.payment.activities import record_payment
+    from workflows.payment.activities import void_authorization
     from workflows.payment.steps import apply_charge
-    from workflows.reconciliation.activities import find_unresolved, lookup_charge, lookup_refund
+    from workflows.reconciliation.activities import find_unresolved
+    from workflows.reconciliation.activities import lookup_charge
+    from workflows.reconciliation.activities import lookup_refund
     from workflows.reconciliation.payouts import resolve_payout
-    from workflows.reconciliation.steps import READ, RECONCILE_STEP
+    from workflows.reconciliation.steps import READ
+    from workflows.reconciliation.steps import RECONCILE_STEP
     from workflows.refund.activities import record_refund
 
 HELD = ("authorized", "requires_action")

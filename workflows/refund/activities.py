@@ -1,10 +1,14 @@
 """The activities the refund saga calls, as typed stubs (as in ``payment/activities.py``)."""
 
-from temporalio import activity, workflow
+from temporalio import activity
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.provider import RefundCommand, RefundResult
-    from schemas.refunds import RecordRefundCommand, RefundInput, RefundState
+    from schemas.provider import RefundCommand
+    from schemas.provider import RefundResult
+    from schemas.refunds import RecordRefundCommand
+    from schemas.refunds import RefundInput
+    from schemas.refunds import RefundState
 
 
 @activity.defn

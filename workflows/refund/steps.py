@@ -8,16 +8,24 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from workflows.kit import policies
-from workflows.kit.failures import admit, reason, refused
-from workflows.kit.outcomes import OutcomeUnknown, StepFailed
+from workflows.kit.failures import admit
+from workflows.kit.failures import reason
+from workflows.kit.failures import refused
+from workflows.kit.outcomes import OutcomeUnknown
+from workflows.kit.outcomes import StepFailed
 from workflows.kit.step_log import StepLog
-from workflows.refund.activities import create_refund, record_refund, reserve_refund
+from workflows.refund.activities import create_refund
+from workflows.refund.activities import record_refund
+from workflows.refund.activities import reserve_refund
 
 with workflow.unsafe.imports_passed_through():
     from schemas.domain import journals
     from schemas.ledger import JournalEntryDraft
     from schemas.provider import RefundCommand
-    from schemas.refunds import RecordRefundCommand, RefundInput, RefundState, RefundStatus
+    from schemas.refunds import RecordRefundCommand
+    from schemas.refunds import RefundInput
+    from schemas.refunds import RefundState
+    from schemas.refunds import RefundStatus
 
 # The name the release of the reservation is recorded under.
 RELEASE_RESERVATION = "release_refund_reservation"

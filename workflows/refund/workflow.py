@@ -7,11 +7,15 @@ an unknown outcome keeps it and leaves the refund to reconciliation, which asks 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.refunds import RefundInput, RefundState, RefundStatus
+    from schemas.refunds import RefundInput
+    from schemas.refunds import RefundState
+    from schemas.refunds import RefundStatus
     from workflows.kit.failures import rejected
-    from workflows.kit.outcomes import OutcomeUnknown, StepFailed
+    from workflows.kit.outcomes import OutcomeUnknown
+    from workflows.kit.outcomes import StepFailed
     from workflows.kit.saga import Saga
-    from workflows.refund.steps import RELEASE_RESERVATION, RefundSteps
+    from workflows.refund.steps import RELEASE_RESERVATION
+    from workflows.refund.steps import RefundSteps
 
 
 @workflow.defn

@@ -1,6 +1,7 @@
 """The activity a subscription calls, as a typed stub (as in ``payment/activities.py``)."""
 
-from temporalio import activity, workflow
+from temporalio import activity
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.subscriptions import SubscriptionState

@@ -1,16 +1,22 @@
 """Collecting one period: the charge, then dunning (retries at first failure + each delay),
 and charges whose outcome is unknown, which are looked up and never charged again."""
 
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from datetime import datetime
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from typing import Literal
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.billing import CHARGED, NOT_CHARGED, UNSETTLED_RECHECK, ChargeAttempt
+    from schemas.billing import CHARGED
+    from schemas.billing import NOT_CHARGED
+    from schemas.billing import UNSETTLED_RECHECK
+    from schemas.billing import ChargeAttempt
     from schemas.subscriptions import BillingPeriod
 
-from workflows.billing.charge import charge, settled_outcome
+from workflows.billing.charge import charge
+from workflows.billing.charge import settled_outcome
 
 if TYPE_CHECKING:
     from workflows.subscription.workflow import SubscriptionWorkflow

@@ -1,22 +1,23 @@
 """The subscription's book: its state, what each change does to it, and publishing it
 (search attributes and the read model). Deterministic: no I/O but the local activity."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.domain.billing_periods import boundary, period_bounds, proration
-    from schemas.subscriptions import (
-        KEPT_PERIODS,
-        BillingPeriod,
-        Line,
-        Plan,
-        SubscriptionInput,
-        SubscriptionState,
-        SubscriptionStatus,
-    )
+    from schemas.domain.billing_periods import boundary
+    from schemas.domain.billing_periods import period_bounds
+    from schemas.domain.billing_periods import proration
+    from schemas.subscriptions import KEPT_PERIODS
+    from schemas.subscriptions import BillingPeriod
+    from schemas.subscriptions import Line
+    from schemas.subscriptions import Plan
+    from schemas.subscriptions import SubscriptionInput
+    from schemas.subscriptions import SubscriptionState
+    from schemas.subscriptions import SubscriptionStatus
     from workflows.kit import policies
     from workflows.kit import search_attributes as sa
     from workflows.subscription.activities import record_subscription

@@ -11,18 +11,17 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.subscriptions import (
-        CancelSubscriptionRequest,
-        ChangePlan,
-        PauseRequest,
-        SubscriptionInput,
-        SubscriptionState,
-        SubscriptionStatus,
-        UpdatePaymentMethodRequest,
-    )
+    from schemas.subscriptions import CancelSubscriptionRequest
+    from schemas.subscriptions import ChangePlan
+    from schemas.subscriptions import PauseRequest
+    from schemas.subscriptions import SubscriptionInput
+    from schemas.subscriptions import SubscriptionState
+    from schemas.subscriptions import SubscriptionStatus
+    from schemas.subscriptions import UpdatePaymentMethodRequest
     from workflows.kit.failures import rejected
     from workflows.kit.waits import wait_within
-    from workflows.subscription.steps import SubscriptionBook, initial_state
+    from workflows.subscription.steps import SubscriptionBook
+    from workflows.subscription.steps import initial_state
 
 from workflows.subscription.dunning import Collector
 

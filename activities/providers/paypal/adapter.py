@@ -25,25 +25,29 @@ What PayPal cannot do here, said plainly:
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
+from typing import NoReturn
 
-from activities.providers.base import ClosedOnExit, describe, url_path
-from activities.providers.errors import declined, invalid_request
+from activities.providers.base import ClosedOnExit
+from activities.providers.base import describe
+from activities.providers.base import url_path
+from activities.providers.errors import declined
+from activities.providers.errors import invalid_request
 from activities.providers.paypal.events import verified_event
-from activities.providers.paypal.http import PayPalHttp, minor_units, paypal_amount
-from schemas.provider import (
-    AuthorizeCommand,
-    ChargeCommand,
-    ChargeResult,
-    PayoutCommand,
-    PayoutResult,
-    ProviderTransaction,
-    RefundCommand,
-    RefundResult,
-    TransferCommand,
-    TransferResult,
-    TransferReversalCommand,
-)
+from activities.providers.paypal.http import PayPalHttp
+from activities.providers.paypal.http import minor_units
+from activities.providers.paypal.http import paypal_amount
+from schemas.provider import AuthorizeCommand
+from schemas.provider import ChargeCommand
+from schemas.provider import ChargeResult
+from schemas.provider import PayoutCommand
+from schemas.provider import PayoutResult
+from schemas.provider import ProviderTransaction
+from schemas.provider import RefundCommand
+from schemas.provider import RefundResult
+from schemas.provider import TransferCommand
+from schemas.provider import TransferResult
+from schemas.provider import TransferReversalCommand
 from schemas.provider_events import ProviderEvent
 
 log = logging.getLogger(__name__)

@@ -22,12 +22,17 @@ anything else                   ignored             resource id
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from activities.providers.base import url_path
-from activities.providers.paypal.http import PayPalHttp, minor_units
-from schemas.provider_events import ProviderEvent, ProviderEventKind, WebhookSignatureError
+from activities.providers.paypal.http import PayPalHttp
+from activities.providers.paypal.http import minor_units
+from schemas.provider_events import ProviderEvent
+from schemas.provider_events import ProviderEventKind
+from schemas.provider_events import WebhookSignatureError
 
 # PayPal retries deliveries for days, but each delivery is signed anew: an older
 # transmission is a replay.

@@ -25,22 +25,22 @@ every failure fetching a token is ``Unavailable`` except rejected credentials.
 import asyncio
 import time
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
+from typing import NoReturn
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from activities.providers.errors import (
-    answer_kind,
-    declined,
-    invalid_request,
-    json_object,
-    may_have_applied,
-    outcome_unknown,
-    retry_after,
-    unavailable,
-)
-from schemas.errors import INVALID_REQUEST, OUTCOME_UNKNOWN
+from activities.providers.errors import answer_kind
+from activities.providers.errors import declined
+from activities.providers.errors import invalid_request
+from activities.providers.errors import json_object
+from activities.providers.errors import may_have_applied
+from activities.providers.errors import outcome_unknown
+from activities.providers.errors import retry_after
+from activities.providers.errors import unavailable
+from schemas.errors import INVALID_REQUEST
+from schemas.errors import OUTCOME_UNKNOWN
 from schemas.money import currency_exponent
 
 # 422 issues that are the payer's or the funding's answer, not a mistake of ours.

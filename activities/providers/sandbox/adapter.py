@@ -9,26 +9,28 @@ is ever genuine is in ``events``.
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
-from activities.providers.base import ClosedOnExit, describe, url_path
-from activities.providers.errors import declined, timezone_aware
+from activities.providers.base import ClosedOnExit
+from activities.providers.base import describe
+from activities.providers.base import url_path
+from activities.providers.errors import declined
+from activities.providers.errors import timezone_aware
 from activities.providers.sandbox.events import verified_event
 from activities.providers.sandbox.http import GatewayHttp
-from schemas.provider import (
-    AuthorizeCommand,
-    ChargeCommand,
-    ChargeResult,
-    PayoutCommand,
-    PayoutResult,
-    ProviderTransaction,
-    RefundCommand,
-    RefundResult,
-    TransferCommand,
-    TransferResult,
-    TransferReversalCommand,
-)
+from schemas.provider import AuthorizeCommand
+from schemas.provider import ChargeCommand
+from schemas.provider import ChargeResult
+from schemas.provider import PayoutCommand
+from schemas.provider import PayoutResult
+from schemas.provider import ProviderTransaction
+from schemas.provider import RefundCommand
+from schemas.provider import RefundResult
+from schemas.provider import TransferCommand
+from schemas.provider import TransferResult
+from schemas.provider import TransferReversalCommand
 from schemas.provider_events import ProviderEvent
 
 log = logging.getLogger(__name__)

@@ -16,22 +16,22 @@ after the change was committed (a crash or shutdown mid-request answers 500). A 
 nothing, so every 5xx or transport error answering one is ``Unavailable``.
 """
 
-from typing import Any, NoReturn
+from typing import Any
+from typing import NoReturn
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from activities.providers.errors import (
-    answer_kind,
-    declined,
-    invalid_request,
-    json_object,
-    may_have_applied,
-    outcome_unknown,
-    retry_after,
-    unavailable,
-)
-from schemas.errors import INVALID_REQUEST, OUTCOME_UNKNOWN
+from activities.providers.errors import answer_kind
+from activities.providers.errors import declined
+from activities.providers.errors import invalid_request
+from activities.providers.errors import json_object
+from activities.providers.errors import may_have_applied
+from activities.providers.errors import outcome_unknown
+from activities.providers.errors import retry_after
+from activities.providers.errors import unavailable
+from schemas.errors import INVALID_REQUEST
+from schemas.errors import OUTCOME_UNKNOWN
 
 
 class GatewayHttp:

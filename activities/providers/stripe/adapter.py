@@ -27,34 +27,36 @@ PaymentIntent status                      ``ChargeResult`` / failure
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import stripe
 
-from activities.providers.base import ClosedOnExit, describe
-from activities.providers.errors import (
-    declined,
-    invalid_request,
-    outcome_unknown,
-    timezone_aware,
-)
+from activities.providers.base import ClosedOnExit
+from activities.providers.base import describe
+from activities.providers.errors import declined
+from activities.providers.errors import invalid_request
+from activities.providers.errors import outcome_unknown
+from activities.providers.errors import timezone_aware
 from activities.providers.stripe.events import verified_event
-from activities.providers.stripe.http import PAGE_SIZE, StripeHttp, get, idempotent, post
-from schemas.provider import (
-    AuthorizeCommand,
-    ChargeCommand,
-    ChargeResult,
-    PayoutCommand,
-    PayoutResult,
-    ProviderTransaction,
-    RefundCommand,
-    RefundResult,
-    TransactionType,
-    TransferCommand,
-    TransferResult,
-    TransferReversalCommand,
-)
+from activities.providers.stripe.http import PAGE_SIZE
+from activities.providers.stripe.http import StripeHttp
+from activities.providers.stripe.http import get
+from activities.providers.stripe.http import idempotent
+from activities.providers.stripe.http import post
+from schemas.provider import AuthorizeCommand
+from schemas.provider import ChargeCommand
+from schemas.provider import ChargeResult
+from schemas.provider import PayoutCommand
+from schemas.provider import PayoutResult
+from schemas.provider import ProviderTransaction
+from schemas.provider import RefundCommand
+from schemas.provider import RefundResult
+from schemas.provider import TransactionType
+from schemas.provider import TransferCommand
+from schemas.provider import TransferResult
+from schemas.provider import TransferReversalCommand
 from schemas.provider_events import ProviderEvent
 
 log = logging.getLogger(__name__)

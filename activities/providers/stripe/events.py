@@ -26,12 +26,15 @@ charge carries card details (brand, last4, fingerprint) that must never reach an
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import stripe
 
-from schemas.provider_events import ProviderEvent, ProviderEventKind, WebhookSignatureError
+from schemas.provider_events import ProviderEvent
+from schemas.provider_events import ProviderEventKind
+from schemas.provider_events import WebhookSignatureError
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 

@@ -29,22 +29,24 @@ The SDK wraps every transport failure in ``APIConnectionError`` and chains the h
 exception as ``__cause__``: that cause tells whether the request ever left.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 import stripe
 from temporalio.exceptions import ApplicationError
 
-from activities.providers.errors import (
-    answer_kind,
-    declined,
-    invalid_request,
-    may_have_applied,
-    outcome_unknown,
-    retry_after,
-    unavailable,
-)
-from schemas.errors import INVALID_REQUEST, OUTCOME_UNKNOWN, UNAVAILABLE
+from activities.providers.errors import answer_kind
+from activities.providers.errors import declined
+from activities.providers.errors import invalid_request
+from activities.providers.errors import may_have_applied
+from activities.providers.errors import outcome_unknown
+from activities.providers.errors import retry_after
+from activities.providers.errors import unavailable
+from schemas.errors import INVALID_REQUEST
+from schemas.errors import OUTCOME_UNKNOWN
+from schemas.errors import UNAVAILABLE
 
 PAGE_SIZE = 100
 

@@ -26,18 +26,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
-from alembic.autogenerate import produce_migrations, render_python_code
+from alembic.autogenerate import produce_migrations
+from alembic.autogenerate import render_python_code
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-from schemas.store.database import (
-    alembic_config,
-    make_engine,
-    migration_connection,
-    script_directory,
-    upgrade,
-)
+from schemas.store.database import alembic_config
+from schemas.store.database import make_engine
+from schemas.store.database import migration_connection
+from schemas.store.database import script_directory
+from schemas.store.database import upgrade
 from schemas.store.migrations import render_item
 
 BLOCK = re.compile(

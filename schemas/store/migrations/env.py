@@ -26,11 +26,14 @@ transaction, under an advisory lock on PostgreSQL.
 """
 
 from alembic import context
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from schemas.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from schemas.store.database import adopt_unversioned, make_engine, migration_connection
+from schemas.store.database import adopt_unversioned
+from schemas.store.database import make_engine
+from schemas.store.database import migration_connection
 from schemas.store.migrations import render_item
 
 config = context.config

@@ -5,16 +5,14 @@ import uuid
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from schemas.provider import (
-    AuthorizeCommand,
-    ChargeCommand,
-    ChargeResult,
-    PayoutCommand,
-    RefundCommand,
-    TransferCommand,
-    TransferResult,
-    TransferReversalCommand,
-)
+from schemas.provider import AuthorizeCommand
+from schemas.provider import ChargeCommand
+from schemas.provider import ChargeResult
+from schemas.provider import PayoutCommand
+from schemas.provider import RefundCommand
+from schemas.provider import TransferCommand
+from schemas.provider import TransferResult
+from schemas.provider import TransferReversalCommand
 
 
 def new_id(prefix: str) -> str:

@@ -8,8 +8,12 @@ A provider's facts only: every check is in the suite, the same for all.
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import ClassVar
+from typing import Literal
 
 import httpx
 import stripe
@@ -21,14 +25,12 @@ from activities.providers.stripe.adapter import StripeProvider
 from schemas.provider import ChargeResult
 from tests.activities.providers.commands import authorize_command
 from tests.support.fake_paypal import FakePayPal
-from tests.support.localstripe import (
-    CARD_CHARGE_DECLINED,
-    CARD_OK,
-    CARD_THREE_D_SECURE,
-    LOCALSTRIPE_API_KEY,
-    authenticate,
-    card_payment_method,
-)
+from tests.support.localstripe import CARD_CHARGE_DECLINED
+from tests.support.localstripe import CARD_OK
+from tests.support.localstripe import CARD_THREE_D_SECURE
+from tests.support.localstripe import LOCALSTRIPE_API_KEY
+from tests.support.localstripe import authenticate
+from tests.support.localstripe import card_payment_method
 
 Method = Literal["ok", "declined", "action"]
 STALE = timedelta(seconds=301)  # older than every provider's replay window

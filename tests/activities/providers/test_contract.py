@@ -7,8 +7,11 @@ cannot do is declared in ``subjects.py``: an operation it does not support must 
 with ``InvalidRequest``. Cases only one adapter has stay in its own test files.
 """
 
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -17,25 +20,25 @@ from temporalio.exceptions import ApplicationError
 from activities.providers.base import PaymentProvider
 from activities.providers.registry import PROVIDERS
 from schemas import errors
-from schemas.provider import AuthorizeCommand, ChargeResult, DeclineDetails, TransferResult
-from schemas.provider_events import ProviderEvent, WebhookSignatureError
-from tests.activities.providers.commands import (
-    authorize_command,
-    charge_command,
-    failure_of,
-    new_id,
-    payout_command,
-    refund_command,
-    reversal_command,
-    transfer_command,
-)
-from tests.activities.providers.subjects import (
-    Method,
-    PayPalSubject,
-    SandboxSubject,
-    StripeSubject,
-    Subject,
-)
+from schemas.provider import AuthorizeCommand
+from schemas.provider import ChargeResult
+from schemas.provider import DeclineDetails
+from schemas.provider import TransferResult
+from schemas.provider_events import ProviderEvent
+from schemas.provider_events import WebhookSignatureError
+from tests.activities.providers.commands import authorize_command
+from tests.activities.providers.commands import charge_command
+from tests.activities.providers.commands import failure_of
+from tests.activities.providers.commands import new_id
+from tests.activities.providers.commands import payout_command
+from tests.activities.providers.commands import refund_command
+from tests.activities.providers.commands import reversal_command
+from tests.activities.providers.commands import transfer_command
+from tests.activities.providers.subjects import Method
+from tests.activities.providers.subjects import PayPalSubject
+from tests.activities.providers.subjects import SandboxSubject
+from tests.activities.providers.subjects import StripeSubject
+from tests.activities.providers.subjects import Subject
 from tests.support.provider_proxy import ProviderProxy
 from tests.support.served import serve_app
 from workers.stack import free_port

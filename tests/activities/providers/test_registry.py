@@ -8,8 +8,11 @@ import pytest
 from pydantic import SecretStr
 
 from activities.providers.base import PaymentProvider
-from activities.providers.registry import PROVIDERS, build_providers, configured_providers
-from schemas.domain.routing import ACCEPTS, RoutingPolicy
+from activities.providers.registry import PROVIDERS
+from activities.providers.registry import build_providers
+from activities.providers.registry import configured_providers
+from schemas.domain.routing import ACCEPTS
+from schemas.domain.routing import RoutingPolicy
 from schemas.payments import ProviderName
 from schemas.runtime.settings import Settings
 

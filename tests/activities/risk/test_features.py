@@ -1,13 +1,18 @@
 """The fraud check's SQL (activities/risk/features.py) on SQLite and PostgreSQL: the model's
 features and the rules' velocity, from real read-model rows."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 import pytest
 from sqlalchemy import Engine
 
-from activities.risk.features import SqlVelocity, compute_features
-from schemas.payments import PaymentState, PaymentStatus
+from activities.risk.features import SqlVelocity
+from activities.risk.features import compute_features
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.risk_signals import RiskSignals
 from schemas.store.read_model import upsert_payment
 from tests.support.payments import processing_state

@@ -7,25 +7,28 @@ the dev server too) and the API's ``record_dispute`` (a dispute on a payment who
 finished).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 
-from schemas.payments import CaptureRequest, DisputeRecord, PaymentState, PaymentStatus
+from schemas.payments import CaptureRequest
+from schemas.payments import DisputeRecord
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.provider_events import ProviderEvent
 from schemas.risk import RiskFeatures
 from schemas.store.read_model import upsert_payment
 from schemas.store.tables import RiskLabelRecord
 from schemas.store.webhook_events import record_dispute
 from tests.support import risk_states
-from tests.support.payments import (
-    payment_input,
-    processing_state,
-    start_payment,
-    wait_for_status,
-)
+from tests.support.payments import payment_input
+from tests.support.payments import processing_state
+from tests.support.payments import start_payment
+from tests.support.payments import wait_for_status
 from tests.support.risk_states import later
 from tests.support.worker import running_worker
 from workflows.payment.workflow import PaymentWorkflow

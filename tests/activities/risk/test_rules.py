@@ -8,9 +8,14 @@ from ipaddress import ip_address
 
 import pytest
 
-from activities.risk.rules import PaymentFacts, RuleEvaluator, describe, evaluate
+from activities.risk.rules import PaymentFacts
+from activities.risk.rules import RuleEvaluator
+from activities.risk.rules import describe
+from activities.risk.rules import evaluate
 from schemas.risk_decision import FiredRule
-from schemas.risk_rules import FraudRules, RiskRuleSet, default_rule_set
+from schemas.risk_rules import FraudRules
+from schemas.risk_rules import RiskRuleSet
+from schemas.risk_rules import default_rule_set
 
 FACTS = PaymentFacts(
     amount=5_000,

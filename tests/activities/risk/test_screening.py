@@ -5,19 +5,26 @@ model's score and what the decision records."""
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from activities.risk.model import RiskModel, RiskModelError, load_configured, load_directory
+from activities.risk.model import RiskModel
+from activities.risk.model import RiskModelError
+from activities.risk.model import load_configured
+from activities.risk.model import load_directory
 from activities.risk.screening import FraudActivities
-from schemas.fraud import ScreeningCommand, ScreeningDecision
+from schemas.fraud import ScreeningCommand
+from schemas.fraud import ScreeningDecision
 from schemas.payments import PaymentState
 from schemas.risk_decision import FiredRule
-from schemas.risk_rules import FraudRules, RiskRuleSetDocument
+from schemas.risk_rules import FraudRules
+from schemas.risk_rules import RiskRuleSetDocument
 from schemas.risk_signals import RiskSignals
 from schemas.runtime.settings import Settings
 from schemas.store.database import make_engine

@@ -1,12 +1,17 @@
 """Period boundaries and proration: calendar-correct and exact, for any anchor."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.domain.billing_periods import boundary, prorate, proration, unused_fraction
+from schemas.domain.billing_periods import boundary
+from schemas.domain.billing_periods import prorate
+from schemas.domain.billing_periods import proration
+from schemas.domain.billing_periods import unused_fraction
 
 anchors = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)

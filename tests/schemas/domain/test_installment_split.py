@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.domain.installment_split import distribute, split_amounts
+from schemas.domain.installment_split import distribute
+from schemas.domain.installment_split import split_amounts
 from schemas.domain.invoice_totals import invoice_totals
 from schemas.money import MAX_AMOUNT_MINOR
 

@@ -3,7 +3,9 @@
 import pytest
 from pydantic import ValidationError
 
-from schemas.domain.invoice_totals import invoice_totals, line_total, parse_rate
+from schemas.domain.invoice_totals import invoice_totals
+from schemas.domain.invoice_totals import line_total
+from schemas.domain.invoice_totals import parse_rate
 from schemas.invoices import CreateInvoiceRequest
 
 

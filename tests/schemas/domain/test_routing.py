@@ -2,13 +2,11 @@
 
 import pytest
 
-from schemas.domain.routing import (
-    NoEligibleProvider,
-    RoutingPolicy,
-    RoutingRule,
-    payment_method_type,
-    route,
-)
+from schemas.domain.routing import NoEligibleProvider
+from schemas.domain.routing import RoutingPolicy
+from schemas.domain.routing import RoutingRule
+from schemas.domain.routing import payment_method_type
+from schemas.domain.routing import route
 
 ALL = ["sandbox", "stripe", "paypal"]
 POLICY = RoutingPolicy(

@@ -13,7 +13,8 @@ from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
 from schemas.runtime.log_context import log_context
-from schemas.runtime.logs import UVICORN_LOGGERS, configure_logging
+from schemas.runtime.logs import UVICORN_LOGGERS
+from schemas.runtime.logs import configure_logging
 from schemas.runtime.settings import Settings
 
 PAN = "4111 1111 1111 1111"

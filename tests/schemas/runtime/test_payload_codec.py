@@ -11,12 +11,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 
 from schemas.payments import PaymentInput
-from schemas.runtime.payload_codec import (
-    EncryptionCodec,
-    PayloadDecryptionError,
-    codec_from_settings,
-    data_converter,
-)
+from schemas.runtime.payload_codec import EncryptionCodec
+from schemas.runtime.payload_codec import PayloadDecryptionError
+from schemas.runtime.payload_codec import codec_from_settings
+from schemas.runtime.payload_codec import data_converter
 from schemas.runtime.settings import Settings
 
 K1, K2 = os.urandom(32), os.urandom(32)

@@ -8,9 +8,13 @@ Migration ``0001_baseline`` must produce exactly this schema, and databases made
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger
+from sqlalchemy import Column
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+from sqlmodel import SQLModel
 
 _registry = registry()
 

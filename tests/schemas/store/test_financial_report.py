@@ -5,7 +5,11 @@ The clock the ledger stamps entries with is set per posting, so periods and thei
 boundaries can be tested; everything else is the production code path.
 """
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 import pytest
 from pydantic import ValidationError
@@ -15,14 +19,12 @@ from sqlmodel import Session
 import activities.ledger
 from activities.ledger import Ledger
 from schemas.domain import journals
-from schemas.store.reports import (
-    FinancialReport,
-    FinancialReportQuery,
-    FinancialSummary,
-    InvalidPeriodError,
-    check_period,
-    financial_report,
-)
+from schemas.store.reports import FinancialReport
+from schemas.store.reports import FinancialReportQuery
+from schemas.store.reports import FinancialSummary
+from schemas.store.reports import InvalidPeriodError
+from schemas.store.reports import check_period
+from schemas.store.reports import financial_report
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ACME, GLOBEX = "ten_acme", "ten_globex"

@@ -9,29 +9,33 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, inspect, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Engine
+from sqlalchemy import MetaData
+from sqlalchemy import inspect
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from api.app import create_app
 from schemas.runtime.settings import Settings
-from schemas.store.database import (
-    BASELINE,
-    SchemaNotCurrentError,
-    current_revision,
-    downgrade,
-    head_revision,
-    make_engine,
-    require_current_schema,
-    schema_is_current,
-    upgrade,
-)
+from schemas.store.database import BASELINE
+from schemas.store.database import SchemaNotCurrentError
+from schemas.store.database import current_revision
+from schemas.store.database import downgrade
+from schemas.store.database import head_revision
+from schemas.store.database import make_engine
+from schemas.store.database import require_current_schema
+from schemas.store.database import schema_is_current
+from schemas.store.database import upgrade
 from tests.conftest import new_postgres_database
 from tests.schemas.store.legacy_tables import LEGACY_METADATA
 from tests.support.ledger import assert_ledger_invariants

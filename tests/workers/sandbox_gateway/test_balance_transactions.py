@@ -1,9 +1,14 @@
 """The balance transaction list: one row per movement, date filters, pagination."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
-from tests.workers.sandbox_gateway.conftest import Gateway, error_code, new_account, new_key
+from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import error_code
+from tests.workers.sandbox_gateway.conftest import new_account
+from tests.workers.sandbox_gateway.conftest import new_key
 
 
 def all_pages(gateway: Gateway, limit: int, **params: str) -> tuple[list[dict], int]:

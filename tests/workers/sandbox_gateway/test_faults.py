@@ -8,7 +8,9 @@ import httpx
 import pytest
 
 from tests.support.gateway import start_gateway
-from tests.workers.sandbox_gateway.conftest import Gateway, error_code, new_key
+from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import error_code
+from tests.workers.sandbox_gateway.conftest import new_key
 
 
 def test_fail_next_answers_503_then_the_retry_applies_once(gateway: Gateway) -> None:

@@ -4,7 +4,9 @@ import asyncio
 
 import httpx
 
-from tests.workers.sandbox_gateway.conftest import Gateway, error_code, new_key
+from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import error_code
+from tests.workers.sandbox_gateway.conftest import new_key
 
 
 def test_same_key_same_body_replays_without_a_second_charge(gateway: Gateway) -> None:

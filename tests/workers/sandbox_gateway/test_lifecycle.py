@@ -1,6 +1,7 @@
 """Capture, void and refund: amounts and allowed states."""
 
-from tests.workers.sandbox_gateway.conftest import Gateway, error_code
+from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import error_code
 
 
 def test_partial_capture(gateway: Gateway) -> None:

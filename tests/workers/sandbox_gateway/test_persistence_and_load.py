@@ -6,7 +6,8 @@ from pathlib import Path
 import httpx
 
 from tests.support.gateway import start_gateway
-from tests.workers.sandbox_gateway.conftest import Gateway, new_key
+from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import new_key
 
 
 def test_charges_and_keys_survive_a_restart(db_path: Path) -> None:

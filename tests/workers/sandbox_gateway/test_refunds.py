@@ -1,6 +1,8 @@
 """Refund objects: partial refunds by reference, failures, idempotency, the older route."""
 
-from tests.workers.sandbox_gateway.conftest import Gateway, error_code, new_key
+from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import error_code
+from tests.workers.sandbox_gateway.conftest import new_key
 
 
 def refunds_of(gateway: Gateway, **params: str) -> list[dict]:

@@ -2,7 +2,9 @@
 
 import pytest
 
-from tests.workers.sandbox_gateway.conftest import Gateway, error_code, new_key
+from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import error_code
+from tests.workers.sandbox_gateway.conftest import new_key
 
 SUCCEEDING = ["tok_visa", "tok_mastercard", "tok_amex", "tok_visa_debit"]
 

@@ -7,7 +7,10 @@ on the shared one.
 import httpx
 import pytest
 
-from tests.workers.sandbox_gateway.conftest import Gateway, error_code, new_account, new_key
+from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import error_code
+from tests.workers.sandbox_gateway.conftest import new_account
+from tests.workers.sandbox_gateway.conftest import new_key
 
 
 def test_transfer_is_limited_by_the_platform_balance(fresh_gateway: Gateway) -> None:

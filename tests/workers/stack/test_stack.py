@@ -15,7 +15,8 @@ import pytest
 
 from activities.risk.model import RiskModel
 from tests.support.paysaga_cli import paysaga_command
-from workers.stack import EmbeddedStack, free_stack_ports
+from workers.stack import EmbeddedStack
+from workers.stack import free_stack_ports
 from workers.stack.summary import summary_rows
 
 PAYMENT_BODY = {

@@ -5,32 +5,34 @@ import asyncio
 import contextlib
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client
+from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from schemas import errors
-from schemas.identity import (
-    billing_payment_id,
-    installment_plan_workflow_id,
-    new_installment_plan_id,
-)
-from schemas.installments import (
-    CancelInstallmentPlanRequest,
-    CreateInstallmentPlanRequest,
-    InstallmentPlanState,
-    PayInstallmentsRequest,
-    ResolveRequest,
-    build_plan_input,
-)
-from schemas.store.tables import InstallmentPlanRecord, PaymentRecord
+from schemas.identity import billing_payment_id
+from schemas.identity import installment_plan_workflow_id
+from schemas.identity import new_installment_plan_id
+from schemas.installments import CancelInstallmentPlanRequest
+from schemas.installments import CreateInstallmentPlanRequest
+from schemas.installments import InstallmentPlanState
+from schemas.installments import PayInstallmentsRequest
+from schemas.installments import ResolveRequest
+from schemas.installments import build_plan_input
+from schemas.store.tables import InstallmentPlanRecord
+from schemas.store.tables import PaymentRecord
 from tests.support.worker import running_worker
-from workflows.installment_plan.workflow import InstallmentPlanWorkflow, filed_at_start
+from workflows.installment_plan.workflow import InstallmentPlanWorkflow
+from workflows.installment_plan.workflow import filed_at_start
 from workflows.kit import search_attributes as sa
 
 

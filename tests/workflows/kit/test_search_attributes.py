@@ -5,7 +5,8 @@ import asyncio
 from temporalio.api.enums.v1 import EventType
 
 from schemas.payments import PaymentStatus
-from tests.support.payments import payment_input, start_payment
+from tests.support.payments import payment_input
+from tests.support.payments import start_payment
 from tests.support.worker import running_worker
 from workflows.kit import search_attributes as sa
 

@@ -7,17 +7,24 @@ nobody deciding is a 24 h timer, run on the time-skipping server (``time_env``).
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 
 from schemas import errors
-from schemas.payments import CancelRequest, CaptureRequest, PaymentState, PaymentStatus
+from schemas.payments import CancelRequest
+from schemas.payments import CaptureRequest
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.risk_review import ReviewDecision
 from schemas.risk_rules import RiskRuleSetDocument
 from schemas.store.risk_rules import save_rule_set
 from schemas.store.tables import PaymentRecord
 from tests.support.ledger import journal_entries_for
-from tests.support.payments import payment_input, start_payment, step_names, wait_for_status
+from tests.support.payments import payment_input
+from tests.support.payments import start_payment
+from tests.support.payments import step_names
+from tests.support.payments import wait_for_status
 from tests.support.worker import running_worker
 from workflows.kit import search_attributes as sa
 from workflows.payment.workflow import PaymentWorkflow

@@ -7,7 +7,10 @@ from sqlmodel import Session
 from schemas.payments import PaymentStatus
 from schemas.store.ledger_reports import balances
 from tests.support.ledger import journal_entries_for
-from tests.support.payments import payment_input, start_payment, step_names, wait_for_status
+from tests.support.payments import payment_input
+from tests.support.payments import start_payment
+from tests.support.payments import step_names
+from tests.support.payments import wait_for_status
 from tests.support.worker import running_worker
 
 

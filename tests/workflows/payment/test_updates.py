@@ -5,9 +5,14 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from schemas import errors
-from schemas.payments import CancelRequest, CaptureRequest, PaymentStatus
+from schemas.payments import CancelRequest
+from schemas.payments import CaptureRequest
+from schemas.payments import PaymentStatus
 from tests.support.ledger import journal_entries_for
-from tests.support.payments import payment_input, start_payment, step_names, wait_for_status
+from tests.support.payments import payment_input
+from tests.support.payments import start_payment
+from tests.support.payments import step_names
+from tests.support.payments import wait_for_status
 from tests.support.worker import running_worker
 from workflows.kit import search_attributes as sa
 from workflows.payment.workflow import PaymentWorkflow

@@ -3,47 +3,44 @@ it), with the real sandbox gateway and SQL. The tenant is funded by a real payme
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import Client
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from api.payout_schedules import (
-    delete_schedule,
-    describe_schedule,
-    pause_schedule,
-    put_schedule,
-    resume_schedule,
-)
+from api.payout_schedules import delete_schedule
+from api.payout_schedules import describe_schedule
+from api.payout_schedules import pause_schedule
+from api.payout_schedules import put_schedule
+from api.payout_schedules import resume_schedule
 from schemas import errors
-from schemas.identity import (
-    new_account_id,
-    new_payout_id,
-    payout_schedule_id,
-    payout_workflow_id,
-)
-from schemas.ledger import (
-    MERCHANT_BALANCE,
-    PAYOUT_RESERVE,
-    connected_balance,
-    provider_clearing,
-)
+from schemas.identity import new_account_id
+from schemas.identity import new_payout_id
+from schemas.identity import payout_schedule_id
+from schemas.identity import payout_workflow_id
+from schemas.ledger import MERCHANT_BALANCE
+from schemas.ledger import PAYOUT_RESERVE
+from schemas.ledger import connected_balance
+from schemas.ledger import provider_clearing
 from schemas.payments import PaymentStatus
-from schemas.payouts import (
-    PayoutInput,
-    PayoutSchedule,
-    PayoutState,
-    PayoutStatus,
-    ScheduledPayoutResult,
-)
+from schemas.payouts import PayoutInput
+from schemas.payouts import PayoutSchedule
+from schemas.payouts import PayoutState
+from schemas.payouts import PayoutStatus
+from schemas.payouts import ScheduledPayoutResult
 from schemas.store.ledger_reports import balance
-from schemas.store.tables import ConnectedAccountRecord, PayoutRecord
-from tests.support.payments import payment_input, start_payment
+from schemas.store.tables import ConnectedAccountRecord
+from schemas.store.tables import PayoutRecord
+from tests.support.payments import payment_input
+from tests.support.payments import start_payment
 from tests.support.worker import running_worker
 from workflows.payout.scheduled import ScheduledPayoutWorkflow
 from workflows.payout.workflow import PayoutWorkflow

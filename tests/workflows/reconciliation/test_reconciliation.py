@@ -5,36 +5,39 @@ outcome and ends ``requires_attention``; reconciliation asks the gateway and boo
 """
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 
 from activities.ledger import Ledger
 from schemas.domain import journals
-from schemas.identity import (
-    new_account_id,
-    new_payout_id,
-    new_refund_id,
-    payout_workflow_id,
-    refund_workflow_id,
-)
+from schemas.identity import new_account_id
+from schemas.identity import new_payout_id
+from schemas.identity import new_refund_id
+from schemas.identity import payout_workflow_id
+from schemas.identity import refund_workflow_id
 from schemas.ledger import MERCHANT_BALANCE
 from schemas.payments import PaymentStatus
-from schemas.payouts import PayoutInput, PayoutStatus
-from schemas.reconciliation import FindUnresolvedCommand, ReportCommand
-from schemas.refunds import RefundInput, RefundStatus
+from schemas.payouts import PayoutInput
+from schemas.payouts import PayoutStatus
+from schemas.reconciliation import FindUnresolvedCommand
+from schemas.reconciliation import ReportCommand
+from schemas.refunds import RefundInput
+from schemas.refunds import RefundStatus
 from schemas.store.ledger_reports import balance
-from schemas.store.tables import (
-    ConnectedAccountRecord,
-    JournalEntry,
-    PaymentRecord,
-    PayoutRecord,
-    RefundRecord,
-)
+from schemas.store.tables import ConnectedAccountRecord
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import PayoutRecord
+from schemas.store.tables import RefundRecord
 from tests.support.gateway import start_gateway
-from tests.support.payments import payment_input, start_payment
+from tests.support.payments import payment_input
+from tests.support.payments import start_payment
 from tests.support.worker import running_worker
 from workflows.payout.workflow import PayoutWorkflow
 from workflows.reconciliation.report import ReconciliationReportWorkflow

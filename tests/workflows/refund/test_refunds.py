@@ -4,17 +4,25 @@ import pytest
 from sqlmodel import Session
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import Client
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 
 from schemas import errors
-from schemas.identity import new_refund_id, payment_workflow_id, refund_workflow_id
-from schemas.ledger import MERCHANT_BALANCE, REFUND_RESERVE
-from schemas.payments import PaymentState, PaymentStatus
-from schemas.refunds import RefundInput, RefundStatus
+from schemas.identity import new_refund_id
+from schemas.identity import payment_workflow_id
+from schemas.identity import refund_workflow_id
+from schemas.ledger import MERCHANT_BALANCE
+from schemas.ledger import REFUND_RESERVE
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
+from schemas.refunds import RefundInput
+from schemas.refunds import RefundStatus
 from schemas.store.ledger_reports import balance
 from schemas.store.tables import PaymentRecord
-from tests.support.payments import payment_input, start_payment
+from tests.support.payments import payment_input
+from tests.support.payments import start_payment
 from tests.support.worker import running_worker
 from workflows.refund.workflow import RefundWorkflow
 

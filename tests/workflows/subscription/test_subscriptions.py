@@ -6,35 +6,37 @@ import contextlib
 import json
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from fractions import Fraction
 
 import pytest
-from sqlmodel import Session, select
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from sqlmodel import Session
+from sqlmodel import select
+from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError
 
 from schemas.billing import DunningPolicy
 from schemas.domain.billing_periods import boundary
-from schemas.identity import (
-    billing_payment_id,
-    new_plan_id,
-    new_subscription_id,
-    subscription_workflow_id,
-)
-from schemas.store.tables import PaymentRecord, SubscriptionRecord
-from schemas.subscriptions import (
-    CancelSubscriptionRequest,
-    ChangePlan,
-    PauseRequest,
-    Plan,
-    SubscriptionInput,
-    SubscriptionState,
-    UpdatePaymentMethodRequest,
-)
+from schemas.identity import billing_payment_id
+from schemas.identity import new_plan_id
+from schemas.identity import new_subscription_id
+from schemas.identity import subscription_workflow_id
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import SubscriptionRecord
+from schemas.subscriptions import CancelSubscriptionRequest
+from schemas.subscriptions import ChangePlan
+from schemas.subscriptions import PauseRequest
+from schemas.subscriptions import Plan
+from schemas.subscriptions import SubscriptionInput
+from schemas.subscriptions import SubscriptionState
+from schemas.subscriptions import UpdatePaymentMethodRequest
 from tests.support.worker import running_worker
-from workflows.subscription.steps import attributes, initial_state
+from workflows.subscription.steps import attributes
+from workflows.subscription.steps import initial_state
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 TENANT = "ten_subs"

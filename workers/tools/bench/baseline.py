@@ -8,7 +8,8 @@ ceiling paysaga is compared against.
 Kept free of third-party imports at module level (DESIGN §5: sandbox re-import cost).
 """
 
-from temporalio import activity, workflow
+from temporalio import activity
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.fraud import ScreeningDecision

@@ -15,13 +15,12 @@ from temporalio.worker import Worker
 
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
-from workers.tools.bench.baseline import (
-    BaselinePaymentWorkflow,
-    noop_authorize,
-    noop_record,
-    noop_screen,
-)
-from workers.worker.build import ACTIVITY_THREADS, workflow_runner
+from workers.tools.bench.baseline import BaselinePaymentWorkflow
+from workers.tools.bench.baseline import noop_authorize
+from workers.tools.bench.baseline import noop_record
+from workers.tools.bench.baseline import noop_screen
+from workers.worker.build import ACTIVITY_THREADS
+from workers.worker.build import workflow_runner
 
 
 async def serve(task_queue: str) -> None:

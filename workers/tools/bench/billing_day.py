@@ -16,21 +16,28 @@ import json
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlmodel import Session
+from sqlmodel import select
 
 from schemas.runtime.temporal_client import connect
 from schemas.store.database import make_engine
-from schemas.store.tables import PaymentRecord, SubscriptionRecord
+from schemas.store.tables import PaymentRecord
+from schemas.store.tables import SubscriptionRecord
 from workers.tools.bench.drivers import TENANT
 from workers.tools.bench.processes import ProcessMeter
-from workers.tools.bench.runner import Targets, progress_bars, run_on_stack
+from workers.tools.bench.runner import Targets
+from workers.tools.bench.runner import progress_bars
+from workers.tools.bench.runner import run_on_stack
 from workers.tools.verification import verify_payments
 
 TARGET_SECONDS = 600.0

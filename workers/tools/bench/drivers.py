@@ -9,7 +9,8 @@ import httpx
 from temporalio.client import Client
 
 from schemas.identity import payment_workflow_id
-from schemas.payments import PaymentInput, PaymentState
+from schemas.payments import PaymentInput
+from schemas.payments import PaymentState
 from workers.tools.bench.baseline import BaselinePaymentWorkflow
 from workers.tools.bench.load import Sample
 from workflows.payment.workflow import PaymentWorkflow

@@ -18,17 +18,22 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from schemas.store.database import make_engine, upgrade
+from schemas.store.database import make_engine
+from schemas.store.database import upgrade
 from schemas.store.reports import financial_report
 from workers.tools.bench import financial_data as data
 

@@ -22,13 +22,20 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from schemas.ledger import MERCHANT_BALANCE, REFUND_RESERVE, provider_clearing
-from schemas.store.reports import CAPTURE, FEE, REFUND
+from schemas.ledger import MERCHANT_BALANCE
+from schemas.ledger import REFUND_RESERVE
+from schemas.ledger import provider_clearing
+from schemas.store.reports import CAPTURE
+from schemas.store.reports import FEE
+from schemas.store.reports import REFUND
 from schemas.store.tables import JournalEntry
 
 DAYS = 90

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
+from sqlmodel import select
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
 from schemas.identity import payment_workflow_id
 from schemas.store.tables import IdempotentRequest

@@ -8,7 +8,8 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -41,7 +42,8 @@ def machine() -> dict:
 
 
 def _temporal_version() -> str | None:
-    from workers.stack import StackError, find_temporal_binary
+    from workers.stack import StackError
+    from workers.stack import find_temporal_binary
 
     try:
         out = subprocess.run(
@@ -152,7 +154,8 @@ def conclude(doc: dict, out: str | None, missed: list[str], console: Console) ->
 
 
 def _jsonable(value: object) -> object:
-    from dataclasses import asdict, is_dataclass
+    from dataclasses import asdict
+    from dataclasses import is_dataclass
 
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)

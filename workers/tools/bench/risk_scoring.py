@@ -24,7 +24,9 @@ import os
 import random
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +37,13 @@ from activities.risk.model import RiskModel
 from activities.risk.screening import FraudActivities
 from schemas.fraud import ScreeningCommand
 from schemas.identity import new_payment_id
-from schemas.payments import PaymentState, PaymentStatus
-from schemas.risk_rules import FraudRules, RiskRuleSetDocument
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
+from schemas.risk_rules import FraudRules
+from schemas.risk_rules import RiskRuleSetDocument
 from schemas.risk_signals import RiskSignals
-from schemas.store.database import make_engine, upgrade
+from schemas.store.database import make_engine
+from schemas.store.database import upgrade
 from schemas.store.read_model import upsert_payment
 from schemas.store.risk_rules import save_rule_set
 from workers.tools.bench.report import conclude

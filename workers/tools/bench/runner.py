@@ -6,16 +6,25 @@ import argparse
 import asyncio
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn
+from rich.progress import MofNCompleteColumn
+from rich.progress import Progress
+from rich.progress import TextColumn
+from rich.progress import TimeElapsedColumn
 from temporalio.client import Client
 
 from schemas.runtime.settings import Settings
@@ -24,13 +33,24 @@ from schemas.store.database import make_engine
 from workers.tools.bench import report
 from workers.tools.bench.baseline import BASELINE_TASK_QUEUE
 from workers.tools.bench.baseline_process import BaselineWorkerProcess
-from workers.tools.bench.drivers import AMOUNT, TENANT, ApiDriver, BaselineDriver, new_run_id
-from workers.tools.bench.find_max import FindMaxResult, StepPolicy, find_max_rate
-from workers.tools.bench.load import Driver, Sample, run_open_loop
+from workers.tools.bench.drivers import AMOUNT
+from workers.tools.bench.drivers import TENANT
+from workers.tools.bench.drivers import ApiDriver
+from workers.tools.bench.drivers import BaselineDriver
+from workers.tools.bench.drivers import new_run_id
+from workers.tools.bench.find_max import FindMaxResult
+from workers.tools.bench.find_max import StepPolicy
+from workers.tools.bench.find_max import find_max_rate
+from workers.tools.bench.load import Driver
+from workers.tools.bench.load import Sample
+from workers.tools.bench.load import run_open_loop
 from workers.tools.bench.processes import ProcessMeter
-from workers.tools.bench.recovery import claimed_payment_ids, started_payment_ids
-from workers.tools.bench.stats import PhaseResult, summarize
-from workers.tools.verification import Verification, verify_payments
+from workers.tools.bench.recovery import claimed_payment_ids
+from workers.tools.bench.recovery import started_payment_ids
+from workers.tools.bench.stats import PhaseResult
+from workers.tools.bench.stats import summarize
+from workers.tools.verification import Verification
+from workers.tools.verification import verify_payments
 
 # How long verification waits for the last workflows to close.
 SETTLE_SECONDS = 120.0
@@ -73,7 +93,8 @@ def targets_for(
             api_key=args.api_key,
         )
         return
-    from workers.stack import EmbeddedStack, free_stack_ports
+    from workers.stack import EmbeddedStack
+    from workers.stack import free_stack_ports
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="paysaga-bench-"))
     console.print(f"Starting the embedded stack in {data_dir}")

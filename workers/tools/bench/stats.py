@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 
 from workers.tools.bench.load import LoadWindow
 from workers.tools.bench.processes import ProcessUsage

@@ -63,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from workers.stack import StackError
-    from workers.tools.chaos.report import print_summary, write_json
+    from workers.tools.chaos.report import print_summary
+    from workers.tools.chaos.report import write_json
     from workers.tools.chaos.runner import run_chaos
 
     if args.payments < 1 or args.rate <= 0 or args.worker_kills < 0 or args.server_restarts < 0:

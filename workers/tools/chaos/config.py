@@ -1,7 +1,9 @@
 """What a chaos run does, and the payments it sends (drawn from the seed up front)."""
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 # The stack's timers, short so a paused payment ends within the run (ISO 8601 durations).

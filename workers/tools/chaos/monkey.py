@@ -9,12 +9,14 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 import httpx
 
 from workers.stack import EmbeddedStack
-from workers.tools.chaos.config import PROVIDER_TIMEOUT_MS, ChaosConfig
+from workers.tools.chaos.config import PROVIDER_TIMEOUT_MS
+from workers.tools.chaos.config import ChaosConfig
 
 FAULT_KINDS = ("gateway_5xx", "slow_responses", "timeouts_after_apply")
 # A counted fault stays set until the gateway used it up, or this long.

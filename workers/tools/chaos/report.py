@@ -7,12 +7,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlalchemy import func
+from sqlmodel import Session
+from sqlmodel import select
 
 from schemas.store.tables import Posting
 from workers.tools.chaos.client import ClientStats
-from workers.tools.chaos.config import EXPECTED, ChaosConfig, PaymentPlan
+from workers.tools.chaos.config import EXPECTED
+from workers.tools.chaos.config import ChaosConfig
+from workers.tools.chaos.config import PaymentPlan
 from workers.tools.chaos.monkey import ChaosStats
 from workers.tools.verification import Verification
 

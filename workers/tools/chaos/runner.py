@@ -6,7 +6,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -17,11 +18,16 @@ from schemas.reconciliation import FindUnresolvedCommand
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
 from schemas.store.database import make_engine
-from workers.stack import EmbeddedStack, free_stack_ports
+from workers.stack import EmbeddedStack
+from workers.stack import free_stack_ports
 from workers.tools.chaos.client import RetryingClient
-from workers.tools.chaos.config import STACK_ENV, ChaosConfig, PaymentPlan, plan_payments
+from workers.tools.chaos.config import STACK_ENV
+from workers.tools.chaos.config import ChaosConfig
+from workers.tools.chaos.config import PaymentPlan
+from workers.tools.chaos.config import plan_payments
 from workers.tools.chaos.monkey import Monkey
-from workers.tools.chaos.report import build_result, ledger_imbalance
+from workers.tools.chaos.report import build_result
+from workers.tools.chaos.report import ledger_imbalance
 from workers.tools.chaos.traffic import drive_payment
 from workers.tools.verification import verify_payments
 from workflows.reconciliation.workflow import ReconciliationWorkflow

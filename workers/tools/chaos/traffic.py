@@ -7,7 +7,8 @@ from collections.abc import Callable
 import httpx
 
 from schemas.payments import FINAL_STATUSES
-from workers.tools.chaos.client import CallFailed, RetryingClient
+from workers.tools.chaos.client import CallFailed
+from workers.tools.chaos.client import RetryingClient
 from workers.tools.chaos.config import PaymentPlan
 
 FINAL = frozenset(status.value for status in FINAL_STATUSES)

@@ -7,7 +7,8 @@ import os
 import sys
 
 from workers.tools.arguments import positive_int
-from workers.tools.risk import DEFAULT_SAMPLES, DEFAULT_SEED
+from workers.tools.risk import DEFAULT_SAMPLES
+from workers.tools.risk import DEFAULT_SEED
 
 
 def add_risk_arguments(risk: argparse.ArgumentParser) -> None:

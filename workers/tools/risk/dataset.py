@@ -45,7 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from schemas.risk import FEATURE_NAMES, RiskFeatures
+from schemas.risk import FEATURE_NAMES
+from schemas.risk import RiskFeatures
 
 FRAUD_RATE = 0.02
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy import select
 
-from schemas.risk import FEATURE_NAMES, RiskFeatures, as_row
+from schemas.risk import FEATURE_NAMES
+from schemas.risk import RiskFeatures
+from schemas.risk import as_row
 from schemas.store.tables import RiskLabelRecord
 
 # How much one real outcome weighs against one synthetic row when fitting. Real labels are

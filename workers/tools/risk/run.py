@@ -12,10 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from schemas.risk import RiskModelCard
-from workers.tools.risk import DEFAULT_SAMPLES, DEFAULT_SEED
-from workers.tools.risk.dataset import SyntheticDataset, generate
-from workers.tools.risk.labels import LABEL_WEIGHT, StoredLabels
-from workers.tools.risk.training import save, train
+from workers.tools.risk import DEFAULT_SAMPLES
+from workers.tools.risk import DEFAULT_SEED
+from workers.tools.risk.dataset import SyntheticDataset
+from workers.tools.risk.dataset import generate
+from workers.tools.risk.labels import LABEL_WEIGHT
+from workers.tools.risk.labels import StoredLabels
+from workers.tools.risk.training import save
+from workers.tools.risk.training import train
 
 
 @dataclass(frozen=True)

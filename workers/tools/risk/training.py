@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -29,16 +30,18 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import (
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.metrics import precision_recall_curve
+from sklearn.metrics import precision_score
+from sklearn.metrics import recall_score
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import cross_val_predict
+from sklearn.model_selection import train_test_split
 
-from activities.risk.model import CARD_FILE, MODEL_FILE
-from schemas.risk import FEATURE_NAMES, RiskModelCard
+from activities.risk.model import CARD_FILE
+from activities.risk.model import MODEL_FILE
+from schemas.risk import FEATURE_NAMES
+from schemas.risk import RiskModelCard
 
 PRECISION_TARGET = 0.80
 HELD_OUT_FRACTION = 0.25

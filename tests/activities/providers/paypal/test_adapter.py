@@ -11,15 +11,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.paypal.adapter import PayPalProvider
-from activities.providers.paypal.http import minor_units, paypal_amount
+from activities.providers.paypal.http import minor_units
+from activities.providers.paypal.http import paypal_amount
 from schemas import errors
 from schemas.provider import ChargeResult
-from tests.activities.providers.commands import (
-    authorize_command,
-    charge_command,
-    failure_of,
-    refund_command,
-)
+from tests.activities.providers.commands import authorize_command
+from tests.activities.providers.commands import charge_command
+from tests.activities.providers.commands import failure_of
+from tests.activities.providers.commands import refund_command
 from tests.support.fake_paypal import FakePayPal
 
 PAYPAL = "paypal"

@@ -3,12 +3,15 @@
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
 from activities.providers.paypal.adapter import PayPalProvider
-from schemas.provider_events import ProviderEvent, WebhookSignatureError
+from schemas.provider_events import ProviderEvent
+from schemas.provider_events import WebhookSignatureError
 from tests.support.fake_paypal import FakePayPal
 
 WEBHOOK_ID = "WH-TEST"

@@ -4,7 +4,9 @@ tokens, balances, fees, a gateway dying mid-request). What every adapter does is
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -12,18 +14,18 @@ import pytest
 
 from activities.providers.sandbox.adapter import SandboxGateway
 from schemas import errors
-from schemas.provider import ChargeResult, DeclineDetails
-from tests.activities.providers.commands import (
-    authorize_command,
-    charge_command,
-    failure_of,
-    new_id,
-    payout_command,
-    refund_command,
-    reversal_command,
-    transfer_command,
-)
-from tests.support.gateway import GatewayProcess, start_gateway
+from schemas.provider import ChargeResult
+from schemas.provider import DeclineDetails
+from tests.activities.providers.commands import authorize_command
+from tests.activities.providers.commands import charge_command
+from tests.activities.providers.commands import failure_of
+from tests.activities.providers.commands import new_id
+from tests.activities.providers.commands import payout_command
+from tests.activities.providers.commands import refund_command
+from tests.activities.providers.commands import reversal_command
+from tests.activities.providers.commands import transfer_command
+from tests.support.gateway import GatewayProcess
+from tests.support.gateway import start_gateway
 
 SANDBOX = "sandbox"
 

@@ -2,7 +2,9 @@
 payouts): what only Stripe has. What every adapter does is in ``test_contract.py``."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -10,12 +12,10 @@ import pytest
 from activities.providers.stripe.adapter import StripeProvider
 from schemas import errors
 from schemas.provider import TransferReversalCommand
-from tests.activities.providers.commands import (
-    authorize_command,
-    failure_of,
-    payout_command,
-    transfer_command,
-)
+from tests.activities.providers.commands import authorize_command
+from tests.activities.providers.commands import failure_of
+from tests.activities.providers.commands import payout_command
+from tests.activities.providers.commands import transfer_command
 from tests.support.localstripe import LOCALSTRIPE_API_KEY
 
 STRIPE = "stripe"

@@ -4,14 +4,16 @@ freshness both ways, and the mapping of each event type to a ProviderEvent."""
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import pytest
 from stripe import WebhookSignature
 
 from activities.providers.stripe.adapter import StripeProvider
-from schemas.provider_events import ProviderEvent, WebhookSignatureError
+from schemas.provider_events import ProviderEvent
+from schemas.provider_events import WebhookSignatureError
 
 SECRET = "whsec_test_paysaga"
 CREATED = 1_760_000_000

@@ -9,12 +9,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, text
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlalchemy import text
+from sqlmodel import Session
+from sqlmodel import select
 
 from schemas.store.database import make_engine
 from schemas.store.reports import financial_report
-from schemas.store.tables import JournalEntry, Posting
+from schemas.store.tables import JournalEntry
+from schemas.store.tables import Posting
 from tests.support.ledger import assert_ledger_invariants
 from tests.support.paysaga_cli import paysaga_command
 from workers.tools.bench import financial_data

@@ -8,7 +8,9 @@ import subprocess
 from tests.support.paysaga_cli import paysaga_command
 from workers.cli import build_parser
 from workers.tools.bench.cli import argument_problem
-from workers.tools.bench.risk_scoring import TARGET_MS, WARM_UP, failures
+from workers.tools.bench.risk_scoring import TARGET_MS
+from workers.tools.bench.risk_scoring import WARM_UP
+from workers.tools.bench.risk_scoring import failures
 
 PAYMENTS = 120
 

@@ -11,26 +11,29 @@ from __future__ import annotations
 import math
 import re
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from activities.risk.model import CARD_FILE, RiskModel
-from schemas.payments import PaymentState, PaymentStatus
+from activities.risk.model import CARD_FILE
+from activities.risk.model import RiskModel
+from schemas.payments import PaymentState
+from schemas.payments import PaymentStatus
 from schemas.provider_events import ProviderEvent
 from schemas.risk import RiskModelCard
-from schemas.store.database import make_engine, upgrade
+from schemas.store.database import make_engine
+from schemas.store.database import upgrade
 from schemas.store.read_model import upsert_payment
 from schemas.store.webhook_events import record_dispute
 from tests.support.paysaga_cli import paysaga_command
-from tests.support.risk_states import later, reviewed_state
-from tests.workers.tools.risk.test_risk_model import (
-    HELD_OUT_LINE,
-    PRECISION_FLOOR,
-    RECALL_FLOOR,
-)
+from tests.support.risk_states import later
+from tests.support.risk_states import reviewed_state
+from tests.workers.tools.risk.test_risk_model import HELD_OUT_LINE
+from tests.workers.tools.risk.test_risk_model import PRECISION_FLOOR
+from tests.workers.tools.risk.test_risk_model import RECALL_FLOOR
 from workers.tools.risk.dataset import generate
 
 TENANT = "ten_feedback"

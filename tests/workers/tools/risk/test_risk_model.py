@@ -13,10 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from activities.risk.model import CARD_FILE, MODEL_FILE, RiskModel, RiskModelError
-from schemas.risk import FEATURE_NAMES, RiskFeatures, RiskModelCard, as_row
+from activities.risk.model import CARD_FILE
+from activities.risk.model import MODEL_FILE
+from activities.risk.model import RiskModel
+from activities.risk.model import RiskModelError
+from schemas.risk import FEATURE_NAMES
+from schemas.risk import RiskFeatures
+from schemas.risk import RiskModelCard
+from schemas.risk import as_row
 from tests.support.paysaga_cli import paysaga_command
-from workers.tools.risk.dataset import FRAUD_RATE, generate
+from workers.tools.risk.dataset import FRAUD_RATE
+from workers.tools.risk.dataset import generate
 
 SAMPLES = 20_000
 SEED = 7
