@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from workers.tools.arguments import add_with_default
+
 EXIT_PORT_IN_USE = 2
 
 
@@ -44,19 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the whole stack on this machine until Ctrl-C. State is kept in "
         "--data-dir (Temporal history, payments, gateway), logs in <data-dir>/logs.",
     )
-    dev.add_argument(
+    add_with_default(
+        dev,
         "--data-dir",
-        default=os.environ.get("PAYSAGA_DATA_DIR", ".paysaga"),
-        help="directory for the SQLite files and logs (default: %(default)s)",
+        str,
+        os.environ.get("PAYSAGA_DATA_DIR", ".paysaga"),
+        "directory for the SQLite files and logs",
     )
-    dev.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    dev.add_argument("--api-port", type=_port, default=8000, help="default: %(default)s")
-    dev.add_argument("--temporal-port", type=_port, default=7233, help="default: %(default)s")
-    dev.add_argument("--ui-port", type=_port, default=8233, help="default: %(default)s")
-    dev.add_argument("--gateway-port", type=_port, default=8100, help="default: %(default)s")
-    dev.add_argument(
-        "--metrics-port", type=_port, default=9464, help="worker metrics (default: %(default)s)"
-    )
+    add_with_default(dev, "--host", str, "127.0.0.1", "address to bind")
+    add_with_default(dev, "--api-port", _port, 8000)
+    add_with_default(dev, "--temporal-port", _port, 7233)
+    add_with_default(dev, "--ui-port", _port, 8233)
+    add_with_default(dev, "--gateway-port", _port, 8100)
+    add_with_default(dev, "--metrics-port", _port, 9464, "worker metrics")
     dev.add_argument(
         "--database-url",
         default=os.environ.get("PAYSAGA_DATABASE_URL"),
@@ -79,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser(
         "api", help="run the REST API with uvicorn", description="Serve api.app:create_app."
     )
-    api.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
-    api.add_argument("--port", type=_port, default=8000, help="default: %(default)s")
+    add_with_default(api, "--host", str, "127.0.0.1")
+    add_with_default(api, "--port", _port, 8000)
 
     db = commands.add_parser(
         "db",
@@ -115,15 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Add the custom search attributes the workflows set (PaymentStatus, "
         "...) when the namespace lacks them. Safe to run repeatedly.",
     )
-    search.add_argument(
+    add_with_default(
+        search,
         "--address",
-        default=os.environ.get("PAYSAGA_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-        help="Temporal frontend (default: %(default)s)",
+        str,
+        os.environ.get("PAYSAGA_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+        "Temporal frontend",
     )
-    search.add_argument(
-        "--namespace",
-        default=os.environ.get("PAYSAGA_TEMPORAL_NAMESPACE", "default"),
-        help="default: %(default)s",
+    add_with_default(
+        search, "--namespace", str, os.environ.get("PAYSAGA_TEMPORAL_NAMESPACE", "default")
     )
     search.add_argument(
         "--wait", type=float, default=60.0, help="seconds to wait for the server to answer"

@@ -18,10 +18,9 @@
 Every POST but the customer's needs an ``Idempotency-Key`` (``Routing.money_moving``).
 """
 
-from typing import Annotated
+from collections.abc import Callable
 
 from fastapi import APIRouter
-from fastapi import Query
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.responses import Response
@@ -35,9 +34,12 @@ from workers.sandbox_gateway.bodies import CreateCharge
 from workers.sandbox_gateway.bodies import CreateRefund
 from workers.sandbox_gateway.bodies import EmptyBody
 from workers.sandbox_gateway.bodies import parse
+from workers.sandbox_gateway.faults import Operation
+from workers.sandbox_gateway.idempotency import Answer
+from workers.sandbox_gateway.routing import Body
+from workers.sandbox_gateway.routing import Limit
 from workers.sandbox_gateway.routing import Routing
-
-Limit = Annotated[int, Query(ge=1, le=100)]
+from workers.sandbox_gateway.store import Tx
 
 
 def router(routing: Routing, public_url: str | None) -> APIRouter:
@@ -53,43 +55,23 @@ def router(routing: Routing, public_url: str | None) -> APIRouter:
             request, "charge", CreateCharge, lambda tx, body: charges.create(tx, body, url)
         )
 
-    @api.post("/v1/charges/{charge_id}/capture")
-    async def capture(charge_id: str, request: Request) -> Response:
-        return await routing.money_moving(
-            request,
-            "capture",
-            AmountBody,
-            lambda tx, body: charges.capture(tx, charge_id, body.amount),
-        )
+    def charge_operation(
+        operation: Operation, model: type[Body], apply: Callable[[Tx, str, Body], Answer]
+    ) -> None:
+        """``POST /v1/charges/{id}/<operation>``: ``apply(tx, the charge's id, body)``."""
 
-    @api.post("/v1/charges/{charge_id}/void")
-    async def void(charge_id: str, request: Request) -> Response:
-        return await routing.money_moving(
-            request, "void", EmptyBody, lambda tx, _: charges.void(tx, charge_id)
-        )
+        @api.post(f"/v1/charges/{{charge_id}}/{operation}")
+        async def operate(charge_id: str, request: Request) -> Response:
+            return await routing.money_moving(
+                request, operation, model, lambda tx, body: apply(tx, charge_id, body)
+            )
 
-    @api.post("/v1/charges/{charge_id}/refund")
-    async def refund_charge(charge_id: str, request: Request) -> Response:
-        return await routing.money_moving(
-            request,
-            "refund",
-            AmountBody,
-            lambda tx, body: refunds.refund_charge(tx, charge_id, body.amount),
-        )
+    charge_operation("capture", AmountBody, charges.capture)
+    charge_operation("void", EmptyBody, lambda tx, charge_id, _: charges.void(tx, charge_id))
+    charge_operation("refund", AmountBody, refunds.refund_charge)
+    charge_operation("confirm", EmptyBody, lambda tx, charge_id, _: charges.confirm(tx, charge_id))
 
-    @api.post("/v1/charges/{charge_id}/confirm")
-    async def confirm(charge_id: str, request: Request) -> Response:
-        return await routing.money_moving(
-            request, "confirm", EmptyBody, lambda tx, _: charges.confirm(tx, charge_id)
-        )
-
-    @api.get("/v1/charges")
-    async def list_charges(reference: str | None = None, limit: Limit = 100) -> dict:
-        return await routing.read(lambda tx: charges.find(tx, reference, limit))
-
-    @api.get("/v1/charges/{charge_id}")
-    async def get_charge(charge_id: str) -> dict:
-        return await routing.read(lambda tx: charges.get(tx, charge_id))
+    routing.add_lookups(api, "charges", charges.get, charges.find)
 
     @api.get("/v1/charges/{charge_id}/3ds", response_class=HTMLResponse)
     async def challenge_page(charge_id: str) -> HTMLResponse:

@@ -14,12 +14,12 @@ objects of their own (``refunds``).
 
 import json
 import logging
-import secrets
 from typing import Any
 
 from workers.sandbox_gateway import ledger
 from workers.sandbox_gateway import lists
 from workers.sandbox_gateway import tokens
+from workers.sandbox_gateway.bodies import AmountBody
 from workers.sandbox_gateway.bodies import CreateCharge
 from workers.sandbox_gateway.bodies import amount_within
 from workers.sandbox_gateway.errors import charge_state
@@ -27,8 +27,8 @@ from workers.sandbox_gateway.errors import invalid_request
 from workers.sandbox_gateway.errors import resource_missing
 from workers.sandbox_gateway.idempotency import Answer
 from workers.sandbox_gateway.rows import Charge
+from workers.sandbox_gateway.rows import new_id
 from workers.sandbox_gateway.store import Tx
-from workers.sandbox_gateway.store import now_iso
 
 log = logging.getLogger("sandbox_gateway")
 
@@ -105,7 +105,7 @@ def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
         raise invalid_request(
             "token_not_found", f"no such payment method: {tokens.masked(body.payment_method)}"
         )
-    charge_id = f"ch_{secrets.token_hex(12)}"
+    charge_id = new_id("ch")
     charge = Charge(
         id=charge_id,
         status=AUTHORIZED,
@@ -115,7 +115,6 @@ def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
         customer_id=body.customer_id,
         payment_method=body.payment_method,
         capture_requested=body.capture,
-        created=now_iso(),
     )
     answer = None
     if token.behaviour is tokens.Behaviour.DECLINE:
@@ -155,16 +154,7 @@ def _capture(tx: Tx, charge: Charge, amount: int) -> None:
     """``captured``: the fee is taken and the money enters the platform's balance."""
     charge.status, charge.amount_captured, charge.capture_error = CAPTURED, amount, None
     charge.fee = fee_for(amount)
-    ledger.record(
-        tx,
-        "charge",
-        amount=amount,
-        fee=charge.fee,
-        currency=charge.currency,
-        source=charge.id,
-        reference=charge.reference,
-        payment_id=charge.reference,
-    )
+    ledger.record(tx, "charge", charge, amount, fee=charge.fee, payment_id=charge.reference)
 
 
 def _capture_refused(charge: Charge) -> bool:
@@ -172,12 +162,12 @@ def _capture_refused(charge: Charge) -> bool:
     return token is not None and token.behaviour is tokens.Behaviour.CAPTURE_FAILS
 
 
-def capture(tx: Tx, charge_id: str, amount: int | None) -> Answer:
+def capture(tx: Tx, charge_id: str, body: AmountBody) -> Answer:
     charge = existing(tx, charge_id)
     if charge.status != AUTHORIZED:
         raise charge_state(charge_id, charge.status, "captured")
     amount = amount_within(
-        amount, charge.amount_authorized, "capture of {amount} exceeds the authorized {most}"
+        body.amount, charge.amount_authorized, "capture of {amount} exceeds the authorized {most}"
     )
     if _capture_refused(charge):
         charge.capture_error = _failure_json(tokens.CAPTURE_FAILED)

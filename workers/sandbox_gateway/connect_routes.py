@@ -34,8 +34,6 @@ from workers.sandbox_gateway.bodies import CreateTransfer
 from workers.sandbox_gateway.bodies import ReverseTransfer
 from workers.sandbox_gateway.routing import Routing
 
-Limit = Annotated[int, Query(ge=1, le=100)]
-
 
 def router(routing: Routing) -> APIRouter:
     api = APIRouter()
@@ -53,25 +51,13 @@ def router(routing: Routing) -> APIRouter:
             lambda tx, body: transfers.reverse(tx, transfer_id, body),
         )
 
-    @api.get("/v1/transfers")
-    async def list_transfers(reference: str | None = None, limit: Limit = 100) -> dict:
-        return await routing.read(lambda tx: transfers.find(tx, reference, limit))
-
-    @api.get("/v1/transfers/{transfer_id}")
-    async def get_transfer(transfer_id: str) -> dict:
-        return await routing.read(lambda tx: transfers.get(tx, transfer_id))
+    routing.add_lookups(api, "transfers", transfers.get, transfers.find)
 
     @api.post("/v1/payouts")
     async def create_payout(request: Request) -> Response:
         return await routing.money_moving(request, "payout", CreatePayout, payouts.create)
 
-    @api.get("/v1/payouts")
-    async def list_payouts(reference: str | None = None, limit: Limit = 100) -> dict:
-        return await routing.read(lambda tx: payouts.find(tx, reference, limit))
-
-    @api.get("/v1/payouts/{payout_id}")
-    async def get_payout(payout_id: str) -> dict:
-        return await routing.read(lambda tx: payouts.get(tx, payout_id))
+    routing.add_lookups(api, "payouts", payouts.get, payouts.find)
 
     @api.get("/v1/balance")
     async def get_balance(account: str | None = None) -> dict:

@@ -21,7 +21,6 @@ Listed oldest first by ``seq`` (the insertion order, which is also ``created`` o
 lock serializes every write), ``starting_after`` being the last id of the previous page.
 """
 
-import secrets
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -30,33 +29,38 @@ from typing import Any
 from workers.sandbox_gateway import lists
 from workers.sandbox_gateway.errors import invalid_request
 from workers.sandbox_gateway.rows import BalanceTransaction
+from workers.sandbox_gateway.rows import Charge
+from workers.sandbox_gateway.rows import Payout
+from workers.sandbox_gateway.rows import Refund
+from workers.sandbox_gateway.rows import Transfer
+from workers.sandbox_gateway.rows import TransferReversal
+from workers.sandbox_gateway.rows import new_id
 from workers.sandbox_gateway.store import Tx
-from workers.sandbox_gateway.store import now_iso
 
 
 def record(
     tx: Tx,
     type_: str,
-    *,
+    source: Charge | Refund | Transfer | TransferReversal | Payout,
     amount: int,
-    currency: str,
-    source: str,
-    reference: str | None,
+    *,
+    reference: str | None = None,
     payment_id: str | None = None,
     fee: int = 0,
     account: str | None = None,
 ) -> BalanceTransaction:
+    """The row of ``source``'s movement of ``amount`` (signed), in its currency and under its
+    reference unless ``reference`` is given."""
     txn = BalanceTransaction(
-        id=f"txn_{secrets.token_hex(12)}",
+        id=new_id("txn"),
         type=type_,
         amount=amount,
         fee=fee,
-        currency=currency,
-        source=source,
-        reference=reference,
+        currency=source.currency,
+        source=source.id,
+        reference=source.reference if reference is None else reference,
         payment_id=payment_id,
         account=account,
-        created=now_iso(),
     )
     tx.insert(txn)
     return txn

@@ -9,7 +9,6 @@ balance transaction of the destination's balance (``account`` = the destination)
 """
 
 import logging
-import secrets
 from typing import Any
 
 from workers.sandbox_gateway import balance
@@ -21,8 +20,8 @@ from workers.sandbox_gateway.errors import invalid_request
 from workers.sandbox_gateway.errors import resource_missing
 from workers.sandbox_gateway.idempotency import Answer
 from workers.sandbox_gateway.rows import Payout
+from workers.sandbox_gateway.rows import new_id
 from workers.sandbox_gateway.store import Tx
-from workers.sandbox_gateway.store import now_iso
 
 log = logging.getLogger("sandbox_gateway")
 
@@ -49,30 +48,13 @@ def create(tx: Tx, body: CreatePayout) -> Answer:
     if not tokens.looks_like_bank_account(body.bank_account):
         raise invalid_request("invalid_bank_account", "bank_account must be a ba_ token")
     balance.require(tx, body.amount, body.currency, account=body.destination)
-    payout = Payout(
-        id=f"pout_{secrets.token_hex(12)}",
-        amount=body.amount,
-        currency=body.currency,
-        destination=body.destination,
-        bank_account=body.bank_account,
-        status=PAID,
-        reference=body.reference,
-        created=now_iso(),
-    )
+    payout = Payout(id=new_id("pout"), status=PAID, **body.model_dump())
     refusal = tokens.FAILING_BANK_ACCOUNTS.get(body.bank_account)
     if refusal is not None:
         payout.status, payout.failure_code = FAILED, refusal.code
         payout.failure_message = refusal.message
     else:
-        ledger.record(
-            tx,
-            "payout",
-            amount=-payout.amount,
-            currency=payout.currency,
-            source=payout.id,
-            reference=payout.reference,
-            account=payout.destination,
-        )
+        ledger.record(tx, "payout", payout, -payout.amount, account=payout.destination)
     tx.insert(payout)
     log.info(
         "payout %s for %s from %s: %s",

@@ -13,13 +13,13 @@ balance moves. Through the older route, which can only answer a charge, it is a 
 """
 
 import logging
-import secrets
 from typing import Any
 
 from workers.sandbox_gateway import charges
 from workers.sandbox_gateway import ledger
 from workers.sandbox_gateway import lists
 from workers.sandbox_gateway import tokens
+from workers.sandbox_gateway.bodies import AmountBody
 from workers.sandbox_gateway.bodies import CreateRefund
 from workers.sandbox_gateway.bodies import amount_within
 from workers.sandbox_gateway.errors import charge_state
@@ -27,8 +27,8 @@ from workers.sandbox_gateway.errors import resource_missing
 from workers.sandbox_gateway.idempotency import Answer
 from workers.sandbox_gateway.rows import Charge
 from workers.sandbox_gateway.rows import Refund
+from workers.sandbox_gateway.rows import new_id
 from workers.sandbox_gateway.store import Tx
-from workers.sandbox_gateway.store import now_iso
 
 log = logging.getLogger("sandbox_gateway")
 
@@ -55,9 +55,9 @@ def create(tx: Tx, body: CreateRefund) -> Answer:
     return Answer(200, render(refund), charge.id)
 
 
-def refund_charge(tx: Tx, charge_id: str, amount: int | None) -> Answer:
+def refund_charge(tx: Tx, charge_id: str, body: AmountBody) -> Answer:
     """The older route: the answer is the charge (or a 402 if the refund failed)."""
-    charge, refund = _refund(tx, charge_id, amount, None)
+    charge, refund = _refund(tx, charge_id, body.amount, None)
     if refund.status == FAILED:
         error = {
             "type": "card_error",
@@ -82,13 +82,12 @@ def _refund(
         "refund of {amount} exceeds the refundable {most}",
     )
     refund = Refund(
-        id=f"rf_{secrets.token_hex(12)}",
+        id=new_id("rf"),
         charge_id=charge.id,
         amount=amount,
         currency=charge.currency,
         status=SUCCEEDED,
         reference=reference,
-        created=now_iso(),
     )
     if tokens.refund_fails(charge.payment_method):
         failure = tokens.REFUND_FAILED
@@ -99,15 +98,7 @@ def _refund(
         if charge.amount_refunded == charge.amount_captured:
             charge.status = charges.REFUNDED
         tx.update(charge)
-        ledger.record(
-            tx,
-            "refund",
-            amount=-amount,
-            currency=charge.currency,
-            source=refund.id,
-            reference=reference,
-            payment_id=charge.reference,
-        )
+        ledger.record(tx, "refund", refund, -amount, payment_id=charge.reference)
     tx.insert(refund)
     log.info("refund %s of %s (%s): %s", refund.id, charge.id, reference, refund.status)
     return charge, refund

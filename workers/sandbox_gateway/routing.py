@@ -2,9 +2,12 @@
 
 import asyncio
 from collections.abc import Callable
+from typing import Annotated
 from typing import Any
 from typing import TypeVar
 
+from fastapi import APIRouter
+from fastapi import Query
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -19,6 +22,7 @@ from workers.sandbox_gateway.store import Store
 from workers.sandbox_gateway.store import Tx
 
 Body = TypeVar("Body", bound=RequestBody)
+Limit = Annotated[int, Query(ge=1, le=100)]
 
 
 class Routing:
@@ -56,6 +60,24 @@ class Routing:
     async def read(self, work: Callable[[Tx], dict[str, Any]]) -> dict[str, Any]:
         """``work`` in one store transaction, off the event loop."""
         return await asyncio.to_thread(self._in_tx, work)
+
+    def add_lookups(
+        self,
+        api: APIRouter,
+        collection: str,
+        get: Callable[[Tx, str], dict[str, Any]],
+        find: Callable[[Tx, str | None, int], dict[str, Any]],
+    ) -> None:
+        """``GET /v1/<collection>/{id}`` answered by ``get``, and ``GET /v1/<collection>``
+        (``?reference=&limit=``, newest first) by ``find``."""
+
+        @api.get(f"/v1/{collection}")
+        async def find_by_reference(reference: str | None = None, limit: Limit = 100) -> dict:
+            return await self.read(lambda tx: find(tx, reference, limit))
+
+        @api.get(f"/v1/{collection}/{{object_id}}")
+        async def get_by_id(object_id: str) -> dict:
+            return await self.read(lambda tx: get(tx, object_id))
 
     def _in_tx(self, work: Callable[[Tx], dict[str, Any]]) -> dict[str, Any]:
         with self.store.transaction() as tx:

@@ -1,7 +1,20 @@
-"""One dataclass per table row (``TABLE`` names the table, the fields are its columns)."""
+"""One dataclass per table row (``TABLE`` names the table, the fields are its columns).
 
+A new row's ``id`` is ``new_id`` with its object's prefix; its ``created`` is the moment it is
+made.
+"""
+
+import secrets
 from dataclasses import dataclass
+from dataclasses import field
 from typing import ClassVar
+
+from workers.sandbox_gateway.store import now_iso
+
+
+def new_id(prefix: str) -> str:
+    """``ch_…``, ``rf_…``: the prefix names the kind of object, the rest is random."""
+    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 @dataclass
@@ -24,7 +37,7 @@ class Charge:
     next_action_url: str | None = None
     capture_error: str | None = None
     failure: str | None = None
-    created: str = ""
+    created: str = field(default_factory=now_iso)
 
     def __post_init__(self) -> None:
         self.capture_requested = bool(self.capture_requested)  # SQLite stores 0/1
@@ -42,7 +55,7 @@ class Refund:
     reference: str | None
     failure_code: str | None = None
     failure_message: str | None = None
-    created: str = ""
+    created: str = field(default_factory=now_iso)
 
 
 @dataclass
@@ -54,9 +67,9 @@ class Transfer:
     currency: str
     destination: str
     reference: str
+    status: str
     amount_reversed: int = 0
-    status: str = "paid"
-    created: str = ""
+    created: str = field(default_factory=now_iso)
 
 
 @dataclass
@@ -68,7 +81,7 @@ class TransferReversal:
     amount: int
     currency: str
     reference: str | None
-    created: str = ""
+    created: str = field(default_factory=now_iso)
 
 
 @dataclass
@@ -84,7 +97,7 @@ class Payout:
     reference: str
     failure_code: str | None = None
     failure_message: str | None = None
-    created: str = ""
+    created: str = field(default_factory=now_iso)
 
 
 @dataclass
@@ -102,4 +115,4 @@ class BalanceTransaction:
     reference: str | None
     payment_id: str | None
     account: str | None
-    created: str
+    created: str = field(default_factory=now_iso)

@@ -9,7 +9,6 @@ is back). Transfers are - balance transactions of the platform, reversals +.
 """
 
 import logging
-import secrets
 from typing import Any
 
 from workers.sandbox_gateway import balance
@@ -23,8 +22,8 @@ from workers.sandbox_gateway.errors import resource_missing
 from workers.sandbox_gateway.idempotency import Answer
 from workers.sandbox_gateway.rows import Transfer
 from workers.sandbox_gateway.rows import TransferReversal
+from workers.sandbox_gateway.rows import new_id
 from workers.sandbox_gateway.store import Tx
-from workers.sandbox_gateway.store import now_iso
 
 log = logging.getLogger("sandbox_gateway")
 
@@ -58,23 +57,9 @@ def render(tx: Tx, transfer: Transfer) -> dict[str, Any]:
 
 def create(tx: Tx, body: CreateTransfer) -> Answer:
     balance.require(tx, body.amount, body.currency)
-    transfer = Transfer(
-        id=f"tr_{secrets.token_hex(12)}",
-        amount=body.amount,
-        currency=body.currency,
-        destination=body.destination,
-        reference=body.reference,
-        created=now_iso(),
-    )
+    transfer = Transfer(id=new_id("tr"), status=PAID, **body.model_dump())
     tx.insert(transfer)
-    ledger.record(
-        tx,
-        "transfer",
-        amount=-transfer.amount,
-        currency=transfer.currency,
-        source=transfer.id,
-        reference=transfer.reference,
-    )
+    ledger.record(tx, "transfer", transfer, -transfer.amount)
     log.info("transfer %s for %s to %s", transfer.id, transfer.reference, transfer.destination)
     return Answer(200, render(tx, transfer), None)
 
@@ -89,12 +74,11 @@ def reverse(tx: Tx, transfer_id: str, body: ReverseTransfer) -> Answer:
         body.amount, left, "reversal of {amount} exceeds the {most} not reversed yet"
     )
     reversal = TransferReversal(
-        id=f"trr_{secrets.token_hex(12)}",
+        id=new_id("trr"),
         transfer_id=transfer.id,
         amount=amount,
         currency=transfer.currency,
         reference=body.reference,
-        created=now_iso(),
     )
     tx.insert(reversal)
     transfer.amount_reversed += amount
@@ -102,12 +86,7 @@ def reverse(tx: Tx, transfer_id: str, body: ReverseTransfer) -> Answer:
         transfer.status = REVERSED
     tx.update(transfer)
     ledger.record(
-        tx,
-        "transfer_reversal",
-        amount=amount,
-        currency=transfer.currency,
-        source=reversal.id,
-        reference=body.reference or transfer.reference,
+        tx, "transfer_reversal", reversal, amount, reference=body.reference or transfer.reference
     )
     log.info("reversal %s of %s: %s", reversal.id, transfer.id, transfer.status)
     return Answer(200, render(tx, transfer), None)

@@ -421,10 +421,13 @@ class EmbeddedStack:
             self._children, child, self.temporal_address, self.start_timeout, self._say
         )
 
+    def _spawn_python(self, name: str, module: str, *args: str) -> Child:
+        """``python -m module args`` with this interpreter, in the children's environment."""
+        return self._children.spawn(name, [sys.executable, "-m", module, *args], self.env())
+
     def _spawn_gateway(self) -> Child:
-        cmd = [
-            sys.executable,
-            "-m",
+        return self._spawn_python(
+            "gateway",
             "workers.sandbox_gateway",
             "--host",
             self.host,
@@ -432,11 +435,10 @@ class EmbeddedStack:
             str(self.gateway_port),
             "--db",
             str(Path(self.data_dir) / "gateway.db"),
-        ]
-        return self._children.spawn("gateway", cmd, self.env())
+        )
 
     def _spawn_worker(self) -> Child:
-        return self._children.spawn("worker", [sys.executable, "-m", "workers.worker"], self.env())
+        return self._spawn_python("worker", "workers.worker")
 
     def _wait_worker(self, child: Child) -> None:
         self._children.run_async(lambda: self._worker_polling(child))
@@ -447,9 +449,8 @@ class EmbeddedStack:
         )
 
     def _start_api(self) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
+        child = self._spawn_python(
+            "api",
             "uvicorn",
             "api.app:create_app",
             "--factory",
@@ -459,8 +460,7 @@ class EmbeddedStack:
             str(self.api_port),
             "--timeout-keep-alive",
             str(API_KEEP_ALIVE_SECONDS),
-        ]
-        child = self._children.spawn("api", cmd, self.env())
+        )
         self._children.wait_http(child, f"{self.api_url}/readyz", self.start_timeout)
         self.api_key = dev_tenant.bootstrap(self.api_url, self.admin_key)
 

@@ -1,5 +1,5 @@
 """Tools that drive a running stack: bench, chaos, risk training, verification.
 
 ``bench``, ``chaos`` and ``risk`` each declare their ``paysaga`` subcommand in their ``cli``
-(``arguments`` holds the argument types they share).
+(``arguments`` holds what their options share).
 """

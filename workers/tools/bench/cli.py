@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from workers.tools.arguments import add_with_default
 from workers.tools.arguments import positive_int
 
 
@@ -20,15 +21,10 @@ def _pids(value: str) -> dict[str, int]:
 
 def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     load = bench.add_argument_group("load")
-    load.add_argument("--rate", type=float, default=20.0, help="payments/s (default: %(default)s)")
-    load.add_argument(
-        "--duration", type=float, default=30.0, help="seconds of load (default: %(default)s)"
-    )
-    load.add_argument(
-        "--warmup",
-        type=float,
-        default=3.0,
-        help="seconds of load at --rate before measuring, not counted (default: %(default)s)",
+    add_with_default(load, "--rate", float, 20.0, "payments/s")
+    add_with_default(load, "--duration", float, 30.0, "seconds of load")
+    add_with_default(
+        load, "--warmup", float, 3.0, "seconds of load at --rate before measuring, not counted"
     )
     load.add_argument(
         "--baseline",
@@ -39,17 +35,12 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
 
     find = bench.add_argument_group("--find-max: step the rate up until it no longer holds")
     find.add_argument("--find-max", action="store_true")
-    find.add_argument("--start-rate", type=float, default=10.0, help="default: %(default)s")
-    find.add_argument("--rate-step", type=float, default=10.0, help="default: %(default)s")
-    find.add_argument("--max-rate", type=float, default=300.0, help="default: %(default)s")
-    find.add_argument(
-        "--step-duration", type=float, default=15.0, help="seconds per step (default: %(default)s)"
-    )
-    find.add_argument(
-        "--p99-bound",
-        type=float,
-        default=1.0,
-        help="seconds; a step whose p99 exceeds it ends the search (default: %(default)s)",
+    add_with_default(find, "--start-rate", float, 10.0)
+    add_with_default(find, "--rate-step", float, 10.0)
+    add_with_default(find, "--max-rate", float, 300.0)
+    add_with_default(find, "--step-duration", float, 15.0, "seconds per step")
+    add_with_default(
+        find, "--p99-bound", float, 1.0, "seconds; a step whose p99 exceeds it ends the search"
     )
 
     target = bench.add_argument_group(
@@ -82,35 +73,21 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
         "scratch PostgreSQL database from PAYSAGA_TEST_POSTGRES_URL, dropped afterwards)"
     )
     report.add_argument("--financial-report", action="store_true")
-    report.add_argument(
-        "--postings",
-        type=positive_int,
-        default=1_000_000,
-        help="ledger postings to load (default: %(default)s)",
-    )
-    report.add_argument(
-        "--report-runs",
-        type=positive_int,
-        default=5,
-        help="timed runs of each report (default: %(default)s)",
-    )
+    add_with_default(report, "--postings", positive_int, 1_000_000, "ledger postings to load")
+    add_with_default(report, "--report-runs", positive_int, 5, "timed runs of each report")
 
     billing = bench.add_argument_group(
         "--billing-day: --subscriptions monthly subscriptions whose charge falls at the same "
         "moment; how long the billing day takes, the worker's memory, no duplicate charge"
     )
     billing.add_argument("--billing-day", action="store_true")
-    billing.add_argument(
-        "--subscriptions",
-        type=positive_int,
-        default=10_000,
-        help="subscriptions to bill (default: %(default)s)",
-    )
-    billing.add_argument(
+    add_with_default(billing, "--subscriptions", positive_int, 10_000, "subscriptions to bill")
+    add_with_default(
+        billing,
         "--create-concurrency",
-        type=positive_int,
-        default=32,
-        help="POST /v1/subscriptions in flight while creating them (default: %(default)s)",
+        positive_int,
+        32,
+        "POST /v1/subscriptions in flight while creating them",
     )
 
     scoring = bench.add_argument_group(
@@ -118,12 +95,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
         "whole FraudActivities.screen_payment on a SQLite file (no stack; target p99 < 5 ms)"
     )
     scoring.add_argument("--risk-scoring", action="store_true")
-    scoring.add_argument(
-        "--payments",
-        type=positive_int,
-        default=1_000,
-        help="payments scored and screened (default: %(default)s)",
-    )
+    add_with_default(scoring, "--payments", positive_int, 1_000, "payments scored and screened")
     scoring.add_argument(
         "--risk-model",
         help="a model directory (paysaga risk train --out); default: train one first",
@@ -139,32 +111,22 @@ def argument_problem(args: argparse.Namespace) -> str | None:
     if args.billing_day and (args.financial_report or args.find_max or args.baseline):
         return "--billing-day runs alone, not with --financial-report, --find-max or --baseline"
     if args.financial_report:
-        others = [
-            flag
-            for flag, value in (
-                ("--api-url", args.api_url),
-                ("--find-max", args.find_max),
-                ("--baseline", args.baseline),
-                ("--inject-duplicate-charge", args.inject_duplicate_charge),
-            )
-            if value
-        ]
+        not_with = ("--api-url", "--find-max", "--baseline", "--inject-duplicate-charge")
+        others = [flag for flag in not_with if _value(args, flag)]
         return f"--financial-report runs alone, not with {', '.join(others)}" if others else None
     if args.api_url:
-        missing = [
-            flag
-            for flag, value in (
-                ("--temporal-address", args.temporal_address),
-                ("--gateway-url", args.gateway_url),
-                ("--database-url", args.database_url),
-            )
-            if not value
-        ]
+        needed = ("--temporal-address", "--gateway-url", "--database-url")
+        missing = [flag for flag in needed if not _value(args, flag)]
         if missing:
             return f"--api-url also needs {', '.join(missing)}"
     if args.rate <= 0 or args.duration <= 0 or args.step_duration <= 0:
         return "--rate, --duration and --step-duration must be positive"
     return None
+
+
+def _value(args: argparse.Namespace, flag: str) -> object:
+    """What ``--some-flag`` was given as (argparse's destination ``some_flag``)."""
+    return getattr(args, flag.removeprefix("--").replace("-", "_"))
 
 
 def main(args: argparse.Namespace) -> int:

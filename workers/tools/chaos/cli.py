@@ -2,9 +2,11 @@
 
 import argparse
 import signal
+from dataclasses import fields
 from pathlib import Path
 from types import FrameType
 
+from workers.tools.arguments import add_with_default
 from workers.tools.chaos.config import ChaosConfig
 
 EXIT_VIOLATIONS = 1
@@ -12,39 +14,33 @@ EXIT_DID_NOT_RUN = 2
 
 
 def add_chaos_arguments(parser: argparse.ArgumentParser) -> None:
+    """Each option sets the ``ChaosConfig`` field its destination names."""
     defaults = ChaosConfig()
-    parser.add_argument(
-        "--payments", type=int, default=defaults.payments, help="default: %(default)s"
-    )
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=defaults.rate,
-        help="payments started per second (default: %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="default: %(default)s")
-    parser.add_argument(
-        "--worker-kills",
-        type=int,
-        default=defaults.worker_kills,
-        help="SIGKILLs of the worker (default: %(default)s)",
-    )
-    parser.add_argument(
+    add_with_default(parser, "--payments", int, defaults.payments)
+    add_with_default(parser, "--rate", float, defaults.rate, "payments started per second")
+    add_with_default(parser, "--seed", int, defaults.seed)
+    add_with_default(parser, "--worker-kills", int, defaults.worker_kills, "SIGKILLs of the worker")
+    add_with_default(
+        parser,
         "--server-restarts",
-        type=int,
-        default=defaults.server_restarts,
-        help="SIGKILLs and restarts of the Temporal dev server (default: %(default)s)",
+        int,
+        defaults.server_restarts,
+        "SIGKILLs and restarts of the Temporal dev server",
     )
     parser.add_argument(
         "--no-faults",
-        action="store_true",
+        dest="faults",
+        action="store_false",
         help="do not inject gateway faults (5xx, latency, hangs)",
     )
-    parser.add_argument(
+    add_with_default(
+        parser,
         "--settle",
-        type=float,
-        default=defaults.settle_seconds,
-        help="seconds after the last start for every payment to be final (default: %(default)s)",
+        float,
+        defaults.settle_seconds,
+        "seconds after the last start for every payment to be final",
+        dest="settle_seconds",
+        metavar="SETTLE",
     )
     parser.add_argument(
         "--data-dir",
@@ -70,18 +66,7 @@ def main(args: argparse.Namespace) -> int:
     if args.payments < 1 or args.rate <= 0 or args.worker_kills < 0 or args.server_restarts < 0:
         print("paysaga chaos: --payments and --rate must be positive, kills and restarts >= 0")
         return EXIT_DID_NOT_RUN
-    config = ChaosConfig(
-        payments=args.payments,
-        rate=args.rate,
-        seed=args.seed,
-        worker_kills=args.worker_kills,
-        server_restarts=args.server_restarts,
-        faults=not args.no_faults,
-        settle_seconds=args.settle,
-        data_dir=args.data_dir,
-        out=args.out,
-        quiet=args.quiet,
-    )
+    config = ChaosConfig(**{field.name: getattr(args, field.name) for field in fields(ChaosConfig)})
     console = Console(highlight=False)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
