@@ -12,15 +12,12 @@ from datetime import UTC
 from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy import Engine
 from sqlalchemy import select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.ledger import Ledger
+from activities.ledger import LedgerBacked
 from activities.ledger import account_ids
 from activities.ledger import rejected
-from schemas import errors
 from schemas.domain import journals
 from schemas.ledger import MERCHANT_BALANCE
 from schemas.ledger import PAYOUT_RESERVE
@@ -34,10 +31,7 @@ from schemas.store.records import CONNECTED_ACCOUNTS
 from schemas.store.tables import LedgerAccount
 
 
-class PayoutActivities:
-    def __init__(self, engine: Engine) -> None:
-        self._ledger = Ledger(engine)
-
+class PayoutActivities(LedgerBacked):
     @activity.defn
     def reserve_payout(self, payout: PayoutInput) -> PayoutAdmission:
         """Admit the payout and reserve its money, or raise ``Rejected`` (nothing written)."""
@@ -73,16 +67,12 @@ class PayoutActivities:
             entry = journals.payout_reserve(
                 payout.payout_id, account.provider, state.currency, amount
             )
-            try:
-                transaction.post(payout.tenant_id, [entry])
-            except ApplicationError as e:
-                if e.type != errors.INSUFFICIENT_BALANCE:
-                    raise
-                raise rejected(
-                    "insufficient_balance",
-                    f"the merchant balance ({format_minor(max(available, 0), state.currency)} "
-                    f"available) cannot cover a payout of {format_minor(amount, state.currency)}",
-                ) from None
+            transaction.reserve(
+                payout.tenant_id,
+                entry,
+                f"the merchant balance ({format_minor(max(available, 0), state.currency)} "
+                f"available) cannot cover a payout of {format_minor(amount, state.currency)}",
+            )
             return PayoutAdmission(state=state, bank_account=account.bank_account)
 
     @activity.defn

@@ -12,14 +12,11 @@ from datetime import UTC
 from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy import Engine
 from sqlalchemy import update
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.ledger import Ledger
+from activities.ledger import LedgerBacked
 from activities.ledger import rejected
-from schemas import errors
 from schemas.domain import journals
 from schemas.payments import REFUNDABLE_STATUSES
 from schemas.payments import PaymentState
@@ -35,10 +32,7 @@ from schemas.store.refunds import succeeded_amount
 from schemas.store.tables import PaymentRecord
 
 
-class RefundActivities:
-    def __init__(self, engine: Engine) -> None:
-        self._ledger = Ledger(engine)
-
+class RefundActivities(LedgerBacked):
     @activity.defn
     def reserve_refund(self, refund: RefundInput) -> RefundState:
         """Admit the refund and reserve its money, or raise ``Rejected`` (nothing written)."""
@@ -81,16 +75,13 @@ class RefundActivities:
             entry = journals.refund_reserve(
                 refund.refund_id, state.provider, state.currency, amount
             )
-            try:
-                transaction.post(refund.tenant_id, [entry], payment_id=refund.payment_id)
-            except ApplicationError as e:
-                if e.type != errors.INSUFFICIENT_BALANCE:
-                    raise
-                raise rejected(
-                    "insufficient_balance",
-                    f"the merchant's available balance cannot cover a refund of {amount} "
-                    "(the provider keeps its fees; paid-out money is gone)",
-                ) from None
+            transaction.reserve(
+                refund.tenant_id,
+                entry,
+                f"the merchant's available balance cannot cover a refund of {amount} "
+                "(the provider keeps its fees; paid-out money is gone)",
+                payment_id=refund.payment_id,
+            )
             return state
 
     @activity.defn
