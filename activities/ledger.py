@@ -27,6 +27,7 @@ from sqlalchemy import update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.admission import rejected
 from schemas import errors
 from schemas.ledger import JournalEntryDraft
 from schemas.ledger import RecordPaymentCommand
@@ -232,13 +233,6 @@ def account_ids(
         )
     ).all()
     return {(code, currency): account_id for code, currency, account_id in rows}
-
-
-def rejected(code: str, message: str) -> ApplicationError:
-    """An admission (refund, payout) refused: final, and nothing was written."""
-    return ApplicationError(
-        message, {"code": code, "message": message}, type=errors.REJECTED, non_retryable=True
-    )
 
 
 def check_balanced(entry: JournalEntryDraft) -> None:

@@ -15,9 +15,10 @@ from sqlalchemy import Connection
 from sqlalchemy import select
 from temporalio import activity
 
+from activities.admission import admitted_state
+from activities.admission import rejected
 from activities.ledger import LedgerBacked
 from activities.ledger import account_ids
-from activities.ledger import rejected
 from schemas.domain import journals
 from schemas.ledger import MERCHANT_BALANCE
 from schemas.ledger import PAYOUT_RESERVE
@@ -52,16 +53,8 @@ class PayoutActivities(LedgerBacked):
                     f"{format_minor(max(amount, 0), payout.currency)} available is below the "
                     f"minimum payout of {format_minor(payout.minimum_amount, payout.currency)}",
                 )
-            now = datetime.now(UTC)
-            state = PayoutState(
-                payout_id=payout.payout_id,
-                tenant_id=payout.tenant_id,
-                account_id=payout.account_id,
-                amount=amount,
-                currency=payout.currency,
-                provider=account.provider,
-                created_at=now,
-                updated_at=now,
+            state = admitted_state(
+                PayoutState, payout, datetime.now(UTC), amount=amount, provider=account.provider
             )
             PAYOUTS.upsert(connection, state)
             entry = journals.payout_reserve(

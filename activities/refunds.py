@@ -15,8 +15,9 @@ from sqlalchemy import Connection
 from sqlalchemy import update
 from temporalio import activity
 
+from activities.admission import admitted_state
+from activities.admission import rejected
 from activities.ledger import LedgerBacked
-from activities.ledger import rejected
 from schemas.domain import journals
 from schemas.payments import REFUNDABLE_STATUSES
 from schemas.payments import PaymentState
@@ -58,18 +59,14 @@ class RefundActivities(LedgerBacked):
                     f"refund of {amount} exceeds the refundable {refundable} "
                     f"({payment.currency}, minor units)",
                 )
-            now = datetime.now(UTC)
-            state = RefundState(
-                refund_id=refund.refund_id,
-                tenant_id=refund.tenant_id,
-                payment_id=refund.payment_id,
+            state = admitted_state(
+                RefundState,
+                refund,
+                datetime.now(UTC),
                 amount=amount,
                 currency=payment.currency,
                 provider=payment.provider,
-                reason=refund.reason,
                 charge_reference=payment.provider_reference,
-                created_at=now,
-                updated_at=now,
             )
             REFUNDS.upsert(connection, state)
             entry = journals.refund_reserve(
