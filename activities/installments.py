@@ -14,7 +14,8 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine
 from temporalio import activity
 
-from activities.ledger import rejected
+from activities.admission import admitted_state
+from activities.admission import rejected
 from schemas.installments import InstallmentPlanInput
 from schemas.installments import InstallmentPlanState
 from schemas.installments import InstallmentPlanStatus
@@ -49,22 +50,8 @@ class InstallmentActivities:
                 return existing  # a retry of an attempt that committed
             if plan.invoice_id is not None:
                 _lock_invoice(connection, plan, now)
-            state = InstallmentPlanState(
-                **plan.model_dump(
-                    include={
-                        "installment_plan_id",
-                        "tenant_id",
-                        "customer_id",
-                        "currency",
-                        "total",
-                        "invoice_id",
-                        "description",
-                    }
-                ),
-                installments=plan.installments,
-                next_charge_at=plan.installments[0].due_at,
-                created_at=now,
-                updated_at=now,
+            state = admitted_state(
+                InstallmentPlanState, plan, now, next_charge_at=plan.installments[0].due_at
             )
             state.refresh_totals()
             INSTALLMENT_PLANS.upsert(connection, state)

@@ -27,6 +27,7 @@ from sqlalchemy import update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.admission import rejected
 from schemas import errors
 from schemas.ledger import JournalEntryDraft
 from schemas.ledger import RecordPaymentCommand
@@ -59,6 +60,23 @@ class LedgerTransaction:
         self.resolved.update({(tenant_id, c, cur): i for (c, cur), i in accounts.items()})
         return post_entries(self.connection, tenant_id, entries, payment_id, accounts)
 
+    def reserve(
+        self,
+        tenant_id: str,
+        entry: JournalEntryDraft,
+        shortfall: str,
+        payment_id: str | None = None,
+    ) -> None:
+        """Post an admission's reservation. One that would overdraw a guarded account refuses
+        the admission (``Rejected`` ``insufficient_balance``, saying ``shortfall``), and the
+        transaction rolls back: nothing is written."""
+        try:
+            self.post(tenant_id, [entry], payment_id=payment_id)
+        except ApplicationError as e:
+            if e.type != errors.INSUFFICIENT_BALANCE:
+                raise
+            raise rejected("insufficient_balance", shortfall) from None
+
 
 class Ledger:
     """The ledger of one database. Account ids are cached only once their transaction has
@@ -77,10 +95,15 @@ class Ledger:
         self._known_accounts.update(transaction.resolved)
 
 
-class LedgerActivities:
+class LedgerBacked:
+    """Activities that write in ledger transactions: one ``Ledger`` per instance, so every
+    call shares its account-id cache."""
+
     def __init__(self, engine: Engine) -> None:
         self._ledger = Ledger(engine)
 
+
+class LedgerActivities(LedgerBacked):
     @activity.defn
     def record_payment(self, command: RecordPaymentCommand) -> None:
         with self._ledger.transaction() as transaction:
@@ -210,13 +233,6 @@ def account_ids(
         )
     ).all()
     return {(code, currency): account_id for code, currency, account_id in rows}
-
-
-def rejected(code: str, message: str) -> ApplicationError:
-    """An admission (refund, payout) refused: final, and nothing was written."""
-    return ApplicationError(
-        message, {"code": code, "message": message}, type=errors.REJECTED, non_retryable=True
-    )
 
 
 def check_balanced(entry: JournalEntryDraft) -> None:

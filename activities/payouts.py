@@ -12,15 +12,13 @@ from datetime import UTC
 from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy import Engine
 from sqlalchemy import select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.ledger import Ledger
+from activities.admission import admitted_state
+from activities.admission import rejected
+from activities.ledger import LedgerBacked
 from activities.ledger import account_ids
-from activities.ledger import rejected
-from schemas import errors
 from schemas.domain import journals
 from schemas.ledger import MERCHANT_BALANCE
 from schemas.ledger import PAYOUT_RESERVE
@@ -34,10 +32,7 @@ from schemas.store.records import CONNECTED_ACCOUNTS
 from schemas.store.tables import LedgerAccount
 
 
-class PayoutActivities:
-    def __init__(self, engine: Engine) -> None:
-        self._ledger = Ledger(engine)
-
+class PayoutActivities(LedgerBacked):
     @activity.defn
     def reserve_payout(self, payout: PayoutInput) -> PayoutAdmission:
         """Admit the payout and reserve its money, or raise ``Rejected`` (nothing written)."""
@@ -58,31 +53,19 @@ class PayoutActivities:
                     f"{format_minor(max(amount, 0), payout.currency)} available is below the "
                     f"minimum payout of {format_minor(payout.minimum_amount, payout.currency)}",
                 )
-            now = datetime.now(UTC)
-            state = PayoutState(
-                payout_id=payout.payout_id,
-                tenant_id=payout.tenant_id,
-                account_id=payout.account_id,
-                amount=amount,
-                currency=payout.currency,
-                provider=account.provider,
-                created_at=now,
-                updated_at=now,
+            state = admitted_state(
+                PayoutState, payout, datetime.now(UTC), amount=amount, provider=account.provider
             )
             PAYOUTS.upsert(connection, state)
             entry = journals.payout_reserve(
                 payout.payout_id, account.provider, state.currency, amount
             )
-            try:
-                transaction.post(payout.tenant_id, [entry])
-            except ApplicationError as e:
-                if e.type != errors.INSUFFICIENT_BALANCE:
-                    raise
-                raise rejected(
-                    "insufficient_balance",
-                    f"the merchant balance ({format_minor(max(available, 0), state.currency)} "
-                    f"available) cannot cover a payout of {format_minor(amount, state.currency)}",
-                ) from None
+            transaction.reserve(
+                payout.tenant_id,
+                entry,
+                f"the merchant balance ({format_minor(max(available, 0), state.currency)} "
+                f"available) cannot cover a payout of {format_minor(amount, state.currency)}",
+            )
             return PayoutAdmission(state=state, bank_account=account.bank_account)
 
     @activity.defn

@@ -12,14 +12,12 @@ from datetime import UTC
 from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy import Engine
 from sqlalchemy import update
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.ledger import Ledger
-from activities.ledger import rejected
-from schemas import errors
+from activities.admission import admitted_state
+from activities.admission import rejected
+from activities.ledger import LedgerBacked
 from schemas.domain import journals
 from schemas.payments import REFUNDABLE_STATUSES
 from schemas.payments import PaymentState
@@ -35,10 +33,7 @@ from schemas.store.refunds import succeeded_amount
 from schemas.store.tables import PaymentRecord
 
 
-class RefundActivities:
-    def __init__(self, engine: Engine) -> None:
-        self._ledger = Ledger(engine)
-
+class RefundActivities(LedgerBacked):
     @activity.defn
     def reserve_refund(self, refund: RefundInput) -> RefundState:
         """Admit the refund and reserve its money, or raise ``Rejected`` (nothing written)."""
@@ -64,33 +59,26 @@ class RefundActivities:
                     f"refund of {amount} exceeds the refundable {refundable} "
                     f"({payment.currency}, minor units)",
                 )
-            now = datetime.now(UTC)
-            state = RefundState(
-                refund_id=refund.refund_id,
-                tenant_id=refund.tenant_id,
-                payment_id=refund.payment_id,
+            state = admitted_state(
+                RefundState,
+                refund,
+                datetime.now(UTC),
                 amount=amount,
                 currency=payment.currency,
                 provider=payment.provider,
-                reason=refund.reason,
                 charge_reference=payment.provider_reference,
-                created_at=now,
-                updated_at=now,
             )
             REFUNDS.upsert(connection, state)
             entry = journals.refund_reserve(
                 refund.refund_id, state.provider, state.currency, amount
             )
-            try:
-                transaction.post(refund.tenant_id, [entry], payment_id=refund.payment_id)
-            except ApplicationError as e:
-                if e.type != errors.INSUFFICIENT_BALANCE:
-                    raise
-                raise rejected(
-                    "insufficient_balance",
-                    f"the merchant's available balance cannot cover a refund of {amount} "
-                    "(the provider keeps its fees; paid-out money is gone)",
-                ) from None
+            transaction.reserve(
+                refund.tenant_id,
+                entry,
+                f"the merchant's available balance cannot cover a refund of {amount} "
+                "(the provider keeps its fees; paid-out money is gone)",
+                payment_id=refund.payment_id,
+            )
             return state
 
     @activity.defn

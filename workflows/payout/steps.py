@@ -7,6 +7,8 @@ money back to the merchant balance (ledger ``payout_release``), and refuses to w
 transfer is still out: the reservation then stays for reconciliation.
 """
 
+from typing import TypeVar
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 from temporalio.exceptions import ApplicationError
@@ -36,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit.failures import reason
     from workflows.kit.failures import refusal
     from workflows.kit.failures import refused
+
+Command = TypeVar("Command", TransferCommand, PayoutCommand, TransferReversalCommand)
 
 
 class PayoutSteps:
@@ -77,14 +81,7 @@ class PayoutSteps:
         return True
 
     async def transfer(self) -> None:
-        command = TransferCommand(
-            payout_id=self.payout.payout_id,
-            provider=self.state.provider,
-            destination=self.payout.account_id,
-            amount=self.state.amount,
-            currency=self.state.currency,
-            idempotency_key=self._key("transfer"),
-        )
+        command = self._command(TransferCommand, "transfer", destination=self.payout.account_id)
         result = await self._call(transfer_to_connected_account, command)
         self.state.transfer_reference = result.reference
         self._transfer_outstanding = True
@@ -92,14 +89,11 @@ class PayoutSteps:
 
     async def pay_out(self) -> list[JournalEntryDraft]:
         """The journal of the paid payout; raises ``StepFailed`` when the bank refused."""
-        command = PayoutCommand(
-            payout_id=self.payout.payout_id,
-            provider=self.state.provider,
+        command = self._command(
+            PayoutCommand,
+            "payout",
             destination=self.payout.account_id,
             bank_account=self._bank_account,
-            amount=self.state.amount,
-            currency=self.state.currency,
-            idempotency_key=self._key("payout"),
         )
         result = await self._call(pay_out_to_bank, command)
         self.state.payout_reference = result.reference
@@ -131,13 +125,10 @@ class PayoutSteps:
     # ----------------------------------------------------------------- compensations
 
     async def reverse_transfer(self) -> str:
-        command = TransferReversalCommand(
-            payout_id=self.payout.payout_id,
-            provider=self.state.provider,
+        command = self._command(
+            TransferReversalCommand,
+            "reverse_transfer",
             transfer_reference=self.state.transfer_reference,
-            amount=self.state.amount,
-            currency=self.state.currency,
-            idempotency_key=self._key("reverse_transfer"),
         )
         await workflow.execute_activity(reverse_transfer, command, **policies.COMPENSATION_CALL)
         self._transfer_outstanding = False
@@ -177,8 +168,17 @@ class PayoutSteps:
             state.payout_id, state.account_id, state.provider, state.currency, state.amount
         )
 
-    def _key(self, step: str) -> str:
-        return f"{self.payout.payout_id}:{step}"
+    def _command(self, command_type: type[Command], step: str, **where) -> Command:
+        """A provider command of ``step``: the payout's id, provider and money, where the money
+        goes, and the step's own idempotency key."""
+        return command_type(
+            payout_id=self.payout.payout_id,
+            provider=self.state.provider,
+            amount=self.state.amount,
+            currency=self.state.currency,
+            idempotency_key=f"{self.payout.payout_id}:{step}",
+            **where,
+        )
 
     def _touch(self) -> None:
         self.state.updated_at = max(self.state.updated_at, workflow.now())

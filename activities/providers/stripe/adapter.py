@@ -208,14 +208,9 @@ class StripeProvider(ClosedOnExit):
 
     async def transfer(self, command: TransferCommand) -> TransferResult:
         log.info("transfer %s", describe(command))
-        params = {
-            "amount": command.amount,
-            "currency": command.currency.lower(),
-            "destination": command.destination,
-            # Lets find_transfer filter on Stripe's side instead of listing every transfer.
-            "transfer_group": command.payout_id,
-            "metadata": _metadata(payout_id=command.payout_id),
-        }
+        params = _payout_money(command, command.destination)
+        # Lets find_transfer filter on Stripe's side instead of listing every transfer.
+        params["transfer_group"] = command.payout_id
         call = self._connect.v1.transfers.create_async(params, idempotent(command))
         return _transfer(await post("transfer", call))
 
@@ -233,12 +228,7 @@ class StripeProvider(ClosedOnExit):
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
         log.info("payout %s", describe(command))
-        params = {
-            "amount": command.amount,
-            "currency": command.currency.lower(),
-            "destination": command.bank_account,
-            "metadata": _metadata(payout_id=command.payout_id),
-        }
+        params = _payout_money(command, command.bank_account)
         options: stripe.RequestOptions = {
             "idempotency_key": command.idempotency_key,
             "stripe_account": command.destination,  # the connected account pays out
@@ -314,6 +304,17 @@ class StripeProvider(ClosedOnExit):
 def _metadata(**values: str | None) -> dict[str, str]:
     """Stripe metadata: strings only, and no key for what we do not have (e.g. tenant)."""
     return {key: value for key, value in values.items() if value is not None}
+
+
+def _payout_money(command: TransferCommand | PayoutCommand, destination: str) -> dict[str, Any]:
+    """What a payout's transfer and its bank payout both send: the money, where it goes (the
+    connected account, its bank account) and our payout id."""
+    return {
+        "amount": command.amount,
+        "currency": command.currency.lower(),
+        "destination": destination,
+        "metadata": _metadata(payout_id=command.payout_id),
+    }
 
 
 def _payment_method(payment_method: str) -> dict[str, Any]:
