@@ -243,6 +243,21 @@ def test_concurrent_attempts_of_the_same_record_post_once(database_engine: Engin
 # --- rejected entries ------------------------------------------------------------------
 
 
+def assert_rejected_writing_nothing(engine: Engine, command: RecordPaymentCommand) -> None:
+    with pytest.raises(ApplicationError) as raised:
+        LedgerActivities(engine).record_payment(command)
+
+    assert raised.value.type == errors.LEDGER_REJECTED
+    assert raised.value.non_retryable
+    # Not even the read model row: the state that goes with a rejected entry is not stored.
+    assert row_counts(engine) == {
+        "payments": 0,
+        "journal_entries": 0,
+        "postings": 0,
+        "ledger_accounts": 0,
+    }
+
+
 @pytest.mark.parametrize(
     "lines",
     [
@@ -256,43 +271,22 @@ def test_concurrent_attempts_of_the_same_record_post_once(database_engine: Engin
     ],
 )
 def test_an_unbalanced_entry_is_rejected_and_writes_nothing(database_engine: Engine, lines):
-    ledger = LedgerActivities(database_engine)
     state = captured(payment_state(amount=1000))
     command = RecordPaymentCommand(
         state=state, journal=[entry(f"{state.payment_id}:capture", *lines)]
     )
 
-    with pytest.raises(ApplicationError) as raised:
-        ledger.record_payment(command)
-
-    assert raised.value.type == errors.LEDGER_REJECTED
-    assert raised.value.non_retryable
-    # Not even the read model row: the state that goes with a rejected entry is not stored.
-    assert row_counts(database_engine) == {
-        "payments": 0,
-        "journal_entries": 0,
-        "postings": 0,
-        "ledger_accounts": 0,
-    }
+    assert_rejected_writing_nothing(database_engine, command)
 
 
 def test_one_bad_entry_rejects_the_whole_record(database_engine: Engine):
-    ledger = LedgerActivities(database_engine)
     state = captured(payment_state(amount=1000))
     good = capture_entry(state.payment_id, 1000)
     bad = entry(f"{state.payment_id}:fee", (MERCHANT, 30, "USD"), ("fees", -29, "USD"))
 
-    with pytest.raises(ApplicationError) as raised:
-        ledger.record_payment(RecordPaymentCommand(state=state, journal=[good, bad]))
-
-    assert raised.value.type == errors.LEDGER_REJECTED
-    assert raised.value.non_retryable
-    assert row_counts(database_engine) == {
-        "payments": 0,
-        "journal_entries": 0,
-        "postings": 0,
-        "ledger_accounts": 0,
-    }
+    assert_rejected_writing_nothing(
+        database_engine, RecordPaymentCommand(state=state, journal=[good, bad])
+    )
 
 
 def test_a_rejected_record_leaves_the_previous_state_in_place(database_engine: Engine):

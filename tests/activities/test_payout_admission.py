@@ -22,7 +22,6 @@ from activities.ledger import LedgerActivities
 from activities.payouts import PayoutActivities
 from schemas import errors
 from schemas.domain import journals
-from schemas.identity import new_account_id
 from schemas.identity import new_payout_id
 from schemas.ledger import MERCHANT_BALANCE
 from schemas.ledger import PAYOUT_RESERVE
@@ -36,11 +35,11 @@ from schemas.payouts import PayoutStatus
 from schemas.payouts import RecordPayoutCommand
 from schemas.store.database import make_engine
 from schemas.store.ledger_reports import balance
-from schemas.store.tables import ConnectedAccountRecord
 from schemas.store.tables import JournalEntry
 from schemas.store.tables import LedgerAccount
 from schemas.store.tables import PayoutRecord
 from tests.support.payments import processing_state
+from tests.support.sagas import add_connected_account
 
 TENANT = "ten_payouts"
 
@@ -57,23 +56,6 @@ def fund(engine: Engine, amount: int, tenant: str = TENANT) -> None:
     )
     journal = journals.capture(state.payment_id, "sandbox", "USD", amount, 0)
     LedgerActivities(engine).record_payment(RecordPaymentCommand(state=state, journal=journal))
-
-
-def connected_account(engine: Engine, tenant: str = TENANT) -> str:
-    account_id = new_account_id()
-    with Session(engine) as session:
-        session.add(
-            ConnectedAccountRecord(
-                account_id=account_id,
-                tenant_id=tenant,
-                name="Seller",
-                provider="sandbox",
-                bank_account="ba_ok",
-                created_at=datetime.now(UTC),
-            )
-        )
-        session.commit()
-    return account_id
 
 
 def payout_input(account_id: str, amount: int | None, minimum: int = 1) -> PayoutInput:
@@ -131,7 +113,7 @@ def race(engine: Engine, inputs: list[PayoutInput]) -> list[PayoutState | str]:
 
 def test_racing_payouts_reserve_exactly_what_is_available(database_engine: Engine):
     fund(database_engine, 10_000)
-    account_id = connected_account(database_engine)
+    account_id = add_connected_account(database_engine, TENANT)
     before = counts(database_engine)
 
     outcomes = race(database_engine, [payout_input(account_id, 1_500) for _ in range(20)])
@@ -155,7 +137,7 @@ def test_racing_payouts_reserve_exactly_what_is_available(database_engine: Engin
 
 def test_a_payout_of_everything_takes_what_is_there_under_the_lock(database_engine: Engine):
     fund(database_engine, 10_000)
-    account_id = connected_account(database_engine)
+    account_id = add_connected_account(database_engine, TENANT)
     # Five payouts of "everything" race five of 1,000: whichever "everything" runs first
     # takes all that is left; every payout after it finds nothing.
     inputs = [payout_input(account_id, None if i % 2 else 1_000) for i in range(10)]
@@ -173,7 +155,7 @@ def test_a_payout_of_everything_takes_what_is_there_under_the_lock(database_engi
 
 def test_below_the_minimum_is_rejected_and_writes_nothing(database_engine: Engine):
     fund(database_engine, 500)
-    account_id = connected_account(database_engine)
+    account_id = add_connected_account(database_engine, TENANT)
     activities = PayoutActivities(database_engine)
     before = counts(database_engine)
 
@@ -199,7 +181,7 @@ def test_below_the_minimum_is_rejected_and_writes_nothing(database_engine: Engin
 
 def test_reserve_is_idempotent_per_payout_id(database_engine: Engine):
     fund(database_engine, 5_000)
-    account_id = connected_account(database_engine)
+    account_id = add_connected_account(database_engine, TENANT)
     activities = PayoutActivities(database_engine)
     payout = payout_input(account_id, None)
 
@@ -214,7 +196,7 @@ def test_reserve_is_idempotent_per_payout_id(database_engine: Engine):
 
 def test_another_tenants_account_is_not_found(database_engine: Engine):
     fund(database_engine, 5_000)
-    foreign = connected_account(database_engine, tenant="ten_other")
+    foreign = add_connected_account(database_engine, "ten_other")
     activities = PayoutActivities(database_engine)
     before = counts(database_engine)
 
@@ -239,7 +221,7 @@ def test_a_paid_payout_leaves_the_provider_and_the_connected_balance_empty(
     database_engine: Engine,
 ):
     fund(database_engine, 5_000)
-    account_id = connected_account(database_engine)
+    account_id = add_connected_account(database_engine, TENANT)
     activities = PayoutActivities(database_engine)
     state = activities.reserve_payout(payout_input(account_id, 3_000)).state
 
@@ -260,7 +242,7 @@ def test_a_paid_payout_leaves_the_provider_and_the_connected_balance_empty(
 
 def test_a_failed_payout_reverses_and_releases_everything(database_engine: Engine):
     fund(database_engine, 5_000)
-    account_id = connected_account(database_engine)
+    account_id = add_connected_account(database_engine, TENANT)
     activities = PayoutActivities(database_engine)
     state = activities.reserve_payout(payout_input(account_id, None)).state
     state = finish(activities, state, journals.payout_transfer)
@@ -283,7 +265,7 @@ def test_a_failed_payout_reverses_and_releases_everything(database_engine: Engin
 
 def test_the_reservation_cannot_be_released_while_the_transfer_is_out(database_engine: Engine):
     fund(database_engine, 5_000)
-    account_id = connected_account(database_engine)
+    account_id = add_connected_account(database_engine, TENANT)
     activities = PayoutActivities(database_engine)
     state = activities.reserve_payout(payout_input(account_id, 2_000)).state
     finish(activities, state, journals.payout_transfer)

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from google.protobuf import json_format
 from pydantic import SecretStr
 from sqlalchemy import Engine
@@ -18,11 +17,12 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.common.v1 import Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.app import create_app
 from api.codec import HideCodecToken
 from schemas.runtime.payload_codec import EncryptionCodec
 from schemas.runtime.payload_codec import data_converter
 from schemas.runtime.settings import Settings
+from tests.support.api_app import app_client
+from tests.support.api_app import settings_without_temporal
 
 TOKEN = secrets.token_urlsafe(32)
 UI = "http://127.0.0.1:8233"
@@ -32,17 +32,13 @@ PAYMENT = {"payment_id": "pay_codec_endpoint", "amount": 1999, "description": "A
 
 def codec_settings(engine: Engine, **overrides) -> Settings:
     values = {
-        "database_url": engine.url.render_as_string(hide_password=False),
-        "temporal_address": "127.0.0.1:1",
-        "stripe_api_key": None,
-        "paypal_client_id": None,
         "payload_keys": {"k1": SecretStr(KEY)},
         "payload_key_id": "k1",
         "codec_token": SecretStr(TOKEN),
         "codec_cors_origins": [UI],
         "max_body_bytes": 64 * 1024,
     }
-    return Settings(**(values | overrides))
+    return settings_without_temporal(engine, **(values | overrides))
 
 
 @pytest.fixture
@@ -50,17 +46,9 @@ def settings(engine: Engine) -> Settings:
     return codec_settings(engine)
 
 
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://paysaga") as client:
-            yield client
-
-
 @pytest.fixture
 async def client(settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in serve(settings):
+    async with app_client(settings) as client:
         yield client
 
 
@@ -160,7 +148,7 @@ async def test_only_post_is_served(client):
 
 
 async def test_the_apps_body_limit_still_applies(engine, settings):
-    async for client in serve(codec_settings(engine, max_body_bytes=1024)):
+    async with app_client(codec_settings(engine, max_body_bytes=1024)) as client:
         big = pydantic_data_converter.payload_converter.to_payloads(["x" * 4096])
         response = await client.post(f"/codec/{TOKEN}/decode", json=as_json(big))
         assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")
@@ -215,7 +203,7 @@ async def test_the_codec_is_not_in_the_openapi_document(client):
     ids=["no token", "no payload keys"],
 )
 async def test_the_codec_is_off_without_a_token_or_keys(engine, overrides):
-    async for client in serve(codec_settings(engine, **overrides)):
+    async with app_client(codec_settings(engine, **overrides)) as client:
         for path, headers in (
             (f"/codec/{TOKEN}/decode", {}),
             ("/codec/decode", {"Authorization": f"Bearer {TOKEN}"}),

@@ -12,28 +12,21 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.app import create_app
-from schemas.runtime.settings import Settings
 from schemas.store.tables import PaymentRecord
+from tests.support.api_app import asgi_client
+from tests.support.api_app import running_app
+from tests.support.api_app import settings_without_temporal
 
 
 @pytest.fixture
 async def app(engine: Engine) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        temporal_address="127.0.0.1:1",
-        stripe_api_key=None,
-        paypal_client_id=None,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running_app(settings_without_temporal(engine)) as app:
         yield app
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://paysaga") as client:
+    async with asgi_client(app) as client:
         yield client
 
 

@@ -5,36 +5,20 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from activities.circuit_breaker import CircuitBreaker
 from api import api_keys
-from api.app import create_app
 from schemas.runtime.settings import Settings
 from schemas.store.tables import WebhookRejectionRecord
+from tests.support.api_app import app_client
+from tests.support.api_app import settings_without_temporal
 
 
 @pytest.fixture
-async def app(engine: Engine) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        temporal_address="127.0.0.1:1",
-        breaker_failure_threshold=2,
-        # Only the sandbox is configured, whatever the environment says.
-        stripe_api_key=None,
-        paypal_client_id=None,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://paysaga") as client:
+async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(settings_without_temporal(engine, breaker_failure_threshold=2)) as client:
         yield client
 
 

@@ -9,17 +9,16 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-from fastapi import FastAPI
 from google.protobuf import json_format
 from sqlalchemy import Engine
 from temporalio.api.common.v1 import Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.app import create_app
 from schemas.runtime.payload_codec import data_converter
 from schemas.runtime.settings import Settings
 from tests.deploy.compose import compose_config
 from tests.deploy.compose import generated_env_text
+from tests.support.api_app import app_client
 
 VALUE = {"amount": 1999, "currency": "USD"}
 
@@ -47,11 +46,8 @@ def api_settings(
 
 @pytest.fixture
 async def api(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(api_settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api:8000") as client:
-            yield client
+    async with app_client(api_settings, base_url="http://api:8000") as client:
+        yield client
 
 
 async def test_the_ui_endpoint_decodes_what_the_worker_encrypted(

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import Engine
 
-from schemas.store.database import make_engine
+from tests.support import embedded_stack
+from tests.support.embedded_stack import api_client
 from tests.support.ledger import assert_ledger_invariants
-from tests.support.response_scan import RESPONSE_HOOKS
+from tests.support.tenants import tenant_client
 from workers.stack import EmbeddedStack
-from workers.stack import free_stack_ports
 
 # Short timers so expiry scenarios finish in seconds on the real server.
 HOLD_SECONDS = 8
@@ -23,16 +22,19 @@ REVIEW_TIMEOUT_HOURS = 6
 REVIEW_TIMEOUT_ACTION = "approve"
 
 
+# The stack's database and its API with the development key (fixtures).
+stack_db = embedded_stack.stack_db
+api = embedded_stack.api
+
+
 # Package scope: the stack stops once the e2e tests are done instead of idling (and holding
 # ports) through the rest of the session.
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory, risk_model_dir) -> Iterator[EmbeddedStack]:
-    stack = EmbeddedStack(
-        data_dir=tmp_path_factory.mktemp("stack"),
-        risk_model_dir=risk_model_dir,
-        **free_stack_ports(),
-        quiet=True,
-        extra_env={
+    yield from embedded_stack.running_stack(
+        tmp_path_factory.mktemp("stack"),
+        risk_model_dir,
+        {
             "PAYSAGA_AUTHORIZATION_HOLD": f"PT{HOLD_SECONDS}S",
             "PAYSAGA_ACTION_TIMEOUT": f"PT{ACTION_SECONDS}S",
             "PAYSAGA_FRAUD__REVIEW_TIMEOUT": f"PT{REVIEW_TIMEOUT_HOURS}H",
@@ -41,41 +43,32 @@ def stack(tmp_path_factory, risk_model_dir) -> Iterator[EmbeddedStack]:
             "PAYSAGA_PROVIDER_TIMEOUT": "PT2S",
         },
     )
-    with stack:
-        yield stack
-
-
-@pytest.fixture(scope="package")
-def stack_db(stack) -> Iterator[Engine]:
-    engine = make_engine(stack.database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-async def api(stack, stack_db) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=stack.api_headers, event_hooks=RESPONSE_HOOKS
-    ) as client:
-        yield client
-    assert_ledger_invariants(stack_db)
 
 
 @pytest.fixture
 async def admin(stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=headers, event_hooks=RESPONSE_HOOKS
-    ) as client:
+    async with api_client(stack, {"Authorization": f"Bearer {stack.admin_key}"}) as client:
         yield client
 
 
 @pytest.fixture
 async def anonymous(stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, event_hooks=RESPONSE_HOOKS
-    ) as client:
+    async with api_client(stack) as client:
         yield client
+
+
+@pytest.fixture
+async def tenant(stack, admin, stack_db) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    """A tenant of its own and its client: what it reads is its own alone."""
+    async with tenant_client(stack, admin) as tenant:
+        yield tenant
+    assert_ledger_invariants(stack_db)
+
+
+@pytest.fixture
+def merchant(tenant) -> httpx.AsyncClient:
+    """The client of ``tenant`` alone."""
+    return tenant[1]
 
 
 @pytest.fixture
@@ -93,6 +86,13 @@ def payment_body(**overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+async def post_created(client: httpx.AsyncClient, path: str, body: dict) -> dict:
+    """What a POST with a new Idempotency-Key creates (201)."""
+    response = await client.post(path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 async def create_payment(api: httpx.AsyncClient, key: str | None = None, **overrides):

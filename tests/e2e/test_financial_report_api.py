@@ -1,12 +1,10 @@
 """GET /v1/reports/financial on the embedded stack: real payments and refunds through the
 API, the report read back through the API, and its refusals as problem+json."""
 
-import uuid
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy import func
@@ -16,29 +14,12 @@ from sqlmodel import select
 
 from schemas.store.tables import JournalEntry
 from schemas.store.tables import Posting
-from tests.support.response_scan import RESPONSE_HOOKS
+from tests.e2e.conftest import post_created
 from tests.support.tenants import PAYMENT
-from tests.support.tenants import bearer
-from tests.support.tenants import new_tenant
+from tests.support.tenants import tenant_client
 
 PROBLEM_JSON = "application/problem+json"
 REPORT = "/v1/reports/financial"
-
-
-@pytest.fixture
-async def merchant(stack, admin):
-    """A tenant of its own: the report covers exactly its payments."""
-    tenant_id, key = await new_tenant(admin)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
-    ) as client:
-        yield tenant_id, client
-
-
-async def post(client: httpx.AsyncClient, path: str, body: dict) -> dict:
-    response = await client.post(path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def iso(moment: datetime) -> str:
@@ -57,12 +38,18 @@ def ledger_total(engine: Engine, tenant_id: str, kind: str) -> int:
     return int(total)
 
 
-async def test_the_report_adds_up_the_payments_and_refunds_made(merchant, admin, stack, stack_db):
-    tenant_id, client = merchant
+async def test_the_report_adds_up_the_payments_and_refunds_made(tenant, admin, stack, stack_db):
+    tenant_id, client = tenant
     before_any = datetime.now(UTC)
-    usd = [await post(client, "/v1/payments", {**PAYMENT, "amount": a}) for a in (1_999, 5_000)]
-    eur = await post(client, "/v1/payments", {**PAYMENT, "amount": 1_250, "currency": "EUR"})
-    refund = await post(client, f"/v1/payments/{usd[1]['payment_id']}/refunds", {"amount": 700})
+    usd = [
+        await post_created(client, "/v1/payments", {**PAYMENT, "amount": a}) for a in (1_999, 5_000)
+    ]
+    eur = await post_created(
+        client, "/v1/payments", {**PAYMENT, "amount": 1_250, "currency": "EUR"}
+    )
+    refund = await post_created(
+        client, f"/v1/payments/{usd[1]['payment_id']}/refunds", {"amount": 700}
+    )
     assert {p["status"] for p in [*usd, eur]} == {"succeeded"}
     assert refund["status"] == "succeeded"
     period = {"start": (before_any - timedelta(days=1)).date().isoformat()}
@@ -112,10 +99,7 @@ async def test_the_report_adds_up_the_payments_and_refunds_made(merchant, admin,
     earlier = {"start": period["start"], "end": iso(before_any)}
     assert (await client.get(REPORT, params=earlier)).json()["data"] == []
     # Another tenant sees none of it.
-    _, other_key = await new_tenant(admin)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=bearer(other_key)
-    ) as other:
+    async with tenant_client(stack, admin) as (_, other):
         theirs = await other.get(REPORT, params=period)
     assert (theirs.status_code, theirs.json()["data"]) == (200, [])
 

@@ -10,17 +10,12 @@ from datetime import datetime
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from schemas.identity import payment_workflow_id
 from tests.e2e.conftest import REVIEW_TIMEOUT_ACTION
 from tests.e2e.conftest import REVIEW_TIMEOUT_HOURS
 from tests.e2e.conftest import payment_body
 from tests.e2e.conftest import wait_for_status
-from tests.support.ledger import assert_ledger_invariants
-from tests.support.response_scan import RESPONSE_HOOKS
-from tests.support.tenants import bearer
-from tests.support.tenants import new_tenant
 from workers.stack import NAMESPACE
 from workers.stack import find_temporal_binary
 
@@ -39,17 +34,6 @@ RULES = {
         }
     ],
 }
-
-
-@pytest.fixture
-async def new_user(stack, admin, stack_db):
-    """A tenant of its own (no rules but the default yet), and a client with its key."""
-    tenant_id, key = await new_tenant(admin)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
-    ) as api:
-        yield tenant_id, api
-    assert_ledger_invariants(stack_db)
 
 
 def idempotent(key: str | None = None) -> dict[str, str]:
@@ -105,8 +89,9 @@ def assert_decided_by_the_rule(state: dict) -> None:
     assert 0 <= risk["score"] <= 1  # the stack's model scored it
 
 
-async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, new_user, gateway):
-    tenant_id, api = new_user
+async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, tenant, gateway):
+    # A tenant of its own: no rules but the default yet.
+    tenant_id, api = tenant
     posted = await api.post("/v1/risk/rules", json=RULES, headers=idempotent())
     assert posted.status_code == 201, posted.text
     assert posted.json()["version"] == 1
@@ -193,8 +178,8 @@ async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, new_use
     assert held.json()["data"] == []
 
 
-async def test_review_of_a_payment_not_in_review_is_a_conflict(new_user):
-    _, api = new_user
+async def test_review_of_a_payment_not_in_review_is_a_conflict(tenant):
+    _, api = tenant
     created = await api.post(
         "/v1/payments", json=payment_body(capture_method="manual"), headers=idempotent()
     )

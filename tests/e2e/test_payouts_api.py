@@ -4,27 +4,13 @@ balances it sees are its own."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from tests.e2e.conftest import payment_body
-from tests.support.response_scan import RESPONSE_HOOKS
-from tests.support.tenants import bearer
-from tests.support.tenants import new_tenant
+from tests.support.tenants import tenant_client
 
 PROBLEM_JSON = "application/problem+json"
-
-
-@pytest.fixture
-async def merchant(api, admin, stack) -> AsyncIterator[httpx.AsyncClient]:
-    """A new tenant's client (``api`` checks the ledger invariants afterwards)."""
-    _, key = await new_tenant(admin)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
-    ) as client:
-        yield client
 
 
 async def pay_in(client: httpx.AsyncClient, amount: int) -> int:
@@ -191,12 +177,9 @@ async def test_another_tenants_accounts_payouts_and_schedules_are_not_found(merc
     schedule = f"/v1/connected-accounts/{account_id}/payout-schedule"
     plan = {"interval": "monthly", "currency": "USD"}
     assert (await merchant.put(schedule, json=plan)).status_code == 201
-    _, key = await new_tenant(admin)
     missing_account = f"acct_{uuid.uuid4().hex[:24]}"
     try:
-        async with httpx.AsyncClient(
-            base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
-        ) as other:
+        async with tenant_client(stack, admin) as (_, other):
             for method, path, body in [
                 ("GET", "/v1/connected-accounts/{acct}", None),
                 ("GET", "/v1/connected-accounts/{acct}/payout-schedule", None),

@@ -1,47 +1,25 @@
 """The reconciliation report through the REST API: the ledger against the gateway's books."""
 
-import uuid
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
-import httpx
-import pytest
-
 from activities.ledger import Ledger
 from schemas.domain import journals
-from tests.support.response_scan import RESPONSE_HOOKS
+from tests.e2e.conftest import post_created
 from tests.support.tenants import PAYMENT
-from tests.support.tenants import bearer
-from tests.support.tenants import new_tenant
-
-
-@pytest.fixture
-async def merchant(stack, admin):
-    """A tenant of its own: the report covers exactly its payments."""
-    tenant_id, key = await new_tenant(admin)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
-    ) as client:
-        yield tenant_id, client
-
-
-async def post(client: httpx.AsyncClient, path: str, body: dict) -> dict:
-    response = await client.post(path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-async def test_a_days_payments_and_refunds_reconcile_with_the_gateway(merchant, stack_db):
-    tenant_id, client = merchant
+async def test_a_days_payments_and_refunds_reconcile_with_the_gateway(tenant, stack_db):
+    tenant_id, client = tenant
     payments = [
-        await post(client, "/v1/payments", {**PAYMENT, "amount": a}) for a in (1_000, 2_500)
+        await post_created(client, "/v1/payments", {**PAYMENT, "amount": a}) for a in (1_000, 2_500)
     ]
-    await post(client, f"/v1/payments/{payments[1]['payment_id']}/refunds", {"amount": 700})
+    await post_created(client, f"/v1/payments/{payments[1]['payment_id']}/refunds", {"amount": 700})
 
     report = await client.get("/v1/reports/reconciliation", params={"date": today()})
 
@@ -73,8 +51,8 @@ async def test_a_days_payments_and_refunds_reconcile_with_the_gateway(merchant, 
     ]
 
 
-async def test_a_future_day_is_refused(merchant):
-    _, client = merchant
+async def test_a_future_day_is_refused(tenant):
+    _, client = tenant
     tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
 
     future = await client.get("/v1/reports/reconciliation", params={"date": tomorrow})

@@ -3,7 +3,6 @@ default, validation, isolation between tenants, and a posted rule deciding a pay
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ from tests.e2e.conftest import payment_body
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import bearer
 from tests.support.tenants import new_tenant
+from tests.support.tenants import tenant_client
 
 RULES = "/v1/risk/rules"
 REVIEW_LARGE_USD = {
@@ -137,16 +137,6 @@ INVALID_DOCUMENTS = {
 }
 
 
-@pytest.fixture
-async def tenant_client(stack, admin) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of a tenant of its own: rule sets are per tenant, and versions count up."""
-    _, key = await new_tenant(admin)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=bearer(key), event_hooks=RESPONSE_HOOKS
-    ) as client:
-        yield client
-
-
 def default_document() -> dict:
     return default_rule_set(FraudRules()).model_dump(mode="json", exclude_none=True)
 
@@ -164,8 +154,8 @@ def without_created_at(answer: httpx.Response) -> dict:
     return document
 
 
-async def test_a_tenant_without_rules_runs_under_the_default_version_zero(tenant_client):
-    answer = await tenant_client.get(RULES)
+async def test_a_tenant_without_rules_runs_under_the_default_version_zero(merchant):
+    answer = await merchant.get(RULES)
 
     assert answer.status_code == 200, answer.text
     assert answer.json() == default_document()
@@ -176,37 +166,37 @@ async def test_a_tenant_without_rules_runs_under_the_default_version_zero(tenant
         "blocked_payment_method",
         "velocity",
     }
-    assert (await tenant_client.get(RULES, params={"version": 0})).json() == default_document()
+    assert (await merchant.get(RULES, params={"version": 0})).json() == default_document()
 
 
-async def test_each_post_is_the_next_version_and_the_newest_is_in_force(tenant_client):
-    first = await tenant_client.post(RULES, json=REVIEW_LARGE_USD)
+async def test_each_post_is_the_next_version_and_the_newest_is_in_force(merchant):
+    first = await merchant.post(RULES, json=REVIEW_LARGE_USD)
     assert first.status_code == 201, first.text
     assert first.headers["content-type"] == "application/json"
     assert without_created_at(first) == as_stored(REVIEW_LARGE_USD, 1)
     # No nulls: a member condition shows its values or its list, never both.
     assert "values" not in first.json()["rules"][0]["when"][0]
 
-    second = await tenant_client.post(RULES, json=BLOCK_LARGE)
+    second = await merchant.post(RULES, json=BLOCK_LARGE)
     assert second.status_code == 201, second.text
     assert without_created_at(second) == as_stored(BLOCK_LARGE, 2)
     assert second.json()["created_at"] >= first.json()["created_at"]
 
-    assert (await tenant_client.get(RULES)).json() == second.json()
-    assert (await tenant_client.get(RULES, params={"version": 2})).json() == second.json()
-    assert (await tenant_client.get(RULES, params={"version": 1})).json() == first.json()
-    assert (await tenant_client.get(RULES, params={"version": 0})).json() == default_document()
+    assert (await merchant.get(RULES)).json() == second.json()
+    assert (await merchant.get(RULES, params={"version": 2})).json() == second.json()
+    assert (await merchant.get(RULES, params={"version": 1})).json() == first.json()
+    assert (await merchant.get(RULES, params={"version": 0})).json() == default_document()
 
 
-async def test_a_missing_version_is_a_404_problem(tenant_client):
-    await tenant_client.post(RULES, json=BLOCK_LARGE)
+async def test_a_missing_version_is_a_404_problem(merchant):
+    await merchant.post(RULES, json=BLOCK_LARGE)
 
-    missing = await tenant_client.get(RULES, params={"version": 2})
+    missing = await merchant.get(RULES, params={"version": 2})
 
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json()["code"] == "rule_set_not_found"
-    negative = await tenant_client.get(RULES, params={"version": -1})
+    negative = await merchant.get(RULES, params={"version": -1})
     assert (negative.status_code, negative.json()["code"]) == (422, "validation_error")
 
 
@@ -229,46 +219,46 @@ async def test_another_tenant_sees_its_own_default_and_not_the_versions(stack, a
         assert (await http.get(RULES, headers=bearer(owner_key))).json() == posted.json()
 
 
-async def test_an_idempotency_key_stores_one_version(tenant_client):
+async def test_an_idempotency_key_stores_one_version(merchant):
     key = {"Idempotency-Key": uuid.uuid4().hex}
 
-    first = await tenant_client.post(RULES, json=BLOCK_LARGE, headers=key)
-    again = await tenant_client.post(RULES, json=BLOCK_LARGE, headers=key)
-    other_body = await tenant_client.post(RULES, json=REVIEW_LARGE_USD, headers=key)
+    first = await merchant.post(RULES, json=BLOCK_LARGE, headers=key)
+    again = await merchant.post(RULES, json=BLOCK_LARGE, headers=key)
+    other_body = await merchant.post(RULES, json=REVIEW_LARGE_USD, headers=key)
 
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert (other_body.status_code, other_body.json()["code"]) == (422, "idempotency_mismatch")
-    assert (await tenant_client.get(RULES)).json()["version"] == 1
+    assert (await merchant.get(RULES)).json()["version"] == 1
 
 
-async def test_concurrent_posts_each_get_their_own_version(tenant_client):
-    answers = await asyncio.gather(*(tenant_client.post(RULES, json=BLOCK_LARGE) for _ in range(5)))
+async def test_concurrent_posts_each_get_their_own_version(merchant):
+    answers = await asyncio.gather(*(merchant.post(RULES, json=BLOCK_LARGE) for _ in range(5)))
 
     assert [answer.status_code for answer in answers] == [201] * 5, [a.text for a in answers]
     assert sorted(answer.json()["version"] for answer in answers) == [1, 2, 3, 4, 5]
-    assert (await tenant_client.get(RULES)).json()["version"] == 5
+    assert (await merchant.get(RULES)).json()["version"] == 5
 
 
 @pytest.mark.parametrize("document", INVALID_DOCUMENTS.values(), ids=INVALID_DOCUMENTS.keys())
-async def test_an_invalid_document_is_a_422_problem_and_stores_nothing(tenant_client, document):
-    stored = await tenant_client.post(RULES, json=BLOCK_LARGE)
+async def test_an_invalid_document_is_a_422_problem_and_stores_nothing(merchant, document):
+    stored = await merchant.post(RULES, json=BLOCK_LARGE)
     assert stored.status_code == 201, stored.text
 
-    refused = await tenant_client.post(RULES, json=document)
+    refused = await merchant.post(RULES, json=document)
 
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["code"] == "validation_error"
     assert refused.json()["errors"]
     # Nothing was stored: the same version is in force and no next one exists.
-    assert (await tenant_client.get(RULES)).json() == stored.json()
-    assert (await tenant_client.get(RULES, params={"version": 2})).status_code == 404
+    assert (await merchant.get(RULES)).json() == stored.json()
+    assert (await merchant.get(RULES, params={"version": 2})).status_code == 404
 
 
-async def test_a_card_number_is_refused_without_being_echoed(tenant_client):
-    refused = await tenant_client.post(
+async def test_a_card_number_is_refused_without_being_echoed(merchant):
+    refused = await merchant.post(
         RULES,
         json={
             "rules": [
@@ -292,17 +282,14 @@ async def test_the_rules_need_a_tenant_key(anonymous):
         assert answer.json()["code"] in {"missing_api_key", "invalid_api_key"}
 
 
-async def test_a_posted_rule_decides_the_tenants_next_payment(stack, admin, tenant_client):
-    posted = await tenant_client.post(RULES, json=BLOCK_LARGE)
+async def test_a_posted_rule_decides_the_tenants_next_payment(stack, admin, merchant):
+    posted = await merchant.post(RULES, json=BLOCK_LARGE)
     assert posted.status_code == 201, posted.text
 
-    blocked = await pay(tenant_client, 60_000)
-    below = await pay(tenant_client, 40_000)
+    blocked = await pay(merchant, 60_000)
+    below = await pay(merchant, 40_000)
     # Another tenant still runs under the default rules.
-    _, other_key = await new_tenant(admin)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=60, headers=bearer(other_key), event_hooks=RESPONSE_HOOKS
-    ) as other:
+    async with tenant_client(stack, admin) as (_, other):
         elsewhere = await pay(other, 60_000)
 
     assert blocked.status_code == 201, blocked.text

@@ -25,11 +25,11 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import api_keys
-from api.app import create_app
 from schemas.identity import payment_workflow_id
 from schemas.runtime import tracing
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
+from tests.support.api_app import app_client
 from tests.support.worker import running_worker
 from workflows.payment.workflow import PaymentWorkflow
 
@@ -82,14 +82,9 @@ def tenant(engine: Engine) -> tuple[str, str]:
 
 @pytest.fixture
 async def api(spans, api_settings: Settings, tenant) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(api_settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {tenant[1]}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://paysaga", headers=headers, timeout=60
-        ) as client:
-            yield client
+    headers = {"Authorization": f"Bearer {tenant[1]}"}
+    async with app_client(api_settings, headers=headers, timeout=60) as client:
+        yield client
 
 
 def _trace(spans: list[ReadableSpan], trace_id: str) -> list[ReadableSpan]:

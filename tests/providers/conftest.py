@@ -15,15 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-from sqlalchemy import Engine
 
-from schemas.store.database import make_engine
+from tests.support import embedded_stack
 from tests.support import provider_servers
-from tests.support.ledger import assert_ledger_invariants
 from tests.support.localstripe import LOCALSTRIPE_API_KEY
-from tests.support.response_scan import RESPONSE_HOOKS
 from workers.stack import EmbeddedStack
-from workers.stack import free_stack_ports
 
 STRIPE_WEBHOOK_SECRET = "whsec_paysaga_provider_tests"
 PAYPAL_WEBHOOK_ID = "WH-PAYSAGA-TESTS"
@@ -43,18 +39,17 @@ ROUTING = {
 # The provider servers behind the stack (fixtures).
 localstripe = provider_servers.localstripe
 paypal = provider_servers.paypal
+# The stack's database and its API with the development key (fixtures).
+stack_db = embedded_stack.stack_db
+api = embedded_stack.api
 
 
 @pytest.fixture(scope="package")
-def provider_stack(
-    tmp_path_factory, localstripe, paypal, risk_model_dir
-) -> Iterator[EmbeddedStack]:
-    stack = EmbeddedStack(
-        data_dir=tmp_path_factory.mktemp("provider-stack"),
-        risk_model_dir=risk_model_dir,
-        **free_stack_ports(),
-        quiet=True,
-        extra_env={
+def stack(tmp_path_factory, localstripe, paypal, risk_model_dir) -> Iterator[EmbeddedStack]:
+    yield from embedded_stack.running_stack(
+        tmp_path_factory.mktemp("provider-stack"),
+        risk_model_dir,
+        {
             "PAYSAGA_STRIPE_API_KEY": LOCALSTRIPE_API_KEY,
             "PAYSAGA_STRIPE_API_BASE": localstripe,
             "PAYSAGA_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
@@ -69,39 +64,18 @@ def provider_stack(
             "PAYSAGA_ACTION_TIMEOUT": "PT120S",
         },
     )
-    with stack:
-        yield stack
-
-
-@pytest.fixture(scope="package")
-def provider_db(provider_stack) -> Iterator[Engine]:
-    engine = make_engine(provider_stack.database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
-async def api(provider_stack, provider_db) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=provider_stack.api_url,
-        timeout=60,
-        headers=provider_stack.api_headers,
-        event_hooks=RESPONSE_HOOKS,
-    ) as client:
-        yield client
-    assert_ledger_invariants(provider_db)
-
-
-@pytest.fixture
-async def webhooks(provider_stack) -> AsyncIterator[httpx.AsyncClient]:
+async def webhooks(stack) -> AsyncIterator[httpx.AsyncClient]:
     """No API key: a webhook authenticates by its signature alone."""
-    async with httpx.AsyncClient(base_url=provider_stack.api_url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as client:
         yield client
 
 
 @pytest.fixture
-async def sandbox(provider_stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=provider_stack.gateway_url, timeout=30) as client:
+async def sandbox(stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
         yield client
         await client.delete("/v1/faults")
 

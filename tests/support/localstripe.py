@@ -16,14 +16,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
-from workers.stack import free_port
+from tests.support.server_process import ServerProcess
 
 # localstripe accepts any key that starts with ``sk_``.
 LOCALSTRIPE_API_KEY = "sk_test_paysaga"
@@ -34,72 +32,36 @@ CARD_CHARGE_DECLINED = "4000000000000341"  # created fine, declined when charged
 CARD_THREE_D_SECURE = "4000002760003184"  # requires_action until authenticated
 
 
-class LocalStripe:
+class LocalStripe(ServerProcess):
     """``localstripe --port N --from-scratch`` in its own process group."""
 
-    def __init__(self, log_path: Path, startup_timeout: float = 20.0) -> None:
-        self.log_path = log_path
-        self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen | None = None
-        self.url = ""
+    name = "localstripe"
 
-    def start(self) -> str:
-        for _ in range(3):  # another process may take the free port before localstripe binds it
-            port = free_port()
-            if self._launch(port):
-                self.url = f"http://127.0.0.1:{port}"
-                return self.url
-        raise RuntimeError(f"localstripe did not start:\n{self._log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
-
-    def _launch(self, port: int) -> bool:
+    def command(self, port: int) -> list[str]:
         binary = str(Path(sys.executable).parent / "localstripe")
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [binary, "--port", str(port), "--from-scratch"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a process group of its own, stopped as one
-            )
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            if _answers(f"http://127.0.0.1:{port}"):
-                return True
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"localstripe not answering after {self.startup_timeout}s")
+        return [binary, "--port", str(port), "--from-scratch"]
 
-    def _log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
+    def spawn(self, command: list[str], log: IO[bytes]) -> subprocess.Popen:
+        # A process group of its own, stopped as one.
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
+    def send(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, sig)
 
-def _answers(base_url: str) -> bool:
-    try:
-        response = httpx.get(f"{base_url}/v1/balance", headers=_auth(), timeout=0.5)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+    def answers(self, base_url: str) -> bool:
+        try:
+            response = httpx.get(f"{base_url}/v1/balance", headers=_auth(), timeout=0.5)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
 
 
-@contextmanager
-def start_localstripe(log_path: Path) -> Iterator[str]:
-    """Run localstripe on a free port for the block; yields its base URL."""
-    server = LocalStripe(log_path)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+def start_localstripe(log_path: Path) -> LocalStripe:
+    """localstripe on a free port for a ``with`` block, which gets its base URL."""
+    return LocalStripe(log_path)
 
 
 def _auth() -> dict[str, str]:

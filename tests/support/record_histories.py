@@ -17,26 +17,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlmodel import Session
-from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import TypedSearchAttributes
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.billing import DunningPolicy
-from schemas.identity import installment_plan_workflow_id
-from schemas.identity import new_account_id
-from schemas.identity import new_installment_plan_id
 from schemas.identity import new_payout_id
 from schemas.identity import new_plan_id
 from schemas.identity import new_refund_id
 from schemas.identity import new_subscription_id
 from schemas.identity import payout_workflow_id
-from schemas.identity import refund_workflow_id
-from schemas.identity import subscription_workflow_id
 from schemas.installments import CreateInstallmentPlanRequest
-from schemas.installments import build_plan_input
 from schemas.payments import CaptureRequest
 from schemas.payments import PaymentStatus
 from schemas.payouts import PayoutInput
@@ -49,7 +39,6 @@ from schemas.runtime.settings import Settings
 from schemas.store.database import make_engine
 from schemas.store.database import upgrade
 from schemas.store.risk_rules import save_rule_set
-from schemas.store.tables import ConnectedAccountRecord
 from schemas.subscriptions import CancelSubscriptionRequest
 from schemas.subscriptions import ChangePlan
 from schemas.subscriptions import Plan
@@ -58,15 +47,15 @@ from tests.support.gateway import start_gateway
 from tests.support.payments import payment_input
 from tests.support.payments import start_payment
 from tests.support.payments import wait_for_status
+from tests.support.sagas import add_connected_account
+from tests.support.sagas import installment_plan_input
+from tests.support.sagas import refund_with_update
+from tests.support.sagas import start_installment_plan
+from tests.support.sagas import start_subscription
 from tests.support.worker import running_worker
-from workflows.installment_plan.workflow import InstallmentPlanWorkflow
-from workflows.installment_plan.workflow import filed_at_start
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.workflow import PayoutWorkflow
-from workflows.refund.workflow import RefundWorkflow
-from workflows.subscription.steps import attributes
-from workflows.subscription.steps import initial_state
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -144,17 +133,8 @@ async def _refund(client, settings, payment, amount: int):
         payment_id=payment.payment_id,
         amount=amount,
     )
-    start = WithStartWorkflowOperation(
-        RefundWorkflow.run,
-        refund,
-        id=refund_workflow_id(refund.tenant_id, refund.refund_id),
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        task_queue=settings.task_queue,
-    )
-    await client.execute_update_with_start_workflow(
-        RefundWorkflow.wait_for_result, start_workflow_operation=start
-    )
-    return await start.workflow_handle()
+    handle, _ = await refund_with_update(client, settings, refund)
+    return handle
 
 
 async def partial_refund(client, settings, gateway):
@@ -167,18 +147,7 @@ async def refund_refused_by_provider(client, settings, gateway):
 
 async def _payout(client, settings, engine, bank_account: str):
     payment = await _paid(client, settings)
-    account = new_account_id()
-    with Session(engine) as session, session.begin():
-        session.add(
-            ConnectedAccountRecord(
-                account_id=account,
-                tenant_id=payment.tenant_id,
-                name="Seller",
-                provider="sandbox",
-                bank_account=bank_account,
-                created_at=datetime.now(UTC),
-            )
-        )
+    account = add_connected_account(engine, payment.tenant_id, bank_account)
     payout = PayoutInput(
         payout_id=new_payout_id(),
         tenant_id=payment.tenant_id,
@@ -227,13 +196,7 @@ async def _subscription(client, settings, *changes):
         created_at=now,
         dunning=DunningPolicy(),
     )
-    handle = await client.start_workflow(
-        SubscriptionWorkflow.run,
-        sub,
-        id=subscription_workflow_id(sub.tenant_id, sub.subscription_id),
-        task_queue=settings.task_queue,
-        search_attributes=TypedSearchAttributes(attributes(initial_state(sub))),
-    )
+    handle = await start_subscription(client, settings, sub)
     while True:
         state = await handle.query(SubscriptionWorkflow.state)
         if state is not None and state.periods and state.periods[0].status == "paid":
@@ -263,23 +226,8 @@ async def _installments(client, settings, due_dates):
         payment_method="tok_visa",
         due_dates=due_dates,
     )
-    plan = build_plan_input(
-        request,
-        installment_plan_id=new_installment_plan_id(),
-        tenant_id="ten_record",
-        customer_id=request.customer_id,
-        currency="USD",
-        components={"principal": 9_000},
-        now=due_dates[0],
-        default_retry_days=[1, 3, 7],
-    )
-    return await client.start_workflow(
-        InstallmentPlanWorkflow.run,
-        plan,
-        id=installment_plan_workflow_id(plan.tenant_id, plan.installment_plan_id),
-        task_queue=settings.task_queue,
-        search_attributes=filed_at_start(plan),
-    )
+    plan = installment_plan_input(request, "ten_record", due_dates[0], [1, 3, 7])
+    return await start_installment_plan(client, settings, plan)
 
 
 async def installment_paid_in_full(client, settings, gateway):

@@ -61,17 +61,21 @@ def refund_command(provider: str, charge: ChargeResult, amount: int, **overrides
     return RefundCommand(**(fields | overrides))
 
 
-def transfer_command(provider: str, amount: int, destination: str, **overrides) -> TransferCommand:
+def _payout_step(provider: str, amount: int, destination: str, step: str) -> dict:
+    """The fields of a new payout's money-moving ``step``, keyed as the saga keys it."""
     payout_id = new_id("po")
-    fields = {
+    return {
         "payout_id": payout_id,
         "provider": provider,
         "destination": destination,
         "amount": amount,
         "currency": "USD",
-        "idempotency_key": f"{payout_id}:transfer",
+        "idempotency_key": f"{payout_id}:{step}",
     }
-    return TransferCommand(**(fields | overrides))
+
+
+def transfer_command(provider: str, amount: int, destination: str, **overrides) -> TransferCommand:
+    return TransferCommand(**(_payout_step(provider, amount, destination, "transfer") | overrides))
 
 
 def reversal_command(
@@ -90,17 +94,8 @@ def reversal_command(
 def payout_command(
     provider: str, amount: int, destination: str, bank_account: str = "ba_ok", **overrides
 ) -> PayoutCommand:
-    payout_id = new_id("po")
-    fields = {
-        "payout_id": payout_id,
-        "provider": provider,
-        "destination": destination,
-        "bank_account": bank_account,
-        "amount": amount,
-        "currency": "USD",
-        "idempotency_key": f"{payout_id}:payout",
-    }
-    return PayoutCommand(**(fields | overrides))
+    fields = _payout_step(provider, amount, destination, "payout")
+    return PayoutCommand(**(fields | {"bank_account": bank_account} | overrides))
 
 
 async def failure_of(call) -> ApplicationError:

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
@@ -90,6 +92,13 @@ def assert_final(error: ApplicationError, kind: str, says: str | None = None) ->
     assert (error.type, error.non_retryable) == (kind, True), error.message
     if says:
         assert says in error.message
+
+
+def assert_made(result: BaseModel, prefix: str, fields: dict[str, Any]) -> None:
+    """``result`` has a reference of the provider's (``prefix``) and, besides, exactly
+    ``fields``."""
+    assert result.reference.startswith(prefix)
+    assert result.model_dump() == {"reference": result.reference, **fields}
 
 
 def assert_retried(error: ApplicationError, kind: str) -> None:
@@ -269,17 +278,19 @@ async def test_refunds_as_objects_found_by_our_refund_id(subject, provider) -> N
     charge = await charged(subject, provider, command)
     first_command = refund_command(subject.name, charge, 300, payment_id=command.payment_id)
     first = await provider.create_refund(first_command)
-    assert first.reference.startswith(subject.prefixes["refund"])
-    assert first.model_dump() == {
-        "reference": first.reference,
-        "refund_id": first_command.refund_id,
-        "charge_reference": charge.reference,
-        "status": "succeeded",
-        "amount": 300,
-        "currency": "USD",
-        "failure_code": None,
-        "failure_message": None,
-    }
+    assert_made(
+        first,
+        subject.prefixes["refund"],
+        {
+            "refund_id": first_command.refund_id,
+            "charge_reference": charge.reference,
+            "status": "succeeded",
+            "amount": 300,
+            "currency": "USD",
+            "failure_code": None,
+            "failure_message": None,
+        },
+    )
     over = refund_command(subject.name, charge, 701, payment_id=command.payment_id)
     if "over_refund" not in subject.server_accepts:
         too_much = await failure_of(provider.create_refund(over))
@@ -313,16 +324,18 @@ async def test_transfer_reverse_and_find(subject, provider) -> None:
     account = await subject.connected_account()
     command = transfer_command(subject.name, 1000, account)
     transfer = await provider.transfer(command)
-    assert transfer.reference.startswith(subject.prefixes["transfer"])
-    assert transfer.model_dump() == {
-        "reference": transfer.reference,
-        "payout_id": command.payout_id,
-        "destination": account,
-        "status": "paid",
-        "amount": 1000,
-        "amount_reversed": 0,
-        "currency": "USD",
-    }
+    assert_made(
+        transfer,
+        subject.prefixes["transfer"],
+        {
+            "payout_id": command.payout_id,
+            "destination": account,
+            "status": "paid",
+            "amount": 1000,
+            "amount_reversed": 0,
+            "currency": "USD",
+        },
+    )
     assert await provider.find_transfer(command.payout_id) == transfer
 
     partly = await provider.reverse_transfer(reversal_command(subject.name, transfer, 400))
@@ -345,17 +358,19 @@ async def test_payouts_paid_and_failed(subject, provider) -> None:
 
     command = payout_command(subject.name, 600, account, payout_id=transfer.payout_id)
     paid = await provider.payout(command)
-    assert paid.reference.startswith(subject.prefixes["payout"])
-    assert paid.model_dump() == {
-        "reference": paid.reference,
-        "payout_id": command.payout_id,
-        "destination": account,
-        "status": "paid",
-        "amount": 600,
-        "currency": "USD",
-        "failure_code": None,
-        "failure_message": None,
-    }
+    assert_made(
+        paid,
+        subject.prefixes["payout"],
+        {
+            "payout_id": command.payout_id,
+            "destination": account,
+            "status": "paid",
+            "amount": 600,
+            "currency": "USD",
+            "failure_code": None,
+            "failure_message": None,
+        },
+    )
     assert await provider.find_payout(command.payout_id) == paid
     assert await provider.find_payout(new_id("po")) is None
 

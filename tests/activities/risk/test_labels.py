@@ -19,9 +19,7 @@ from schemas.payments import CaptureRequest
 from schemas.payments import DisputeRecord
 from schemas.payments import PaymentState
 from schemas.payments import PaymentStatus
-from schemas.provider_events import ProviderEvent
 from schemas.risk import RiskFeatures
-from schemas.store.read_model import upsert_payment
 from schemas.store.tables import RiskLabelRecord
 from schemas.store.webhook_events import record_dispute
 from tests.support import risk_states
@@ -29,30 +27,18 @@ from tests.support.payments import payment_input
 from tests.support.payments import processing_state
 from tests.support.payments import start_payment
 from tests.support.payments import wait_for_status
+from tests.support.risk_states import FRAUDULENT
+from tests.support.risk_states import dispute_event
 from tests.support.risk_states import later
+from tests.support.risk_states import record_states
 from tests.support.worker import running_worker
 from workflows.payment.workflow import PaymentWorkflow
 
 TENANT = "ten_labels"
-FEATURES = RiskFeatures(
-    amount_zscore=3.25,
-    velocity_count_1h=4,
-    velocity_amount_1h=48_000,
-    new_customer=False,
-    country_mismatch=True,
-    hour_of_day=3,
-    failed_attempts_24h=2,
-)
 
 
 def reviewed_state(decision: str | None, channel: str | None = "api") -> PaymentState:
-    return risk_states.reviewed_state(TENANT, FEATURES, decision, channel)
-
-
-def write(engine: Engine, *states: PaymentState) -> None:
-    for state in states:
-        with engine.begin() as connection:
-            upsert_payment(connection, state)
+    return risk_states.reviewed_state(TENANT, FRAUDULENT, decision, channel)
 
 
 def labels(engine: Engine, payment_id: str) -> list[RiskLabelRecord]:
@@ -64,22 +50,6 @@ def labels(engine: Engine, payment_id: str) -> list[RiskLabelRecord]:
                 .order_by(RiskLabelRecord.source)
             ).all()
         )
-
-
-def dispute_event(payment: PaymentState) -> ProviderEvent:
-    return ProviderEvent(
-        provider="stripe",
-        event_id=f"evt_{payment.payment_id}",
-        event_type="charge.dispute.created",
-        kind="dispute_opened",
-        object_reference="pi_1",
-        tenant_id=payment.tenant_id,
-        payment_id=payment.payment_id,
-        amount=payment.amount,
-        currency=payment.currency,
-        detail="fraudulent",
-        occurred_at=datetime.now(UTC),
-    )
 
 
 @pytest.mark.parametrize(
@@ -95,25 +65,25 @@ def test_an_operators_verdict_is_labelled_once_with_its_features(
     decided = reviewed_state(decision)
     # The saga records the decided state, then its later steps and the final one: the same
     # verdict each time, one label.
-    write(database_engine, decided, decided, later(decided, final))
+    record_states(database_engine, decided, decided, later(decided, final))
 
     (label,) = labels(database_engine, decided.payment_id)
     assert (label.tenant_id, label.source, label.fraud) == (TENANT, source, fraud)
-    assert RiskFeatures.model_validate_json(label.features_json) == FEATURES
+    assert RiskFeatures.model_validate_json(label.features_json) == FRAUDULENT
     assert label.created_at.replace(tzinfo=UTC) == decided.review.decided_at
 
 
 def test_an_open_review_and_a_timeout_verdict_are_not_labels(database_engine: Engine) -> None:
     opened = reviewed_state(decision=None)
     timed_out = reviewed_state("reject", channel="timeout")
-    write(database_engine, opened, timed_out, later(timed_out, PaymentStatus.CANCELED))
+    record_states(database_engine, opened, timed_out, later(timed_out, PaymentStatus.CANCELED))
     assert labels(database_engine, opened.payment_id) == []
     assert labels(database_engine, timed_out.payment_id) == []
 
 
 def test_a_payment_without_review_or_dispute_is_no_label(database_engine: Engine) -> None:
     state = processing_state(tenant_id=TENANT)
-    write(database_engine, state, later(state, PaymentStatus.SUCCEEDED))
+    record_states(database_engine, state, later(state, PaymentStatus.SUCCEEDED))
     assert labels(database_engine, state.payment_id) == []
 
 
@@ -127,14 +97,14 @@ def test_a_dispute_signalled_to_the_running_saga_is_labelled(database_engine: En
             provider_event_id="evt_1", reason="fraudulent", opened_at=datetime.now(UTC)
         ),
     )
-    write(database_engine, approved, disputed, later(disputed, PaymentStatus.SUCCEEDED))
+    record_states(database_engine, approved, disputed, later(disputed, PaymentStatus.SUCCEEDED))
 
     found = labels(database_engine, approved.payment_id)
     assert [(label.source, label.fraud) for label in found] == [
         ("dispute", True),
         ("review_approved", False),
     ]
-    assert all(RiskFeatures.model_validate_json(x.features_json) == FEATURES for x in found)
+    assert all(RiskFeatures.model_validate_json(x.features_json) == FRAUDULENT for x in found)
 
 
 def test_a_dispute_on_a_finished_payment_is_labelled_by_the_webhook_path(
@@ -142,7 +112,7 @@ def test_a_dispute_on_a_finished_payment_is_labelled_by_the_webhook_path(
 ) -> None:
     approved = reviewed_state("approve")
     finished = later(approved, PaymentStatus.SUCCEEDED)
-    write(database_engine, approved, finished)
+    record_states(database_engine, approved, finished)
     event = dispute_event(finished)
 
     assert record_dispute(database_engine, TENANT, finished.payment_id, event)
@@ -154,14 +124,14 @@ def test_a_dispute_on_a_finished_payment_is_labelled_by_the_webhook_path(
         ("dispute", True),
         ("review_approved", False),
     ]
-    assert RiskFeatures.model_validate_json(found[0].features_json) == FEATURES
+    assert RiskFeatures.model_validate_json(found[0].features_json) == FRAUDULENT
 
 
 def test_a_dispute_on_a_payment_scored_without_features_keeps_no_features(
     database_engine: Engine,
 ) -> None:
     state = later(processing_state(tenant_id=TENANT), PaymentStatus.SUCCEEDED)
-    write(database_engine, state)
+    record_states(database_engine, state)
     assert record_dispute(database_engine, TENANT, state.payment_id, dispute_event(state))
     (label,) = labels(database_engine, state.payment_id)
     assert (label.source, label.fraud, label.features_json) == ("dispute", True, None)

@@ -25,7 +25,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from api.app import create_app
 from schemas.runtime.settings import Settings
 from schemas.store.database import BASELINE
 from schemas.store.database import SchemaNotCurrentError
@@ -38,6 +37,7 @@ from schemas.store.database import schema_is_current
 from schemas.store.database import upgrade
 from tests.conftest import new_postgres_database
 from tests.schemas.store.legacy_tables import LEGACY_METADATA
+from tests.support.api_app import running_app
 from tests.support.ledger import assert_ledger_invariants
 from workers.worker.build import run_worker
 
@@ -346,15 +346,13 @@ EXPECTED = {
 
 @pytest.mark.parametrize("at", [None, BASELINE])
 async def test_the_api_refuses_to_start_on_a_database_not_at_head(tmp_path, at):
-    app = create_app(unmigrated_settings(tmp_path, at))
     with pytest.raises(SchemaNotCurrentError, match=EXPECTED[at]):
-        async with app.router.lifespan_context(app):
+        async with running_app(unmigrated_settings(tmp_path, at)):
             pass
 
 
 async def test_the_api_starts_on_a_migrated_database(tmp_path):
-    app = create_app(unmigrated_settings(tmp_path, "head"))
-    async with app.router.lifespan_context(app):
+    async with running_app(unmigrated_settings(tmp_path, "head")) as app:
         assert app.state.engine is not None
 
 

@@ -15,6 +15,26 @@ def new_key(prefix: str = "key") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
+def charge_body(
+    payment_method: str = "tok_visa",
+    *,
+    amount: int = 1000,
+    capture: bool = False,
+    reference: str | None = None,
+    **extra: Any,
+) -> dict:
+    """A ``POST /v1/charges`` body, of a new reference unless one is given."""
+    return {
+        "amount": amount,
+        "currency": "USD",
+        "payment_method": payment_method,
+        "capture": capture,
+        "reference": reference or new_key("pay"),
+        "customer_id": "cus_test",
+        **extra,
+    }
+
+
 class Gateway:
     """A thin HTTP client of the gateway for tests (plain httpx, no knowledge of internals)."""
 
@@ -23,25 +43,10 @@ class Gateway:
         self.http = httpx.Client(base_url=base_url, timeout=10)
 
     def charge(
-        self,
-        payment_method: str = "tok_visa",
-        *,
-        amount: int = 1000,
-        capture: bool = False,
-        key: str | None = None,
-        reference: str | None = None,
-        **extra: Any,
+        self, payment_method: str = "tok_visa", *, key: str | None = None, **fields: Any
     ) -> httpx.Response:
-        body = {
-            "amount": amount,
-            "currency": "USD",
-            "payment_method": payment_method,
-            "capture": capture,
-            "reference": reference or new_key("pay"),
-            "customer_id": "cus_test",
-            **extra,
-        }
-        return self.post("/v1/charges", body, key=key or new_key())
+        """``fields`` as ``charge_body``'s."""
+        return self.post("/v1/charges", charge_body(payment_method, **fields), key=key or new_key())
 
     def post(self, path: str, body: dict, *, key: str | None = None) -> httpx.Response:
         headers = {"Idempotency-Key": key} if key else {}
@@ -77,22 +82,9 @@ class Gateway:
         body = {"charge": charge_id, "amount": amount, "reference": reference}
         return self.post("/v1/refunds", body, key=key or new_key())
 
-    def transfer(
-        self,
-        amount: int,
-        destination: str,
-        *,
-        currency: str = "USD",
-        reference: str | None = None,
-        key: str | None = None,
-    ) -> httpx.Response:
-        body = {
-            "amount": amount,
-            "currency": currency,
-            "destination": destination,
-            "reference": reference or new_key("po"),
-        }
-        return self.post("/v1/transfers", body, key=key or new_key())
+    def transfer(self, amount: int, destination: str, **options: Any) -> httpx.Response:
+        """To a connected account; ``options``: ``currency``, ``reference``, ``key``."""
+        return self._send("/v1/transfers", amount, destination, **options)
 
     def reverse(
         self, transfer_id: str, amount: int | None = None, *, key: str | None = None
@@ -102,23 +94,26 @@ class Gateway:
         )
 
     def payout(
+        self, amount: int, destination: str, bank_account: str = "ba_ok", **options: Any
+    ) -> httpx.Response:
+        """From a connected account to its bank; ``options`` as ``transfer``'s."""
+        return self._send("/v1/payouts", amount, destination, bank_account=bank_account, **options)
+
+    def _send(
         self,
+        path: str,
         amount: int,
         destination: str,
-        bank_account: str = "ba_ok",
         *,
         currency: str = "USD",
         reference: str | None = None,
         key: str | None = None,
+        **extra: Any,
     ) -> httpx.Response:
-        body = {
-            "amount": amount,
-            "currency": currency,
-            "destination": destination,
-            "bank_account": bank_account,
-            "reference": reference or new_key("po"),
-        }
-        return self.post("/v1/payouts", body, key=key or new_key())
+        """Money to ``destination``, of a new payout reference unless one is given."""
+        body = {"amount": amount, "currency": currency, "destination": destination, **extra}
+        body["reference"] = reference or new_key("po")
+        return self.post(path, body, key=key or new_key())
 
     def available(self, account: str | None = None) -> dict[str, int]:
         """Currency → available amount of the platform, or of a connected account."""
@@ -146,6 +141,14 @@ class Gateway:
 
 def error_code(response: httpx.Response) -> str:
     return response.json()["error"]["code"]
+
+
+def created(response: httpx.Response, id_prefix: str) -> dict:
+    """The object a 200 answer carries, with an id of its kind's prefix."""
+    assert response.status_code == 200, response.text
+    made = response.json()
+    assert made["id"].startswith(id_prefix)
+    return made
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.gateway import start_gateway
 from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import charge_body
 from tests.workers.sandbox_gateway.conftest import error_code
 from tests.workers.sandbox_gateway.conftest import new_key
 
@@ -38,14 +39,7 @@ def test_fail_next_answers_503_then_the_retry_applies_once(gateway: Gateway) -> 
 def test_timeout_after_apply_then_retry_with_the_same_key(gateway: Gateway) -> None:
     gateway.set_faults(timeout_next=1, hang_ms=20_000)
     key, reference = new_key(), new_key("pay")
-    body = {
-        "amount": 1234,
-        "currency": "USD",
-        "payment_method": "tok_visa",
-        "capture": True,
-        "reference": reference,
-        "customer_id": None,
-    }
+    body = charge_body(amount=1234, capture=True, reference=reference, customer_id=None)
     headers = {"Idempotency-Key": key}
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{gateway.base_url}/v1/charges", json=body, headers=headers, timeout=0.5)

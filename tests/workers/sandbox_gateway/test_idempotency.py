@@ -5,6 +5,7 @@ import asyncio
 import httpx
 
 from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import charge_body
 from tests.workers.sandbox_gateway.conftest import error_code
 from tests.workers.sandbox_gateway.conftest import new_key
 
@@ -36,14 +37,7 @@ def test_same_key_other_body_is_422(gateway: Gateway) -> None:
 
 async def test_concurrent_requests_with_one_key_apply_once(gateway: Gateway) -> None:
     key, reference = new_key(), new_key("pay")
-    body = {
-        "amount": 4200,
-        "currency": "USD",
-        "payment_method": "tok_visa",
-        "capture": True,
-        "reference": reference,
-        "customer_id": None,
-    }
+    body = charge_body(amount=4200, capture=True, reference=reference, customer_id=None)
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10) as client:
         responses = await asyncio.gather(
             *(

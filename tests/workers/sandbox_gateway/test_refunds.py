@@ -1,6 +1,7 @@
 """Refund objects: partial refunds by reference, failures, idempotency, the older route."""
 
 from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import created
 from tests.workers.sandbox_gateway.conftest import error_code
 from tests.workers.sandbox_gateway.conftest import new_key
 
@@ -15,10 +16,7 @@ def test_partial_refunds_are_objects_found_by_reference(gateway: Gateway) -> Non
     charge = gateway.captured(1000)
     first_ref, second_ref = new_key("re"), new_key("re")
 
-    first = gateway.refund(charge["id"], 300, reference=first_ref)
-    assert first.status_code == 200, first.text
-    refund = first.json()
-    assert refund["id"].startswith("rf_")
+    refund = created(gateway.refund(charge["id"], 300, reference=first_ref), "rf_")
     assert refund == {
         "id": refund["id"],
         "object": "refund",

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import created
 from tests.workers.sandbox_gateway.conftest import error_code
 from tests.workers.sandbox_gateway.conftest import new_key
 
@@ -11,10 +12,7 @@ SUCCEEDING = ["tok_visa", "tok_mastercard", "tok_amex", "tok_visa_debit"]
 
 @pytest.mark.parametrize("token", SUCCEEDING)
 def test_succeeding_tokens_authorize(gateway: Gateway, token: str) -> None:
-    response = gateway.charge(token, amount=2500, reference="pay_tok")
-    assert response.status_code == 200
-    charge = response.json()
-    assert charge["id"].startswith("ch_")
+    charge = created(gateway.charge(token, amount=2500, reference="pay_tok"), "ch_")
     assert charge["status"] == "authorized"
     assert charge["amount"] == charge["amount_authorized"] == 2500
     assert charge["amount_captured"] == charge["amount_refunded"] == 0

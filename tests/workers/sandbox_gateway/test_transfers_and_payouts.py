@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.workers.sandbox_gateway.conftest import Gateway
+from tests.workers.sandbox_gateway.conftest import created
 from tests.workers.sandbox_gateway.conftest import error_code
 from tests.workers.sandbox_gateway.conftest import new_account
 from tests.workers.sandbox_gateway.conftest import new_key
@@ -29,10 +30,7 @@ def test_transfer_is_limited_by_the_platform_balance(fresh_gateway: Gateway) -> 
     assert key not in gateway.stats()["applied_by_key"]
     assert gateway.transfer(1, account, currency="EUR").status_code == 402  # no EUR at all
 
-    response = gateway.transfer(1411, account, reference=reference, key=key)
-    assert response.status_code == 200, response.text
-    transfer = response.json()
-    assert transfer["id"].startswith("tr_")
+    transfer = created(gateway.transfer(1411, account, reference=reference, key=key), "tr_")
     assert transfer == {
         "id": transfer["id"],
         "object": "transfer",
@@ -89,10 +87,7 @@ def test_payouts_paid_failed_and_refused_over_the_destination_balance(
     assert gateway.transfer(1000, account).status_code == 200
 
     reference = new_key("po")
-    paid = gateway.payout(600, account, "ba_ok", reference=reference)
-    assert paid.status_code == 200, paid.text
-    payout = paid.json()
-    assert payout["id"].startswith("pout_")
+    payout = created(gateway.payout(600, account, "ba_ok", reference=reference), "pout_")
     assert payout == {
         "id": payout["id"],
         "object": "payout",

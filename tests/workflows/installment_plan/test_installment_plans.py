@@ -20,19 +20,17 @@ from temporalio.service import RPCError
 
 from schemas import errors
 from schemas.identity import billing_payment_id
-from schemas.identity import installment_plan_workflow_id
-from schemas.identity import new_installment_plan_id
 from schemas.installments import CancelInstallmentPlanRequest
 from schemas.installments import CreateInstallmentPlanRequest
 from schemas.installments import InstallmentPlanState
 from schemas.installments import PayInstallmentsRequest
 from schemas.installments import ResolveRequest
-from schemas.installments import build_plan_input
 from schemas.store.tables import InstallmentPlanRecord
 from schemas.store.tables import PaymentRecord
+from tests.support.sagas import installment_plan_input
+from tests.support.sagas import start_installment_plan
 from tests.support.worker import running_worker
 from workflows.installment_plan.workflow import InstallmentPlanWorkflow
-from workflows.installment_plan.workflow import filed_at_start
 from workflows.kit import search_attributes as sa
 
 
@@ -61,23 +59,8 @@ async def start_plan(
         first_due_at=first_due,
         **({"count": 3, "interval": "month"} | fields),
     )
-    plan = build_plan_input(
-        request,
-        installment_plan_id=new_installment_plan_id(),
-        tenant_id="ten_test",
-        customer_id=request.customer_id,
-        currency="USD",
-        components={"principal": total},
-        now=first_due,
-        default_retry_days=[1, 3],
-    )
-    handle = await client.start_workflow(
-        InstallmentPlanWorkflow.run,
-        plan,
-        id=installment_plan_workflow_id(plan.tenant_id, plan.installment_plan_id),
-        task_queue=settings.task_queue,
-        search_attributes=filed_at_start(plan),
-    )
+    plan = installment_plan_input(request, "ten_test", first_due, [1, 3])
+    handle = await start_installment_plan(client, settings, plan)
     STARTED.append(handle)
     await handle.execute_update(InstallmentPlanWorkflow.wait_for_result)
     return handle

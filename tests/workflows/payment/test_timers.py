@@ -74,12 +74,24 @@ async def test_fraud_rule_blocks_before_the_provider_is_called(client, settings,
     assert payment.payment_id not in (await gateway_stats(gateway))["charges_by_reference"]
 
 
-async def test_capture_failure_voids_the_authorization(client, settings, engine, gateway):
-    payment = payment_input(payment_method="tok_captureFails")
+@pytest.mark.parametrize(
+    ("overrides", "status", "code"),
+    [
+        ({"payment_method": "tok_captureFails"}, PaymentStatus.FAILED, "capture_failed"),
+        # No capture within the authorization hold.
+        ({"capture_method": "manual"}, PaymentStatus.EXPIRED, "authorization_expired"),
+        # The customer never completes 3-D Secure.
+        ({"payment_method": "tok_threeDSecureRequired"}, PaymentStatus.EXPIRED, "action_expired"),
+    ],
+    ids=["capture_failure", "authorization_hold_expiry", "three_d_secure_not_completed"],
+)
+async def test_an_authorization_never_captured_is_voided(
+    client, settings, engine, gateway, overrides, status, code
+):
+    payment = payment_input(**overrides)
     state = await (await start_payment(client, settings, payment)).result()
 
-    assert state.status == PaymentStatus.FAILED
-    assert state.failure_code == "capture_failed"
+    assert (state.status, state.failure_code) == (status, code)
     assert step_names(state)[-1] == ("compensation", "void_authorization", "succeeded")
     assert (await gateway_charge(gateway, state.provider_reference))["status"] == "voided"
     assert journal_entries_for(engine, payment.payment_id) == 0
@@ -106,16 +118,6 @@ async def test_ledger_failure_refunds_the_capture(client, settings, engine, gate
     charge = await gateway_charge(gateway, state.provider_reference)
     assert (charge["status"], charge["amount_refunded"]) == ("refunded", 4200)
     assert journal_entries_for(engine, payment.payment_id) == 0
-
-
-async def test_authorization_hold_expiry_voids(client, settings, gateway):
-    payment = payment_input(capture_method="manual")
-    state = await (await start_payment(client, settings, payment)).result()
-
-    assert state.status == PaymentStatus.EXPIRED
-    assert state.failure_code == "authorization_expired"
-    assert step_names(state)[-1] == ("compensation", "void_authorization", "succeeded")
-    assert (await gateway_charge(gateway, state.provider_reference))["status"] == "voided"
 
 
 async def test_three_d_secure_confirmed(client, settings, gateway):
@@ -151,13 +153,3 @@ async def test_three_d_secure_failed_challenge_declines(client, settings, gatewa
 
     assert state.status == PaymentStatus.DECLINED
     assert state.failure_code == "authentication_failed"
-
-
-async def test_three_d_secure_not_completed_expires(client, settings, gateway):
-    payment = payment_input(payment_method="tok_threeDSecureRequired")
-    state = await (await start_payment(client, settings, payment)).result()
-
-    assert state.status == PaymentStatus.EXPIRED
-    assert state.failure_code == "action_expired"
-    assert step_names(state)[-1] == ("compensation", "void_authorization", "succeeded")
-    assert (await gateway_charge(gateway, state.provider_reference))["status"] == "voided"

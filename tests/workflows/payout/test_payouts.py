@@ -4,7 +4,6 @@ it), with the real sandbox gateway and SQL. The tenant is funded by a real payme
 import asyncio
 import uuid
 from datetime import UTC
-from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine
@@ -22,7 +21,6 @@ from api.payout_schedules import pause_schedule
 from api.payout_schedules import put_schedule
 from api.payout_schedules import resume_schedule
 from schemas import errors
-from schemas.identity import new_account_id
 from schemas.identity import new_payout_id
 from schemas.identity import payout_schedule_id
 from schemas.identity import payout_workflow_id
@@ -37,10 +35,10 @@ from schemas.payouts import PayoutState
 from schemas.payouts import PayoutStatus
 from schemas.payouts import ScheduledPayoutResult
 from schemas.store.ledger_reports import balance
-from schemas.store.tables import ConnectedAccountRecord
 from schemas.store.tables import PayoutRecord
 from tests.support.payments import payment_input
 from tests.support.payments import start_payment
+from tests.support.sagas import add_connected_account
 from tests.support.worker import running_worker
 from workflows.payout.scheduled import ScheduledPayoutWorkflow
 from workflows.payout.workflow import PayoutWorkflow
@@ -62,23 +60,6 @@ async def fund(client: Client, settings, tenant: str, amount: int) -> None:
     payment = payment_input(tenant_id=tenant, amount=amount)
     state = await (await start_payment(client, settings, payment)).result()
     assert state.status == PaymentStatus.SUCCEEDED, state.failure_message
-
-
-def add_account(engine: Engine, tenant: str, bank_account: str = "ba_ok") -> str:
-    account_id = new_account_id()
-    with Session(engine) as session:
-        session.add(
-            ConnectedAccountRecord(
-                account_id=account_id,
-                tenant_id=tenant,
-                name="Seller",
-                provider="sandbox",
-                bank_account=bank_account,
-                created_at=datetime.now(UTC),
-            )
-        )
-        session.commit()
-    return account_id
 
 
 def ledger(engine: Engine, tenant: str, account_id: str) -> dict[str, int]:
@@ -127,7 +108,7 @@ def steps_of(state: PayoutState) -> list[tuple[str, str, str]]:
 
 async def test_a_payout_moves_the_money_to_the_bank(client, settings, engine, gateway, tenant):
     await fund(client, settings, tenant, 10_000)
-    account_id = add_account(engine, tenant)
+    account_id = add_connected_account(engine, tenant)
     before = ledger(engine, tenant, account_id)
 
     state = await pay_out(client, settings, tenant, account_id, 6_000)
@@ -168,7 +149,7 @@ async def test_a_payout_the_bank_refuses_is_reversed_and_released(
     client, settings, engine, gateway, tenant
 ):
     await fund(client, settings, tenant, 8_000)
-    account_id = add_account(engine, tenant, bank_account="ba_payoutFails")
+    account_id = add_connected_account(engine, tenant, "ba_payoutFails")
     before = ledger(engine, tenant, account_id)
 
     state = await pay_out(client, settings, tenant, account_id, None)
@@ -196,7 +177,7 @@ async def test_a_payout_the_bank_refuses_is_reversed_and_released(
     assert (payout["status"], payout["failure_code"]) == ("failed", "account_closed")
 
     # The money is the merchant's again: it can be paid out elsewhere.
-    other = add_account(engine, tenant)
+    other = add_connected_account(engine, tenant)
     assert (await pay_out(client, settings, tenant, other, None)).status == "succeeded"
 
 
@@ -204,7 +185,7 @@ async def test_a_payout_above_the_balance_is_rejected_and_changes_nothing(
     client, settings, engine, tenant
 ):
     await fund(client, settings, tenant, 2_000)
-    account_id = add_account(engine, tenant)
+    account_id = add_connected_account(engine, tenant)
     before = ledger(engine, tenant, account_id)
 
     with pytest.raises(WorkflowUpdateFailedError) as rejected:
@@ -237,7 +218,7 @@ async def test_a_schedule_pays_out_the_balance_and_skips_when_below_minimum(
     client, settings, engine, gateway, tenant
 ):
     await fund(client, settings, tenant, 5_000)
-    account_id = add_account(engine, tenant)
+    account_id = add_connected_account(engine, tenant)
     available = -ledger(engine, tenant, account_id)["merchant"]
     schedule = PayoutSchedule(interval="daily", minimum_amount=1_000, currency="USD")
     assert await put_schedule(client, settings.task_queue, tenant, account_id, schedule)
@@ -272,7 +253,7 @@ async def test_a_schedule_pays_out_the_balance_and_skips_when_below_minimum(
 async def test_a_paused_schedule_reports_paused_and_keeps_the_pause_when_changed(
     client, settings, engine, tenant
 ):
-    account_id = add_account(engine, tenant)
+    account_id = add_connected_account(engine, tenant)
     weekly = PayoutSchedule(interval="weekly", minimum_amount=500, currency="USD")
     assert await put_schedule(client, settings.task_queue, tenant, account_id, weekly)
     try:

@@ -16,9 +16,9 @@ from sqlmodel import select
 
 from activities.ledger import Ledger
 from schemas.domain import journals
-from schemas.identity import new_account_id
 from schemas.identity import new_payout_id
 from schemas.identity import new_refund_id
+from schemas.identity import payment_workflow_id
 from schemas.identity import payout_workflow_id
 from schemas.identity import refund_workflow_id
 from schemas.ledger import MERCHANT_BALANCE
@@ -30,7 +30,6 @@ from schemas.reconciliation import ReportCommand
 from schemas.refunds import RefundInput
 from schemas.refunds import RefundStatus
 from schemas.store.ledger_reports import balance
-from schemas.store.tables import ConnectedAccountRecord
 from schemas.store.tables import JournalEntry
 from schemas.store.tables import PaymentRecord
 from schemas.store.tables import PayoutRecord
@@ -38,7 +37,9 @@ from schemas.store.tables import RefundRecord
 from tests.support.gateway import start_gateway
 from tests.support.payments import payment_input
 from tests.support.payments import start_payment
+from tests.support.sagas import add_connected_account
 from tests.support.worker import running_worker
+from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.workflow import PayoutWorkflow
 from workflows.reconciliation.report import ReconciliationReportWorkflow
 from workflows.reconciliation.workflow import ReconciliationWorkflow
@@ -83,6 +84,18 @@ async def report(client, settings, tenant_id: str):
     )
 
 
+async def run_unanswered(client, settings, operation: str, run, saga_input, workflow_id: str):
+    """The saga's end when its gateway applies ``operation`` but never answers it in time."""
+    async with httpx.AsyncClient(base_url=settings.sandbox_gateway_url) as gateway:
+        await gateway.put("/v1/faults", json={**NEVER_ANSWERED, "operations": [operation]})
+        try:
+            return await client.execute_workflow(
+                run, saga_input, id=workflow_id, task_queue=settings.task_queue
+            )
+        finally:
+            await gateway.delete("/v1/faults")
+
+
 def entries(engine, source_id: str) -> list[str]:
     with Session(engine) as session:
         return sorted(
@@ -95,12 +108,12 @@ async def test_a_charge_applied_after_a_timeout_is_captured_by_reconciliation(
 ):
     client, settings = client
     tenant = f"ten_{uuid.uuid4().hex[:8]}"
+    payment = payment_input(tenant_id=tenant, provider_deadline=DEADLINE)
+    workflow_id = payment_workflow_id(tenant, payment.payment_id)
+    lost = await run_unanswered(
+        client, settings, "charge", PaymentWorkflow.run, payment, workflow_id
+    )
     async with httpx.AsyncClient(base_url=own_gateway) as gateway:
-        await gateway.put("/v1/faults", json={**NEVER_ANSWERED, "operations": ["charge"]})
-        payment = payment_input(tenant_id=tenant, provider_deadline=DEADLINE)
-        lost = await (await start_payment(client, settings, payment)).result()
-        await gateway.delete("/v1/faults")
-
         assert lost.status == PaymentStatus.REQUIRES_ATTENTION
         assert entries(engine, payment.payment_id) == []
         stats = (await gateway.get("/v1/stats")).json()
@@ -140,15 +153,8 @@ async def test_a_refund_with_an_unknown_outcome_is_settled_by_reconciliation(
         amount=500,
         provider_deadline=DEADLINE,
     )
-    async with httpx.AsyncClient(base_url=own_gateway) as gateway:
-        await gateway.put("/v1/faults", json={**NEVER_ANSWERED, "operations": ["refund"]})
-        lost = await client.execute_workflow(
-            RefundWorkflow.run,
-            refund,
-            id=refund_workflow_id(tenant, refund.refund_id),
-            task_queue=settings.task_queue,
-        )
-        await gateway.delete("/v1/faults")
+    workflow_id = refund_workflow_id(tenant, refund.refund_id)
+    lost = await run_unanswered(client, settings, "refund", RefundWorkflow.run, refund, workflow_id)
 
     assert lost.status == RefundStatus.REQUIRES_ATTENTION
     summary = await reconcile(client, settings)
@@ -192,18 +198,7 @@ async def test_a_payout_with_an_unknown_outcome_is_settled_by_reconciliation(
     paid = await (
         await start_payment(client, settings, payment_input(tenant_id=tenant, amount=5_000))
     ).result()
-    account = new_account_id()
-    with Session(engine) as session, session.begin():
-        session.add(
-            ConnectedAccountRecord(
-                account_id=account,
-                tenant_id=tenant,
-                name="Seller",
-                provider="sandbox",
-                bank_account="ba_ok",
-                created_at=datetime.now(UTC),
-            )
-        )
+    account = add_connected_account(engine, tenant)
     payout = PayoutInput(
         payout_id=new_payout_id(),
         tenant_id=tenant,
@@ -212,17 +207,10 @@ async def test_a_payout_with_an_unknown_outcome_is_settled_by_reconciliation(
         currency="USD",
         provider_deadline=DEADLINE,
     )
+    workflow_id = payout_workflow_id(tenant, payout.payout_id)
+    lost = await run_unanswered(client, settings, "payout", PayoutWorkflow.run, payout, workflow_id)
+    assert lost.status == PayoutStatus.REQUIRES_ATTENTION
     async with httpx.AsyncClient(base_url=own_gateway) as gateway:
-        await gateway.put("/v1/faults", json={**NEVER_ANSWERED, "operations": ["payout"]})
-        lost = await client.execute_workflow(
-            PayoutWorkflow.run,
-            payout,
-            id=payout_workflow_id(tenant, payout.payout_id),
-            task_queue=settings.task_queue,
-        )
-        await gateway.delete("/v1/faults")
-        assert lost.status == PayoutStatus.REQUIRES_ATTENTION
-
         summary = await reconcile(client, settings)
 
         assert payout.payout_id in summary.payouts_paid

@@ -5,14 +5,11 @@ from sqlmodel import Session
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
-from temporalio.client import WithStartWorkflowOperation
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
 
 from schemas import errors
 from schemas.identity import new_refund_id
 from schemas.identity import payment_workflow_id
-from schemas.identity import refund_workflow_id
 from schemas.ledger import MERCHANT_BALANCE
 from schemas.ledger import REFUND_RESERVE
 from schemas.payments import PaymentState
@@ -23,8 +20,8 @@ from schemas.store.ledger_reports import balance
 from schemas.store.tables import PaymentRecord
 from tests.support.payments import payment_input
 from tests.support.payments import start_payment
+from tests.support.sagas import refund_with_update
 from tests.support.worker import running_worker
-from workflows.refund.workflow import RefundWorkflow
 
 
 @pytest.fixture
@@ -51,18 +48,7 @@ async def refund(client: Client, settings, payment: PaymentState, amount: int | 
         amount=amount,
         reason="requested_by_customer",
     )
-    start = WithStartWorkflowOperation(
-        RefundWorkflow.run,
-        refund,
-        id=refund_workflow_id(refund.tenant_id, refund.refund_id),
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        task_queue=settings.task_queue,
-    )
-    # Started with the update, as the API does: a rejection is the update's answer.
-    result = await client.execute_update_with_start_workflow(
-        RefundWorkflow.wait_for_result, start_workflow_operation=start
-    )
-    return await start.workflow_handle(), result
+    return await refund_with_update(client, settings, refund)
 
 
 def merchant(engine, payment: PaymentState) -> int:

@@ -16,7 +16,6 @@ from sqlmodel import Session
 from sqlmodel import select
 from temporalio.client import WorkflowHandle
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError
 
 from schemas.billing import DunningPolicy
@@ -24,7 +23,6 @@ from schemas.domain.billing_periods import boundary
 from schemas.identity import billing_payment_id
 from schemas.identity import new_plan_id
 from schemas.identity import new_subscription_id
-from schemas.identity import subscription_workflow_id
 from schemas.store.tables import PaymentRecord
 from schemas.store.tables import SubscriptionRecord
 from schemas.subscriptions import CancelSubscriptionRequest
@@ -34,9 +32,8 @@ from schemas.subscriptions import Plan
 from schemas.subscriptions import SubscriptionInput
 from schemas.subscriptions import SubscriptionState
 from schemas.subscriptions import UpdatePaymentMethodRequest
+from tests.support.sagas import start_subscription
 from tests.support.worker import running_worker
-from workflows.subscription.steps import attributes
-from workflows.subscription.steps import initial_state
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 TENANT = "ten_subs"
@@ -82,13 +79,7 @@ async def start(client, env, settings, **overrides) -> WorkflowHandle:
         "dunning": DunningPolicy.from_days(settings.dunning_retry_days),
     }
     sub = SubscriptionInput(**(fields | overrides))
-    handle = await client.start_workflow(
-        SubscriptionWorkflow.run,
-        sub,
-        id=subscription_workflow_id(sub.tenant_id, sub.subscription_id),
-        task_queue=settings.task_queue,
-        search_attributes=TypedSearchAttributes(attributes(initial_state(sub))),
-    )
+    handle = await start_subscription(client, settings, sub)
     STARTED.append(handle)
     return handle
 

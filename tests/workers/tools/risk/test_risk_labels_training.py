@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 import re
 import subprocess
-from datetime import UTC
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -20,16 +18,15 @@ from sqlalchemy import Engine
 
 from activities.risk.model import CARD_FILE
 from activities.risk.model import RiskModel
-from schemas.payments import PaymentState
 from schemas.payments import PaymentStatus
-from schemas.provider_events import ProviderEvent
 from schemas.risk import RiskModelCard
 from schemas.store.database import make_engine
 from schemas.store.database import upgrade
-from schemas.store.read_model import upsert_payment
 from schemas.store.webhook_events import record_dispute
 from tests.support.paysaga_cli import paysaga_command
+from tests.support.risk_states import dispute_event
 from tests.support.risk_states import later
+from tests.support.risk_states import record_states
 from tests.support.risk_states import reviewed_state
 from tests.workers.tools.risk.test_risk_model import HELD_OUT_LINE
 from tests.workers.tools.risk.test_risk_model import PRECISION_FLOOR
@@ -43,25 +40,6 @@ REJECTED, APPROVED, DISPUTED_AFTER_APPROVAL = 30, 45, 15
 # Each payment is one training row, whatever its number of labels.
 LABELLED_PAYMENTS = REJECTED + APPROVED + DISPUTED_AFTER_APPROVAL
 LABELS_USED = re.compile(r"^labels used: (\d+) \(", re.MULTILINE)
-
-
-def _write(engine: Engine, *states: PaymentState) -> None:
-    for state in states:
-        with engine.begin() as connection:
-            upsert_payment(connection, state)
-
-
-def _dispute(state: PaymentState) -> ProviderEvent:
-    return ProviderEvent(
-        provider="stripe",
-        event_id=f"evt_{state.payment_id}",
-        event_type="charge.dispute.created",
-        kind="dispute_opened",
-        tenant_id=state.tenant_id,
-        payment_id=state.payment_id,
-        detail="fraudulent",
-        occurred_at=datetime.now(UTC),
-    )
 
 
 def _database(path: Path) -> tuple[str, Engine]:
@@ -78,19 +56,19 @@ def _outcomes(engine: Engine) -> None:
     legit = iter(i for i in range(len(data.labels)) if not data.labels[i])
     for _ in range(REJECTED):
         state = reviewed_state(TENANT, data.features(next(fraud)), "reject")
-        _write(engine, state, later(state, PaymentStatus.CANCELED))
+        record_states(engine, state, later(state, PaymentStatus.CANCELED))
     for _ in range(APPROVED):
         state = reviewed_state(TENANT, data.features(next(legit)), "approve", channel="temporal")
-        _write(engine, state, later(state, PaymentStatus.SUCCEEDED))
+        record_states(engine, state, later(state, PaymentStatus.SUCCEEDED))
     for _ in range(DISPUTED_AFTER_APPROVAL):
         # Approved by an operator, disputed once the saga had finished: fraud after all.
         state = reviewed_state(TENANT, data.features(next(fraud)), "approve")
         finished = later(state, PaymentStatus.SUCCEEDED)
-        _write(engine, state, finished)
-        assert record_dispute(engine, TENANT, state.payment_id, _dispute(finished))
+        record_states(engine, state, finished)
+        assert record_dispute(engine, TENANT, state.payment_id, dispute_event(finished))
     # Not labels, or labels that cannot train: a verdict the clock took, an open review.
     timed_out = reviewed_state(TENANT, data.features(next(legit)), "reject", channel="timeout")
-    _write(engine, timed_out, reviewed_state(TENANT, data.features(next(legit)), None))
+    record_states(engine, timed_out, reviewed_state(TENANT, data.features(next(legit)), None))
 
 
 def _train(url: str, out: Path) -> subprocess.CompletedProcess[str]:
@@ -142,7 +120,7 @@ def test_labels_without_features_or_from_the_clock_are_not_enough(tmp_path: Path
     try:
         timed_out = reviewed_state(TENANT, None, "reject", channel="timeout")
         unscored = reviewed_state(TENANT, None, "reject")
-        _write(engine, timed_out, unscored)
+        record_states(engine, timed_out, unscored)
     finally:
         engine.dispose()
     out = tmp_path / "model"

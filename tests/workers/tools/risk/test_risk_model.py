@@ -22,6 +22,8 @@ from schemas.risk import RiskFeatures
 from schemas.risk import RiskModelCard
 from schemas.risk import as_row
 from tests.support.paysaga_cli import paysaga_command
+from tests.support.risk_states import FRAUDULENT
+from tests.support.risk_states import LEGIT
 from workers.tools.risk.dataset import FRAUD_RATE
 from workers.tools.risk.dataset import generate
 
@@ -41,25 +43,6 @@ HELD_OUT_LINE = re.compile(
     r"^held-out: precision=(?P<precision>[0-9.]+) recall=(?P<recall>[0-9.]+) "
     r"roc_auc=(?P<roc_auc>[0-9.]+) threshold=(?P<threshold>[0-9.]+) \(n=(?P<n>\d+)\)$",
     re.MULTILINE,
-)
-
-FRAUDULENT = RiskFeatures(
-    amount_zscore=4.5,
-    velocity_count_1h=7,
-    velocity_amount_1h=84_000,
-    new_customer=False,
-    country_mismatch=True,
-    hour_of_day=3,
-    failed_attempts_24h=4,
-)
-LEGIT = RiskFeatures(
-    amount_zscore=0.1,
-    velocity_count_1h=0,
-    velocity_amount_1h=0,
-    new_customer=False,
-    country_mismatch=False,
-    hour_of_day=14,
-    failed_attempts_24h=0,
 )
 
 
