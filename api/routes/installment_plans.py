@@ -17,6 +17,7 @@ from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
 from api.dependencies import run_transaction
+from api.installment_plans import INVOICE_PROBLEMS
 from api.installment_plans import start_plan
 from api.installment_plans import update_plan
 from api.openapi import IDEMPOTENCY_PROBLEMS
@@ -58,13 +59,7 @@ def action_route(
     status_code=status.HTTP_201_CREATED,
     response_model=InstallmentPlanState,
     responses=problems(
-        "invoice_not_found",
-        "invoice_locked",
-        "invoice_expired",
-        "invoice_changed",
-        "invalid_installments",
-        *IDEMPOTENCY_PROBLEMS,
-        "temporal_unavailable",
+        *INVOICE_PROBLEMS, "invalid_installments", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
     ),
 )
 async def create_installment_plan(

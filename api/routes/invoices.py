@@ -15,6 +15,7 @@ from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
 from api.dependencies import run_transaction
 from api.idempotency import json_response
+from api.installment_plans import INVOICE_PROBLEMS
 from api.installment_plans import start_plan
 from api.invoices import create_invoice
 from api.invoices import find_invoice
@@ -97,14 +98,7 @@ async def patch_invoice(
     "/{invoice_id}/pay",
     status_code=status.HTTP_201_CREATED,
     response_model=InstallmentPlanState,
-    responses=problems(
-        "invoice_not_found",
-        "invoice_locked",
-        "invoice_expired",
-        "invoice_changed",
-        *IDEMPOTENCY_PROBLEMS,
-        "temporal_unavailable",
-    ),
+    responses=problems(*INVOICE_PROBLEMS, *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"),
 )
 async def pay_invoice(
     invoice_id: InvoiceIdPath, body: PayInvoiceRequest, once: IdempotentDep, sagas: SagasDep
