@@ -3,24 +3,22 @@
 Starlette's own limiter answers in plain text; every error of this API is RFC 9457.
 """
 
-from starlette.types import ASGIApp
+from dataclasses import dataclass
+
 from starlette.types import Message
 from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 
+from api.http_middleware import HttpMiddleware
 from api.problems import Problem
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+@dataclass
+class BodyLimitMiddleware(HttpMiddleware):
+    max_bytes: int
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)

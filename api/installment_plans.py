@@ -22,6 +22,10 @@ from schemas.invoices import InvoiceStatus
 from schemas.money import format_minor
 from workflows.installment_plan.workflow import filed_at_start
 
+# What starting a plan on an invoice can answer: missing, locked or expired (checked here and
+# at admission) or changed meanwhile (found at admission, under the invoice's lock).
+INVOICE_PROBLEMS = ("invoice_not_found", "invoice_locked", "invoice_expired", "invoice_changed")
+
 
 async def plan_input(
     sagas: Sagas, plan_id: str, body: CreateInstallmentPlanRequest

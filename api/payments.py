@@ -5,9 +5,11 @@ the Temporal update, so the workflow runs it once per key too.
 """
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import Depends
 from fastapi import Path
 from fastapi import Response
 from fastapi import status
@@ -15,12 +17,13 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from activities.providers.registry import configured_providers
+from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import transact
-from api.idempotency import Idempotent
 from api.idempotency import json_response
 from api.problems import Problem
 from api.sagas import PAYMENTS
 from api.sagas import Sagas
+from api.sagas import SagasDep
 from api.sagas import state_from_input
 from schemas.domain.routing import NoEligibleProvider
 from schemas.domain.routing import route
@@ -99,68 +102,71 @@ def wrong_state(current: PaymentStatus, expected: str) -> Problem:
     return Problem("invalid_state", f"payment is {current.value}; this needs {expected}")
 
 
-async def update(
-    sagas: Sagas,
-    payment_id: str,
-    update: object,
-    argument: BaseModel,
-    once: Idempotent,
-    sent: BaseModel | None,
-) -> Response:
-    """``update``: a PaymentWorkflow update method, e.g. ``PaymentWorkflow.capture``."""
+@dataclass(frozen=True)
+class PaymentAction:
+    """An action on one of the tenant's payments (a route gets it as ``PaymentActionDep``)."""
 
-    async def run() -> Response:
-        state = await sagas.find(PAYMENTS, payment_id)
-        if state.status.is_final:
-            raise wrong_state(state.status, "requires_capture or requires_action")
-        return json_response(await sagas.update(PAYMENTS, payment_id, update, argument, once.key))
+    sagas: SagasDep
+    payment_id: PaymentIdPath
+    once: OptionallyIdempotentDep
 
-    return await once.run(run, sent)
+    async def update(self, update: object, argument: BaseModel, sent: BaseModel | None) -> Response:
+        """``update``: a PaymentWorkflow update method, e.g. ``PaymentWorkflow.capture``."""
 
+        async def run() -> Response:
+            state = await self._state()
+            if state.status.is_final:
+                raise wrong_state(state.status, "requires_capture or requires_action")
+            return json_response(await self._update(update, argument))
 
-async def review(
-    sagas: Sagas, payment_id: str, body: ReviewRequest | None, once: Idempotent
-) -> Response:
-    """An operator's decision on a payment held for review, sent as the ``review`` update."""
+        return await self.once.run(run, sent)
 
-    async def run() -> Response:
-        state = await sagas.find(PAYMENTS, payment_id)
-        if state.status != PaymentStatus.IN_REVIEW:
-            raise wrong_state(state.status, "in_review")
-        # Optional in the schema so that a payment that is not there is a 404 first.
-        if body is None:
-            raise Problem(
-                "validation_error",
-                "body: a review needs a decision and a reason",
-                errors=[{"field": "body", "message": "Field required", "type": "missing"}],
+    async def review(self, body: ReviewRequest | None) -> Response:
+        """An operator's decision on a payment held for review, sent as the ``review`` update."""
+
+        async def run() -> Response:
+            state = await self._state()
+            if state.status != PaymentStatus.IN_REVIEW:
+                raise wrong_state(state.status, "in_review")
+            # Optional in the schema so that a payment that is not there is a 404 first.
+            if body is None:
+                raise Problem(
+                    "validation_error",
+                    "body: a review needs a decision and a reason",
+                    errors=[{"field": "body", "message": "Field required", "type": "missing"}],
+                )
+            decision = ReviewDecision(
+                decision=body.decision,
+                reason=body.reason,
+                # Without a name, the decision is the API key's tenant's.
+                reviewer=body.reviewer or f"api:{self.sagas.tenant}",
+                channel="api",
             )
-        decision = ReviewDecision(
-            decision=body.decision,
-            reason=body.reason,
-            # Without a name, the decision is the API key's tenant's.
-            reviewer=body.reviewer or f"api:{sagas.tenant}",
-            channel="api",
-        )
-        reviewed = await sagas.update(
-            PAYMENTS, payment_id, PaymentWorkflow.review, decision, once.key
-        )
-        return json_response(reviewed)
+            return json_response(await self._update(PaymentWorkflow.review, decision))
 
-    return await once.run(run, body)
+        return await self.once.run(run, body)
+
+    async def confirm(self) -> Response:
+        """The customer finished the provider's action: the saga is told (a signal) and asks
+        the provider; 202 with the payment as it was."""
+
+        async def run() -> Response:
+            state = await self._state()
+            if state.status != PaymentStatus.REQUIRES_ACTION:
+                raise wrong_state(state.status, "requires_action")
+            await self.sagas.signal(PAYMENTS, self.payment_id, PaymentWorkflow.confirm)
+            return json_response(state, status.HTTP_202_ACCEPTED)
+
+        return await self.once.run(run, None)
+
+    async def _state(self) -> PaymentState:
+        return await self.sagas.find(PAYMENTS, self.payment_id)
+
+    async def _update(self, update: object, argument: BaseModel) -> PaymentState:
+        return await self.sagas.update(PAYMENTS, self.payment_id, update, argument, self.once.key)
 
 
-async def confirm(sagas: Sagas, payment_id: str, once: Idempotent) -> Response:
-    """The customer finished the provider's action: the saga is told (a signal) and asks
-    the provider; 202 with the payment as it was."""
-
-    async def run() -> Response:
-        state = await sagas.find(PAYMENTS, payment_id)
-        if state.status != PaymentStatus.REQUIRES_ACTION:
-            raise wrong_state(state.status, "requires_action")
-        await sagas.signal(PAYMENTS, payment_id, PaymentWorkflow.confirm)
-        return json_response(state, status.HTTP_202_ACCEPTED)
-
-    return await once.run(run, None)
+PaymentActionDep = Annotated[PaymentAction, Depends()]
 
 
 def list_payments(

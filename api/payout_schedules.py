@@ -7,6 +7,7 @@ every month); runs never overlap (``SKIP``), and after an outage at most one day
 runs is caught up (each pays out whatever is available then, so one is enough).
 """
 
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -15,6 +16,7 @@ from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.client import ScheduleAlreadyRunningError
 from temporalio.client import ScheduleCalendarSpec
 from temporalio.client import ScheduleDescription
+from temporalio.client import ScheduleHandle
 from temporalio.client import ScheduleOverlapPolicy
 from temporalio.client import SchedulePolicy
 from temporalio.client import ScheduleRange
@@ -107,9 +109,8 @@ async def describe_schedule(
     client: Client, tenant_id: str, account_id: str
 ) -> PayoutScheduleView | None:
     """The schedule as Temporal describes it now; None when the account has none."""
-    handle = client.get_schedule_handle(payout_schedule_id(tenant_id, account_id))
     try:
-        description = await handle.describe()
+        description = await _handle(client, tenant_id, account_id).describe()
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             return None
@@ -130,27 +131,31 @@ async def resume_schedule(
 
 
 async def delete_schedule(client: Client, tenant_id: str, account_id: str) -> bool:
-    handle = client.get_schedule_handle(payout_schedule_id(tenant_id, account_id))
-    try:
-        await handle.delete()
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    return await _found(_handle(client, tenant_id, account_id).delete())
 
 
 async def _act(
     client: Client, tenant_id: str, account_id: str, action: str, note: str
 ) -> PayoutScheduleView | None:
-    handle = client.get_schedule_handle(payout_schedule_id(tenant_id, account_id))
+    handle = _handle(client, tenant_id, account_id)
+    if not await _found(getattr(handle, action)(note=note)):
+        return None
+    return await describe_schedule(client, tenant_id, account_id)
+
+
+def _handle(client: Client, tenant_id: str, account_id: str) -> ScheduleHandle:
+    return client.get_schedule_handle(payout_schedule_id(tenant_id, account_id))
+
+
+async def _found(action: Awaitable[None]) -> bool:
+    """Run an action on a schedule: False when there is no such schedule."""
     try:
-        await getattr(handle, action)(note=note)
+        await action
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
-            return None
+            return False
         raise
-    return await describe_schedule(client, tenant_id, account_id)
+    return True
 
 
 async def view(client: Client, description: ScheduleDescription) -> PayoutScheduleView:

@@ -2,10 +2,12 @@
 would silently widen a list instead of filtering it) or a single-valued one sent twice
 is a 422, not a guess."""
 
+from typing import Annotated
 from typing import Union
 from typing import get_args
 from typing import get_origin
 
+from fastapi import Query
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -14,6 +16,10 @@ from api.problems import invalid_request
 from api.problems import safe_field
 
 SEQUENCES = (list, set, frozenset, tuple)
+
+# What the lists share: the page size (each list has its own default) and the customer filter.
+PageSize = Annotated[int, Query(ge=1, le=100)]
+CustomerFilter = Annotated[str | None, Query(max_length=64)]
 
 
 def _takes_many(annotation) -> bool:

@@ -6,25 +6,22 @@ money-moving request holds its Idempotency-Key, so the client's retry joins that
 """
 
 import asyncio
+from dataclasses import dataclass
 
-from starlette.types import ASGIApp
 from starlette.types import Message
 from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 
+from api.http_middleware import HttpMiddleware
 from api.problems import Problem
 
 
-class RequestTimeoutMiddleware:
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
+@dataclass
+class RequestTimeoutMiddleware(HttpMiddleware):
+    seconds: float
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_tracking_start(message: Message) -> None:

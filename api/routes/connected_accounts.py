@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi import Path
-from fastapi import Query
 from fastapi import Response
 from fastapi import status
 
@@ -19,6 +18,7 @@ from api.idempotency import json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.problems import Problem
+from api.query_parameters import PageSize
 from api.records import CONNECTED_ACCOUNTS
 from api.sagas import temporal_call
 from schemas.payouts import ConnectedAccount
@@ -48,21 +48,15 @@ async def create_account(
     return await CONNECTED_ACCOUNTS.create(session, once, body, fields)
 
 
-@router.get("", response_model=ConnectedAccountList)
+@router.get("")
 async def list_accounts(
-    tenant: TenantDep,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    tenant: TenantDep, session: SessionDep, limit: PageSize = 100
 ) -> ConnectedAccountList:
     """The tenant's connected accounts, newest first."""
     return ConnectedAccountList(data=await CONNECTED_ACCOUNTS.newest(session, tenant, limit))
 
 
-@router.get(
-    "/{account_id}",
-    response_model=ConnectedAccount,
-    responses=problems("connected_account_not_found"),
-)
+@router.get("/{account_id}", responses=problems("connected_account_not_found"))
 async def get_account(
     tenant: TenantDep, account_id: AccountIdPath, session: SessionDep
 ) -> ConnectedAccount:
@@ -97,9 +91,7 @@ async def put_payout_schedule(
 
 
 @router.get(
-    "/{account_id}/payout-schedule",
-    response_model=PayoutScheduleView,
-    responses=problems(*SCHEDULE_PROBLEMS, "temporal_unavailable"),
+    "/{account_id}/payout-schedule", responses=problems(*SCHEDULE_PROBLEMS, "temporal_unavailable")
 )
 async def get_payout_schedule(
     tenant: TenantDep, account_id: AccountIdPath, session: SessionDep, temporal: TemporalDep
@@ -112,7 +104,6 @@ async def get_payout_schedule(
 
 @router.post(
     "/{account_id}/payout-schedule/pause",
-    response_model=PayoutScheduleView,
     responses=problems(*SCHEDULE_PROBLEMS, "temporal_unavailable"),
 )
 async def pause_payout_schedule(
@@ -130,7 +121,6 @@ async def pause_payout_schedule(
 
 @router.post(
     "/{account_id}/payout-schedule/resume",
-    response_model=PayoutScheduleView,
     responses=problems(*SCHEDULE_PROBLEMS, "temporal_unavailable"),
 )
 async def resume_payout_schedule(

@@ -1,6 +1,7 @@
 """Installment plans: started with their whole schedule, paid early through an update,
 resolved by an operator when dunning is exhausted, canceled (no automatic refunds)."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -8,16 +9,21 @@ from fastapi import Path
 from fastapi import Query
 from fastapi import Response
 from fastapi import status
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel
 
 from api.auth import TenantDep
 from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
 from api.dependencies import run_transaction
+from api.installment_plans import INVOICE_PROBLEMS
 from api.installment_plans import start_plan
 from api.installment_plans import update_plan
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
+from api.query_parameters import CustomerFilter
+from api.query_parameters import PageSize
 from api.sagas import INSTALLMENT_PLANS
 from api.sagas import SagasDep
 from schemas.identity import new_installment_plan_id
@@ -36,18 +42,24 @@ InstallmentPlanIdPath = Annotated[str, Path(description="An installment plan id,
 UPDATE_PROBLEMS = ("installment_plan_not_found", "invalid_plan_state", "temporal_unavailable")
 
 
+def action_route(
+    path: str, *codes: str, response_model: type[BaseModel] = InstallmentPlanState
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """POST ``path``: an update of the plan, answered with ``response_model`` or a problem of
+    UPDATE_PROBLEMS, ``codes`` or the Idempotency-Key's."""
+    return router.post(
+        path,
+        response_model=response_model,
+        responses=problems(*UPDATE_PROBLEMS, *codes, *IDEMPOTENCY_PROBLEMS),
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=InstallmentPlanState,
     responses=problems(
-        "invoice_not_found",
-        "invoice_locked",
-        "invoice_expired",
-        "invoice_changed",
-        "invalid_installments",
-        *IDEMPOTENCY_PROBLEMS,
-        "temporal_unavailable",
+        *INVOICE_PROBLEMS, "invalid_installments", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
     ),
 )
 async def create_installment_plan(
@@ -62,13 +74,13 @@ async def create_installment_plan(
     return await once.create(start, body, new_installment_plan_id)
 
 
-@router.get("", response_model=InstallmentPlanList)
+@router.get("")
 async def list_installment_plans(
     tenant: TenantDep,
     session: SessionDep,
-    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    customer_id: CustomerFilter = None,
     invoice_id: Annotated[str | None, Query(max_length=40)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    limit: PageSize = 100,
 ) -> InstallmentPlanList:
     """Newest first, as last recorded."""
     plans = await run_transaction(
@@ -84,7 +96,6 @@ async def list_installment_plans(
 
 @router.get(
     "/{installment_plan_id}",
-    response_model=InstallmentPlanState,
     responses=problems("installment_plan_not_found", "temporal_unavailable"),
 )
 async def get_installment_plan(
@@ -93,15 +104,11 @@ async def get_installment_plan(
     return await sagas.find(INSTALLMENT_PLANS, installment_plan_id)
 
 
-@router.post(
+@action_route(
     "/{installment_plan_id}/payments",
+    "installment_out_of_order",
+    "amount_exceeds_outstanding",
     response_model=EarlyPaymentResult,
-    responses=problems(
-        *UPDATE_PROBLEMS,
-        "installment_out_of_order",
-        "amount_exceeds_outstanding",
-        *IDEMPOTENCY_PROBLEMS,
-    ),
 )
 async def pay_installments(
     sagas: SagasDep,
@@ -115,11 +122,7 @@ async def pay_installments(
     return await update_plan(sagas, installment_plan_id, InstallmentPlanWorkflow.pay, pay, once)
 
 
-@router.post(
-    "/{installment_plan_id}/cancel",
-    response_model=InstallmentPlanState,
-    responses=problems(*UPDATE_PROBLEMS, *IDEMPOTENCY_PROBLEMS),
-)
+@action_route("/{installment_plan_id}/cancel")
 async def cancel_installment_plan(
     sagas: SagasDep,
     installment_plan_id: InstallmentPlanIdPath,
@@ -134,11 +137,7 @@ async def cancel_installment_plan(
     )
 
 
-@router.post(
-    "/{installment_plan_id}/resolve",
-    response_model=InstallmentPlanState,
-    responses=problems(*UPDATE_PROBLEMS, *IDEMPOTENCY_PROBLEMS),
-)
+@action_route("/{installment_plan_id}/resolve")
 async def resolve_installment_plan(
     sagas: SagasDep,
     installment_plan_id: InstallmentPlanIdPath,

@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi import Path
-from fastapi import Query
 from fastapi import Response
 from fastapi import status
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +15,7 @@ from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
 from api.dependencies import run_transaction
 from api.idempotency import json_response
+from api.installment_plans import INVOICE_PROBLEMS
 from api.installment_plans import start_plan
 from api.invoices import create_invoice
 from api.invoices import find_invoice
@@ -23,6 +23,8 @@ from api.invoices import update_invoice
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.problems import Problem
+from api.query_parameters import CustomerFilter
+from api.query_parameters import PageSize
 from api.sagas import SagasDep
 from schemas.identity import INVOICE_ID
 from schemas.identity import new_installment_plan_id
@@ -63,12 +65,12 @@ async def create_invoice_route(
     return await once.create(create, body, new_invoice_id)
 
 
-@router.get("", response_model=InvoiceList)
+@router.get("")
 async def list_invoices(
     tenant: TenantDep,
     session: SessionDep,
-    customer_id: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    customer_id: CustomerFilter = None,
+    limit: PageSize = 100,
 ) -> InvoiceList:
     """The tenant's invoices, newest first; `customer_id` keeps one customer's."""
     return InvoiceList(
@@ -76,15 +78,13 @@ async def list_invoices(
     )
 
 
-@router.get("/{invoice_id}", response_model=Invoice, responses=problems("invoice_not_found"))
+@router.get("/{invoice_id}", responses=problems("invoice_not_found"))
 async def get_invoice(tenant: TenantDep, invoice_id: InvoiceIdPath, session: SessionDep) -> Invoice:
     return await find_invoice(session, tenant, invoice_id)
 
 
 @router.patch(
-    "/{invoice_id}",
-    response_model=Invoice,
-    responses=problems("invoice_not_found", "invoice_locked", "invalid_amount"),
+    "/{invoice_id}", responses=problems("invoice_not_found", "invoice_locked", "invalid_amount")
 )
 async def patch_invoice(
     tenant: TenantDep, invoice_id: InvoiceIdPath, body: UpdateInvoiceRequest, session: SessionDep
@@ -98,14 +98,7 @@ async def patch_invoice(
     "/{invoice_id}/pay",
     status_code=status.HTTP_201_CREATED,
     response_model=InstallmentPlanState,
-    responses=problems(
-        "invoice_not_found",
-        "invoice_locked",
-        "invoice_expired",
-        "invoice_changed",
-        *IDEMPOTENCY_PROBLEMS,
-        "temporal_unavailable",
-    ),
+    responses=problems(*INVOICE_PROBLEMS, *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"),
 )
 async def pay_invoice(
     invoice_id: InvoiceIdPath, body: PayInvoiceRequest, once: IdempotentDep, sagas: SagasDep

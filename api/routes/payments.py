@@ -1,5 +1,6 @@
 """Payments: start the saga, act on it through updates and signals, read it from a query."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -8,16 +9,19 @@ from fastapi import Query
 from fastapi import Request
 from fastapi import Response
 from fastapi import status
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
 from api import payments
 from api.auth import TenantDep
 from api.dependencies import IdempotentDep
-from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
+from api.payments import PaymentActionDep
 from api.payments import PaymentIdPath
+from api.query_parameters import CustomerFilter
+from api.query_parameters import PageSize
 from api.sagas import PAYMENTS
 from api.sagas import SagasDep
 from schemas.identity import PAYMENT_ID
@@ -64,6 +68,19 @@ ACTION_PROBLEMS = (
 )
 
 
+def action_route(
+    path: str, *codes: str, status_code: int | None = None
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """POST ``path``: an action on the payment, answered with the payment or a problem of
+    ACTION_PROBLEMS (and ``codes``)."""
+    return router.post(
+        path,
+        status_code=status_code,
+        response_model=PaymentState,
+        responses=problems(*ACTION_PROBLEMS, *codes),
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -98,17 +115,13 @@ async def create_payment(
     return await once.create(start, body, new_payment_id, replay_202=False)
 
 
-@router.get(
-    "",
-    response_model=PaymentList,
-    responses=problems("invalid_cursor"),
-)
+@router.get("", responses=problems("invalid_cursor"))
 def get_payments(
     tenant: TenantDep,
     session: SessionDep,
     status_filter: Annotated[PaymentStatus | None, Query(alias="status")] = None,
-    customer_id: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    customer_id: CustomerFilter = None,
+    limit: PageSize = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PaymentList:
     states, next_cursor = payments.list_payments(
@@ -117,71 +130,37 @@ def get_payments(
     return PaymentList(data=states, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
-@router.get(
-    "/{payment_id}",
-    response_model=PaymentState,
-    responses=problems("payment_not_found", "temporal_unavailable"),
-)
+@router.get("/{payment_id}", responses=problems("payment_not_found", "temporal_unavailable"))
 async def get_payment(sagas: SagasDep, payment_id: PaymentIdPath) -> PaymentState:
     return await sagas.find(PAYMENTS, payment_id)
 
 
-@router.post(
-    "/{payment_id}/capture",
-    response_model=PaymentState,
-    responses=problems(*ACTION_PROBLEMS, "amount_exceeds_authorized"),
-)
+@action_route("/{payment_id}/capture", "amount_exceeds_authorized")
 async def capture_payment(
-    sagas: SagasDep,
-    payment_id: PaymentIdPath,
-    once: OptionallyIdempotentDep,
-    body: CaptureRequest | None = None,
+    payment: PaymentActionDep, body: CaptureRequest | None = None
 ) -> Response:
     """Capture all or part of the authorized amount (manual capture)."""
-    capture = body or CaptureRequest()
-    return await payments.update(sagas, payment_id, PaymentWorkflow.capture, capture, once, body)
+    return await payment.update(PaymentWorkflow.capture, body or CaptureRequest(), body)
 
 
-@router.post(
-    "/{payment_id}/cancel", response_model=PaymentState, responses=problems(*ACTION_PROBLEMS)
-)
-async def cancel_payment(
-    sagas: SagasDep,
-    payment_id: PaymentIdPath,
-    once: OptionallyIdempotentDep,
-    body: CancelRequest | None = None,
-) -> Response:
+@action_route("/{payment_id}/cancel")
+async def cancel_payment(payment: PaymentActionDep, body: CancelRequest | None = None) -> Response:
     """Cancel a payment that has not been captured: the authorization is voided."""
-    cancel = body or CancelRequest()
-    return await payments.update(sagas, payment_id, PaymentWorkflow.cancel, cancel, once, body)
+    return await payment.update(PaymentWorkflow.cancel, body or CancelRequest(), body)
 
 
-@router.post(
-    "/{payment_id}/review", response_model=PaymentState, responses=problems(*ACTION_PROBLEMS)
-)
-async def review_payment(
-    sagas: SagasDep,
-    payment_id: PaymentIdPath,
-    once: OptionallyIdempotentDep,
-    body: ReviewRequest | None = None,
-) -> Response:
+@action_route("/{payment_id}/review")
+async def review_payment(payment: PaymentActionDep, body: ReviewRequest | None = None) -> Response:
     """Approve or reject a payment the risk rules held for review (status ``in_review``).
 
     Approve: the payment is captured (or waits for a manual capture); reject: the
     authorization is voided and the payment declined (``review_rejected``). Who, when and why
     are kept in the payment's ``review``. The body is required; it is checked once the payment
     is known to be in review."""
-    return await payments.review(sagas, payment_id, body, once)
+    return await payment.review(body)
 
 
-@router.post(
-    "/{payment_id}/confirm",
-    response_model=PaymentState,
-    status_code=202,
-    responses=problems(*ACTION_PROBLEMS),
-)
-async def confirm_payment(
-    sagas: SagasDep, payment_id: PaymentIdPath, once: OptionallyIdempotentDep
-) -> Response:
+@action_route("/{payment_id}/confirm", status_code=status.HTTP_202_ACCEPTED)
+async def confirm_payment(payment: PaymentActionDep) -> Response:
     """Tell the saga the customer finished the provider's action; it then asks the provider."""
-    return await payments.confirm(sagas, payment_id, once)
+    return await payment.confirm()

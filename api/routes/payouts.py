@@ -14,6 +14,7 @@ from api.dependencies import SessionDep
 from api.dependencies import run_transaction
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
+from api.query_parameters import PageSize
 from api.records import CONNECTED_ACCOUNTS
 from api.sagas import PAYOUTS
 from api.sagas import SagasDep
@@ -83,12 +84,12 @@ async def create_payout(
     return await once.create(start, body, new_payout_id, replay_202=False)
 
 
-@router.get("", response_model=PayoutList)
+@router.get("")
 async def list_payouts(
     tenant: TenantDep,
     session: SessionDep,
     connected_account: Annotated[str | None, Query(max_length=40)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    limit: PageSize = 100,
 ) -> PayoutList:
     """The tenant's payouts, newest first; `connected_account` keeps one account's."""
     # Only the tenant's: another tenant's account lists nothing.
@@ -98,10 +99,6 @@ async def list_payouts(
     return PayoutList(data=payouts)
 
 
-@router.get(
-    "/{payout_id}",
-    response_model=PayoutState,
-    responses=problems("payout_not_found", "temporal_unavailable"),
-)
+@router.get("/{payout_id}", responses=problems("payout_not_found", "temporal_unavailable"))
 async def get_payout(sagas: SagasDep, payout_id: PayoutIdPath) -> PayoutState:
     return await sagas.find(PAYOUTS, payout_id)

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi import Path
-from fastapi import Query
 from fastapi import Response
 from fastapi import status
 
@@ -13,6 +12,7 @@ from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
+from api.query_parameters import PageSize
 from api.records import PLANS
 from schemas.subscriptions import CreatePlanRequest
 from schemas.subscriptions import Plan
@@ -37,16 +37,12 @@ async def create_plan(
     return await PLANS.create(session, once, body, body.model_dump())
 
 
-@router.get("", response_model=PlanList)
-async def list_plans(
-    tenant: TenantDep,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
-) -> PlanList:
+@router.get("")
+async def list_plans(tenant: TenantDep, session: SessionDep, limit: PageSize = 100) -> PlanList:
     """The tenant's plans, newest first."""
     return PlanList(data=await PLANS.newest(session, tenant, limit))
 
 
-@router.get("/{plan_id}", response_model=Plan, responses=problems("plan_not_found"))
+@router.get("/{plan_id}", responses=problems("plan_not_found"))
 async def get_plan(tenant: TenantDep, plan_id: PlanIdPath, session: SessionDep) -> Plan:
     return await PLANS.find(session, tenant, plan_id)

@@ -34,7 +34,6 @@ ReportDate = Annotated[
 
 @router.get(
     "/reconciliation",
-    response_model=ReconciliationReport,
     responses=problems("invalid_period", "temporal_unavailable", "report_in_progress"),
 )
 async def get_reconciliation_report(

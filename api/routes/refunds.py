@@ -108,11 +108,7 @@ async def _precheck(sagas: Sagas, payment_id: str, body: CreateRefundRequest) ->
     return payment
 
 
-@router.get(
-    "/v1/payments/{payment_id}/refunds",
-    response_model=RefundList,
-    responses=problems("payment_not_found"),
-)
+@router.get("/v1/payments/{payment_id}/refunds", responses=problems("payment_not_found"))
 async def list_payment_refunds(
     tenant: TenantDep, payment_id: PaymentIdPath, session: SessionDep
 ) -> RefundList:
@@ -122,9 +118,7 @@ async def list_payment_refunds(
 
 
 @router.get(
-    "/v1/refunds/{refund_id}",
-    response_model=RefundState,
-    responses=problems("refund_not_found", "temporal_unavailable"),
+    "/v1/refunds/{refund_id}", responses=problems("refund_not_found", "temporal_unavailable")
 )
 async def get_refund(sagas: SagasDep, refund_id: RefundIdPath) -> RefundState:
     return await sagas.find(REFUNDS, refund_id)

@@ -1,16 +1,20 @@
 """Subscriptions: started as a SubscriptionWorkflow, changed through its updates, read from
 its query (or the read model once the workflow is gone)."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter
+from fastapi import Depends
 from fastapi import Path
 from fastapi import Query
 from fastapi import Response
 from fastapi import status
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 from temporalio.common import TypedSearchAttributes
 
@@ -19,14 +23,14 @@ from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
 from api.dependencies import run_transaction
-from api.idempotency import Idempotent
 from api.idempotency import json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.problems import Problem
+from api.query_parameters import CustomerFilter
+from api.query_parameters import PageSize
 from api.records import PLANS
 from api.sagas import SUBSCRIPTIONS
-from api.sagas import Sagas
 from api.sagas import SagasDep
 from schemas.billing import DunningPolicy
 from schemas.identity import SUBSCRIPTION_ID
@@ -123,13 +127,13 @@ async def create_subscription(
     return await once.create(start, body, new_subscription_id)
 
 
-@router.get("", response_model=SubscriptionList)
+@router.get("")
 async def list_subscriptions(
     tenant: TenantDep,
     session: SessionDep,
-    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    customer_id: CustomerFilter = None,
     status_filter: Annotated[SubscriptionStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    limit: PageSize = 100,
 ) -> SubscriptionList:
     """The tenant's subscriptions from the read model, newest first."""
     found = await run_transaction(
@@ -143,117 +147,96 @@ async def list_subscriptions(
     return SubscriptionList(data=found)
 
 
-@router.get(
-    "/{subscription_id}",
-    response_model=SubscriptionState,
-    responses=problems("subscription_not_found"),
-)
+@router.get("/{subscription_id}", responses=problems("subscription_not_found"))
 async def get_subscription(
     sagas: SagasDep, subscription_id: SubscriptionIdPath
 ) -> SubscriptionState:
     return await sagas.find(SUBSCRIPTIONS, subscription_id)
 
 
-async def _update(
-    sagas: Sagas,
-    subscription_id: str,
-    update: object,
-    argument: BaseModel | None,
-    once: Idempotent,
-    sent: BaseModel | None,
-) -> Response:
-    """Send one update to the subscription's workflow (its validator refuses what the
-    subscription's state does not allow)."""
-    if not SUBSCRIPTION_ID.match(subscription_id):
-        raise Problem("subscription_not_found")
+@dataclass(frozen=True)
+class SubscriptionAction:
+    """An update sent to one of the tenant's subscriptions: its workflow's validator refuses
+    what the subscription's state does not allow."""
 
-    async def run() -> Response:
-        updated = await sagas.update(SUBSCRIPTIONS, subscription_id, update, argument, once.key)
-        return json_response(updated)
+    sagas: SagasDep
+    subscription_id: SubscriptionIdPath
+    once: OptionallyIdempotentDep
 
-    return await once.run(run, sent)
+    def check_id(self) -> None:
+        """404 for an id no subscription can have, before anything else is asked."""
+        if not SUBSCRIPTION_ID.match(self.subscription_id):
+            raise Problem("subscription_not_found")
+
+    async def update(
+        self, update: object, argument: BaseModel | None, sent: BaseModel | None
+    ) -> Response:
+        self.check_id()
+
+        async def run() -> Response:
+            updated = await self.sagas.update(
+                SUBSCRIPTIONS, self.subscription_id, update, argument, self.once.key
+            )
+            return json_response(updated)
+
+        return await self.once.run(run, sent)
 
 
-@router.post(
-    "/{subscription_id}/pause",
-    response_model=SubscriptionState,
-    responses=problems(*ACTION_PROBLEMS, "invalid_resume_at"),
-)
+SubscriptionActionDep = Annotated[SubscriptionAction, Depends()]
+
+
+def action_route(path: str, *codes: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """POST ``path``: an update of the subscription, answered with its state or a problem of
+    ACTION_PROBLEMS (and ``codes``)."""
+    return router.post(
+        path, response_model=SubscriptionState, responses=problems(*ACTION_PROBLEMS, *codes)
+    )
+
+
+@action_route("/{subscription_id}/pause", "invalid_resume_at")
 async def pause_subscription(
-    sagas: SagasDep,
-    subscription_id: SubscriptionIdPath,
-    once: OptionallyIdempotentDep,
-    body: PauseRequest | None = None,
+    subscription: SubscriptionActionDep, body: PauseRequest | None = None
 ) -> Response:
     """Stop charging: each period starting while paused is skipped. `resume_at` resumes
     automatically."""
-    pause = body or PauseRequest()
-    return await _update(sagas, subscription_id, SubscriptionWorkflow.pause, pause, once, body)
+    return await subscription.update(SubscriptionWorkflow.pause, body or PauseRequest(), body)
 
 
-@router.post(
-    "/{subscription_id}/resume",
-    response_model=SubscriptionState,
-    responses=problems(*ACTION_PROBLEMS),
-)
-async def resume_subscription(
-    sagas: SagasDep, subscription_id: SubscriptionIdPath, once: OptionallyIdempotentDep
-) -> Response:
+@action_route("/{subscription_id}/resume")
+async def resume_subscription(subscription: SubscriptionActionDep) -> Response:
     """Charge again from the next period boundary (boundaries never move)."""
-    return await _update(sagas, subscription_id, SubscriptionWorkflow.resume, None, once, None)
+    return await subscription.update(SubscriptionWorkflow.resume, None, None)
 
 
-@router.post(
-    "/{subscription_id}/cancel",
-    response_model=SubscriptionState,
-    responses=problems(*ACTION_PROBLEMS),
-)
+@action_route("/{subscription_id}/cancel")
 async def cancel_subscription(
-    sagas: SagasDep,
-    subscription_id: SubscriptionIdPath,
-    once: OptionallyIdempotentDep,
-    body: CancelSubscriptionRequest | None = None,
+    subscription: SubscriptionActionDep, body: CancelSubscriptionRequest | None = None
 ) -> Response:
     """Cancel now (no refund of the current period) or at the period's end."""
     cancel = body or CancelSubscriptionRequest()
-    return await _update(sagas, subscription_id, SubscriptionWorkflow.cancel, cancel, once, body)
+    return await subscription.update(SubscriptionWorkflow.cancel, cancel, body)
 
 
-@router.post(
-    "/{subscription_id}/payment-method",
-    response_model=SubscriptionState,
-    responses=problems(*ACTION_PROBLEMS),
-)
+@action_route("/{subscription_id}/payment-method")
 async def update_subscription_payment_method(
-    sagas: SagasDep,
-    subscription_id: SubscriptionIdPath,
-    body: UpdatePaymentMethodRequest,
-    once: OptionallyIdempotentDep,
+    subscription: SubscriptionActionDep, body: UpdatePaymentMethodRequest
 ) -> Response:
     """A new card; a past-due or unpaid period is charged with it at once."""
-    update = SubscriptionWorkflow.update_payment_method
-    return await _update(sagas, subscription_id, update, body, once, body)
+    return await subscription.update(SubscriptionWorkflow.update_payment_method, body, body)
 
 
-@router.post(
+@action_route(
     "/{subscription_id}/change-plan",
-    response_model=SubscriptionState,
-    responses=problems(
-        *ACTION_PROBLEMS, "plan_not_found", "plan_unchanged", "plan_change_not_supported"
-    ),
+    "plan_not_found",
+    "plan_unchanged",
+    "plan_change_not_supported",
 )
 async def change_subscription_plan(
-    sagas: SagasDep,
-    subscription_id: SubscriptionIdPath,
-    body: ChangePlanRequest,
-    once: OptionallyIdempotentDep,
+    subscription: SubscriptionActionDep, body: ChangePlanRequest
 ) -> Response:
     """Move to another plan of the same currency and interval. A paid period's unused part
     is credited at the old price and charged at the new one, on the next period's charge."""
-    if not SUBSCRIPTION_ID.match(subscription_id):
-        raise Problem("subscription_not_found")
+    subscription.check_id()
+    sagas = subscription.sagas
     plan = await PLANS.find(sagas.session, sagas.tenant, body.plan_id)
-    change = ChangePlan(plan=plan)
-    return await _update(
-        sagas, subscription_id, SubscriptionWorkflow.change_plan, change, once, body
-    )
+    return await subscription.update(SubscriptionWorkflow.change_plan, ChangePlan(plan=plan), body)

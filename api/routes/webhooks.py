@@ -61,7 +61,6 @@ class WebhookReceipt(BaseModel):
 
 @router.post(
     "/{provider}",
-    response_model=WebhookReceipt,
     responses=problems(
         "provider_not_configured", "invalid_webhook_signature", "temporal_unavailable"
     ),
