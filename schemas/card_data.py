@@ -7,6 +7,11 @@ Luhn checksum holds (ISO/IEC 7812). Requests carrying one in free text are refus
 """
 
 import re
+from typing import Annotated
+from typing import Any
+
+from pydantic import AfterValidator
+from pydantic import StringConstraints
 
 # Digits in groups separated by one space or dash, standing alone: not part of a longer
 # digit run (an amount, a timestamp) nor of an identifier (a UUID, a hex trace id), whose
@@ -53,3 +58,14 @@ def refuse_card_numbers(text: str) -> str:
             "card data in free text"
         )
     return text
+
+
+def free_text(max_length: int, **constraints: Any) -> Any:
+    """The type of a text field a client writes: a string of at most ``max_length``
+    characters (and the other ``StringConstraints`` given) that is refused when it carries a
+    card number."""
+    return Annotated[
+        str,
+        StringConstraints(max_length=max_length, **constraints),
+        AfterValidator(refuse_card_numbers),
+    ]

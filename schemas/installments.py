@@ -7,7 +7,6 @@ from itertools import pairwise
 from typing import Annotated
 from typing import Literal
 
-from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
@@ -17,7 +16,7 @@ from pydantic import model_validator
 
 from schemas.billing import ChargeAttempt
 from schemas.billing import DunningPolicy
-from schemas.card_data import refuse_card_numbers
+from schemas.card_data import free_text
 from schemas.domain.billing_periods import boundary
 from schemas.domain.installment_split import distribute
 from schemas.domain.installment_split import split_amounts
@@ -28,7 +27,7 @@ from schemas.payments import CustomerId
 from schemas.payments import PaymentMethodToken
 
 # Free text never carries a card number (schemas/card_data.py): refused, so never stored.
-FreeText500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(refuse_card_numbers)]
+FreeText500 = free_text(500)
 
 Interval = Literal["day", "week", "month"]
 MAX_INSTALLMENTS = 60
