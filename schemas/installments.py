@@ -131,8 +131,8 @@ class Installment(BaseModel):
         return self.status in (InstallmentStatus.PAID, InstallmentStatus.WAIVED)
 
 
-class InstallmentPlanInput(BaseModel):
-    """Input of ``InstallmentPlanWorkflow``: the whole schedule, computed by the API."""
+class InstallmentPlanBase(BaseModel):
+    """What a plan's input and its state both say: whose plan it is, and what it pays."""
 
     installment_plan_id: str
     tenant_id: str
@@ -141,19 +141,17 @@ class InstallmentPlanInput(BaseModel):
     total: int
     invoice_id: str | None = None
     description: str | None = None
+
+
+class InstallmentPlanInput(InstallmentPlanBase):
+    """Input of ``InstallmentPlanWorkflow``: the whole schedule, computed by the API."""
+
     payment_method: str
     installments: list[Installment]
     dunning: DunningPolicy = Field(default_factory=DunningPolicy)
 
 
-class InstallmentPlanState(BaseModel):
-    installment_plan_id: str
-    tenant_id: str
-    customer_id: str
-    currency: str
-    total: int
-    invoice_id: str | None = None
-    description: str | None = None
+class InstallmentPlanState(InstallmentPlanBase):
     status: InstallmentPlanStatus = InstallmentPlanStatus.ACTIVE
     amount_paid: int = 0
     amount_waived: int = 0
