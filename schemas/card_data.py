@@ -1,9 +1,10 @@
 """Card numbers where they must never be: free text that a client or a library writes.
 
 A primary account number is 13 to 19 digits, possibly grouped by spaces or dashes, whose
-Luhn checksum holds (ISO/IEC 7812). Requests carrying one in free text are refused
-(schemas), and log lines are masked (schemas/runtime/logs.py), so no PAN is stored or logged
-(PCI DSS 3.3-3.5) whatever a caller puts in a description or metadata value.
+Luhn checksum holds (ISO/IEC 7812). Requests carrying one in free text are refused (every
+such field is a ``free_text``), and log lines are masked (schemas/runtime/logs.py), so no PAN
+is stored or logged (PCI DSS 3.3-3.5) whatever a caller puts in a description or metadata
+value.
 """
 
 import re
