@@ -1,12 +1,18 @@
 """Card numbers where they must never be: free text that a client or a library writes.
 
 A primary account number is 13 to 19 digits, possibly grouped by spaces or dashes, whose
-Luhn checksum holds (ISO/IEC 7812). Requests carrying one in free text are refused
-(schemas), and log lines are masked (schemas/runtime/logs.py), so no PAN is stored or logged
-(PCI DSS 3.3-3.5) whatever a caller puts in a description or metadata value.
+Luhn checksum holds (ISO/IEC 7812). Requests carrying one in free text are refused (every
+such field is a ``free_text``), and log lines are masked (schemas/runtime/logs.py), so no PAN
+is stored or logged (PCI DSS 3.3-3.5) whatever a caller puts in a description or metadata
+value.
 """
 
 import re
+from typing import Annotated
+from typing import Any
+
+from pydantic import AfterValidator
+from pydantic import StringConstraints
 
 # Digits in groups separated by one space or dash, standing alone: not part of a longer
 # digit run (an amount, a timestamp) nor of an identifier (a UUID, a hex trace id), whose
@@ -53,3 +59,14 @@ def refuse_card_numbers(text: str) -> str:
             "card data in free text"
         )
     return text
+
+
+def free_text(max_length: int, **constraints: Any) -> Any:
+    """The type of a text field a client writes: a string of at most ``max_length``
+    characters (and the other ``StringConstraints`` given) that is refused when it carries a
+    card number."""
+    return Annotated[
+        str,
+        StringConstraints(max_length=max_length, **constraints),
+        AfterValidator(refuse_card_numbers),
+    ]

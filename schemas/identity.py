@@ -3,6 +3,7 @@
 import hashlib
 import re
 import uuid
+from functools import partial
 
 PAYMENT_ID = re.compile(r"^pay_[0-9a-f]{24}$")
 REFUND_ID = re.compile(r"^re_[0-9a-f]{24}$")
@@ -18,48 +19,29 @@ def _new(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
-def new_payment_id() -> str:
-    return _new("pay")
+new_payment_id = partial(_new, "pay")
+new_refund_id = partial(_new, "re")
+new_payout_id = partial(_new, "po")
+new_account_id = partial(_new, "acct")
+new_invoice_id = partial(_new, "inv")
+new_installment_plan_id = partial(_new, "ip")
+new_plan_id = partial(_new, "plan")
+new_subscription_id = partial(_new, "sub")
 
 
-def new_refund_id() -> str:
-    return _new("re")
+# The kind of a payment's workflow id, by which log lines know they are about a payment.
+PAYMENT_KIND = "payment"
 
 
-def new_payout_id() -> str:
-    return _new("po")
+def _workflow_id(kind: str, tenant_id: str, resource_id: str) -> str:
+    return f"{tenant_id}:{kind}:{resource_id}"
 
 
-def new_account_id() -> str:
-    return _new("acct")
-
-
-def new_invoice_id() -> str:
-    return _new("inv")
-
-
-def new_installment_plan_id() -> str:
-    return _new("ip")
-
-
-def new_plan_id() -> str:
-    return _new("plan")
-
-
-def new_subscription_id() -> str:
-    return _new("sub")
-
-
-def payment_workflow_id(tenant_id: str, payment_id: str) -> str:
-    return f"{tenant_id}:payment:{payment_id}"
-
-
-def refund_workflow_id(tenant_id: str, refund_id: str) -> str:
-    return f"{tenant_id}:refund:{refund_id}"
-
-
-def payout_workflow_id(tenant_id: str, payout_id: str) -> str:
-    return f"{tenant_id}:payout:{payout_id}"
+payment_workflow_id = partial(_workflow_id, PAYMENT_KIND)
+refund_workflow_id = partial(_workflow_id, "refund")
+payout_workflow_id = partial(_workflow_id, "payout")
+installment_plan_workflow_id = partial(_workflow_id, "installment-plan")
+subscription_workflow_id = partial(_workflow_id, "subscription")
 
 
 def payout_schedule_id(tenant_id: str, account_id: str) -> str:
@@ -71,14 +53,6 @@ def scheduled_payout_id(run_workflow_id: str) -> str:
     """The payout of one scheduled run, derived from the run's workflow id (the schedule
     id plus the scheduled time): a retried run pays out once, under the same id."""
     return f"po_{hashlib.sha256(run_workflow_id.encode()).hexdigest()[:24]}"
-
-
-def installment_plan_workflow_id(tenant_id: str, installment_plan_id: str) -> str:
-    return f"{tenant_id}:installment-plan:{installment_plan_id}"
-
-
-def subscription_workflow_id(tenant_id: str, subscription_id: str) -> str:
-    return f"{tenant_id}:subscription:{subscription_id}"
 
 
 def billing_key(owner_id: str, period: int) -> str:

@@ -7,7 +7,6 @@ from itertools import pairwise
 from typing import Annotated
 from typing import Literal
 
-from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
@@ -17,7 +16,7 @@ from pydantic import model_validator
 
 from schemas.billing import ChargeAttempt
 from schemas.billing import DunningPolicy
-from schemas.card_data import refuse_card_numbers
+from schemas.card_data import free_text
 from schemas.domain.billing_periods import boundary
 from schemas.domain.installment_split import distribute
 from schemas.domain.installment_split import split_amounts
@@ -28,7 +27,7 @@ from schemas.payments import CustomerId
 from schemas.payments import PaymentMethodToken
 
 # Free text never carries a card number (schemas/card_data.py): refused, so never stored.
-FreeText500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(refuse_card_numbers)]
+FreeText500 = free_text(500)
 
 Interval = Literal["day", "week", "month"]
 MAX_INSTALLMENTS = 60
@@ -132,8 +131,8 @@ class Installment(BaseModel):
         return self.status in (InstallmentStatus.PAID, InstallmentStatus.WAIVED)
 
 
-class InstallmentPlanInput(BaseModel):
-    """Input of ``InstallmentPlanWorkflow``: the whole schedule, computed by the API."""
+class InstallmentPlanBase(BaseModel):
+    """What a plan's input and its state both say: whose plan it is, and what it pays."""
 
     installment_plan_id: str
     tenant_id: str
@@ -142,19 +141,17 @@ class InstallmentPlanInput(BaseModel):
     total: int
     invoice_id: str | None = None
     description: str | None = None
+
+
+class InstallmentPlanInput(InstallmentPlanBase):
+    """Input of ``InstallmentPlanWorkflow``: the whole schedule, computed by the API."""
+
     payment_method: str
     installments: list[Installment]
     dunning: DunningPolicy = Field(default_factory=DunningPolicy)
 
 
-class InstallmentPlanState(BaseModel):
-    installment_plan_id: str
-    tenant_id: str
-    customer_id: str
-    currency: str
-    total: int
-    invoice_id: str | None = None
-    description: str | None = None
+class InstallmentPlanState(InstallmentPlanBase):
     status: InstallmentPlanStatus = InstallmentPlanStatus.ACTIVE
     amount_paid: int = 0
     amount_waived: int = 0

@@ -12,7 +12,7 @@ from pydantic import StrictInt
 from pydantic import StringConstraints
 from pydantic import model_validator
 
-from schemas.card_data import refuse_card_numbers
+from schemas.card_data import free_text
 from schemas.domain.invoice_totals import parse_rate
 from schemas.instants import Instant
 from schemas.money import MAX_AMOUNT_MINOR
@@ -49,11 +49,7 @@ class InvoiceStatus(StrEnum):
 class LineItemInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=500),
-        AfterValidator(refuse_card_numbers),
-    ]
+    description: free_text(500, min_length=1)
     quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
     unit_amount: Annotated[
         StrictInt, Field(ge=0, le=MAX_AMOUNT_MINOR, description="Minor units, e.g. cents")

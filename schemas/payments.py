@@ -12,6 +12,7 @@ from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import StringConstraints
 
+from schemas.card_data import free_text
 from schemas.card_data import refuse_card_numbers
 from schemas.money import AmountMinor
 from schemas.money import CurrencyCode
@@ -39,15 +40,9 @@ CustomerId = Annotated[
 ]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 # Free text never carries a card number (schemas/card_data.py): refused, so never stored.
-MetadataKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=40), AfterValidator(refuse_card_numbers)
-]
-MetadataValue = Annotated[
-    str, StringConstraints(max_length=500), AfterValidator(refuse_card_numbers)
-]
-FreeText1000 = Annotated[
-    str, StringConstraints(max_length=1000), AfterValidator(refuse_card_numbers)
-]
+MetadataKey = free_text(40, min_length=1)
+MetadataValue = free_text(500)
+FreeText1000 = free_text(1000)
 
 
 class PaymentStatus(StrEnum):
@@ -142,10 +137,7 @@ class CaptureRequest(BaseModel):
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: (
-        Annotated[str, StringConstraints(max_length=200), AfterValidator(refuse_card_numbers)]
-        | None
-    ) = None
+    reason: free_text(200) | None = None
 
 
 class ConfirmRequest(BaseModel):

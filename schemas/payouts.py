@@ -7,13 +7,12 @@ from enum import StrEnum
 from typing import Annotated
 from typing import Literal
 
-from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import StringConstraints
 
-from schemas.card_data import refuse_card_numbers
+from schemas.card_data import free_text
 from schemas.ledger import JournalEntryDraft
 from schemas.money import AmountMinor
 from schemas.money import CurrencyCode
@@ -25,9 +24,7 @@ BankAccountToken = Annotated[
     str, StringConstraints(pattern=r"^ba_[A-Za-z0-9_]{1,64}$", max_length=67)
 ]
 # Free text never carries a card number (schemas/card_data.py): refused, so never stored.
-AccountName = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(refuse_card_numbers)
-]
+AccountName = free_text(200, min_length=1)
 PayoutInterval = Literal["daily", "weekly", "monthly"]
 
 
@@ -171,10 +168,7 @@ class ScheduledPayoutResult(BaseModel):
 class PauseScheduleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: (
-        Annotated[str, StringConstraints(max_length=200), AfterValidator(refuse_card_numbers)]
-        | None
-    ) = None
+    note: free_text(200) | None = None
 
 
 class ScheduledRun(BaseModel):

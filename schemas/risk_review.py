@@ -8,31 +8,20 @@ Temporal UI / CLI (``temporal workflow update execute --name review --input
 
 from datetime import datetime
 from datetime import timedelta
-from typing import Annotated
 from typing import Literal
 
-from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
-from pydantic import StringConstraints
 
-from schemas.card_data import refuse_card_numbers
+from schemas.card_data import free_text
 
 ReviewVerdict = Literal["approve", "reject"]
 ReviewTimeoutAction = Literal["approve", "reject"]
 DEFAULT_REVIEW_TIMEOUT = timedelta(hours=24)
 
-ReviewReason = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=500, strip_whitespace=True),
-    AfterValidator(refuse_card_numbers),
-]
-Reviewer = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
-    AfterValidator(refuse_card_numbers),
-]
+ReviewReason = free_text(500, min_length=1, strip_whitespace=True)
+Reviewer = free_text(100, min_length=1, strip_whitespace=True)
 
 
 class ReviewRequest(BaseModel):

@@ -32,7 +32,6 @@ from ipaddress import ip_network as _ip_network
 from typing import Annotated
 from typing import Literal
 
-from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import BeforeValidator
 from pydantic import ConfigDict
@@ -42,7 +41,7 @@ from pydantic import StrictInt
 from pydantic import StringConstraints
 from pydantic import model_validator
 
-from schemas.card_data import refuse_card_numbers
+from schemas.card_data import free_text
 from schemas.money import MAX_AMOUNT_MINOR
 
 RULES_FORMAT = "paysaga.risk.rules/v1"
@@ -59,9 +58,7 @@ MAX_VELOCITY_WINDOW = timedelta(days=30)
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
 # Customer ids, tokens, fingerprints, countries, IPs: never a card number.
 # 67: the longest payment-method token (schemas/payments.py) fits a blocklist.
-ListValue = Annotated[
-    str, StringConstraints(min_length=1, max_length=67), AfterValidator(refuse_card_numbers)
-]
+ListValue = free_text(67, min_length=1)
 
 
 def ip_network(value: str, strict: bool = False):
@@ -211,10 +208,7 @@ class RiskRule(BaseModel):
     id: Slug
     action: RiskAction
     when: Annotated[list[Condition], Field(min_length=1, max_length=20)]
-    description: (
-        Annotated[str, StringConstraints(max_length=200), AfterValidator(refuse_card_numbers)]
-        | None
-    ) = None
+    description: free_text(200) | None = None
     enabled: StrictBool = True
 
 

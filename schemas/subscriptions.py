@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Annotated
 from typing import Literal
 
-from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
@@ -16,7 +15,7 @@ from pydantic import StringConstraints
 
 from schemas.billing import ChargeAttempt
 from schemas.billing import DunningPolicy
-from schemas.card_data import refuse_card_numbers
+from schemas.card_data import free_text
 from schemas.domain.billing_periods import Interval
 from schemas.instants import ComparableDatetime
 from schemas.money import AmountMinor
@@ -36,11 +35,7 @@ class CreatePlanRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=200),
-        AfterValidator(refuse_card_numbers),
-    ]
+    name: free_text(200, min_length=1)
     amount: AmountMinor
     currency: CurrencyCode
     interval: Interval

@@ -5,7 +5,6 @@ from datetime import timedelta
 from typing import Annotated
 from typing import Literal
 
-from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
@@ -13,7 +12,7 @@ from pydantic import StrictFloat
 from pydantic import StrictInt
 from pydantic import StringConstraints
 
-from schemas.card_data import refuse_card_numbers
+from schemas.card_data import free_text
 
 MAX_GRACE_SECONDS = 30 * 24 * 3600
 TenantId = Annotated[str, StringConstraints(pattern=r"^ten_[a-z0-9_]{1,40}$")]
@@ -24,11 +23,7 @@ class CreateTenantRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Something besides whitespace (which is stripped): the schema says so too.
-    name: Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"\S"),
-        AfterValidator(refuse_card_numbers),
-    ]
+    name: free_text(200, min_length=1, strip_whitespace=True, pattern=r"\S")
     # Optional stable id (e.g. the development tenant); generated when absent.
     id: TenantId | None = None
 

@@ -10,17 +10,45 @@ from schemas.ledger import PostingLine
 from schemas.ledger import connected_balance
 from schemas.ledger import provider_clearing
 
+# Stand for the accounts that depend on the movement: its provider's clearing account and
+# its connected account's balance.
+_CLEARING = "provider_clearing:*"
+_CONNECTED = "connected_balance:*"
+
+# Every entry moves one amount between two accounts: kind -> (step, debited, credited). The
+# step names the entry within its source: ``{source id}:{step}`` is its idempotency key.
+_ENTRIES: dict[JournalKind, tuple[str, str, str]] = {
+    "capture": ("capture", _CLEARING, MERCHANT_BALANCE),
+    "fee": ("fee", MERCHANT_BALANCE, _CLEARING),
+    "refund_reserve": ("reserve", MERCHANT_BALANCE, REFUND_RESERVE),
+    "refund": ("refund", REFUND_RESERVE, _CLEARING),
+    "refund_release": ("release", REFUND_RESERVE, MERCHANT_BALANCE),
+    "payout_reserve": ("reserve", MERCHANT_BALANCE, PAYOUT_RESERVE),
+    "transfer": ("transfer", PAYOUT_RESERVE, _CONNECTED),
+    "payout": ("payout", _CONNECTED, _CLEARING),
+    "transfer_reversal": ("transfer_reversal", _CONNECTED, PAYOUT_RESERVE),
+    "payout_release": ("release", PAYOUT_RESERVE, MERCHANT_BALANCE),
+}
+
 
 def _entry(
-    source_id: str,
-    step: str,
     kind: JournalKind,
-    debit: str,
-    credit: str,
-    amount: int,
-    currency: str,
+    source_id: str,
     provider: str,
+    currency: str,
+    amount: int,
+    account_id: str | None = None,
 ) -> JournalEntryDraft:
+    step, debited, credited = _ENTRIES[kind]
+
+    def account(code: str) -> str:
+        if code == _CLEARING:
+            return provider_clearing(provider)
+        if code == _CONNECTED:
+            assert account_id is not None, f"a {kind} entry moves a connected account's money"
+            return connected_balance(account_id)
+        return code
+
     return JournalEntryDraft(
         idempotency_key=f"{source_id}:{step}",
         kind=kind,
@@ -28,8 +56,8 @@ def _entry(
         source_id=source_id,
         provider=provider,
         lines=[
-            PostingLine(account=debit, amount=amount, currency=currency),
-            PostingLine(account=credit, amount=-amount, currency=currency),
+            PostingLine(account=account(debited), amount=amount, currency=currency),
+            PostingLine(account=account(credited), amount=-amount, currency=currency),
         ],
     )
 
@@ -38,132 +66,53 @@ def capture(
     payment_id: str, provider: str, currency: str, captured: int, fee: int
 ) -> list[JournalEntryDraft]:
     """The provider holds the captured money for the merchant, less the fee it kept."""
-    clearing = provider_clearing(provider)
-    journal = [
-        _entry(
-            payment_id,
-            "capture",
-            "capture",
-            clearing,
-            MERCHANT_BALANCE,
-            captured,
-            currency,
-            provider,
-        )
-    ]
+    journal = [_entry("capture", payment_id, provider, currency, captured)]
     if fee:
-        journal.append(
-            _entry(payment_id, "fee", "fee", MERCHANT_BALANCE, clearing, fee, currency, provider)
-        )
+        journal.append(_entry("fee", payment_id, provider, currency, fee))
     return journal
 
 
 def refund_reserve(refund_id: str, provider: str, currency: str, amount: int) -> JournalEntryDraft:
     """Set the refund's money aside: the merchant cannot pay it out while the provider works."""
-    return _entry(
-        refund_id,
-        "reserve",
-        "refund_reserve",
-        MERCHANT_BALANCE,
-        REFUND_RESERVE,
-        amount,
-        currency,
-        provider,
-    )
+    return _entry("refund_reserve", refund_id, provider, currency, amount)
 
 
 def refund_settled(refund_id: str, provider: str, currency: str, amount: int) -> JournalEntryDraft:
     """The provider gave the money back to the customer."""
-    clearing = provider_clearing(provider)
-    return _entry(
-        refund_id, "refund", "refund", REFUND_RESERVE, clearing, amount, currency, provider
-    )
+    return _entry("refund", refund_id, provider, currency, amount)
 
 
 def refund_release(refund_id: str, provider: str, currency: str, amount: int) -> JournalEntryDraft:
     """The provider refused: the reserved money is the merchant's again."""
-    return _entry(
-        refund_id,
-        "release",
-        "refund_release",
-        REFUND_RESERVE,
-        MERCHANT_BALANCE,
-        amount,
-        currency,
-        provider,
-    )
+    return _entry("refund_release", refund_id, provider, currency, amount)
 
 
 def payout_reserve(payout_id: str, provider: str, currency: str, amount: int) -> JournalEntryDraft:
-    return _entry(
-        payout_id,
-        "reserve",
-        "payout_reserve",
-        MERCHANT_BALANCE,
-        PAYOUT_RESERVE,
-        amount,
-        currency,
-        provider,
-    )
+    """Set the payout's money aside: the merchant cannot spend it while the provider works."""
+    return _entry("payout_reserve", payout_id, provider, currency, amount)
 
 
 def payout_transfer(
     payout_id: str, account_id: str, provider: str, currency: str, amount: int
 ) -> JournalEntryDraft:
     """The reserved money moved to the connected account's balance at the provider."""
-    return _entry(
-        payout_id,
-        "transfer",
-        "transfer",
-        PAYOUT_RESERVE,
-        connected_balance(account_id),
-        amount,
-        currency,
-        provider,
-    )
+    return _entry("transfer", payout_id, provider, currency, amount, account_id)
 
 
 def payout_paid(
     payout_id: str, account_id: str, provider: str, currency: str, amount: int
 ) -> JournalEntryDraft:
     """The connected account's money left the provider for its bank."""
-    return _entry(
-        payout_id,
-        "payout",
-        "payout",
-        connected_balance(account_id),
-        provider_clearing(provider),
-        amount,
-        currency,
-        provider,
-    )
+    return _entry("payout", payout_id, provider, currency, amount, account_id)
 
 
 def payout_transfer_reversed(
     payout_id: str, account_id: str, provider: str, currency: str, amount: int
 ) -> JournalEntryDraft:
     """Compensation: the transfer came back from the connected account to the reserve."""
-    return _entry(
-        payout_id,
-        "transfer_reversal",
-        "transfer_reversal",
-        connected_balance(account_id),
-        PAYOUT_RESERVE,
-        amount,
-        currency,
-        provider,
-    )
+    return _entry("transfer_reversal", payout_id, provider, currency, amount, account_id)
 
 
 def payout_release(payout_id: str, provider: str, currency: str, amount: int) -> JournalEntryDraft:
     """Compensation: the reserved money is the merchant's again."""
-    return _entry(
-        payout_id,
-        "release",
-        "payout_release",
-        PAYOUT_RESERVE,
-        MERCHANT_BALANCE,
-        amount,
-        currency,
-        provider,
-    )
+    return _entry("payout_release", payout_id, provider, currency, amount)

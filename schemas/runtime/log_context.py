@@ -14,10 +14,10 @@ from contextvars import ContextVar
 
 from temporalio import activity
 
+from schemas.identity import PAYMENT_KIND
+
 _tenant_id: ContextVar[str | None] = ContextVar("log_tenant_id", default=None)
 _payment_id: ContextVar[str | None] = ContextVar("log_payment_id", default=None)
-
-PAYMENT_KIND = "payment"
 
 
 @contextmanager

@@ -11,7 +11,18 @@ from sqlmodel import Field
 from sqlmodel import SQLModel
 
 
-class PaymentRecord(SQLModel, table=True):
+class SagaRecord(SQLModel):
+    """The columns of every saga's read model (``schemas.store.read_model``): whose saga it
+    is, where it stands, when it started and last changed. A table adds its key, the
+    columns it is found by, and the state's JSON (``state_json``)."""
+
+    tenant_id: str = Field(index=True, max_length=64)
+    status: str = Field(index=True, max_length=32)
+    created_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class PaymentRecord(SagaRecord, table=True):
     """Read model of a payment: readable after Temporal's retention removed the history."""
 
     __tablename__ = "payments"
@@ -22,8 +33,6 @@ class PaymentRecord(SQLModel, table=True):
     )
 
     payment_id: str = Field(primary_key=True, max_length=40)
-    tenant_id: str = Field(index=True, max_length=64)
-    status: str = Field(index=True, max_length=32)
     customer_id: str = Field(index=True, max_length=64)
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     currency: str = Field(max_length=3)
@@ -36,8 +45,6 @@ class PaymentRecord(SQLModel, table=True):
     failure_code: str | None = Field(default=None, max_length=64)
     card_fingerprint: str | None = Field(default=None, max_length=64)
     state_json: str  # the full PaymentState, as the workflow last reported it
-    created_at: datetime = Field(index=True)
-    updated_at: datetime
 
 
 class IdempotentRequest(SQLModel, table=True):
@@ -160,7 +167,7 @@ class TenantRateLimit(SQLModel, table=True):
     updated_at: datetime
 
 
-class RefundRecord(SQLModel, table=True):
+class RefundRecord(SagaRecord, table=True):
     """A refund: written when admitted (``pending`` holds the reservation), then finished.
 
     Σ amount of a payment's refunds that are not ``failed`` never exceeds its captured
@@ -170,9 +177,7 @@ class RefundRecord(SQLModel, table=True):
     __tablename__ = "refunds"
 
     refund_id: str = Field(primary_key=True, max_length=40)
-    tenant_id: str = Field(index=True, max_length=64)
     payment_id: str = Field(index=True, max_length=40)
-    status: str = Field(index=True, max_length=32)
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     currency: str = Field(max_length=3)
     provider: str = Field(max_length=32)
@@ -180,8 +185,6 @@ class RefundRecord(SQLModel, table=True):
     provider_reference: str | None = Field(default=None, max_length=64)
     failure_code: str | None = Field(default=None, max_length=64)
     state_json: str
-    created_at: datetime = Field(index=True)
-    updated_at: datetime
 
 
 class ConnectedAccountRecord(SQLModel, table=True):
@@ -198,20 +201,16 @@ class ConnectedAccountRecord(SQLModel, table=True):
     created_at: datetime
 
 
-class PayoutRecord(SQLModel, table=True):
+class PayoutRecord(SagaRecord, table=True):
     __tablename__ = "payouts"
 
     payout_id: str = Field(primary_key=True, max_length=40)
-    tenant_id: str = Field(index=True, max_length=64)
     account_id: str = Field(index=True, max_length=40)
-    status: str = Field(index=True, max_length=32)
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     currency: str = Field(max_length=3)
     provider: str = Field(max_length=32)
     failure_code: str | None = Field(default=None, max_length=64)
     state_json: str
-    created_at: datetime = Field(index=True)
-    updated_at: datetime
 
 
 class ReconciliationReportRecord(SQLModel, table=True):
@@ -243,20 +242,16 @@ class PlanRecord(SQLModel, table=True):
     created_at: datetime
 
 
-class SubscriptionRecord(SQLModel, table=True):
+class SubscriptionRecord(SagaRecord, table=True):
     """Read model of a subscription: its last reported state, readable once closed."""
 
     __tablename__ = "subscriptions"
 
     subscription_id: str = Field(primary_key=True, max_length=40)
-    tenant_id: str = Field(index=True, max_length=64)
     customer_id: str = Field(index=True, max_length=64)
     plan_id: str = Field(index=True, max_length=40)
-    status: str = Field(index=True, max_length=32)
     next_charge_at: datetime | None = Field(default=None, index=True)
     state_json: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(index=True)
-    updated_at: datetime
 
 
 class InvoiceRecord(SQLModel, table=True):
@@ -282,22 +277,18 @@ class InvoiceRecord(SQLModel, table=True):
     updated_at: datetime
 
 
-class InstallmentPlanRecord(SQLModel, table=True):
+class InstallmentPlanRecord(SagaRecord, table=True):
     """Read model of an installment plan: its last reported state, readable once closed."""
 
     __tablename__ = "installment_plans"
 
     installment_plan_id: str = Field(primary_key=True, max_length=40)
-    tenant_id: str = Field(index=True, max_length=64)
     customer_id: str = Field(index=True, max_length=64)
     invoice_id: str | None = Field(default=None, index=True, max_length=40)
-    status: str = Field(index=True, max_length=32)
     currency: str = Field(max_length=3)
     total: int = Field(sa_column=Column(BigInteger, nullable=False))
     amount_paid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     state_json: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(index=True)
-    updated_at: datetime
 
 
 class WebhookEventRecord(SQLModel, table=True):
