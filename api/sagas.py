@@ -183,8 +183,9 @@ SUBSCRIPTIONS = Saga(
 
 
 def state_from_input(state: type[State], saga_input: BaseModel, started_at: datetime) -> State:
-    """The state of a saga no worker has run yet: the input's fields that the state has (one
-    the saga decides later, such as a refund's amount, shows the state's default)."""
+    """The state of a saga no worker has run yet: the input's fields that the state has. One
+    the input leaves to the saga (None, such as the amount of a refund of the rest) shows the
+    state's default until the saga decides it."""
     fields = saga_input.model_dump(include=set(state.model_fields))
     known = {name: value for name, value in fields.items() if value is not None}
     return state(**known, created_at=started_at, updated_at=started_at)
