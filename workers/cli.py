@@ -259,6 +259,9 @@ def _dev(args: argparse.Namespace) -> int:
             flag = {
                 "API": "--api-port",
                 "Temporal gRPC": "--temporal-port",
+                # Temporal's HTTP API and metrics are the gRPC port + 10 and + 11.
+                "Temporal HTTP API": "--temporal-port",
+                "Temporal server metrics": "--temporal-port",
                 "Temporal UI": "--ui-port",
                 "sandbox gateway": "--gateway-port",
                 "worker metrics": "--metrics-port",

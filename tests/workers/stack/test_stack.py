@@ -134,6 +134,20 @@ def test_dev_exits_2_and_names_the_port_when_it_is_taken(tmp_path: Path) -> None
     assert not (tmp_path / "data" / "temporal.db").exists()
 
 
+def test_dev_names_the_flag_that_moves_a_derived_temporal_port(tmp_path: Path) -> None:
+    ports = free_stack_ports()
+    http_api = ports["temporal_port"] + 10
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", http_api))
+        taken.listen()
+        result = subprocess.run(
+            _cli_args(tmp_path / "data", ports), capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"port {http_api} (Temporal HTTP API) is already in use" in result.stderr
+    assert "--temporal-port" in result.stderr
+
+
 def test_stack_starts_answers_and_stops_without_orphans(
     tmp_path: Path, stack_factory: list[EmbeddedStack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
