@@ -43,6 +43,13 @@ from workflows.payment.workflow import PaymentWorkflow
 PaymentIdPath = Annotated[str, Path(description="A payment id, `pay_…`")]
 
 
+def require_enabled_provider(settings: Settings, provider: str) -> None:
+    """422 for a provider this deployment does not run (the sandbox where real money moves,
+    a provider without credentials), before anything is stored or reserved."""
+    if provider not in configured_providers(settings):
+        raise Problem("provider_disabled", f"provider {provider!r} is not enabled here")
+
+
 def payment_input(
     body: CreatePaymentRequest, payment_id: str, tenant: str, settings: Settings
 ) -> PaymentInput:

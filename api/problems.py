@@ -80,6 +80,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "plan_unchanged": (422, "The subscription is on this plan already"),
     "plan_change_not_supported": (422, "Plans can change only within a currency and interval"),
     "no_eligible_provider": (422, "No configured provider accepts this payment"),
+    "provider_disabled": (422, "This provider is not enabled here"),
     "payload_undecodable": (422, "A payload cannot be decoded"),
     "rate_limited": (429, "Too many requests"),
     "internal_error": (500, "Internal error"),

@@ -56,7 +56,7 @@ def _paypal(settings: Settings) -> PaymentProvider:
 
 
 PROVIDERS = (
-    Plugin("sandbox", configured=lambda settings: True, build=_sandbox),
+    Plugin("sandbox", configured=lambda settings: settings.sandbox_enabled, build=_sandbox),
     Plugin(
         "stripe",
         configured=lambda settings: settings.stripe_api_key is not None,

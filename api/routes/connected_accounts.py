@@ -17,6 +17,7 @@ from api.dependencies import TemporalDep
 from api.idempotency import json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
+from api.payments import require_enabled_provider
 from api.problems import Problem
 from api.query_parameters import PageSize
 from api.records import CONNECTED_ACCOUNTS
@@ -38,12 +39,16 @@ SCHEDULE_PROBLEMS = ("connected_account_not_found", "payout_schedule_not_found")
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ConnectedAccount,
-    responses=problems(*IDEMPOTENCY_PROBLEMS),
+    responses=problems("provider_disabled", *IDEMPOTENCY_PROBLEMS),
 )
 async def create_account(
-    body: CreateConnectedAccountRequest, session: SessionDep, once: OptionallyIdempotentDep
+    body: CreateConnectedAccountRequest,
+    session: SessionDep,
+    once: OptionallyIdempotentDep,
+    settings: SettingsDep,
 ) -> Response:
     """Add a connected account: a bank-account token (`ba_…`) payouts are paid out to."""
+    require_enabled_provider(settings, body.provider)
     fields = body.model_dump(include={"name", "provider", "bank_account"})
     return await CONNECTED_ACCOUNTS.create(session, once, body, fields)
 

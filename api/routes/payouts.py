@@ -14,6 +14,7 @@ from api.dependencies import SessionDep
 from api.dependencies import run_transaction
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
+from api.payments import require_enabled_provider
 from api.query_parameters import PageSize
 from api.records import CONNECTED_ACCOUNTS
 from api.sagas import PAYOUTS
@@ -40,6 +41,7 @@ PayoutIdPath = Annotated[str, Path(description="A payout id, `po_…`")]
         202: {"model": PayoutState, "description": "Accepted: the provider has not answered yet"},
         **problems(
             "connected_account_not_found",
+            "provider_disabled",
             "insufficient_balance",
             "below_minimum",
             *IDEMPOTENCY_PROBLEMS,
@@ -57,6 +59,8 @@ async def create_payout(
 
     async def start(payout_id: str) -> Response:
         account = await CONNECTED_ACCOUNTS.find(sagas.session, sagas.tenant, body.connected_account)
+        # An account made while the sandbox was on cannot draw on real money after.
+        require_enabled_provider(sagas.settings, account.provider)
         payout = PayoutInput(
             payout_id=payout_id,
             tenant_id=sagas.tenant,

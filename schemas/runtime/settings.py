@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic import SecretStr
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
         extra="ignore",
         # PAYSAGA_STRIPE_API_KEY= in a .env means "not set", not an empty secret.
         env_ignore_empty=True,
+        # A refused setting names the field, never its value: it may be a live key.
+        hide_input_in_errors=True,
     )
 
     data_dir: str = ".paysaga"
@@ -60,6 +63,12 @@ class Settings(BaseSettings):
     rate_limit_per_second: Annotated[float, Field(gt=0)] = 100.0
     rate_limit_burst: Annotated[int, Field(ge=1)] = 200
 
+    # The sandbox gateway is a test provider: its payments are not money. On in the
+    # development stack, off in production (docker-compose.yml runs no gateway); with it off,
+    # a request naming it is refused and routing never picks it. A process refuses to start
+    # with it on next to live credentials, so test payments never fund a balance that a
+    # live provider pays out.
+    sandbox_enabled: bool = True
     sandbox_gateway_url: str = "http://127.0.0.1:8100"
     # Stripe is configured when its key is set (a test key, sk_test_…, for trying it out).
     stripe_api_key: SecretStr | None = None
@@ -173,6 +182,27 @@ class Settings(BaseSettings):
         return found
 
     @model_validator(mode="after")
+    def _no_test_provider_next_to_live_credentials(self):
+        live = self.live_credentials()
+        if self.sandbox_enabled and live:
+            raise ValueError(
+                f"the sandbox is enabled next to live credentials ({', '.join(live)}): "
+                "set PAYSAGA_SANDBOX_ENABLED=false where real money moves"
+            )
+        return self
+
+    def live_credentials(self) -> list[str]:
+        """Which settings move real money: a live Stripe key, PayPal's live API."""
+        live = []
+        if self.stripe_api_key is not None and is_live_stripe_key(
+            self.stripe_api_key.get_secret_value()
+        ):
+            live.append("PAYSAGA_STRIPE_API_KEY is a live key")
+        if urlsplit(self.paypal_base_url).hostname in PAYPAL_LIVE_HOSTS:
+            live.append("PAYSAGA_PAYPAL_BASE_URL is PayPal's live API")
+        return live
+
+    @model_validator(mode="after")
     def _create_wait_fits_in_the_request_timeout(self):
         if self.create_wait >= self.request_timeout:
             raise ValueError("create_wait must be shorter than request_timeout")
@@ -186,6 +216,15 @@ _PLACEHOLDER = re.compile(
     r"todo|xxx+|<[^>]*>|\$\{[^}]*\})$|(change[-_]?me|replace[-_]?me|placeholder)",
     re.IGNORECASE,
 )
+
+
+# Stripe's live secret and restricted keys; test keys are sk_test_/rk_test_.
+_LIVE_STRIPE_KEY = re.compile(r"^(sk|rk)_live_")
+PAYPAL_LIVE_HOSTS = frozenset({"api-m.paypal.com", "api.paypal.com"})
+
+
+def is_live_stripe_key(key: str) -> bool:
+    return bool(_LIVE_STRIPE_KEY.match(key.strip()))
 
 
 def is_placeholder(secret: str) -> bool:

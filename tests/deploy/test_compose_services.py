@@ -20,7 +20,7 @@ NO_HEALTHCHECK = {
     # (up{job="otel-collector"}) and `restart` brings it back.
     "otel-collector": "distroless image",
 }
-PAYSAGA_PROCESSES = ("api", "worker", "migrate", "search-attributes", "gateway")
+PAYSAGA_PROCESSES = ("api", "worker", "migrate", "search-attributes")
 SECRET_NAME = re.compile(r"(PASSWORD|_PWD|_KEY|_KEYS|_TOKEN|_SECRET|DATABASE_URL)$")
 
 
@@ -169,3 +169,13 @@ def test_no_top_level_key_that_docker_compose_1_29_rejects() -> None:
     # `name:` is Compose v2 only; COMPOSE_PROJECT_NAME in .env names the project instead.
     keys = {key for key in raw_compose() if not key.startswith("x-")}
     assert keys == {"services", "volumes"}
+
+
+def test_production_runs_no_sandbox() -> None:
+    """Test money never shares a deployment with real money: no gateway service, and the API
+    and the worker have the sandbox switched off."""
+    assert not any("gateway" in name for name in services())
+    for name in ("api", "worker"):
+        environment = services()[name]["environment"]
+        assert environment["PAYSAGA_SANDBOX_ENABLED"] == "false"
+        assert "PAYSAGA_SANDBOX_GATEWAY_URL" not in environment

@@ -127,7 +127,7 @@ def status_server() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.mark.parametrize("name", ["api", "worker", "gateway"])
+@pytest.mark.parametrize("name", ["api", "worker"])
 def test_the_healthcheck_passes_on_200_and_fails_on_503(name: str, status_server: str) -> None:
     test = services()[name]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "python"]

@@ -72,3 +72,12 @@ def test_a_paypal_wallet_falls_back_to_any_configured_paypal():
 def test_no_eligible_provider(case):
     with pytest.raises(NoEligibleProvider):
         routed(**case)
+
+
+def test_a_provider_switched_off_is_never_picked_even_as_the_default():
+    # The sandbox is off where real money moves: the policy's default falls through to
+    # what is configured, and naming it is refused.
+    assert routed(configured=["stripe", "paypal"]) == ["stripe"]
+    assert routed(configured=["stripe"], currency="GBP") == ["stripe"]
+    with pytest.raises(NoEligibleProvider):
+        routed(configured=["stripe"], requested="sandbox")
