@@ -143,6 +143,7 @@ class FakePayPal:
         self._owner: dict[str, str] = {}  # authorization / capture id → order id
         self._replies: dict[str, tuple[int, Any]] = {}  # PayPal-Request-Id → first answer
         self._faults: list[dict[str, Any]] = []
+        self._disputes: dict[str, dict[str, Any]] = {}
         self.stats: dict[str, Counter] = {
             "applied_by_request_id": Counter(),
             "replays_by_request_id": Counter(),
@@ -203,6 +204,10 @@ class FakePayPal:
             "/v1/notifications/verify-webhook-signature", self._verify, methods=["POST"]
         )
         app.add_api_route("/_fake/orders/{order_id}/approve", self._approve, methods=["POST"])
+        app.add_api_route("/v1/customer/disputes/{dispute_id}", self._get_dispute, methods=["GET"])
+        app.add_api_route(
+            "/_fake/captures/{capture_id}/dispute", self._open_dispute, methods=["POST"]
+        )
         app.add_api_route("/_fake/faults", self._set_fault, methods=["POST"])
         app.add_api_route("/_fake/faults", self._clear_faults, methods=["DELETE"])
         app.add_api_route("/_fake/config", self._configure, methods=["POST"])
@@ -473,6 +478,58 @@ class FakePayPal:
         return "SUCCESS"
 
     # Fake-only controls.
+
+    async def _open_dispute(self, capture_id: str, request: Request) -> Response:
+        """The buyer files a case against a capture: the dispute as the Disputes API shows it
+        (``GET /v1/customer/disputes/{id}``) and as ``CUSTOMER.DISPUTE.*`` events carry it.
+        ``disputed_transactions`` names the capture (``seller_transaction_id``) and echoes
+        the purchase unit's ``invoice_id`` and ``custom_id``, never the order id."""
+        try:
+            order, capture = self._find(capture_id, "captures")
+        except PayPalError as error:
+            return error.response()
+        reason = (await _json(request)).get("reason", "MERCHANDISE_OR_SERVICE_NOT_RECEIVED")
+        unit = order["purchase_units"][0]
+        dispute_id = f"PP-D-{_new_id()}"
+        transaction = {
+            "seller_transaction_id": capture_id,
+            "create_time": capture.get("create_time", _now()),
+            "transaction_status": "COMPLETED",
+            "gross_amount": capture["amount"],
+            "invoice_number": unit.get("invoice_id"),
+            "custom": unit.get("custom_id"),
+        }
+        dispute = {
+            "dispute_id": dispute_id,
+            "create_time": _now(),
+            "update_time": _now(),
+            "disputed_transactions": [{k: v for k, v in transaction.items() if v is not None}],
+            "reason": reason,
+            "status": "OPEN",
+            "dispute_amount": capture["amount"],
+            "dispute_life_cycle_stage": "INQUIRY",
+            "dispute_channel": "INTERNAL",
+            "links": [
+                {
+                    "href": f"{self.url}/v1/customer/disputes/{dispute_id}",
+                    "rel": "self",
+                    "method": "GET",
+                }
+            ],
+        }
+        self._disputes[dispute_id] = dispute
+        return JSONResponse(dispute, status_code=201)
+
+    async def _get_dispute(self, request: Request, dispute_id: str) -> Response:
+        async def apply() -> tuple[int, Any]:
+            dispute = self._disputes.get(dispute_id)
+            if dispute is None:
+                raise PayPalError(
+                    404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "no such dispute"
+                )
+            return 200, dispute
+
+        return await self._serve(request, apply)
 
     async def _approve(self, order_id: str, request: Request) -> Response:
         try:

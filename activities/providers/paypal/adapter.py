@@ -92,6 +92,10 @@ class PayPalProvider(ClosedOnExit):
                 {
                     "reference_id": command.payment_id,
                     "custom_id": command.tenant_id or "",
+                    # A dispute names its transaction by this (``invoice_number``) and by
+                    # the capture id, never by the order: our payment id lets it find its
+                    # payment.
+                    "invoice_id": command.payment_id,
                     "amount": paypal_amount(command.amount, command.currency),
                 }
             ],

@@ -157,9 +157,15 @@ def _payment_fields(resource: dict[str, Any], *, refund: bool) -> dict[str, Any]
 
 
 def _dispute_fields(dispute: dict[str, Any]) -> dict[str, Any]:
+    """A dispute names the disputed capture in ``disputed_transactions``, where
+    ``invoice_number`` and ``custom`` echo the purchase unit's ``invoice_id`` (our payment
+    id) and ``custom_id`` (our tenant)."""
     outcome = (dispute.get("dispute_outcome") or {}).get("outcome_code")
+    disputed = (dispute.get("disputed_transactions") or [{}])[0]
     return {
         "object_reference": dispute.get("dispute_id") or dispute.get("id"),
+        "payment_id": disputed.get("invoice_number") or None,
+        "tenant_id": disputed.get("custom") or None,
         "detail": outcome or dispute.get("reason"),
     } | _amount_fields(dispute.get("dispute_amount"))
 
