@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from api.idempotency import Idempotent
 from api.idempotency import json_response
 from api.invoices import find_invoice
+from api.payments import charge_policy
 from api.problems import Problem
 from api.sagas import INSTALLMENT_PLANS
 from api.sagas import Sagas
@@ -54,6 +55,7 @@ async def plan_input(
             components=components,
             now=datetime.now(UTC),
             default_retry_days=sagas.settings.dunning_retry_days,
+            charge_policy=charge_policy(sagas.settings),
         )
     except ValueError as invalid:
         raise Problem("invalid_installments", str(invalid)) from None

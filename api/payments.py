@@ -25,6 +25,7 @@ from api.sagas import PAYMENTS
 from api.sagas import Sagas
 from api.sagas import SagasDep
 from api.sagas import state_from_input
+from schemas.billing import ChargePolicy
 from schemas.domain.routing import NoEligibleProvider
 from schemas.domain.routing import route
 from schemas.money import format_minor
@@ -48,6 +49,19 @@ def require_enabled_provider(settings: Settings, provider: str) -> None:
     a provider without credentials), before anything is stored or reserved."""
     if provider not in configured_providers(settings):
         raise Problem("provider_disabled", f"provider {provider!r} is not enabled here")
+
+
+def charge_policy(settings: Settings) -> ChargePolicy:
+    """What a subscription's or installment plan's charges carry: the routing and limits
+    every ``payment_input`` gets, applied by the saga to each charge."""
+    return ChargePolicy(
+        routing=settings.routing,
+        configured=configured_providers(settings),
+        authorization_hold=settings.authorization_hold,
+        provider_deadline=settings.provider_deadline,
+        review_timeout=settings.fraud.review_timeout,
+        review_timeout_action=settings.fraud.review_timeout_action,
+    )
 
 
 def payment_input(

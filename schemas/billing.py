@@ -7,7 +7,10 @@ from typing import Annotated
 from pydantic import BaseModel
 from pydantic import Field
 
+from schemas.domain.routing import RoutingPolicy
 from schemas.payments import PaymentStatus
+from schemas.payments import ProviderName
+from schemas.risk_review import ReviewTimeoutAction
 
 # A billing charge's payment ended with the money taken, or surely without it; any other
 # status (``requires_attention``) leaves the charge unsettled until reconciliation.
@@ -23,6 +26,20 @@ UNSETTLED_RECHECK = timedelta(hours=1)
 
 def _days(days: list[int]) -> list[timedelta]:
     return [timedelta(days=d) for d in days]
+
+
+class ChargePolicy(BaseModel):
+    """How a billing charge is made, fixed by the API when the subscription or plan starts
+    from the settings ``POST /v1/payments`` uses: the routing (applied to each charge's
+    payment method, so a new method is routed too), the provider deadline and the review
+    policy. Carried in the saga's input, so a replay never re-routes."""
+
+    routing: RoutingPolicy
+    configured: list[ProviderName]
+    authorization_hold: timedelta
+    provider_deadline: timedelta
+    review_timeout: timedelta
+    review_timeout_action: ReviewTimeoutAction
 
 
 class DunningPolicy(BaseModel):

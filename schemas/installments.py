@@ -15,6 +15,7 @@ from pydantic import StringConstraints
 from pydantic import model_validator
 
 from schemas.billing import ChargeAttempt
+from schemas.billing import ChargePolicy
 from schemas.billing import DunningPolicy
 from schemas.card_data import free_text
 from schemas.domain.billing_periods import boundary
@@ -149,6 +150,8 @@ class InstallmentPlanInput(InstallmentPlanBase):
     payment_method: str
     installments: list[Installment]
     dunning: DunningPolicy = Field(default_factory=DunningPolicy)
+    # None for plans started before charges were routed (their charges keep the sandbox).
+    charge_policy: ChargePolicy | None = None
 
 
 class InstallmentPlanState(InstallmentPlanBase):
@@ -240,6 +243,7 @@ def build_plan_input(
     components: dict[str, int],
     now: datetime,
     default_retry_days: list[int],
+    charge_policy: ChargePolicy | None = None,
 ) -> InstallmentPlanInput:
     dates = request.due_dates or due_dates(
         request.first_due_at or now, request.count or 1, request.interval or "month"
@@ -258,4 +262,5 @@ def build_plan_input(
         dunning=DunningPolicy.from_days(
             default_retry_days if request.dunning_retry_days is None else request.dunning_retry_days
         ),
+        charge_policy=charge_policy,
     )

@@ -14,6 +14,7 @@ from pydantic import StrictInt
 from pydantic import StringConstraints
 
 from schemas.billing import ChargeAttempt
+from schemas.billing import ChargePolicy
 from schemas.billing import DunningPolicy
 from schemas.card_data import free_text
 from schemas.domain.billing_periods import Interval
@@ -150,6 +151,9 @@ class SubscriptionInput(BaseModel):
     trial_days: int = 0
     on_dunning_exhausted: DunningExhausted = "cancel"
     dunning: DunningPolicy = Field(default_factory=DunningPolicy)
+    # None for subscriptions started before charges were routed: their charges keep the
+    # sandbox, as they always did.
+    charge_policy: ChargePolicy | None = None
     created_at: datetime
     # Test hook: continue as new once the history has this many events.
     history_limit: int | None = None

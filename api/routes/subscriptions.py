@@ -26,6 +26,7 @@ from api.dependencies import run_transaction
 from api.idempotency import json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
+from api.payments import charge_policy
 from api.problems import Problem
 from api.query_parameters import CustomerFilter
 from api.query_parameters import PageSize
@@ -104,6 +105,7 @@ async def create_subscription(
             trial_days=plan.trial_days if body.trial_days is None else body.trial_days,
             on_dunning_exhausted=body.on_dunning_exhausted,
             dunning=DunningPolicy.from_days(sagas.settings.dunning_retry_days),
+            charge_policy=charge_policy(sagas.settings),
             created_at=now,
         )
         state = initial_state(sub)

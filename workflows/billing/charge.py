@@ -7,6 +7,9 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.billing import ChargeAttempt
+    from schemas.billing import ChargePolicy
+    from schemas.domain.routing import NoEligibleProvider
+    from schemas.domain.routing import route
     from schemas.identity import billing_key
     from schemas.identity import billing_payment_id
     from schemas.identity import payment_workflow_id
@@ -31,14 +34,30 @@ async def charge(
     customer_id: str,
     payment_method: str,
     description: str,
+    policy: ChargePolicy | None = None,
 ) -> ChargeAttempt:
     """Charge ``amount`` for ``owner_id``'s period (or installment) ``period``.
 
     The payment id, hence the provider's idempotency keys, derive from
     ``{owner}:{period}:{attempt}``: a replayed or restarted parent never charges a period
     twice, and each dunning retry is a payment of its own. The customer is not there
-    (off-session): a charge that needs 3-D Secure fails at once (``action_expired``)."""
+    (off-session): a charge that needs 3-D Secure fails at once (``action_expired``).
+
+    With a ``policy`` the payment is routed, and bounded, as ``POST /v1/payments`` would
+    route it; no eligible provider is a failed attempt, which dunning retries."""
     payment_id = billing_payment_id(owner_id, period, attempt)
+    try:
+        routed = _routed(policy, tenant_id, currency, payment_method)
+    except NoEligibleProvider as refused:
+        return ChargeAttempt(
+            attempt=attempt,
+            payment_id=payment_id,
+            amount=amount,
+            status="failed",
+            failure_code="no_eligible_provider",
+            failure_message=str(refused),
+            at=workflow.now(),
+        )
     payment = PaymentInput(
         payment_id=payment_id,
         tenant_id=tenant_id,
@@ -49,6 +68,7 @@ async def charge(
         description=description,
         metadata={"billing_key": billing_key(owner_id, period), "attempt": str(attempt)},
         action_timeout=timedelta(0),
+        **routed,
     )
     try:
         state: PaymentState = await workflow.execute_child_workflow(
@@ -73,6 +93,29 @@ async def charge(
         failure_message=message,
         at=workflow.now(),
     )
+
+
+def _routed(
+    policy: ChargePolicy | None, tenant_id: str, currency: str, payment_method: str
+) -> dict:
+    """The child payment's provider fields and the limits the API gives every payment."""
+    if policy is None:
+        return {}
+    providers = route(
+        policy.routing,
+        policy.configured,
+        tenant=tenant_id,
+        currency=currency,
+        payment_method=payment_method,
+    )
+    return {
+        "provider": providers[0],
+        "fallback_providers": providers[1:],
+        "authorization_hold": policy.authorization_hold,
+        "provider_deadline": policy.provider_deadline,
+        "review_timeout": policy.review_timeout,
+        "review_timeout_action": policy.review_timeout_action,
+    }
 
 
 async def settled_outcome(payment_id: str) -> str | None:

@@ -45,7 +45,9 @@ class InstallmentSteps:
         self.plan = plan
         self.payment_method = plan.payment_method
         self.state = InstallmentPlanState(
-            **plan.model_dump(exclude={"payment_method", "installments", "dunning"}),
+            **plan.model_dump(
+                exclude={"payment_method", "installments", "dunning", "charge_policy"}
+            ),
             installments=plan.installments,
             created_at=now,
             updated_at=now,
@@ -131,6 +133,7 @@ class InstallmentSteps:
             currency=self.state.currency,
             customer_id=self.state.customer_id,
             payment_method=self.payment_method,
+            policy=self.plan.charge_policy,
             description=(
                 f"Installment {installment.index}/{len(self.state.installments)} of "
                 f"{self.state.installment_plan_id}"

@@ -110,6 +110,7 @@ class Collector:
             currency=state.plan.currency,
             customer_id=state.customer_id,
             payment_method=flow.payment_method,
+            policy=flow.charge_policy,
             description=f"Subscription {state.subscription_id} period {period.index}",
         )
         period.attempts.append(attempt)

@@ -11,6 +11,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from schemas.billing import ChargePolicy
     from schemas.subscriptions import CancelSubscriptionRequest
     from schemas.subscriptions import ChangePlan
     from schemas.subscriptions import PauseRequest
@@ -35,6 +36,7 @@ class SubscriptionWorkflow:
         self.payment_method = ""
         self.cancel_requested = False
         self._input: SubscriptionInput | None = None
+        self.charge_policy: ChargePolicy | None = None
         self._changes = 0  # bumped by every update, so sleeps wake up and look again
         self._retry_requests = self._retry_taken = self._retry_answered = 0
         self._collecting = False
@@ -42,6 +44,7 @@ class SubscriptionWorkflow:
     @workflow.run
     async def run(self, sub: SubscriptionInput) -> SubscriptionState:
         self._input, self.payment_method = sub, sub.payment_method
+        self.charge_policy = sub.charge_policy
         state = sub.state or initial_state(sub)
         if sub.state is not None:
             state.runs += 1
