@@ -15,7 +15,9 @@ from fastapi import Response
 from fastapi import status
 from pydantic import BaseModel
 from sqlmodel import Session
+from temporalio.exceptions import ApplicationError
 
+from activities.providers.base import PaymentProvider
 from activities.providers.registry import configured_providers
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import transact
@@ -33,6 +35,7 @@ from schemas.payments import CreatePaymentRequest
 from schemas.payments import PaymentInput
 from schemas.payments import PaymentState
 from schemas.payments import PaymentStatus
+from schemas.provider import CustomerAction
 from schemas.risk_review import ReviewDecision
 from schemas.risk_review import ReviewRequest
 from schemas.runtime.settings import Settings
@@ -222,3 +225,21 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(created_at), payment_id
     except (ValueError, UnicodeDecodeError):
         raise Problem("invalid_cursor") from None
+
+
+async def customer_action(
+    payment: PaymentState, providers: dict[str, PaymentProvider]
+) -> CustomerAction:
+    """The provider's answer for a payment waiting for its customer; 409 for any other."""
+    action = None
+    if payment.status == PaymentStatus.REQUIRES_ACTION and payment.provider_reference:
+        adapter = providers.get(payment.provider)
+        if adapter is None:
+            raise Problem("provider_not_configured", f"{payment.provider} is not configured here")
+        try:
+            action = await adapter.customer_action(payment.provider_reference)
+        except ApplicationError as failed:
+            raise Problem("provider_unavailable", str(failed)) from None
+    if action is None:
+        raise Problem("invalid_state", f"the payment is {payment.status.value}, with no action")
+    return action

@@ -85,6 +85,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many requests"),
     "internal_error": (500, "Internal error"),
     "temporal_unavailable": (503, "Temporal is unreachable"),
+    "provider_unavailable": (503, "The provider did not answer"),
     "request_timeout": (503, "The request took too long"),
     "not_ready": (503, "A dependency is not ready"),
     "ledger_unavailable": (503, "The ledger is unavailable"),

@@ -50,6 +50,17 @@ class ChargeResult(BaseModel):
     next_action_url: str | None = None
 
 
+class CustomerAction(BaseModel):
+    """What the customer's own client needs to finish a payment's pending action: a page to
+    send the customer to (3-D Secure, PayPal approval), or for Stripe.js the PaymentIntent's
+    client secret (``stripe.handleNextAction``). Fetched from the provider when asked for,
+    so it never enters workflow history, the read model or a log line."""
+
+    type: Literal["redirect_to_url", "use_stripe_sdk"]
+    url: str | None = None
+    client_secret: str | None = None
+
+
 class DeclineDetails(BaseModel):
     """Carried in ``ApplicationError.details`` of a ``Declined`` failure."""
 

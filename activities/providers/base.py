@@ -18,6 +18,7 @@ from urllib.parse import quote
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
+from schemas.provider import CustomerAction
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
 from schemas.provider import ProviderTransaction
@@ -53,6 +54,11 @@ class PaymentProvider(Protocol):
 
     async def retrieve(self, reference: str) -> ChargeResult:
         """The provider's current view of a charge (for reconciliation)."""
+        ...
+
+    async def customer_action(self, reference: str) -> CustomerAction | None:
+        """What the customer's client needs to finish the charge's pending action; None when
+        none is pending."""
         ...
 
     async def find_charge(self, payment_id: str) -> ChargeResult | None:
@@ -113,6 +119,13 @@ class ClosedOnExit:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def redirect_action(charge: ChargeResult) -> CustomerAction | None:
+    """The action of a provider whose customer finishes at a page (``next_action_url``)."""
+    if charge.status != "requires_action" or not charge.next_action_url:
+        return None
+    return CustomerAction(type="redirect_to_url", url=charge.next_action_url)
 
 
 def masked(token: str) -> str:

@@ -9,12 +9,14 @@ from fastapi import Query
 from fastapi import Request
 from fastapi import Response
 from fastapi import status
+from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
 from api import payments
 from api.auth import TenantDep
 from api.dependencies import IdempotentDep
+from api.dependencies import ProvidersDep
 from api.dependencies import SessionDep
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
@@ -31,6 +33,7 @@ from schemas.payments import CaptureRequest
 from schemas.payments import CreatePaymentRequest
 from schemas.payments import PaymentState
 from schemas.payments import PaymentStatus
+from schemas.provider import CustomerAction
 from schemas.risk_review import ReviewRequest
 from schemas.runtime.log_context import bind_log_context
 from workflows.payment.workflow import PaymentWorkflow
@@ -164,3 +167,29 @@ async def review_payment(payment: PaymentActionDep, body: ReviewRequest | None =
 async def confirm_payment(payment: PaymentActionDep) -> Response:
     """Tell the saga the customer finished the provider's action; it then asks the provider."""
     return await payment.confirm()
+
+
+@router.get(
+    "/{payment_id}/customer-action",
+    response_model=CustomerAction,
+    response_model_exclude_none=True,
+    responses=problems(
+        "payment_not_found",
+        "invalid_state",
+        "provider_not_configured",
+        "provider_unavailable",
+        "temporal_unavailable",
+    ),
+)
+async def get_customer_action(
+    sagas: SagasDep, providers: ProvidersDep, payment_id: PaymentIdPath
+) -> Response:
+    """What the customer's client needs to finish a `requires_action` payment: a page to send
+    the customer to (`redirect_to_url`), or for Stripe.js `handleNextAction` the
+    PaymentIntent's client secret (`use_stripe_sdk`). Asked of the provider on each call and
+    kept nowhere; answered with `Cache-Control: no-store`. Only the payment's own tenant
+    sees it (another tenant's payment is 404)."""
+    payment = await sagas.find(PAYMENTS, payment_id)
+    action = await payments.customer_action(payment, providers)
+    body = action.model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -30,6 +30,7 @@ from typing import NoReturn
 
 from activities.providers.base import ClosedOnExit
 from activities.providers.base import describe
+from activities.providers.base import redirect_action
 from activities.providers.base import url_path
 from activities.providers.errors import declined
 from activities.providers.errors import invalid_request
@@ -40,6 +41,7 @@ from activities.providers.paypal.http import paypal_amount
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
+from schemas.provider import CustomerAction
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
 from schemas.provider import ProviderTransaction
@@ -151,6 +153,9 @@ class PayPalProvider(ClosedOnExit):
 
     async def retrieve(self, reference: str) -> ChargeResult:
         return _charge(await self._order("retrieve", reference))
+
+    async def customer_action(self, reference: str) -> CustomerAction | None:
+        return redirect_action(await self.retrieve(reference))
 
     async def find_charge(self, payment_id: str) -> ChargeResult | None:
         """Always None: orders cannot be searched by ``reference_id`` (module docstring)."""

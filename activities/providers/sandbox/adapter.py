@@ -15,6 +15,7 @@ from typing import Any
 
 from activities.providers.base import ClosedOnExit
 from activities.providers.base import describe
+from activities.providers.base import redirect_action
 from activities.providers.base import url_path
 from activities.providers.errors import declined
 from activities.providers.errors import timezone_aware
@@ -23,6 +24,7 @@ from activities.providers.sandbox.http import GatewayHttp
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
+from schemas.provider import CustomerAction
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
 from schemas.provider import ProviderTransaction
@@ -80,6 +82,9 @@ class SandboxGateway(ClosedOnExit):
 
     async def retrieve(self, reference: str) -> ChargeResult:
         return _charge(await self._http.get("retrieve", _path("charges", reference)))
+
+    async def customer_action(self, reference: str) -> CustomerAction | None:
+        return redirect_action(await self.retrieve(reference))
 
     async def find_charge(self, payment_id: str) -> ChargeResult | None:
         """The newest charge of the payment (a declined one raises ``Declined``, as

@@ -48,6 +48,7 @@ from activities.providers.stripe.http import post
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
+from schemas.provider import CustomerAction
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
 from schemas.provider import ProviderTransaction
@@ -161,6 +162,17 @@ class StripeProvider(ClosedOnExit):
 
     async def retrieve(self, reference: str) -> ChargeResult:
         return _charge(await self._intent("retrieve", reference))
+
+    async def customer_action(self, reference: str) -> CustomerAction | None:
+        """A redirect when Stripe gives one; otherwise the client secret, for Stripe.js."""
+        intent = await self._intent("customer_action", reference)
+        if intent.get("status") != "requires_action":
+            return None
+        action = intent.get("next_action") or {}
+        url = (action.get("redirect_to_url") or {}).get("url")
+        if url:
+            return CustomerAction(type="redirect_to_url", url=url)
+        return CustomerAction(type="use_stripe_sdk", client_secret=intent["client_secret"])
 
     async def find_charge(self, payment_id: str) -> ChargeResult | None:
         """The newest PaymentIntent whose metadata names the payment.

@@ -202,6 +202,12 @@ async def test_the_customers_action_then_confirm(subject, provider, capture: boo
         0,
     )
     assert charge.next_action_url == subject.action_url(charge)
+    action = await provider.customer_action(charge.reference)
+    assert action is not None
+    # A page to send the customer to, or (Stripe.js) the intent's client secret.
+    assert action.url == subject.action_url(charge) or (
+        action.type == "use_stripe_sdk" and action.client_secret
+    )
     confirm = charge_command(subject.name, charge, "confirm")
     assert await provider.confirm_action(confirm) == charge  # still waiting: nothing changed
 
@@ -214,6 +220,7 @@ async def test_the_customers_action_then_confirm(subject, provider, capture: boo
         assert (confirmed.status, confirmed.authorized_amount) == ("authorized", 2000)
     assert confirmed.next_action_url is None
     assert await provider.retrieve(charge.reference) == confirmed
+    assert await provider.customer_action(charge.reference) is None
 
 
 async def test_a_failed_customer_action_is_a_decline(subject, provider) -> None:
