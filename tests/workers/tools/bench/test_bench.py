@@ -33,9 +33,11 @@ def assert_phase_sane(phase: dict, processes: set[str], working: set[str]) -> No
     """``working``: the processes the phase's payments go through (the rest may idle)."""
     assert phase["sent"] == phase["finished"] == 20
     assert phase["errors"] == {}
-    # Far below capacity, so completions follow the schedule. A wide band on purpose: not a
-    # speed target, a check that offered and achieved are computed over the same thing.
-    assert 0.25 * phase["offered_rate"] <= phase["achieved_rate"] <= 1.5 * phase["offered_rate"]
+    # Not a speed target: a check that offered and achieved are computed over the same thing
+    # (a unit slip would be off by 1000x). On a loaded machine completions bunch (the first
+    # few late, the rest in a burst), which shortens the first-to-last span and has shown
+    # 2.6x the offered rate; the band allows for that.
+    assert 0.25 * phase["offered_rate"] <= phase["achieved_rate"] <= 50 * phase["offered_rate"]
     assert_latency_sane(phase["accept_latency"])
     assert_latency_sane(phase["final_latency"])
     assert phase["accept_latency"]["p50"] <= phase["final_latency"]["p50"]
