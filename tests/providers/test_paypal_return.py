@@ -42,6 +42,7 @@ async def test_buyer_cancels_at_paypal_and_the_payment_is_canceled_at_once(
 
     assert landed.status_code == 200, landed.text
     assert landed.headers["content-type"].startswith("text/html")
+    assert "canceled" in landed.text, landed.text
     state = await wait_for_status(api, payment["payment_id"], "canceled", seconds=PROMPTLY)
     assert state["captured_amount"] == 0
     again = await browser_follows(cancel_url)
