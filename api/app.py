@@ -31,6 +31,7 @@ from api.routes import invoices
 from api.routes import ledger
 from api.routes import payments
 from api.routes import payouts
+from api.routes import paypal_return
 from api.routes import plans
 from api.routes import providers
 from api.routes import reconciliation
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(risk.router)
     app.include_router(providers.router)
     app.include_router(webhooks.router)
+    app.include_router(paypal_return.router)
     app.include_router(admin.router)
     install_openapi(app)
     return app

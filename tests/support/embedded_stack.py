@@ -22,13 +22,19 @@ def running_stack(
     data_dir: Path, risk_model_dir: Path, extra_env: dict[str, str]
 ) -> Iterator[EmbeddedStack]:
     """Every child on free ports, quiet, until the fixture that yields from this ends."""
-    with EmbeddedStack(
+    stack = EmbeddedStack(
         data_dir=data_dir,
         risk_model_dir=risk_model_dir,
         **free_stack_ports(),
         quiet=True,
-        extra_env=extra_env,
-    ) as stack:
+        extra_env=dict(extra_env),
+    )
+    # The buyer's browser comes back from PayPal to this stack's own API, not to :8000.
+    for route in ("return", "cancel"):
+        stack.extra_env.setdefault(
+            f"PAYSAGA_PAYPAL_{route.upper()}_URL", f"{stack.api_url}/paypal/{route}"
+        )
+    with stack:
         yield stack
 
 

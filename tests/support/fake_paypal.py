@@ -37,6 +37,7 @@ from datetime import timedelta
 from decimal import Decimal
 from decimal import InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -208,6 +209,7 @@ class FakePayPal:
         app.add_api_route(
             "/_fake/captures/{capture_id}/dispute", self._open_dispute, methods=["POST"]
         )
+        app.add_api_route("/_fake/orders/{order_id}/cancel", self._buyer_cancels, methods=["POST"])
         app.add_api_route("/_fake/faults", self._set_fault, methods=["POST"])
         app.add_api_route("/_fake/faults", self._clear_faults, methods=["DELETE"])
         app.add_api_route("/_fake/config", self._configure, methods=["POST"])
@@ -329,7 +331,9 @@ class FakePayPal:
                         "method": "GET",
                     },
                 ],
+                # Where the buyer's browser goes back to, as PayPal keeps them per order.
                 "_return_url": context.get("return_url"),
+                "_cancel_url": context.get("cancel_url"),
             }
             self._orders[order_id] = order
             self.stats["orders_by_reference_id"][unit.get("reference_id", "default")] += 1
@@ -542,7 +546,28 @@ class FakePayPal:
         order["status"] = "APPROVED"
         order["payer"] = {"payer_id": "FAKEPAYER", "email_address": "buyer@example.com"}
         self._funding[order_id] = funding
-        return JSONResponse({"status": "APPROVED", "return_url": order["_return_url"]})
+        return JSONResponse(
+            {
+                "status": "APPROVED",
+                "return_url": _redirect(
+                    order["_return_url"], token=order_id, PayerID=order["payer"]["payer_id"]
+                ),
+            }
+        )
+
+    async def _buyer_cancels(self, order_id: str) -> Response:
+        """The buyer clicks "cancel and return": like PayPal, the order stays un-approved and
+        the browser is sent to the order's cancel_url with ``?token=<order id>``."""
+        try:
+            order = self._order(order_id)
+        except PayPalError as error:
+            return error.response()
+        return JSONResponse(
+            {
+                "status": order["status"],
+                "cancel_url": _redirect(order["_cancel_url"], token=order_id),
+            }
+        )
 
     async def _set_fault(self, request: Request) -> Response:
         """``{"mode": "unavailable" | "timeout_after_apply" | "error_after_apply", "count": N,
@@ -674,3 +699,10 @@ def serve_fake_paypal(**kwargs: Any) -> Iterator[FakePayPal]:
     with serve_app(fake.app, "fake PayPal") as url:
         fake.url = url
         yield fake
+
+
+def _redirect(url: str | None, **query: str) -> str | None:
+    """``url`` with PayPal's query parameters appended (None when the order has no such url)."""
+    if url is None:
+        return None
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
