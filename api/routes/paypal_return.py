@@ -38,6 +38,8 @@ from workflows.payment.workflow import PaymentWorkflow
 router = APIRouter(prefix="/paypal", include_in_schema=False)
 
 OrderToken = Annotated[str, Query(min_length=1, max_length=100)]
+# The buyer's PayPal account, sent with the return; the order knows it already.
+PayerId = Annotated[str | None, Query(alias="PayerID", max_length=100)]
 
 
 def _page(title: str, message: str, status_code: int = 200) -> HTMLResponse:
@@ -72,6 +74,7 @@ async def paypal_return(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    payer_id: PayerId = None,
 ) -> HTMLResponse:
     """The buyer approved the order: the saga asks PayPal and completes the payment."""
     hint, tenant, payment_id = await _payment_of(engine, token, "return")

@@ -137,7 +137,14 @@ class PayPalProvider(ClosedOnExit):
         return await self.retrieve(command.reference)
 
     async def void(self, command: ChargeCommand) -> ChargeResult:
-        authorization = _last(await self._order("void", command.reference), "authorizations")
+        """Void the order's authorization. An order the buyer never approved (or that was
+        never authorized) holds no money: there is nothing to void, and PayPal lets the
+        order expire on its own, so it is reported voided without a call."""
+        order = await self._order("void", command.reference)
+        if not _payments(order).get("authorizations") and order.get("status") != "COMPLETED":
+            log.info("void %s: order %s was never authorized", command.payment_id, order["id"])
+            return _charge(order).model_copy(update={"status": "voided", "next_action_url": None})
+        authorization = _last(order, "authorizations")
         log.info("void %s: order %s", command.payment_id, command.reference)
         url = url_path("v2", "payments", "authorizations", authorization["id"], "void")
         await self._http.post("void", url, {}, command.idempotency_key)
