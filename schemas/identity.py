@@ -42,6 +42,8 @@ refund_workflow_id = partial(_workflow_id, "refund")
 payout_workflow_id = partial(_workflow_id, "payout")
 installment_plan_workflow_id = partial(_workflow_id, "installment-plan")
 subscription_workflow_id = partial(_workflow_id, "subscription")
+# What the provider reports after a refund's or payout's saga ended (one per refund/payout).
+settlement_workflow_id = partial(_workflow_id, "settlement")
 
 
 def payout_schedule_id(tenant_id: str, account_id: str) -> str:

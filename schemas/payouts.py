@@ -110,6 +110,8 @@ class PayoutState(BaseModel):
     payout_reference: str | None = None  # the provider's payout to the bank
     failure_code: str | None = None
     failure_message: str | None = None
+    # When the bank got the money, as the provider's ``payout.paid`` says (re-read there).
+    arrived_at: datetime | None = None
     steps: list[StepRecord] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

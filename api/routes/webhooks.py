@@ -14,11 +14,13 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 from temporalio.service import RPCStatusCode
 
 from api.dependencies import EngineDep
 from api.dependencies import ProvidersDep
+from api.dependencies import SettingsDep
 from api.dependencies import TemporalConnection
 from api.dependencies import TemporalConnectionDep
 from api.metrics import webhook_rejected
@@ -27,15 +29,19 @@ from api.problems import Problem
 from api.sagas import temporal_call
 from schemas.identity import PAYMENT_ID
 from schemas.identity import payment_workflow_id
+from schemas.identity import settlement_workflow_id
 from schemas.payments import ProviderName
 from schemas.provider_events import ProviderEvent
 from schemas.provider_events import WebhookSignatureError
+from schemas.runtime.settings import Settings
 from schemas.store.webhook_events import count_rejection
 from schemas.store.webhook_events import find_payment
+from schemas.store.webhook_events import find_settlement_subject
 from schemas.store.webhook_events import finish_event
 from schemas.store.webhook_events import record_dispute
 from schemas.store.webhook_events import store_event
 from workflows.payment.workflow import PaymentWorkflow
+from workflows.settlement.workflow import SettlementWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -51,6 +57,8 @@ PAYMENT_EVENTS = frozenset(
         "dispute_opened",
     }
 )
+# What the provider reports after a refund's or payout's saga ended: a settlement saga's.
+SETTLEMENT_EVENTS = frozenset({"refund_failed", "payout_failed", "payout_paid"})
 
 
 class WebhookReceipt(BaseModel):
@@ -71,6 +79,7 @@ async def receive_webhook(
     engine: EngineDep,
     providers: ProvidersDep,
     temporal: TemporalConnectionDep,
+    settings: SettingsDep,
 ) -> WebhookReceipt:
     """Receive one event from a payment provider (its signature authenticates it)."""
     adapter = providers.get(provider)
@@ -88,7 +97,10 @@ async def receive_webhook(
     )
     if not await run_in_threadpool(store_event, engine, event):
         return receipt
-    receipt.outcome = await _hand_on(event, engine, temporal)
+    if event.kind in SETTLEMENT_EVENTS:
+        receipt.outcome = await _settle(event, engine, temporal, settings)
+    else:
+        receipt.outcome = await _hand_on(event, engine, temporal)
     await run_in_threadpool(finish_event, engine, event, receipt.outcome)
     return receipt
 
@@ -99,7 +111,7 @@ async def _hand_on(
     if event.kind == "ignored":
         return "ignored"
     if event.kind not in PAYMENT_EVENTS:
-        # Refund and payout sagas take their provider's answer synchronously; their later
+        # Refund and payout sagas take their provider's answer synchronously; their other
         # events are kept for operators and reconciliation.
         return "recorded"
     target = await run_in_threadpool(find_payment, engine, event)
@@ -120,3 +132,27 @@ async def _hand_on(
         found = await run_in_threadpool(record_dispute, engine, tenant, payment_id, event)
         return "recorded" if found else "unknown_object"
     return "recorded"
+
+
+async def _settle(
+    event: ProviderEvent, engine: Engine, temporal: TemporalConnection, settings: Settings
+) -> WebhookOutcome:
+    """Start the refund's or payout's settlement saga, or have the running one look again:
+    it asks the provider before it books anything."""
+    subject = await run_in_threadpool(find_settlement_subject, engine, event)
+    if subject is None:
+        return "unknown_object"
+    client = await temporal.get()
+    with temporal_call():
+        await client.start_workflow(
+            SettlementWorkflow.run,
+            subject,
+            id=settlement_workflow_id(subject.tenant_id, subject.subject_id),
+            task_queue=settings.task_queue,
+            start_signal="recheck",
+            # Each event may start a new run once the last one ended: it re-reads and finds
+            # nothing left to do when nothing changed.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"{event.event_type} for {subject.subject} {subject.subject_id}",
+        )
+    return "signaled"

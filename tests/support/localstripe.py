@@ -38,13 +38,18 @@ class LocalStripe(ServerProcess):
     name = "localstripe"
 
     def command(self, port: int) -> list[str]:
-        binary = str(Path(sys.executable).parent / "localstripe")
-        return [binary, "--port", str(port), "--from-scratch"]
+        # localstripe itself, with the test-only route that fails a refund late.
+        module = "tests.support.localstripe_server"
+        return [sys.executable, "-m", module, "--port", str(port), "--from-scratch"]
 
     def spawn(self, command: list[str], log: IO[bytes]) -> subprocess.Popen:
         # A process group of its own, stopped as one.
         return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).parents[2],  # where ``tests`` is a package
         )
 
     def send(self, sig: signal.Signals) -> None:
@@ -88,3 +93,14 @@ async def authenticate(base_url: str, payment_intent: str, *, success: bool = Tr
             data={"client_secret": intent["client_secret"], "success": str(success).lower()},
         )
     response.raise_for_status()
+
+
+async def fail_refund(base_url: str, refund: str, failure_reason: str) -> dict:
+    """The card issuer fails a refund Stripe had accepted (``localstripe_server``'s route):
+    the refund as Stripe now shows it, for the ``refund.failed`` event."""
+    async with httpx.AsyncClient(base_url=base_url, headers=_auth()) as client:
+        response = await client.post(
+            f"/_test/refunds/{refund}/fail", data={"failure_reason": failure_reason}
+        )
+    response.raise_for_status()
+    return response.json()

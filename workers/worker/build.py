@@ -26,6 +26,7 @@ from activities.reconciliation import ReconciliationActivities
 from activities.refunds import RefundActivities
 from activities.risk.model import load_configured
 from activities.risk.screening import FraudActivities
+from activities.settlements import SettlementActivities
 from activities.subscriptions import SubscriptionActivities
 from schemas.runtime.logs import configure_logging
 from schemas.runtime.settings import Settings
@@ -63,6 +64,7 @@ def worker_activities(
     billing = BillingActivities(engine)
     installments = InstallmentActivities(engine)
     subscriptions = SubscriptionActivities(engine)
+    settlements = SettlementActivities(engine)
     return [
         fraud.screen_payment,
         ledger.record_payment,
@@ -89,6 +91,8 @@ def worker_activities(
         installments.admit_installment_plan,
         installments.record_installment_plan,
         subscriptions.record_subscription,
+        settlements.recorded_refund,
+        settlements.recorded_payout,
     ]
 
 

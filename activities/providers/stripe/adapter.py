@@ -39,6 +39,7 @@ from activities.providers.errors import declined
 from activities.providers.errors import invalid_request
 from activities.providers.errors import outcome_unknown
 from activities.providers.errors import timezone_aware
+from activities.providers.stripe.events import _moment
 from activities.providers.stripe.events import verified_event
 from activities.providers.stripe.http import PAGE_SIZE
 from activities.providers.stripe.http import StripeHttp
@@ -440,6 +441,7 @@ def _payout(data: dict[str, Any], account: str) -> PayoutResult:
         currency=data["currency"].upper(),
         failure_code=data.get("failure_code") if failed else None,
         failure_message=data.get("failure_message") if failed else None,
+        arrived_at=_moment(data.get("arrival_date")) if data.get("status") == "paid" else None,
     )
 
 
