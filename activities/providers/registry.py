@@ -25,7 +25,12 @@ def _timeout(settings: Settings) -> float:
 
 
 def _sandbox(settings: Settings) -> PaymentProvider:
-    return SandboxGateway(settings.sandbox_gateway_url, timeout_seconds=_timeout(settings))
+    secret = settings.sandbox_webhook_secret
+    return SandboxGateway(
+        settings.sandbox_gateway_url,
+        timeout_seconds=_timeout(settings),
+        webhook_secret=secret.get_secret_value() if secret else None,
+    )
 
 
 def _stripe(settings: Settings) -> PaymentProvider:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # live provider pays out.
     sandbox_enabled: bool = True
     sandbox_gateway_url: str = "http://127.0.0.1:8100"
+    # What the gateway signs its webhooks with (it reads the same variable); None: refused.
+    sandbox_webhook_secret: SecretStr | None = None
     # Stripe is configured when its key is set (a test key, sk_test_…, for trying it out).
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None

@@ -7,14 +7,13 @@ import uuid
 
 import httpx
 
-from schemas.identity import settlement_workflow_id
-from schemas.runtime.temporal_client import connect
 from tests.providers.conftest import pay
 from tests.providers.conftest import refund_payment
 from tests.providers.conftest import stripe_delivery
 from tests.providers.conftest import stripe_event
 from tests.support.localstripe import LOCALSTRIPE_API_KEY
 from tests.support.localstripe import fail_refund
+from tests.support.settlements import settled
 
 CONNECT_AUTH = {"Authorization": f"Bearer {LOCALSTRIPE_API_KEY}"}
 
@@ -119,14 +118,6 @@ async def deliver(webhooks: httpx.AsyncClient, event: dict) -> dict:
     response = await webhooks.post("/v1/webhooks/stripe", content=body, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-async def settled(stack, subject: dict) -> list[str]:
-    """What the settlement saga of a refund or payout did in its latest run (once ended)."""
-    subject_id = subject.get("refund_id") or subject["payout_id"]
-    client = await connect(stack.settings())
-    handle = client.get_workflow_handle(settlement_workflow_id(subject["tenant_id"], subject_id))
-    return await handle.result()
 
 
 async def stripe_account(api: httpx.AsyncClient, stripe_connect: str) -> str:
