@@ -22,6 +22,7 @@ event while it runs makes it look once more, a later one starts a new run.
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.domain import journals
@@ -115,15 +116,23 @@ class SettlementWorkflow:
         if found.payout is None:
             return "payout not found at the provider"
         if found.payout.status == "failed":
-            transfer = found.transfer
-            if transfer is not None and transfer.amount_reversed < transfer.amount:
-                await reverse_outstanding_transfer(state, transfer)
             code = found.payout.failure_code or "payout_failed"
             failed = _failed(state, code, found.payout.failure_message)
             po, account = state.payout_id, state.account_id
             money = (state.provider, state.currency, state.amount)
+            returned = journals.payout_reversed(po, account, *money)
+            transfer = found.transfer
+            try:
+                if transfer is not None and transfer.amount_reversed < transfer.amount:
+                    await reverse_outstanding_transfer(state, transfer)
+            except ActivityError:
+                # The money is back on the connected account and stays there for now:
+                # reconciliation takes the transfer back and releases the reservation.
+                failed.status = PayoutStatus.REQUIRES_ATTENTION
+                await _record_payout(failed, [returned])
+                return f"payout failed: {code}; the transfer is not reversed yet"
             journal = [
-                journals.payout_reversed(po, account, *money),
+                returned,
                 journals.payout_transfer_reversed(po, account, *money),
                 journals.payout_release(po, *money),
             ]
