@@ -66,17 +66,17 @@ class SettlementWorkflow:
 
     @workflow.run
     async def run(self, subject: SettlementInput) -> list[str]:
+        settle = self._refund if subject.subject == "refund" else self._payout
         outcomes: list[str] = []
         looked = 0
         waited = timedelta()
         while looked < self._requests:
             looked = self._requests
-            outcome = await (self._refund if subject.subject == "refund" else self._payout)(subject)
-            if outcome == WAITING and waited < SAGA_RUNNING_LIMIT:
+            outcome = await settle(subject)
+            while outcome == WAITING and waited < SAGA_RUNNING_LIMIT:
                 await workflow.sleep(SAGA_RUNNING_POLL)
                 waited += SAGA_RUNNING_POLL
-                looked -= 1
-                continue
+                outcome = await settle(subject)
             outcomes.append(outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcomes
