@@ -23,6 +23,7 @@ import httpx
 
 from tests.support.server_process import ServerProcess
 
+_ROOT = Path(__file__).resolve().parents[2]
 # localstripe accepts any key that starts with ``sk_``.
 LOCALSTRIPE_API_KEY = "sk_test_paysaga"
 
@@ -45,11 +46,7 @@ class LocalStripe(ServerProcess):
     def spawn(self, command: list[str], log: IO[bytes]) -> subprocess.Popen:
         # A process group of its own, stopped as one.
         return subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=Path(__file__).parents[2],  # where ``tests`` is a package
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=_ROOT
         )
 
     def send(self, sig: signal.Signals) -> None:
