@@ -40,6 +40,7 @@ from schemas.store.webhook_events import find_settlement_subject
 from schemas.store.webhook_events import finish_event
 from schemas.store.webhook_events import record_dispute
 from schemas.store.webhook_events import store_event
+from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.settlement.workflow import SettlementWorkflow
 
@@ -154,5 +155,8 @@ async def _settle(
             # nothing left to do when nothing changed.
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"{event.event_type} for {subject.subject} {subject.subject_id}",
+            search_attributes=search_attributes.money_movement(
+                subject.tenant_id, event.currency, event.amount, subject.provider
+            ),
         )
     return "signaled"
