@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # Stripe is configured when its key is set (a test key, sk_test_…, for trying it out).
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # A Connect endpoint's own signing secret: connected accounts' events (their payouts).
+    stripe_connect_webhook_secret: SecretStr | None = None
     # Another Stripe-compatible server (localstripe in the tests); None: api.stripe.com.
     stripe_api_base: str | None = None
     # Where Connect (accounts, transfers, payouts) is served; None: stripe_api_base.

@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 
+from tests.providers.conftest import STRIPE_CONNECT_WEBHOOK_SECRET
 from tests.providers.conftest import pay
 from tests.providers.conftest import refund_payment
 from tests.providers.conftest import stripe_delivery
@@ -74,7 +75,8 @@ async def test_a_payout_is_paid_then_returned_by_the_bank(
 
     async with httpx.AsyncClient(base_url=stripe_connect, headers=CONNECT_AUTH) as connect_api:
         paid = (await connect_api.post(f"/_test/payouts/{reference}/paid")).json()
-        assert (await deliver(webhooks, stripe_event("payout.paid", paid)))["outcome"] == "signaled"
+        arrival, signed = connect_event("payout.paid", paid, account)
+        assert (await deliver(webhooks, arrival, **signed))["outcome"] == "signaled"
         assert await settled(stack, payout) == ["payout arrived"]
         arrived = (await api.get(f"/v1/payouts/{payout['payout_id']}")).json()
         assert (arrived["status"], arrived["arrived_at"] is not None) == ("succeeded", True)
@@ -82,8 +84,8 @@ async def test_a_payout_is_paid_then_returned_by_the_bank(
         returned = await connect_api.post(
             f"/_test/payouts/{reference}/fail", data={"failure_code": "account_closed"}
         )
-        event = stripe_event("payout.failed", returned.json())
-        assert (await deliver(webhooks, event))["outcome"] == "signaled"
+        event, signed = connect_event("payout.failed", returned.json(), account)
+        assert (await deliver(webhooks, event, **signed))["outcome"] == "signaled"
         assert await settled(stack, payout) == ["payout failed: account_closed"]
         transfer = (await connect_api.get(f"/v1/transfers/{payout['transfer_reference']}")).json()
 
@@ -96,9 +98,9 @@ async def test_a_payout_is_paid_then_returned_by_the_bank(
     assert await balance_of(api, f"connected_balance:{account}", "EUR") == 0
 
     # Redelivered, and a late payout.paid after the failure: nothing changes twice.
-    assert (await deliver(webhooks, event))["outcome"] == "duplicate"
-    late_paid = stripe_event("payout.paid", paid)
-    assert (await deliver(webhooks, late_paid))["outcome"] == "signaled"
+    assert (await deliver(webhooks, event, **signed))["outcome"] == "duplicate"
+    late_paid, signed = connect_event("payout.paid", paid, account)
+    assert (await deliver(webhooks, late_paid, **signed))["outcome"] == "signaled"
     assert await settled(stack, payout) == ["payout is failed: nothing to do"]
     assert await available(api, "EUR") == before
 
@@ -113,11 +115,18 @@ async def test_an_event_about_no_refund_or_payout_of_ours_is_stored_only(api, we
         assert (await deliver(webhooks, event))["outcome"] == "unknown_object"
 
 
-async def deliver(webhooks: httpx.AsyncClient, event: dict) -> dict:
-    body, headers = stripe_delivery(event)
+async def deliver(webhooks: httpx.AsyncClient, event: dict, **signed) -> dict:
+    body, headers = stripe_delivery(event, **signed)
     response = await webhooks.post("/v1/webhooks/stripe", content=body, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def connect_event(event_type: str, obj: dict, account: str) -> tuple[dict, dict]:
+    """A connected account's event, as Stripe sends it to a Connect endpoint: naming the
+    account, signed with that endpoint's secret; (event, how it is signed)."""
+    event = stripe_event(event_type, obj) | {"account": account}
+    return event, {"secret": STRIPE_CONNECT_WEBHOOK_SECRET}
 
 
 async def stripe_account(api: httpx.AsyncClient, stripe_connect: str) -> str:

@@ -60,6 +60,7 @@ from schemas.provider import TransferCommand
 from schemas.provider import TransferResult
 from schemas.provider import TransferReversalCommand
 from schemas.provider_events import ProviderEvent
+from schemas.provider_events import WebhookSignatureError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class StripeProvider(ClosedOnExit):
         api_base: str | None = None,
         connect_api_base: str | None = None,
         webhook_secret: str | None = None,
+        connect_webhook_secret: str | None = None,
         timeout_seconds: float = 10.0,
         page_size: int = PAGE_SIZE,
     ) -> None:
@@ -94,6 +96,7 @@ class StripeProvider(ClosedOnExit):
         self._stripe = self._http.platform
         self._connect = self._http.connect
         self._webhook_secret = webhook_secret
+        self._connect_webhook_secret = connect_webhook_secret
 
     # Charges.
 
@@ -304,6 +307,13 @@ class StripeProvider(ClosedOnExit):
     # Webhooks.
 
     async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """Events of the platform's account, or of its connected accounts (payouts): Stripe
+        signs those for a Connect endpoint, which has a signing secret of its own."""
+        if self._connect_webhook_secret:
+            try:
+                return verified_event(headers, body, self._webhook_secret)
+            except WebhookSignatureError:
+                return verified_event(headers, body, self._connect_webhook_secret)
         return verified_event(headers, body, self._webhook_secret)
 
     async def aclose(self) -> None:
