@@ -36,6 +36,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "installment_plan_not_found": (404, "No such installment plan"),
     "plan_not_found": (404, "No such plan"),
     "subscription_not_found": (404, "No such subscription"),
+    "dispute_not_found": (404, "No such dispute"),
     "rule_set_not_found": (404, "No such risk rule set version"),
     "tenant_not_found": (404, "No such tenant"),
     "api_key_not_found": (404, "No such API key"),
@@ -55,6 +56,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "invoice_changed": (409, "The invoice changed while the plan was made"),
     "installment_out_of_order": (409, "Installments are paid in order"),
     "rules_version_conflict": (409, "Another rule set was stored at the same time"),
+    "dispute_closed": (409, "The dispute is closed"),
+    "dispute_refused": (409, "The provider refused this for the dispute"),
     "payload_too_large": (413, "Request body is too large"),
     # A body that does not fit its schema: the first invalid field names the code.
     "validation_error": (422, "Request is invalid"),

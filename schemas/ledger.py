@@ -32,6 +32,10 @@ JournalKind = Literal[
     "transfer_reversal",
     "payout",
     "payout_release",
+    "dispute_withdrawal",
+    "dispute_fee",
+    "dispute_reinstatement",
+    "dispute_fee_return",
 ]
 
 MERCHANT_BALANCE = "merchant_balance"

@@ -75,7 +75,7 @@ class DeclineDetails(BaseModel):
 RefundStatus = Literal["succeeded", "failed"]
 TransferStatus = Literal["paid", "reversed"]
 PayoutStatus = Literal["paid", "failed"]
-TransactionType = Literal["charge", "refund", "transfer", "transfer_reversal", "payout"]
+TransactionType = Literal["charge", "refund", "transfer", "transfer_reversal", "payout", "dispute"]
 
 
 class RefundCommand(BaseModel):

@@ -15,6 +15,8 @@ from typing import Self
 from typing import runtime_checkable
 from urllib.parse import quote
 
+from schemas.disputes import DisputeActionCommand
+from schemas.disputes import ProviderDispute
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
@@ -101,6 +103,23 @@ class PaymentProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class DisputeProvider(Protocol):
+    """A provider whose disputes paysaga reads and answers (not every provider has them)."""
+
+    async def retrieve_dispute(self, reference: str) -> ProviderDispute:
+        """The provider's dispute now, with the balance movements it made."""
+        ...
+
+    async def submit_dispute_evidence(self, command: DisputeActionCommand) -> ProviderDispute:
+        """Send ``command.evidence`` (and submit it when it says so); refused once closed."""
+        ...
+
+    async def accept_dispute(self, command: DisputeActionCommand) -> ProviderDispute:
+        """Concede the dispute: it closes as lost; refused once closed."""
+        ...
 
 
 class ClosedOnExit:

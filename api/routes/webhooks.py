@@ -14,18 +14,23 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.service import RPCStatusCode
 
 from api.dependencies import EngineDep
 from api.dependencies import ProvidersDep
+from api.dependencies import SettingsDep
 from api.dependencies import TemporalConnection
 from api.dependencies import TemporalConnectionDep
 from api.metrics import webhook_rejected
 from api.openapi import problems
 from api.problems import Problem
 from api.sagas import temporal_call
+from schemas.disputes import DisputeInput
 from schemas.identity import PAYMENT_ID
+from schemas.identity import dispute_id
+from schemas.identity import dispute_workflow_id
 from schemas.identity import payment_workflow_id
 from schemas.payments import ProviderName
 from schemas.provider_events import ProviderEvent
@@ -35,6 +40,7 @@ from schemas.store.webhook_events import find_payment
 from schemas.store.webhook_events import finish_event
 from schemas.store.webhook_events import record_dispute
 from schemas.store.webhook_events import store_event
+from workflows.dispute.workflow import DisputeWorkflow
 from workflows.payment.workflow import PaymentWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -51,6 +57,8 @@ PAYMENT_EVENTS = frozenset(
         "dispute_opened",
     }
 )
+# Events about a provider dispute its own saga (DisputeWorkflow) takes.
+DISPUTE_EVENTS = frozenset({"dispute_opened", "dispute_updated", "dispute_closed"})
 
 
 class WebhookReceipt(BaseModel):
@@ -71,6 +79,7 @@ async def receive_webhook(
     engine: EngineDep,
     providers: ProvidersDep,
     temporal: TemporalConnectionDep,
+    settings: SettingsDep,
 ) -> WebhookReceipt:
     """Receive one event from a payment provider (its signature authenticates it)."""
     adapter = providers.get(provider)
@@ -88,17 +97,18 @@ async def receive_webhook(
     )
     if not await run_in_threadpool(store_event, engine, event):
         return receipt
-    receipt.outcome = await _hand_on(event, engine, temporal)
+    receipt.outcome = await _hand_on(event, engine, temporal, settings.task_queue)
     await run_in_threadpool(finish_event, engine, event, receipt.outcome)
     return receipt
 
 
 async def _hand_on(
-    event: ProviderEvent, engine: Engine, temporal: TemporalConnection
+    event: ProviderEvent, engine: Engine, temporal: TemporalConnection, task_queue: str
 ) -> WebhookOutcome:
     if event.kind == "ignored":
         return "ignored"
-    if event.kind not in PAYMENT_EVENTS:
+    disputed = event.kind in DISPUTE_EVENTS and event.dispute_reference is not None
+    if event.kind not in PAYMENT_EVENTS and not disputed:
         # Refund and payout sagas take their provider's answer synchronously; their later
         # events are kept for operators and reconciliation.
         return "recorded"
@@ -107,6 +117,10 @@ async def _hand_on(
         return "unknown_object"
     tenant, payment_id = target
     client = await temporal.get()
+    if disputed:
+        await _to_dispute_saga(client, task_queue, tenant, payment_id, event)
+        if event.kind not in PAYMENT_EVENTS:
+            return "signaled"
     handle = client.get_workflow_handle(payment_workflow_id(tenant, payment_id))
     with temporal_call():
         try:
@@ -120,3 +134,28 @@ async def _hand_on(
         found = await run_in_threadpool(record_dispute, engine, tenant, payment_id, event)
         return "recorded" if found else "unknown_object"
     return "recorded"
+
+
+async def _to_dispute_saga(
+    client: Client, task_queue: str, tenant: str, payment_id: str, event: ProviderEvent
+) -> None:
+    """Signal the dispute's saga, starting it on its first event (or again after it ended:
+    the new run reads the dispute and finds everything booked)."""
+    assert event.dispute_reference is not None
+    dispute = DisputeInput(
+        dispute_id=dispute_id(event.provider, event.dispute_reference),
+        tenant_id=tenant,
+        payment_id=payment_id,
+        provider=event.provider,
+        provider_reference=event.dispute_reference,
+    )
+    with temporal_call():
+        await client.start_workflow(
+            DisputeWorkflow.run,
+            dispute,
+            id=dispute_workflow_id(tenant, dispute.dispute_id),
+            task_queue=task_queue,
+            start_signal="provider_event",
+            start_signal_args=[event],
+            static_summary=f"dispute {dispute.provider_reference} on {payment_id}",
+        )

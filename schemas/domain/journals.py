@@ -28,6 +28,10 @@ _ENTRIES: dict[JournalKind, tuple[str, str, str]] = {
     "payout": ("payout", _CONNECTED, _CLEARING),
     "transfer_reversal": ("transfer_reversal", _CONNECTED, PAYOUT_RESERVE),
     "payout_release": ("release", PAYOUT_RESERVE, MERCHANT_BALANCE),
+    "dispute_withdrawal": ("withdrawal", MERCHANT_BALANCE, _CLEARING),
+    "dispute_fee": ("fee", MERCHANT_BALANCE, _CLEARING),
+    "dispute_reinstatement": ("reinstatement", _CLEARING, MERCHANT_BALANCE),
+    "dispute_fee_return": ("fee_return", _CLEARING, MERCHANT_BALANCE),
 }
 
 
@@ -116,3 +120,22 @@ def payout_transfer_reversed(
 def payout_release(payout_id: str, provider: str, currency: str, amount: int) -> JournalEntryDraft:
     """Compensation: the reserved money is the merchant's again."""
     return _entry("payout_release", payout_id, provider, currency, amount)
+
+
+def dispute_funds(
+    dispute_id: str, provider: str, currency: str, amount: int, fee: int
+) -> list[JournalEntryDraft]:
+    """A dispute's balance transaction at the provider (``amount`` signed from the balance,
+    ``fee`` what the provider charged): a withdrawal takes the amount and the fee from the
+    merchant balance, a reinstatement gives the amount (and any fee returned) back. One
+    entry per step of the dispute, so an event read twice books nothing twice."""
+    journal = []
+    if amount < 0:
+        journal.append(_entry("dispute_withdrawal", dispute_id, provider, currency, -amount))
+    elif amount > 0:
+        journal.append(_entry("dispute_reinstatement", dispute_id, provider, currency, amount))
+    if fee > 0:
+        journal.append(_entry("dispute_fee", dispute_id, provider, currency, fee))
+    elif fee < 0:
+        journal.append(_entry("dispute_fee_return", dispute_id, provider, currency, -fee))
+    return journal

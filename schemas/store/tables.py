@@ -213,6 +213,24 @@ class PayoutRecord(SagaRecord, table=True):
     state_json: str
 
 
+class DisputeRecord(SagaRecord, table=True):
+    """Read model of a dispute, written by its saga from what the provider says."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (UniqueConstraint("provider", "provider_reference"),)
+
+    dispute_id: str = Field(primary_key=True, max_length=40)
+    payment_id: str = Field(index=True, max_length=40)
+    provider: str = Field(max_length=32)
+    provider_reference: str = Field(max_length=64)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    reason: str | None = Field(default=None, max_length=64)
+    evidence_due_by: datetime | None = None
+    fee: int = Field(sa_column=Column(BigInteger, nullable=False))
+    state_json: str
+
+
 class ReconciliationReportRecord(SQLModel, table=True):
     """The last reconciliation report of a tenant's day (ledger against provider)."""
 

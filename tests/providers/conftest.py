@@ -38,6 +38,7 @@ ROUTING = {
 
 # The provider servers behind the stack (fixtures).
 localstripe = provider_servers.localstripe
+stripe_api = provider_servers.stripe_api
 paypal = provider_servers.paypal
 # The stack's database and its API with the development key (fixtures).
 stack_db = embedded_stack.stack_db
@@ -45,13 +46,13 @@ api = embedded_stack.api
 
 
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory, localstripe, paypal, risk_model_dir) -> Iterator[EmbeddedStack]:
+def stack(tmp_path_factory, stripe_api, paypal, risk_model_dir) -> Iterator[EmbeddedStack]:
     yield from embedded_stack.running_stack(
         tmp_path_factory.mktemp("provider-stack"),
         risk_model_dir,
         {
             "PAYSAGA_STRIPE_API_KEY": LOCALSTRIPE_API_KEY,
-            "PAYSAGA_STRIPE_API_BASE": localstripe,
+            "PAYSAGA_STRIPE_API_BASE": stripe_api,
             "PAYSAGA_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             "PAYSAGA_PAYPAL_CLIENT_ID": paypal.client_id,
             "PAYSAGA_PAYPAL_CLIENT_SECRET": paypal.client_secret,

@@ -1,5 +1,6 @@
 """A fake of Stripe Connect, which localstripe lacks (404): accounts, transfers, transfer
-reversals, payouts and the balance transactions they make, in Stripe's documented shapes.
+reversals, payouts and the balance transactions they make, in Stripe's documented shapes;
+and disputes, which localstripe lacks too, on localstripe's charges.
 
     with serve_fake_connect() as base_url:
         ...  # StripeProvider(key, api_base=localstripe_url, connect_api_base=base_url)
@@ -10,6 +11,16 @@ parameters it is a 400 ``idempotency_error``. Requests are form-encoded like the
 them (``metadata[payout_id]=…``, ``expand[0]=transfer``). Payouts run on the connected account
 named by ``Stripe-Account``; a bank account id starting with ``ba_fail`` makes one fail.
 Everything is in memory and lost when the server stops.
+
+Disputes (``serve_fake_connect(localstripe_url)``): what a cardholder's bank does is a
+test-only endpoint, ``POST /_test/disputes`` (``payment_intent=pi_…``: the bank disputes its
+charge; Stripe withdraws the amount and a 1500 dispute fee, an ``adjustment`` balance
+transaction whose source is the dispute) and ``POST /_test/disputes/{id}/decide``
+(``outcome=won|lost``: won reinstates the amount; the fee stays withdrawn, as Stripe keeps the
+dispute received fee). The merchant's side is Stripe's API: ``GET /v1/disputes[/{id}]``,
+``POST /v1/disputes/{id}`` (``evidence[…]``, ``submit``) and ``POST /v1/disputes/{id}/close``,
+both refused once the dispute is closed. ``GET /v1/balance_transactions`` on the platform lists
+localstripe's with the fake's own, filtered by ``created`` (localstripe cannot filter).
 """
 
 import hashlib
@@ -23,6 +34,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from fastapi import FastAPI
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -48,9 +60,24 @@ class ConnectStore:
         self.balance: list[dict[str, Any]] = []  # balance transactions, with their account
         self.sources: dict[str, dict[str, Any]] = {}  # what a balance transaction expands to
         self.replays: dict[tuple[str | None, str], tuple[str, int, dict[str, Any]]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
 
 
-def create_app() -> FastAPI:
+# What Stripe charges when a dispute is received (USD), and keeps whatever the outcome.
+DISPUTE_FEE = 1500
+DISPUTE_CLOSED = ("won", "lost", "warning_closed")
+EVIDENCE_FIELDS = (
+    "customer_email_address",
+    "customer_name",
+    "product_description",
+    "refund_refusal_explanation",
+    "shipping_carrier",
+    "shipping_tracking_number",
+    "uncategorized_text",
+)
+
+
+def create_app(localstripe_url: str | None = None) -> FastAPI:
     app = FastAPI()
     store = ConnectStore()
     app.state.store = store
@@ -248,20 +275,201 @@ def create_app() -> FastAPI:
         params = query(request)
         account = request.headers.get("Stripe-Account")
         created = params.get("created") or {}
+        expand = "data.source" in (params.get("expand") or [])
         rows = [
-            row
+            dict(row, source=store.sources[row["source"]]) if expand else row
             for row in store.balance
             if row["_account"] == account
-            and row["created"] >= int(created.get("gte", 0))
+        ]
+        if localstripe_url and account is None:
+            rows += await _localstripe_transactions(request, expand)
+        rows = [
+            row
+            for row in sorted(rows, key=lambda row: row["created"])
+            if row["created"] >= int(created.get("gte", 0))
             and ("lt" not in created or row["created"] < int(created["lt"]))
         ]
-        page = _page("/v1/balance_transactions", rows, params)
-        if "data.source" in (params.get("expand") or []):
-            for row in page["data"]:
-                row["source"] = store.sources[row["source"]]
-        return page
+        return _page("/v1/balance_transactions", rows, params)
+
+    async def _localstripe_transactions(request: Request, expand: bool) -> list[dict[str, Any]]:
+        """Every balance transaction localstripe holds (all pages), sources expanded."""
+        rows: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": 100} | ({"expand[]": "data.source"} if expand else {})
+        async with _localstripe(request) as client:
+            while True:
+                page = (await client.get("/v1/balance_transactions", params=params)).json()
+                rows += page["data"]
+                if not page.get("has_more") or not page["data"]:
+                    break
+                params["starting_after"] = page["data"][-1]["id"]
+            if expand:
+                await _with_intent_metadata(client, rows)
+        return rows
+
+    async def _with_intent_metadata(client: httpx.AsyncClient, rows: list[dict[str, Any]]) -> None:
+        """Stripe copies a PaymentIntent's metadata to the charge it creates when it is
+        confirmed; localstripe does not, so the charges get it here."""
+        intents: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            source = row.get("source")
+            if not isinstance(source, dict) or source.get("object") != "charge":
+                continue
+            intent = source.get("payment_intent")
+            if source.get("metadata") or not intent:
+                continue
+            if intent not in intents:
+                intents[intent] = (await client.get(f"/v1/payment_intents/{intent}")).json()
+            source["metadata"] = intents[intent].get("metadata") or {}
+
+    def _localstripe(request: Request) -> httpx.AsyncClient:
+        assert localstripe_url, "disputes need localstripe's charges"
+        auth = {"Authorization": request.headers.get("Authorization", "")}
+        return httpx.AsyncClient(base_url=localstripe_url, headers=auth, timeout=10)
+
+    # Disputes: the cardholder's bank (test-only endpoints), then Stripe's API.
+
+    @app.post("/_test/disputes")
+    async def open_dispute(request: Request) -> dict[str, Any]:
+        params = _unflatten(parse_qsl((await request.body()).decode()))
+        async with _localstripe(request) as client:
+            answer = await client.get(f"/v1/payment_intents/{params.get('payment_intent')}")
+        if answer.status_code != 200:
+            raise StripeFailure(answer.status_code, answer.json()["error"]["message"])
+        intent = answer.json()
+        charge = intent.get("latest_charge")
+        amount = int(params.get("amount", intent["amount"]))
+        now = int(time.time())
+        dispute = {
+            "id": _new_id("du"),
+            "object": "dispute",
+            "amount": amount,
+            "balance_transactions": [],
+            "charge": charge["id"] if isinstance(charge, dict) else charge,
+            "payment_intent": intent["id"],
+            "created": now,
+            "currency": intent["currency"],
+            "evidence": dict.fromkeys(EVIDENCE_FIELDS),
+            "evidence_details": {
+                "due_by": now + 7 * 86400,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": False,
+            "livemode": False,
+            "metadata": {},
+            "reason": params.get("reason", "fraudulent"),
+            "status": "needs_response",
+        }
+        with store.lock:
+            store.disputes[dispute["id"]] = dispute
+            _dispute_funds(store, dispute, -amount, DISPUTE_FEE, "dispute")
+        return _dispute_answer(dispute)
+
+    @app.post("/_test/disputes/{dispute_id}/decide")
+    async def decide_dispute(request: Request, dispute_id: str) -> dict[str, Any]:
+        params = _unflatten(parse_qsl((await request.body()).decode()))
+        outcome = params.get("outcome")
+        with store.lock:
+            dispute = _found(store.disputes, dispute_id, "dispute")
+            if outcome not in ("won", "lost") or dispute["status"] in DISPUTE_CLOSED:
+                raise StripeFailure(400, f"cannot decide {outcome} on a {dispute['status']}")
+            dispute["status"] = outcome
+            if outcome == "won":
+                _dispute_funds(store, dispute, dispute["amount"], 0, "dispute_reversal")
+        return _dispute_answer(dispute)
+
+    @app.get("/v1/disputes")
+    async def list_disputes(request: Request) -> dict[str, Any]:
+        rows = sorted(store.disputes.values(), key=lambda dispute: dispute["created"])
+        return _page("/v1/disputes", rows, query(request))
+
+    @app.get("/v1/disputes/{dispute_id}")
+    async def get_dispute(dispute_id: str) -> dict[str, Any]:
+        return _dispute_answer(_found(store.disputes, dispute_id, "dispute"))
+
+    @app.post("/v1/disputes/{dispute_id}")
+    async def update_dispute(request: Request, dispute_id: str) -> JSONResponse:
+        def apply(params: dict[str, Any], _account: str | None) -> dict[str, Any]:
+            dispute = _open_dispute(store, dispute_id)
+            evidence = params.get("evidence") or {}
+            unknown = sorted(set(evidence) - set(EVIDENCE_FIELDS))
+            if unknown:
+                raise StripeFailure(
+                    400, f"Received unknown parameter: evidence[{unknown[0]}]", param="evidence"
+                )
+            dispute["evidence"].update(evidence)
+            dispute["evidence_details"]["has_evidence"] = any(dispute["evidence"].values())
+            if params.get("submit") == "true":
+                dispute["evidence_details"]["submission_count"] += 1
+                dispute["status"] = (
+                    "warning_under_review"
+                    if dispute["status"].startswith("warning")
+                    else "under_review"
+                )
+            return _dispute_answer(dispute)
+
+        return await idempotent(request, apply)
+
+    @app.post("/v1/disputes/{dispute_id}/close")
+    async def close_dispute(request: Request, dispute_id: str) -> JSONResponse:
+        def apply(_params: dict[str, Any], _account: str | None) -> dict[str, Any]:
+            dispute = _open_dispute(store, dispute_id)
+            dispute["status"] = "lost"
+            return _dispute_answer(dispute)
+
+        return await idempotent(request, apply)
 
     return app
+
+
+def _open_dispute(store: ConnectStore, dispute_id: str) -> dict[str, Any]:
+    """A dispute that can still be answered: Stripe refuses evidence or a close once the
+    dispute is closed (or a response is under review)."""
+    dispute = _found(store.disputes, dispute_id, "dispute")
+    if dispute["status"] in DISPUTE_CLOSED:
+        raise StripeFailure(
+            400, f"This dispute is already closed ({dispute['status']}); it cannot be updated."
+        )
+    if dispute["status"] in ("under_review", "warning_under_review"):
+        raise StripeFailure(400, "This dispute's evidence has already been submitted.")
+    return dispute
+
+
+def _dispute_funds(
+    store: ConnectStore, dispute: dict[str, Any], amount: int, fee: int, category: str
+) -> None:
+    """A withdrawal (negative) or reinstatement of the dispute's money: an ``adjustment``
+    balance transaction on the platform, listed on the dispute too."""
+    store.sources[dispute["id"]] = dispute
+    row = {
+        "id": _new_id("txn"),
+        "object": "balance_transaction",
+        "amount": amount,
+        "currency": dispute["currency"],
+        "fee": fee,
+        "fee_details": (
+            [{"amount": fee, "currency": dispute["currency"], "type": "stripe_fee"}] if fee else []
+        ),
+        "net": amount - fee,
+        "type": "adjustment",
+        "reporting_category": category,
+        "source": dispute["id"],
+        "status": "available",
+        "created": int(time.time()),
+        "_account": None,
+    }
+    store.balance.append(row)
+    dispute["balance_transactions"].append(row)
+
+
+def _dispute_answer(dispute: dict[str, Any]) -> dict[str, Any]:
+    answer = json.loads(json.dumps(dispute))
+    answer["balance_transactions"] = [
+        {key: value for key, value in row.items() if not key.startswith("_")}
+        for row in answer["balance_transactions"]
+    ]
+    return answer
 
 
 def _money(params: dict[str, Any]) -> tuple[int, str]:
@@ -349,7 +557,8 @@ def _new_id(prefix: str) -> str:
 
 
 @contextmanager
-def serve_fake_connect() -> Iterator[str]:
-    """Serve the fake over HTTP for the block; yields its base URL."""
-    with serve_app(create_app(), "fake Stripe Connect") as url:
+def serve_fake_connect(localstripe_url: str | None = None) -> Iterator[str]:
+    """Serve the fake over HTTP for the block; yields its base URL. With localstripe's URL
+    it also serves disputes on localstripe's charges."""
+    with serve_app(create_app(localstripe_url), "fake Stripe Connect") as url:
         yield url

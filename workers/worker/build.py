@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.billing import BillingActivities
 from activities.circuit_breaker import CircuitBreaker
+from activities.disputes import DisputeActivities
 from activities.installments import InstallmentActivities
 from activities.ledger import LedgerActivities
 from activities.payouts import PayoutActivities
@@ -63,6 +64,7 @@ def worker_activities(
     billing = BillingActivities(engine)
     installments = InstallmentActivities(engine)
     subscriptions = SubscriptionActivities(engine)
+    disputes = DisputeActivities(engine, providers)
     return [
         fraud.screen_payment,
         ledger.record_payment,
@@ -89,6 +91,9 @@ def worker_activities(
         installments.admit_installment_plan,
         installments.record_installment_plan,
         subscriptions.record_subscription,
+        disputes.sync_dispute,
+        disputes.submit_dispute_evidence,
+        disputes.accept_dispute,
     ]
 
 

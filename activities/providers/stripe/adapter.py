@@ -45,6 +45,10 @@ from activities.providers.stripe.http import StripeHttp
 from activities.providers.stripe.http import get
 from activities.providers.stripe.http import idempotent
 from activities.providers.stripe.http import post
+from schemas.disputes import DisputeActionCommand
+from schemas.disputes import DisputeFunds
+from schemas.disputes import DisputeStatus
+from schemas.disputes import ProviderDispute
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
@@ -274,13 +278,39 @@ class StripeProvider(ClosedOnExit):
         )
         return None if found is None else _payout(found, account)
 
+    # Disputes.
+
+    async def retrieve_dispute(self, reference: str) -> ProviderDispute:
+        disputes = self._stripe.v1.disputes
+        return _dispute(await get("retrieve_dispute", disputes.retrieve_async(reference)))
+
+    async def submit_dispute_evidence(self, command: DisputeActionCommand) -> ProviderDispute:
+        assert command.evidence is not None, "evidence to submit"
+        log.info(
+            "dispute %s: evidence (submit=%s)", command.provider_reference, command.evidence.submit
+        )
+        params: dict[str, Any] = {
+            "evidence": command.evidence.fields(),
+            "submit": command.evidence.submit,
+        }
+        disputes = self._stripe.v1.disputes
+        call = disputes.update_async(command.provider_reference, params, idempotent(command))
+        return _dispute(await post("submit_dispute_evidence", call))
+
+    async def accept_dispute(self, command: DisputeActionCommand) -> ProviderDispute:
+        log.info("dispute %s: accept", command.provider_reference)
+        disputes = self._stripe.v1.disputes
+        call = disputes.close_async(command.provider_reference, {}, idempotent(command))
+        return _dispute(await post("accept_dispute", call))
+
     # Reconciliation.
 
     async def list_transactions(
         self, created_from: datetime, created_before: datetime
     ) -> list[ProviderTransaction]:
         """The platform's balance transactions in [from, before), oldest first, all pages.
-        Types paysaga does not move (fees, adjustments, …) are left out."""
+        Types paysaga does not move (fees, other adjustments, …) are left out; a dispute's
+        adjustments are kept, named by the dispute."""
         params: dict[str, Any] = {
             "created": {
                 "gte": _timestamp("created_from", created_from),
@@ -443,12 +473,52 @@ def _payout(data: dict[str, Any], account: str) -> PayoutResult:
     )
 
 
+def _dispute(data: dict[str, Any]) -> ProviderDispute:
+    details = data.get("evidence_details") or {}
+    return ProviderDispute(
+        reference=data["id"],
+        # The payment knows its PaymentIntent; a charge made without one only its charge.
+        charge_reference=data.get("payment_intent") or data.get("charge"),
+        amount=data["amount"],
+        currency=data["currency"].upper(),
+        reason=data.get("reason"),
+        status=DisputeStatus(data["status"]),
+        evidence_due_by=_moment(details.get("due_by")),
+        evidence_submissions=details.get("submission_count") or 0,
+        funds=[
+            DisputeFunds(
+                reference=t["id"],
+                amount=t["amount"],
+                fee=t.get("fee", 0),
+                currency=t["currency"].upper(),
+                created=datetime.fromtimestamp(t["created"], UTC),
+            )
+            for t in data.get("balance_transactions") or []
+        ],
+    )
+
+
+def _moment(timestamp: Any) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int) else None
+
+
 def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
+    source = data.get("source")
+    source = source if isinstance(source, dict) else {"id": source}
+    if _is_dispute_adjustment(data, source):
+        return ProviderTransaction(
+            id=data["id"],
+            type="dispute",
+            amount=data["amount"],
+            fee=data.get("fee", 0),
+            currency=data["currency"].upper(),
+            source=source["id"],
+            reference=source["id"],  # the provider's dispute: ours is derived from it
+            created=datetime.fromtimestamp(data["created"], UTC),
+        )
     kind = _TRANSACTION_TYPES.get(data.get("type", ""))
     if kind is None:
         return None
-    source = data.get("source")
-    source = source if isinstance(source, dict) else {"id": source}
     metadata = source.get("metadata") or {}
     payment_id = metadata.get("payment_id") if kind in ("charge", "refund") else None
     own_id = {"charge": "payment_id", "refund": "refund_id"}.get(kind, "payout_id")
@@ -462,6 +532,14 @@ def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
         reference=metadata.get(own_id),
         payment_id=payment_id,
         created=datetime.fromtimestamp(data["created"], UTC),
+    )
+
+
+def _is_dispute_adjustment(data: dict[str, Any], source: dict[str, Any]) -> bool:
+    """A dispute's withdrawal or reinstatement: an ``adjustment`` whose source is the
+    dispute (reporting category ``dispute`` / ``dispute_reversal``)."""
+    return data.get("type") == "adjustment" and (
+        source.get("object") == "dispute" or str(source.get("id", "")).startswith("dp_")
     )
 
 

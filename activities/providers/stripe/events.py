@@ -14,6 +14,8 @@ Stripe event type                                        ``ProviderEvent.kind``
 ``refund.created/updated/failed``,                       ``refund_succeeded`` / ``refund_failed``
 ``charge.refund.updated``                                (by the refund's status; else ignored)
 ``charge.dispute.created``                               ``dispute_opened``
+``charge.dispute.updated``, ``.funds_withdrawn``,        ``dispute_updated``
+``charge.dispute.funds_reinstated``
 ``charge.dispute.closed``                                ``dispute_closed``
 ``payout.paid`` / ``payout.failed``                      ``payout_paid`` / ``payout_failed``
 anything else                                            ``ignored``
@@ -51,6 +53,9 @@ _REFUND_KINDS: dict[str, ProviderEventKind] = {
 }
 _DISPUTE_KINDS: dict[str, ProviderEventKind] = {
     "charge.dispute.created": "dispute_opened",
+    "charge.dispute.updated": "dispute_updated",
+    "charge.dispute.funds_withdrawn": "dispute_updated",
+    "charge.dispute.funds_reinstated": "dispute_updated",
     "charge.dispute.closed": "dispute_closed",
 }
 _PAYOUT_KINDS: dict[str, ProviderEventKind] = {
@@ -114,7 +119,7 @@ def provider_event(event: dict[str, Any]) -> ProviderEvent:
         reference = obj.get("payment_intent") or obj.get("charge") or obj.get("id")
         detail = obj.get("reason") if event_type.endswith("created") else obj.get("status")
         fields |= {"kind": _DISPUTE_KINDS[event_type], "object_reference": reference}
-        fields["detail"] = detail
+        fields |= {"detail": detail, "dispute_reference": obj.get("id")}
     elif event_type in _PAYOUT_KINDS:
         fields |= _amount(obj, obj.get("amount"))
         fields |= {"kind": _PAYOUT_KINDS[event_type], "detail": obj.get("failure_code")}
