@@ -41,6 +41,7 @@ from schemas.store.webhook_events import finish_event
 from schemas.store.webhook_events import record_dispute
 from schemas.store.webhook_events import store_event
 from workflows.dispute.workflow import DisputeWorkflow
+from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -158,4 +159,8 @@ async def _to_dispute_saga(
             start_signal="provider_event",
             start_signal_args=[event],
             static_summary=f"dispute {dispute.provider_reference} on {payment_id}",
+            # Filed like the other sagas in the Temporal UI (no PII: ids and money only).
+            search_attributes=search_attributes.money_movement(
+                tenant, event.currency, event.amount, event.provider
+            ),
         )
