@@ -9,6 +9,8 @@ balance movement is booked under its own key, so duplicates and reordering are h
 event after the end starts a new run, which reads, finds it all booked, and ends.
 """
 
+import hashlib
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 from temporalio.exceptions import ApplicationError
@@ -83,10 +85,12 @@ class DisputeWorkflow:
         Idempotency-Key): a retried call is applied once."""
         assert self._dispute is not None
         update = workflow.current_update_info()
+        # Hashed: a client's key may be long, a provider's idempotency key is bounded.
+        request = hashlib.sha256((update.id if update else "").encode()).hexdigest()[:24]
         command = DisputeActionCommand(
             provider=self._dispute.provider,
             provider_reference=self._dispute.provider_reference,
-            idempotency_key=f"{self._dispute.dispute_id}:{step}:{update.id if update else ''}",
+            idempotency_key=f"{self._dispute.dispute_id}:{step}:{request}",
             evidence=evidence,
         )
         try:
