@@ -223,3 +223,26 @@ async def test_another_tenants_dispute_is_not_found(api, shop, webhooks, stripe)
     assert listed.json()["data"] == []
     unknown = await api.get("/v1/disputes/dsp_000000000000000000000000")
     assert unknown.status_code == 404
+
+
+async def test_a_withdrawal_the_balance_cannot_cover_waits_unbooked(shop, webhooks, stripe):
+    """Stripe takes a chargeback whatever the balance holds; the merchant balance never goes
+    into debit: the withdrawal waits, shown on the dispute, until the balance covers it."""
+    api = shop
+    payment = await pay(api, currency="EUR", payment_method="pm_card_visa", amount=AMOUNT)
+    payment = payment.json()
+    dispute = await bank_disputes(stripe, payment)
+
+    await deliver(webhooks, stripe_event("charge.dispute.funds_withdrawn", dispute))
+    short = await dispute_of(api, payment, status="needs_response")
+
+    assert (short["funds_withdrawn"], short["ledger_shortfall"]) == (AMOUNT, DISPUTE_FEE)
+    assert await merchant_balance(api) == AMOUNT  # nothing booked
+
+    won = await bank_decides(stripe, dispute, "won")
+    await deliver(webhooks, stripe_event("charge.dispute.closed", won))
+    closed = await dispute_of(api, payment, status="won")
+
+    # Withdrawal, fee and reinstatement together fit: all booked at once.
+    assert closed["ledger_shortfall"] == 0
+    assert await merchant_balance(api) == AMOUNT - DISPUTE_FEE
