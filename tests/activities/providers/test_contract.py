@@ -553,8 +553,10 @@ async def test_every_money_moving_call_carries_its_idempotency_key(
         await call("reverse_transfer", reversal, provider.reverse_transfer)
         payout = payout_command(name, 100, account, payout_id=transfer.payout_id)
         await call("payout", payout, provider.payout)
+    if "create_account" not in subject.unsupported:
+        await call("create_account", account_command(), provider.create_account)
     moving = {"authorize", "capture", "void", "refund", "confirm_action", "create_refund"}
-    moving |= {"transfer", "reverse_transfer", "payout"} - subject.unsupported
+    moving |= {"transfer", "reverse_transfer", "payout", "create_account"} - subject.unsupported
     assert checked == moving
 
 
