@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 from temporalio.service import RPCError
 from temporalio.service import RPCStatusCode
 
+from activities.providers.base import PaymentProvider
+from api import connected_accounts
 from api.dependencies import EngineDep
 from api.dependencies import ProvidersDep
 from api.dependencies import TemporalConnection
@@ -62,7 +64,10 @@ class WebhookReceipt(BaseModel):
 @router.post(
     "/{provider}",
     responses=problems(
-        "provider_not_configured", "invalid_webhook_signature", "temporal_unavailable"
+        "provider_not_configured",
+        "invalid_webhook_signature",
+        "temporal_unavailable",
+        "provider_unavailable",
     ),
 )
 async def receive_webhook(
@@ -88,16 +93,19 @@ async def receive_webhook(
     )
     if not await run_in_threadpool(store_event, engine, event):
         return receipt
-    receipt.outcome = await _hand_on(event, engine, temporal)
+    receipt.outcome = await _hand_on(event, engine, temporal, adapter)
     await run_in_threadpool(finish_event, engine, event, receipt.outcome)
     return receipt
 
 
 async def _hand_on(
-    event: ProviderEvent, engine: Engine, temporal: TemporalConnection
+    event: ProviderEvent, engine: Engine, temporal: TemporalConnection, adapter: PaymentProvider
 ) -> WebhookOutcome:
     if event.kind == "ignored":
         return "ignored"
+    if event.kind == "account_updated":
+        found = await connected_accounts.account_updated(engine, adapter, event)
+        return "unknown_object" if found is None else "recorded"
     if event.kind not in PAYMENT_EVENTS:
         # Refund and payout sagas take their provider's answer synchronously; their later
         # events are kept for operators and reconciliation.

@@ -12,6 +12,8 @@ import pytest
 
 from api.app import create_app
 from schemas.runtime.settings import Settings
+from tests.support.connected_accounts import ONBOARDING_URLS
+from tests.support.connected_accounts import onboard_at_sandbox
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import PAYMENT
 from tests.support.tenants import bearer
@@ -49,6 +51,7 @@ BODIES = {
         "minimum_amount": 100,
         "currency": "USD",
     },
+    ("POST", "/v1/connected-accounts/{account_id}/onboarding-link"): ONBOARDING_URLS,
     ("PATCH", "/v1/invoices/{invoice_id}"): {"due_at": DUE},
     ("POST", "/v1/invoices/{invoice_id}/pay"): {"payment_method": "tok_visa"},
     ("POST", "/v1/installment-plans/{installment_plan_id}/payments"): {"amount": 100},
@@ -104,6 +107,10 @@ async def two_tenants(stack):
         account = await create(
             "/v1/connected-accounts", {"name": "Seller", "bank_account": "ba_ok"}
         )
+        async with httpx.AsyncClient(
+            base_url=stack.api_url, timeout=60, headers=bearer(owner[1])
+        ) as as_owner:
+            await onboard_at_sandbox(as_owner, account["account_id"])
         payout = await create(
             "/v1/payouts",
             {"connected_account": account["account_id"], "amount": 100, "currency": "USD"},

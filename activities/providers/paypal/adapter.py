@@ -38,12 +38,16 @@ from activities.providers.paypal.events import verified_event
 from activities.providers.paypal.http import PayPalHttp
 from activities.providers.paypal.http import minor_units
 from activities.providers.paypal.http import paypal_amount
+from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
 from schemas.provider import CustomerAction
+from schemas.provider import OnboardingLink
+from schemas.provider import OnboardingLinkCommand
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
+from schemas.provider import ProviderAccount
 from schemas.provider import ProviderTransaction
 from schemas.provider import RefundCommand
 from schemas.provider import RefundResult
@@ -207,6 +211,15 @@ class PayPalProvider(ClosedOnExit):
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
         _unsupported("payout")
+
+    async def create_account(self, command: AccountCommand) -> ProviderAccount:
+        _unsupported("create_account")
+
+    async def retrieve_account(self, reference: str) -> ProviderAccount:
+        _unsupported("retrieve_account")
+
+    async def onboarding_link(self, command: OnboardingLinkCommand) -> OnboardingLink:
+        _unsupported("onboarding_link")
 
     async def find_transfer(self, payout_id: str) -> TransferResult | None:
         _unsupported("find_transfer")
