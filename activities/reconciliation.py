@@ -62,14 +62,16 @@ class ReconciliationActivities:
 
     @activity.defn
     def find_unresolved(self, command: FindUnresolvedCommand) -> Unresolved:
-        """The oldest ``requires_attention`` payments, refunds and payouts (each up to limit)."""
+        """The oldest ``requires_attention`` payments, refunds and payouts (each up to limit)
+        of the providers this worker can ask; the others wait for a worker that has theirs."""
         found = {}
+        configured = list(self._providers)
         with self._engine.connect() as connection:
             for name, model in (("payments", PAYMENTS), ("refunds", REFUNDS), ("payouts", PAYOUTS)):
                 columns = model.table.c
                 rows = connection.execute(
                     select(columns.state_json)
-                    .where(columns.status == NEEDS_ATTENTION)
+                    .where(columns.status == NEEDS_ATTENTION, columns.provider.in_(configured))
                     .order_by(columns.updated_at)
                     .limit(command.limit)
                 ).scalars()

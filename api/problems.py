@@ -76,6 +76,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "amount_exceeds_refundable": (422, "Refund exceeds what is left to refund"),
     "insufficient_balance": (422, "The merchant balance cannot cover this"),
     "below_minimum": (422, "Less than the minimum payout is available"),
+    "payouts_not_enabled": (422, "The provider has not enabled payouts for this account"),
+    "provider_refused": (422, "The provider refused this request"),
     "invalid_installments": (422, "The installments do not fit the total"),
     "amount_exceeds_outstanding": (422, "Amount exceeds what is outstanding"),
     "invalid_start_at": (422, "start_at is out of range"),

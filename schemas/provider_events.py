@@ -27,6 +27,9 @@ ProviderEventKind = Literal[
     "dispute_closed",
     "payout_paid",
     "payout_failed",
+    # A connected account's standing changed (payouts enabled, requirements due): the API
+    # asks the provider for the account and stores what it says.
+    "account_updated",
     # Verified and stored, but nothing in paysaga acts on it.
     "ignored",
 ]

@@ -17,12 +17,16 @@ from urllib.parse import quote
 
 from schemas.disputes import DisputeActionCommand
 from schemas.disputes import ProviderDispute
+from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
 from schemas.provider import CustomerAction
+from schemas.provider import OnboardingLink
+from schemas.provider import OnboardingLinkCommand
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
+from schemas.provider import ProviderAccount
 from schemas.provider import ProviderTransaction
 from schemas.provider import RefundCommand
 from schemas.provider import RefundResult
@@ -85,6 +89,18 @@ class PaymentProvider(Protocol):
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
         """Pay a connected account's balance out to its bank (``failed``: the bank refused)."""
+        ...
+
+    async def create_account(self, command: AccountCommand) -> ProviderAccount:
+        """Create a connected account payouts can go to; it may have to onboard first."""
+        ...
+
+    async def retrieve_account(self, reference: str) -> ProviderAccount:
+        """The account's standing now: may it be paid out, what is still due."""
+        ...
+
+    async def onboarding_link(self, command: OnboardingLinkCommand) -> OnboardingLink:
+        """A single-use page where the account holder onboards at the provider."""
         ...
 
     async def find_transfer(self, payout_id: str) -> TransferResult | None: ...

@@ -18,6 +18,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.service import RPCStatusCode
 
+from activities.providers.base import PaymentProvider
+from api import connected_accounts
 from api.dependencies import EngineDep
 from api.dependencies import ProvidersDep
 from api.dependencies import SettingsDep
@@ -71,7 +73,10 @@ class WebhookReceipt(BaseModel):
 @router.post(
     "/{provider}",
     responses=problems(
-        "provider_not_configured", "invalid_webhook_signature", "temporal_unavailable"
+        "provider_not_configured",
+        "invalid_webhook_signature",
+        "temporal_unavailable",
+        "provider_unavailable",
     ),
 )
 async def receive_webhook(
@@ -98,16 +103,23 @@ async def receive_webhook(
     )
     if not await run_in_threadpool(store_event, engine, event):
         return receipt
-    receipt.outcome = await _hand_on(event, engine, temporal, settings.task_queue)
+    receipt.outcome = await _hand_on(event, engine, temporal, adapter, settings.task_queue)
     await run_in_threadpool(finish_event, engine, event, receipt.outcome)
     return receipt
 
 
 async def _hand_on(
-    event: ProviderEvent, engine: Engine, temporal: TemporalConnection, task_queue: str
+    event: ProviderEvent,
+    engine: Engine,
+    temporal: TemporalConnection,
+    adapter: PaymentProvider,
+    task_queue: str,
 ) -> WebhookOutcome:
     if event.kind == "ignored":
         return "ignored"
+    if event.kind == "account_updated":
+        found = await connected_accounts.account_updated(engine, adapter, event)
+        return "unknown_object" if found is None else "recorded"
     disputed = event.kind in DISPUTE_EVENTS and event.dispute_reference is not None
     if event.kind not in PAYMENT_EVENTS and not disputed:
         # Refund and payout sagas take their provider's answer synchronously; their later

@@ -2,11 +2,15 @@
 
 from datetime import datetime
 
+from sqlalchemy import JSON
 from sqlalchemy import BigInteger
+from sqlalchemy import Boolean
 from sqlalchemy import Column
 from sqlalchemy import Index
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import false
+from sqlalchemy import true
 from sqlmodel import Field
 from sqlmodel import SQLModel
 
@@ -199,6 +203,18 @@ class ConnectedAccountRecord(SQLModel, table=True):
     # A provider bank-account token (``ba_…``), never an account number.
     bank_account: str = Field(max_length=70)
     created_at: datetime
+    # The provider's account id, and its standing as the provider last reported it. Rows made
+    # before the provider made accounts have none and keep paying out (the server defaults).
+    provider_account_id: str | None = Field(default=None, index=True, max_length=64)
+    charges_enabled: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    payouts_enabled: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
+    # JSON list of the provider's requirement names; NULL for rows made before (nothing due).
+    requirements_due: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    disabled_reason: str | None = Field(default=None, max_length=64)
 
 
 class PayoutRecord(SagaRecord, table=True):

@@ -17,6 +17,8 @@ from schemas.disputes import DisputeState
 from schemas.disputes import DisputeStatus
 from schemas.runtime.settings import Settings
 from schemas.store.read_model import DISPUTES
+from tests.support.connected_accounts import ONBOARDING_URLS
+from tests.support.connected_accounts import onboard_at_sandbox
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import PAYMENT
 from tests.support.tenants import bearer
@@ -55,6 +57,7 @@ BODIES = {
         "minimum_amount": 100,
         "currency": "USD",
     },
+    ("POST", "/v1/connected-accounts/{account_id}/onboarding-link"): ONBOARDING_URLS,
     ("PATCH", "/v1/invoices/{invoice_id}"): {"due_at": DUE},
     ("POST", "/v1/invoices/{invoice_id}/pay"): {"payment_method": "tok_visa"},
     ("POST", "/v1/installment-plans/{installment_plan_id}/payments"): {"amount": 100},
@@ -131,6 +134,10 @@ async def two_tenants(stack, stack_db):
         account = await create(
             "/v1/connected-accounts", {"name": "Seller", "bank_account": "ba_ok"}
         )
+        async with httpx.AsyncClient(
+            base_url=stack.api_url, timeout=60, headers=bearer(owner[1])
+        ) as as_owner:
+            await onboard_at_sandbox(as_owner, account["account_id"])
         payout = await create(
             "/v1/payouts",
             {"connected_account": account["account_id"], "amount": 100, "currency": "USD"},

@@ -5,6 +5,16 @@ and disputes, which localstripe lacks too, on localstripe's charges.
     with serve_fake_connect() as base_url:
         ...  # StripeProvider(key, api_base=localstripe_url, connect_api_base=base_url)
 
+Accounts start as Stripe's do before onboarding: no charges, no payouts, requirements
+currently due, the ``transfers`` capability inactive. ``POST /v1/account_links`` gives an
+onboarding link; the account holder finishing onboarding is the test-only
+``POST /v1/test/accounts/{id}/complete_onboarding`` (then the test sends the signed
+``account.updated``, as Stripe would). What Stripe refuses, the fake refuses with Stripe's
+error: a transfer to an unknown account (``resource_missing`` on ``destination``) or to one
+without the capability (``insufficient_capabilities_for_transfer``), a payout from an
+account with payouts off (``payouts_not_allowed``), an instant payout to a bank account that
+does not take them (``instant_payouts_unsupported``: only ``ba_instant…`` ones do).
+
 Unlike localstripe it honours ``Idempotency-Key`` as Stripe does: the same key (per account)
 with the same parameters replays the first answer (``Idempotent-Replayed: true``), with other
 parameters it is a 400 ``idempotency_error``. Requests are form-encoded like the SDK sends
@@ -42,6 +52,15 @@ from fastapi.responses import JSONResponse
 from tests.support.served import serve_app
 
 _PAGE_LIMIT = 100
+# What an Express account must still provide before Stripe enables it.
+ONBOARDING_REQUIREMENTS = [
+    "business_type",
+    "external_account",
+    "tos_acceptance.date",
+    "tos_acceptance.ip",
+]
+ACCOUNT_LINK_SECONDS = 300
+STANDARD_ARRIVAL_SECONDS = 2 * 86_400
 
 
 class StripeFailure(Exception):
@@ -128,13 +147,25 @@ def create_app(localstripe_url: str | None = None) -> FastAPI:
     @app.post("/v1/accounts")
     async def create_account(request: Request) -> JSONResponse:
         def apply(params: dict[str, Any], _account: str | None) -> dict[str, Any]:
+            if params.get("type") not in ("express", "custom", "standard"):
+                raise StripeFailure(400, "Missing required param: type.", param="type")
+            requested = params.get("capabilities") or {}
             account = {
                 "id": _new_id("acct"),
                 "object": "account",
-                "type": params.get("type", "custom"),
+                "type": params["type"],
                 "country": params.get("country", "US"),
                 "metadata": params.get("metadata") or {},
-                "payouts_enabled": True,
+                "capabilities": {name: "inactive" for name in requested},
+                "charges_enabled": False,
+                "payouts_enabled": False,
+                "details_submitted": False,
+                "requirements": {
+                    "currently_due": list(ONBOARDING_REQUIREMENTS),
+                    "eventually_due": list(ONBOARDING_REQUIREMENTS),
+                    "past_due": list(ONBOARDING_REQUIREMENTS),
+                    "disabled_reason": "requirements.past_due",
+                },
                 "created": int(time.time()),
             }
             store.accounts[account["id"]] = account
@@ -146,6 +177,55 @@ def create_app(localstripe_url: str | None = None) -> FastAPI:
     async def get_account(account_id: str) -> dict[str, Any]:
         return _found(store.accounts, account_id, "account")
 
+    @app.post("/v1/account_links")
+    async def create_account_link(request: Request) -> JSONResponse:
+        def apply(params: dict[str, Any], _account: str | None) -> dict[str, Any]:
+            for name in ("account", "type"):
+                if not params.get(name):
+                    raise StripeFailure(400, f"Missing required param: {name}.", param=name)
+            if params["account"] not in store.accounts:
+                raise StripeFailure(
+                    400,
+                    f"No such account: '{params['account']}'",
+                    code="resource_missing",
+                    param="account",
+                )
+            if params["type"] not in ("account_onboarding", "account_update"):
+                raise StripeFailure(
+                    400,
+                    "Invalid type: must be one of account_onboarding or account_update",
+                    param="type",
+                )
+            for name in ("refresh_url", "return_url"):
+                if not str(params.get(name, "")).startswith(("https://", "http://")):
+                    raise StripeFailure(400, f"Not a valid URL: {name}", param=name)
+            created = int(time.time())
+            return {
+                "object": "account_link",
+                "created": created,
+                "expires_at": created + ACCOUNT_LINK_SECONDS,
+                "url": f"https://connect.stripe.com/setup/e/{params['account']}/"
+                f"{secrets.token_urlsafe(16)}",
+            }
+
+        return await idempotent(request, apply)
+
+    @app.post("/v1/test/accounts/{account_id}/complete_onboarding")
+    async def complete_onboarding(account_id: str) -> dict[str, Any]:
+        """Test only: the account holder finished Stripe's onboarding pages."""
+        with store.lock:
+            account = _found(store.accounts, account_id, "account")
+            account["capabilities"] = {name: "active" for name in account["capabilities"]}
+            account |= {"charges_enabled": True, "payouts_enabled": True}
+            account["details_submitted"] = True
+            account["requirements"] = {
+                "currently_due": [],
+                "eventually_due": [],
+                "past_due": [],
+                "disabled_reason": None,
+            }
+            return json.loads(json.dumps(account))
+
     @app.post("/v1/transfers")
     async def create_transfer(request: Request) -> JSONResponse:
         def apply(params: dict[str, Any], _account: str | None) -> dict[str, Any]:
@@ -156,6 +236,15 @@ def create_app(localstripe_url: str | None = None) -> FastAPI:
                     400,
                     f"No such destination: '{destination}'",
                     code="resource_missing",
+                    param="destination",
+                )
+            capabilities = store.accounts[destination].get("capabilities") or {}
+            if capabilities.get("transfers") != "active":
+                raise StripeFailure(
+                    400,
+                    "Your destination account needs to have at least one of the following "
+                    "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                    code="insufficient_capabilities_for_transfer",
                     param="destination",
                 )
             transfer = {
@@ -234,8 +323,30 @@ def create_app(localstripe_url: str | None = None) -> FastAPI:
             amount, currency = _money(params)
             if account is not None and account not in store.accounts:
                 raise StripeFailure(403, f"No such account: '{account}'", code="account_invalid")
+            if account is not None and not store.accounts[account]["payouts_enabled"]:
+                raise StripeFailure(
+                    400,
+                    "Payouts have been disabled on the connected account. Check the connected "
+                    "account's status to see if any additional information needs to be "
+                    "provided, or if payouts have been disabled for another reason.",
+                    code="payouts_not_allowed",
+                )
             bank_account = params.get("destination") or "ba_default"
+            method = params.get("method", "standard")
+            if method not in ("standard", "instant"):
+                raise StripeFailure(
+                    400, "Invalid method: must be one of standard or instant", param="method"
+                )
+            if method == "instant" and not bank_account.startswith("ba_instant"):
+                raise StripeFailure(
+                    400,
+                    "This card is not eligible for Instant Payouts. Try a debit card from a "
+                    "supported bank.",
+                    code="instant_payouts_unsupported",
+                    param="destination",
+                )
             failed = bank_account.startswith("ba_fail")
+            now = int(time.time())
             payout = {
                 "id": _new_id("po"),
                 "object": "payout",
@@ -247,8 +358,9 @@ def create_app(localstripe_url: str | None = None) -> FastAPI:
                 "failure_code": "account_closed" if failed else None,
                 "failure_message": "The bank account has been closed." if failed else None,
                 "type": "bank_account",
-                "created": int(time.time()),
-                "arrival_date": int(time.time()),
+                "method": method,
+                "created": now,
+                "arrival_date": now if method == "instant" else now + STANDARD_ARRIVAL_SECONDS,
             }
             store.payouts[payout["id"]] = payout | {"_account": account}
             if not failed:
@@ -536,24 +648,42 @@ def _page(url: str, rows: list[dict[str, Any]], params: dict[str, Any]) -> dict[
 
 
 def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """``metadata[payout_id]=x&expand[0]=y`` → ``{"metadata": {"payout_id": "x"},
-    "expand": ["y"]}`` (Stripe's form encoding, one level of nesting is all we need)."""
+    """``metadata[payout_id]=x&expand[0]=y&capabilities[transfers][requested]=true`` →
+    ``{"metadata": {"payout_id": "x"}, "expand": ["y"], "capabilities": {"transfers":
+    {"requested": "true"}}}`` (Stripe's form encoding; a list holds values, not objects)."""
     params: dict[str, Any] = {}
     for key, value in pairs:
-        match = re.fullmatch(r"([^\[]+)\[([^\]]*)\]", key)
-        if match is None:
-            params[key] = value
+        name = key.split("[", 1)[0]
+        inner = re.findall(r"\[([^\]]*)\]", key)
+        if not inner:
+            params[name] = value
             continue
-        name, inner = match.groups()
-        if inner.isdigit() or inner == "":
+        if inner[0].isdigit() or inner[0] == "":
             params.setdefault(name, []).append(value)
-        else:
-            params.setdefault(name, {})[inner] = value
+            continue
+        node = params.setdefault(name, {})
+        for part in inner[:-1]:
+            node = node.setdefault(part, {})
+        node[inner[-1]] = value
     return params
 
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+async def onboarded_account(base_url: str, api_key: str) -> str:
+    """A connected account made on the fake and onboarded at once, as a test needs one
+    that can take transfers and payouts; its id."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as client:
+        made = await client.post(
+            "/v1/accounts", data={"type": "express", "capabilities[transfers][requested]": "true"}
+        )
+        account_id = made.raise_for_status().json()["id"]
+        onboarded = await client.post(f"/v1/test/accounts/{account_id}/complete_onboarding")
+        onboarded.raise_for_status()
+    return account_id
 
 
 @contextmanager

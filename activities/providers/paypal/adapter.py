@@ -41,12 +41,16 @@ from activities.providers.paypal.http import paypal_amount
 from schemas.disputes import DisputeActionCommand
 from schemas.disputes import DisputeStatus
 from schemas.disputes import ProviderDispute
+from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
 from schemas.provider import CustomerAction
+from schemas.provider import OnboardingLink
+from schemas.provider import OnboardingLinkCommand
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
+from schemas.provider import ProviderAccount
 from schemas.provider import ProviderTransaction
 from schemas.provider import RefundCommand
 from schemas.provider import RefundResult
@@ -210,6 +214,15 @@ class PayPalProvider(ClosedOnExit):
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
         _unsupported("payout")
+
+    async def create_account(self, command: AccountCommand) -> ProviderAccount:
+        _unsupported("create_account")
+
+    async def retrieve_account(self, reference: str) -> ProviderAccount:
+        _unsupported("retrieve_account")
+
+    async def onboarding_link(self, command: OnboardingLinkCommand) -> OnboardingLink:
+        _unsupported("onboarding_link")
 
     async def find_transfer(self, payout_id: str) -> TransferResult | None:
         _unsupported("find_transfer")

@@ -49,12 +49,16 @@ from schemas.disputes import DisputeActionCommand
 from schemas.disputes import DisputeFunds
 from schemas.disputes import DisputeStatus
 from schemas.disputes import ProviderDispute
+from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
 from schemas.provider import CustomerAction
+from schemas.provider import OnboardingLink
+from schemas.provider import OnboardingLinkCommand
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
+from schemas.provider import ProviderAccount
 from schemas.provider import ProviderTransaction
 from schemas.provider import RefundCommand
 from schemas.provider import RefundResult
@@ -243,14 +247,47 @@ class StripeProvider(ClosedOnExit):
         return _transfer(reversal["transfer"])
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
-        log.info("payout %s", describe(command))
+        log.info("payout %s (%s)", describe(command), command.method)
         params = _payout_money(command, command.bank_account)
+        if command.method == "instant":
+            # Only then: a standard payout's parameters stay what a retry under its key sent.
+            params["method"] = "instant"
         options: stripe.RequestOptions = {
             "idempotency_key": command.idempotency_key,
             "stripe_account": command.destination,  # the connected account pays out
         }
         call = self._connect.v1.payouts.create_async(params, options)
         return _payout(await post("payout", call), command.destination)
+
+    async def create_account(self, command: AccountCommand) -> ProviderAccount:
+        """An Express account that can receive transfers; Stripe collects what it needs to
+        know (identity, bank account) on its own onboarding pages."""
+        log.info("create account %s of %s", command.account_id, command.tenant_id)
+        params: dict[str, Any] = {
+            "type": "express",
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": _metadata(account_id=command.account_id, tenant_id=command.tenant_id),
+        }
+        call = self._connect.v1.accounts.create_async(params, idempotent(command))
+        return _account(await post("create_account", call))
+
+    async def retrieve_account(self, reference: str) -> ProviderAccount:
+        return _account(
+            await get("retrieve_account", self._connect.v1.accounts.retrieve_async(reference))
+        )
+
+    async def onboarding_link(self, command: OnboardingLinkCommand) -> OnboardingLink:
+        """An Account Link: single use, expires within minutes, so it is never stored."""
+        params = {
+            "account": command.reference,
+            "type": "account_onboarding",
+            "refresh_url": command.refresh_url,
+            "return_url": command.return_url,
+        }
+        link = await post("onboarding_link", self._connect.v1.account_links.create_async(params))
+        return OnboardingLink(
+            url=link["url"], expires_at=datetime.fromtimestamp(link["expires_at"], UTC)
+        )
 
     async def find_transfer(self, payout_id: str) -> TransferResult | None:
         found = await self._http.newest(
@@ -470,6 +507,7 @@ def _payout(data: dict[str, Any], account: str) -> PayoutResult:
         currency=data["currency"].upper(),
         failure_code=data.get("failure_code") if failed else None,
         failure_message=data.get("failure_message") if failed else None,
+        arrival_date=_moment(data.get("arrival_date")),
     )
 
 
@@ -495,6 +533,17 @@ def _dispute(data: dict[str, Any]) -> ProviderDispute:
             )
             for t in data.get("balance_transactions") or []
         ],
+    )
+
+
+def _account(data: dict[str, Any]) -> ProviderAccount:
+    requirements = data.get("requirements") or {}
+    return ProviderAccount(
+        reference=data["id"],
+        charges_enabled=bool(data.get("charges_enabled")),
+        payouts_enabled=bool(data.get("payouts_enabled")),
+        requirements_due=list(requirements.get("currently_due") or []),
+        disabled_reason=requirements.get("disabled_reason"),
     )
 
 

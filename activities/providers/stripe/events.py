@@ -18,6 +18,7 @@ Stripe event type                                        ``ProviderEvent.kind``
 ``charge.dispute.funds_reinstated``
 ``charge.dispute.closed``                                ``dispute_closed``
 ``payout.paid`` / ``payout.failed``                      ``payout_paid`` / ``payout_failed``
+``account.updated`` (a connected account's)              ``account_updated``
 anything else                                            ``ignored``
 =======================================================  ==================================
 
@@ -120,6 +121,10 @@ def provider_event(event: dict[str, Any]) -> ProviderEvent:
         detail = obj.get("reason") if event_type.endswith("created") else obj.get("status")
         fields |= {"kind": _DISPUTE_KINDS[event_type], "object_reference": reference}
         fields |= {"detail": detail, "dispute_reference": obj.get("id")}
+    elif event_type == "account.updated":
+        # A Connect event names the connected account in ``account``; the object is it.
+        reference = event.get("account") or obj.get("id")
+        fields |= {"kind": "account_updated", "object_reference": reference}
     elif event_type in _PAYOUT_KINDS:
         fields |= _amount(obj, obj.get("amount"))
         fields |= {"kind": _PAYOUT_KINDS[event_type], "detail": obj.get("failure_code")}

@@ -4,7 +4,7 @@ The blocks between the "commands auto generated" markers are regenerated from
 schemas/store/tables.py by ``python -m schemas.store.migrations redraft 0009``.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
