@@ -23,6 +23,7 @@ from schemas.domain import journals
 from schemas.ledger import MERCHANT_BALANCE
 from schemas.ledger import PAYOUT_RESERVE
 from schemas.money import format_minor
+from schemas.payouts import ConnectedAccount
 from schemas.payouts import PayoutAdmission
 from schemas.payouts import PayoutInput
 from schemas.payouts import PayoutState
@@ -41,11 +42,14 @@ class PayoutActivities(LedgerBacked):
             account = CONNECTED_ACCOUNTS.get(connection, payout.tenant_id, payout.account_id)
             if account is None:
                 raise rejected("connected_account_not_found", "No such connected account")
+            refused = account.payouts_refused()
+            if refused is not None:
+                raise rejected("payouts_not_enabled", refused)
             available = locked_available_balance(connection, payout.tenant_id, payout.currency)
             existing = PAYOUTS.get(connection, payout.tenant_id, payout.payout_id)
             if existing is not None:
                 # A retry of an attempt that committed.
-                return PayoutAdmission(state=existing, bank_account=account.bank_account)
+                return _admission(existing, account)
             amount = available if payout.amount is None else payout.amount
             if amount < payout.minimum_amount:
                 raise rejected(
@@ -66,7 +70,7 @@ class PayoutActivities(LedgerBacked):
                 f"the merchant balance ({format_minor(max(available, 0), state.currency)} "
                 f"available) cannot cover a payout of {format_minor(amount, state.currency)}",
             )
-            return PayoutAdmission(state=state, bank_account=account.bank_account)
+            return _admission(state, account)
 
     @activity.defn
     def record_payout(self, command: RecordPayoutCommand) -> None:
@@ -82,6 +86,14 @@ class PayoutActivities(LedgerBacked):
             state.payout_id, state.provider, state.currency, state.amount
         )
         self.record_payout(RecordPayoutCommand(state=state, journal=[entry]))
+
+
+def _admission(state: PayoutState, account: ConnectedAccount) -> PayoutAdmission:
+    return PayoutAdmission(
+        state=state,
+        bank_account=account.bank_account,
+        provider_account=account.provider_account_id,
+    )
 
 
 def locked_available_balance(connection: Connection, tenant_id: str, currency: str) -> int:

@@ -18,6 +18,7 @@ from activities.providers.base import PaymentProvider
 from activities.reconciliation_match import Movement
 from activities.reconciliation_match import compare
 from schemas import errors
+from schemas.identity import dispute_id
 from schemas.payments import PaymentStatus
 from schemas.provider import ProviderTransaction
 from schemas.reconciliation import ChargeLookup
@@ -32,6 +33,7 @@ from schemas.store.database import dialect_insert
 from schemas.store.read_model import PAYMENTS
 from schemas.store.read_model import PAYOUTS
 from schemas.store.read_model import REFUNDS
+from schemas.store.tables import DisputeRecord
 from schemas.store.tables import JournalEntry
 from schemas.store.tables import PaymentRecord
 from schemas.store.tables import Posting
@@ -41,6 +43,14 @@ from schemas.store.tables import ReconciliationReportRecord
 NEEDS_ATTENTION = PaymentStatus.REQUIRES_ATTENTION.value
 # Records written just before or after midnight on the other side still match theirs.
 MARGIN = timedelta(hours=1)
+# A dispute's entries, as reconciliation's movements: (kind, sign). A withdrawal and its
+# reinstatement net out, as the provider's two balance transactions do.
+DISPUTE_ENTRIES = {
+    "dispute_withdrawal": ("dispute", 1),
+    "dispute_reinstatement": ("dispute", -1),
+    "dispute_fee": ("dispute_fee", 1),
+    "dispute_fee_return": ("dispute_fee", -1),
+}
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +62,16 @@ class ReconciliationActivities:
 
     @activity.defn
     def find_unresolved(self, command: FindUnresolvedCommand) -> Unresolved:
-        """The oldest ``requires_attention`` payments, refunds and payouts (each up to limit)."""
+        """The oldest ``requires_attention`` payments, refunds and payouts (each up to limit)
+        of the providers this worker can ask; the others wait for a worker that has theirs."""
         found = {}
+        configured = list(self._providers)
         with self._engine.connect() as connection:
             for name, model in (("payments", PAYMENTS), ("refunds", REFUNDS), ("payouts", PAYOUTS)):
                 columns = model.table.c
                 rows = connection.execute(
                     select(columns.state_json)
-                    .where(columns.status == NEEDS_ATTENTION)
+                    .where(columns.status == NEEDS_ATTENTION, columns.provider.in_(configured))
                     .order_by(columns.updated_at)
                     .limit(command.limit)
                 ).scalars()
@@ -98,9 +110,8 @@ class ReconciliationActivities:
         provider_side: list[ProviderTransaction] = []
         for name, provider in self._providers.items():
             try:
-                provider_side += await provider.list_transactions(
-                    day_start - MARGIN, day_end + MARGIN
-                )
+                listed = await provider.list_transactions(day_start - MARGIN, day_end + MARGIN)
+                provider_side += [_named_dispute(name, t) for t in listed]
             except ApplicationError as e:
                 if e.type != errors.INVALID_REQUEST:
                     raise
@@ -123,7 +134,14 @@ class ReconciliationActivities:
             ours = _payment_ids_of(
                 connection, command.tenant_id, {t.payment_id for t in transactions if t.payment_id}
             )
-            provider = _provider_movements([t for t in transactions if t.payment_id in ours])
+            disputes = _dispute_ids_of(
+                connection,
+                command.tenant_id,
+                {t.reference for t in transactions if t.type == "dispute" and t.reference},
+            )
+            provider = _provider_movements(
+                [t for t in transactions if t.payment_id in ours or t.reference in disputes]
+            )
             totals, mismatches = compare(ledger, provider, day_start, day_end)
             report = ReconciliationReport(
                 tenant_id=command.tenant_id,
@@ -150,22 +168,22 @@ def _ledger_movements(connection, tenant_id: str, start: datetime, end: datetime
         .join(postings, postings.c.entry_id == entries.c.id)
         .where(
             entries.c.tenant_id == tenant_id,
-            entries.c.kind.in_(["capture", "fee", "refund"]),
+            entries.c.kind.in_(["capture", "fee", "refund", *DISPUTE_ENTRIES]),
             entries.c.created_at >= start,
             entries.c.created_at < end,
             postings.c.amount > 0,  # an entry's amount is its debit leg
         )
     ).all()
-    return [
-        Movement(
-            kind=kind,
-            id=source_id if kind == "refund" else payment_id,
-            currency=currency,
-            amount=amount,
-            at=created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC),
-        )
-        for kind, payment_id, source_id, currency, amount, created_at in rows
-    ]
+    movements = []
+    for kind, payment_id, source_id, currency, amount, created_at in rows:
+        at = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+        if kind in DISPUTE_ENTRIES:
+            movement, sign = DISPUTE_ENTRIES[kind]
+            movements.append(Movement(movement, source_id, currency, sign * amount, at))
+            continue
+        item = source_id if kind == "refund" else payment_id
+        movements.append(Movement(kind, item, currency, amount, at))
+    return movements
 
 
 def _provider_movements(transactions: list[ProviderTransaction]) -> list[Movement]:
@@ -180,7 +198,31 @@ def _provider_movements(transactions: list[ProviderTransaction]) -> list[Movemen
         elif t.type == "refund":
             # A saga's compensation (not a refund of ours): it undoes part of the capture.
             movements.append(Movement("capture", t.payment_id, t.currency, t.amount, t.created))
+        elif t.type == "dispute":
+            # Withdrawn from the balance (negative), or reinstated; the fee as charged.
+            movements.append(Movement("dispute", t.reference, t.currency, -t.amount, t.created))
+            if t.fee:
+                movements.append(Movement("dispute_fee", t.reference, t.currency, t.fee, t.created))
     return movements
+
+
+def _named_dispute(provider: str, transaction: ProviderTransaction) -> ProviderTransaction:
+    """A dispute's balance transaction named by our dispute id (derived from the provider's)."""
+    if transaction.type != "dispute":
+        return transaction
+    return transaction.model_copy(update={"reference": dispute_id(provider, transaction.source)})
+
+
+def _dispute_ids_of(connection, tenant_id: str, ids: set[str]) -> set[str]:
+    if not ids:
+        return set()
+    return set(
+        connection.execute(
+            select(DisputeRecord.dispute_id).where(
+                DisputeRecord.tenant_id == tenant_id, DisputeRecord.dispute_id.in_(sorted(ids))
+            )
+        ).scalars()
+    )
 
 
 def _payment_ids_of(connection, tenant_id: str, payment_ids: set[str]) -> set[str]:

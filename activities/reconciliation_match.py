@@ -7,11 +7,20 @@ from datetime import datetime
 from schemas.reconciliation import DayTotals
 from schemas.reconciliation import Mismatch
 
+# The day total each kind of movement adds to.
+FIELDS = {
+    "capture": "captured",
+    "fee": "fees",
+    "refund": "refunded",
+    "dispute": "disputed",
+    "dispute_fee": "dispute_fees",
+}
+
 
 @dataclass(frozen=True)
 class Movement:
-    kind: str  # capture, fee, refund
-    id: str | None  # payment id (capture, fee) or refund id
+    kind: str  # capture, fee, refund, dispute, dispute_fee
+    id: str | None  # payment id (capture, fee), refund id or dispute id
     currency: str
     amount: int  # positive; a compensation refund is a negative capture
     at: datetime
@@ -66,7 +75,7 @@ def _totals(
             if not day_start <= m.at < day_end:
                 continue
             row = totals.setdefault(m.currency, DayTotals(currency=m.currency))
-            field = {"capture": "captured", "fee": "fees", "refund": "refunded"}[m.kind]
+            field = FIELDS[m.kind]
             name = f"{side}_{field}"
             setattr(row, name, getattr(row, name) + m.amount)
     return [totals[currency] for currency in sorted(totals)]

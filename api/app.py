@@ -25,6 +25,7 @@ from api.rate_limit import RateLimiter
 from api.request_timeout import RequestTimeoutMiddleware
 from api.routes import admin
 from api.routes import connected_accounts
+from api.routes import disputes
 from api.routes import health
 from api.routes import installment_plans
 from api.routes import invoices
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(refunds.router)
     app.include_router(connected_accounts.router)
     app.include_router(payouts.router)
+    app.include_router(disputes.router)
     app.include_router(invoices.router)
     app.include_router(installment_plans.router)
     app.include_router(plans.router)

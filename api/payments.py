@@ -207,19 +207,20 @@ def list_payments(
         PAYMENTS.read_model.page,
         tenant,
         limit,
-        None if cursor is None else _decode_cursor(cursor),
+        None if cursor is None else decode_cursor(cursor),
         status=status_filter.value if status_filter else None,
         customer_id=customer_id,
     )
-    return states, None if last is None else _encode_cursor(*last)
+    return states, None if last is None else encode_cursor(*last)
 
 
-def _encode_cursor(created_at: datetime, payment_id: str) -> str:
+def encode_cursor(created_at: datetime, payment_id: str) -> str:
+    """Where a page of a read model's list ended (any saga's: its creation time and id)."""
     raw = f"{created_at.isoformat()}|{payment_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created_at, payment_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(created_at), payment_id

@@ -2,6 +2,7 @@
 (what subscriptions are sold on). The SQL is ``schemas/store/records.py``."""
 
 import re
+from collections.abc import Awaitable
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -49,13 +50,21 @@ class Resource(Generic[Model]):
         return await run_transaction(session, self.records.newest, tenant, limit)
 
     async def create(
-        self, session: Session, once: Idempotent, sent: BaseModel, fields: dict[str, Any]
+        self,
+        session: Session,
+        once: Idempotent,
+        sent: BaseModel,
+        fields: dict[str, Any],
+        made_elsewhere: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
     ) -> Response:
         """201 with the new resource; a retry under the same Idempotency-Key finds the one
-        the first request stored (same id)."""
+        the first request stored (same id). ``made_elsewhere(id)``, when given, makes it
+        where it also lives (its provider) first and answers the fields to store: if it
+        fails, nothing is stored."""
 
         async def store(key: str) -> Response:
-            row = fields | {self.records.key: key, "tenant_id": once.tenant}
+            made = fields if made_elsewhere is None else await made_elsewhere(key)
+            row = made | {self.records.key: key, "tenant_id": once.tenant}
             row["created_at"] = datetime.now(UTC)
             stored = await run_transaction(session, self.records.insert, row)
             return json_response(stored, status.HTTP_201_CREATED)

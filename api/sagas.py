@@ -47,11 +47,13 @@ from api.idempotency import json_response
 from api.problems import CATALOGUE
 from api.problems import Problem
 from schemas import errors
+from schemas.identity import DISPUTE_ID
 from schemas.identity import INSTALLMENT_PLAN_ID
 from schemas.identity import PAYMENT_ID
 from schemas.identity import PAYOUT_ID
 from schemas.identity import REFUND_ID
 from schemas.identity import SUBSCRIPTION_ID
+from schemas.identity import dispute_workflow_id
 from schemas.identity import installment_plan_workflow_id
 from schemas.identity import payment_workflow_id
 from schemas.identity import payout_workflow_id
@@ -61,6 +63,7 @@ from schemas.payouts import PayoutState
 from schemas.refunds import RefundState
 from schemas.runtime.settings import Settings
 from schemas.store import read_model
+from workflows.dispute.workflow import DisputeWorkflow
 from workflows.installment_plan.workflow import InstallmentPlanWorkflow
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.workflow import PayoutWorkflow
@@ -179,6 +182,15 @@ SUBSCRIPTIONS = Saga(
     not_found="subscription_not_found",
     wrong_state="invalid_state",
     workflow_first=True,
+)
+DISPUTES = Saga(
+    workflow=DisputeWorkflow,
+    noun="dispute",
+    id_pattern=DISPUTE_ID,
+    workflow_id=dispute_workflow_id,
+    read_model=read_model.DISPUTES,
+    not_found="dispute_not_found",
+    wrong_state="dispute_closed",
 )
 
 

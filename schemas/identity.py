@@ -13,6 +13,7 @@ INVOICE_ID = re.compile(r"^inv_[0-9a-f]{24}$")
 INSTALLMENT_PLAN_ID = re.compile(r"^ip_[0-9a-f]{24}$")
 PLAN_ID = re.compile(r"^plan_[0-9a-f]{24}$")
 SUBSCRIPTION_ID = re.compile(r"^sub_[0-9a-f]{24}$")
+DISPUTE_ID = re.compile(r"^dsp_[0-9a-f]{24}$")
 
 
 def _new(prefix: str) -> str:
@@ -44,6 +45,7 @@ installment_plan_workflow_id = partial(_workflow_id, "installment-plan")
 subscription_workflow_id = partial(_workflow_id, "subscription")
 # What the provider reports after a refund's or payout's saga ended (one per refund/payout).
 settlement_workflow_id = partial(_workflow_id, "settlement")
+dispute_workflow_id = partial(_workflow_id, "dispute")
 
 
 def payout_schedule_id(tenant_id: str, account_id: str) -> str:
@@ -69,3 +71,10 @@ def billing_payment_id(owner_id: str, period: int, attempt: int) -> str:
     dunning attempt is a new payment (a declined key would answer declined forever)."""
     key = f"{billing_key(owner_id, period)}:{attempt}"
     return f"pay_{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+
+
+def dispute_id(provider: str, reference: str) -> str:
+    """Our id of a provider's dispute, derived from the provider's id: every event about it,
+    whichever arrives first, and reconciliation's reading of its balance transactions name
+    the same dispute."""
+    return f"dsp_{hashlib.sha256(f'{provider}:{reference}'.encode()).hexdigest()[:24]}"

@@ -35,6 +35,10 @@ JournalKind = Literal[
     # A refund or payout the provider failed after it had succeeded: its money comes back.
     "refund_reversal",
     "payout_reversal",
+    "dispute_withdrawal",
+    "dispute_fee",
+    "dispute_reinstatement",
+    "dispute_fee_return",
 ]
 
 MERCHANT_BALANCE = "merchant_balance"

@@ -10,7 +10,9 @@ from typing import Literal
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
+from pydantic import HttpUrl
 from pydantic import StringConstraints
+from pydantic import field_validator
 
 from schemas.card_data import free_text
 from schemas.ledger import JournalEntryDraft
@@ -18,6 +20,7 @@ from schemas.money import AmountMinor
 from schemas.money import CurrencyCode
 from schemas.payments import ProviderName
 from schemas.payments import StepRecord
+from schemas.provider import PayoutMethod
 
 # A provider bank-account token: an account number can never match it.
 BankAccountToken = Annotated[
@@ -50,6 +53,41 @@ class ConnectedAccount(BaseModel):
     provider: str
     bank_account: str
     created_at: datetime
+    # The provider's id of the account; None for accounts made before the provider made them
+    # (their own id was sent as the destination, as it still is).
+    provider_account_id: str | None = None
+    # As the provider last said (its account.updated webhook, or a refresh).
+    charges_enabled: bool = False
+    payouts_enabled: bool = True
+    requirements_due: list[str] = Field(
+        default_factory=list, description="What the provider still needs (currently due)"
+    )
+    disabled_reason: str | None = None
+
+    @field_validator("requirements_due", mode="before")
+    @classmethod
+    def _nothing_due_before(cls, value: list[str] | None) -> list[str]:
+        return value or []  # rows made before requirements were kept have none
+
+    def payouts_refused(self) -> str | None:
+        """Why the account cannot be paid out now (nothing may be reserved for it), or None."""
+        if self.payouts_enabled:
+            return None
+        due = ", ".join(self.requirements_due) or "nothing listed"
+        reason = f" ({self.disabled_reason})" if self.disabled_reason else ""
+        return (
+            f"{self.provider} has not enabled payouts for {self.account_id}{reason}; "
+            f"due: {due}. Onboard it (POST …/onboarding-link) and try again."
+        )
+
+
+class OnboardingLinkRequest(BaseModel):
+    """Body of ``POST /v1/connected-accounts/{id}/onboarding-link``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_url: HttpUrl = Field(description="Where the provider sends an expired link's user")
+    return_url: HttpUrl = Field(description="Where the provider sends the user at the end")
 
 
 class ConnectedAccountList(BaseModel):
@@ -83,6 +121,11 @@ class CreatePayoutRequest(BaseModel):
         default=None, description="Minor units; the whole available balance if omitted"
     )
     currency: CurrencyCode
+    method: PayoutMethod = Field(
+        default="standard",
+        description="`instant` arrives in minutes where the provider offers it for the "
+        "account's bank account; refused (422) otherwise",
+    )
 
 
 class PayoutInput(BaseModel):
@@ -92,6 +135,7 @@ class PayoutInput(BaseModel):
     amount: int | None = None  # None: the whole available merchant balance, under the lock
     minimum_amount: int = 1
     currency: str
+    method: PayoutMethod = "standard"
     # How long a provider call retries before the payout is left to reconciliation.
     provider_deadline: timedelta = timedelta(minutes=10)
 
@@ -108,6 +152,8 @@ class PayoutState(BaseModel):
     provider: str = ""
     transfer_reference: str | None = None  # the provider's transfer to the connected account
     payout_reference: str | None = None  # the provider's payout to the bank
+    method: PayoutMethod = "standard"
+    arrival_date: datetime | None = None  # when the bank should have it, as the provider says
     failure_code: str | None = None
     failure_message: str | None = None
     # When the bank got the money, as the provider's ``payout.paid`` says (re-read there).
@@ -122,6 +168,9 @@ class PayoutAdmission(BaseModel):
 
     state: PayoutState
     bank_account: str
+    # Where the provider's transfer and payout go: the provider's account id (None for an
+    # account made before the provider made them: then our id, as before).
+    provider_account: str | None = None
 
 
 class PayoutList(BaseModel):

@@ -75,7 +75,7 @@ class DeclineDetails(BaseModel):
 RefundStatus = Literal["succeeded", "failed"]
 TransferStatus = Literal["paid", "reversed"]
 PayoutStatus = Literal["paid", "failed"]
-TransactionType = Literal["charge", "refund", "transfer", "transfer_reversal", "payout"]
+TransactionType = Literal["charge", "refund", "transfer", "transfer_reversal", "payout", "dispute"]
 
 
 class RefundCommand(BaseModel):
@@ -100,12 +100,16 @@ class RefundResult(BaseModel):
     failure_message: str | None = None
 
 
+# Standard payouts arrive in days; instant ones in minutes, where the provider offers them.
+PayoutMethod = Literal["standard", "instant"]
+
+
 class TransferCommand(BaseModel):
     """Move money from the platform's provider balance to a connected account's."""
 
     payout_id: str  # ours, ``po_…``: sent as reference
     provider: str
-    destination: str  # our connected account id, ``acct_…``
+    destination: str  # the provider's connected account id (ours for accounts made before)
     amount: int
     currency: str
     idempotency_key: str
@@ -135,11 +139,12 @@ class PayoutCommand(BaseModel):
 
     payout_id: str
     provider: str
-    destination: str  # our connected account id
+    destination: str  # the provider's connected account id (ours for accounts made before)
     bank_account: str  # a bank account token, ``ba_…``; never an account number
     amount: int
     currency: str
     idempotency_key: str
+    method: PayoutMethod = "standard"
 
 
 class PayoutResult(BaseModel):
@@ -154,6 +159,42 @@ class PayoutResult(BaseModel):
     # When the bank got the money (Stripe: ``paid`` with its ``arrival_date``); None while
     # the payout is on its way, which still counts as ``paid`` until the bank returns it.
     arrived_at: datetime | None = None
+    arrival_date: datetime | None = None  # when the bank should have it, as the provider says
+
+
+class AccountCommand(BaseModel):
+    """Create a connected account at the provider (Stripe: an Express account that can
+    receive transfers); the key comes from our account id."""
+
+    account_id: str  # ours, ``acct_…``: sent as metadata
+    tenant_id: str
+    name: str
+    bank_account: str  # a bank account token, ``ba_…``
+    idempotency_key: str
+
+
+class ProviderAccount(BaseModel):
+    """A connected account as the provider holds it: whether it may take charges and be paid
+    out, and what it still has to provide (``requirements.currently_due``)."""
+
+    reference: str  # the provider's account id
+    charges_enabled: bool
+    payouts_enabled: bool
+    requirements_due: list[str] = []
+    disabled_reason: str | None = None
+
+
+class OnboardingLinkCommand(BaseModel):
+    reference: str  # the provider's account id
+    refresh_url: str  # where the provider sends the user when the link has expired
+    return_url: str  # where the provider sends the user when they leave onboarding
+
+
+class OnboardingLink(BaseModel):
+    """A single-use page at the provider where the account holder onboards."""
+
+    url: str
+    expires_at: datetime
 
 
 class ProviderTransaction(BaseModel):

@@ -22,9 +22,14 @@ ProviderEventKind = Literal[
     "refund_succeeded",
     "refund_failed",
     "dispute_opened",
+    # The provider's dispute moved funds, took evidence or changed status.
+    "dispute_updated",
     "dispute_closed",
     "payout_paid",
     "payout_failed",
+    # A connected account's standing changed (payouts enabled, requirements due): the API
+    # asks the provider for the account and stores what it says.
+    "account_updated",
     # Verified and stored, but nothing in paysaga acts on it.
     "ignored",
 ]
@@ -46,6 +51,8 @@ class ProviderEvent(BaseModel):
     payment_id: str | None = None
     refund_id: str | None = None
     payout_id: str | None = None
+    # The provider's dispute, for dispute events (their object_reference is the payment's).
+    dispute_reference: str | None = None
     amount: int | None = None  # minor units
     currency: str | None = None
     # Dispute reason, failure code: short text for operators, never card data.

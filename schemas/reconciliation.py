@@ -62,13 +62,13 @@ class ReconciliationSummary(BaseModel):
     payouts_failed: list[str] = Field(default_factory=list)
 
 
-MovementKind = Literal["capture", "fee", "refund"]
+MovementKind = Literal["capture", "fee", "refund", "dispute", "dispute_fee"]
 MismatchKind = Literal["missing_in_ledger", "missing_at_provider", "amount_differs"]
 
 
 class Mismatch(BaseModel):
     kind: MovementKind
-    id: str  # the payment id (captures, fees) or refund id
+    id: str  # the payment id (captures, fees), refund id or dispute id
     currency: str
     ledger_amount: int | None
     provider_amount: int | None
@@ -85,6 +85,11 @@ class DayTotals(BaseModel):
     provider_fees: int = 0
     ledger_refunded: int = 0
     provider_refunded: int = 0
+    # Withdrawn by disputes net of what was reinstated, and their fees net of any returned.
+    ledger_disputed: int = 0
+    provider_disputed: int = 0
+    ledger_dispute_fees: int = 0
+    provider_dispute_fees: int = 0
 
 
 class ReconciliationReport(BaseModel):

@@ -1,5 +1,6 @@
 """Every workflow class, for the worker and the replay test (as ``workflows.WORKFLOWS``)."""
 
+from workflows.dispute.workflow import DisputeWorkflow
 from workflows.installment_plan.workflow import InstallmentPlanWorkflow
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.scheduled import ScheduledPayoutWorkflow
@@ -20,4 +21,5 @@ WORKFLOWS = [
     ReconciliationReportWorkflow,
     InstallmentPlanWorkflow,
     SettlementWorkflow,
+    DisputeWorkflow,
 ]

@@ -15,12 +15,18 @@ from typing import Self
 from typing import runtime_checkable
 from urllib.parse import quote
 
+from schemas.disputes import DisputeActionCommand
+from schemas.disputes import ProviderDispute
+from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
 from schemas.provider import CustomerAction
+from schemas.provider import OnboardingLink
+from schemas.provider import OnboardingLinkCommand
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
+from schemas.provider import ProviderAccount
 from schemas.provider import ProviderTransaction
 from schemas.provider import RefundCommand
 from schemas.provider import RefundResult
@@ -85,6 +91,18 @@ class PaymentProvider(Protocol):
         """Pay a connected account's balance out to its bank (``failed``: the bank refused)."""
         ...
 
+    async def create_account(self, command: AccountCommand) -> ProviderAccount:
+        """Create a connected account payouts can go to; it may have to onboard first."""
+        ...
+
+    async def retrieve_account(self, reference: str) -> ProviderAccount:
+        """The account's standing now: may it be paid out, what is still due."""
+        ...
+
+    async def onboarding_link(self, command: OnboardingLinkCommand) -> OnboardingLink:
+        """A single-use page where the account holder onboards at the provider."""
+        ...
+
     async def find_transfer(self, payout_id: str) -> TransferResult | None: ...
 
     async def find_payout(self, payout_id: str) -> PayoutResult | None: ...
@@ -101,6 +119,23 @@ class PaymentProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class DisputeProvider(Protocol):
+    """A provider whose disputes paysaga reads and answers (not every provider has them)."""
+
+    async def retrieve_dispute(self, reference: str) -> ProviderDispute:
+        """The provider's dispute now, with the balance movements it made."""
+        ...
+
+    async def submit_dispute_evidence(self, command: DisputeActionCommand) -> ProviderDispute:
+        """Send ``command.evidence`` (and submit it when it says so); refused once closed."""
+        ...
+
+    async def accept_dispute(self, command: DisputeActionCommand) -> ProviderDispute:
+        """Concede the dispute: it closes as lost; refused once closed."""
+        ...
 
 
 class ClosedOnExit:

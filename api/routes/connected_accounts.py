@@ -7,10 +7,13 @@ from fastapi import APIRouter
 from fastapi import Path
 from fastapi import Response
 from fastapi import status
+from fastapi.responses import JSONResponse
 
+from api import connected_accounts
 from api import payout_schedules
 from api.auth import TenantDep
 from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import ProvidersDep
 from api.dependencies import SessionDep
 from api.dependencies import SettingsDep
 from api.dependencies import TemporalDep
@@ -25,9 +28,11 @@ from api.sagas import temporal_call
 from schemas.payouts import ConnectedAccount
 from schemas.payouts import ConnectedAccountList
 from schemas.payouts import CreateConnectedAccountRequest
+from schemas.payouts import OnboardingLinkRequest
 from schemas.payouts import PauseScheduleRequest
 from schemas.payouts import PayoutSchedule
 from schemas.payouts import PayoutScheduleView
+from schemas.provider import OnboardingLink
 
 router = APIRouter(prefix="/v1/connected-accounts", tags=["connected accounts"])
 
@@ -35,22 +40,34 @@ AccountIdPath = Annotated[str, Path(description="A connected account id, `acct_�
 SCHEDULE_PROBLEMS = ("connected_account_not_found", "payout_schedule_not_found")
 
 
+PROVIDER_PROBLEMS = ("provider_not_configured", "provider_refused", "provider_unavailable")
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ConnectedAccount,
-    responses=problems("provider_disabled", *IDEMPOTENCY_PROBLEMS),
+    responses=problems("provider_disabled", *PROVIDER_PROBLEMS, *IDEMPOTENCY_PROBLEMS),
 )
 async def create_account(
     body: CreateConnectedAccountRequest,
     session: SessionDep,
     once: OptionallyIdempotentDep,
     settings: SettingsDep,
+    providers: ProvidersDep,
 ) -> Response:
-    """Add a connected account: a bank-account token (`ba_…`) payouts are paid out to."""
+    """Add a connected account, made at its provider (Stripe: an Express account), paying
+    out to a bank-account token (`ba_…`). It starts with payouts off and requirements due
+    until its holder onboards (`POST …/onboarding-link`); its standing follows the
+    provider's `account.updated` webhook (or `POST …/refresh`)."""
     require_enabled_provider(settings, body.provider)
+    adapter = connected_accounts.adapter_of(providers, body.provider)
     fields = body.model_dump(include={"name", "provider", "bank_account"})
-    return await CONNECTED_ACCOUNTS.create(session, once, body, fields)
+
+    def made_at_provider(account_id: str):
+        return connected_accounts.made_at_provider(adapter, once.tenant, account_id, fields)
+
+    return await CONNECTED_ACCOUNTS.create(session, once, body, fields, made_at_provider)
 
 
 @router.get("")
@@ -66,6 +83,39 @@ async def get_account(
     tenant: TenantDep, account_id: AccountIdPath, session: SessionDep
 ) -> ConnectedAccount:
     return await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
+
+
+@router.post(
+    "/{account_id}/onboarding-link",
+    response_model=OnboardingLink,
+    responses=problems("connected_account_not_found", "invalid_state", *PROVIDER_PROBLEMS),
+)
+async def create_onboarding_link(
+    tenant: TenantDep,
+    account_id: AccountIdPath,
+    body: OnboardingLinkRequest,
+    session: SessionDep,
+    providers: ProvidersDep,
+) -> Response:
+    """A page at the provider where the account's holder onboards (single use, expiring in
+    minutes: ask for a new one when `refresh_url` is reached). Never stored; answered with
+    `Cache-Control: no-store`."""
+    account = await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
+    link = await connected_accounts.onboarding_link(providers, account, body)
+    return JSONResponse(link.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/{account_id}/refresh",
+    responses=problems("connected_account_not_found", "invalid_state", *PROVIDER_PROBLEMS),
+)
+async def refresh_account(
+    tenant: TenantDep, account_id: AccountIdPath, session: SessionDep, providers: ProvidersDep
+) -> ConnectedAccount:
+    """Ask the provider how the account stands now (payouts enabled, requirements due) and
+    store it: after the holder comes back to `return_url`, or where no webhook arrives."""
+    account = await CONNECTED_ACCOUNTS.find(session, tenant, account_id)
+    return await connected_accounts.refresh(session, providers, account)
 
 
 @router.put(

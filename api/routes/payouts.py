@@ -15,6 +15,7 @@ from api.dependencies import run_transaction
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.payments import require_enabled_provider
+from api.problems import Problem
 from api.query_parameters import PageSize
 from api.records import CONNECTED_ACCOUNTS
 from api.sagas import PAYOUTS
@@ -42,6 +43,7 @@ PayoutIdPath = Annotated[str, Path(description="A payout id, `po_…`")]
         **problems(
             "connected_account_not_found",
             "provider_disabled",
+            "payouts_not_enabled",
             "insufficient_balance",
             "below_minimum",
             *IDEMPOTENCY_PROBLEMS,
@@ -61,12 +63,16 @@ async def create_payout(
         account = await CONNECTED_ACCOUNTS.find(sagas.session, sagas.tenant, body.connected_account)
         # An account made while the sandbox was on cannot draw on real money after.
         require_enabled_provider(sagas.settings, account.provider)
+        refused = account.payouts_refused()
+        if refused is not None:  # before anything is reserved (the admission refuses too)
+            raise Problem("payouts_not_enabled", refused)
         payout = PayoutInput(
             payout_id=payout_id,
             tenant_id=sagas.tenant,
             account_id=account.account_id,
             amount=body.amount,
             currency=body.currency,
+            method=body.method,
             provider_deadline=sagas.settings.provider_deadline,
         )
         amount = (

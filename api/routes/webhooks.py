@@ -14,10 +14,13 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 from temporalio.service import RPCStatusCode
 
+from activities.providers.base import PaymentProvider
+from api import connected_accounts
 from api.dependencies import EngineDep
 from api.dependencies import ProvidersDep
 from api.dependencies import SettingsDep
@@ -27,19 +30,22 @@ from api.metrics import webhook_rejected
 from api.openapi import problems
 from api.problems import Problem
 from api.sagas import temporal_call
+from schemas.disputes import DisputeInput
 from schemas.identity import PAYMENT_ID
+from schemas.identity import dispute_id
+from schemas.identity import dispute_workflow_id
 from schemas.identity import payment_workflow_id
 from schemas.identity import settlement_workflow_id
 from schemas.payments import ProviderName
 from schemas.provider_events import ProviderEvent
 from schemas.provider_events import WebhookSignatureError
-from schemas.runtime.settings import Settings
 from schemas.store.webhook_events import count_rejection
 from schemas.store.webhook_events import find_payment
 from schemas.store.webhook_events import find_settlement_subject
 from schemas.store.webhook_events import finish_event
 from schemas.store.webhook_events import record_dispute
 from schemas.store.webhook_events import store_event
+from workflows.dispute.workflow import DisputeWorkflow
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.settlement.workflow import SettlementWorkflow
@@ -58,6 +64,8 @@ PAYMENT_EVENTS = frozenset(
         "dispute_opened",
     }
 )
+# Events about a provider dispute its own saga (DisputeWorkflow) takes.
+DISPUTE_EVENTS = frozenset({"dispute_opened", "dispute_updated", "dispute_closed"})
 # What the provider reports after a refund's or payout's saga ended: a settlement saga's.
 SETTLEMENT_EVENTS = frozenset({"refund_failed", "payout_failed", "payout_paid"})
 
@@ -71,7 +79,10 @@ class WebhookReceipt(BaseModel):
 @router.post(
     "/{provider}",
     responses=problems(
-        "provider_not_configured", "invalid_webhook_signature", "temporal_unavailable"
+        "provider_not_configured",
+        "invalid_webhook_signature",
+        "temporal_unavailable",
+        "provider_unavailable",
     ),
 )
 async def receive_webhook(
@@ -99,19 +110,27 @@ async def receive_webhook(
     if not await run_in_threadpool(store_event, engine, event):
         return receipt
     if event.kind in SETTLEMENT_EVENTS:
-        receipt.outcome = await _settle(event, engine, temporal, settings)
+        receipt.outcome = await _settle(event, engine, temporal, settings.task_queue)
     else:
-        receipt.outcome = await _hand_on(event, engine, temporal)
+        receipt.outcome = await _hand_on(event, engine, temporal, adapter, settings.task_queue)
     await run_in_threadpool(finish_event, engine, event, receipt.outcome)
     return receipt
 
 
 async def _hand_on(
-    event: ProviderEvent, engine: Engine, temporal: TemporalConnection
+    event: ProviderEvent,
+    engine: Engine,
+    temporal: TemporalConnection,
+    adapter: PaymentProvider,
+    task_queue: str,
 ) -> WebhookOutcome:
     if event.kind == "ignored":
         return "ignored"
-    if event.kind not in PAYMENT_EVENTS:
+    if event.kind == "account_updated":
+        found = await connected_accounts.account_updated(engine, adapter, event)
+        return "unknown_object" if found is None else "recorded"
+    disputed = event.kind in DISPUTE_EVENTS and event.dispute_reference is not None
+    if event.kind not in PAYMENT_EVENTS and not disputed:
         # Refund and payout sagas take their provider's answer synchronously; their other
         # events are kept for operators and reconciliation.
         return "recorded"
@@ -120,6 +139,10 @@ async def _hand_on(
         return "unknown_object"
     tenant, payment_id = target
     client = await temporal.get()
+    if disputed:
+        await _to_dispute_saga(client, task_queue, tenant, payment_id, event)
+        if event.kind not in PAYMENT_EVENTS:
+            return "signaled"
     handle = client.get_workflow_handle(payment_workflow_id(tenant, payment_id))
     with temporal_call():
         try:
@@ -135,8 +158,37 @@ async def _hand_on(
     return "recorded"
 
 
+async def _to_dispute_saga(
+    client: Client, task_queue: str, tenant: str, payment_id: str, event: ProviderEvent
+) -> None:
+    """Signal the dispute's saga, starting it on its first event (or again after it ended:
+    the new run reads the dispute and finds everything booked)."""
+    assert event.dispute_reference is not None
+    dispute = DisputeInput(
+        dispute_id=dispute_id(event.provider, event.dispute_reference),
+        tenant_id=tenant,
+        payment_id=payment_id,
+        provider=event.provider,
+        provider_reference=event.dispute_reference,
+    )
+    with temporal_call():
+        await client.start_workflow(
+            DisputeWorkflow.run,
+            dispute,
+            id=dispute_workflow_id(tenant, dispute.dispute_id),
+            task_queue=task_queue,
+            start_signal="provider_event",
+            start_signal_args=[event],
+            static_summary=f"dispute {dispute.provider_reference} on {payment_id}",
+            # Filed like the other sagas in the Temporal UI (no PII: ids and money only).
+            search_attributes=search_attributes.money_movement(
+                tenant, event.currency, event.amount, event.provider
+            ),
+        )
+
+
 async def _settle(
-    event: ProviderEvent, engine: Engine, temporal: TemporalConnection, settings: Settings
+    event: ProviderEvent, engine: Engine, temporal: TemporalConnection, task_queue: str
 ) -> WebhookOutcome:
     """Start the refund's or payout's settlement saga, or have the running one look again:
     it asks the provider before it books anything."""
@@ -149,7 +201,7 @@ async def _settle(
             SettlementWorkflow.run,
             subject,
             id=settlement_workflow_id(subject.tenant_id, subject.subject_id),
-            task_queue=settings.task_queue,
+            task_queue=task_queue,
             start_signal="recheck",
             # Each event may start a new run once the last one ended: it re-reads and finds
             # nothing left to do when nothing changed.

@@ -30,6 +30,10 @@ _ENTRIES: dict[JournalKind, tuple[str, str, str]] = {
     "payout_release": ("release", PAYOUT_RESERVE, MERCHANT_BALANCE),
     "refund_reversal": ("refund_reversal", _CLEARING, MERCHANT_BALANCE),
     "payout_reversal": ("payout_reversal", _CLEARING, _CONNECTED),
+    "dispute_withdrawal": ("withdrawal", MERCHANT_BALANCE, _CLEARING),
+    "dispute_fee": ("fee", MERCHANT_BALANCE, _CLEARING),
+    "dispute_reinstatement": ("reinstatement", _CLEARING, MERCHANT_BALANCE),
+    "dispute_fee_return": ("fee_return", _CLEARING, MERCHANT_BALANCE),
 }
 
 
@@ -132,3 +136,22 @@ def payout_reversed(
     """The bank returned a payout the provider had sent: the money is back in the connected
     account's balance at the provider (Stripe's ``payout_failure`` balance transaction)."""
     return _entry("payout_reversal", payout_id, provider, currency, amount, account_id)
+
+
+def dispute_funds(
+    dispute_id: str, provider: str, currency: str, amount: int, fee: int
+) -> list[JournalEntryDraft]:
+    """A dispute's balance transaction at the provider (``amount`` signed from the balance,
+    ``fee`` what the provider charged): a withdrawal takes the amount and the fee from the
+    merchant balance, a reinstatement gives the amount (and any fee returned) back. One
+    entry per step of the dispute, so an event read twice books nothing twice."""
+    journal = []
+    if amount < 0:
+        journal.append(_entry("dispute_withdrawal", dispute_id, provider, currency, -amount))
+    elif amount > 0:
+        journal.append(_entry("dispute_reinstatement", dispute_id, provider, currency, amount))
+    if fee > 0:
+        journal.append(_entry("dispute_fee", dispute_id, provider, currency, fee))
+    elif fee < 0:
+        journal.append(_entry("dispute_fee_return", dispute_id, provider, currency, -fee))
+    return journal

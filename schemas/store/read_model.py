@@ -28,12 +28,14 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
+from schemas.disputes import DisputeState
 from schemas.installments import InstallmentPlanState
 from schemas.payments import PaymentState
 from schemas.payouts import PayoutState
 from schemas.refunds import RefundState
 from schemas.store.database import dialect_insert
 from schemas.store.risk_labels import record_labels
+from schemas.store.tables import DisputeRecord
 from schemas.store.tables import InstallmentPlanRecord
 from schemas.store.tables import PaymentRecord
 from schemas.store.tables import PayoutRecord
@@ -153,6 +155,7 @@ def _upsert(dialect_name: str, table: Table, key: str) -> Insert:
 PAYMENTS = ReadModel(PaymentRecord, "payment_id", PaymentState)
 REFUNDS = ReadModel(RefundRecord, "refund_id", RefundState)
 PAYOUTS = ReadModel(PayoutRecord, "payout_id", PayoutState)
+DISPUTES = ReadModel(DisputeRecord, "dispute_id", DisputeState)
 INSTALLMENT_PLANS = ReadModel(InstallmentPlanRecord, "installment_plan_id", InstallmentPlanState)
 SUBSCRIPTIONS = ReadModel(
     SubscriptionRecord,

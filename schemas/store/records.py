@@ -10,12 +10,15 @@ from typing import Generic
 from typing import TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement
 from sqlalchemy import Connection
 from sqlalchemy import Table
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlmodel import SQLModel
 
 from schemas.payouts import ConnectedAccount
+from schemas.provider import ProviderAccount
 from schemas.store.database import dialect_insert
 from schemas.store.tables import ConnectedAccountRecord
 from schemas.store.tables import PlanRecord
@@ -37,13 +40,10 @@ class Records(Generic[Model]):
     def get(self, connection: Connection, tenant_id: str, key: str) -> Model | None:
         """Another tenant's row is as missing as one never made."""
         columns = self.table.c
-        row = (
-            connection.execute(
-                select(self.table).where(columns[self.key] == key, columns.tenant_id == tenant_id)
-            )
-            .mappings()
-            .first()
-        )
+        return self.first(connection, columns[self.key] == key, columns.tenant_id == tenant_id)
+
+    def first(self, connection: Connection, *where: ColumnElement[bool]) -> Model | None:
+        row = connection.execute(select(self.table).where(*where)).mappings().first()
         return self._model(row) if row else None
 
     def newest(self, connection: Connection, tenant_id: str, limit: int) -> list[Model]:
@@ -75,4 +75,36 @@ class Records(Generic[Model]):
 
 
 CONNECTED_ACCOUNTS = Records(ConnectedAccountRecord, "account_id", ConnectedAccount)
+
+
+def account_at_provider(
+    connection: Connection, provider: str, reference: str
+) -> ConnectedAccount | None:
+    """The connected account the provider knows as ``reference`` (a webhook names it so)."""
+    columns = CONNECTED_ACCOUNTS.table.c
+    return CONNECTED_ACCOUNTS.first(
+        connection, columns.provider == provider, columns.provider_account_id == reference
+    )
+
+
+def update_standing(
+    connection: Connection, tenant_id: str, account_id: str, standing: ProviderAccount
+) -> ConnectedAccount | None:
+    """Store what the provider says of the account now; the account after, or None."""
+    table = CONNECTED_ACCOUNTS.table
+    connection.execute(
+        update(table)
+        .where(table.c.account_id == account_id, table.c.tenant_id == tenant_id)
+        .values(**standing_fields(standing))
+    )
+    return CONNECTED_ACCOUNTS.get(connection, tenant_id, account_id)
+
+
+def standing_fields(standing: ProviderAccount) -> dict[str, Any]:
+    """The columns of a connected account that the provider decides."""
+    return {"provider_account_id": standing.reference} | standing.model_dump(
+        include={"charges_enabled", "payouts_enabled", "requirements_due", "disabled_reason"}
+    )
+
+
 PLANS = Records(PlanRecord, "plan_id", Plan)

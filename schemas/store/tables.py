@@ -2,11 +2,15 @@
 
 from datetime import datetime
 
+from sqlalchemy import JSON
 from sqlalchemy import BigInteger
+from sqlalchemy import Boolean
 from sqlalchemy import Column
 from sqlalchemy import Index
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import false
+from sqlalchemy import true
 from sqlmodel import Field
 from sqlmodel import SQLModel
 
@@ -199,6 +203,18 @@ class ConnectedAccountRecord(SQLModel, table=True):
     # A provider bank-account token (``ba_…``), never an account number.
     bank_account: str = Field(max_length=70)
     created_at: datetime
+    # The provider's account id, and its standing as the provider last reported it. Rows made
+    # before the provider made accounts have none and keep paying out (the server defaults).
+    provider_account_id: str | None = Field(default=None, index=True, max_length=64)
+    charges_enabled: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    payouts_enabled: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
+    # JSON list of the provider's requirement names; NULL for rows made before (nothing due).
+    requirements_due: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    disabled_reason: str | None = Field(default=None, max_length=64)
 
 
 class PayoutRecord(SagaRecord, table=True):
@@ -210,6 +226,24 @@ class PayoutRecord(SagaRecord, table=True):
     currency: str = Field(max_length=3)
     provider: str = Field(max_length=32)
     failure_code: str | None = Field(default=None, max_length=64)
+    state_json: str
+
+
+class DisputeRecord(SagaRecord, table=True):
+    """Read model of a dispute, written by its saga from what the provider says."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (UniqueConstraint("provider", "provider_reference"),)
+
+    dispute_id: str = Field(primary_key=True, max_length=40)
+    payment_id: str = Field(index=True, max_length=40)
+    provider: str = Field(max_length=32)
+    provider_reference: str = Field(max_length=64)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    reason: str | None = Field(default=None, max_length=64)
+    evidence_due_by: datetime | None = None
+    fee: int = Field(sa_column=Column(BigInteger, nullable=False))
     state_json: str
 
 

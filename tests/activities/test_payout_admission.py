@@ -179,6 +179,29 @@ def test_below_the_minimum_is_rejected_and_writes_nothing(database_engine: Engin
     assert -account_balance(database_engine, MERCHANT_BALANCE) == 0
 
 
+def test_an_account_its_provider_has_not_enabled_is_rejected_and_writes_nothing(
+    database_engine: Engine,
+):
+    """Scheduled payouts reach admission without the API: it refuses them as well."""
+    fund(database_engine, 500)
+    account_id = add_connected_account(
+        database_engine,
+        TENANT,
+        payouts_enabled=False,
+        requirements_due=["external_account"],
+        disabled_reason="requirements.past_due",
+    )
+    before = counts(database_engine)
+
+    with pytest.raises(ApplicationError) as rejected:
+        PayoutActivities(database_engine).reserve_payout(payout_input(account_id, None))
+
+    assert rejection_code(rejected.value) == "payouts_not_enabled"
+    assert "external_account" in rejected.value.details[0]["message"]
+    assert counts(database_engine) == before
+    assert -account_balance(database_engine, MERCHANT_BALANCE) == 500
+
+
 def test_reserve_is_idempotent_per_payout_id(database_engine: Engine):
     fund(database_engine, 5_000)
     account_id = add_connected_account(database_engine, TENANT)

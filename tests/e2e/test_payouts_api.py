@@ -8,6 +8,9 @@ import uuid
 import httpx
 
 from tests.e2e.conftest import payment_body
+from tests.support.connected_accounts import ONBOARDING_URLS
+from tests.support.connected_accounts import onboard_at_sandbox
+from tests.support.connected_accounts import onboarding_link
 from tests.support.tenants import tenant_client
 
 PROBLEM_JSON = "application/problem+json"
@@ -29,14 +32,18 @@ async def available(client: httpx.AsyncClient) -> int:
     return -sum(b["balance"] for b in balances if b["account"] == "merchant_balance")
 
 
-async def new_account(client: httpx.AsyncClient, bank_account: str = "ba_ok", **headers) -> dict:
+async def new_account(
+    client: httpx.AsyncClient, bank_account: str = "ba_ok", *, onboarded: bool = True, **headers
+) -> dict:
+    """A sandbox connected account, onboarded unless asked otherwise."""
     response = await client.post(
         "/v1/connected-accounts",
         json={"name": "Seller GmbH", "bank_account": bank_account},
         headers=headers,
     )
     assert response.status_code == 201, response.text
-    return response.json()
+    account = response.json()
+    return await onboard_at_sandbox(client, account["account_id"]) if onboarded else account
 
 
 async def payout(client: httpx.AsyncClient, key: str | None = None, **body) -> httpx.Response:
@@ -49,7 +56,7 @@ async def payout(client: httpx.AsyncClient, key: str | None = None, **body) -> h
 async def test_connected_accounts_are_created_once_per_key_and_only_with_tokens(merchant):
     key = uuid.uuid4().hex
 
-    account = await new_account(merchant, **{"Idempotency-Key": key})
+    account = await new_account(merchant, onboarded=False, **{"Idempotency-Key": key})
     again = await merchant.post(
         "/v1/connected-accounts",
         json={"name": "Seller GmbH", "bank_account": "ba_ok"},
@@ -70,6 +77,64 @@ async def test_connected_accounts_are_created_once_per_key_and_only_with_tokens(
     assert fetched.json() == account
     listed = (await merchant.get("/v1/connected-accounts")).json()["data"]
     assert [a["account_id"] for a in listed] == [account["account_id"]]
+
+
+async def test_an_account_is_paid_out_only_once_onboarded_at_the_sandbox(merchant, gateway):
+    account = await new_account(merchant, onboarded=False)
+    account_id = account["account_id"]
+    before = await pay_in(merchant, 5_000)
+    ledger_before = (await merchant.get("/v1/ledger/balances")).json()
+
+    refused = await payout(merchant, connected_account=account_id, amount=1_000)
+    ledger_after_refusal = (await merchant.get("/v1/ledger/balances")).json()
+    payouts_after_refusal = (await merchant.get("/v1/payouts")).json()
+    link = await onboarding_link(merchant, account_id)
+    page = await gateway.get(link["url"].removeprefix(str(gateway.base_url).rstrip("/")))
+    onboarded = await onboard_at_sandbox(merchant, account_id)
+    paid = await payout(merchant, connected_account=account_id, amount=1_000)
+
+    assert account["provider_account_id"].startswith("acct_")
+    assert account["provider_account_id"] != account_id  # the gateway's, not ours
+    assert (account["charges_enabled"], account["payouts_enabled"]) == (False, False)
+    assert account["requirements_due"] and account["disabled_reason"]
+    assert (refused.status_code, refused.json()["code"]) == (422, "payouts_not_enabled")
+    assert refused.headers["content-type"] == PROBLEM_JSON
+    assert "external_account" in refused.json()["detail"]
+    # Nothing was reserved or stored for the refused payout.
+    assert ledger_after_refusal == ledger_before
+    assert payouts_after_refusal == {"data": []}
+    assert link["url"].startswith(str(gateway.base_url).rstrip("/"))
+    assert page.status_code == 200 and "Finish onboarding" in page.text
+    assert (onboarded["payouts_enabled"], onboarded["requirements_due"]) == (True, [])
+    assert (await merchant.get(f"/v1/connected-accounts/{account_id}")).json() == onboarded
+    assert paid.status_code == 201, paid.text
+    assert (paid.json()["status"], paid.json()["method"]) == ("succeeded", "standard")
+    assert paid.json()["arrival_date"] > paid.json()["created_at"]
+    transfers = await gateway.get("/v1/transfers", params={"reference": paid.json()["payout_id"]})
+    assert [t["destination"] for t in transfers.json()["data"]] == [account["provider_account_id"]]
+    assert await available(merchant) == before - 1_000
+
+
+async def test_an_instant_payout_needs_a_bank_account_that_takes_it(merchant):
+    instant_bank = (await new_account(merchant, bank_account="ba_instantDebit"))["account_id"]
+    standard_bank = (await new_account(merchant))["account_id"]
+    before = await pay_in(merchant, 5_000)
+
+    instant = await payout(merchant, connected_account=instant_bank, amount=1_000, method="instant")
+    refused = await payout(
+        merchant, connected_account=standard_bank, amount=1_000, method="instant"
+    )
+
+    assert instant.status_code == 201, instant.text
+    paid = instant.json()
+    assert (paid["status"], paid["method"]) == ("succeeded", "instant")
+    assert paid["arrival_date"][:16] <= paid["updated_at"][:16]  # minutes, not days
+    assert refused.status_code == 201, refused.text
+    failed = refused.json()
+    assert (failed["status"], failed["method"]) == ("failed", "instant")
+    assert "instant_payouts_unsupported" in failed["failure_message"]
+    # The refused one's money came back; only the instant payout left.
+    assert await available(merchant) == before - 1_000
 
 
 async def test_payouts_pay_out_the_balance_and_refuse_what_it_cannot_cover(merchant, gateway):
@@ -187,6 +252,8 @@ async def test_another_tenants_accounts_payouts_and_schedules_are_not_found(merc
                 ("POST", "/v1/connected-accounts/{acct}/payout-schedule/pause", None),
                 ("POST", "/v1/connected-accounts/{acct}/payout-schedule/resume", None),
                 ("DELETE", "/v1/connected-accounts/{acct}/payout-schedule", None),
+                ("POST", "/v1/connected-accounts/{acct}/onboarding-link", ONBOARDING_URLS),
+                ("POST", "/v1/connected-accounts/{acct}/refresh", None),
             ]:
                 foreign = await other.request(method, path.format(acct=account_id), json=body)
                 absent = await other.request(method, path.format(acct=missing_account), json=body)

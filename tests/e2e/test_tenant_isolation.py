@@ -6,12 +6,19 @@ fails this test until it is classified below) without anyone remembering to add 
 
 import re
 import uuid
+from datetime import UTC
+from datetime import datetime
 
 import httpx
 import pytest
 
 from api.app import create_app
+from schemas.disputes import DisputeState
+from schemas.disputes import DisputeStatus
 from schemas.runtime.settings import Settings
+from schemas.store.read_model import DISPUTES
+from tests.support.connected_accounts import ONBOARDING_URLS
+from tests.support.connected_accounts import onboard_at_sandbox
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import PAYMENT
 from tests.support.tenants import bearer
@@ -30,6 +37,7 @@ RESOURCE_PARAMS = {
     "installment_plan_id": "ip",
     "plan_id": "plan",
     "subscription_id": "sub",
+    "dispute_id": "dsp",
 }
 DUE = "2031-01-15T00:00:00Z"
 INVOICE = {
@@ -49,11 +57,13 @@ BODIES = {
         "minimum_amount": 100,
         "currency": "USD",
     },
+    ("POST", "/v1/connected-accounts/{account_id}/onboarding-link"): ONBOARDING_URLS,
     ("PATCH", "/v1/invoices/{invoice_id}"): {"due_at": DUE},
     ("POST", "/v1/invoices/{invoice_id}/pay"): {"payment_method": "tok_visa"},
     ("POST", "/v1/installment-plans/{installment_plan_id}/payments"): {"amount": 100},
     ("POST", "/v1/installment-plans/{installment_plan_id}/resolve"): {"action": "waive"},
     ("POST", "/v1/subscriptions/{subscription_id}/payment-method"): {"payment_method": "tok_visa"},
+    ("POST", "/v1/disputes/{dispute_id}/evidence"): {"uncategorized_text": "We shipped it."},
     ("POST", "/v1/subscriptions/{subscription_id}/change-plan"): {
         "plan_id": "plan_000000000000000000000000"
     },
@@ -81,8 +91,28 @@ def test_every_path_parameter_is_a_known_tenant_resource():
     assert any("{payment_id}" in path for _, path in ROUTES)
 
 
+def stored_dispute(engine, tenant_id: str, payment_id: str) -> str:
+    """A dispute of the tenant's, as its saga would have written it (the sandbox has none)."""
+    now = datetime.now(UTC)
+    dispute = DisputeState(
+        dispute_id=f"dsp_{uuid.uuid4().hex[:24]}",
+        tenant_id=tenant_id,
+        payment_id=payment_id,
+        provider="sandbox",
+        provider_reference=f"dp_{uuid.uuid4().hex[:24]}",
+        amount=5_000,
+        currency="USD",
+        status=DisputeStatus.NEEDS_RESPONSE,
+        created_at=now,
+        updated_at=now,
+    )
+    with engine.begin() as connection:
+        DISPUTES.upsert(connection, dispute)
+    return dispute.dispute_id
+
+
 @pytest.fixture(scope="module")
-async def two_tenants(stack):
+async def two_tenants(stack, stack_db):
     headers = {"Authorization": f"Bearer {stack.admin_key}"}
     async with httpx.AsyncClient(
         base_url=stack.api_url, timeout=60, headers=headers, event_hooks=RESPONSE_HOOKS
@@ -104,6 +134,10 @@ async def two_tenants(stack):
         account = await create(
             "/v1/connected-accounts", {"name": "Seller", "bank_account": "ba_ok"}
         )
+        async with httpx.AsyncClient(
+            base_url=stack.api_url, timeout=60, headers=bearer(owner[1])
+        ) as as_owner:
+            await onboard_at_sandbox(as_owner, account["account_id"])
         payout = await create(
             "/v1/payouts",
             {"connected_account": account["account_id"], "amount": 100, "currency": "USD"},
@@ -138,6 +172,7 @@ async def two_tenants(stack):
         "installment_plan_id": installments["installment_plan_id"],
         "plan_id": plan["plan_id"],
         "subscription_id": subscription["subscription_id"],
+        "dispute_id": stored_dispute(stack_db, owner[0], captured["payment_id"]),
     }
     return owner, other, owned
 

@@ -40,6 +40,7 @@ ROUTING = {
 
 # The provider servers behind the stack (fixtures).
 localstripe = provider_servers.localstripe
+stripe_api = provider_servers.stripe_api
 stripe_connect = provider_servers.stripe_connect
 paypal = provider_servers.paypal
 # The stack's database and its API with the development key (fixtures).
@@ -49,14 +50,15 @@ api = embedded_stack.api
 
 @pytest.fixture(scope="package")
 def stack(
-    tmp_path_factory, localstripe, stripe_connect, paypal, risk_model_dir
+    tmp_path_factory, stripe_api, stripe_connect, paypal, risk_model_dir
 ) -> Iterator[EmbeddedStack]:
     yield from embedded_stack.running_stack(
         tmp_path_factory.mktemp("provider-stack"),
         risk_model_dir,
         {
             "PAYSAGA_STRIPE_API_KEY": LOCALSTRIPE_API_KEY,
-            "PAYSAGA_STRIPE_API_BASE": localstripe,
+            "PAYSAGA_STRIPE_API_BASE": stripe_api,
+            # localstripe has no Connect: accounts, transfers and payouts go to the fake.
             "PAYSAGA_STRIPE_CONNECT_API_BASE": stripe_connect,
             "PAYSAGA_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             "PAYSAGA_STRIPE_CONNECT_WEBHOOK_SECRET": STRIPE_CONNECT_WEBHOOK_SECRET,

@@ -12,6 +12,8 @@ from tests.providers.conftest import pay
 from tests.providers.conftest import refund_payment
 from tests.providers.conftest import stripe_delivery
 from tests.providers.conftest import stripe_event
+from tests.providers.test_stripe_connect import onboarded
+from tests.providers.test_stripe_connect import stripe_account
 from tests.support.localstripe import LOCALSTRIPE_API_KEY
 from tests.support.localstripe import fail_refund
 from tests.support.settlements import settled
@@ -61,7 +63,8 @@ async def test_a_payout_is_paid_then_returned_by_the_bank(
 ):
     await pay(api, currency="EUR", payment_method="pm_card_visa")
     before = await available(api, "EUR")
-    account = await stripe_account(api, stripe_connect)
+    made = await onboarded(api, webhooks, stripe_connect, await stripe_account(api))
+    account, at_stripe = made["account_id"], made["provider_account_id"]
     payout = await api.post(
         "/v1/payouts",
         json={"connected_account": account, "amount": 1200, "currency": "EUR"},
@@ -75,7 +78,7 @@ async def test_a_payout_is_paid_then_returned_by_the_bank(
 
     async with httpx.AsyncClient(base_url=stripe_connect, headers=CONNECT_AUTH) as connect_api:
         paid = (await connect_api.post(f"/_test/payouts/{reference}/paid")).json()
-        arrival, signed = connect_event("payout.paid", paid, account)
+        arrival, signed = connect_event("payout.paid", paid, at_stripe)
         assert (await deliver(webhooks, arrival, **signed))["outcome"] == "signaled"
         assert await settled(stack, payout) == ["payout arrived"]
         arrived = (await api.get(f"/v1/payouts/{payout['payout_id']}")).json()
@@ -84,7 +87,7 @@ async def test_a_payout_is_paid_then_returned_by_the_bank(
         returned = await connect_api.post(
             f"/_test/payouts/{reference}/fail", data={"failure_code": "account_closed"}
         )
-        event, signed = connect_event("payout.failed", returned.json(), account)
+        event, signed = connect_event("payout.failed", returned.json(), at_stripe)
         assert (await deliver(webhooks, event, **signed))["outcome"] == "signaled"
         assert await settled(stack, payout) == ["payout failed: account_closed"]
         transfer = (await connect_api.get(f"/v1/transfers/{payout['transfer_reference']}")).json()
@@ -99,7 +102,7 @@ async def test_a_payout_is_paid_then_returned_by_the_bank(
 
     # Redelivered, and a late payout.paid after the failure: nothing changes twice.
     assert (await deliver(webhooks, event, **signed))["outcome"] == "duplicate"
-    late_paid, signed = connect_event("payout.paid", paid, account)
+    late_paid, signed = connect_event("payout.paid", paid, at_stripe)
     assert (await deliver(webhooks, late_paid, **signed))["outcome"] == "signaled"
     assert await settled(stack, payout) == ["payout is failed: nothing to do"]
     assert await available(api, "EUR") == before
@@ -127,19 +130,6 @@ def connect_event(event_type: str, obj: dict, account: str) -> tuple[dict, dict]
     account, signed with that endpoint's secret; (event, how it is signed)."""
     event = stripe_event(event_type, obj) | {"account": account}
     return event, {"secret": STRIPE_CONNECT_WEBHOOK_SECRET}
-
-
-async def stripe_account(api: httpx.AsyncClient, stripe_connect: str) -> str:
-    """A connected account paid out through Stripe, known to the fake Connect under our id."""
-    created = await api.post(
-        "/v1/connected-accounts",
-        json={"name": "Seller GmbH", "bank_account": "ba_ok", "provider": "stripe"},
-    )
-    assert created.status_code == 201, created.text
-    account = created.json()["account_id"]
-    async with httpx.AsyncClient(base_url=stripe_connect, headers=CONNECT_AUTH) as connect_api:
-        (await connect_api.post(f"/_test/accounts/{account}")).raise_for_status()
-    return account
 
 
 async def available(api: httpx.AsyncClient, currency: str) -> int:

@@ -207,7 +207,15 @@ class FakePayPal:
         app.add_api_route("/_fake/orders/{order_id}/approve", self._approve, methods=["POST"])
         app.add_api_route("/v1/customer/disputes/{dispute_id}", self._get_dispute, methods=["GET"])
         app.add_api_route(
+            "/v1/customer/disputes/{dispute_id}/accept-claim",
+            self._accept_claim,
+            methods=["POST"],
+        )
+        app.add_api_route(
             "/_fake/captures/{capture_id}/dispute", self._open_dispute, methods=["POST"]
+        )
+        app.add_api_route(
+            "/_fake/disputes/{dispute_id}/resolve", self._resolve_dispute, methods=["POST"]
         )
         app.add_api_route("/_fake/orders/{order_id}/cancel", self._buyer_cancels, methods=["POST"])
         app.add_api_route("/_fake/faults", self._set_fault, methods=["POST"])
@@ -513,6 +521,9 @@ class FakePayPal:
             "dispute_amount": capture["amount"],
             "dispute_life_cycle_stage": "INQUIRY",
             "dispute_channel": "INTERNAL",
+            "seller_response_due_date": (datetime.now(UTC) + timedelta(days=10)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
             "links": [
                 {
                     "href": f"{self.url}/v1/customer/disputes/{dispute_id}",
@@ -534,6 +545,44 @@ class FakePayPal:
             return 200, dispute
 
         return await self._serve(request, apply)
+
+    async def _accept_claim(self, request: Request, dispute_id: str) -> Response:
+        """The merchant accepts liability: the case closes in the buyer's favour. A resolved
+        case can no longer be accepted (422, PayPal's error shape)."""
+
+        async def apply() -> tuple[int, Any]:
+            dispute = self._open_case(dispute_id)
+            self._close_case(dispute, "RESOLVED_BUYER_FAVOUR")
+            return 200, {"links": dispute["links"]}
+
+        return await self._serve(request, apply)
+
+    async def _resolve_dispute(self, dispute_id: str, request: Request) -> Response:
+        """PayPal decides the case (``outcome``: ``RESOLVED_SELLER_FAVOUR`` or
+        ``RESOLVED_BUYER_FAVOUR``)."""
+        outcome = (await _json(request)).get("outcome", "RESOLVED_SELLER_FAVOUR")
+        try:
+            dispute = self._open_case(dispute_id)
+        except PayPalError as error:
+            return error.response()
+        self._close_case(dispute, outcome)
+        return JSONResponse(dispute)
+
+    def _open_case(self, dispute_id: str) -> dict[str, Any]:
+        dispute = self._disputes.get(dispute_id)
+        if dispute is None:
+            raise PayPalError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "no such dispute")
+        if dispute["status"] == "RESOLVED":
+            raise PayPalError(
+                422, "UNPROCESSABLE_ENTITY", "DISPUTE_RESOLVED", "the dispute is resolved"
+            )
+        return dispute
+
+    @staticmethod
+    def _close_case(dispute: dict[str, Any], outcome: str) -> None:
+        dispute["status"] = "RESOLVED"
+        dispute["dispute_outcome"] = {"outcome_code": outcome}
+        dispute["update_time"] = _now()
 
     async def _approve(self, order_id: str, request: Request) -> Response:
         try:

@@ -1,8 +1,19 @@
 """A fake of Stripe Connect, which localstripe lacks (404): accounts, transfers, transfer
-reversals, payouts and the balance transactions they make, in Stripe's documented shapes.
+reversals, payouts and the balance transactions they make, in Stripe's documented shapes;
+and disputes, which localstripe lacks too, on localstripe's charges.
 
     with serve_fake_connect() as base_url:
         ...  # StripeProvider(key, api_base=localstripe_url, connect_api_base=base_url)
+
+Accounts start as Stripe's do before onboarding: no charges, no payouts, requirements
+currently due, the ``transfers`` capability inactive. ``POST /v1/account_links`` gives an
+onboarding link; the account holder finishing onboarding is the test-only
+``POST /v1/test/accounts/{id}/complete_onboarding`` (then the test sends the signed
+``account.updated``, as Stripe would). What Stripe refuses, the fake refuses with Stripe's
+error: a transfer to an unknown account (``resource_missing`` on ``destination``) or to one
+without the capability (``insufficient_capabilities_for_transfer``), a payout from an
+account with payouts off (``payouts_not_allowed``), an instant payout to a bank account that
+does not take them (``instant_payouts_unsupported``: only ``ba_instant…`` ones do).
 
 Unlike localstripe it honours ``Idempotency-Key`` as Stripe does: the same key (per account)
 with the same parameters replays the first answer (``Idempotent-Replayed: true``), with other
@@ -10,6 +21,16 @@ parameters it is a 400 ``idempotency_error``. Requests are form-encoded like the
 them (``metadata[payout_id]=…``, ``expand[0]=transfer``). Payouts run on the connected account
 named by ``Stripe-Account``; a bank account id starting with ``ba_fail`` makes one fail.
 Everything is in memory and lost when the server stops.
+
+Disputes (``serve_fake_connect(localstripe_url)``): what a cardholder's bank does is a
+test-only endpoint, ``POST /_test/disputes`` (``payment_intent=pi_…``: the bank disputes its
+charge; Stripe withdraws the amount and a 1500 dispute fee, an ``adjustment`` balance
+transaction whose source is the dispute) and ``POST /_test/disputes/{id}/decide``
+(``outcome=won|lost``: won reinstates the amount; the fee stays withdrawn, as Stripe keeps the
+dispute received fee). The merchant's side is Stripe's API: ``GET /v1/disputes[/{id}]``,
+``POST /v1/disputes/{id}`` (``evidence[…]``, ``submit``) and ``POST /v1/disputes/{id}/close``,
+both refused once the dispute is closed. ``GET /v1/balance_transactions`` on the platform lists
+localstripe's with the fake's own, filtered by ``created`` (localstripe cannot filter).
 """
 
 import hashlib
@@ -23,6 +44,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from fastapi import FastAPI
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -30,6 +52,15 @@ from fastapi.responses import JSONResponse
 from tests.support.served import serve_app
 
 _PAGE_LIMIT = 100
+# What an Express account must still provide before Stripe enables it.
+ONBOARDING_REQUIREMENTS = [
+    "business_type",
+    "external_account",
+    "tos_acceptance.date",
+    "tos_acceptance.ip",
+]
+ACCOUNT_LINK_SECONDS = 300
+STANDARD_ARRIVAL_SECONDS = 2 * 86_400
 
 
 class StripeFailure(Exception):
@@ -48,9 +79,24 @@ class ConnectStore:
         self.balance: list[dict[str, Any]] = []  # balance transactions, with their account
         self.sources: dict[str, dict[str, Any]] = {}  # what a balance transaction expands to
         self.replays: dict[tuple[str | None, str], tuple[str, int, dict[str, Any]]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
 
 
-def create_app() -> FastAPI:
+# What Stripe charges when a dispute is received (USD), and keeps whatever the outcome.
+DISPUTE_FEE = 1500
+DISPUTE_CLOSED = ("won", "lost", "warning_closed")
+EVIDENCE_FIELDS = (
+    "customer_email_address",
+    "customer_name",
+    "product_description",
+    "refund_refusal_explanation",
+    "shipping_carrier",
+    "shipping_tracking_number",
+    "uncategorized_text",
+)
+
+
+def create_app(localstripe_url: str | None = None) -> FastAPI:
     app = FastAPI()
     store = ConnectStore()
     app.state.store = store
@@ -101,13 +147,25 @@ def create_app() -> FastAPI:
     @app.post("/v1/accounts")
     async def create_account(request: Request) -> JSONResponse:
         def apply(params: dict[str, Any], _account: str | None) -> dict[str, Any]:
+            if params.get("type") not in ("express", "custom", "standard"):
+                raise StripeFailure(400, "Missing required param: type.", param="type")
+            requested = params.get("capabilities") or {}
             account = {
                 "id": _new_id("acct"),
                 "object": "account",
-                "type": params.get("type", "custom"),
+                "type": params["type"],
                 "country": params.get("country", "US"),
                 "metadata": params.get("metadata") or {},
-                "payouts_enabled": True,
+                "capabilities": {name: "inactive" for name in requested},
+                "charges_enabled": False,
+                "payouts_enabled": False,
+                "details_submitted": False,
+                "requirements": {
+                    "currently_due": list(ONBOARDING_REQUIREMENTS),
+                    "eventually_due": list(ONBOARDING_REQUIREMENTS),
+                    "past_due": list(ONBOARDING_REQUIREMENTS),
+                    "disabled_reason": "requirements.past_due",
+                },
                 "created": int(time.time()),
             }
             store.accounts[account["id"]] = account
@@ -119,6 +177,55 @@ def create_app() -> FastAPI:
     async def get_account(account_id: str) -> dict[str, Any]:
         return _found(store.accounts, account_id, "account")
 
+    @app.post("/v1/account_links")
+    async def create_account_link(request: Request) -> JSONResponse:
+        def apply(params: dict[str, Any], _account: str | None) -> dict[str, Any]:
+            for name in ("account", "type"):
+                if not params.get(name):
+                    raise StripeFailure(400, f"Missing required param: {name}.", param=name)
+            if params["account"] not in store.accounts:
+                raise StripeFailure(
+                    400,
+                    f"No such account: '{params['account']}'",
+                    code="resource_missing",
+                    param="account",
+                )
+            if params["type"] not in ("account_onboarding", "account_update"):
+                raise StripeFailure(
+                    400,
+                    "Invalid type: must be one of account_onboarding or account_update",
+                    param="type",
+                )
+            for name in ("refresh_url", "return_url"):
+                if not str(params.get(name, "")).startswith(("https://", "http://")):
+                    raise StripeFailure(400, f"Not a valid URL: {name}", param=name)
+            created = int(time.time())
+            return {
+                "object": "account_link",
+                "created": created,
+                "expires_at": created + ACCOUNT_LINK_SECONDS,
+                "url": f"https://connect.stripe.com/setup/e/{params['account']}/"
+                f"{secrets.token_urlsafe(16)}",
+            }
+
+        return await idempotent(request, apply)
+
+    @app.post("/v1/test/accounts/{account_id}/complete_onboarding")
+    async def complete_onboarding(account_id: str) -> dict[str, Any]:
+        """Test only: the account holder finished Stripe's onboarding pages."""
+        with store.lock:
+            account = _found(store.accounts, account_id, "account")
+            account["capabilities"] = {name: "active" for name in account["capabilities"]}
+            account |= {"charges_enabled": True, "payouts_enabled": True}
+            account["details_submitted"] = True
+            account["requirements"] = {
+                "currently_due": [],
+                "eventually_due": [],
+                "past_due": [],
+                "disabled_reason": None,
+            }
+            return json.loads(json.dumps(account))
+
     @app.post("/v1/transfers")
     async def create_transfer(request: Request) -> JSONResponse:
         def apply(params: dict[str, Any], _account: str | None) -> dict[str, Any]:
@@ -129,6 +236,15 @@ def create_app() -> FastAPI:
                     400,
                     f"No such destination: '{destination}'",
                     code="resource_missing",
+                    param="destination",
+                )
+            capabilities = store.accounts[destination].get("capabilities") or {}
+            if capabilities.get("transfers") != "active":
+                raise StripeFailure(
+                    400,
+                    "Your destination account needs to have at least one of the following "
+                    "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                    code="insufficient_capabilities_for_transfer",
                     param="destination",
                 )
             transfer = {
@@ -207,8 +323,30 @@ def create_app() -> FastAPI:
             amount, currency = _money(params)
             if account is not None and account not in store.accounts:
                 raise StripeFailure(403, f"No such account: '{account}'", code="account_invalid")
+            if account is not None and not store.accounts[account]["payouts_enabled"]:
+                raise StripeFailure(
+                    400,
+                    "Payouts have been disabled on the connected account. Check the connected "
+                    "account's status to see if any additional information needs to be "
+                    "provided, or if payouts have been disabled for another reason.",
+                    code="payouts_not_allowed",
+                )
             bank_account = params.get("destination") or "ba_default"
+            method = params.get("method", "standard")
+            if method not in ("standard", "instant"):
+                raise StripeFailure(
+                    400, "Invalid method: must be one of standard or instant", param="method"
+                )
+            if method == "instant" and not bank_account.startswith("ba_instant"):
+                raise StripeFailure(
+                    400,
+                    "This card is not eligible for Instant Payouts. Try a debit card from a "
+                    "supported bank.",
+                    code="instant_payouts_unsupported",
+                    param="destination",
+                )
             failed = bank_account.startswith("ba_fail")
+            now = int(time.time())
             payout = {
                 "id": _new_id("po"),
                 "object": "payout",
@@ -221,8 +359,9 @@ def create_app() -> FastAPI:
                 "failure_code": "account_closed" if failed else None,
                 "failure_message": "The bank account has been closed." if failed else None,
                 "type": "bank_account",
-                "created": int(time.time()),
-                "arrival_date": int(time.time()),
+                "method": method,
+                "created": now,
+                "arrival_date": now if method == "instant" else now + STANDARD_ARRIVAL_SECONDS,
             }
             store.payouts[payout["id"]] = payout | {"_account": account}
             if not failed:
@@ -245,23 +384,7 @@ def create_app() -> FastAPI:
         return _public(payout)
 
     # Test-only routes for what Stripe does on its own, later: the bank pays a payout out or
-    # returns it, and accounts made before they were created here.
-
-    @app.post("/_test/accounts/{account_id}")
-    async def ensure_account(account_id: str) -> dict[str, Any]:
-        """An account under an id of our choosing (Stripe never lets one choose)."""
-        with store.lock:
-            if account_id not in store.accounts:
-                store.accounts[account_id] = {
-                    "id": account_id,
-                    "object": "account",
-                    "type": "custom",
-                    "country": "US",
-                    "metadata": {},
-                    "payouts_enabled": True,
-                    "created": int(time.time()),
-                }
-            return store.accounts[account_id]
+    # returns it.
 
     @app.post("/_test/payouts/{payout_id}/paid")
     async def payout_paid(payout_id: str) -> dict[str, Any]:
@@ -306,18 +429,150 @@ def create_app() -> FastAPI:
         params = query(request)
         account = request.headers.get("Stripe-Account")
         created = params.get("created") or {}
+        expand = "data.source" in (params.get("expand") or [])
         rows = [
-            row
+            dict(row, source=store.sources[row["source"]]) if expand else row
             for row in store.balance
             if row["_account"] == account
-            and row["created"] >= int(created.get("gte", 0))
+        ]
+        if localstripe_url and account is None:
+            rows += await _localstripe_transactions(request, expand)
+        rows = [
+            row
+            for row in sorted(rows, key=lambda row: row["created"])
+            if row["created"] >= int(created.get("gte", 0))
             and ("lt" not in created or row["created"] < int(created["lt"]))
         ]
-        page = _page("/v1/balance_transactions", rows, params)
-        if "data.source" in (params.get("expand") or []):
-            for row in page["data"]:
-                row["source"] = store.sources[row["source"]]
-        return page
+        return _page("/v1/balance_transactions", rows, params)
+
+    async def _localstripe_transactions(request: Request, expand: bool) -> list[dict[str, Any]]:
+        """Every balance transaction localstripe holds (all pages), sources expanded."""
+        rows: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": 100} | ({"expand[]": "data.source"} if expand else {})
+        async with _localstripe(request) as client:
+            while True:
+                page = (await client.get("/v1/balance_transactions", params=params)).json()
+                rows += page["data"]
+                if not page.get("has_more") or not page["data"]:
+                    break
+                params["starting_after"] = page["data"][-1]["id"]
+            if expand:
+                await _with_intent_metadata(client, rows)
+        return rows
+
+    async def _with_intent_metadata(client: httpx.AsyncClient, rows: list[dict[str, Any]]) -> None:
+        """Stripe copies a PaymentIntent's metadata to the charge it creates when it is
+        confirmed; localstripe does not, so the charges get it here."""
+        intents: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            source = row.get("source")
+            if not isinstance(source, dict) or source.get("object") != "charge":
+                continue
+            intent = source.get("payment_intent")
+            if source.get("metadata") or not intent:
+                continue
+            if intent not in intents:
+                intents[intent] = (await client.get(f"/v1/payment_intents/{intent}")).json()
+            source["metadata"] = intents[intent].get("metadata") or {}
+
+    def _localstripe(request: Request) -> httpx.AsyncClient:
+        assert localstripe_url, "disputes need localstripe's charges"
+        auth = {"Authorization": request.headers.get("Authorization", "")}
+        return httpx.AsyncClient(base_url=localstripe_url, headers=auth, timeout=10)
+
+    # Disputes: the cardholder's bank (test-only endpoints), then Stripe's API.
+
+    @app.post("/_test/disputes")
+    async def open_dispute(request: Request) -> dict[str, Any]:
+        params = _unflatten(parse_qsl((await request.body()).decode()))
+        async with _localstripe(request) as client:
+            answer = await client.get(f"/v1/payment_intents/{params.get('payment_intent')}")
+        if answer.status_code != 200:
+            raise StripeFailure(answer.status_code, answer.json()["error"]["message"])
+        intent = answer.json()
+        charge = intent.get("latest_charge")
+        amount = int(params.get("amount", intent["amount"]))
+        now = int(time.time())
+        dispute = {
+            "id": _new_id("du"),
+            "object": "dispute",
+            "amount": amount,
+            "balance_transactions": [],
+            "charge": charge["id"] if isinstance(charge, dict) else charge,
+            "payment_intent": intent["id"],
+            "created": now,
+            "currency": intent["currency"],
+            "evidence": dict.fromkeys(EVIDENCE_FIELDS),
+            "evidence_details": {
+                "due_by": now + 7 * 86400,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": False,
+            "livemode": False,
+            "metadata": {},
+            "reason": params.get("reason", "fraudulent"),
+            "status": "needs_response",
+        }
+        with store.lock:
+            store.disputes[dispute["id"]] = dispute
+            _dispute_funds(store, dispute, -amount, DISPUTE_FEE, "dispute")
+        return _dispute_answer(dispute)
+
+    @app.post("/_test/disputes/{dispute_id}/decide")
+    async def decide_dispute(request: Request, dispute_id: str) -> dict[str, Any]:
+        params = _unflatten(parse_qsl((await request.body()).decode()))
+        outcome = params.get("outcome")
+        with store.lock:
+            dispute = _found(store.disputes, dispute_id, "dispute")
+            if outcome not in ("won", "lost") or dispute["status"] in DISPUTE_CLOSED:
+                raise StripeFailure(400, f"cannot decide {outcome} on a {dispute['status']}")
+            dispute["status"] = outcome
+            if outcome == "won":
+                _dispute_funds(store, dispute, dispute["amount"], 0, "dispute_reversal")
+        return _dispute_answer(dispute)
+
+    @app.get("/v1/disputes")
+    async def list_disputes(request: Request) -> dict[str, Any]:
+        rows = sorted(store.disputes.values(), key=lambda dispute: dispute["created"])
+        return _page("/v1/disputes", rows, query(request))
+
+    @app.get("/v1/disputes/{dispute_id}")
+    async def get_dispute(dispute_id: str) -> dict[str, Any]:
+        return _dispute_answer(_found(store.disputes, dispute_id, "dispute"))
+
+    @app.post("/v1/disputes/{dispute_id}")
+    async def update_dispute(request: Request, dispute_id: str) -> JSONResponse:
+        def apply(params: dict[str, Any], _account: str | None) -> dict[str, Any]:
+            dispute = _open_dispute(store, dispute_id)
+            evidence = params.get("evidence") or {}
+            unknown = sorted(set(evidence) - set(EVIDENCE_FIELDS))
+            if unknown:
+                raise StripeFailure(
+                    400, f"Received unknown parameter: evidence[{unknown[0]}]", param="evidence"
+                )
+            dispute["evidence"].update(evidence)
+            dispute["evidence_details"]["has_evidence"] = any(dispute["evidence"].values())
+            if params.get("submit") == "true":
+                dispute["evidence_details"]["submission_count"] += 1
+                dispute["status"] = (
+                    "warning_under_review"
+                    if dispute["status"].startswith("warning")
+                    else "under_review"
+                )
+            return _dispute_answer(dispute)
+
+        return await idempotent(request, apply)
+
+    @app.post("/v1/disputes/{dispute_id}/close")
+    async def close_dispute(request: Request, dispute_id: str) -> JSONResponse:
+        def apply(_params: dict[str, Any], _account: str | None) -> dict[str, Any]:
+            dispute = _open_dispute(store, dispute_id)
+            dispute["status"] = "lost"
+            return _dispute_answer(dispute)
+
+        return await idempotent(request, apply)
 
     return app
 
@@ -333,6 +588,55 @@ PAYOUT_FAILURES = {
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if not key.startswith("_")}
+
+
+def _open_dispute(store: ConnectStore, dispute_id: str) -> dict[str, Any]:
+    """A dispute that can still be answered: Stripe refuses evidence or a close once the
+    dispute is closed (or a response is under review)."""
+    dispute = _found(store.disputes, dispute_id, "dispute")
+    if dispute["status"] in DISPUTE_CLOSED:
+        raise StripeFailure(
+            400, f"This dispute is already closed ({dispute['status']}); it cannot be updated."
+        )
+    if dispute["status"] in ("under_review", "warning_under_review"):
+        raise StripeFailure(400, "This dispute's evidence has already been submitted.")
+    return dispute
+
+
+def _dispute_funds(
+    store: ConnectStore, dispute: dict[str, Any], amount: int, fee: int, category: str
+) -> None:
+    """A withdrawal (negative) or reinstatement of the dispute's money: an ``adjustment``
+    balance transaction on the platform, listed on the dispute too."""
+    store.sources[dispute["id"]] = dispute
+    row = {
+        "id": _new_id("txn"),
+        "object": "balance_transaction",
+        "amount": amount,
+        "currency": dispute["currency"],
+        "fee": fee,
+        "fee_details": (
+            [{"amount": fee, "currency": dispute["currency"], "type": "stripe_fee"}] if fee else []
+        ),
+        "net": amount - fee,
+        "type": "adjustment",
+        "reporting_category": category,
+        "source": dispute["id"],
+        "status": "available",
+        "created": int(time.time()),
+        "_account": None,
+    }
+    store.balance.append(row)
+    dispute["balance_transactions"].append(row)
+
+
+def _dispute_answer(dispute: dict[str, Any]) -> dict[str, Any]:
+    answer = json.loads(json.dumps(dispute))
+    answer["balance_transactions"] = [
+        {key: value for key, value in row.items() if not key.startswith("_")}
+        for row in answer["balance_transactions"]
+    ]
+    return answer
 
 
 def _money(params: dict[str, Any]) -> tuple[int, str]:
@@ -403,19 +707,23 @@ def _page(url: str, rows: list[dict[str, Any]], params: dict[str, Any]) -> dict[
 
 
 def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """``metadata[payout_id]=x&expand[0]=y`` → ``{"metadata": {"payout_id": "x"},
-    "expand": ["y"]}`` (Stripe's form encoding, one level of nesting is all we need)."""
+    """``metadata[payout_id]=x&expand[0]=y&capabilities[transfers][requested]=true`` →
+    ``{"metadata": {"payout_id": "x"}, "expand": ["y"], "capabilities": {"transfers":
+    {"requested": "true"}}}`` (Stripe's form encoding; a list holds values, not objects)."""
     params: dict[str, Any] = {}
     for key, value in pairs:
-        match = re.fullmatch(r"([^\[]+)\[([^\]]*)\]", key)
-        if match is None:
-            params[key] = value
+        name = key.split("[", 1)[0]
+        inner = re.findall(r"\[([^\]]*)\]", key)
+        if not inner:
+            params[name] = value
             continue
-        name, inner = match.groups()
-        if inner.isdigit() or inner == "":
+        if inner[0].isdigit() or inner[0] == "":
             params.setdefault(name, []).append(value)
-        else:
-            params.setdefault(name, {})[inner] = value
+            continue
+        node = params.setdefault(name, {})
+        for part in inner[:-1]:
+            node = node.setdefault(part, {})
+        node[inner[-1]] = value
     return params
 
 
@@ -423,8 +731,23 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
+async def onboarded_account(base_url: str, api_key: str) -> str:
+    """A connected account made on the fake and onboarded at once, as a test needs one
+    that can take transfers and payouts; its id."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as client:
+        made = await client.post(
+            "/v1/accounts", data={"type": "express", "capabilities[transfers][requested]": "true"}
+        )
+        account_id = made.raise_for_status().json()["id"]
+        onboarded = await client.post(f"/v1/test/accounts/{account_id}/complete_onboarding")
+        onboarded.raise_for_status()
+    return account_id
+
+
 @contextmanager
-def serve_fake_connect() -> Iterator[str]:
-    """Serve the fake over HTTP for the block; yields its base URL."""
-    with serve_app(create_app(), "fake Stripe Connect") as url:
+def serve_fake_connect(localstripe_url: str | None = None) -> Iterator[str]:
+    """Serve the fake over HTTP for the block; yields its base URL. With localstripe's URL
+    it also serves disputes on localstripe's charges."""
+    with serve_app(create_app(localstripe_url), "fake Stripe Connect") as url:
         yield url

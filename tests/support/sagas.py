@@ -35,8 +35,11 @@ from workflows.subscription.steps import initial_state
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 
-def add_connected_account(engine: Engine, tenant_id: str, bank_account: str = "ba_ok") -> str:
-    """A sandbox connected account of the tenant paying out to ``bank_account``; its id."""
+def add_connected_account(
+    engine: Engine, tenant_id: str, bank_account: str = "ba_ok", **standing: Any
+) -> str:
+    """A sandbox connected account of the tenant paying out to ``bank_account`` (``standing``:
+    what its provider says of it, e.g. ``payouts_enabled=False``); its id."""
     account_id = new_account_id()
     with Session(engine) as session, session.begin():
         session.add(
@@ -47,6 +50,7 @@ def add_connected_account(engine: Engine, tenant_id: str, bank_account: str = "b
                 provider="sandbox",
                 bank_account=bank_account,
                 created_at=datetime.now(UTC),
+                **standing,
             )
         )
     return account_id

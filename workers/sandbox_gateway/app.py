@@ -50,7 +50,7 @@ def create_app(
     app.state.store, app.state.faults = store, fault_injector
     _install_error_handlers(app)
     app.include_router(charge_routes.router(routing, public_url))
-    app.include_router(connect_routes.router(routing))
+    app.include_router(connect_routes.router(routing, public_url))
     app.include_router(late.router(routing, webhooks))
 
     @app.get("/healthz")

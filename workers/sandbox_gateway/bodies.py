@@ -89,6 +89,24 @@ class CreatePayout(RequestBody):
     destination: AccountId
     bank_account: StrictStr
     reference: Reference
+    method: Literal["standard", "instant"] = "standard"
+
+    def idempotency_payload(self) -> dict:
+        """``method`` only when instant, so a request from before the field existed keeps
+        the fingerprint it was stored under."""
+        return self.model_dump(
+            mode="json", exclude=None if self.method == "instant" else {"method"}
+        )
+
+
+class CreateAccount(RequestBody):
+    reference: Reference  # the merchant's account id
+
+
+class CreateAccountLink(RequestBody):
+    account: AccountId
+    refresh_url: Annotated[str, Field(min_length=1, max_length=2000)]
+    return_url: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class EmptyBody(RequestBody):

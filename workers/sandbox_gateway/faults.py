@@ -13,7 +13,15 @@ from pydantic import ConfigDict
 from pydantic import Field
 
 Operation = Literal[
-    "charge", "capture", "void", "refund", "confirm", "transfer", "transfer_reversal", "payout"
+    "charge",
+    "capture",
+    "void",
+    "refund",
+    "confirm",
+    "transfer",
+    "transfer_reversal",
+    "payout",
+    "account",
 ]
 
 

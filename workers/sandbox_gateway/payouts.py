@@ -6,11 +6,19 @@ amount (402 ``balance_insufficient``, ``balance``). Then the bank decides (``tok
 ``ba_payoutFails`` ends ``failed`` (``account_closed``), stored and answered 200 like a real
 processor's failed payout, moving nothing; any other token ends ``paid`` and writes a ``payout``
 balance transaction of the destination's balance (``account`` = the destination).
+
+An account the gateway made must have onboarded (``accounts``: 400 ``payouts_not_allowed``);
+an instant payout needs a bank account that takes them (``tokens``: 400
+``instant_payouts_unsupported``). A standard payout arrives two days after it is made, an
+instant one at once (``arrival_date``).
 """
 
 import logging
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
+from workers.sandbox_gateway import accounts
 from workers.sandbox_gateway import balance
 from workers.sandbox_gateway import ledger
 from workers.sandbox_gateway import lists
@@ -26,6 +34,7 @@ from workers.sandbox_gateway.store import Tx
 log = logging.getLogger("sandbox_gateway")
 
 PAID, FAILED = "paid", "failed"
+STANDARD_ARRIVAL = timedelta(days=2)
 
 
 def render(payout: Payout) -> dict[str, Any]:
@@ -41,12 +50,25 @@ def render(payout: Payout) -> dict[str, Any]:
         "failure_code": payout.failure_code,
         "failure_message": payout.failure_message,
         "created": payout.created,
+        "method": payout.method,
+        "arrival_date": _arrival(payout).isoformat(),
     }
+
+
+def _arrival(payout: Payout) -> datetime:
+    made = datetime.fromisoformat(payout.created)
+    return made if payout.method == "instant" else made + STANDARD_ARRIVAL
 
 
 def create(tx: Tx, body: CreatePayout) -> Answer:
     if not tokens.looks_like_bank_account(body.bank_account):
         raise invalid_request("invalid_bank_account", "bank_account must be a ba_ token")
+    accounts.require_payouts(tx, body.destination)
+    if body.method == "instant" and not tokens.takes_instant_payouts(body.bank_account):
+        raise invalid_request(
+            "instant_payouts_unsupported",
+            "This bank account is not eligible for Instant Payouts. Try a standard payout.",
+        )
     balance.require(tx, body.amount, body.currency, account=body.destination)
     payout = Payout(id=new_id("pout"), status=PAID, **body.model_dump())
     refusal = tokens.FAILING_BANK_ACCOUNTS.get(body.bank_account)

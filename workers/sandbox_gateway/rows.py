@@ -98,6 +98,7 @@ class Payout:
     failure_code: str | None = None
     failure_message: str | None = None
     created: str = field(default_factory=now_iso)
+    method: str = "standard"
 
 
 @dataclass
@@ -116,3 +117,15 @@ class BalanceTransaction:
     payment_id: str | None
     account: str | None
     created: str = field(default_factory=now_iso)
+
+
+@dataclass
+class Account:
+    TABLE: ClassVar[str] = "accounts"
+    id: str
+    reference: str
+    onboarded: bool = False
+    created: str = field(default_factory=now_iso)
+
+    def __post_init__(self) -> None:
+        self.onboarded = bool(self.onboarded)  # SQLite stores 0/1

@@ -72,10 +72,18 @@ CREATE TABLE IF NOT EXISTS payouts (
     reference TEXT NOT NULL,
     failure_code TEXT,
     failure_message TEXT,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    method TEXT NOT NULL DEFAULT 'standard'  -- standard, instant
 );
 CREATE INDEX IF NOT EXISTS payouts_by_reference ON payouts (reference);
 CREATE INDEX IF NOT EXISTS payouts_by_destination ON payouts (destination, currency);
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,       -- acct_<hex>
+    reference TEXT NOT NULL,   -- the merchant's account id
+    onboarded INTEGER NOT NULL DEFAULT 0,  -- 1: payouts (and charges) enabled
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS accounts_by_reference ON accounts (reference);
 CREATE TABLE IF NOT EXISTS balance_transactions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the list's order and pagination cursor
     id TEXT NOT NULL UNIQUE,   -- txn_<hex>
@@ -113,8 +121,12 @@ CREATE TABLE IF NOT EXISTS applications (
 
 
 def create_or_upgrade(conn: sqlite3.Connection) -> None:
-    """Create missing tables; give a charges table of an older file its ``fee`` column."""
+    """Create missing tables; give tables of an older file their newer columns (charges'
+    ``fee``, payouts' ``method``)."""
     conn.executescript(SCHEMA)
     columns = {row[1] for row in conn.execute("PRAGMA table_info(charges)")}
     if "fee" not in columns:
         conn.execute("ALTER TABLE charges ADD COLUMN fee INTEGER NOT NULL DEFAULT 0")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(payouts)")}
+    if "method" not in columns:
+        conn.execute("ALTER TABLE payouts ADD COLUMN method TEXT NOT NULL DEFAULT 'standard'")

@@ -4,6 +4,8 @@ Add a row to ``TOKENS`` to add a behaviour; anything ``tok_``/``pm_``-prefixed t
 listed is ``token_not_found``, and anything else (a PAN, say) is ``invalid_payment_method``.
 Bank accounts (payouts): any well-formed ``ba_`` token is paid, except those in
 ``FAILING_BANK_ACCOUNTS``; anything else (an account number, say) is ``invalid_bank_account``.
+Only bank accounts starting ``ba_instant`` take instant payouts (as only some debit cards and
+banks do at Stripe); an instant payout to any other is ``instant_payouts_unsupported``.
 """
 
 import re
@@ -88,6 +90,10 @@ def lookup(payment_method: str) -> Token | None:
 def refund_fails(payment_method: str) -> bool:
     token = lookup(payment_method)
     return token is not None and token.behaviour is Behaviour.REFUND_FAILS
+
+
+def takes_instant_payouts(bank_account: str) -> bool:
+    return bank_account.startswith("ba_instant")
 
 
 def looks_like_bank_account(bank_account: str) -> bool:

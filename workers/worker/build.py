@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.billing import BillingActivities
 from activities.circuit_breaker import CircuitBreaker
+from activities.disputes import DisputeActivities
 from activities.installments import InstallmentActivities
 from activities.ledger import LedgerActivities
 from activities.payouts import PayoutActivities
@@ -65,6 +66,7 @@ def worker_activities(
     installments = InstallmentActivities(engine)
     subscriptions = SubscriptionActivities(engine)
     settlements = SettlementActivities(engine)
+    disputes = DisputeActivities(engine, providers)
     return [
         fraud.screen_payment,
         ledger.record_payment,
@@ -93,6 +95,9 @@ def worker_activities(
         subscriptions.record_subscription,
         settlements.recorded_refund,
         settlements.recorded_payout,
+        disputes.sync_dispute,
+        disputes.submit_dispute_evidence,
+        disputes.accept_dispute,
     ]
 
 

@@ -52,6 +52,7 @@ class PayoutSteps:
             account_id=payout.account_id,
             amount=payout.amount or 0,
             currency=payout.currency,
+            method=payout.method,
             created_at=now,
             updated_at=now,
         )
@@ -59,6 +60,7 @@ class PayoutSteps:
         self.rejection: dict | None = None
         self.done = False  # the final state is stored (or the payout was rejected)
         self._bank_account = ""
+        self._destination = payout.account_id
         self._transfer_outstanding = False
 
     async def reserve(self) -> bool:
@@ -77,11 +79,13 @@ class PayoutSteps:
         self.state.updated_at = max(self.state.updated_at, admitted.updated_at)
         self._touch()
         self._bank_account = admission.bank_account
+        # The provider's id of the account; ours for accounts made before providers made them.
+        self._destination = admission.provider_account or self.payout.account_id
         self.log.ran(reserve_payout, started, "succeeded", f"reserved {admitted.amount}")
         return True
 
     async def transfer(self) -> None:
-        command = self._command(TransferCommand, "transfer", destination=self.payout.account_id)
+        command = self._command(TransferCommand, "transfer", destination=self._destination)
         result = await self._call(transfer_to_connected_account, command)
         self.state.transfer_reference = result.reference
         self._transfer_outstanding = True
@@ -92,11 +96,13 @@ class PayoutSteps:
         command = self._command(
             PayoutCommand,
             "payout",
-            destination=self.payout.account_id,
+            destination=self._destination,
             bank_account=self._bank_account,
+            method=self.payout.method,
         )
         result = await self._call(pay_out_to_bank, command)
         self.state.payout_reference = result.reference
+        self.state.arrival_date = result.arrival_date
         if result.status != "paid":
             bank = self.state.steps[-1]
             bank.outcome, bank.detail = "failed", f"{result.failure_code}: {result.reference}"

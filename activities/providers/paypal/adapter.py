@@ -38,12 +38,19 @@ from activities.providers.paypal.events import verified_event
 from activities.providers.paypal.http import PayPalHttp
 from activities.providers.paypal.http import minor_units
 from activities.providers.paypal.http import paypal_amount
+from schemas.disputes import DisputeActionCommand
+from schemas.disputes import DisputeStatus
+from schemas.disputes import ProviderDispute
+from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
 from schemas.provider import CustomerAction
+from schemas.provider import OnboardingLink
+from schemas.provider import OnboardingLinkCommand
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
+from schemas.provider import ProviderAccount
 from schemas.provider import ProviderTransaction
 from schemas.provider import RefundCommand
 from schemas.provider import RefundResult
@@ -208,6 +215,15 @@ class PayPalProvider(ClosedOnExit):
     async def payout(self, command: PayoutCommand) -> PayoutResult:
         _unsupported("payout")
 
+    async def create_account(self, command: AccountCommand) -> ProviderAccount:
+        _unsupported("create_account")
+
+    async def retrieve_account(self, reference: str) -> ProviderAccount:
+        _unsupported("retrieve_account")
+
+    async def onboarding_link(self, command: OnboardingLinkCommand) -> OnboardingLink:
+        _unsupported("onboarding_link")
+
     async def find_transfer(self, payout_id: str) -> TransferResult | None:
         _unsupported("find_transfer")
 
@@ -220,6 +236,23 @@ class PayPalProvider(ClosedOnExit):
         _unsupported("list_transactions")
 
     # Webhooks.
+
+    # Disputes (the Disputes API: a case names the disputed capture, not the order).
+
+    async def retrieve_dispute(self, reference: str) -> ProviderDispute:
+        return _dispute(await self._http.get("retrieve_dispute", _dispute_path(reference)))
+
+    async def submit_dispute_evidence(self, command: DisputeActionCommand) -> ProviderDispute:
+        # PayPal takes evidence as uploaded documents (multipart ``provide-evidence``).
+        _unsupported("submit_dispute_evidence")
+
+    async def accept_dispute(self, command: DisputeActionCommand) -> ProviderDispute:
+        """``accept-claim``: the case closes in the buyer's favour (PayPal refunds them)."""
+        log.info("dispute %s: accept", command.provider_reference)
+        url = _dispute_path(command.provider_reference, "accept-claim")
+        note = {"note": "The merchant accepts the claim."}
+        await self._http.post("accept_dispute", url, note, command.idempotency_key)
+        return await self.retrieve_dispute(command.provider_reference)
 
     async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         return await verified_event(self._http, headers, body, self._webhook_id)
@@ -248,6 +281,45 @@ class PayPalProvider(ClosedOnExit):
             body["custom_id"] = custom_id
         url = url_path("v2", "payments", "captures", capture["id"], "refund")
         return await self._http.post(operation, url, body, request_id)
+
+
+def _dispute_path(dispute_id: str, *action: str) -> str:
+    return url_path("v1", "customer", "disputes", dispute_id, *action)
+
+
+# A resolved case, by its outcome, in Stripe's words (the merchant's side of it).
+_OUTCOMES = {
+    "RESOLVED_SELLER_FAVOUR": DisputeStatus.WON,
+    "CANCELED_BY_BUYER": DisputeStatus.WON,
+    "DENIED": DisputeStatus.WON,
+}
+_OPEN = {
+    "OPEN": DisputeStatus.NEEDS_RESPONSE,
+    "WAITING_FOR_SELLER_RESPONSE": DisputeStatus.NEEDS_RESPONSE,
+    "WAITING_FOR_BUYER_RESPONSE": DisputeStatus.UNDER_REVIEW,
+    "UNDER_REVIEW": DisputeStatus.UNDER_REVIEW,
+}
+
+
+def _dispute(data: dict[str, Any]) -> ProviderDispute:
+    """A PayPal case: no balance movements are listed with it (its money is not booked)."""
+    disputed = (data.get("disputed_transactions") or [{}])[0]
+    amount = data.get("dispute_amount") or disputed.get("gross_amount") or {}
+    if data.get("status") == "RESOLVED":
+        outcome = (data.get("dispute_outcome") or {}).get("outcome_code")
+        status = _OUTCOMES.get(outcome or "", DisputeStatus.LOST)
+    else:
+        status = _OPEN.get(data.get("status") or "", DisputeStatus.NEEDS_RESPONSE)
+    due = data.get("seller_response_due_date")
+    return ProviderDispute(
+        reference=data["dispute_id"],
+        charge_reference=disputed.get("seller_transaction_id"),
+        amount=minor_units(amount),
+        currency=amount.get("currency_code", ""),
+        reason=data.get("reason"),
+        status=status,
+        evidence_due_by=datetime.fromisoformat(due) if isinstance(due, str) else None,
+    )
 
 
 def _unsupported(operation: str) -> NoReturn:

@@ -16,6 +16,7 @@ PAYMENT.CAPTURE.COMPLETED       payment_captured    order id (related_ids)
 PAYMENT.CAPTURE.DENIED          payment_failed      order id (related_ids)
 PAYMENT.CAPTURE.REFUNDED        refund_succeeded    refund id (ours: custom_id)
 CUSTOMER.DISPUTE.CREATED        dispute_opened      dispute id
+CUSTOMER.DISPUTE.UPDATED        dispute_updated     dispute id
 CUSTOMER.DISPUTE.RESOLVED       dispute_closed      dispute id
 anything else                   ignored             resource id
 """
@@ -54,6 +55,7 @@ KINDS: dict[str, ProviderEventKind] = {
     "PAYMENT.CAPTURE.DENIED": "payment_failed",
     "PAYMENT.CAPTURE.REFUNDED": "refund_succeeded",
     "CUSTOMER.DISPUTE.CREATED": "dispute_opened",
+    "CUSTOMER.DISPUTE.UPDATED": "dispute_updated",
     "CUSTOMER.DISPUTE.RESOLVED": "dispute_closed",
 }
 
@@ -162,8 +164,10 @@ def _dispute_fields(dispute: dict[str, Any]) -> dict[str, Any]:
     id) and ``custom_id`` (our tenant)."""
     outcome = (dispute.get("dispute_outcome") or {}).get("outcome_code")
     disputed = (dispute.get("disputed_transactions") or [{}])[0]
+    reference = dispute.get("dispute_id") or dispute.get("id")
     return {
-        "object_reference": dispute.get("dispute_id") or dispute.get("id"),
+        "object_reference": reference,
+        "dispute_reference": reference,
         "payment_id": disputed.get("invoice_number") or None,
         "tenant_id": disputed.get("custom") or None,
         "detail": outcome or dispute.get("reason"),

@@ -41,14 +41,14 @@ class GatewayHttp:
         )
 
     async def post(
-        self, operation: str, url: str, body: dict[str, Any], idempotency_key: str
+        self, operation: str, url: str, body: dict[str, Any], idempotency_key: str | None
     ) -> dict[str, Any]:
         """A money-moving POST carrying ``idempotency_key``: retried with the same key after
-        ``OutcomeUnknown``, it can never apply twice."""
+        ``OutcomeUnknown``, it can never apply twice. None only for what creates nothing
+        that lasts (an onboarding link: single use, expiring in minutes)."""
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
         try:
-            response = await self._client.post(
-                url, json=body, headers={"Idempotency-Key": idempotency_key}
-            )
+            response = await self._client.post(url, json=body, headers=headers)
         except httpx.TransportError as e:
             if not may_have_applied(e, mutating=True):
                 raise _unreachable(operation, e) from e

@@ -39,19 +39,26 @@ from activities.providers.errors import declined
 from activities.providers.errors import invalid_request
 from activities.providers.errors import outcome_unknown
 from activities.providers.errors import timezone_aware
-from activities.providers.stripe.events import _moment
 from activities.providers.stripe.events import verified_event
 from activities.providers.stripe.http import PAGE_SIZE
 from activities.providers.stripe.http import StripeHttp
 from activities.providers.stripe.http import get
 from activities.providers.stripe.http import idempotent
 from activities.providers.stripe.http import post
+from schemas.disputes import DisputeActionCommand
+from schemas.disputes import DisputeFunds
+from schemas.disputes import DisputeStatus
+from schemas.disputes import ProviderDispute
+from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
 from schemas.provider import CustomerAction
+from schemas.provider import OnboardingLink
+from schemas.provider import OnboardingLinkCommand
 from schemas.provider import PayoutCommand
 from schemas.provider import PayoutResult
+from schemas.provider import ProviderAccount
 from schemas.provider import ProviderTransaction
 from schemas.provider import RefundCommand
 from schemas.provider import RefundResult
@@ -243,14 +250,47 @@ class StripeProvider(ClosedOnExit):
         return _transfer(reversal["transfer"])
 
     async def payout(self, command: PayoutCommand) -> PayoutResult:
-        log.info("payout %s", describe(command))
+        log.info("payout %s (%s)", describe(command), command.method)
         params = _payout_money(command, command.bank_account)
+        if command.method == "instant":
+            # Only then: a standard payout's parameters stay what a retry under its key sent.
+            params["method"] = "instant"
         options: stripe.RequestOptions = {
             "idempotency_key": command.idempotency_key,
             "stripe_account": command.destination,  # the connected account pays out
         }
         call = self._connect.v1.payouts.create_async(params, options)
         return _payout(await post("payout", call), command.destination)
+
+    async def create_account(self, command: AccountCommand) -> ProviderAccount:
+        """An Express account that can receive transfers; Stripe collects what it needs to
+        know (identity, bank account) on its own onboarding pages."""
+        log.info("create account %s of %s", command.account_id, command.tenant_id)
+        params: dict[str, Any] = {
+            "type": "express",
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": _metadata(account_id=command.account_id, tenant_id=command.tenant_id),
+        }
+        call = self._connect.v1.accounts.create_async(params, idempotent(command))
+        return _account(await post("create_account", call))
+
+    async def retrieve_account(self, reference: str) -> ProviderAccount:
+        return _account(
+            await get("retrieve_account", self._connect.v1.accounts.retrieve_async(reference))
+        )
+
+    async def onboarding_link(self, command: OnboardingLinkCommand) -> OnboardingLink:
+        """An Account Link: single use, expires within minutes, so it is never stored."""
+        params = {
+            "account": command.reference,
+            "type": "account_onboarding",
+            "refresh_url": command.refresh_url,
+            "return_url": command.return_url,
+        }
+        link = await post("onboarding_link", self._connect.v1.account_links.create_async(params))
+        return OnboardingLink(
+            url=link["url"], expires_at=datetime.fromtimestamp(link["expires_at"], UTC)
+        )
 
     async def find_transfer(self, payout_id: str) -> TransferResult | None:
         found = await self._http.newest(
@@ -278,13 +318,39 @@ class StripeProvider(ClosedOnExit):
         )
         return None if found is None else _payout(found, account)
 
+    # Disputes.
+
+    async def retrieve_dispute(self, reference: str) -> ProviderDispute:
+        disputes = self._stripe.v1.disputes
+        return _dispute(await get("retrieve_dispute", disputes.retrieve_async(reference)))
+
+    async def submit_dispute_evidence(self, command: DisputeActionCommand) -> ProviderDispute:
+        assert command.evidence is not None, "evidence to submit"
+        log.info(
+            "dispute %s: evidence (submit=%s)", command.provider_reference, command.evidence.submit
+        )
+        params: dict[str, Any] = {
+            "evidence": command.evidence.fields(),
+            "submit": command.evidence.submit,
+        }
+        disputes = self._stripe.v1.disputes
+        call = disputes.update_async(command.provider_reference, params, idempotent(command))
+        return _dispute(await post("submit_dispute_evidence", call))
+
+    async def accept_dispute(self, command: DisputeActionCommand) -> ProviderDispute:
+        log.info("dispute %s: accept", command.provider_reference)
+        disputes = self._stripe.v1.disputes
+        call = disputes.close_async(command.provider_reference, {}, idempotent(command))
+        return _dispute(await post("accept_dispute", call))
+
     # Reconciliation.
 
     async def list_transactions(
         self, created_from: datetime, created_before: datetime
     ) -> list[ProviderTransaction]:
         """The platform's balance transactions in [from, before), oldest first, all pages.
-        Types paysaga does not move (fees, adjustments, …) are left out."""
+        Types paysaga does not move (fees, other adjustments, …) are left out; a dispute's
+        adjustments are kept, named by the dispute."""
         params: dict[str, Any] = {
             "created": {
                 "gte": _timestamp("created_from", created_from),
@@ -452,15 +518,67 @@ def _payout(data: dict[str, Any], account: str) -> PayoutResult:
         failure_code=data.get("failure_code") if failed else None,
         failure_message=data.get("failure_message") if failed else None,
         arrived_at=_moment(data.get("arrival_date")) if data.get("status") == "paid" else None,
+        arrival_date=_moment(data.get("arrival_date")),
     )
 
 
+def _dispute(data: dict[str, Any]) -> ProviderDispute:
+    details = data.get("evidence_details") or {}
+    return ProviderDispute(
+        reference=data["id"],
+        # The payment knows its PaymentIntent; a charge made without one only its charge.
+        charge_reference=data.get("payment_intent") or data.get("charge"),
+        amount=data["amount"],
+        currency=data["currency"].upper(),
+        reason=data.get("reason"),
+        status=DisputeStatus(data["status"]),
+        evidence_due_by=_moment(details.get("due_by")),
+        evidence_submissions=details.get("submission_count") or 0,
+        funds=[
+            DisputeFunds(
+                reference=t["id"],
+                amount=t["amount"],
+                fee=t.get("fee", 0),
+                currency=t["currency"].upper(),
+                created=datetime.fromtimestamp(t["created"], UTC),
+            )
+            for t in data.get("balance_transactions") or []
+        ],
+    )
+
+
+def _account(data: dict[str, Any]) -> ProviderAccount:
+    requirements = data.get("requirements") or {}
+    return ProviderAccount(
+        reference=data["id"],
+        charges_enabled=bool(data.get("charges_enabled")),
+        payouts_enabled=bool(data.get("payouts_enabled")),
+        requirements_due=list(requirements.get("currently_due") or []),
+        disabled_reason=requirements.get("disabled_reason"),
+    )
+
+
+def _moment(timestamp: Any) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int) else None
+
+
 def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
+    source = data.get("source")
+    source = source if isinstance(source, dict) else {"id": source}
+    if _is_dispute_adjustment(data, source):
+        return ProviderTransaction(
+            id=data["id"],
+            type="dispute",
+            amount=data["amount"],
+            fee=data.get("fee", 0),
+            currency=data["currency"].upper(),
+            source=source["id"],
+            reference=source["id"],  # the provider's dispute: ours is derived from it
+            created=datetime.fromtimestamp(data["created"], UTC),
+        )
     kind = _TRANSACTION_TYPES.get(data.get("type", ""))
     if kind is None:
         return None
-    source = data.get("source")
-    source = source if isinstance(source, dict) else {"id": source}
     metadata = source.get("metadata") or {}
     payment_id = metadata.get("payment_id") if kind in ("charge", "refund") else None
     own_id = {"charge": "payment_id", "refund": "refund_id"}.get(kind, "payout_id")
@@ -474,6 +592,14 @@ def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
         reference=metadata.get(own_id),
         payment_id=payment_id,
         created=datetime.fromtimestamp(data["created"], UTC),
+    )
+
+
+def _is_dispute_adjustment(data: dict[str, Any], source: dict[str, Any]) -> bool:
+    """A dispute's withdrawal or reinstatement: an ``adjustment`` whose source is the
+    dispute (reporting category ``dispute`` / ``dispute_reversal``)."""
+    return data.get("type") == "adjustment" and (
+        source.get("object") == "dispute" or str(source.get("id", "")).startswith("dp_")
     )
 
 

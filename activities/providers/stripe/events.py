@@ -14,8 +14,11 @@ Stripe event type                                        ``ProviderEvent.kind``
 ``refund.created/updated/failed``,                       ``refund_succeeded`` / ``refund_failed``
 ``charge.refund.updated``                                (by the refund's status; else ignored)
 ``charge.dispute.created``                               ``dispute_opened``
+``charge.dispute.updated``, ``.funds_withdrawn``,        ``dispute_updated``
+``charge.dispute.funds_reinstated``
 ``charge.dispute.closed``                                ``dispute_closed``
 ``payout.paid`` / ``payout.failed``                      ``payout_paid`` / ``payout_failed``
+``account.updated`` (a connected account's)              ``account_updated``
 anything else                                            ``ignored``
 =======================================================  ==================================
 
@@ -51,6 +54,9 @@ _REFUND_KINDS: dict[str, ProviderEventKind] = {
 }
 _DISPUTE_KINDS: dict[str, ProviderEventKind] = {
     "charge.dispute.created": "dispute_opened",
+    "charge.dispute.updated": "dispute_updated",
+    "charge.dispute.funds_withdrawn": "dispute_updated",
+    "charge.dispute.funds_reinstated": "dispute_updated",
     "charge.dispute.closed": "dispute_closed",
 }
 _PAYOUT_KINDS: dict[str, ProviderEventKind] = {
@@ -114,7 +120,11 @@ def provider_event(event: dict[str, Any]) -> ProviderEvent:
         reference = obj.get("payment_intent") or obj.get("charge") or obj.get("id")
         detail = obj.get("reason") if event_type.endswith("created") else obj.get("status")
         fields |= {"kind": _DISPUTE_KINDS[event_type], "object_reference": reference}
-        fields["detail"] = detail
+        fields |= {"detail": detail, "dispute_reference": obj.get("id")}
+    elif event_type == "account.updated":
+        # A Connect event names the connected account in ``account``; the object is it.
+        reference = event.get("account") or obj.get("id")
+        fields |= {"kind": "account_updated", "object_reference": reference}
     elif event_type in _PAYOUT_KINDS:
         fields |= _amount(obj, obj.get("amount"))
         fields |= {"kind": _PAYOUT_KINDS[event_type], "detail": obj.get("failure_code")}

@@ -25,6 +25,7 @@ from activities.providers.stripe.adapter import StripeProvider
 from schemas.provider import ChargeResult
 from tests.activities.providers.commands import authorize_command
 from tests.support.fake_paypal import FakePayPal
+from tests.support.fake_stripe_connect import onboarded_account
 from tests.support.localstripe import CARD_CHARGE_DECLINED
 from tests.support.localstripe import CARD_OK
 from tests.support.localstripe import CARD_THREE_D_SECURE
@@ -104,6 +105,10 @@ class Subject:
     async def connected_account(self) -> str:
         return f"acct_{uuid.uuid4().hex[:24]}"
 
+    async def complete_onboarding(self, reference: str) -> None:
+        """What the account holder does on the provider's onboarding pages."""
+        raise NotImplementedError
+
     async def fund(self, provider: PaymentProvider, amount: int) -> None:
         """Give the platform balance ``amount`` to transfer (where the server counts it)."""
 
@@ -158,6 +163,9 @@ class SandboxSubject(Subject):
         outcome = {"outcome": "succeed" if succeed else "fail"}
         await self._admin("POST", f"/v1/charges/{charge.reference}/3ds/complete", outcome)
 
+    async def complete_onboarding(self, reference: str) -> None:
+        await self._admin("POST", f"/v1/accounts/{reference}/onboarding/complete")
+
     async def uses_of(self, key: str) -> tuple[int, int] | None:
         stats = await self._admin("GET", "/v1/stats")
         return stats["applied_by_key"].get(key, 0), stats["replays_by_key"].get(key, 0)
@@ -194,7 +202,13 @@ class StripeSubject(Subject):
 
     def upstreams(self) -> list[tuple[str, str]]:
         # Stripe serves Connect from the same base; here the fake Connect serves it.
-        connect = ("/v1/accounts", "/v1/transfers", "/v1/payouts", "/v1/balance_transactions")
+        connect = (
+            "/v1/accounts",
+            "/v1/account_links",
+            "/v1/transfers",
+            "/v1/payouts",
+            "/v1/balance_transactions",
+        )
         return [(path, self.connect_url) for path in connect] + [("", self.server_url)]
 
     def build(self, base_url: str, timeout_seconds: float = 5) -> PaymentProvider:
@@ -233,13 +247,15 @@ class StripeSubject(Subject):
                 params["starting_after"] = page["data"][-1]["id"]
 
     async def connected_account(self) -> str:
+        return await onboarded_account(self.connect_url, LOCALSTRIPE_API_KEY)
+
+    async def complete_onboarding(self, reference: str) -> None:
         async with httpx.AsyncClient(base_url=self.connect_url, timeout=10) as client:
-            response = await client.post(
-                "/v1/accounts",
-                data={"type": "custom"},
+            answer = await client.post(
+                f"/v1/test/accounts/{reference}/complete_onboarding",
                 headers={"Authorization": f"Bearer {LOCALSTRIPE_API_KEY}"},
             )
-        return response.raise_for_status().json()["id"]
+        answer.raise_for_status()
 
     def delivery(self, *, stale: bool = False) -> tuple[dict[str, str], bytes]:
         intent = {"id": "pi_1", "object": "payment_intent", "amount": 2000, "currency": "usd"}
@@ -270,6 +286,9 @@ class PayPalSubject(Subject):
             "find_transfer",
             "find_payout",
             "list_transactions",
+            "create_account",
+            "retrieve_account",
+            "onboarding_link",
         }
     )
     # Orders and refunds cannot be searched by our ids (only Transaction Search can, hours late).

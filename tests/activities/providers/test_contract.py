@@ -22,9 +22,11 @@ from temporalio.exceptions import ApplicationError
 from activities.providers.base import PaymentProvider
 from activities.providers.registry import PROVIDERS
 from schemas import errors
+from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeResult
 from schemas.provider import DeclineDetails
+from schemas.provider import OnboardingLinkCommand
 from schemas.provider import TransferResult
 from schemas.provider_events import ProviderEvent
 from schemas.provider_events import WebhookSignatureError
@@ -357,6 +359,75 @@ async def test_transfer_reverse_and_find(subject, provider) -> None:
     assert await provider.find_transfer(new_id("po")) is None
 
 
+def account_command() -> AccountCommand:
+    account_id = new_id("acct")
+    return AccountCommand(
+        account_id=account_id,
+        tenant_id="tenant_contract",
+        name="Seller GmbH",
+        bank_account="ba_ok",
+        idempotency_key=f"{account_id}:create_account",
+    )
+
+
+def link_command(reference: str) -> OnboardingLinkCommand:
+    return OnboardingLinkCommand(
+        reference=reference,
+        refresh_url="https://platform.example/onboarding/expired",
+        return_url="https://platform.example/onboarding/done",
+    )
+
+
+async def test_connected_accounts_are_made_then_onboarded(subject, provider) -> None:
+    supported(subject, "create_account", "retrieve_account", "onboarding_link")
+    command = account_command()
+
+    made = await provider.create_account(command)
+    again = await provider.create_account(command)
+    link = await provider.onboarding_link(link_command(made.reference))
+    before = await provider.retrieve_account(made.reference)
+    await subject.complete_onboarding(made.reference)
+    after = await provider.retrieve_account(made.reference)
+
+    assert made.reference.startswith("acct_")
+    assert again == made  # the same key: the same account, made once
+    assert (made.charges_enabled, made.payouts_enabled) == (False, False)
+    assert made.requirements_due and made.disabled_reason
+    assert before == made
+    assert link.url.startswith(("https://", "http://"))
+    assert link.expires_at > datetime.now(UTC)
+    assert (after.charges_enabled, after.payouts_enabled) == (True, True)
+    assert (after.requirements_due, after.disabled_reason) == ([], None)
+
+
+async def test_payouts_wait_for_onboarding_and_instant_ones_for_a_bank_that_takes_them(
+    subject, provider
+) -> None:
+    supported(subject, "create_account", "transfer", "payout")
+    await subject.fund(provider, 10_000)
+    account = (await provider.create_account(account_command())).reference
+    early = await failure_of(provider.payout(payout_command(subject.name, 100, account)))
+    await subject.complete_onboarding(account)
+    transfer = await provider.transfer(transfer_command(subject.name, 1000, account))
+
+    def instant(bank_account: str):
+        command = payout_command(
+            subject.name, 300, account, bank_account, payout_id=transfer.payout_id
+        )
+        return command.model_copy(update={"method": "instant"})
+
+    ineligible = await failure_of(provider.payout(instant("ba_ok")))
+    asked_at = datetime.now(UTC).replace(microsecond=0)
+    paid = await provider.payout(instant("ba_instant_debit"))
+
+    assert_final(early, errors.INVALID_REQUEST, "payouts_not_allowed")
+    assert_final(ineligible, errors.INVALID_REQUEST, "instant_payouts_unsupported")
+    assert paid.status == "paid"
+    # Instant: at the bank in minutes, not days.
+    assert paid.arrival_date is not None
+    assert paid.arrival_date - asked_at < timedelta(hours=1)
+
+
 async def test_payouts_paid_and_failed(subject, provider) -> None:
     supported(subject, "transfer", "payout", "find_payout")
     await subject.fund(provider, 10_000)
@@ -364,7 +435,10 @@ async def test_payouts_paid_and_failed(subject, provider) -> None:
     transfer = await provider.transfer(transfer_command(subject.name, 1000, account))
 
     command = payout_command(subject.name, 600, account, payout_id=transfer.payout_id)
+    asked_at = datetime.now(UTC).replace(microsecond=0)
     paid = await provider.payout(command)
+    # A standard payout reaches the bank in days, as the provider says.
+    assert paid.arrival_date is not None and paid.arrival_date > asked_at
     assert_made(
         paid,
         subject.prefixes["payout"],
@@ -377,6 +451,7 @@ async def test_payouts_paid_and_failed(subject, provider) -> None:
             "failure_code": None,
             "failure_message": None,
             "arrived_at": None,  # on its way: the arrival is reported later
+            "arrival_date": paid.arrival_date,
         },
     )
     assert await provider.find_payout(command.payout_id) == paid
@@ -420,6 +495,9 @@ async def test_what_an_adapter_does_not_support_is_an_invalid_request(subject, p
         "find_transfer": lambda: provider.find_transfer("po_1"),
         "find_payout": lambda: provider.find_payout("po_1"),
         "list_transactions": lambda: provider.list_transactions(now - timedelta(hours=1), now),
+        "create_account": lambda: provider.create_account(account_command()),
+        "retrieve_account": lambda: provider.retrieve_account(account),
+        "onboarding_link": lambda: provider.onboarding_link(link_command(account)),
     }
     assert subject.unsupported <= set(calls)  # charges and refunds: every provider
     for operation in sorted(subject.unsupported):
@@ -476,8 +554,10 @@ async def test_every_money_moving_call_carries_its_idempotency_key(
         await call("reverse_transfer", reversal, provider.reverse_transfer)
         payout = payout_command(name, 100, account, payout_id=transfer.payout_id)
         await call("payout", payout, provider.payout)
+    if "create_account" not in subject.unsupported:
+        await call("create_account", account_command(), provider.create_account)
     moving = {"authorize", "capture", "void", "refund", "confirm_action", "create_refund"}
-    moving |= {"transfer", "reverse_transfer", "payout"} - subject.unsupported
+    moving |= {"transfer", "reverse_transfer", "payout", "create_account"} - subject.unsupported
     assert checked == moving
 
 

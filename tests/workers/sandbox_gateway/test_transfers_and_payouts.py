@@ -100,7 +100,10 @@ def test_payouts_paid_failed_and_refused_over_the_destination_balance(
         "failure_code": None,
         "failure_message": None,
         "created": payout["created"],
+        "method": "standard",
+        "arrival_date": payout["arrival_date"],
     }
+    assert payout["arrival_date"] > payout["created"]  # a standard payout takes days
     assert gateway.available(account) == {"USD": 400}
     listed = gateway.http.get("/v1/payouts", params={"reference": reference}).json()
     assert listed["data"] == [payout]

@@ -16,6 +16,7 @@ from tests.activities.providers.commands import authorize_command
 from tests.activities.providers.commands import failure_of
 from tests.activities.providers.commands import payout_command
 from tests.activities.providers.commands import transfer_command
+from tests.support.fake_stripe_connect import onboarded_account
 from tests.support.localstripe import LOCALSTRIPE_API_KEY
 
 STRIPE = "stripe"
@@ -34,9 +35,7 @@ async def provider(localstripe: str, stripe_connect: str) -> AsyncIterator[Strip
 
 
 async def connected_account(connect_url: str) -> str:
-    async with httpx.AsyncClient(base_url=connect_url) as client:
-        response = await client.post("/v1/accounts", data={"type": "custom"}, headers=AUTH)
-    return response.json()["id"]
+    return await onboarded_account(connect_url, LOCALSTRIPE_API_KEY)
 
 
 async def test_card_tokens_go_through_payment_method_data(provider: StripeProvider) -> None:

@@ -1,0 +1,1 @@
+"""DisputeWorkflow: a provider dispute on a payment, from its first event to its close."""
