@@ -15,6 +15,9 @@ from typing import Self
 from typing import runtime_checkable
 from urllib.parse import quote
 
+from schemas.customers import AttachMethodCommand
+from schemas.customers import ProviderCard
+from schemas.customers import SaveCustomerCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
@@ -28,6 +31,26 @@ from schemas.provider import TransferCommand
 from schemas.provider import TransferResult
 from schemas.provider import TransferReversalCommand
 from schemas.provider_events import ProviderEvent
+
+
+@runtime_checkable
+class SavesPaymentMethods(Protocol):
+    """A provider that keeps customers and their payment methods for charges made later,
+    off-session (Stripe; the sandbox). PayPal's vault is not used."""
+
+    async def save_customer(self, command: SaveCustomerCommand) -> str:
+        """The provider's id of a new mirror of our customer."""
+        ...
+
+    async def attach_method(self, command: AttachMethodCommand) -> ProviderCard:
+        """Attach a token to the provider's customer; what the provider says of the card."""
+        ...
+
+    async def detach_method(self, reference: str) -> None: ...
+
+    async def set_default_method(self, customer_reference: str, method_reference: str) -> None:
+        """The method the provider's own invoices charge by default."""
+        ...
 
 
 @runtime_checkable

@@ -18,6 +18,7 @@ from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 from temporalio.common import TypedSearchAttributes
 
+from api import customers
 from api.auth import TenantDep
 from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
@@ -27,6 +28,7 @@ from api.idempotency import json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.payments import charge_policy
+from api.payments import require_enabled_provider
 from api.problems import Problem
 from api.query_parameters import CustomerFilter
 from api.query_parameters import PageSize
@@ -81,7 +83,12 @@ def _start_at(requested: datetime | None, now: datetime) -> datetime:
     status_code=status.HTTP_201_CREATED,
     response_model=SubscriptionState,
     responses=problems(
-        "plan_not_found", "invalid_start_at", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
+        "plan_not_found",
+        "invalid_start_at",
+        "customer_not_found",
+        "saved_payment_method_not_found",
+        *IDEMPOTENCY_PROBLEMS,
+        "temporal_unavailable",
     ),
 )
 async def create_subscription(
@@ -93,6 +100,11 @@ async def create_subscription(
     # Refused before the key is claimed: a bad request writes nothing at all.
     start_at = _start_at(body.start_at, now)
     plan = await PLANS.find(sagas.session, sagas.tenant, body.plan_id)
+    saved = await customers.named_method(
+        sagas.session, sagas.tenant, body.customer, body.payment_method
+    )
+    if saved is not None:
+        require_enabled_provider(sagas.settings, saved.provider)
 
     async def start(subscription_id: str) -> Response:
         sub = SubscriptionInput(
@@ -100,7 +112,8 @@ async def create_subscription(
             tenant_id=sagas.tenant,
             customer_id=body.customer_id,
             plan=plan,
-            payment_method=body.payment_method,
+            payment_method=body.payment_method if saved is None else saved.method_reference,
+            saved_method=saved,
             start_at=start_at,
             trial_days=plan.trial_days if body.trial_days is None else body.trial_days,
             on_dunning_exhausted=body.on_dunning_exhausted,

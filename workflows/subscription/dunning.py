@@ -111,6 +111,7 @@ class Collector:
             customer_id=state.customer_id,
             payment_method=flow.payment_method,
             policy=flow.charge_policy,
+            saved=flow.saved_method,
             description=f"Subscription {state.subscription_id} period {period.index}",
         )
         period.attempts.append(attempt)

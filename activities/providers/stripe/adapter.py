@@ -45,6 +45,9 @@ from activities.providers.stripe.http import StripeHttp
 from activities.providers.stripe.http import get
 from activities.providers.stripe.http import idempotent
 from activities.providers.stripe.http import post
+from schemas.customers import AttachMethodCommand
+from schemas.customers import ProviderCard
+from schemas.customers import SaveCustomerCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
@@ -113,6 +116,12 @@ class StripeProvider(ClosedOnExit):
             "expand": [_CHARGE],
         }
         params |= _payment_method(command.payment_method)
+        if command.provider_customer is not None:
+            params["customer"] = command.provider_customer
+        if command.off_session:
+            # The customer is away: Stripe charges the saved method or declines it
+            # (``authentication_required``); it never waits for an action.
+            params["off_session"] = True
         if command.three_d_secure:
             # The risk rules asked for it: Stripe challenges the card whenever it can.
             params["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
@@ -188,6 +197,41 @@ class StripeProvider(ClosedOnExit):
             payment_id,
         )
         return None if found is None else await self.retrieve(found["id"])
+
+    # Customers and saved payment methods.
+
+    async def save_customer(self, command: SaveCustomerCommand) -> str:
+        log.info("save customer %s", command.customer_id)
+        params = {
+            "metadata": _metadata(customer_id=command.customer_id, tenant_id=command.tenant_id)
+        }
+        call = self._stripe.v1.customers.create_async(params, idempotent(command))
+        return (await post("save_customer", call))["id"]
+
+    async def attach_method(self, command: AttachMethodCommand) -> ProviderCard:
+        log.info("attach a payment method to %s", command.customer_reference)
+        methods = self._stripe.v1.payment_methods
+        params = {"customer": command.customer_reference}
+        call = methods.attach_async(command.payment_method, params, idempotent(command))
+        method = await post("attach_method", call)
+        card = method.get("card") or {}
+        return ProviderCard(
+            reference=method["id"],
+            brand=card.get("brand"),
+            last4=card.get("last4"),
+            exp_month=card.get("exp_month"),
+            exp_year=card.get("exp_year"),
+            fingerprint=card.get("fingerprint"),
+        )
+
+    async def detach_method(self, reference: str) -> None:
+        log.info("detach payment method %s", reference)
+        await post("detach_method", self._stripe.v1.payment_methods.detach_async(reference))
+
+    async def set_default_method(self, customer_reference: str, method_reference: str) -> None:
+        params = {"invoice_settings": {"default_payment_method": method_reference}}
+        call = self._stripe.v1.customers.update_async(customer_reference, params)
+        await post("set_default_method", call)
 
     # Refunds.
 

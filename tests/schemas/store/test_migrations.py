@@ -153,6 +153,7 @@ def test_upgrading_an_empty_database_builds_exactly_the_models(empty_url):
             "0003",
             "0004",
             "0005",
+            "0006",
         ]
         assert_matches_models(engine)
         assert schema_is_current(engine)
@@ -178,7 +179,13 @@ def test_a_database_made_by_create_all_is_stamped_and_upgraded_with_its_data(emp
         result = upgrade(engine)
 
         assert (result.before, result.stamped, result.after) == (None, BASELINE, HEAD)
-        assert [step.split()[0] for step in result.applied] == ["0002", "0003", "0004", "0005"]
+        assert [step.split()[0] for step in result.applied] == [
+            "0002",
+            "0003",
+            "0004",
+            "0005",
+            "0006",
+        ]
         assert_matches_models(engine)
         # Balances backfilled from the postings; source_id from payment_id.
         assert balances(engine) == {1: 2499, 2: -2499, 3: 0}
@@ -200,7 +207,7 @@ def test_concurrent_upgrades_take_turns(empty_url, tmp_path):
     said = sorted(
         sum(line.startswith("applied ") for line in stdout.splitlines()) for stdout, _ in outputs
     )
-    assert said == [0, 5], outputs
+    assert said == [0, 6], outputs
     with connect(empty_url) as engine:
         assert_matches_models(engine)
 

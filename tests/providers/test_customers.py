@@ -1,0 +1,210 @@
+"""Customers and saved payment methods through the REST API, mirrored at Stripe (localstripe,
+made as strict as Stripe about saved methods by ``tests/support/localstripe_strict``) and at
+the sandbox; payments and subscriptions charging a saved method, off-session for billing."""
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.providers.conftest import stripe_object
+from tests.providers.conftest import wait_for_status
+from tests.support.embedded_stack import api_client
+from tests.support.localstripe import CARD_OK
+from tests.support.localstripe import LOCALSTRIPE_API_KEY
+from tests.support.localstripe import card_payment_method
+from tests.support.tenants import tenant_client
+
+
+def once() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+async def new_customer(api, **fields) -> dict:
+    created = await api.post("/v1/customers", json={"name": "Ada", **fields}, headers=once())
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+async def save(api, customer: dict, token: str, **fields) -> httpx.Response:
+    path = f"/v1/customers/{customer['customer_id']}/payment-methods"
+    return await api.post(path, json={"payment_method": token, **fields}, headers=once())
+
+
+async def saved_card(api, localstripe, number: str = CARD_OK) -> tuple[dict, dict]:
+    customer = await new_customer(api)
+    token = await card_payment_method(localstripe, number)
+    saved = await save(api, customer, token)
+    assert saved.status_code == 201, saved.text
+    return (await api.get(f"/v1/customers/{customer['customer_id']}")).json(), saved.json()
+
+
+async def localstripe_post(localstripe: str, path: str, form: dict) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=localstripe, timeout=10) as http:
+        return await http.post(path, data=form, auth=(LOCALSTRIPE_API_KEY, ""))
+
+
+@pytest.fixture
+async def admin(stack):
+    async with api_client(stack, {"Authorization": f"Bearer {stack.admin_key}"}) as client:
+        yield client
+
+
+async def test_a_card_saved_at_stripe_is_attached_to_the_customer_there(api, localstripe):
+    customer, method = await saved_card(api, localstripe)
+
+    stripe_customer = customer["provider_customers"]["stripe"]
+    assert method["provider"] == "stripe"
+    assert (method["brand"], method["last4"], method["exp_year"]) == ("visa", "4242", 2030)
+    assert method["fingerprint"]
+    at_stripe = await stripe_object(
+        localstripe, f"/v1/payment_methods/{method['provider_reference']}"
+    )
+    assert at_stripe["customer"] == stripe_customer
+    # The first saved method is the default, at Stripe too.
+    assert customer["default_payment_method"] == method["payment_method_id"]
+    mirror = await stripe_object(localstripe, f"/v1/customers/{stripe_customer}")
+    default = mirror["invoice_settings"]["default_payment_method"]
+    assert default == method["provider_reference"]
+    assert mirror["metadata"]["customer_id"] == customer["customer_id"]
+    listed = await api.get(f"/v1/customers/{customer['customer_id']}/payment-methods")
+    assert [m["payment_method_id"] for m in listed.json()["data"]] == [method["payment_method_id"]]
+    assert CARD_OK not in listed.text
+
+
+async def test_a_second_method_becomes_the_default_when_asked(api, localstripe):
+    customer, first = await saved_card(api, localstripe)
+    second = (await save(api, customer, "tok_visa", provider="sandbox")).json()
+    assert second["provider"] == "sandbox"
+    path = f"/v1/customers/{customer['customer_id']}"
+    assert (await api.get(path)).json()["default_payment_method"] == first["payment_method_id"]
+
+    changed = await api.patch(
+        path, json={"default_payment_method": second["payment_method_id"], "email": "a@b.test"}
+    )
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["default_payment_method"] == second["payment_method_id"]
+    assert changed.json()["email"] == "a@b.test"
+    assert changed.json()["name"] == "Ada"
+
+
+async def test_detach_at_stripe_and_the_method_is_gone(api, localstripe):
+    customer, method = await saved_card(api, localstripe)
+    path = f"/v1/customers/{customer['customer_id']}/payment-methods"
+
+    detached = await api.delete(f"{path}/{method['payment_method_id']}")
+
+    assert detached.status_code == 200, detached.text
+    assert detached.json()["status"] == "detached"
+    at_stripe = await stripe_object(
+        localstripe, f"/v1/payment_methods/{method['provider_reference']}"
+    )
+    assert at_stripe["customer"] is None
+    assert (await api.get(path)).json()["data"] == []
+    after = await api.get(f"/v1/customers/{customer['customer_id']}")
+    assert after.json()["default_payment_method"] is None
+    again = await api.delete(f"{path}/{method['payment_method_id']}")
+    assert (again.status_code, again.json()["code"]) == (404, "saved_payment_method_not_found")
+    # Stripe refuses to charge it off-session now: it belongs to no customer.
+    refused = await localstripe_post(
+        localstripe,
+        "/v1/payment_intents",
+        {
+            "amount": "500",
+            "currency": "eur",
+            "payment_method": method["provider_reference"],
+            "confirm": "true",
+            "off_session": "true",
+        },
+    )
+    assert refused.status_code == 400
+    assert "attach it to a Customer first" in refused.json()["error"]["message"]
+
+
+async def test_a_payment_names_the_customer_and_its_saved_method(api, localstripe):
+    customer, method = await saved_card(api, localstripe)
+
+    created = await api.post(
+        "/v1/payments",
+        json={
+            "amount": 2500,
+            "currency": "EUR",
+            "customer_id": "shop-customer-1",
+            "customer": customer["customer_id"],
+            "payment_method": method["payment_method_id"],
+        },
+        headers=once(),
+    )
+
+    assert created.status_code == 201, created.text
+    payment = await wait_for_status(api, created.json()["payment_id"], "succeeded")
+    assert payment["provider"] == "stripe"
+    intent = await stripe_object(
+        localstripe, f"/v1/payment_intents/{payment['provider_reference']}"
+    )
+    assert intent["customer"] == customer["provider_customers"]["stripe"]
+    assert intent["payment_method"] == method["provider_reference"]
+
+
+async def test_bad_input_is_a_problem_and_writes_nothing(api, localstripe, stack, admin):
+    customer, method = await saved_card(api, localstripe)
+    other = await new_customer(api, name="Bob")
+    payment = {"amount": 100, "currency": "EUR", "customer_id": "c1"}
+
+    unknown = await api.post(
+        "/v1/payments",
+        json=payment
+        | {"customer": "cust_" + "0" * 24, "payment_method": method["payment_method_id"]},
+        headers=once(),
+    )
+    not_theirs = await api.post(
+        "/v1/payments",
+        json=payment
+        | {"customer": other["customer_id"], "payment_method": method["payment_method_id"]},
+        headers=once(),
+    )
+    no_customer = await api.post(
+        "/v1/payments",
+        json=payment | {"payment_method": method["payment_method_id"]},
+        headers=once(),
+    )
+    missing = await api.get("/v1/customers/cust_" + "0" * 24)
+    refused_token = await save(api, other, "pm_doesnotexist")
+    paypal = await save(api, other, "tok_visa", provider="paypal")
+    bad_email = await api.post("/v1/customers", json={"email": "not-an-email"})
+
+    for answer, status, code in [
+        (unknown, 404, "customer_not_found"),
+        (not_theirs, 404, "saved_payment_method_not_found"),
+        (no_customer, 422, "invalid_payment_method"),
+        (missing, 404, "customer_not_found"),
+        (refused_token, 422, "payment_method_refused"),
+        (paypal, 422, "provider_cannot_save_methods"),
+        (bad_email, 422, "validation_error"),
+    ]:
+        assert (answer.status_code, answer.json()["code"]) == (status, code), answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    methods = await api.get(f"/v1/customers/{other['customer_id']}/payment-methods")
+    assert methods.json()["data"] == []
+    async with tenant_client(stack, admin) as (_, stranger):
+        theirs = await stranger.get(f"/v1/customers/{customer['customer_id']}")
+        saving = await save(stranger, customer, "tok_visa")
+        listed = (await stranger.get("/v1/customers")).json()["data"]
+    assert (theirs.status_code, theirs.json()["code"]) == (404, "customer_not_found")
+    assert (saving.status_code, saving.json()["code"]) == (404, "customer_not_found")
+    assert customer["customer_id"] not in [c["customer_id"] for c in listed]
+
+
+async def test_saving_under_one_idempotency_key_saves_once(api, localstripe):
+    customer = await new_customer(api)
+    token = await card_payment_method(localstripe, CARD_OK)
+    path = f"/v1/customers/{customer['customer_id']}/payment-methods"
+    key = once()
+
+    first = await api.post(path, json={"payment_method": token}, headers=key)
+    second = await api.post(path, json={"payment_method": token}, headers=key)
+
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert first.json()["payment_method_id"] == second.json()["payment_method_id"]
+    assert len((await api.get(path)).json()["data"]) == 1
