@@ -2,7 +2,10 @@
 made as strict as Stripe about saved methods by ``tests/support/localstripe_strict``) and at
 the sandbox; payments and subscriptions charging a saved method, off-session for billing."""
 
+import asyncio
 import uuid
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -11,6 +14,7 @@ from tests.providers.conftest import stripe_object
 from tests.providers.conftest import wait_for_status
 from tests.support.embedded_stack import api_client
 from tests.support.localstripe import CARD_OK
+from tests.support.localstripe import CARD_THREE_D_SECURE
 from tests.support.localstripe import LOCALSTRIPE_API_KEY
 from tests.support.localstripe import card_payment_method
 from tests.support.tenants import tenant_client
@@ -208,3 +212,75 @@ async def test_saving_under_one_idempotency_key_saves_once(api, localstripe):
     assert (first.status_code, second.status_code) == (201, 201), second.text
     assert first.json()["payment_method_id"] == second.json()["payment_method_id"]
     assert len((await api.get(path)).json()["data"]) == 1
+
+
+async def eventually(api, path: str, check, seconds: float = 60) -> dict:
+    async with asyncio.timeout(seconds):
+        while True:
+            state = (await api.get(path)).json()
+            if check(state):
+                return state
+            await asyncio.sleep(0.2)
+
+
+async def subscribe(api, customer: dict, method: dict) -> dict:
+    plan = {"name": "Pro", "amount": 1500, "currency": "USD", "interval": "month"}
+    created = await api.post("/v1/plans", json=plan)
+    body = {
+        "customer_id": "shop-customer-2",
+        "customer": customer["customer_id"],
+        "plan_id": created.json()["plan_id"],
+        "payment_method": method["payment_method_id"],
+    }
+    response = await api.post("/v1/subscriptions", json=body, headers=once())
+    assert response.status_code == 201, response.text
+    sub_id = response.json()["subscription_id"]
+    return await eventually(
+        api, f"/v1/subscriptions/{sub_id}", lambda s: s["periods"] and s["periods"][0]["attempts"]
+    )
+
+
+async def test_a_subscription_charges_the_saved_card_off_session_at_stripe(api, localstripe):
+    customer, method = await saved_card(api, localstripe)
+
+    # USD routes to the sandbox by default: the saved method keeps the charge at Stripe.
+    state = await subscribe(api, customer, method)
+
+    period = state["periods"][0]
+    assert period["status"] == "paid", period
+    payment = (await api.get(f"/v1/payments/{period['payment_id']}")).json()
+    assert (payment["provider"], payment["status"]) == ("stripe", "succeeded")
+    intent = await stripe_object(
+        localstripe, f"/v1/payment_intents/{payment['provider_reference']}"
+    )
+    assert intent["customer"] == customer["provider_customers"]["stripe"]
+    assert intent["payment_method"] == method["provider_reference"]
+    assert (intent["status"], intent["amount"]) == ("succeeded", 1500)
+    await api.post(f"/v1/subscriptions/{state['subscription_id']}/cancel", json={})
+
+
+async def test_an_off_session_charge_that_needs_authentication_is_dunned(api, localstripe):
+    customer, method = await saved_card(api, localstripe, CARD_THREE_D_SECURE)
+
+    state = await subscribe(api, customer, method)
+
+    period = state["periods"][0]
+    attempt = period["attempts"][0]
+    assert (state["status"], period["status"]) == ("past_due", "past_due"), state
+    assert (attempt["status"], attempt["failure_code"]) == ("declined", "authentication_required")
+    # The first of the dunning retries (1, 3, 7 days after the first failure).
+    first_failed = datetime.fromisoformat(period["first_failed_at"])
+    assert datetime.fromisoformat(state["next_retry_at"]) == first_failed + timedelta(days=1)
+    intents = (await stripe_object(localstripe, "/v1/payment_intents?limit=100"))["data"]
+    [intent] = [i for i in intents if i["metadata"].get("payment_id") == attempt["payment_id"]]
+    assert intent["customer"] == customer["provider_customers"]["stripe"]
+    assert intent["status"] == "requires_payment_method"
+    assert intent["last_payment_error"]["code"] == "authentication_required"
+    # A new payment method (a sandbox token, routed like the plan's USD) retries at once.
+    sub_path = f"/v1/subscriptions/{state['subscription_id']}"
+    updated = await api.post(f"{sub_path}/payment-method", json={"payment_method": "tok_visa"})
+    assert updated.status_code == 200, updated.text
+    paid = await eventually(api, sub_path, lambda s: s["periods"][0]["status"] == "paid")
+    assert paid["status"] == "active"
+    assert [a["status"] for a in paid["periods"][0]["attempts"]] == ["declined", "succeeded"]
+    await api.post(f"{sub_path}/cancel", json={})
