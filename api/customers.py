@@ -14,26 +14,39 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.providers.base import PaymentProvider
 from activities.providers.base import SavesPaymentMethods
+from activities.providers.base import SetsUpPaymentMethods
+from api.dependencies import TemporalConnection
 from api.dependencies import run_transaction
 from api.payments import require_enabled_provider
 from api.problems import Problem
+from api.sagas import temporal_call
 from schemas.customers import AttachMethodCommand
 from schemas.customers import AttachPaymentMethodRequest
 from schemas.customers import Customer
 from schemas.customers import OffSessionMethod
 from schemas.customers import SaveCustomerCommand
 from schemas.customers import SavedPaymentMethod
+from schemas.customers import SaveMethodInput
 from schemas.customers import UpdateCustomerRequest
 from schemas.errors import DECLINED
 from schemas.errors import INVALID_REQUEST
 from schemas.identity import CUSTOMER_ID
 from schemas.identity import SAVED_METHOD_ID
+from schemas.identity import saved_method_workflow_id
+from schemas.payments import ProviderName
+from schemas.provider import CustomerAction
 from schemas.runtime.settings import Settings
 from schemas.store import customers as store
+from workflows.saved_method.workflow import SavePaymentMethodWorkflow
 
 Result = TypeVar("Result")
 
@@ -48,14 +61,16 @@ async def find_customer(session: Session, tenant: str, customer_id: str) -> Cust
     return found
 
 
-async def find_method(session: Session, customer: Customer, method_id: str) -> SavedPaymentMethod:
-    """404 unless it is one of this customer's active methods."""
+async def find_method(
+    session: Session, customer: Customer, method_id: str, *statuses: str
+) -> SavedPaymentMethod:
+    """404 unless it is one of this customer's methods, active (or in ``statuses``)."""
     found = None
     if SAVED_METHOD_ID.match(method_id):
         found = await run_transaction(
             session, store.get_method, customer.tenant_id, customer.customer_id, method_id
         )
-    if found is None or found.status != "active":
+    if found is None or found.status not in (statuses or ("active",)):
         raise Problem("saved_payment_method_not_found")
     return found
 
@@ -114,12 +129,77 @@ async def at_provider(call: Awaitable[Result]) -> Result:
 
 async def save_method(
     session: Session,
+    temporal: TemporalConnection,
+    settings: Settings,
     customer: Customer,
     body: AttachPaymentMethodRequest,
     adapter: SavesPaymentMethods,
-    provider: str,
+    provider: ProviderName,
     method_id: str,
 ) -> SavedPaymentMethod:
+    """Through the provider's setup flow where it has one (a saga: the customer may have to
+    authenticate), else attached at once. A refusal is a 422, its method kept ``failed``."""
+    customer, reference = await provider_customer(session, customer, adapter, provider)
+    if isinstance(adapter, SetsUpPaymentMethods):
+        save = SaveMethodInput(
+            tenant_id=customer.tenant_id,
+            customer_id=customer.customer_id,
+            payment_method_id=method_id,
+            provider=provider,
+            customer_reference=reference,
+            token=body.payment_method,
+            set_default=body.set_default,
+            action_timeout=settings.action_timeout,
+            created_at=_now(),
+        )
+        method = await _set_up(session, temporal, settings, customer, save)
+        if method.status == "failed":
+            raise Problem("payment_method_refused", f"the provider said {method.failure_code}")
+        return method
+    return await _attach(session, customer, body, adapter, provider, method_id, reference)
+
+
+async def _set_up(
+    session: Session,
+    temporal: TemporalConnection,
+    settings: Settings,
+    customer: Customer,
+    save: SaveMethodInput,
+) -> SavedPaymentMethod:
+    """The saga's first milestone; a retried request joins it, or reads what it left."""
+    workflow_id = saved_method_workflow_id(customer.tenant_id, save.payment_method_id)
+    start = WithStartWorkflowOperation(
+        SavePaymentMethodWorkflow.run,
+        save,
+        id=workflow_id,
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=f"save a payment method for {customer.customer_id}",
+    )
+    with temporal_call():
+        try:
+            client = await temporal.get()
+            return await client.execute_update_with_start_workflow(
+                SavePaymentMethodWorkflow.answer, start_workflow_operation=start
+            )
+        except WorkflowAlreadyStartedError:
+            found = await run_transaction(
+                session,
+                store.get_method,
+                customer.tenant_id,
+                customer.customer_id,
+                save.payment_method_id,
+            )
+            if found is None:
+                raise Problem("temporal_unavailable", "the saga ended with nothing saved") from None
+            return found
+
+
+async def provider_customer(
+    session: Session, customer: Customer, adapter: SavesPaymentMethods, provider: str
+) -> tuple[Customer, str]:
+    """The customer's mirror at the provider, made the first time it is needed."""
     reference = customer.provider_customers.get(provider)
     if reference is None:
         command = SaveCustomerCommand(
@@ -133,6 +213,18 @@ async def save_method(
         customer = await run_transaction(
             session, store.update_customer, customer, {"provider_customers": mirrors}, _now()
         )
+    return customer, reference
+
+
+async def _attach(
+    session: Session,
+    customer: Customer,
+    body: AttachPaymentMethodRequest,
+    adapter: SavesPaymentMethods,
+    provider: str,
+    method_id: str,
+    reference: str,
+) -> SavedPaymentMethod:
     attach = AttachMethodCommand(
         customer_reference=reference,
         payment_method=body.payment_method,
@@ -156,6 +248,27 @@ async def save_method(
     if body.set_default or customer.default_payment_method is None:
         await make_default(session, customer, stored, adapter)
     return stored
+
+
+async def setup_action(
+    method: SavedPaymentMethod, providers: dict[str, PaymentProvider]
+) -> CustomerAction:
+    """What the customer's client needs to finish saving the method (Stripe.js: the
+    SetupIntent's client secret), asked of the provider each time; 409 when nothing is due."""
+    adapter = providers.get(method.provider)
+    action = None
+    if isinstance(adapter, SetsUpPaymentMethods) and method.setup_reference:
+        action = await at_provider(adapter.setup_action(method.setup_reference))
+    if action is None:
+        raise Problem("invalid_state", f"the method is {method.status}, with no action")
+    return action
+
+
+async def confirm_setup(temporal: Client, method: SavedPaymentMethod) -> None:
+    """The customer's client is done: the saga asks the provider."""
+    workflow_id = saved_method_workflow_id(method.tenant_id, method.payment_method_id)
+    with temporal_call():
+        await temporal.get_workflow_handle(workflow_id).signal(SavePaymentMethodWorkflow.confirm)
 
 
 async def make_default(

@@ -8,6 +8,7 @@ answers about a card is kept: brand, last four digits, expiry, fingerprint.
 """
 
 from datetime import datetime
+from datetime import timedelta
 from typing import Annotated
 from typing import Literal
 
@@ -23,7 +24,9 @@ from schemas.payments import ProviderName
 from schemas.payments import SavedMethodRef
 
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$", max_length=254)]
-SavedMethodStatus = Literal["active", "detached"]
+# ``requires_action``: a card being saved waits for its customer (3-D Secure in the
+# provider's setup flow); ``failed``: the provider refused it, or the customer never acted.
+SavedMethodStatus = Literal["requires_action", "active", "detached", "failed"]
 
 
 class CreateCustomerRequest(BaseModel):
@@ -87,6 +90,9 @@ class SavedPaymentMethod(BaseModel):
     exp_month: int | None = None
     exp_year: int | None = None
     fingerprint: str | None = None
+    # The provider's setup flow (Stripe's SetupIntent ``seti_…``) that saved it.
+    setup_reference: str | None = None
+    failure_code: str | None = None
     created_at: datetime
     detached_at: datetime | None = None
 
@@ -132,3 +138,61 @@ class OffSessionMethod(BaseModel):
     provider: ProviderName
     customer_reference: str
     method_reference: str
+
+
+# Saving a card through the provider's setup flow (Stripe: a SetupIntent, off-session
+# usage), which may ask the customer to authenticate first: a saga of its own.
+
+SetupStatus = Literal["succeeded", "requires_action"]
+
+
+class SetupCommand(BaseModel):
+    payment_method_id: str  # ours, ``spm_…``: the provider's metadata names it
+    tenant_id: str
+    provider: str
+    customer_reference: str
+    payment_method: str  # the provider's token
+    idempotency_key: str
+
+
+class SetupReference(BaseModel):
+    provider: str
+    reference: str  # the provider's setup, ``seti_…``
+
+
+class SetupResult(BaseModel):
+    reference: str
+    status: SetupStatus
+    card: ProviderCard | None = None  # once succeeded
+
+
+class SaveMethodInput(BaseModel):
+    """Input of ``SavePaymentMethodWorkflow``."""
+
+    tenant_id: str
+    customer_id: str
+    payment_method_id: str
+    provider: ProviderName
+    customer_reference: str
+    token: str
+    set_default: bool = False
+    action_timeout: timedelta = timedelta(hours=1)
+    created_at: datetime
+
+
+class DefaultMethodCommand(BaseModel):
+    provider: str
+    customer_reference: str
+    method_reference: str
+
+
+class RecordedMethod(BaseModel):
+    """What ``record_saved_method`` did: the row, and whether it became the default."""
+
+    method: SavedPaymentMethod
+    became_default: bool = False
+
+
+class RecordMethod(BaseModel):
+    method: SavedPaymentMethod
+    make_default: bool = False

@@ -47,6 +47,7 @@ refund_workflow_id = partial(_workflow_id, "refund")
 payout_workflow_id = partial(_workflow_id, "payout")
 installment_plan_workflow_id = partial(_workflow_id, "installment-plan")
 subscription_workflow_id = partial(_workflow_id, "subscription")
+saved_method_workflow_id = partial(_workflow_id, "saved-method")
 
 
 def payout_schedule_id(tenant_id: str, account_id: str) -> str:

@@ -7,6 +7,7 @@ from workflows.payout.workflow import PayoutWorkflow
 from workflows.reconciliation.report import ReconciliationReportWorkflow
 from workflows.reconciliation.workflow import ReconciliationWorkflow
 from workflows.refund.workflow import RefundWorkflow
+from workflows.saved_method.workflow import SavePaymentMethodWorkflow
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 WORKFLOWS = [
@@ -18,4 +19,5 @@ WORKFLOWS = [
     ReconciliationWorkflow,
     ReconciliationReportWorkflow,
     InstallmentPlanWorkflow,
+    SavePaymentMethodWorkflow,
 ]

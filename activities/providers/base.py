@@ -18,6 +18,8 @@ from urllib.parse import quote
 from schemas.customers import AttachMethodCommand
 from schemas.customers import ProviderCard
 from schemas.customers import SaveCustomerCommand
+from schemas.customers import SetupCommand
+from schemas.customers import SetupResult
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
@@ -50,6 +52,24 @@ class SavesPaymentMethods(Protocol):
 
     async def set_default_method(self, customer_reference: str, method_reference: str) -> None:
         """The method the provider's own invoices charge by default."""
+        ...
+
+
+@runtime_checkable
+class SetsUpPaymentMethods(Protocol):
+    """A provider whose setup flow saves a card for off-session use, asking the customer to
+    authenticate when the card needs it (Stripe's SetupIntent)."""
+
+    async def set_up_method(self, command: SetupCommand) -> SetupResult:
+        """Start and confirm the setup: ``requires_action`` until the customer acts."""
+        ...
+
+    async def retrieve_setup(self, reference: str) -> SetupResult:
+        """The setup now; a refused or abandoned one raises ``Declined``."""
+        ...
+
+    async def setup_action(self, reference: str) -> CustomerAction | None:
+        """What the customer's client needs to finish the setup (Stripe.js: its secret)."""
         ...
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi import Path
 from fastapi import Response
 from fastapi import status
+from fastapi.responses import JSONResponse
 
 from api import customers
 from api.auth import TenantDep
@@ -16,6 +17,7 @@ from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import ProvidersDep
 from api.dependencies import SessionDep
 from api.dependencies import SettingsDep
+from api.dependencies import TemporalConnectionDep
 from api.dependencies import run_transaction
 from api.idempotency import json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS
@@ -30,6 +32,8 @@ from schemas.customers import SavedPaymentMethodList
 from schemas.customers import UpdateCustomerRequest
 from schemas.identity import new_customer_id
 from schemas.identity import new_saved_method_id
+from schemas.payments import ProviderName
+from schemas.provider import CustomerAction
 from schemas.store import customers as store
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -117,17 +121,24 @@ async def save_payment_method(
     providers: ProvidersDep,
     settings: SettingsDep,
     once: OptionallyIdempotentDep,
+    temporal: TemporalConnectionDep,
 ) -> Response:
-    """Save a provider token for later charges, off-session included: attached to the
-    customer's mirror at the provider (`pm_…`: Stripe; `tok_…`: the sandbox). Only what the
+    """Save a provider token for later charges, off-session included, on the customer's
+    mirror at the provider (`pm_…`: Stripe; `tok_…`: the sandbox). At Stripe it goes through
+    a SetupIntent: a card that asks for 3-D Secure is answered `requires_action` until the
+    customer authenticates (`GET …/customer-action`, then `POST …/confirm`). Only what the
     provider says of the card is kept (brand, last4, expiry, fingerprint). The first method
     saved becomes the default."""
     customer = await customers.find_customer(session, tenant, customer_id)
-    provider = body.provider or ("stripe" if body.payment_method.startswith("pm_") else "sandbox")
+    provider: ProviderName = body.provider or (
+        "stripe" if body.payment_method.startswith("pm_") else "sandbox"
+    )
     adapter = customers.saving_adapter(providers, settings, provider)
 
     async def save(method_id: str) -> Response:
-        saved = await customers.save_method(session, customer, body, adapter, provider, method_id)
+        saved = await customers.save_method(
+            session, temporal, settings, customer, body, adapter, provider, method_id
+        )
         return json_response(saved, status.HTTP_201_CREATED)
 
     return await once.create(save, body, new_saved_method_id)
@@ -161,3 +172,54 @@ async def detach_payment_method(
     customer = await customers.find_customer(session, tenant, customer_id)
     method = await customers.find_method(session, customer, payment_method_id)
     return await customers.detach(session, method, providers, settings)
+
+
+@router.get(
+    "/{customer_id}/payment-methods/{payment_method_id}/customer-action",
+    response_model=CustomerAction,
+    response_model_exclude_none=True,
+    responses=problems(
+        "customer_not_found",
+        "saved_payment_method_not_found",
+        "invalid_state",
+        "provider_unavailable",
+    ),
+)
+async def get_setup_action(
+    tenant: TenantDep,
+    customer_id: CustomerIdPath,
+    payment_method_id: MethodIdPath,
+    session: SessionDep,
+    providers: ProvidersDep,
+) -> Response:
+    """What the customer's client needs to finish saving a `requires_action` method: for
+    Stripe.js `handleNextAction` the SetupIntent's client secret. Asked of the provider on
+    each call and kept nowhere; answered with `Cache-Control: no-store`."""
+    customer = await customers.find_customer(session, tenant, customer_id)
+    method = await customers.find_method(session, customer, payment_method_id, "requires_action")
+    action = await customers.setup_action(method, providers)
+    body = action.model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/{customer_id}/payment-methods/{payment_method_id}/confirm",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SavedPaymentMethod,
+    responses=problems(
+        "customer_not_found", "saved_payment_method_not_found", "temporal_unavailable"
+    ),
+)
+async def confirm_setup(
+    tenant: TenantDep,
+    customer_id: CustomerIdPath,
+    payment_method_id: MethodIdPath,
+    session: SessionDep,
+    temporal: TemporalConnectionDep,
+) -> Response:
+    """The customer finished the provider's action: the saga asks the provider; 202 with the
+    method as it was."""
+    customer = await customers.find_customer(session, tenant, customer_id)
+    method = await customers.find_method(session, customer, payment_method_id, "requires_action")
+    await customers.confirm_setup(await temporal.get(), method)
+    return json_response(method, status.HTTP_202_ACCEPTED)

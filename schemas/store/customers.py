@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from schemas.customers import Customer
+from schemas.customers import RecordedMethod
 from schemas.customers import SavedPaymentMethod
+from schemas.store.database import as_utc
 from schemas.store.database import dialect_insert
 from schemas.store.tables import CustomerRecord
 from schemas.store.tables import SavedPaymentMethodRecord
@@ -22,7 +24,18 @@ _METHODS = SavedPaymentMethodRecord.__table__
 def _customer(row: Any) -> Customer:
     fields = dict(row)
     fields["provider_customers"] = json.loads(fields.pop("provider_customers_json"))
+    fields["created_at"], fields["updated_at"] = (
+        as_utc(fields["created_at"]),
+        as_utc(fields["updated_at"]),
+    )
     return Customer.model_validate(fields)
+
+
+def _method(row: Any) -> SavedPaymentMethod:
+    fields = dict(row)
+    fields["created_at"] = as_utc(fields["created_at"])
+    fields["detached_at"] = as_utc(fields["detached_at"])
+    return SavedPaymentMethod.model_validate(fields)
 
 
 def insert_customer(connection: Connection, row: dict[str, Any]) -> Customer:
@@ -89,6 +102,30 @@ def insert_method(connection: Connection, method: SavedPaymentMethod) -> SavedPa
     return found
 
 
+def record_method(
+    connection: Connection, method: SavedPaymentMethod, make_default: bool, now: datetime
+) -> RecordedMethod:
+    """Where a saga saving a method got to (a replayed step writes the same row). An active
+    method becomes the customer's default when asked to, or when it has none."""
+    table = _METHODS
+    values = method.model_dump()
+    statement = dialect_insert(connection.dialect.name, table)
+    changed = {k: v for k, v in values.items() if k not in ("payment_method_id", "created_at")}
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["payment_method_id"], set_=changed),
+        values,
+    )
+    became_default = False
+    if method.status == "active":
+        customer = get_customer(connection, method.tenant_id, method.customer_id)
+        assert customer is not None, "a method is saved for an existing customer"
+        if make_default or customer.default_payment_method is None:
+            changes = {"default_payment_method": method.payment_method_id}
+            update_customer(connection, customer, changes, now)
+            became_default = customer.default_payment_method != method.payment_method_id
+    return RecordedMethod(method=method, became_default=became_default)
+
+
 def get_method(
     connection: Connection, tenant_id: str, customer_id: str, payment_method_id: str
 ) -> SavedPaymentMethod | None:
@@ -104,7 +141,7 @@ def get_method(
         .mappings()
         .first()
     )
-    return SavedPaymentMethod.model_validate(dict(row)) if row else None
+    return _method(row) if row else None
 
 
 def methods_of(
@@ -120,7 +157,7 @@ def methods_of(
         )
         .order_by(_METHODS.c.created_at, _METHODS.c.payment_method_id)
     ).mappings()
-    return [SavedPaymentMethod.model_validate(dict(row)) for row in rows]
+    return [_method(row) for row in rows]
 
 
 def detach_method(

@@ -408,5 +408,7 @@ class SavedPaymentMethodRecord(SQLModel, table=True):
     exp_month: int | None = None
     exp_year: int | None = None
     fingerprint: str | None = Field(default=None, max_length=64)
+    setup_reference: str | None = Field(default=None, max_length=80)
+    failure_code: str | None = Field(default=None, max_length=64)
     created_at: datetime
     detached_at: datetime | None = None

@@ -9,7 +9,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlmodel import Session
+from sqlmodel import select
 
+from schemas.store.tables import SavedPaymentMethodRecord
 from tests.providers.conftest import stripe_object
 from tests.providers.conftest import wait_for_status
 from tests.support.embedded_stack import api_client
@@ -259,8 +262,61 @@ async def test_a_subscription_charges_the_saved_card_off_session_at_stripe(api, 
     await api.post(f"/v1/subscriptions/{state['subscription_id']}/cancel", json={})
 
 
-async def test_an_off_session_charge_that_needs_authentication_is_dunned(api, localstripe):
-    customer, method = await saved_card(api, localstripe, CARD_THREE_D_SECURE)
+async def authenticated_card(api, localstripe, stack_db) -> tuple[dict, dict]:
+    """A 3-D Secure card saved through Stripe's SetupIntent: the customer authenticates
+    with the client secret (as Stripe.js's ``confirmCardSetup`` does), then the API is told."""
+    customer = await new_customer(api)
+    token = await card_payment_method(localstripe, CARD_THREE_D_SECURE)
+    saved = await save(api, customer, token)
+    assert saved.status_code == 201, saved.text
+    pending = saved.json()
+    assert pending["status"] == "requires_action"
+    assert pending["setup_reference"].startswith("seti_")
+    path = f"/v1/customers/{customer['customer_id']}/payment-methods"
+    method_path = f"{path}/{pending['payment_method_id']}"
+    assert (await api.get(path)).json()["data"] == []  # not usable yet
+
+    answer = await api.get(f"{method_path}/customer-action")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    action = answer.json()
+    assert action["type"] == "use_stripe_sdk"
+    secret = action["client_secret"]
+    assert secret.startswith(pending["setup_reference"] + "_secret_")
+    seti = pending["setup_reference"]
+    done = await localstripe_post(
+        localstripe, f"/v1/setup_intents/{seti}/confirm", {"client_secret": secret}
+    )
+    assert done.status_code == 200, done.text
+    confirmed = await api.post(f"{method_path}/confirm")
+    assert confirmed.status_code == 202, confirmed.text
+    listed = await eventually(api, path, lambda page: page["data"])
+    [method] = listed["data"]
+    assert (method["status"], method["last4"]) == ("active", "3184")
+    with Session(stack_db) as session:
+        rows = session.exec(select(SavedPaymentMethodRecord)).all()
+    assert all(secret not in row.model_dump_json() for row in rows)
+    customer = (await api.get(f"/v1/customers/{customer['customer_id']}")).json()
+    assert customer["default_payment_method"] == method["payment_method_id"]
+    at_stripe = await stripe_object(localstripe, f"/v1/payment_methods/{token}")
+    assert at_stripe["customer"] == customer["provider_customers"]["stripe"]
+    after = await api.get(f"{method_path}/customer-action")
+    assert (after.status_code, after.json()["code"]) == (404, "saved_payment_method_not_found")
+    return customer, method
+
+
+async def test_a_three_d_secure_card_is_saved_after_the_customer_authenticates(
+    api, localstripe, stack_db
+):
+    await authenticated_card(api, localstripe, stack_db)
+
+
+async def test_an_off_session_charge_that_needs_authentication_is_dunned(
+    api, localstripe, stack_db
+):
+    # This test card asks for authentication on every charge, saved or not.
+    customer, method = await authenticated_card(api, localstripe, stack_db)
 
     state = await subscribe(api, customer, method)
 

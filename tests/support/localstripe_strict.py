@@ -14,6 +14,9 @@ Customer. Stripe does not (its PaymentIntents and "Charge saved payment methods"
   ``card_error`` ``authentication_required``, the error carrying the PaymentIntent, which is
   back in ``requires_payment_method`` with that code as ``last_payment_error``.
 
+- a SetupIntent that succeeds attaches its PaymentMethod to its Customer (localstripe
+  leaves it unattached).
+
 Only these rules are added, before localstripe's server module is loaded, so its routes
 call the stricter methods; everything else is localstripe's own behaviour.
 """
@@ -83,6 +86,29 @@ def _strict_last_payment_error(self):
     return _last_payment_error.fget(self)
 
 
+_confirm_setup = resources.SetupIntent._api_confirm.__func__
+
+
+def _attaching_confirm_setup(cls, id, **kwargs):
+    """Stripe attaches the PaymentMethod to the SetupIntent's Customer once it succeeds."""
+    intent = _confirm_setup(cls, id, **kwargs)
+    if intent.status == "succeeded" and intent.customer and intent.payment_method:
+        resources.PaymentMethod._api_retrieve(intent.payment_method).customer = intent.customer
+    return intent
+
+
+resources.SetupIntent._api_confirm = classmethod(_attaching_confirm_setup)
+# localstripe's extra routes hold the methods they were listed with: list the new one.
+resources.extra_apis[:] = [
+    (
+        method,
+        path,
+        resources.SetupIntent._api_confirm
+        if path.startswith("/v1/setup_intents/") and path.endswith("/confirm")
+        else handler,
+    )
+    for method, path, handler in resources.extra_apis
+]
 resources.PaymentIntent._api_create = classmethod(_strict_create)
 resources.PaymentIntent.last_payment_error = property(_strict_last_payment_error)
 

@@ -26,6 +26,7 @@ from activities.reconciliation import ReconciliationActivities
 from activities.refunds import RefundActivities
 from activities.risk.model import load_configured
 from activities.risk.screening import FraudActivities
+from activities.saved_methods import SavedMethodActivities
 from activities.subscriptions import SubscriptionActivities
 from schemas.runtime.logs import configure_logging
 from schemas.runtime.settings import Settings
@@ -63,6 +64,7 @@ def worker_activities(
     billing = BillingActivities(engine)
     installments = InstallmentActivities(engine)
     subscriptions = SubscriptionActivities(engine)
+    saved_methods = SavedMethodActivities(engine)
     return [
         fraud.screen_payment,
         ledger.record_payment,
@@ -89,6 +91,10 @@ def worker_activities(
         installments.admit_installment_plan,
         installments.record_installment_plan,
         subscriptions.record_subscription,
+        provider_calls.set_up_payment_method,
+        provider_calls.check_payment_method_setup,
+        provider_calls.make_default_payment_method,
+        saved_methods.record_saved_method,
     ]
 
 

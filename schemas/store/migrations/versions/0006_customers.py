@@ -49,6 +49,8 @@ def upgrade() -> None:
         sa.Column("exp_month", sa.Integer(), nullable=True),
         sa.Column("exp_year", sa.Integer(), nullable=True),
         sa.Column("fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("setup_reference", sa.String(length=80), nullable=True),
+        sa.Column("failure_code", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("detached_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("payment_method_id"),
