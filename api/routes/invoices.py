@@ -113,6 +113,7 @@ async def pay_invoice(
         plan_request = CreateInstallmentPlanRequest(
             invoice_id=invoice_id,
             payment_method=body.payment_method,
+            customer=body.customer,
             count=1,
             interval="month",
         )

@@ -340,3 +340,31 @@ async def test_an_off_session_charge_that_needs_authentication_is_dunned(
     assert paid["status"] == "active"
     assert [a["status"] for a in paid["periods"][0]["attempts"]] == ["declined", "succeeded"]
     await api.post(f"{sub_path}/cancel", json={})
+
+
+async def test_an_installment_plan_charges_the_saved_card_off_session_at_stripe(api, localstripe):
+    customer, method = await saved_card(api, localstripe)
+    body = {
+        "amount": 3000,
+        "currency": "USD",
+        "customer_id": "shop-customer-4",
+        "customer": customer["customer_id"],
+        "payment_method": method["payment_method_id"],
+        "count": 2,
+        "interval": "month",
+    }
+
+    created = await api.post("/v1/installment-plans", json=body, headers=once())
+
+    assert created.status_code == 201, created.text
+    plan = created.json()
+    first = plan["installments"][0]
+    assert first["status"] == "paid", first
+    payment = (await api.get(f"/v1/payments/{first['attempts'][0]['payment_id']}")).json()
+    assert (payment["provider"], payment["amount"]) == ("stripe", 1500)
+    intent = await stripe_object(
+        localstripe, f"/v1/payment_intents/{payment['provider_reference']}"
+    )
+    assert intent["customer"] == customer["provider_customers"]["stripe"]
+    assert intent["payment_method"] == method["provider_reference"]
+    await api.post(f"/v1/installment-plans/{plan['installment_plan_id']}/cancel")
