@@ -49,6 +49,13 @@ from schemas.store import customers as store
 from workflows.saved_method.workflow import SavePaymentMethodWorkflow
 
 Result = TypeVar("Result")
+# What naming a customer's saved method in a payment, subscription or plan can answer.
+SAVED_METHOD_PROBLEMS = (
+    "customer_not_found",
+    "saved_payment_method_not_found",
+    "invalid_payment_method",
+    "provider_disabled",
+)
 
 
 async def find_customer(session: Session, tenant: str, customer_id: str) -> Customer:

@@ -46,6 +46,7 @@ SAVING_PROBLEMS = (
     "provider_cannot_save_methods",
     "payment_method_refused",
     "provider_unavailable",
+    "temporal_unavailable",
 )
 
 

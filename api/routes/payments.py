@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from api import customers
 from api import payments
 from api.auth import TenantDep
+from api.customers import SAVED_METHOD_PROBLEMS
 from api.dependencies import IdempotentDep
 from api.dependencies import ProvidersDep
 from api.dependencies import SessionDep
@@ -102,8 +103,7 @@ def action_route(
             "invalid_payment_method",
             "invalid_metadata",
             "no_eligible_provider",
-            "customer_not_found",
-            "saved_payment_method_not_found",
+            *SAVED_METHOD_PROBLEMS,
             *IDEMPOTENCY_PROBLEMS,
             "temporal_unavailable",
         ),

@@ -20,6 +20,7 @@ from temporalio.common import TypedSearchAttributes
 
 from api import customers
 from api.auth import TenantDep
+from api.customers import SAVED_METHOD_PROBLEMS
 from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
@@ -85,8 +86,7 @@ def _start_at(requested: datetime | None, now: datetime) -> datetime:
     responses=problems(
         "plan_not_found",
         "invalid_start_at",
-        "customer_not_found",
-        "saved_payment_method_not_found",
+        *SAVED_METHOD_PROBLEMS,
         *IDEMPOTENCY_PROBLEMS,
         "temporal_unavailable",
     ),
