@@ -232,6 +232,16 @@ async def cancel_subscription(
     return await subscription.update(SubscriptionWorkflow.cancel, cancel, body)
 
 
+@action_route("/{subscription_id}/retry-on-session")
+async def retry_subscription_on_session(subscription: SubscriptionActionDep) -> Response:
+    """The customer is back to finish a charge their saved card declined off-session
+    (`authentication_required`): the past-due period is charged again at once with the
+    customer present. Its `payment_id` (in the period) goes `requires_action`: hand
+    `GET /v1/payments/{id}/customer-action` to the customer's client, then
+    `POST /v1/payments/{id}/confirm`. 409 unless past due with a saved method."""
+    return await subscription.update(SubscriptionWorkflow.retry_on_session, None, None)
+
+
 @action_route("/{subscription_id}/payment-method")
 async def update_subscription_payment_method(
     subscription: SubscriptionActionDep, body: UpdatePaymentMethodRequest

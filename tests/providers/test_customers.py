@@ -368,3 +368,40 @@ async def test_an_installment_plan_charges_the_saved_card_off_session_at_stripe(
     assert intent["customer"] == customer["provider_customers"]["stripe"]
     assert intent["payment_method"] == method["provider_reference"]
     await api.post(f"/v1/installment-plans/{plan['installment_plan_id']}/cancel")
+
+
+async def test_the_customer_finishes_a_declined_off_session_charge_on_session(
+    api, localstripe, stack_db
+):
+    customer, method = await authenticated_card(api, localstripe, stack_db)
+    state = await subscribe(api, customer, method)
+    assert state["status"] == "past_due", state
+    sub_path = f"/v1/subscriptions/{state['subscription_id']}"
+
+    retried = await api.post(f"{sub_path}/retry-on-session")
+
+    assert retried.status_code == 200, retried.text
+    payment_id = retried.json()["periods"][0]["payment_id"]
+    assert payment_id != state["periods"][0]["attempts"][0]["payment_id"]
+    payment = await wait_for_status(api, payment_id, "requires_action")
+    action = (await api.get(f"/v1/payments/{payment_id}/customer-action")).json()
+    secret = action["client_secret"]
+    # What Stripe.js does in the customer's browser with the client secret alone.
+    done = await localstripe_post(
+        localstripe,
+        f"/v1/payment_intents/{payment['provider_reference']}/_authenticate",
+        {"client_secret": secret, "success": "true"},
+    )
+    assert done.status_code == 200, done.text
+    confirmed = await api.post(f"/v1/payments/{payment_id}/confirm")
+    assert confirmed.status_code == 202, confirmed.text
+    paid = await eventually(api, sub_path, lambda s: s["periods"][0]["status"] == "paid")
+    assert paid["status"] == "active"
+    assert [a["status"] for a in paid["periods"][0]["attempts"]] == ["declined", "succeeded"]
+    intent = await stripe_object(
+        localstripe, f"/v1/payment_intents/{payment['provider_reference']}"
+    )
+    assert intent["customer"] == customer["provider_customers"]["stripe"]
+    again = await api.post(f"{sub_path}/retry-on-session")
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_state")
+    await api.post(f"{sub_path}/cancel", json={})

@@ -6,6 +6,7 @@ from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from schemas.billing import ON_SESSION_ACTION_TIMEOUT
     from schemas.billing import ChargeAttempt
     from schemas.billing import ChargePolicy
     from schemas.customers import OffSessionMethod
@@ -37,6 +38,7 @@ async def charge(
     description: str,
     policy: ChargePolicy | None = None,
     saved: OffSessionMethod | None = None,
+    on_session: bool = False,
 ) -> ChargeAttempt:
     """Charge ``amount`` for ``owner_id``'s period (or installment) ``period``.
 
@@ -50,7 +52,8 @@ async def charge(
 
     A customer's ``saved`` method is charged at the provider holding it, with the provider's
     customer, off-session: a card that needs authentication is declined there
-    (``authentication_required``), and dunning retries it."""
+    (``authentication_required``), and dunning retries it. ``on_session``: the customer is
+    here to act, so the payment waits for its action (``ON_SESSION_ACTION_TIMEOUT``)."""
     payment_id = billing_payment_id(owner_id, period, attempt)
     try:
         routed = _routed(policy, tenant_id, currency, payment_method, saved)
@@ -73,7 +76,7 @@ async def charge(
         payment_method=payment_method,
         description=description,
         metadata={"billing_key": billing_key(owner_id, period), "attempt": str(attempt)},
-        action_timeout=timedelta(0),
+        action_timeout=ON_SESSION_ACTION_TIMEOUT if on_session else timedelta(0),
         **routed,
     )
     if saved is not None:
@@ -81,7 +84,7 @@ async def charge(
             update={
                 "payment_method": saved.method_reference,
                 "provider_customer": saved.customer_reference,
-                "off_session": True,
+                "off_session": not on_session,
             }
         )
     try:

@@ -37,6 +37,7 @@ class SubscriptionWorkflow:
         self.payment_method = ""
         # The customer's saved method, charged off-session; a new token replaces it.
         self.saved_method: OffSessionMethod | None = None
+        self.on_session = False  # the next attempt waits for the customer's action
         self.cancel_requested = False
         self._input: SubscriptionInput | None = None
         self.charge_policy: ChargePolicy | None = None
@@ -204,6 +205,28 @@ class SubscriptionWorkflow:
             self._require(Status.ACTIVE, Status.TRIALING, Status.PAUSED)
         else:
             self._require(*(s for s in Status if s != Status.CANCELED))
+
+    @workflow.update
+    async def retry_on_session(self) -> SubscriptionState:
+        """The customer is here to finish what an off-session charge could not (3-D Secure):
+        the period is charged again at once, on-session, and its payment waits for the
+        customer's action; answered at once, with the period's payment id to act on."""
+        self.on_session = True
+        self._retry_requests += 1
+        self._changed()
+        ticket = self._retry_requests
+        await workflow.wait_condition(lambda: self._retry_taken >= ticket)
+        return self.book.state
+
+    @retry_on_session.validator
+    def _validate_retry_on_session(self) -> None:
+        self._require(Status.PAST_DUE, Status.UNPAID)
+        if self.saved_method is None:
+            _reject("invalid_state", "only a customer's saved method is charged on-session")
+
+    def take_on_session(self) -> bool:
+        on_session, self.on_session = self.on_session, False
+        return on_session
 
     @workflow.update
     async def update_payment_method(self, request: UpdatePaymentMethodRequest) -> SubscriptionState:
