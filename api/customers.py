@@ -8,6 +8,7 @@ so a retried request re-asks with the same keys and the provider acts once. Noth
 written before the provider answered yes.
 """
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import UTC
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import TypeVar
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
@@ -187,9 +189,14 @@ async def _set_up(
     with temporal_call():
         try:
             client = await temporal.get()
-            return await client.execute_update_with_start_workflow(
-                SavePaymentMethodWorkflow.answer, start_workflow_operation=start
-            )
+            async with asyncio.timeout(settings.create_wait.total_seconds()):
+                return await client.execute_update_with_start_workflow(
+                    SavePaymentMethodWorkflow.answer, start_workflow_operation=start
+                )
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # No worker has run it yet: a 503 is never replayed, so a retry under the same
+            # Idempotency-Key joins the saga.
+            raise Problem("temporal_unavailable", "the saga has not answered yet") from None
         except WorkflowAlreadyStartedError:
             found = await run_transaction(
                 session,
