@@ -405,3 +405,21 @@ async def test_the_customer_finishes_a_declined_off_session_charge_on_session(
     again = await api.post(f"{sub_path}/retry-on-session")
     assert (again.status_code, again.json()["code"]) == (409, "invalid_state")
     await api.post(f"{sub_path}/cancel", json={})
+
+
+async def test_a_subscription_charges_a_token_saved_at_the_sandbox(api, sandbox):
+    customer = await new_customer(api)
+    saved = await save(api, customer, "tok_visa", provider="sandbox")
+    assert saved.status_code == 201, saved.text
+    method = saved.json()
+    assert (method["provider"], method["status"]) == ("sandbox", "active")
+
+    state = await subscribe(api, customer, method)
+
+    period = state["periods"][0]
+    assert period["status"] == "paid", period
+    payment = (await api.get(f"/v1/payments/{period['payment_id']}")).json()
+    assert (payment["provider"], payment["status"]) == ("sandbox", "succeeded")
+    stats = (await sandbox.get("/v1/stats")).json()["charges_by_reference"]
+    assert stats[period["payment_id"]] == 1
+    await api.post(f"/v1/subscriptions/{state['subscription_id']}/cancel", json={})
