@@ -2,10 +2,12 @@
 
 The customer is created here alone; its mirror at a provider is made when a first method is
 saved there (Stripe: a Customer, key ``{customer}:{provider}:customer``) and its id kept in
-``provider_customers``. Saving attaches the token to that mirror (key
-``{saved method}:attach``; the saved method's id is bound to the request's Idempotency-Key),
-so a retried request re-asks with the same keys and the provider acts once. Nothing is
-written before the provider answered yes.
+``provider_customers``. At a provider with a setup flow (Stripe's SetupIntent) the method
+is saved by ``SavePaymentMethodWorkflow`` (keys ``{saved method}:setup…``), which may wait
+for the customer's 3-D Secure; elsewhere the token is attached at once (key
+``{saved method}:attach``). The saved method's id is bound to the request's
+Idempotency-Key, so a retried request re-asks with the same keys and the provider acts
+once; no method is written before the provider answered.
 """
 
 import asyncio
