@@ -8,6 +8,7 @@ from workflows.payout.workflow import PayoutWorkflow
 from workflows.reconciliation.report import ReconciliationReportWorkflow
 from workflows.reconciliation.workflow import ReconciliationWorkflow
 from workflows.refund.workflow import RefundWorkflow
+from workflows.saved_method.workflow import SavePaymentMethodWorkflow
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 WORKFLOWS = [
@@ -20,4 +21,5 @@ WORKFLOWS = [
     ReconciliationReportWorkflow,
     InstallmentPlanWorkflow,
     DisputeWorkflow,
+    SavePaymentMethodWorkflow,
 ]

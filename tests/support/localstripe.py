@@ -23,6 +23,7 @@ import httpx
 
 from tests.support.server_process import ServerProcess
 
+_ROOT = Path(__file__).resolve().parents[2]
 # localstripe accepts any key that starts with ``sk_``.
 LOCALSTRIPE_API_KEY = "sk_test_paysaga"
 
@@ -33,18 +34,19 @@ CARD_THREE_D_SECURE = "4000002760003184"  # requires_action until authenticated
 
 
 class LocalStripe(ServerProcess):
-    """``localstripe --port N --from-scratch`` in its own process group."""
+    """``localstripe --port N --from-scratch`` in its own process group, with Stripe's rules
+    for saved payment methods that it lacks (``localstripe_strict``)."""
 
     name = "localstripe"
 
     def command(self, port: int) -> list[str]:
-        binary = str(Path(sys.executable).parent / "localstripe")
-        return [binary, "--port", str(port), "--from-scratch"]
+        strict = "tests.support.localstripe_strict"
+        return [sys.executable, "-m", strict, "--port", str(port), "--from-scratch"]
 
     def spawn(self, command: list[str], log: IO[bytes]) -> subprocess.Popen:
         # A process group of its own, stopped as one.
         return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=_ROOT
         )
 
     def send(self, sig: signal.Signals) -> None:
