@@ -22,7 +22,13 @@ from activities.circuit_breaker import CircuitBreaker
 from activities.circuit_breaker import is_provider_failure
 from activities.circuit_breaker import refusal_error
 from activities.providers.base import PaymentProvider
+from activities.providers.base import SavesPaymentMethods
+from activities.providers.base import SetsUpPaymentMethods
 from schemas import errors
+from schemas.customers import DefaultMethodCommand
+from schemas.customers import SetupCommand
+from schemas.customers import SetupReference
+from schemas.customers import SetupResult
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
 from schemas.provider import ChargeResult
@@ -115,6 +121,27 @@ class ProviderActivities:
     async def create_refund(self, command: RefundCommand) -> RefundResult:
         return await self._call(command.provider, lambda p: p.create_refund(command))
 
+    # Saving a payment method through the provider's setup flow.
+
+    @activity.defn
+    async def set_up_payment_method(self, command: SetupCommand) -> SetupResult:
+        return await self._call(command.provider, lambda p: _setting_up(p).set_up_method(command))
+
+    @activity.defn
+    async def check_payment_method_setup(self, setup: SetupReference) -> SetupResult:
+        return await self._call(
+            setup.provider, lambda p: _setting_up(p).retrieve_setup(setup.reference)
+        )
+
+    @activity.defn
+    async def make_default_payment_method(self, command: DefaultMethodCommand) -> None:
+        await self._call(
+            command.provider,
+            lambda p: _saving(p).set_default_method(
+                command.customer_reference, command.method_reference
+            ),
+        )
+
     # Payouts.
 
     @activity.defn
@@ -128,3 +155,21 @@ class ProviderActivities:
     @activity.defn
     async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
         return await self._call(command.provider, lambda p: p.reverse_transfer(command))
+
+
+def _setting_up(provider: PaymentProvider) -> SetsUpPaymentMethods:
+    if not isinstance(provider, SetsUpPaymentMethods):
+        raise ApplicationError(
+            "this provider has no setup flow", type=errors.INVALID_REQUEST, non_retryable=True
+        )
+    return provider
+
+
+def _saving(provider: PaymentProvider) -> SavesPaymentMethods:
+    if not isinstance(provider, SavesPaymentMethods):
+        raise ApplicationError(
+            "this provider keeps no saved methods",
+            type=errors.INVALID_REQUEST,
+            non_retryable=True,
+        )
+    return provider

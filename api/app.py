@@ -25,6 +25,7 @@ from api.rate_limit import RateLimiter
 from api.request_timeout import RequestTimeoutMiddleware
 from api.routes import admin
 from api.routes import connected_accounts
+from api.routes import customers
 from api.routes import disputes
 from api.routes import health
 from api.routes import installment_plans
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(invoices.router)
     app.include_router(installment_plans.router)
     app.include_router(plans.router)
+    app.include_router(customers.router)
     app.include_router(subscriptions.router)
     app.include_router(ledger.router)
     app.include_router(reports.router)

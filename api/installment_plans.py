@@ -7,10 +7,12 @@ from datetime import datetime
 from fastapi import Response
 from pydantic import BaseModel
 
+from api import customers
 from api.idempotency import Idempotent
 from api.idempotency import json_response
 from api.invoices import find_invoice
 from api.payments import charge_policy
+from api.payments import require_enabled_provider
 from api.problems import Problem
 from api.sagas import INSTALLMENT_PLANS
 from api.sagas import Sagas
@@ -45,8 +47,14 @@ async def plan_input(
             raise Problem("invoice_locked", f"the invoice is {invoice.status.value}")
         customer, currency = invoice.customer_id, invoice.currency
         components = {"principal": invoice.subtotal, "tax": invoice.tax, "fee": invoice.fee}
+    saved = await customers.named_method(
+        sagas.session, sagas.tenant, body.customer, body.payment_method
+    )
+    if saved is not None:
+        require_enabled_provider(sagas.settings, saved.provider)
+        body = body.model_copy(update={"payment_method": saved.method_reference})
     try:
-        return build_plan_input(
+        plan = build_plan_input(
             body,
             installment_plan_id=plan_id,
             tenant_id=sagas.tenant,
@@ -59,6 +67,7 @@ async def plan_input(
         )
     except ValueError as invalid:
         raise Problem("invalid_installments", str(invalid)) from None
+    return plan.model_copy(update={"saved_method": saved})
 
 
 async def start_plan(sagas: Sagas, plan_id: str, body: CreateInstallmentPlanRequest) -> Response:

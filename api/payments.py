@@ -28,6 +28,7 @@ from api.sagas import Sagas
 from api.sagas import SagasDep
 from api.sagas import state_from_input
 from schemas.billing import ChargePolicy
+from schemas.customers import OffSessionMethod
 from schemas.domain.routing import NoEligibleProvider
 from schemas.domain.routing import route
 from schemas.money import format_minor
@@ -68,8 +69,18 @@ def charge_policy(settings: Settings) -> ChargePolicy:
 
 
 def payment_input(
-    body: CreatePaymentRequest, payment_id: str, tenant: str, settings: Settings
+    body: CreatePaymentRequest,
+    payment_id: str,
+    tenant: str,
+    settings: Settings,
+    saved: OffSessionMethod | None = None,
 ) -> PaymentInput:
+    """``saved``: the customer's saved method the body names, charged at its provider."""
+    if saved is not None:
+        require_enabled_provider(settings, saved.provider)
+        body = body.model_copy(
+            update={"payment_method": saved.method_reference, "provider": saved.provider}
+        )
     try:
         providers = route(
             settings.routing,
@@ -94,12 +105,18 @@ def payment_input(
         provider_deadline=settings.provider_deadline,
         # The request's trace: operators go from the payment to its spans and log lines.
         trace_id=current_trace_id(),
+        provider_customer=None if saved is None else saved.customer_reference,
     )
 
 
-async def start_payment(sagas: Sagas, body: CreatePaymentRequest, payment_id: str) -> Response:
+async def start_payment(
+    sagas: Sagas,
+    body: CreatePaymentRequest,
+    payment_id: str,
+    saved: OffSessionMethod | None = None,
+) -> Response:
     """201 at the payment's first milestone; 202 while it is still processing."""
-    payment = payment_input(body, payment_id, sagas.tenant, sagas.settings)
+    payment = payment_input(body, payment_id, sagas.tenant, sagas.settings, saved)
 
     async def accepted() -> PaymentState:
         """The saga started but no worker has reported yet (overload): 202, never a false

@@ -20,6 +20,9 @@ CHARGED = frozenset(
 NOT_CHARGED = frozenset(
     {PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.CANCELED, PaymentStatus.EXPIRED}
 )
+# How long a billing charge retried with its customer present waits for the customer's
+# action (3-D Secure) before it fails.
+ON_SESSION_ACTION_TIMEOUT = timedelta(hours=1)
 # How often a charge whose outcome is unknown is looked up again.
 UNSETTLED_RECHECK = timedelta(hours=1)
 

@@ -14,6 +14,9 @@ INSTALLMENT_PLAN_ID = re.compile(r"^ip_[0-9a-f]{24}$")
 PLAN_ID = re.compile(r"^plan_[0-9a-f]{24}$")
 SUBSCRIPTION_ID = re.compile(r"^sub_[0-9a-f]{24}$")
 DISPUTE_ID = re.compile(r"^dsp_[0-9a-f]{24}$")
+# Ours, not a provider's: Stripe's own are ``cus_…`` and ``pm_…``.
+CUSTOMER_ID = re.compile(r"^cust_[0-9a-f]{24}$")
+SAVED_METHOD_ID = re.compile(r"^spm_[0-9a-f]{24}$")
 
 
 def _new(prefix: str) -> str:
@@ -28,6 +31,8 @@ new_invoice_id = partial(_new, "inv")
 new_installment_plan_id = partial(_new, "ip")
 new_plan_id = partial(_new, "plan")
 new_subscription_id = partial(_new, "sub")
+new_customer_id = partial(_new, "cust")
+new_saved_method_id = partial(_new, "spm")
 
 
 # The kind of a payment's workflow id, by which log lines know they are about a payment.
@@ -46,6 +51,7 @@ subscription_workflow_id = partial(_workflow_id, "subscription")
 # What the provider reports after a refund's or payout's saga ended (one per refund/payout).
 settlement_workflow_id = partial(_workflow_id, "settlement")
 dispute_workflow_id = partial(_workflow_id, "dispute")
+saved_method_workflow_id = partial(_workflow_id, "saved-method")
 
 
 def payout_schedule_id(tenant_id: str, account_id: str) -> str:

@@ -18,6 +18,7 @@ from schemas.billing import ChargeAttempt
 from schemas.billing import ChargePolicy
 from schemas.billing import DunningPolicy
 from schemas.card_data import free_text
+from schemas.customers import OffSessionMethod
 from schemas.domain.billing_periods import boundary
 from schemas.domain.installment_split import distribute
 from schemas.domain.installment_split import split_amounts
@@ -25,7 +26,9 @@ from schemas.instants import Instant
 from schemas.money import AmountMinor
 from schemas.money import CurrencyCode
 from schemas.payments import CustomerId
+from schemas.payments import CustomerRef
 from schemas.payments import PaymentMethodToken
+from schemas.payments import SavedMethodRef
 
 # Free text never carries a card number (schemas/card_data.py): refused, so never stored.
 FreeText500 = free_text(500)
@@ -46,7 +49,12 @@ class CreateInstallmentPlanRequest(BaseModel):
     currency: CurrencyCode | None = None
     customer_id: CustomerId | None = None
     description: FreeText500 | None = None
-    payment_method: PaymentMethodToken
+    payment_method: PaymentMethodToken | SavedMethodRef = Field(
+        description="A provider token, or with `customer` one of its saved methods (`spm_…`)"
+    )
+    customer: CustomerRef | None = Field(
+        default=None, description="Our customer (`cust_…`), charged off-session"
+    )
     count: Annotated[StrictInt, Field(ge=1, le=MAX_INSTALLMENTS)] | None = None
     interval: Interval | None = None
     first_due_at: Instant | None = None
@@ -152,6 +160,9 @@ class InstallmentPlanInput(InstallmentPlanBase):
     dunning: DunningPolicy = Field(default_factory=DunningPolicy)
     # None for plans started before charges were routed (their charges keep the sandbox).
     charge_policy: ChargePolicy | None = None
+    # A customer's saved method (``payment_method`` is then its provider id): charged
+    # off-session at the provider holding it.
+    saved_method: OffSessionMethod | None = None
 
 
 class InstallmentPlanState(InstallmentPlanBase):

@@ -18,7 +18,9 @@ from schemas.instants import Instant
 from schemas.money import MAX_AMOUNT_MINOR
 from schemas.money import CurrencyCode
 from schemas.payments import CustomerId
+from schemas.payments import CustomerRef
 from schemas.payments import PaymentMethodToken
+from schemas.payments import SavedMethodRef
 
 
 def _rate(value: str) -> str:
@@ -134,4 +136,9 @@ class PayInvoiceRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    payment_method: PaymentMethodToken
+    payment_method: PaymentMethodToken | SavedMethodRef = Field(
+        description="A provider token, or with `customer` one of its saved methods (`spm_…`)"
+    )
+    customer: CustomerRef | None = Field(
+        default=None, description="Our customer (`cust_…`), charged off-session"
+    )

@@ -38,6 +38,10 @@ CustomerId = Annotated[
     StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$"),
     AfterValidator(refuse_card_numbers),
 ]
+# A customer of ours (``POST /v1/customers``) and one of its saved methods: a payment,
+# subscription or plan naming them is charged with the method at the provider holding it.
+CustomerRef = Annotated[str, StringConstraints(pattern=r"^cust_[0-9a-f]{24}$")]
+SavedMethodRef = Annotated[str, StringConstraints(pattern=r"^spm_[0-9a-f]{24}$")]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 # Free text never carries a card number (schemas/card_data.py): refused, so never stored.
 MetadataKey = free_text(40, min_length=1)
@@ -93,7 +97,12 @@ class CreatePaymentRequest(BaseModel):
     amount: AmountMinor
     currency: CurrencyCode
     customer_id: CustomerId
-    payment_method: PaymentMethodToken
+    payment_method: PaymentMethodToken | SavedMethodRef = Field(
+        description="A provider token, or with `customer` one of its saved methods (`spm_…`)"
+    )
+    customer: CustomerRef | None = Field(
+        default=None, description="Our customer (`cust_…`) whose saved method is charged"
+    )
     capture_method: CaptureMethod = "automatic"
     # None: chosen by the routing rules (schemas/domain/routing.py), with failover.
     provider: ProviderName | None = None
@@ -124,6 +133,10 @@ class PaymentInput(CreatePaymentRequest):
     review_timeout_action: ReviewTimeoutAction = "reject"
     # The OpenTelemetry trace of the request that started the payment, for support.
     trace_id: str | None = None
+    # A saved method (then ``payment_method`` is the provider's id of it): the provider's
+    # customer that holds it, and whether the customer is away (billing charges).
+    provider_customer: str | None = None
+    off_session: bool = False
 
 
 class CaptureRequest(BaseModel):

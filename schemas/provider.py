@@ -25,6 +25,10 @@ class AuthorizeCommand(BaseModel):
     # The risk rules asked for 3-D Secure (``require_3ds``): the provider challenges the
     # customer even when the card would authorize without it.
     three_d_secure: bool = False
+    # A saved method: the provider's customer that holds it, and whether the customer is
+    # away (a billing charge), so the provider must not ask for an action.
+    provider_customer: str | None = None
+    off_session: bool = False
 
 
 class ChargeCommand(BaseModel):

@@ -17,12 +17,15 @@ from schemas.billing import ChargeAttempt
 from schemas.billing import ChargePolicy
 from schemas.billing import DunningPolicy
 from schemas.card_data import free_text
+from schemas.customers import OffSessionMethod
 from schemas.domain.billing_periods import Interval
 from schemas.instants import ComparableDatetime
 from schemas.money import AmountMinor
 from schemas.money import CurrencyCode
 from schemas.payments import CustomerId
+from schemas.payments import CustomerRef
 from schemas.payments import PaymentMethodToken
+from schemas.payments import SavedMethodRef
 
 TrialDays = Annotated[StrictInt, Field(ge=0, le=730)]
 DunningExhausted = Literal["cancel", "unpaid"]
@@ -60,7 +63,12 @@ class CreateSubscriptionRequest(BaseModel):
 
     customer_id: CustomerId
     plan_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
-    payment_method: PaymentMethodToken
+    payment_method: PaymentMethodToken | SavedMethodRef = Field(
+        description="A provider token, or with `customer` one of its saved methods (`spm_…`)"
+    )
+    customer: CustomerRef | None = Field(
+        default=None, description="Our customer (`cust_…`), charged off-session"
+    )
     start_at: ComparableDatetime | None = Field(
         default=None, description="When billing (or the trial) starts; default now"
     )
@@ -154,6 +162,9 @@ class SubscriptionInput(BaseModel):
     # None for subscriptions started before charges were routed: their charges keep the
     # sandbox, as they always did.
     charge_policy: ChargePolicy | None = None
+    # A customer's saved method (``payment_method`` is then its provider id): charged
+    # off-session at the provider holding it.
+    saved_method: OffSessionMethod | None = None
     created_at: datetime
     # Test hook: continue as new once the history has this many events.
     history_limit: int | None = None

@@ -8,6 +8,7 @@ from workflows.payout.workflow import PayoutWorkflow
 from workflows.reconciliation.report import ReconciliationReportWorkflow
 from workflows.reconciliation.workflow import ReconciliationWorkflow
 from workflows.refund.workflow import RefundWorkflow
+from workflows.saved_method.workflow import SavePaymentMethodWorkflow
 from workflows.settlement.workflow import SettlementWorkflow
 from workflows.subscription.workflow import SubscriptionWorkflow
 
@@ -22,4 +23,5 @@ WORKFLOWS = [
     InstallmentPlanWorkflow,
     SettlementWorkflow,
     DisputeWorkflow,
+    SavePaymentMethodWorkflow,
 ]

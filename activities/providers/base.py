@@ -15,6 +15,11 @@ from typing import Self
 from typing import runtime_checkable
 from urllib.parse import quote
 
+from schemas.customers import AttachMethodCommand
+from schemas.customers import ProviderCard
+from schemas.customers import SaveCustomerCommand
+from schemas.customers import SetupCommand
+from schemas.customers import SetupResult
 from schemas.disputes import DisputeActionCommand
 from schemas.disputes import ProviderDispute
 from schemas.provider import AccountCommand
@@ -34,6 +39,44 @@ from schemas.provider import TransferCommand
 from schemas.provider import TransferResult
 from schemas.provider import TransferReversalCommand
 from schemas.provider_events import ProviderEvent
+
+
+@runtime_checkable
+class SavesPaymentMethods(Protocol):
+    """A provider that keeps customers and their payment methods for charges made later,
+    off-session (Stripe; the sandbox). PayPal's vault is not used."""
+
+    async def save_customer(self, command: SaveCustomerCommand) -> str:
+        """The provider's id of a new mirror of our customer."""
+        ...
+
+    async def attach_method(self, command: AttachMethodCommand) -> ProviderCard:
+        """Attach a token to the provider's customer; what the provider says of the card."""
+        ...
+
+    async def detach_method(self, reference: str) -> None: ...
+
+    async def set_default_method(self, customer_reference: str, method_reference: str) -> None:
+        """The method the provider's own invoices charge by default."""
+        ...
+
+
+@runtime_checkable
+class SetsUpPaymentMethods(Protocol):
+    """A provider whose setup flow saves a card for off-session use, asking the customer to
+    authenticate when the card needs it (Stripe's SetupIntent)."""
+
+    async def set_up_method(self, command: SetupCommand) -> SetupResult:
+        """Start and confirm the setup: ``requires_action`` until the customer acts."""
+        ...
+
+    async def retrieve_setup(self, reference: str) -> SetupResult:
+        """The setup now; a refused or abandoned one raises ``Declined``."""
+        ...
+
+    async def setup_action(self, reference: str) -> CustomerAction | None:
+        """What the customer's client needs to finish the setup (Stripe.js: its secret)."""
+        ...
 
 
 @runtime_checkable

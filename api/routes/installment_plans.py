@@ -13,6 +13,7 @@ from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
 from api.auth import TenantDep
+from api.customers import SAVED_METHOD_PROBLEMS
 from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
@@ -59,7 +60,11 @@ def action_route(
     status_code=status.HTTP_201_CREATED,
     response_model=InstallmentPlanState,
     responses=problems(
-        *INVOICE_PROBLEMS, "invalid_installments", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
+        *INVOICE_PROBLEMS,
+        "invalid_installments",
+        *SAVED_METHOD_PROBLEMS,
+        *IDEMPOTENCY_PROBLEMS,
+        "temporal_unavailable",
     ),
 )
 async def create_installment_plan(

@@ -10,6 +10,7 @@ from fastapi import status
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import TenantDep
+from api.customers import SAVED_METHOD_PROBLEMS
 from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
@@ -98,7 +99,9 @@ async def patch_invoice(
     "/{invoice_id}/pay",
     status_code=status.HTTP_201_CREATED,
     response_model=InstallmentPlanState,
-    responses=problems(*INVOICE_PROBLEMS, *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"),
+    responses=problems(
+        *INVOICE_PROBLEMS, *SAVED_METHOD_PROBLEMS, *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
+    ),
 )
 async def pay_invoice(
     invoice_id: InvoiceIdPath, body: PayInvoiceRequest, once: IdempotentDep, sagas: SagasDep
@@ -113,6 +116,7 @@ async def pay_invoice(
         plan_request = CreateInstallmentPlanRequest(
             invoice_id=invoice_id,
             payment_method=body.payment_method,
+            customer=body.customer,
             count=1,
             interval="month",
         )

@@ -13,8 +13,10 @@ from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
+from api import customers
 from api import payments
 from api.auth import TenantDep
+from api.customers import SAVED_METHOD_PROBLEMS
 from api.dependencies import IdempotentDep
 from api.dependencies import ProvidersDep
 from api.dependencies import SessionDep
@@ -101,19 +103,24 @@ def action_route(
             "invalid_payment_method",
             "invalid_metadata",
             "no_eligible_provider",
+            *SAVED_METHOD_PROBLEMS,
             *IDEMPOTENCY_PROBLEMS,
             "temporal_unavailable",
         ),
     },
 )
 async def create_payment(
-    body: CreatePaymentRequest, once: IdempotentDep, sagas: SagasDep
+    body: CreatePaymentRequest, once: IdempotentDep, sagas: SagasDep, session: SessionDep
 ) -> Response:
-    """Start a payment saga and answer at its first milestone (or 202 while it runs)."""
+    """Start a payment saga and answer at its first milestone (or 202 while it runs).
+
+    With `customer`, `payment_method` names one of its saved methods (`spm_…`), charged at
+    the provider holding it with the customer's mirror there."""
+    saved = await customers.named_method(session, sagas.tenant, body.customer, body.payment_method)
 
     async def start(payment_id: str) -> Response:
         bind_log_context(payment_id=payment_id)
-        return await payments.start_payment(sagas, body, payment_id)
+        return await payments.start_payment(sagas, body, payment_id, saved)
 
     return await once.create(start, body, new_payment_id, replay_202=False)
 

@@ -18,7 +18,9 @@ from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 from temporalio.common import TypedSearchAttributes
 
+from api import customers
 from api.auth import TenantDep
+from api.customers import SAVED_METHOD_PROBLEMS
 from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
@@ -27,6 +29,7 @@ from api.idempotency import json_response
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.payments import charge_policy
+from api.payments import require_enabled_provider
 from api.problems import Problem
 from api.query_parameters import CustomerFilter
 from api.query_parameters import PageSize
@@ -81,7 +84,11 @@ def _start_at(requested: datetime | None, now: datetime) -> datetime:
     status_code=status.HTTP_201_CREATED,
     response_model=SubscriptionState,
     responses=problems(
-        "plan_not_found", "invalid_start_at", *IDEMPOTENCY_PROBLEMS, "temporal_unavailable"
+        "plan_not_found",
+        "invalid_start_at",
+        *SAVED_METHOD_PROBLEMS,
+        *IDEMPOTENCY_PROBLEMS,
+        "temporal_unavailable",
     ),
 )
 async def create_subscription(
@@ -93,6 +100,11 @@ async def create_subscription(
     # Refused before the key is claimed: a bad request writes nothing at all.
     start_at = _start_at(body.start_at, now)
     plan = await PLANS.find(sagas.session, sagas.tenant, body.plan_id)
+    saved = await customers.named_method(
+        sagas.session, sagas.tenant, body.customer, body.payment_method
+    )
+    if saved is not None:
+        require_enabled_provider(sagas.settings, saved.provider)
 
     async def start(subscription_id: str) -> Response:
         sub = SubscriptionInput(
@@ -100,7 +112,8 @@ async def create_subscription(
             tenant_id=sagas.tenant,
             customer_id=body.customer_id,
             plan=plan,
-            payment_method=body.payment_method,
+            payment_method=body.payment_method if saved is None else saved.method_reference,
+            saved_method=saved,
             start_at=start_at,
             trial_days=plan.trial_days if body.trial_days is None else body.trial_days,
             on_dunning_exhausted=body.on_dunning_exhausted,
@@ -217,6 +230,16 @@ async def cancel_subscription(
     """Cancel now (no refund of the current period) or at the period's end."""
     cancel = body or CancelSubscriptionRequest()
     return await subscription.update(SubscriptionWorkflow.cancel, cancel, body)
+
+
+@action_route("/{subscription_id}/retry-on-session")
+async def retry_subscription_on_session(subscription: SubscriptionActionDep) -> Response:
+    """The customer is back to finish a charge their saved card declined off-session
+    (`authentication_required`): the past-due period is charged again at once with the
+    customer present. Its `payment_id` (in the period) goes `requires_action`: hand
+    `GET /v1/payments/{id}/customer-action` to the customer's client, then
+    `POST /v1/payments/{id}/confirm`. 409 unless past due with a saved method."""
+    return await subscription.update(SubscriptionWorkflow.retry_on_session, None, None)
 
 
 @action_route("/{subscription_id}/payment-method")

@@ -406,3 +406,43 @@ class RiskLabelRecord(SQLModel, table=True):
     # features were kept (such labels cannot train the model and are skipped).
     features_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(index=True)
+
+
+class CustomerRecord(SQLModel, table=True):
+    """A tenant's customer; its mirrors at providers are named in ``provider_customers_json``
+    (``{"stripe": "cus_…"}``)."""
+
+    __tablename__ = "customers"
+
+    customer_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    description: str | None = Field(default=None, max_length=500)
+    default_payment_method: str | None = Field(default=None, max_length=40)
+    provider_customers_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class SavedPaymentMethodRecord(SQLModel, table=True):
+    """A customer's payment method saved at its provider: the provider's id and what the
+    provider says about the card, never card data."""
+
+    __tablename__ = "saved_payment_methods"
+
+    payment_method_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    customer_id: str = Field(index=True, max_length=40)
+    provider: str = Field(max_length=16)
+    provider_reference: str = Field(max_length=80)
+    status: str = Field(max_length=16)
+    brand: str | None = Field(default=None, max_length=32)
+    last4: str | None = Field(default=None, max_length=4)
+    exp_month: int | None = None
+    exp_year: int | None = None
+    fingerprint: str | None = Field(default=None, max_length=64)
+    setup_reference: str | None = Field(default=None, max_length=80)
+    failure_code: str | None = Field(default=None, max_length=64)
+    created_at: datetime
+    detached_at: datetime | None = None

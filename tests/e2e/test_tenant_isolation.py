@@ -38,6 +38,8 @@ RESOURCE_PARAMS = {
     "plan_id": "plan",
     "subscription_id": "sub",
     "dispute_id": "dsp",
+    "customer_id": "cust",
+    "payment_method_id": "spm",
 }
 DUE = "2031-01-15T00:00:00Z"
 INVOICE = {
@@ -64,6 +66,8 @@ BODIES = {
     ("POST", "/v1/installment-plans/{installment_plan_id}/resolve"): {"action": "waive"},
     ("POST", "/v1/subscriptions/{subscription_id}/payment-method"): {"payment_method": "tok_visa"},
     ("POST", "/v1/disputes/{dispute_id}/evidence"): {"uncategorized_text": "We shipped it."},
+    ("PATCH", "/v1/customers/{customer_id}"): {"name": "Someone"},
+    ("POST", "/v1/customers/{customer_id}/payment-methods"): {"payment_method": "tok_visa"},
     ("POST", "/v1/subscriptions/{subscription_id}/change-plan"): {
         "plan_id": "plan_000000000000000000000000"
     },
@@ -164,7 +168,14 @@ async def two_tenants(stack, stack_db):
                 "payment_method": "tok_visa",
             },
         )
+        customer = await create("/v1/customers", {"name": "Ada"})
+        saved = await create(
+            f"/v1/customers/{customer['customer_id']}/payment-methods",
+            {"payment_method": "tok_visa"},
+        )
     owned = {
+        "customer_id": customer["customer_id"],
+        "payment_method_id": saved["payment_method_id"],
         "refund_id": refund["refund_id"],
         "account_id": account["account_id"],
         "payout_id": payout["payout_id"],

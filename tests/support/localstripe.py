@@ -34,12 +34,14 @@ CARD_THREE_D_SECURE = "4000002760003184"  # requires_action until authenticated
 
 
 class LocalStripe(ServerProcess):
-    """``localstripe --port N --from-scratch`` in its own process group."""
+    """``localstripe --port N --from-scratch`` in its own process group, with Stripe's rules
+    for saved payment methods that it lacks (``localstripe_strict``)."""
 
     name = "localstripe"
 
     def command(self, port: int) -> list[str]:
-        # localstripe itself, with the test-only route that fails a refund late.
+        # localstripe with Stripe's rules it lacks and the test-only route that fails a
+        # refund late (``localstripe_server`` loads ``localstripe_strict`` first).
         module = "tests.support.localstripe_server"
         return [sys.executable, "-m", module, "--port", str(port), "--from-scratch"]
 

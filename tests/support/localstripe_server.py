@@ -1,5 +1,6 @@
-"""localstripe with one test-only route Stripe gives no API for: a refund the card issuer
-fails after Stripe accepted it (``POST /_test/refunds/{id}/fail``, ``failure_reason``).
+"""localstripe as the tests run it: made strict about saved payment methods
+(``localstripe_strict``), plus one test-only route Stripe gives no API for: a refund the card
+issuer fails after Stripe accepted it (``POST /_test/refunds/{id}/fail``, ``failure_reason``).
 
 Stripe then sets the refund ``failed`` with its ``failure_reason`` and sends
 ``refund.failed``; the money is back in the platform's balance. Run from the project's root
@@ -8,6 +9,9 @@ as ``python -m tests.support.localstripe_server --port N``.
 
 from localstripe import resources
 from localstripe.errors import UserError
+
+# Stripe's rules about saved payment methods, which localstripe lacks (loaded on import).
+from tests.support import localstripe_strict  # noqa: F401
 
 # Stripe's documented reasons a refund fails.
 FAILURE_REASONS = ("lost_or_stolen_card", "expired_or_canceled_card", "declined", "unknown")

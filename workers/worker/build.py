@@ -27,6 +27,7 @@ from activities.reconciliation import ReconciliationActivities
 from activities.refunds import RefundActivities
 from activities.risk.model import load_configured
 from activities.risk.screening import FraudActivities
+from activities.saved_methods import SavedMethodActivities
 from activities.settlements import SettlementActivities
 from activities.subscriptions import SubscriptionActivities
 from schemas.runtime.logs import configure_logging
@@ -67,6 +68,7 @@ def worker_activities(
     subscriptions = SubscriptionActivities(engine)
     settlements = SettlementActivities(engine)
     disputes = DisputeActivities(engine, providers)
+    saved_methods = SavedMethodActivities(engine)
     return [
         fraud.screen_payment,
         ledger.record_payment,
@@ -98,6 +100,10 @@ def worker_activities(
         disputes.sync_dispute,
         disputes.submit_dispute_evidence,
         disputes.accept_dispute,
+        provider_calls.set_up_payment_method,
+        provider_calls.check_payment_method_setup,
+        provider_calls.make_default_payment_method,
+        saved_methods.record_saved_method,
     ]
 
 

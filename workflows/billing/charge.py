@@ -6,8 +6,10 @@ from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from schemas.billing import ON_SESSION_ACTION_TIMEOUT
     from schemas.billing import ChargeAttempt
     from schemas.billing import ChargePolicy
+    from schemas.customers import OffSessionMethod
     from schemas.domain.routing import NoEligibleProvider
     from schemas.domain.routing import route
     from schemas.identity import billing_key
@@ -35,6 +37,8 @@ async def charge(
     payment_method: str,
     description: str,
     policy: ChargePolicy | None = None,
+    saved: OffSessionMethod | None = None,
+    on_session: bool = False,
 ) -> ChargeAttempt:
     """Charge ``amount`` for ``owner_id``'s period (or installment) ``period``.
 
@@ -44,10 +48,15 @@ async def charge(
     (off-session): a charge that needs 3-D Secure fails at once (``action_expired``).
 
     With a ``policy`` the payment is routed, and bounded, as ``POST /v1/payments`` would
-    route it; no eligible provider is a failed attempt, which dunning retries."""
+    route it; no eligible provider is a failed attempt, which dunning retries.
+
+    A customer's ``saved`` method is charged at the provider holding it, with the provider's
+    customer, off-session: a card that needs authentication is declined there
+    (``authentication_required``), and dunning retries it. ``on_session``: the customer is
+    here to act, so the payment waits for its action (``ON_SESSION_ACTION_TIMEOUT``)."""
     payment_id = billing_payment_id(owner_id, period, attempt)
     try:
-        routed = _routed(policy, tenant_id, currency, payment_method)
+        routed = _routed(policy, tenant_id, currency, payment_method, saved)
     except NoEligibleProvider as refused:
         return ChargeAttempt(
             attempt=attempt,
@@ -67,9 +76,17 @@ async def charge(
         payment_method=payment_method,
         description=description,
         metadata={"billing_key": billing_key(owner_id, period), "attempt": str(attempt)},
-        action_timeout=timedelta(0),
+        action_timeout=ON_SESSION_ACTION_TIMEOUT if on_session else timedelta(0),
         **routed,
     )
+    if saved is not None:
+        payment = payment.model_copy(
+            update={
+                "payment_method": saved.method_reference,
+                "provider_customer": saved.customer_reference,
+                "off_session": not on_session,
+            }
+        )
     try:
         state: PaymentState = await workflow.execute_child_workflow(
             PaymentWorkflow.run,
@@ -96,18 +113,28 @@ async def charge(
 
 
 def _routed(
-    policy: ChargePolicy | None, tenant_id: str, currency: str, payment_method: str
+    policy: ChargePolicy | None,
+    tenant_id: str,
+    currency: str,
+    payment_method: str,
+    saved: OffSessionMethod | None = None,
 ) -> dict:
-    """The child payment's provider fields and the limits the API gives every payment."""
-    if policy is None:
+    """The child payment's provider fields and the limits the API gives every payment; a
+    saved method is pinned to its provider."""
+    if saved is not None:
+        providers = [saved.provider]
+        if policy is None:
+            return {"provider": saved.provider}
+    elif policy is None:
         return {}
-    providers = route(
-        policy.routing,
-        policy.configured,
-        tenant=tenant_id,
-        currency=currency,
-        payment_method=payment_method,
-    )
+    else:
+        providers = route(
+            policy.routing,
+            policy.configured,
+            tenant=tenant_id,
+            currency=currency,
+            payment_method=payment_method,
+        )
     return {
         "provider": providers[0],
         "fallback_providers": providers[1:],

@@ -44,9 +44,17 @@ class InstallmentSteps:
         now = workflow.now()
         self.plan = plan
         self.payment_method = plan.payment_method
+        # The customer's saved method, charged off-session; a new token replaces it.
+        self.saved_method = plan.saved_method
         self.state = InstallmentPlanState(
             **plan.model_dump(
-                exclude={"payment_method", "installments", "dunning", "charge_policy"}
+                exclude={
+                    "payment_method",
+                    "installments",
+                    "dunning",
+                    "charge_policy",
+                    "saved_method",
+                }
             ),
             installments=plan.installments,
             created_at=now,
@@ -134,6 +142,7 @@ class InstallmentSteps:
             customer_id=self.state.customer_id,
             payment_method=self.payment_method,
             policy=self.plan.charge_policy,
+            saved=self.saved_method,
             description=(
                 f"Installment {installment.index}/{len(self.state.installments)} of "
                 f"{self.state.installment_plan_id}"
@@ -215,7 +224,8 @@ class InstallmentSteps:
 
     def retry_now(self, payment_method: str | None) -> Installment:
         installment = self.state.first_unpaid()
-        self.payment_method = payment_method or self.payment_method
+        if payment_method is not None:
+            self.payment_method, self.saved_method = payment_method, None
         installment.status = InstallmentStatus.RETRYING
         installment.next_retry_at = workflow.now()
         self.state.status = Status.PAST_DUE

@@ -124,6 +124,8 @@ class PaymentSteps:
             idempotency_key=self._key("authorize" if first else f"authorize:{self.state.provider}"),
             may_fail_over=may_fail_over,
             three_d_secure=self._three_d_secure,
+            provider_customer=self.payment.provider_customer,
+            off_session=self.payment.off_session,
         )
 
     async def confirm_action(self, attempt: int) -> ChargeResult | None:

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.billing import NOT_CHARGED
     from schemas.billing import UNSETTLED_RECHECK
     from schemas.billing import ChargeAttempt
+    from schemas.identity import billing_payment_id
     from schemas.subscriptions import BillingPeriod
 
 from workflows.billing.charge import charge
@@ -100,6 +101,12 @@ class Collector:
     async def _attempt(self, period: BillingPeriod) -> ChargeAttempt:
         flow = self._flow
         state = flow.book.state
+        on_session = flow.take_on_session()
+        if on_session:
+            # The customer acts on this attempt's payment while it runs.
+            period.payment_id = billing_payment_id(
+                state.subscription_id, period.index, len(period.attempts) + 1
+            )
         await flow.book.publish()
         attempt = await charge(
             tenant_id=state.tenant_id,
@@ -111,6 +118,8 @@ class Collector:
             customer_id=state.customer_id,
             payment_method=flow.payment_method,
             policy=flow.charge_policy,
+            saved=flow.saved_method,
+            on_session=on_session,
             description=f"Subscription {state.subscription_id} period {period.index}",
         )
         period.attempts.append(attempt)

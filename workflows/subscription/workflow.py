@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.billing import ChargePolicy
+    from schemas.customers import OffSessionMethod
     from schemas.subscriptions import CancelSubscriptionRequest
     from schemas.subscriptions import ChangePlan
     from schemas.subscriptions import PauseRequest
@@ -34,6 +35,9 @@ class SubscriptionWorkflow:
     def __init__(self) -> None:
         self.book: SubscriptionBook | None = None
         self.payment_method = ""
+        # The customer's saved method, charged off-session; a new token replaces it.
+        self.saved_method: OffSessionMethod | None = None
+        self.on_session = False  # the next attempt waits for the customer's action
         self.cancel_requested = False
         self._input: SubscriptionInput | None = None
         self.charge_policy: ChargePolicy | None = None
@@ -44,6 +48,7 @@ class SubscriptionWorkflow:
     @workflow.run
     async def run(self, sub: SubscriptionInput) -> SubscriptionState:
         self._input, self.payment_method = sub, sub.payment_method
+        self.saved_method = sub.saved_method
         self.charge_policy = sub.charge_policy
         state = sub.state or initial_state(sub)
         if sub.state is not None:
@@ -128,7 +133,11 @@ class SubscriptionWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
             state = self.book.state.model_copy(deep=True)
             carried = self._input.model_copy(
-                update={"state": state, "payment_method": self.payment_method}
+                update={
+                    "state": state,
+                    "payment_method": self.payment_method,
+                    "saved_method": self.saved_method,
+                }
             )
             workflow.continue_as_new(carried)
 
@@ -198,8 +207,31 @@ class SubscriptionWorkflow:
             self._require(*(s for s in Status if s != Status.CANCELED))
 
     @workflow.update
+    async def retry_on_session(self) -> SubscriptionState:
+        """The customer is here to finish what an off-session charge could not (3-D Secure):
+        the period is charged again at once, on-session, and its payment waits for the
+        customer's action; answered at once, with the period's payment id to act on."""
+        self.on_session = True
+        self._retry_requests += 1
+        self._changed()
+        ticket = self._retry_requests
+        await workflow.wait_condition(lambda: self._retry_taken >= ticket)
+        return self.book.state
+
+    @retry_on_session.validator
+    def _validate_retry_on_session(self) -> None:
+        self._require(Status.PAST_DUE, Status.UNPAID)
+        if self.saved_method is None:
+            _reject("invalid_state", "only a customer's saved method is charged on-session")
+
+    def take_on_session(self) -> bool:
+        on_session, self.on_session = self.on_session, False
+        return on_session
+
+    @workflow.update
     async def update_payment_method(self, request: UpdatePaymentMethodRequest) -> SubscriptionState:
         self.payment_method = request.payment_method
+        self.saved_method = None
         if self.book.state.status in (Status.PAST_DUE, Status.UNPAID):
             self._retry_requests += 1
             ticket = self._retry_requests

@@ -22,6 +22,9 @@ from activities.providers.errors import declined
 from activities.providers.errors import timezone_aware
 from activities.providers.sandbox.events import verified_event
 from activities.providers.sandbox.http import GatewayHttp
+from schemas.customers import AttachMethodCommand
+from schemas.customers import ProviderCard
+from schemas.customers import SaveCustomerCommand
 from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
@@ -106,6 +109,22 @@ class SandboxGateway(ClosedOnExit):
         ``retrieve`` does)."""
         data = await self._first("find_charge", "charges", payment_id)
         return None if data is None else _charge(data)
+
+    # Customers and saved payment methods. The gateway's test tokens (``tok_visa``, …) are
+    # reusable by design and it keeps no customers: our customer id is its reference and
+    # the token is the saved method, so nothing is called.
+
+    async def save_customer(self, command: SaveCustomerCommand) -> str:
+        return command.customer_id
+
+    async def attach_method(self, command: AttachMethodCommand) -> ProviderCard:
+        return ProviderCard(reference=command.payment_method)
+
+    async def detach_method(self, reference: str) -> None:
+        return None
+
+    async def set_default_method(self, customer_reference: str, method_reference: str) -> None:
+        return None
 
     # Refunds.
 

@@ -45,6 +45,11 @@ from activities.providers.stripe.http import StripeHttp
 from activities.providers.stripe.http import get
 from activities.providers.stripe.http import idempotent
 from activities.providers.stripe.http import post
+from schemas.customers import AttachMethodCommand
+from schemas.customers import ProviderCard
+from schemas.customers import SaveCustomerCommand
+from schemas.customers import SetupCommand
+from schemas.customers import SetupResult
 from schemas.disputes import DisputeActionCommand
 from schemas.disputes import DisputeFunds
 from schemas.disputes import DisputeStatus
@@ -124,6 +129,12 @@ class StripeProvider(ClosedOnExit):
             "expand": [_CHARGE],
         }
         params |= _payment_method(command.payment_method)
+        if command.provider_customer is not None:
+            params["customer"] = command.provider_customer
+        if command.off_session:
+            # The customer is away: Stripe charges the saved method or declines it
+            # (``authentication_required``); it never waits for an action.
+            params["off_session"] = True
         if command.three_d_secure:
             # The risk rules asked for it: Stripe challenges the card whenever it can.
             params["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
@@ -199,6 +210,82 @@ class StripeProvider(ClosedOnExit):
             payment_id,
         )
         return None if found is None else await self.retrieve(found["id"])
+
+    # Customers and saved payment methods.
+
+    async def save_customer(self, command: SaveCustomerCommand) -> str:
+        log.info("save customer %s", command.customer_id)
+        params = {
+            "metadata": _metadata(customer_id=command.customer_id, tenant_id=command.tenant_id)
+        }
+        call = self._stripe.v1.customers.create_async(params, idempotent(command))
+        return (await post("save_customer", call))["id"]
+
+    async def attach_method(self, command: AttachMethodCommand) -> ProviderCard:
+        log.info("attach a payment method to %s", command.customer_reference)
+        methods = self._stripe.v1.payment_methods
+        params = {"customer": command.customer_reference}
+        call = methods.attach_async(command.payment_method, params, idempotent(command))
+        return _card(await post("attach_method", call))
+
+    async def detach_method(self, reference: str) -> None:
+        log.info("detach payment method %s", reference)
+        await post("detach_method", self._stripe.v1.payment_methods.detach_async(reference))
+
+    async def set_default_method(self, customer_reference: str, method_reference: str) -> None:
+        params = {"invoice_settings": {"default_payment_method": method_reference}}
+        call = self._stripe.v1.customers.update_async(customer_reference, params)
+        await post("set_default_method", call)
+
+    async def set_up_method(self, command: SetupCommand) -> SetupResult:
+        """A SetupIntent for off-session use, confirmed with the token: Stripe attaches the
+        PaymentMethod to the customer once it succeeds (at once, or after 3-D Secure)."""
+        log.info("set up a payment method for %s", command.customer_reference)
+        params = {
+            "customer": command.customer_reference,
+            "usage": "off_session",
+            "payment_method_types": ["card"],
+            "metadata": _metadata(
+                payment_method_id=command.payment_method_id, tenant_id=command.tenant_id
+            ),
+        }
+        intents = self._stripe.v1.setup_intents
+        created = await post("set_up_method", intents.create_async(params, idempotent(command)))
+        if created.get("status") == "requires_payment_method":
+            confirm = {"payment_method": command.payment_method}
+            key: stripe.RequestOptions = {"idempotency_key": f"{command.idempotency_key}:confirm"}
+            call = intents.confirm_async(created["id"], confirm, key)
+            created = await post("set_up_method", call)
+        return await self._setup(created)
+
+    async def retrieve_setup(self, reference: str) -> SetupResult:
+        intents = self._stripe.v1.setup_intents
+        return await self._setup(await get("retrieve_setup", intents.retrieve_async(reference)))
+
+    async def setup_action(self, reference: str) -> CustomerAction | None:
+        intents = self._stripe.v1.setup_intents
+        intent = await get("setup_action", intents.retrieve_async(reference))
+        if intent.get("status") != "requires_action":
+            return None
+        url = ((intent.get("next_action") or {}).get("redirect_to_url") or {}).get("url")
+        if url:
+            return CustomerAction(type="redirect_to_url", url=url)
+        return CustomerAction(type="use_stripe_sdk", client_secret=intent["client_secret"])
+
+    async def _setup(self, intent: dict[str, Any]) -> SetupResult:
+        status, reference = intent.get("status"), intent["id"]
+        if status in ("requires_action", "requires_confirmation"):
+            return SetupResult(reference=reference, status="requires_action")
+        if status == "succeeded":
+            method = await get(
+                "retrieve_setup",
+                self._stripe.v1.payment_methods.retrieve_async(intent["payment_method"]),
+            )
+            return SetupResult(reference=reference, status="succeeded", card=_card(method))
+        error = intent.get("last_setup_error") or {}
+        code = str(error.get("decline_code") or error.get("code") or status)
+        reason = str(error.get("message") or "the payment method was not set up")
+        raise declined(f"stripe setup intent {reference} is {status}: {code}", code, reason)
 
     # Refunds.
 
@@ -404,6 +491,19 @@ def _payout_money(command: TransferCommand | PayoutCommand, destination: str) ->
         "destination": destination,
         "metadata": _metadata(payout_id=command.payout_id),
     }
+
+
+def _card(method: dict[str, Any]) -> ProviderCard:
+    """What Stripe says of a saved card; its number stays at Stripe."""
+    card = method.get("card") or {}
+    return ProviderCard(
+        reference=method["id"],
+        brand=card.get("brand"),
+        last4=card.get("last4"),
+        exp_month=card.get("exp_month"),
+        exp_year=card.get("exp_year"),
+        fingerprint=card.get("fingerprint"),
+    )
 
 
 def _payment_method(payment_method: str) -> dict[str, Any]:

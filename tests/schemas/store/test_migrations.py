@@ -153,6 +153,7 @@ def test_upgrading_an_empty_database_builds_exactly_the_models(empty_url):
             "0003",
             "0004",
             "0005",
+            "0006",
             "0007",
             "0009",
         ]
@@ -185,6 +186,7 @@ def test_a_database_made_by_create_all_is_stamped_and_upgraded_with_its_data(emp
             "0003",
             "0004",
             "0005",
+            "0006",
             "0007",
             "0009",
         ]
@@ -209,7 +211,7 @@ def test_concurrent_upgrades_take_turns(empty_url, tmp_path):
     said = sorted(
         sum(line.startswith("applied ") for line in stdout.splitlines()) for stdout, _ in outputs
     )
-    assert said == [0, 7], outputs
+    assert said == [0, 8], outputs
     with connect(empty_url) as engine:
         assert_matches_models(engine)
 

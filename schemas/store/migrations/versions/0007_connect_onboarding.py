@@ -6,7 +6,7 @@ The blocks between the "commands auto generated" markers are regenerated from
 schemas/store/tables.py by ``python -m schemas.store.migrations redraft 0007``.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

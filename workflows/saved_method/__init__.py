@@ -1,0 +1,1 @@
+"""Saving a customer's payment method through the provider's setup flow."""
