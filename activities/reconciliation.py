@@ -43,13 +43,15 @@ from schemas.store.tables import ReconciliationReportRecord
 NEEDS_ATTENTION = PaymentStatus.REQUIRES_ATTENTION.value
 # Records written just before or after midnight on the other side still match theirs.
 MARGIN = timedelta(hours=1)
-# A dispute's entries, as reconciliation's movements: (kind, sign). A withdrawal and its
-# reinstatement net out, as the provider's two balance transactions do.
-DISPUTE_ENTRIES = {
+# Entries that move an item of their source (a dispute, a refund) and the ones undoing them,
+# as reconciliation's movements: (kind, sign). A withdrawal and its reinstatement, a refund
+# and its late failure net out, as the provider's two balance transactions do.
+SOURCE_ENTRIES = {
     "dispute_withdrawal": ("dispute", 1),
     "dispute_reinstatement": ("dispute", -1),
     "dispute_fee": ("dispute_fee", 1),
     "dispute_fee_return": ("dispute_fee", -1),
+    "refund_reversal": ("refund", -1),
 }
 
 log = logging.getLogger(__name__)
@@ -168,7 +170,7 @@ def _ledger_movements(connection, tenant_id: str, start: datetime, end: datetime
         .join(postings, postings.c.entry_id == entries.c.id)
         .where(
             entries.c.tenant_id == tenant_id,
-            entries.c.kind.in_(["capture", "fee", "refund", *DISPUTE_ENTRIES]),
+            entries.c.kind.in_(["capture", "fee", "refund", *SOURCE_ENTRIES]),
             entries.c.created_at >= start,
             entries.c.created_at < end,
             postings.c.amount > 0,  # an entry's amount is its debit leg
@@ -177,8 +179,8 @@ def _ledger_movements(connection, tenant_id: str, start: datetime, end: datetime
     movements = []
     for kind, payment_id, source_id, currency, amount, created_at in rows:
         at = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
-        if kind in DISPUTE_ENTRIES:
-            movement, sign = DISPUTE_ENTRIES[kind]
+        if kind in SOURCE_ENTRIES:
+            movement, sign = SOURCE_ENTRIES[kind]
             movements.append(Movement(movement, source_id, currency, sign * amount, at))
             continue
         item = source_id if kind == "refund" else payment_id
@@ -198,6 +200,9 @@ def _provider_movements(transactions: list[ProviderTransaction]) -> list[Movemen
         elif t.type == "refund":
             # A saga's compensation (not a refund of ours): it undoes part of the capture.
             movements.append(Movement("capture", t.payment_id, t.currency, t.amount, t.created))
+        elif t.type == "refund_failure" and t.reference:
+            # The refund's money back in the balance (positive): the refund, undone.
+            movements.append(Movement("refund", t.reference, t.currency, -t.amount, t.created))
         elif t.type == "dispute":
             # Withdrawn from the balance (negative), or reinstated; the fee as charged.
             movements.append(Movement("dispute", t.reference, t.currency, -t.amount, t.created))

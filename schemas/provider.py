@@ -79,7 +79,9 @@ class DeclineDetails(BaseModel):
 RefundStatus = Literal["succeeded", "failed"]
 TransferStatus = Literal["paid", "reversed"]
 PayoutStatus = Literal["paid", "failed"]
-TransactionType = Literal["charge", "refund", "transfer", "transfer_reversal", "payout", "dispute"]
+TransactionType = Literal[
+    "charge", "refund", "refund_failure", "transfer", "transfer_reversal", "payout", "dispute"
+]
 
 
 class RefundCommand(BaseModel):

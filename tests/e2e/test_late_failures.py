@@ -13,6 +13,7 @@ from tests.e2e.test_payouts_api import available
 from tests.e2e.test_payouts_api import new_account
 from tests.e2e.test_payouts_api import pay_in
 from tests.e2e.test_payouts_api import payout
+from tests.e2e.test_reconciliation_api import today
 from tests.support.settlements import settled
 
 
@@ -38,6 +39,11 @@ async def test_a_refund_the_card_issuer_fails_later(merchant, gateway, anonymous
     assert await available(merchant) == payment_balance
     paid = (await merchant.get(f"/v1/payments/{payment_id}")).json()
     assert (paid["status"], paid["refunded_amount"]) == ("succeeded", 0)
+    # The gateway's refund_failure undoes its refund as our reversal undoes ours.
+    report = await merchant.get("/v1/reports/reconciliation", params={"date": today()})
+    assert report.json()["mismatches"] == [], report.text
+    [usd] = report.json()["totals"]
+    assert (usd["ledger_refunded"], usd["provider_refunded"]) == (0, 0)
 
     # The same event delivered again changes nothing; the gateway refuses to fail it twice.
     again = await redeliver(anonymous, stack, failed.json()["event"])

@@ -3,7 +3,8 @@
 issuer fails after Stripe accepted it (``POST /_test/refunds/{id}/fail``, ``failure_reason``).
 
 Stripe then sets the refund ``failed`` with its ``failure_reason`` and sends
-``refund.failed``; the money is back in the platform's balance. Run from the project's root
+``refund.failed``; the money is back in the platform's balance (a ``refund_failure``
+balance transaction). Run from the project's root
 as ``python -m tests.support.localstripe_server --port N``.
 """
 
@@ -25,6 +26,20 @@ def fail_refund(id: str, failure_reason: str = "expired_or_canceled_card") -> re
         raise UserError(400, f"Refund {id} is {refund.status}: only a succeeded one can fail")
     refund.status = "failed"
     refund.failure_reason = failure_reason
+    # The money back in the platform's balance, as Stripe books it: a ``refund_failure``
+    # balance transaction, named by the refund's ``failure_balance_transaction``.
+    # localstripe's constructor knows only charges and refunds: made as one, then retyped.
+    returned = resources.BalanceTransaction(
+        amount=refund.amount,
+        currency=refund.currency,
+        description="REFUND FAILURE",
+        exchange_rate=1.0,
+        reporting_category="refund",
+        source=refund.id,
+        type="refund",
+    )
+    returned.type = returned.reporting_category = "refund_failure"
+    refund.failure_balance_transaction = returned.id
     return refund
 
 

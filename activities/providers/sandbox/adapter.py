@@ -220,7 +220,8 @@ class SandboxGateway(ClosedOnExit):
         while True:
             page = await self._http.get("list_transactions", _path("balance_transactions"), params)
             data = page.get("data") or []
-            # Movements paysaga does not match (a refund or payout failed late) are left out.
+            # Movements paysaga does not match (a payout the bank returned, on the connected
+            # account's balance) are left out.
             transactions += [
                 ProviderTransaction.model_validate(item)
                 for item in data

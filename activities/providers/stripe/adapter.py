@@ -79,11 +79,15 @@ log = logging.getLogger(__name__)
 # The charge behind a PaymentIntent, with its balance transaction (the fee), in one answer.
 _CHARGE = "latest_charge.balance_transaction"
 
+# A refund's balance transactions: the refund, and its money coming back when it failed.
+REFUNDED = ("refund", "refund_failure")
+PAYMENT_TRANSACTIONS = ("charge", *REFUNDED)
 _TRANSACTION_TYPES: dict[str, TransactionType] = {
     "charge": "charge",
     "payment": "charge",
     "refund": "refund",
     "payment_refund": "refund",
+    "refund_failure": "refund_failure",
     "transfer": "transfer",
     "transfer_refund": "transfer_reversal",
     "payout": "payout",
@@ -680,8 +684,8 @@ def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
     if kind is None:
         return None
     metadata = source.get("metadata") or {}
-    payment_id = metadata.get("payment_id") if kind in ("charge", "refund") else None
-    own_id = {"charge": "payment_id", "refund": "refund_id"}.get(kind, "payout_id")
+    payment_id = metadata.get("payment_id") if kind in PAYMENT_TRANSACTIONS else None
+    own_id = {"charge": "payment_id"}.get(kind, "refund_id" if kind in REFUNDED else "payout_id")
     return ProviderTransaction(
         id=data["id"],
         type=kind,
