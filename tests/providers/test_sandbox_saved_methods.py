@@ -2,7 +2,8 @@
 subscription charged off-session for three periods, a card that needs 3-D Secure declined
 ``authentication_required`` and dunned, a detached card refused by the gateway. Months pass
 in seconds: the real API app (in process, over ASGI) and an in-process worker on the
-time-skipping Temporal server, the real sandbox adapter and gateway process, SQLite."""
+time-skipping Temporal server, the real sandbox adapter and gateway process, SQLite. The
+customer finishing a declined charge on-session runs on the embedded stack, in real time."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from temporalio.service import RPCError
 from api import api_keys
 from schemas.identity import subscription_workflow_id
 from schemas.runtime.settings import Settings
+from tests.providers.conftest import wait_for_status
 from tests.providers.test_off_session_billing import eventually
 from tests.providers.test_off_session_billing import once
 from tests.support.api_app import app_client
@@ -206,3 +208,44 @@ async def test_a_detached_card_is_refused_by_the_sandbox(merchant, time_env, gat
             "saved_payment_method_not_found",
         )
     assert_ledger_invariants(engine)
+
+
+async def test_the_customer_finishes_a_declined_off_session_charge_on_session(api, sandbox):
+    """On the embedded stack (real time): the customer is there, so the same saved card is
+    challenged at the gateway and the past-due period is paid."""
+    customer, method = await saved_card(api, "tok_threeDSecureRequired")
+    plan = {"name": "Pro", "amount": 1500, "currency": "USD", "interval": "month"}
+    body = {
+        "customer_id": "shop-customer-10",
+        "customer": customer["customer_id"],
+        "plan_id": (await api.post("/v1/plans", json=plan)).json()["plan_id"],
+        "payment_method": method["payment_method_id"],
+    }
+    created = await api.post("/v1/subscriptions", json=body, headers=once())
+    assert created.status_code == 201, created.text
+    sub_path = f"/v1/subscriptions/{created.json()['subscription_id']}"
+    state = await eventually(api, sub_path, lambda s: s["status"] == "past_due")
+    assert state["periods"][0]["attempts"][0]["failure_code"] == "authentication_required"
+
+    retried = await api.post(f"{sub_path}/retry-on-session")
+
+    assert retried.status_code == 200, retried.text
+    payment_id = retried.json()["periods"][0]["payment_id"]
+    payment = await wait_for_status(api, payment_id, "requires_action")
+    action = (await api.get(f"/v1/payments/{payment_id}/customer-action")).json()
+    assert action["type"] == "redirect_to_url"
+    charge = payment["provider_reference"]
+    # What the challenge page's button does in the customer's browser.
+    done = await sandbox.post(f"/v1/charges/{charge}/3ds/complete", json={"outcome": "succeed"})
+    assert done.status_code == 200, done.text
+    confirmed = await api.post(f"/v1/payments/{payment_id}/confirm")
+    assert confirmed.status_code == 202, confirmed.text
+    paid = await eventually(api, sub_path, lambda s: s["periods"][0]["status"] == "paid")
+    assert paid["status"] == "active"
+    at_sandbox = (await sandbox.get(f"/v1/charges/{charge}")).json()
+    assert (at_sandbox["customer"], at_sandbox["payment_method"], at_sandbox["off_session"]) == (
+        customer["provider_customers"]["sandbox"],
+        method["provider_reference"],
+        False,
+    )
+    await api.post(f"{sub_path}/cancel", json={})
