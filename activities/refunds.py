@@ -90,7 +90,9 @@ class RefundActivities(LedgerBacked):
             payment = PAYMENTS.get(connection, state.tenant_id, state.payment_id, lock=True)
             REFUNDS.upsert(connection, state)
             transaction.post(state.tenant_id, command.journal, payment_id=state.payment_id)
-            if state.status == RefundStatus.SUCCEEDED and payment is not None:
+            # A refund that went through, or one the provider failed after it had.
+            reversed_ = any(entry.kind == "refund_reversal" for entry in command.journal)
+            if (state.status == RefundStatus.SUCCEEDED or reversed_) and payment is not None:
                 apply_refunds_to_payment(connection, payment, state.updated_at)
 
 
@@ -99,11 +101,12 @@ def apply_refunds_to_payment(connection: Connection, payment: PaymentState, at: 
     write cannot count one twice), and its status says whether anything is left."""
     refunded = succeeded_amount(connection, payment.tenant_id, payment.payment_id)
     payment.refunded_amount = refunded
-    payment.status = (
-        PaymentStatus.REFUNDED
-        if refunded >= payment.captured_amount
-        else PaymentStatus.PARTIALLY_REFUNDED
-    )
+    if refunded >= payment.captured_amount:
+        payment.status = PaymentStatus.REFUNDED
+    elif refunded > 0:
+        payment.status = PaymentStatus.PARTIALLY_REFUNDED
+    elif payment.status in (PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
+        payment.status = PaymentStatus.SUCCEEDED  # its only refunds failed after all
     payment.updated_at = max(payment.updated_at, at)
     connection.execute(
         update(PaymentRecord)

@@ -48,6 +48,8 @@ refund_workflow_id = partial(_workflow_id, "refund")
 payout_workflow_id = partial(_workflow_id, "payout")
 installment_plan_workflow_id = partial(_workflow_id, "installment-plan")
 subscription_workflow_id = partial(_workflow_id, "subscription")
+# What the provider reports after a refund's or payout's saga ended (one per refund/payout).
+settlement_workflow_id = partial(_workflow_id, "settlement")
 dispute_workflow_id = partial(_workflow_id, "dispute")
 saved_method_workflow_id = partial(_workflow_id, "saved-method")
 

@@ -32,6 +32,9 @@ JournalKind = Literal[
     "transfer_reversal",
     "payout",
     "payout_release",
+    # A refund or payout the provider failed after it had succeeded: its money comes back.
+    "refund_reversal",
+    "payout_reversal",
     "dispute_withdrawal",
     "dispute_fee",
     "dispute_reinstatement",

@@ -156,6 +156,8 @@ class PayoutState(BaseModel):
     arrival_date: datetime | None = None  # when the bank should have it, as the provider says
     failure_code: str | None = None
     failure_message: str | None = None
+    # When the bank got the money, as the provider's ``payout.paid`` says (re-read there).
+    arrived_at: datetime | None = None
     steps: list[StepRecord] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

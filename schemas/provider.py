@@ -160,6 +160,9 @@ class PayoutResult(BaseModel):
     currency: str
     failure_code: str | None = None
     failure_message: str | None = None
+    # When the bank got the money (Stripe: ``paid`` with its ``arrival_date``); None while
+    # the payout is on its way, which still counts as ``paid`` until the bank returns it.
+    arrived_at: datetime | None = None
     arrival_date: datetime | None = None  # when the bank should have it, as the provider says
 
 

@@ -9,6 +9,7 @@ from workflows.reconciliation.report import ReconciliationReportWorkflow
 from workflows.reconciliation.workflow import ReconciliationWorkflow
 from workflows.refund.workflow import RefundWorkflow
 from workflows.saved_method.workflow import SavePaymentMethodWorkflow
+from workflows.settlement.workflow import SettlementWorkflow
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 WORKFLOWS = [
@@ -20,6 +21,7 @@ WORKFLOWS = [
     ReconciliationWorkflow,
     ReconciliationReportWorkflow,
     InstallmentPlanWorkflow,
+    SettlementWorkflow,
     DisputeWorkflow,
     SavePaymentMethodWorkflow,
 ]

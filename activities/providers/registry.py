@@ -25,18 +25,25 @@ def _timeout(settings: Settings) -> float:
 
 
 def _sandbox(settings: Settings) -> PaymentProvider:
-    return SandboxGateway(settings.sandbox_gateway_url, timeout_seconds=_timeout(settings))
+    secret = settings.sandbox_webhook_secret
+    return SandboxGateway(
+        settings.sandbox_gateway_url,
+        timeout_seconds=_timeout(settings),
+        webhook_secret=secret.get_secret_value() if secret else None,
+    )
 
 
 def _stripe(settings: Settings) -> PaymentProvider:
     from activities.providers.stripe.adapter import StripeProvider
 
     secret = settings.stripe_webhook_secret
+    connect_secret = settings.stripe_connect_webhook_secret
     return StripeProvider(
         settings.stripe_api_key.get_secret_value(),
         api_base=settings.stripe_api_base,
         connect_api_base=settings.stripe_connect_api_base,
         webhook_secret=secret.get_secret_value() if secret else None,
+        connect_webhook_secret=connect_secret.get_secret_value() if connect_secret else None,
         timeout_seconds=_timeout(settings),
     )
 

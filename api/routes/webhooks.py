@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 from temporalio.service import RPCStatusCode
 
@@ -34,17 +35,20 @@ from schemas.identity import PAYMENT_ID
 from schemas.identity import dispute_id
 from schemas.identity import dispute_workflow_id
 from schemas.identity import payment_workflow_id
+from schemas.identity import settlement_workflow_id
 from schemas.payments import ProviderName
 from schemas.provider_events import ProviderEvent
 from schemas.provider_events import WebhookSignatureError
 from schemas.store.webhook_events import count_rejection
 from schemas.store.webhook_events import find_payment
+from schemas.store.webhook_events import find_settlement_subject
 from schemas.store.webhook_events import finish_event
 from schemas.store.webhook_events import record_dispute
 from schemas.store.webhook_events import store_event
 from workflows.dispute.workflow import DisputeWorkflow
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
+from workflows.settlement.workflow import SettlementWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -62,6 +66,8 @@ PAYMENT_EVENTS = frozenset(
 )
 # Events about a provider dispute its own saga (DisputeWorkflow) takes.
 DISPUTE_EVENTS = frozenset({"dispute_opened", "dispute_updated", "dispute_closed"})
+# What the provider reports after a refund's or payout's saga ended: a settlement saga's.
+SETTLEMENT_EVENTS = frozenset({"refund_failed", "payout_failed", "payout_paid"})
 
 
 class WebhookReceipt(BaseModel):
@@ -103,7 +109,10 @@ async def receive_webhook(
     )
     if not await run_in_threadpool(store_event, engine, event):
         return receipt
-    receipt.outcome = await _hand_on(event, engine, temporal, adapter, settings.task_queue)
+    if event.kind in SETTLEMENT_EVENTS:
+        receipt.outcome = await _settle(event, engine, temporal, settings.task_queue)
+    else:
+        receipt.outcome = await _hand_on(event, engine, temporal, adapter, settings.task_queue)
     await run_in_threadpool(finish_event, engine, event, receipt.outcome)
     return receipt
 
@@ -122,7 +131,7 @@ async def _hand_on(
         return "unknown_object" if found is None else "recorded"
     disputed = event.kind in DISPUTE_EVENTS and event.dispute_reference is not None
     if event.kind not in PAYMENT_EVENTS and not disputed:
-        # Refund and payout sagas take their provider's answer synchronously; their later
+        # Refund and payout sagas take their provider's answer synchronously; their other
         # events are kept for operators and reconciliation.
         return "recorded"
     target = await run_in_threadpool(find_payment, engine, event)
@@ -176,3 +185,30 @@ async def _to_dispute_saga(
                 tenant, event.currency, event.amount, event.provider
             ),
         )
+
+
+async def _settle(
+    event: ProviderEvent, engine: Engine, temporal: TemporalConnection, task_queue: str
+) -> WebhookOutcome:
+    """Start the refund's or payout's settlement saga, or have the running one look again:
+    it asks the provider before it books anything."""
+    subject = await run_in_threadpool(find_settlement_subject, engine, event)
+    if subject is None:
+        return "unknown_object"
+    client = await temporal.get()
+    with temporal_call():
+        await client.start_workflow(
+            SettlementWorkflow.run,
+            subject,
+            id=settlement_workflow_id(subject.tenant_id, subject.subject_id),
+            task_queue=task_queue,
+            start_signal="recheck",
+            # Each event may start a new run once the last one ended: it re-reads and finds
+            # nothing left to do when nothing changed.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"{event.event_type} for {subject.subject} {subject.subject_id}",
+            search_attributes=search_attributes.money_movement(
+                subject.tenant_id, event.currency, event.amount, subject.provider
+            ),
+        )
+    return "signaled"

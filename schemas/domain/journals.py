@@ -28,6 +28,8 @@ _ENTRIES: dict[JournalKind, tuple[str, str, str]] = {
     "payout": ("payout", _CONNECTED, _CLEARING),
     "transfer_reversal": ("transfer_reversal", _CONNECTED, PAYOUT_RESERVE),
     "payout_release": ("release", PAYOUT_RESERVE, MERCHANT_BALANCE),
+    "refund_reversal": ("refund_reversal", _CLEARING, MERCHANT_BALANCE),
+    "payout_reversal": ("payout_reversal", _CLEARING, _CONNECTED),
     "dispute_withdrawal": ("withdrawal", MERCHANT_BALANCE, _CLEARING),
     "dispute_fee": ("fee", MERCHANT_BALANCE, _CLEARING),
     "dispute_reinstatement": ("reinstatement", _CLEARING, MERCHANT_BALANCE),
@@ -120,6 +122,20 @@ def payout_transfer_reversed(
 def payout_release(payout_id: str, provider: str, currency: str, amount: int) -> JournalEntryDraft:
     """Compensation: the reserved money is the merchant's again."""
     return _entry("payout_release", payout_id, provider, currency, amount)
+
+
+def refund_reversed(refund_id: str, provider: str, currency: str, amount: int) -> JournalEntryDraft:
+    """The provider failed a refund it had accepted: the money is back in the merchant's
+    balance at the provider (Stripe's ``refund_failure`` balance transaction)."""
+    return _entry("refund_reversal", refund_id, provider, currency, amount)
+
+
+def payout_reversed(
+    payout_id: str, account_id: str, provider: str, currency: str, amount: int
+) -> JournalEntryDraft:
+    """The bank returned a payout the provider had sent: the money is back in the connected
+    account's balance at the provider (Stripe's ``payout_failure`` balance transaction)."""
+    return _entry("payout_reversal", payout_id, provider, currency, amount, account_id)
 
 
 def dispute_funds(

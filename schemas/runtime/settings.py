@@ -70,9 +70,13 @@ class Settings(BaseSettings):
     # live provider pays out.
     sandbox_enabled: bool = True
     sandbox_gateway_url: str = "http://127.0.0.1:8100"
+    # What the gateway signs its webhooks with (it reads the same variable); None: refused.
+    sandbox_webhook_secret: SecretStr | None = None
     # Stripe is configured when its key is set (a test key, sk_test_…, for trying it out).
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # A Connect endpoint's own signing secret: connected accounts' events (their payouts).
+    stripe_connect_webhook_secret: SecretStr | None = None
     # Another Stripe-compatible server (localstripe in the tests); None: api.stripe.com.
     stripe_api_base: str | None = None
     # Where Connect (accounts, transfers, payouts) is served; None: stripe_api_base.

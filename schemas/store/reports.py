@@ -31,7 +31,9 @@ from schemas.store.tables import Posting
 
 # The kinds of entry the report counts, and the figure each one feeds.
 CAPTURE, FEE, REFUND = "capture", "fee", "refund"
-REPORT_KINDS = (CAPTURE, FEE, REFUND)
+# A refund the provider failed after it went through: it takes the refund back out.
+REFUND_REVERSAL = "refund_reversal"
+REPORT_KINDS = (CAPTURE, FEE, REFUND, REFUND_REVERSAL)
 # The longest period one request may cover: a year, leap day included.
 MAX_PERIOD = timedelta(days=366)
 
@@ -161,9 +163,10 @@ def financial_report(
     for kind, line_currency, line_provider, total, count in session.exec(query).all():
         line = lines.setdefault((line_currency, line_provider), dict.fromkeys(_FIGURES, 0))
         amount_field, count_field = _FIELDS[kind]
-        line[amount_field] += int(total)
+        sign = -1 if kind == REFUND_REVERSAL else 1
+        line[amount_field] += sign * int(total)
         if count_field:
-            line[count_field] += int(count)
+            line[count_field] += sign * int(count)
     data = [
         FinancialSummary(
             currency=line_currency,
@@ -184,4 +187,5 @@ _FIELDS: dict[str, tuple[str, str | None]] = {
     CAPTURE: ("gross_captured", "captures"),
     FEE: ("fees", None),
     REFUND: ("refunded", "refunds"),
+    REFUND_REVERSAL: ("refunded", "refunds"),
 }

@@ -19,9 +19,12 @@ from schemas.payments import DisputeRecord
 from schemas.payments import PaymentState
 from schemas.payments import PaymentStatus
 from schemas.provider_events import ProviderEvent
+from schemas.settlements import SettlementInput
 from schemas.store.database import dialect_insert
 from schemas.store.risk_labels import record_labels
 from schemas.store.tables import PaymentRecord
+from schemas.store.tables import PayoutRecord
+from schemas.store.tables import RefundRecord
 from schemas.store.tables import WebhookEventRecord
 from schemas.store.tables import WebhookRejectionRecord
 
@@ -82,6 +85,36 @@ def find_payment(engine: Engine, event: ProviderEvent) -> tuple[str, str] | None
             )
         ).first()
     return (record.tenant_id, record.payment_id) if record else None
+
+
+def find_settlement_subject(engine: Engine, event: ProviderEvent) -> SettlementInput | None:
+    """The refund or payout a late refund or payout event is about, made through the
+    event's provider: by our id the provider echoes, or (refunds) by the provider's id."""
+    if event.kind == "refund_failed":
+        record_type, key = RefundRecord, RefundRecord.refund_id
+        ours, subject = event.refund_id, "refund"
+    else:
+        record_type, key = PayoutRecord, PayoutRecord.payout_id
+        ours, subject = event.payout_id, "payout"
+    query = select(record_type).where(record_type.provider == event.provider)
+    if ours:
+        query = query.where(key == ours)
+    elif subject == "refund" and event.object_reference:
+        query = query.where(RefundRecord.provider_reference == event.object_reference)
+    else:
+        return None
+    if event.tenant_id:
+        query = query.where(record_type.tenant_id == event.tenant_id)
+    with Session(engine) as session:
+        record = session.exec(query).first()
+    if record is None:
+        return None
+    return SettlementInput(
+        tenant_id=record.tenant_id,
+        subject=subject,
+        subject_id=getattr(record, key.key),
+        provider=record.provider,
+    )
 
 
 def record_dispute(engine: Engine, tenant: str, payment_id: str, event: ProviderEvent) -> bool:

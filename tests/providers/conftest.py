@@ -22,6 +22,8 @@ from tests.support.localstripe import LOCALSTRIPE_API_KEY
 from workers.stack import EmbeddedStack
 
 STRIPE_WEBHOOK_SECRET = "whsec_paysaga_provider_tests"
+# The Connect endpoint's: connected accounts' events (payouts) are signed with it.
+STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_paysaga_provider_tests_connect"
 PAYPAL_WEBHOOK_ID = "WH-PAYSAGA-TESTS"
 BREAKER_THRESHOLD = 3
 BREAKER_OPEN_SECONDS = 4
@@ -59,6 +61,7 @@ def stack(
             # localstripe has no Connect: accounts, transfers and payouts go to the fake.
             "PAYSAGA_STRIPE_CONNECT_API_BASE": stripe_connect,
             "PAYSAGA_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "PAYSAGA_STRIPE_CONNECT_WEBHOOK_SECRET": STRIPE_CONNECT_WEBHOOK_SECRET,
             "PAYSAGA_PAYPAL_CLIENT_ID": paypal.client_id,
             "PAYSAGA_PAYPAL_CLIENT_SECRET": paypal.client_secret,
             "PAYSAGA_PAYPAL_BASE_URL": paypal.url,

@@ -354,7 +354,8 @@ def create_app(localstripe_url: str | None = None) -> FastAPI:
                 "currency": currency,
                 "destination": bank_account,
                 "metadata": params.get("metadata") or {},
-                "status": "failed" if failed else "paid",
+                # Stripe's payouts start pending; the bank's answer comes later (below).
+                "status": "failed" if failed else "pending",
                 "failure_code": "account_closed" if failed else None,
                 "failure_message": "The bank account has been closed." if failed else None,
                 "type": "bank_account",
@@ -380,7 +381,48 @@ def create_app(localstripe_url: str | None = None) -> FastAPI:
         payout = _found(store.payouts, payout_id, "payout")
         if payout["_account"] != request.headers.get("Stripe-Account"):
             raise StripeFailure(404, f"No such payout: '{payout_id}'", code="resource_missing")
-        return {key: value for key, value in payout.items() if not key.startswith("_")}
+        return _public(payout)
+
+    # Test-only routes for what Stripe does on its own, later: the bank pays a payout out or
+    # returns it.
+
+    @app.post("/_test/payouts/{payout_id}/paid")
+    async def payout_paid(payout_id: str) -> dict[str, Any]:
+        """The bank received the payout (``payout.paid``)."""
+        with store.lock:
+            payout = _found(store.payouts, payout_id, "payout")
+            if payout["status"] not in ("pending", "in_transit"):
+                raise StripeFailure(400, f"Payout {payout_id} is {payout['status']}")
+            payout |= {"status": "paid", "arrival_date": int(time.time())}
+            return _public(payout)
+
+    @app.post("/_test/payouts/{payout_id}/fail")
+    async def payout_failed(request: Request, payout_id: str) -> dict[str, Any]:
+        """The bank returned the payout (``payout.failed``, possibly after ``paid``): the money
+        is back in the connected account's balance, as a ``payout_failure`` transaction."""
+        params = _unflatten(parse_qsl((await request.body()).decode()))
+        code = params.get("failure_code", "account_closed")
+        if code not in PAYOUT_FAILURES:
+            raise StripeFailure(400, f"Invalid failure_code: {code}", param="failure_code")
+        with store.lock:
+            payout = _found(store.payouts, payout_id, "payout")
+            if payout["status"] in ("failed", "canceled"):
+                raise StripeFailure(400, f"Payout {payout_id} is {payout['status']}")
+            payout |= {
+                "status": "failed",
+                "failure_code": code,
+                "failure_message": PAYOUT_FAILURES[code],
+            }
+            payout["failure_balance_transaction"] = _move(
+                store,
+                payout["_account"],
+                payout["amount"],
+                payout["currency"],
+                "payout_failure",
+                payout,
+                created=int(time.time()),
+            )
+            return _public(payout)
 
     @app.get("/v1/balance_transactions")
     async def list_balance_transactions(request: Request) -> dict[str, Any]:
@@ -535,6 +577,19 @@ def create_app(localstripe_url: str | None = None) -> FastAPI:
     return app
 
 
+# Some of Stripe's documented payout failure codes, with its messages.
+PAYOUT_FAILURES = {
+    "account_closed": "The bank account has been closed.",
+    "no_account": "The bank account details on file are probably incorrect.",
+    "account_frozen": "The bank account has been frozen.",
+    "insufficient_funds": "Your Stripe account has insufficient funds to cover the payout.",
+}
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if not key.startswith("_")}
+
+
 def _open_dispute(store: ConnectStore, dispute_id: str) -> dict[str, Any]:
     """A dispute that can still be answered: Stripe refuses evidence or a close once the
     dispute is closed (or a response is under review)."""
@@ -602,11 +657,14 @@ def _move(
     currency: str,
     kind: str,
     source: dict[str, Any],
-) -> None:
+    created: int | None = None,
+) -> str:
+    """Record a balance transaction of ``source`` (at its creation unless ``created``)."""
     store.sources[source["id"]] = source
+    transaction_id = _new_id("txn")
     store.balance.append(
         {
-            "id": _new_id("txn"),
+            "id": transaction_id,
             "object": "balance_transaction",
             "amount": amount,
             "currency": currency,
@@ -615,10 +673,11 @@ def _move(
             "type": kind,
             "source": source["id"],
             "status": "available",
-            "created": source["created"],
+            "created": source["created"] if created is None else created,
             "_account": account,
         }
     )
+    return transaction_id
 
 
 def _found(rows: dict[str, dict[str, Any]], object_id: str, kind: str) -> dict[str, Any]:

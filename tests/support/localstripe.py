@@ -40,8 +40,10 @@ class LocalStripe(ServerProcess):
     name = "localstripe"
 
     def command(self, port: int) -> list[str]:
-        strict = "tests.support.localstripe_strict"
-        return [sys.executable, "-m", strict, "--port", str(port), "--from-scratch"]
+        # localstripe with Stripe's rules it lacks and the test-only route that fails a
+        # refund late (``localstripe_server`` loads ``localstripe_strict`` first).
+        module = "tests.support.localstripe_server"
+        return [sys.executable, "-m", module, "--port", str(port), "--from-scratch"]
 
     def spawn(self, command: list[str], log: IO[bytes]) -> subprocess.Popen:
         # A process group of its own, stopped as one.
@@ -90,3 +92,14 @@ async def authenticate(base_url: str, payment_intent: str, *, success: bool = Tr
             data={"client_secret": intent["client_secret"], "success": str(success).lower()},
         )
     response.raise_for_status()
+
+
+async def fail_refund(base_url: str, refund: str, failure_reason: str) -> dict:
+    """The card issuer fails a refund Stripe had accepted (``localstripe_server``'s route):
+    the refund as Stripe now shows it, for the ``refund.failed`` event."""
+    async with httpx.AsyncClient(base_url=base_url, headers=_auth()) as client:
+        response = await client.post(
+            f"/_test/refunds/{refund}/fail", data={"failure_reason": failure_reason}
+        )
+    response.raise_for_status()
+    return response.json()

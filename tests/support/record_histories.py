@@ -7,6 +7,7 @@ scenario runs on the real dev server with the real activities and gateway.
 """
 
 import asyncio
+import inspect
 import shutil
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from schemas.identity import new_plan_id
 from schemas.identity import new_refund_id
 from schemas.identity import new_subscription_id
 from schemas.identity import payout_workflow_id
+from schemas.identity import settlement_workflow_id
 from schemas.installments import CreateInstallmentPlanRequest
 from schemas.payments import CaptureRequest
 from schemas.payments import PaymentStatus
@@ -36,6 +38,7 @@ from schemas.risk_rules import AmountCondition
 from schemas.risk_rules import RiskRule
 from schemas.risk_rules import RiskRuleSetDocument
 from schemas.runtime.settings import Settings
+from schemas.settlements import SettlementInput
 from schemas.store.database import make_engine
 from schemas.store.database import upgrade
 from schemas.store.risk_rules import save_rule_set
@@ -56,6 +59,7 @@ from tests.support.worker import running_worker
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.workflow import PayoutWorkflow
+from workflows.settlement.workflow import SettlementWorkflow
 from workflows.subscription.workflow import SubscriptionWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -171,6 +175,44 @@ async def payout_refused_unwinds(client, settings, gateway, engine):
     return await _payout(client, settings, engine, "ba_payoutFails")
 
 
+async def _settle(client, settings, subject: SettlementInput):
+    return await client.start_workflow(
+        SettlementWorkflow.run,
+        subject,
+        id=settlement_workflow_id(subject.tenant_id, subject.subject_id),
+        task_queue=settings.task_queue,
+        start_signal="recheck",
+    )
+
+
+async def refund_failed_late(client, settings, gateway):
+    """A refund that succeeded, then failed at the gateway: its settlement reverses it."""
+    refund = await (await _refund(client, settings, await _paid(client, settings), 500)).result()
+    failed = await gateway.post(f"/v1/test_helpers/refunds/{refund.provider_reference}/fail")
+    failed.raise_for_status()
+    subject = SettlementInput(
+        tenant_id=refund.tenant_id,
+        subject="refund",
+        subject_id=refund.refund_id,
+        provider=refund.provider,
+    )
+    return await _settle(client, settings, subject)
+
+
+async def payout_returned_by_the_bank(client, settings, gateway, engine):
+    """A paid payout the bank returned: its settlement reverses it and the transfer."""
+    payout = await (await _payout(client, settings, engine, "ba_ok")).result()
+    failed = await gateway.post(f"/v1/test_helpers/payouts/{payout.payout_reference}/fail")
+    failed.raise_for_status()
+    subject = SettlementInput(
+        tenant_id=payout.tenant_id,
+        subject="payout",
+        subject_id=payout.payout_id,
+        provider=payout.provider,
+    )
+    return await _settle(client, settings, subject)
+
+
 def _plan(amount: int) -> Plan:
     return Plan(
         plan_id=new_plan_id(),
@@ -256,6 +298,8 @@ SCENARIOS = {
     subscription_plan_changed_then_canceled: "subscription",
     installment_paid_in_full: "installment",
     installment_paid_in_order: "installment",
+    refund_failed_late: "settlement",
+    payout_returned_by_the_bank: "settlement",
 }
 
 
@@ -287,7 +331,8 @@ async def record(names: list[str]) -> None:
             for scenario, kind in SCENARIOS.items():
                 if names and scenario.__name__ not in names:
                     continue
-                extra = (engine,) if kind == "payout" else ()
+                wants_engine = "engine" in inspect.signature(scenario).parameters
+                extra = (engine,) if wants_engine else ()
                 handle = await scenario(env.client, settings, gateway, *extra)
                 await handle.result()
                 history = await handle.fetch_history()

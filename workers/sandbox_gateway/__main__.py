@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from schemas.runtime.settings import API_KEEP_ALIVE_SECONDS
 from workers.sandbox_gateway.app import create_app
 from workers.sandbox_gateway.faults import FaultConfig
+from workers.sandbox_gateway.webhooks import Webhooks
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("SANDBOX_FAULTS"),
         help="fault configuration as JSON (default: $SANDBOX_FAULTS)",
     )
+    parser.add_argument(
+        "--webhook-url",
+        default=os.environ.get("SANDBOX_WEBHOOK_URL"),
+        help="where events are sent, signed with $PAYSAGA_SANDBOX_WEBHOOK_SECRET "
+        "(default: $SANDBOX_WEBHOOK_URL; none: no events)",
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--access-log", action="store_true", help="log every request")
     return parser
@@ -50,7 +57,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(args.db, public_url=args.public_url, seed=args.seed, faults=faults)
+    secret = os.environ.get("PAYSAGA_SANDBOX_WEBHOOK_SECRET")
+    if args.webhook_url and not secret:
+        sys.exit("--webhook-url needs PAYSAGA_SANDBOX_WEBHOOK_SECRET to sign its events")
+    webhooks = Webhooks(args.webhook_url, secret) if args.webhook_url and secret else None
+    app = create_app(
+        args.db, public_url=args.public_url, seed=args.seed, faults=faults, webhooks=webhooks
+    )
     uvicorn.run(
         app,
         host=args.host,

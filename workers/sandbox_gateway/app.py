@@ -1,7 +1,8 @@
 """The sandbox gateway's FastAPI app: charge and refund routes (``charge_routes``), transfer,
 payout and balance routes (``connect_routes``), customers and their saved methods
 (``customer_routes``), and the operator's: ``/healthz``,
-``/v1/faults`` (GET, PUT, DELETE) and ``/v1/stats`` (applications per key and operation)."""
+``/v1/faults`` (GET, PUT, DELETE) and ``/v1/stats`` (applications per key and operation);
+the test helpers that fail a refund or payout late and send its webhook (``late``)."""
 
 import asyncio
 import logging
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException
 from workers.sandbox_gateway import charge_routes
 from workers.sandbox_gateway import connect_routes
 from workers.sandbox_gateway import customer_routes
+from workers.sandbox_gateway import late
 from workers.sandbox_gateway.bodies import parse
 from workers.sandbox_gateway.errors import GatewayError
 from workers.sandbox_gateway.errors import invalid_request
@@ -25,6 +27,7 @@ from workers.sandbox_gateway.faults import Faults
 from workers.sandbox_gateway.idempotency import IdempotentExecutor
 from workers.sandbox_gateway.routing import Routing
 from workers.sandbox_gateway.store import Store
+from workers.sandbox_gateway.webhooks import Webhooks
 
 log = logging.getLogger("sandbox_gateway")
 
@@ -34,6 +37,7 @@ def create_app(
     public_url: str | None = None,
     seed: int | None = None,
     faults: FaultConfig | None = None,
+    webhooks: Webhooks | None = None,
 ) -> FastAPI:
     store = Store(db_path)
     fault_injector = Faults(faults, seed)
@@ -50,6 +54,7 @@ def create_app(
     app.include_router(charge_routes.router(routing, public_url))
     app.include_router(connect_routes.router(routing, public_url))
     app.include_router(customer_routes.router(routing))
+    app.include_router(late.router(routing, webhooks))
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -58,7 +58,8 @@ class Routing:
         return _respond(outcome)
 
     async def read(self, work: Callable[[Tx], dict[str, Any]]) -> dict[str, Any]:
-        """``work`` in one store transaction, off the event loop."""
+        """``work`` in one store transaction, off the event loop (a test helper's writes
+        too: they are not idempotent requests)."""
         return await asyncio.to_thread(self._in_tx, work)
 
     def add_lookups(

@@ -65,6 +65,10 @@ class EmbeddedStack:
     admin_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     # The codec endpoint's credential, given to the Temporal UI in its endpoint's path.
     codec_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # What the sandbox gateway signs its webhooks to the API with; random per start.
+    sandbox_webhook_secret: str = field(
+        default_factory=lambda: secrets.token_urlsafe(32), repr=False
+    )
     # Seconds each child gets to become ready, and to exit after SIGTERM/SIGINT.
     start_timeout: float = 60.0
     stop_timeout: float = 10.0
@@ -205,6 +209,8 @@ class EmbeddedStack:
                 "PAYSAGA_DEFAULT_TENANT": DEV_TENANT,
                 "PAYSAGA_AUTH_REQUIRED": "false" if self.no_auth else "true",
                 "PAYSAGA_CODEC_TOKEN": self.codec_token,
+                "PAYSAGA_SANDBOX_WEBHOOK_SECRET": self.sandbox_webhook_secret,
+                "SANDBOX_WEBHOOK_URL": f"{self.api_url}/v1/webhooks/sandbox",
                 "PAYSAGA_CODEC_CORS_ORIGINS": json.dumps(self.ui_origins),
                 "PAYSAGA_WORKER_METRICS_ADDRESS": f"{self.host}:{self.metrics_port}",
                 "PAYSAGA_RISK_MODEL_DIR": str(self.risk_model_path),

@@ -28,6 +28,7 @@ from activities.refunds import RefundActivities
 from activities.risk.model import load_configured
 from activities.risk.screening import FraudActivities
 from activities.saved_methods import SavedMethodActivities
+from activities.settlements import SettlementActivities
 from activities.subscriptions import SubscriptionActivities
 from schemas.runtime.logs import configure_logging
 from schemas.runtime.settings import Settings
@@ -65,6 +66,7 @@ def worker_activities(
     billing = BillingActivities(engine)
     installments = InstallmentActivities(engine)
     subscriptions = SubscriptionActivities(engine)
+    settlements = SettlementActivities(engine)
     disputes = DisputeActivities(engine, providers)
     saved_methods = SavedMethodActivities(engine)
     return [
@@ -93,6 +95,8 @@ def worker_activities(
         installments.admit_installment_plan,
         installments.record_installment_plan,
         subscriptions.record_subscription,
+        settlements.recorded_refund,
+        settlements.recorded_payout,
         disputes.sync_dispute,
         disputes.submit_dispute_evidence,
         disputes.accept_dispute,

@@ -41,7 +41,7 @@ async def resolve_payout(payout: PayoutState, summary: ReconciliationSummary) ->
     else:
         if found.transfer is not None:
             if found.transfer.amount_reversed < found.transfer.amount:
-                await _reverse(payout, found.transfer)
+                await reverse_outstanding_transfer(payout, found.transfer)
             journal.append(journals.payout_transfer_reversed(po, account, *args))
         journal.append(journals.payout_release(po, *args))
         state.status = PayoutStatus.FAILED
@@ -56,7 +56,8 @@ async def resolve_payout(payout: PayoutState, summary: ReconciliationSummary) ->
     )
 
 
-async def _reverse(payout: PayoutState, transfer: TransferResult) -> None:
+async def reverse_outstanding_transfer(payout: PayoutState, transfer: TransferResult) -> None:
+    """Take back what is still out of the payout's transfer, with the saga's own key."""
     command = TransferReversalCommand(
         payout_id=payout.payout_id,
         provider=payout.provider,

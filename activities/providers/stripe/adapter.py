@@ -72,6 +72,7 @@ from schemas.provider import TransferCommand
 from schemas.provider import TransferResult
 from schemas.provider import TransferReversalCommand
 from schemas.provider_events import ProviderEvent
+from schemas.provider_events import WebhookSignatureError
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class StripeProvider(ClosedOnExit):
         api_base: str | None = None,
         connect_api_base: str | None = None,
         webhook_secret: str | None = None,
+        connect_webhook_secret: str | None = None,
         timeout_seconds: float = 10.0,
         page_size: int = PAGE_SIZE,
     ) -> None:
@@ -106,6 +108,7 @@ class StripeProvider(ClosedOnExit):
         self._stripe = self._http.platform
         self._connect = self._http.connect
         self._webhook_secret = webhook_secret
+        self._connect_webhook_secret = connect_webhook_secret
 
     # Charges.
 
@@ -457,6 +460,13 @@ class StripeProvider(ClosedOnExit):
     # Webhooks.
 
     async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """Events of the platform's account, or of its connected accounts (payouts): Stripe
+        signs those for a Connect endpoint, which has a signing secret of its own."""
+        if self._connect_webhook_secret:
+            try:
+                return verified_event(headers, body, self._webhook_secret)
+            except WebhookSignatureError:
+                return verified_event(headers, body, self._connect_webhook_secret)
         return verified_event(headers, body, self._webhook_secret)
 
     async def aclose(self) -> None:
@@ -607,6 +617,7 @@ def _payout(data: dict[str, Any], account: str) -> PayoutResult:
         currency=data["currency"].upper(),
         failure_code=data.get("failure_code") if failed else None,
         failure_message=data.get("failure_message") if failed else None,
+        arrived_at=_moment(data.get("arrival_date")) if data.get("status") == "paid" else None,
         arrival_date=_moment(data.get("arrival_date")),
     )
 

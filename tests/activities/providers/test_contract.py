@@ -453,6 +453,7 @@ async def test_payouts_paid_and_failed(subject, provider) -> None:
             "currency": "USD",
             "failure_code": None,
             "failure_message": None,
+            "arrived_at": None,  # on its way: the arrival is reported later
             "arrival_date": paid.arrival_date,
         },
     )

@@ -228,3 +228,17 @@ def test_the_query_model_refuses_bad_input(params, field):
     with pytest.raises(ValidationError) as refused:
         FinancialReportQuery(**params)
     assert refused.value.errors()[0]["loc"] == field
+
+
+def test_a_refund_the_provider_failed_later_is_taken_back_out(ledger):
+    ledger.pay(ACME, "pay_r1", T0 + timedelta(days=1), 10_000, 0)
+    ledger.refund(ACME, "pay_r1", "re_r1", T0 + timedelta(days=2), 4_000)
+    ledger.refund(ACME, "pay_r1", "re_r2", T0 + timedelta(days=2), 1_000)
+    failed = journals.refund_reversed("re_r1", "sandbox", "USD", 4_000)
+    ledger.post(ACME, T0 + timedelta(days=3), [failed], "pay_r1")
+
+    summary = line(ledger.report(ACME), "USD", "sandbox")
+    assert (summary.refunded, summary.refunds, summary.net) == (1_000, 1, 9_000)
+    # Reported in the period it happened: the refund's period still shows it.
+    before = ledger.report(ACME, end=T0 + timedelta(days=3))
+    assert line(before, "USD", "sandbox").refunded == 5_000

@@ -179,3 +179,21 @@ async def test_no_secret_configured_rejects_everything() -> None:
     async with StripeProvider("sk_test_x", api_base="http://127.0.0.1:9") as provider:
         with pytest.raises(WebhookSignatureError):
             await provider.verify_webhook(signed(body), body)
+
+
+async def test_connected_accounts_events_are_signed_with_the_connect_endpoints_secret() -> None:
+    payout = {"id": "po_1", "object": "payout", "amount": 600, "currency": "usd"}
+    payout |= {"status": "failed", "failure_code": "account_closed", "metadata": {}}
+    body = event("payout.failed", payout)
+    connect_secret = "whsec_test_paysaga_connect"
+    async with StripeProvider(
+        "sk_test_x",
+        api_base="http://127.0.0.1:9",
+        webhook_secret=SECRET,
+        connect_webhook_secret=connect_secret,
+    ) as provider:
+        for secret in (SECRET, connect_secret):
+            verified = await provider.verify_webhook(signed(body, secret), body)
+            assert (verified.kind, verified.detail) == ("payout_failed", "account_closed")
+        with pytest.raises(WebhookSignatureError):
+            await provider.verify_webhook(signed(body, "whsec_other"), body)
