@@ -14,10 +14,13 @@ import httpx
 import pytest
 from sqlmodel import Session
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from api import api_keys
+from schemas.identity import payment_workflow_id
 from schemas.identity import subscription_workflow_id
 from schemas.runtime.settings import Settings
+from tests.conftest import time_skipping_env
 from tests.providers.conftest import wait_for_status
 from tests.providers.test_off_session_billing import eventually
 from tests.providers.test_off_session_billing import once
@@ -26,6 +29,14 @@ from tests.support.ledger import assert_ledger_invariants
 from tests.support.worker import running_worker
 
 MONTH = timedelta(days=31)
+
+
+@pytest.fixture(scope="module")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """This module's own time-skipping server: months skipped here must not run on into
+    the clock of another module's subscriptions (nor theirs into ours)."""
+    async with time_skipping_env() as env:
+        yield env
 
 
 @pytest.fixture
@@ -57,8 +68,9 @@ async def saved_card(api: httpx.AsyncClient, token: str) -> tuple[dict, dict]:
 
 @contextlib.asynccontextmanager
 async def subscription(time_env, tenant: str, api: httpx.AsyncClient, customer, method):
-    """A monthly USD subscription charging the saved method; terminated after the test (a
-    subscription left running would hold the shared test server's clock)."""
+    """A monthly USD subscription charging the saved method; it and its payments are
+    terminated after the test (a workflow left running, a succeeded payment waiting for
+    refunds say, would hold the shared test server's clock)."""
     plan = {"name": "Pro", "amount": 1200, "currency": "USD", "interval": "month"}
     plan_id = (await api.post("/v1/plans", json=plan)).json()["plan_id"]
     body = {
@@ -70,12 +82,19 @@ async def subscription(time_env, tenant: str, api: httpx.AsyncClient, customer, 
     created = await api.post("/v1/subscriptions", json=body, headers=once())
     assert created.status_code == 201, created.text
     sub_id = created.json()["subscription_id"]
+    sub_path = f"/v1/subscriptions/{sub_id}"
     try:
-        yield f"/v1/subscriptions/{sub_id}"
+        yield sub_path
     finally:
-        handle = time_env.client.get_workflow_handle(subscription_workflow_id(tenant, sub_id))
-        with contextlib.suppress(RPCError):
-            await handle.terminate("test over")
+        periods = (await api.get(sub_path)).json()["periods"]
+        workflow_ids = [subscription_workflow_id(tenant, sub_id)] + [
+            payment_workflow_id(tenant, attempt["payment_id"])
+            for period in periods
+            for attempt in period["attempts"]
+        ]
+        for workflow_id in workflow_ids:
+            with contextlib.suppress(RPCError):
+                await time_env.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 async def at_gateway(gateway: httpx.AsyncClient, api: httpx.AsyncClient, payment_id: str):
