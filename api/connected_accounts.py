@@ -2,19 +2,17 @@
 with ours), onboarded on the provider's own pages, and kept in step with what the provider
 says of them (its ``account.updated`` webhook, or a refresh that asks it)."""
 
-from collections.abc import Awaitable
 from typing import Any
-from typing import TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
 from api.dependencies import run_transaction
 from api.problems import Problem
-from schemas import errors
+from api.provider_answers import adapter_of
+from api.provider_answers import provider_answer
 from schemas.payouts import ConnectedAccount
 from schemas.payouts import OnboardingLinkRequest
 from schemas.provider import AccountCommand
@@ -23,25 +21,6 @@ from schemas.provider import OnboardingLinkCommand
 from schemas.provider import ProviderAccount
 from schemas.provider_events import ProviderEvent
 from schemas.store import records
-
-Answer = TypeVar("Answer")
-
-
-def adapter_of(providers: dict[str, PaymentProvider], provider: str) -> PaymentProvider:
-    adapter = providers.get(provider)
-    if adapter is None:
-        raise Problem("provider_not_configured", f"{provider} is not configured here")
-    return adapter
-
-
-async def provider_answer(call: Awaitable[Answer]) -> Answer:
-    """The provider's answer; its refusal is a 422 ``provider_refused``, its silence a 503."""
-    try:
-        return await call
-    except ApplicationError as failed:
-        if failed.type in (errors.INVALID_REQUEST, errors.DECLINED):
-            raise Problem("provider_refused", failed.message) from None
-        raise Problem("provider_unavailable", failed.message) from None
 
 
 async def made_at_provider(

@@ -11,10 +11,8 @@ once; no method is written before the provider answered.
 """
 
 import asyncio
-from collections.abc import Awaitable
 from datetime import UTC
 from datetime import datetime
-from typing import TypeVar
 
 from sqlmodel import Session
 from temporalio.client import Client
@@ -22,7 +20,6 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.providers.base import PaymentProvider
@@ -32,6 +29,7 @@ from api.dependencies import TemporalConnection
 from api.dependencies import run_transaction
 from api.payments import require_enabled_provider
 from api.problems import Problem
+from api.provider_answers import provider_answer
 from api.sagas import temporal_call
 from schemas.customers import AttachMethodCommand
 from schemas.customers import AttachPaymentMethodRequest
@@ -41,8 +39,6 @@ from schemas.customers import SaveCustomerCommand
 from schemas.customers import SavedPaymentMethod
 from schemas.customers import SaveMethodInput
 from schemas.customers import UpdateCustomerRequest
-from schemas.errors import DECLINED
-from schemas.errors import INVALID_REQUEST
 from schemas.identity import CUSTOMER_ID
 from schemas.identity import SAVED_METHOD_ID
 from schemas.identity import saved_method_workflow_id
@@ -52,7 +48,8 @@ from schemas.runtime.settings import Settings
 from schemas.store import customers as store
 from workflows.saved_method.workflow import SavePaymentMethodWorkflow
 
-Result = TypeVar("Result")
+# What a provider's refusal to keep a customer or a method is to the client.
+METHOD_REFUSED = "payment_method_refused"
 # What naming a customer's saved method in a payment, subscription or plan can answer.
 SAVED_METHOD_PROBLEMS = (
     "customer_not_found",
@@ -126,16 +123,6 @@ def saving_adapter(
     if not isinstance(adapter, SavesPaymentMethods):
         raise Problem("provider_cannot_save_methods", f"{provider} keeps no saved methods here")
     return adapter
-
-
-async def at_provider(call: Awaitable[Result]) -> Result:
-    """The provider's refusal is the client's 422; no answer is a 503 (retry the request)."""
-    try:
-        return await call
-    except ApplicationError as failed:
-        if failed.type in (DECLINED, INVALID_REQUEST):
-            raise Problem("payment_method_refused", str(failed)) from None
-        raise Problem("provider_unavailable", str(failed)) from None
 
 
 async def save_method(
@@ -224,7 +211,7 @@ async def provider_customer(
             provider=provider,
             idempotency_key=f"{customer.customer_id}:{provider}:customer",
         )
-        reference = await at_provider(adapter.save_customer(command))
+        reference = await provider_answer(adapter.save_customer(command), METHOD_REFUSED)
         mirrors = customer.provider_customers | {provider: reference}
         customer = await run_transaction(
             session, store.update_customer, customer, {"provider_customers": mirrors}, _now()
@@ -246,7 +233,7 @@ async def _attach(
         payment_method=body.payment_method,
         idempotency_key=f"{method_id}:attach",
     )
-    card = await at_provider(adapter.attach_method(attach))
+    card = await provider_answer(adapter.attach_method(attach), METHOD_REFUSED)
     method = SavedPaymentMethod(
         payment_method_id=method_id,
         customer_id=customer.customer_id,
@@ -274,7 +261,7 @@ async def setup_action(
     adapter = providers.get(method.provider)
     action = None
     if isinstance(adapter, SetsUpPaymentMethods) and method.setup_reference:
-        action = await at_provider(adapter.setup_action(method.setup_reference))
+        action = await provider_answer(adapter.setup_action(method.setup_reference), METHOD_REFUSED)
     if action is None:
         raise Problem("invalid_state", f"the method is {method.status}, with no action")
     return action
@@ -292,7 +279,9 @@ async def make_default(
 ) -> Customer:
     """The provider's default first (Stripe's ``invoice_settings.default_payment_method``)."""
     reference = customer.provider_customers[method.provider]
-    await at_provider(adapter.set_default_method(reference, method.provider_reference))
+    await provider_answer(
+        adapter.set_default_method(reference, method.provider_reference), METHOD_REFUSED
+    )
     changes = {"default_payment_method": method.payment_method_id}
     return await run_transaction(session, store.update_customer, customer, changes, _now())
 
@@ -322,7 +311,7 @@ async def detach(
 ) -> SavedPaymentMethod:
     """Detached at the provider first: a method we call detached can never be charged."""
     adapter = saving_adapter(providers, settings, method.provider)
-    await at_provider(adapter.detach_method(method.provider_reference))
+    await provider_answer(adapter.detach_method(method.provider_reference), METHOD_REFUSED)
     return await run_transaction(session, store.detach_method, method, _now())
 
 

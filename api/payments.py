@@ -23,6 +23,7 @@ from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import transact
 from api.idempotency import json_response
 from api.problems import Problem
+from api.provider_answers import adapter_of
 from api.sagas import PAYMENTS
 from api.sagas import Sagas
 from api.sagas import SagasDep
@@ -251,9 +252,7 @@ async def customer_action(
     """The provider's answer for a payment waiting for its customer; 409 for any other."""
     action = None
     if payment.status == PaymentStatus.REQUIRES_ACTION and payment.provider_reference:
-        adapter = providers.get(payment.provider)
-        if adapter is None:
-            raise Problem("provider_not_configured", f"{payment.provider} is not configured here")
+        adapter = adapter_of(providers, payment.provider)
         try:
             action = await adapter.customer_action(payment.provider_reference)
         except ApplicationError as failed:

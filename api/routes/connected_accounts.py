@@ -22,6 +22,7 @@ from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.payments import require_enabled_provider
 from api.problems import Problem
+from api.provider_answers import adapter_of
 from api.query_parameters import PageSize
 from api.records import CONNECTED_ACCOUNTS
 from api.sagas import temporal_call
@@ -61,7 +62,7 @@ async def create_account(
     until its holder onboards (`POST …/onboarding-link`); its standing follows the
     provider's `account.updated` webhook (or `POST …/refresh`)."""
     require_enabled_provider(settings, body.provider)
-    adapter = connected_accounts.adapter_of(providers, body.provider)
+    adapter = adapter_of(providers, body.provider)
     fields = body.model_dump(include={"name", "provider", "bank_account"})
 
     def made_at_provider(account_id: str):

@@ -349,14 +349,3 @@ def _payout(data: dict[str, Any]) -> PayoutResult:
         failure_message=data.get("failure_message"),
         arrival_date=data.get("arrival_date"),
     )
-
-
-def _account(data: dict[str, Any]) -> ProviderAccount:
-    requirements = data.get("requirements") or {}
-    return ProviderAccount(
-        reference=data["id"],
-        charges_enabled=data["charges_enabled"],
-        payouts_enabled=data["payouts_enabled"],
-        requirements_due=requirements.get("currently_due") or [],
-        disabled_reason=requirements.get("disabled_reason"),
-    )

@@ -8,6 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.paysaga_cli import paysaga_command
 from workers.tools.bench.runner import run_failures
 
@@ -18,8 +20,13 @@ BASELINE_PROCESSES = STACK_PROCESSES | {"baseline worker"}
 def run_bench(tmp_path: Path, *flags: str) -> tuple[int, dict, str]:
     out = tmp_path / "result.json"
     cmd = [*paysaga_command(), "bench", "--warmup", "0", "--out", str(out)]
-    # The timeout only keeps a hung stack from hanging the suite.
-    done = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=180)
+    # The timeout only keeps a hung stack from hanging the suite; what the bench said up to
+    # then is the failure's message.
+    try:
+        done = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired as hung:
+        said = [(part or b"").decode(errors="replace") for part in (hung.stdout, hung.stderr)]
+        pytest.fail(f"paysaga bench did not end in 180 s:\n{''.join(said)}")
     report = json.loads(out.read_text()) if out.exists() else {}
     return done.returncode, report, done.stdout + done.stderr
 
