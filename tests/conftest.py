@@ -15,6 +15,7 @@ never by ``create_all``:
 The ledger invariants are asserted after every test that uses a database.
 """
 
+import contextlib
 import os
 import shutil
 import sys
@@ -52,9 +53,9 @@ def _binary(name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Time-skipping test server: for timers (hold expiry, 3-D Secure timeout)."""
+@contextlib.asynccontextmanager
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of its own, its search attributes registered."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
@@ -66,8 +67,17 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
             search_attributes={key.name: key.indexed_value_type for key in search_attributes.ALL},
         )
     )
-    yield env
-    await env.shutdown()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Time-skipping test server: for timers (hold expiry, 3-D Secure timeout)."""
+    async with time_skipping_env() as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """The sandbox gateway's FastAPI app: charge and refund routes (``charge_routes``), transfer,
-payout and balance routes (``connect_routes``), and the operator's: ``/healthz``,
+payout and balance routes (``connect_routes``), customers and their saved methods
+(``customer_routes``), and the operator's: ``/healthz``,
 ``/v1/faults`` (GET, PUT, DELETE) and ``/v1/stats`` (applications per key and operation);
 the test helpers that fail a refund or payout late and send its webhook (``late``)."""
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from workers.sandbox_gateway import charge_routes
 from workers.sandbox_gateway import connect_routes
+from workers.sandbox_gateway import customer_routes
 from workers.sandbox_gateway import late
 from workers.sandbox_gateway.bodies import parse
 from workers.sandbox_gateway.errors import GatewayError
@@ -51,6 +53,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(charge_routes.router(routing, public_url))
     app.include_router(connect_routes.router(routing, public_url))
+    app.include_router(customer_routes.router(routing))
     app.include_router(late.router(routing, webhooks))
 
     @app.get("/healthz")

@@ -24,6 +24,7 @@ OptionalAmount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)] | None
 Reference = Annotated[str, Field(min_length=1, max_length=200)]
 # A connected account of the merchant (Connect-style destination).
 AccountId = Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9_]{1,64}$")]
+CustomerId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class RequestBody(BaseModel):
@@ -45,12 +46,22 @@ class CreateCharge(RequestBody):
     customer_id: Annotated[str, Field(max_length=200)] | None = None
     # The merchant asks for 3-D Secure: a card that would authorize at once is challenged.
     three_d_secure: StrictBool = False
+    # A saved method (``pm_…``) is charged for the customer it was saved for; off-session
+    # (the customer is away) it authorizes at once or is declined, never challenged.
+    customer: CustomerId | None = None
+    off_session: StrictBool = False
 
     def idempotency_payload(self) -> dict:
-        """What the Idempotency-Key is bound to: ``three_d_secure`` only when asked for, so
-        a request from before the field existed keeps the fingerprint it was stored under."""
-        unasked = None if self.three_d_secure else {"three_d_secure"}
-        return self.model_dump(mode="json", exclude=unasked)
+        """What the Idempotency-Key is bound to: the newer fields only when sent, so a
+        request from before they existed keeps the fingerprint it was stored under."""
+        unsent = {
+            name for name, default in _NEWER_CHARGE_FIELDS.items() if getattr(self, name) == default
+        }
+        return self.model_dump(mode="json", exclude=unsent)
+
+
+# Fields charges gained later, with their defaults (left out of the key's fingerprint).
+_NEWER_CHARGE_FIELDS = {"three_d_secure": False, "customer": None, "off_session": False}
 
 
 class AmountBody(RequestBody):
@@ -107,6 +118,20 @@ class CreateAccountLink(RequestBody):
     account: AccountId
     refresh_url: Annotated[str, Field(min_length=1, max_length=2000)]
     return_url: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class CreateCustomer(RequestBody):
+    reference: Reference  # the merchant's customer id
+
+
+class AttachMethod(RequestBody):
+    """``payment_method``: a test token (``tok_…``), checked as a charge's is."""
+
+    payment_method: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class UpdateCustomer(RequestBody):
+    default_payment_method: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class EmptyBody(RequestBody):

@@ -16,6 +16,8 @@
 ==========================================  ==============================================
 
 Every POST but the customer's needs an ``Idempotency-Key`` (``Routing.money_moving``).
+A charge of a saved method names it (``pm_…``) with its ``customer``, and ``off_session``
+when the customer is away (``customers``, ``customer_routes``).
 """
 
 from collections.abc import Callable

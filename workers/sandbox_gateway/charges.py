@@ -5,8 +5,10 @@
           └────────────void────────────> voided <─┘
 
 A charge created with ``three_d_secure`` starts in ``requires_action`` whatever its token
-(unless the token declines). A charge refused at creation is stored as ``declined`` so a
-replay answers the same 402.
+(unless the token declines). Off-session (a saved method, ``customers``) nothing is ever
+challenged: a card that needs 3-D Secure is declined ``authentication_required``, and the
+merchant's ``three_d_secure`` cannot be honoured. A charge refused at creation is stored as
+``declined`` so a replay answers the same 402.
 Becoming ``captured`` (authorize-and-capture, a confirmation with capture, or a capture) sets
 ``fee`` (``fee_for``) and writes the ``charge`` balance transaction (``ledger``). Refunds are
 objects of their own (``refunds``).
@@ -16,6 +18,7 @@ import json
 import logging
 from typing import Any
 
+from workers.sandbox_gateway import customers
 from workers.sandbox_gateway import ledger
 from workers.sandbox_gateway import lists
 from workers.sandbox_gateway import tokens
@@ -23,7 +26,6 @@ from workers.sandbox_gateway.bodies import AmountBody
 from workers.sandbox_gateway.bodies import CreateCharge
 from workers.sandbox_gateway.bodies import amount_within
 from workers.sandbox_gateway.errors import charge_state
-from workers.sandbox_gateway.errors import invalid_request
 from workers.sandbox_gateway.errors import resource_missing
 from workers.sandbox_gateway.idempotency import Answer
 from workers.sandbox_gateway.rows import Charge
@@ -56,6 +58,9 @@ def render(charge: Charge) -> dict[str, Any]:
         "currency": charge.currency,
         "reference": charge.reference,
         "customer_id": charge.customer_id,
+        "customer": charge.customer,
+        "payment_method": charge.saved_method,
+        "off_session": charge.off_session,
         "amount_authorized": charge.amount_authorized,
         "amount_captured": charge.amount_captured,
         "amount_refunded": charge.amount_refunded,
@@ -68,11 +73,7 @@ def render(charge: Charge) -> dict[str, Any]:
 
 
 def _refusal(charge: Charge, decline: tokens.Decline) -> Answer:
-    error: dict[str, Any] = {"type": "card_error", "code": decline.code}
-    if decline.decline_code:
-        error["decline_code"] = decline.decline_code
-    error.update(message=decline.message, charge=charge.id)
-    return Answer(402, {"error": error}, charge.id)
+    return Answer(402, decline.error(charge=charge.id), charge.id)
 
 
 def _failure_json(decline: tokens.Decline) -> str:
@@ -96,15 +97,9 @@ def _applied(tx: Tx, charge: Charge, what: str) -> Answer:
 
 
 def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
-    if not tokens.looks_like_token(body.payment_method):
-        raise invalid_request(
-            "invalid_payment_method", "payment_method must be a tok_ or pm_ token"
-        )
-    token = tokens.lookup(body.payment_method)
-    if token is None:
-        raise invalid_request(
-            "token_not_found", f"no such payment method: {tokens.masked(body.payment_method)}"
-        )
+    tokens.check_shape(body.payment_method)
+    used = customers.charged_token(tx, body.payment_method, body.customer, body.off_session)
+    token = tokens.known(used)
     charge_id = new_id("ch")
     charge = Charge(
         id=charge_id,
@@ -113,16 +108,22 @@ def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
         currency=body.currency,
         reference=body.reference,
         customer_id=body.customer_id,
-        payment_method=body.payment_method,
+        payment_method=used,
         capture_requested=body.capture,
+        customer=body.customer,
+        saved_method=None if used == body.payment_method else body.payment_method,
+        off_session=body.off_session,
     )
     answer = None
-    if token.behaviour is tokens.Behaviour.DECLINE:
-        assert token.decline is not None
-        charge.status, charge.failure = DECLINED, _failure_json(token.decline)
-        answer = _refusal(charge, token.decline)
+    decline = token.decline if token.behaviour is tokens.Behaviour.DECLINE else None
+    if body.off_session and token.behaviour is tokens.Behaviour.REQUIRE_ACTION:
+        # Nobody is there to answer a challenge: declined at once, never requires_action.
+        decline = tokens.AUTHENTICATION_REQUIRED
+    if decline is not None:
+        charge.status, charge.failure = DECLINED, _failure_json(decline)
+        answer = _refusal(charge, decline)
     elif token.behaviour is tokens.Behaviour.REQUIRE_ACTION or (
-        body.three_d_secure and token.behaviour is not tokens.Behaviour.DECLINE
+        body.three_d_secure and not body.off_session
     ):
         charge.status, charge.challenge = REQUIRES_ACTION, "pending"
         charge.next_action_url = f"{public_url}/v1/charges/{charge_id}/3ds"
@@ -134,7 +135,7 @@ def create(tx: Tx, body: CreateCharge, public_url: str) -> Answer:
         charge_id,
         body.reference,
         charge.status,
-        tokens.masked(body.payment_method),
+        tokens.masked(used),
     )
     return answer or Answer(200, render(charge), charge_id)
 

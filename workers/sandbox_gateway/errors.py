@@ -13,6 +13,14 @@ class GatewayError(Exception):
         self.body = {"error": {"type": type_, "code": code, "message": message, **extra}}
 
 
+class CardRefused(GatewayError):
+    """402 with a card's refusal (``tokens.Decline.error``), nothing applied."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        Exception.__init__(self, body["error"]["message"])
+        self.status, self.body = 402, body
+
+
 def invalid_request(code: str, message: str, status: int = 400) -> GatewayError:
     return GatewayError(status, "invalid_request_error", code, message)
 

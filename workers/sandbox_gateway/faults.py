@@ -22,6 +22,9 @@ Operation = Literal[
     "transfer_reversal",
     "payout",
     "account",
+    "customer",
+    "attach_method",
+    "detach_method",
 ]
 
 

@@ -38,9 +38,15 @@ class Charge:
     capture_error: str | None = None
     failure: str | None = None
     created: str = field(default_factory=now_iso)
+    # ``payment_method`` is the token charged; a saved method's id (``pm_…``) is
+    # ``saved_method``, charged for ``customer`` (``cus_…``).
+    customer: str | None = None
+    saved_method: str | None = None
+    off_session: bool = False
 
     def __post_init__(self) -> None:
         self.capture_requested = bool(self.capture_requested)  # SQLite stores 0/1
+        self.off_session = bool(self.off_session)
 
 
 @dataclass
@@ -129,3 +135,31 @@ class Account:
 
     def __post_init__(self) -> None:
         self.onboarded = bool(self.onboarded)  # SQLite stores 0/1
+
+
+@dataclass
+class Customer:
+    TABLE: ClassVar[str] = "customers"
+
+    id: str
+    reference: str
+    default_payment_method: str | None = None
+    created: str = field(default_factory=now_iso)
+
+
+@dataclass
+class SavedMethod:
+    """A token saved for one customer: ``pm_…``, charged again and again until detached."""
+
+    TABLE: ClassVar[str] = "payment_methods"
+
+    id: str
+    customer: str | None
+    token: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str
+    status: str = "attached"
+    created: str = field(default_factory=now_iso)

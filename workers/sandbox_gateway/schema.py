@@ -25,7 +25,10 @@ CREATE TABLE IF NOT EXISTS charges (
     capture_error TEXT,        -- JSON {code, message} of the last refused capture
     failure TEXT,              -- JSON {code, decline_code, message} of a declined charge
     created TEXT NOT NULL,
-    fee INTEGER NOT NULL DEFAULT 0  -- what the gateway keeps of the captured amount
+    fee INTEGER NOT NULL DEFAULT 0, -- what the gateway keeps of the captured amount
+    customer TEXT,             -- the gateway's customer of a saved method, cus_…
+    saved_method TEXT,         -- that saved method, pm_… (payment_method is its token)
+    off_session INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS charges_by_reference ON charges (reference);
 CREATE TABLE IF NOT EXISTS refunds (
@@ -98,6 +101,25 @@ CREATE TABLE IF NOT EXISTS balance_transactions (
     created TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS balance_transactions_by_created ON balance_transactions (created);
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY,       -- cus_<hex>
+    reference TEXT NOT NULL,   -- the merchant's customer id
+    default_payment_method TEXT,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS payment_methods (
+    id TEXT PRIMARY KEY,       -- pm_<hex>, a token saved for a customer
+    customer TEXT,             -- NULL once detached
+    token TEXT NOT NULL,       -- the test token it was saved from (never a card number)
+    brand TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    exp_month INTEGER NOT NULL,
+    exp_year INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,      -- attached, detached
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payment_methods_by_customer ON payment_methods (customer);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     method TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -120,13 +142,22 @@ CREATE TABLE IF NOT EXISTS applications (
 """
 
 
+_NEWER_CHARGE_COLUMNS = {
+    "fee": "INTEGER NOT NULL DEFAULT 0",
+    "customer": "TEXT",
+    "saved_method": "TEXT",
+    "off_session": "INTEGER NOT NULL DEFAULT 0",
+}
+
+
 def create_or_upgrade(conn: sqlite3.Connection) -> None:
     """Create missing tables; give tables of an older file their newer columns (charges'
-    ``fee``, payouts' ``method``)."""
+    ``fee``, ``customer``, ``saved_method`` and ``off_session``, payouts' ``method``)."""
     conn.executescript(SCHEMA)
     columns = {row[1] for row in conn.execute("PRAGMA table_info(charges)")}
-    if "fee" not in columns:
-        conn.execute("ALTER TABLE charges ADD COLUMN fee INTEGER NOT NULL DEFAULT 0")
+    for name, definition in _NEWER_CHARGE_COLUMNS.items():
+        if name not in columns:
+            conn.execute(f"ALTER TABLE charges ADD COLUMN {name} {definition}")
     columns = {row[1] for row in conn.execute("PRAGMA table_info(payouts)")}
     if "method" not in columns:
         conn.execute("ALTER TABLE payouts ADD COLUMN method TEXT NOT NULL DEFAULT 'standard'")

@@ -83,6 +83,12 @@ class SandboxGateway(ClosedOnExit):
         if command.three_d_secure:
             # Only when asked: other requests keep the body they always had.
             body["three_d_secure"] = True
+        if command.provider_customer is not None:
+            body["customer"] = command.provider_customer
+        if command.off_session:
+            # The customer is away: the gateway charges the saved method or declines it
+            # (``authentication_required``); it never waits for an action.
+            body["off_session"] = True
         data = await self._http.post("authorize", _path("charges"), body, command.idempotency_key)
         return _charge(data)
 
@@ -110,21 +116,41 @@ class SandboxGateway(ClosedOnExit):
         data = await self._first("find_charge", "charges", payment_id)
         return None if data is None else _charge(data)
 
-    # Customers and saved payment methods. The gateway's test tokens (``tok_visa``, …) are
-    # reusable by design and it keeps no customers: our customer id is its reference and
-    # the token is the saved method, so nothing is called.
+    # Customers and saved payment methods, kept by the gateway as Stripe keeps them: a token
+    # saved for a customer is a ``pm_…`` of its own, charged for that customer only.
 
     async def save_customer(self, command: SaveCustomerCommand) -> str:
-        return command.customer_id
+        log.info("save customer %s", command.customer_id)
+        body = {"reference": command.customer_id}
+        url = _path("customers")
+        return (await self._http.post("save_customer", url, body, command.idempotency_key))["id"]
 
     async def attach_method(self, command: AttachMethodCommand) -> ProviderCard:
-        return ProviderCard(reference=command.payment_method)
+        log.info("attach a payment method to %s", command.customer_reference)
+        body = {"payment_method": command.payment_method}
+        url = _path("customers", command.customer_reference, "payment_methods")
+        data = await self._http.post("attach_method", url, body, command.idempotency_key)
+        card = data.get("card") or {}
+        return ProviderCard(
+            reference=data["id"],
+            brand=card.get("brand"),
+            last4=card.get("last4"),
+            exp_month=card.get("exp_month"),
+            exp_year=card.get("exp_year"),
+            fingerprint=card.get("fingerprint"),
+        )
 
     async def detach_method(self, reference: str) -> None:
-        return None
+        """A method is detached once and for good, so its id is the key's identity."""
+        log.info("detach payment method %s", reference)
+        url = _path("payment_methods", reference, "detach")
+        await self._http.post("detach_method", url, {}, f"{reference}:detach")
 
     async def set_default_method(self, customer_reference: str, method_reference: str) -> None:
-        return None
+        # It only sets a value: asking again changes nothing, so no key is needed.
+        body = {"default_payment_method": method_reference}
+        url = _path("customers", customer_reference)
+        await self._http.post("set_default_method", url, body, None)
 
     # Refunds.
 

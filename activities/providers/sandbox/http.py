@@ -45,7 +45,8 @@ class GatewayHttp:
     ) -> dict[str, Any]:
         """A money-moving POST carrying ``idempotency_key``: retried with the same key after
         ``OutcomeUnknown``, it can never apply twice. None only for what creates nothing
-        that lasts (an onboarding link: single use, expiring in minutes)."""
+        that lasts (an onboarding link: single use, expiring in minutes) or only sets a value
+        (a customer's default method)."""
         headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
         try:
             response = await self._client.post(url, json=body, headers=headers)

@@ -20,8 +20,11 @@ from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
+from activities.providers.base import SavesPaymentMethods
 from activities.providers.registry import PROVIDERS
 from schemas import errors
+from schemas.customers import AttachMethodCommand
+from schemas.customers import SaveCustomerCommand
 from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeResult
@@ -503,6 +506,66 @@ async def test_what_an_adapter_does_not_support_is_an_invalid_request(subject, p
     for operation in sorted(subject.unsupported):
         error = await failure_of(calls[operation]())
         assert_final(error, errors.INVALID_REQUEST, subject.says.get("unsupported"))
+
+
+# Customers and saved methods (the providers that keep them: SavesPaymentMethods).
+
+
+async def saved_method(subject: Subject, provider, method: Method = "ok") -> tuple[str, str]:
+    """A new customer at the provider and a method of ``method``'s kind saved for it."""
+    if not isinstance(provider, SavesPaymentMethods):
+        pytest.skip(f"{subject.name} keeps no saved methods")
+    customer = await provider.save_customer(
+        SaveCustomerCommand(
+            customer_id=new_id("cust"),
+            tenant_id="ten_test",
+            provider=subject.name,
+            idempotency_key=new_id("customer"),
+        )
+    )
+    token = await subject.payment_method(method)
+    card = await provider.attach_method(
+        AttachMethodCommand(
+            customer_reference=customer, payment_method=token, idempotency_key=new_id("attach")
+        )
+    )
+    assert card.reference.startswith("pm_")
+    assert (card.brand, bool(card.last4), bool(card.fingerprint)) == ("visa", True, True)
+    return customer, card.reference
+
+
+def off_session(subject: Subject, method: str, customer: str | None) -> AuthorizeCommand:
+    return authorize_command(
+        subject.name, method, capture=True, off_session=True, provider_customer=customer
+    )
+
+
+async def test_a_saved_method_is_charged_off_session_for_its_customer(subject, provider) -> None:
+    customer, method = await saved_method(subject, provider)
+    charge = await provider.authorize(off_session(subject, method, customer))
+    assert (charge.status, charge.captured_amount) == ("captured", 2000)
+
+
+async def test_a_saved_method_is_refused_for_another_customer(subject, provider) -> None:
+    _, method = await saved_method(subject, provider)
+    stranger, _ = await saved_method(subject, provider)
+    error = await failure_of(provider.authorize(off_session(subject, method, stranger)))
+    assert_final(error, errors.INVALID_REQUEST)
+
+
+async def test_off_session_a_card_that_needs_authentication_is_declined(subject, provider) -> None:
+    customer, method = await saved_method(subject, provider, "action")
+    error = await failure_of(provider.authorize(off_session(subject, method, customer)))
+    assert_final(error, errors.DECLINED)
+    assert error.details[0].code == "authentication_required"
+
+
+async def test_a_detached_method_is_never_charged_again(subject, provider) -> None:
+    customer, method = await saved_method(subject, provider)
+    await provider.set_default_method(customer, method)
+    await provider.detach_method(method)
+    error = await failure_of(provider.authorize(off_session(subject, method, customer)))
+    assert_final(error, errors.INVALID_REQUEST, "attach it to a Customer first")
 
 
 # Idempotency.
