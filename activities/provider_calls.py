@@ -25,6 +25,7 @@ from activities.providers.base import PaymentProvider
 from activities.providers.base import SavesPaymentMethods
 from activities.providers.base import SetsUpPaymentMethods
 from schemas import errors
+from schemas.customers import CancelSetupCommand
 from schemas.customers import DefaultMethodCommand
 from schemas.customers import SetupCommand
 from schemas.customers import SetupReference
@@ -126,6 +127,10 @@ class ProviderActivities:
     @activity.defn
     async def set_up_payment_method(self, command: SetupCommand) -> SetupResult:
         return await self._call(command.provider, lambda p: _setting_up(p).set_up_method(command))
+
+    @activity.defn
+    async def cancel_payment_method_setup(self, command: CancelSetupCommand) -> SetupResult | None:
+        return await self._call(command.provider, lambda p: _setting_up(p).cancel_setup(command))
 
     @activity.defn
     async def check_payment_method_setup(self, setup: SetupReference) -> SetupResult:

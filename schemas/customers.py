@@ -160,6 +160,12 @@ class SetupReference(BaseModel):
     reference: str  # the provider's setup, ``seti_…``
 
 
+class CancelSetupCommand(SetupReference):
+    """Cancel a setup its customer abandoned (key ``{saved method}:cancel_setup``)."""
+
+    idempotency_key: str
+
+
 class SetupResult(BaseModel):
     reference: str
     status: SetupStatus

@@ -16,6 +16,7 @@ from typing import runtime_checkable
 from urllib.parse import quote
 
 from schemas.customers import AttachMethodCommand
+from schemas.customers import CancelSetupCommand
 from schemas.customers import ProviderCard
 from schemas.customers import SaveCustomerCommand
 from schemas.customers import SetupCommand
@@ -68,6 +69,11 @@ class SetsUpPaymentMethods(Protocol):
 
     async def set_up_method(self, command: SetupCommand) -> SetupResult:
         """Start and confirm the setup: ``requires_action`` until the customer acts."""
+        ...
+
+    async def cancel_setup(self, command: CancelSetupCommand) -> SetupResult | None:
+        """Cancel a setup the customer abandoned, so it can no longer attach the method:
+        None once canceled; the setup as it is when it succeeded before it could be."""
         ...
 
     async def retrieve_setup(self, reference: str) -> SetupResult:

@@ -102,6 +102,7 @@ def worker_activities(
         disputes.accept_dispute,
         provider_calls.set_up_payment_method,
         provider_calls.check_payment_method_setup,
+        provider_calls.cancel_payment_method_setup,
         provider_calls.make_default_payment_method,
         saved_methods.record_saved_method,
     ]

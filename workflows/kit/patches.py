@@ -19,3 +19,9 @@ PROVIDER_FAILOVER = "provider-failover"
 # A payment the risk rules hold is authorized without capture and waits in ``in_review``.
 # Held by tests/histories/payment_review_approved.json and payment_review_rejected.json.
 RISK_REVIEW = "risk-review"
+
+# A card setup the customer abandoned (never confirmed in time, or confirmed without
+# finishing) is canceled at the provider before the method is recorded ``failed``, so it
+# cannot attach the card later; one that succeeded meanwhile is saved after all. No
+# recorded history holds it (none abandons a setup).
+CANCEL_ABANDONED_SETUP = "cancel-abandoned-setup"

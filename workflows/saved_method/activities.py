@@ -5,6 +5,7 @@ from temporalio import activity
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from schemas.customers import CancelSetupCommand
     from schemas.customers import DefaultMethodCommand
     from schemas.customers import RecordedMethod
     from schemas.customers import RecordMethod
@@ -19,6 +20,10 @@ async def set_up_payment_method(command: SetupCommand) -> SetupResult: ...
 
 @activity.defn
 async def check_payment_method_setup(setup: SetupReference) -> SetupResult: ...
+
+
+@activity.defn
+async def cancel_payment_method_setup(command: CancelSetupCommand) -> SetupResult | None: ...
 
 
 @activity.defn

@@ -6,14 +6,16 @@ Steps: set up at the provider (key ``{saved method}:setup``) → record the meth
 (``active``, or ``requires_action`` with the setup's id) → if the customer must act: wait for
 ``confirm`` (the customer's client is done) up to ``action_timeout``, then ask the provider →
 record it ``active`` (the customer's default when asked, or when it had none, at the provider
-too) or ``failed``. The ``answer`` update returns the method as first recorded, so the API
-answers at that first milestone.
+too), or, the setup abandoned (not confirmed in time, or confirmed unfinished), cancel it at
+the provider (key ``{saved method}:cancel_setup``) and record it ``failed``. The ``answer``
+update returns the method as first recorded, so the API answers at that first milestone.
 """
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from schemas.customers import CancelSetupCommand
     from schemas.customers import DefaultMethodCommand
     from schemas.customers import RecordedMethod
     from schemas.customers import RecordMethod
@@ -22,11 +24,13 @@ with workflow.unsafe.imports_passed_through():
     from schemas.customers import SetupCommand
     from schemas.customers import SetupReference
     from schemas.customers import SetupResult
+    from workflows.kit import patches
     from workflows.kit import policies
     from workflows.kit.failures import cause_of
     from workflows.kit.failures import refusal
     from workflows.kit.failures import refused
 
+from workflows.saved_method.activities import cancel_payment_method_setup
 from workflows.saved_method.activities import check_payment_method_setup
 from workflows.saved_method.activities import make_default_payment_method
 from workflows.saved_method.activities import record_saved_method
@@ -66,14 +70,17 @@ class SavePaymentMethodWorkflow:
             await self._record(method, save)
             try:
                 await workflow.wait_condition(lambda: self._confirmed, timeout=save.action_timeout)
+                check = SetupReference(provider=save.provider, reference=setup.reference)
+                setup = await self._provider(check_payment_method_setup, check, method, save)
+                abandoned = "action_failed"
             except TimeoutError:
-                return await self._failed(method, save, "action_expired")
-            check = SetupReference(provider=save.provider, reference=setup.reference)
-            setup = await self._provider(check_payment_method_setup, check, method, save)
+                abandoned = "action_expired"
             if setup is None:
                 return self._method
             if setup.status == "requires_action":
-                return await self._failed(method, save, "action_failed")
+                setup = await self._abandon(setup, method, save, abandoned)
+                if setup is None:
+                    return self._method
         card = setup.card
         assert card is not None, "a set-up method has the provider's card"
         method = method.model_copy(
@@ -123,6 +130,31 @@ class SavePaymentMethodWorkflow:
             code = refusal(cause).code if refused(failure) else "provider_unavailable"
             await self._failed(method, save, code)
             return None
+
+    async def _abandon(
+        self, setup: SetupResult, method: SavedPaymentMethod, save: SaveMethodInput, code: str
+    ) -> SetupResult | None:
+        """The customer did not finish: the setup is canceled at the provider (so it cannot
+        attach the card later) and the method recorded ``failed`` (None), unless the provider
+        says it succeeded meanwhile (that setup, to be saved)."""
+        if workflow.patched(patches.CANCEL_ABANDONED_SETUP):
+            cancel = CancelSetupCommand(
+                provider=save.provider,
+                reference=setup.reference,
+                idempotency_key=f"{save.payment_method_id}:cancel_setup",
+            )
+            try:
+                succeeded = await workflow.execute_activity(
+                    cancel_payment_method_setup, cancel, **policies.PROVIDER_CALL
+                )
+            except ActivityError as failure:
+                succeeded = None
+                if not refused(failure):
+                    raise
+            if succeeded is not None:
+                return succeeded
+        await self._failed(method, save, code)
+        return None
 
     async def _failed(
         self, method: SavedPaymentMethod, save: SaveMethodInput, code: str

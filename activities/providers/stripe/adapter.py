@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import stripe
+from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import ClosedOnExit
 from activities.providers.base import describe
@@ -45,7 +46,9 @@ from activities.providers.stripe.http import StripeHttp
 from activities.providers.stripe.http import get
 from activities.providers.stripe.http import idempotent
 from activities.providers.stripe.http import post
+from schemas import errors
 from schemas.customers import AttachMethodCommand
+from schemas.customers import CancelSetupCommand
 from schemas.customers import ProviderCard
 from schemas.customers import SaveCustomerCommand
 from schemas.customers import SetupCommand
@@ -261,6 +264,21 @@ class StripeProvider(ClosedOnExit):
             call = intents.confirm_async(created["id"], confirm, key)
             created = await post("set_up_method", call)
         return await self._setup(created)
+
+    async def cancel_setup(self, command: CancelSetupCommand) -> SetupResult | None:
+        intents = self._stripe.v1.setup_intents
+        call = intents.cancel_async(command.reference, {}, idempotent(command))
+        try:
+            await post("cancel_setup", call)
+        except ApplicationError as refused:
+            # Stripe cancels only a setup that has not succeeded: one that did is answered.
+            if refused.type != errors.INVALID_REQUEST:
+                raise
+            setup = await self.retrieve_setup(command.reference)
+            if setup.status != "succeeded":
+                raise
+            return setup
+        return None
 
     async def retrieve_setup(self, reference: str) -> SetupResult:
         intents = self._stripe.v1.setup_intents
