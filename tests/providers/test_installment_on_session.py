@@ -16,29 +16,39 @@ from tests.support.localstripe import authenticate
 from tests.support.tenants import tenant_client
 
 
-async def installment_plan(api, customer: dict, payment_method: str) -> dict:
+async def installment_plan(api, customer: dict, payment_method: str, **fields) -> dict:
     body = {
         "amount": 3000,
         "currency": "USD",
         "customer_id": "shop-customer-5",
-        "customer": customer["customer_id"] if customer else None,
+        "customer": customer and customer["customer_id"],
         "payment_method": payment_method,
         "count": 2,
         "interval": "month",
+        **fields,
     }
     created = await api.post(
-        "/v1/installment-plans", json={k: v for k, v in body.items() if v}, headers=once()
+        "/v1/installment-plans",
+        json={k: v for k, v in body.items() if v is not None},
+        headers=once(),
     )
     assert created.status_code == 201, created.text
     return created.json()
 
 
-async def test_the_customer_finishes_a_declined_installment_on_session(api, localstripe, stack_db):
+@pytest.mark.parametrize(
+    ("retry_days", "failed"), [(None, "past_due"), ([], "defaulted")], ids=["past_due", "defaulted"]
+)
+async def test_the_customer_finishes_a_declined_installment_on_session(
+    api, localstripe, stack_db, retry_days, failed
+):
     customer, method = await authenticated_card(api, localstripe, stack_db)
-    plan = await installment_plan(api, customer, method["payment_method_id"])
+    plan = await installment_plan(
+        api, customer, method["payment_method_id"], dunning_retry_days=retry_days
+    )
     first = plan["installments"][0]
     [declined] = first["attempts"]
-    assert plan["status"] == "past_due", plan
+    assert plan["status"] == failed, plan
     assert (declined["status"], declined["failure_code"]) == ("declined", "authentication_required")
     plan_path = f"/v1/installment-plans/{plan['installment_plan_id']}"
 
