@@ -93,7 +93,7 @@ async def start_plan(sagas: Sagas, plan_id: str, body: CreateInstallmentPlanRequ
 
 
 async def update_plan(
-    sagas: Sagas, plan_id: str, update: object, argument: BaseModel, once: Idempotent
+    sagas: Sagas, plan_id: str, update: object, argument: BaseModel | None, once: Idempotent
 ) -> Response:
     """``update``: an InstallmentPlanWorkflow update method, e.g. ``.pay``."""
 

@@ -211,6 +211,14 @@ class EarlyPaymentResult(BaseModel):
     plan: InstallmentPlanState
 
 
+class OnSessionRetryResult(BaseModel):
+    """The installment charged again with the customer present: act on ``payment_id``
+    (``GET /v1/payments/{id}/customer-action``) while it waits for the customer."""
+
+    payment_id: str
+    plan: InstallmentPlanState
+
+
 class ResolveRequest(BaseModel):
     """An operator's decision on a defaulted plan."""
 

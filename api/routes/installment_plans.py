@@ -33,6 +33,7 @@ from schemas.installments import CreateInstallmentPlanRequest
 from schemas.installments import EarlyPaymentResult
 from schemas.installments import InstallmentPlanList
 from schemas.installments import InstallmentPlanState
+from schemas.installments import OnSessionRetryResult
 from schemas.installments import PayInstallmentsRequest
 from schemas.installments import ResolveRequest
 from workflows.installment_plan.workflow import InstallmentPlanWorkflow
@@ -139,6 +140,21 @@ async def cancel_installment_plan(
     cancel = body or CancelInstallmentPlanRequest()
     return await update_plan(
         sagas, installment_plan_id, InstallmentPlanWorkflow.cancel, cancel, once
+    )
+
+
+@action_route("/{installment_plan_id}/retry-on-session", response_model=OnSessionRetryResult)
+async def retry_installment_plan_on_session(
+    sagas: SagasDep, installment_plan_id: InstallmentPlanIdPath, once: OptionallyIdempotentDep
+) -> Response:
+    """The customer is back to finish a charge their saved card declined off-session
+    (`authentication_required`): the failed installment (past due or defaulted) is charged
+    again at once with the customer present. Its `payment_id` goes `requires_action`: hand
+    `GET /v1/payments/{id}/customer-action` to the customer's client, then
+    `POST /v1/payments/{id}/confirm`. 409 unless an installment failed and the plan charges
+    a saved method."""
+    return await update_plan(
+        sagas, installment_plan_id, InstallmentPlanWorkflow.retry_on_session, None, once
     )
 
 

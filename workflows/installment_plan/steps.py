@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.billing import NOT_CHARGED
     from schemas.billing import UNSETTLED_RECHECK
     from schemas.billing import ChargeAttempt
+    from schemas.identity import billing_payment_id
     from schemas.installments import Installment
     from schemas.installments import InstallmentPlanInput
     from schemas.installments import InstallmentPlanState
@@ -62,6 +63,10 @@ class InstallmentSteps:
         )
         self.rejection: dict | None = None
         self._filed: tuple | None = None
+        # The customer is here: the next charge waits for their action (3-D Secure). What
+        # the schedule was before, so an attempt they do not finish costs no dunning retry.
+        self._on_session: tuple | None = None
+        self.on_session_payment_id: str | None = None
 
     async def admit(self) -> bool:
         admitted, self.rejection = await admit(admit_installment_plan, self.plan)
@@ -86,12 +91,15 @@ class InstallmentSteps:
         """The installment's due date (or retry time) has come."""
         if installment.unsettled is not None and not await self._settle(installment):
             return
-        attempt = await self._charge(installment, installment.remaining)
+        schedule, self._on_session = self._on_session, None
+        attempt = await self._charge(installment, installment.remaining, schedule is not None)
         if attempt.succeeded:
             self._apply(attempt.amount)
         elif attempt.outcome_unknown:
             self._unsettled(installment, attempt, scheduled=True)
             self._failed(installment, attempt.at, unknown=True)
+        elif schedule is not None:
+            installment.status, installment.next_retry_at, self.state.status = schedule
         else:
             self._failed(installment, attempt.at)
 
@@ -129,20 +137,28 @@ class InstallmentSteps:
                 errors.AMOUNT_EXCEEDS_OUTSTANDING,
             )
 
-    async def _charge(self, installment: Installment, amount: int) -> ChargeAttempt:
+    async def _charge(
+        self, installment: Installment, amount: int, on_session: bool = False
+    ) -> ChargeAttempt:
         # Every attempt at an installment has its own number, early payments included: the
         # payment id ({plan}:{installment}:{attempt}) never repeats.
+        number = len(installment.attempts) + 1
+        if on_session:
+            # The customer acts on this attempt's payment while it runs.
+            plan_id = self.state.installment_plan_id
+            self.on_session_payment_id = billing_payment_id(plan_id, installment.index, number)
         attempt = await charge(
             tenant_id=self.state.tenant_id,
             owner_id=self.state.installment_plan_id,
             period=installment.index,
-            attempt=len(installment.attempts) + 1,
+            attempt=number,
             amount=amount,
             currency=self.state.currency,
             customer_id=self.state.customer_id,
             payment_method=self.payment_method,
             policy=self.plan.charge_policy,
             saved=self.saved_method,
+            on_session=on_session,
             description=(
                 f"Installment {installment.index}/{len(self.state.installments)} of "
                 f"{self.state.installment_plan_id}"
@@ -161,6 +177,7 @@ class InstallmentSteps:
             installment.paid += take
             left -= take
             if installment.remaining == 0:
+                self._on_session = None  # nothing left for the customer to finish
                 installment.status = InstallmentStatus.PAID
                 installment.next_retry_at = installment.first_failed_at = None
                 installment.failures = 0
@@ -230,6 +247,30 @@ class InstallmentSteps:
         installment.next_retry_at = workflow.now()
         self.state.status = Status.PAST_DUE
         return installment
+
+    def check_on_session(self) -> None:
+        """Only a failed installment of a customer's saved method is charged on-session."""
+        current = self.state.first_unpaid()
+        if self.state.status not in (Status.PAST_DUE, Status.DEFAULTED) or not current.failures:
+            raise invalid(f"the plan is {self.state.status.value}; nothing is past due")
+        if current.unsettled is not None:
+            raise invalid("a charge of this installment has an unknown outcome; wait for it")
+        if self.saved_method is None:
+            raise invalid("only a customer's saved method is charged on-session")
+
+    @property
+    def on_session_requested(self) -> bool:
+        return self._on_session is not None
+
+    def retry_on_session(self) -> None:
+        """The failed installment is charged at once, on-session, by the charging loop."""
+        installment = self.state.first_unpaid()
+        if self._on_session is None:
+            self._on_session = (installment.status, installment.next_retry_at, self.state.status)
+        self.on_session_payment_id = None
+        installment.status = InstallmentStatus.RETRYING
+        installment.next_retry_at = workflow.now()
+        self.state.status = Status.PAST_DUE
 
     def waive(self) -> None:
         installment = self.state.first_unpaid()

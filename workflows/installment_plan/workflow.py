@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.installments import InstallmentPlanInput
     from schemas.installments import InstallmentPlanState
     from schemas.installments import InstallmentPlanStatus
+    from schemas.installments import OnSessionRetryResult
     from schemas.installments import PayInstallmentsRequest
     from schemas.installments import ResolveRequest
     from workflows.installment_plan.steps import InstallmentSteps
@@ -190,6 +191,32 @@ class InstallmentPlanWorkflow:
         self._require_running()
         if self._steps.state.status != Status.DEFAULTED:
             raise invalid(f"the plan is {self._steps.state.status.value}; resolve needs defaulted")
+
+    @workflow.update
+    async def retry_on_session(self) -> OnSessionRetryResult:
+        """The customer is here to finish what an off-session charge of their saved method
+        could not (3-D Secure): the failed installment is charged again at once, on-session;
+        answered as soon as that payment runs, with its id for the customer to act on."""
+        steps = self._steps
+        steps.retry_on_session()
+        self._changes += 1
+        await workflow.wait_condition(
+            lambda: (
+                steps.on_session_payment_id is not None
+                or not steps.on_session_requested
+                or self._done
+            )
+        )
+        if steps.on_session_payment_id is None:
+            raise invalid("the installment was settled before it was charged on-session")
+        return OnSessionRetryResult(payment_id=steps.on_session_payment_id, plan=steps.state)
+
+    @retry_on_session.validator
+    def _validate_retry_on_session(self) -> None:
+        self._require_running()
+        if not self._idle or self._steps.on_session_requested:
+            raise invalid("a charge of this plan is in progress; retry after it")
+        self._steps.check_on_session()
 
     @workflow.update
     async def cancel(self, request: CancelInstallmentPlanRequest) -> InstallmentPlanState:
