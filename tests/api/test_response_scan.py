@@ -22,6 +22,8 @@ def check(body, path="/v1/payments", status=200, headers=None, method="GET"):
 def test_ordinary_payment_responses_pass():
     check(CLEAN)
     check({**CLEAN, "note": "4242424242424241"})  # 16 digits, not Luhn-valid
+    # A float's fraction is no card, however many digits it has.
+    check({**CLEAN, "threshold": 0.004242424242424242})
 
 
 @pytest.mark.parametrize(

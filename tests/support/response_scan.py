@@ -11,8 +11,9 @@ import httpx
 
 API_KEY = re.compile(r"sk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,}")
 KEY_HASH = re.compile(r"\$argon2(id|i|d)\$")
-# 13 to 19 digits not inside a longer token (ids are letters and digits, amounts are shorter).
-CARD_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{13,19}(?![0-9A-Za-z])")
+# 13 to 19 digits not inside a longer token (ids are letters and digits, amounts are shorter)
+# nor the fraction of a decimal number (a risk rule's threshold echoed back).
+CARD_LIKE = re.compile(r"(?<![0-9A-Za-z.])\d{13,19}(?![0-9A-Za-z])")
 # Key creation and rotation show the new secret once, in the "secret" field, and only there.
 SHOWS_SECRET = re.compile(r"^/v1/admin/tenants/[^/]+/keys(/[^/]+/rotate)?$")
 
