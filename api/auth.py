@@ -34,6 +34,11 @@ def _unauthorized(code: str) -> Problem:
 def check_auth_settings(settings: Settings) -> None:
     """Refuse to serve without auth outside the embedded stack; never turn it off silently."""
     if settings.auth_required:
+        if settings.api_key_pepper is None and not settings.embedded:
+            log.warning(
+                "PAYSAGA_API_KEY_PEPPER is not set: API keys are stored under an empty pepper, "
+                "so a copy of the database alone can confirm a leaked key"
+            )
         return
     if not settings.embedded:
         raise RuntimeError(
