@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     # Failed authentications allowed before 429, per key prefix and per client address
     # (token buckets: a burst, then one more every refill interval), checked before any
     # database read or hashing.
-    auth_failures_per_prefix: Annotated[int, Field(ge=1)] = 10
-    auth_failures_per_address: Annotated[int, Field(ge=1)] = 100
+    auth_failures_per_prefix: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    auth_failures_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 100
     auth_failure_refill: timedelta = timedelta(seconds=1)
     embedded: bool = False
     # Larger request bodies get 413 before they are read into memory (OWASP API4).
