@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from activities.providers.registry import build_providers
 from api.api_keys import KeyVerifier
+from api.api_keys import pepper_of
 from api.auth import check_auth_settings
 from api.body_limit import BodyLimitMiddleware
 from api.codec import install_codec
@@ -21,6 +22,7 @@ from api.metrics import install_metrics
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.query_parameters import reject_unknown_query_parameters
+from api.rate_limit import FailedAuthThrottle
 from api.rate_limit import RateLimiter
 from api.request_timeout import RequestTimeoutMiddleware
 from api.routes import admin
@@ -70,7 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:
             engine.dispose()
             raise
-        app.state.keys = KeyVerifier(engine)
+        app.state.keys = KeyVerifier(engine, pepper_of(settings))
+        app.state.auth_failures = FailedAuthThrottle(
+            settings.auth_failures_per_prefix,
+            settings.auth_failures_per_address,
+            settings.auth_failure_refill.total_seconds(),
+        )
         app.state.temporal = TemporalConnection(settings)
         app.state.rate_limiter = RateLimiter(
             engine,

@@ -10,6 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security import HTTPBearer
 
+from api.api_keys import KEY_FORMAT
+from api.api_keys import Actor
+from api.api_keys import credential_fingerprint
+from api.api_keys import pepper_of
 from api.problems import Problem
 from schemas.runtime.log_context import bind_log_context
 from schemas.runtime.settings import Settings
@@ -30,6 +34,11 @@ def _unauthorized(code: str) -> Problem:
 def check_auth_settings(settings: Settings) -> None:
     """Refuse to serve without auth outside the embedded stack; never turn it off silently."""
     if settings.auth_required:
+        if settings.api_key_pepper is None and not settings.embedded:
+            log.warning(
+                "PAYSAGA_API_KEY_PEPPER is not set: API keys are stored under an empty pepper, "
+                "so a copy of the database alone can confirm a leaked key"
+            )
         return
     if not settings.embedded:
         raise RuntimeError(
@@ -52,8 +61,15 @@ async def current_tenant(
     elif credentials is None:
         raise _unauthorized("missing_api_key")
     else:
-        tenant = await run_in_threadpool(request.app.state.keys.tenant_for, credentials.credentials)
+        presented = credentials.credentials
+        match = KEY_FORMAT.fullmatch(presented)
+        prefix = match["prefix"] if match else None
+        address = request.client.host if request.client else None
+        throttle = request.app.state.auth_failures
+        throttle.check(prefix, address)  # before any database read or hashing
+        tenant = await run_in_threadpool(request.app.state.keys.tenant_for, presented)
         if tenant is None:
+            throttle.failed(prefix, address)
             raise _unauthorized("invalid_api_key")
     bind_log_context(tenant_id=tenant)  # every line of this request names its tenant
     await request.app.state.rate_limiter.admit(tenant)
@@ -62,16 +78,22 @@ async def current_tenant(
 
 async def require_admin(
     request: Request, credentials: Annotated[Credentials, Depends(_admin_bearer)]
-) -> str:
-    """The actor recorded in the audit log."""
+) -> Actor:
+    """The actor recorded in the audit log, with the credential it presented."""
     admin_key = request.app.state.settings.admin_key
     if admin_key is None:
         raise Problem("admin_api_disabled")
     presented = credentials.credentials.encode() if credentials else b""
     if not secrets.compare_digest(presented, admin_key.get_secret_value().encode()):
         raise _unauthorized("invalid_admin_key")
-    return "admin"
+    return Actor("admin", credential_fingerprint("admin_key", admin_key.get_secret_value()))
+
+
+def key_pepper(request: Request) -> bytes:
+    """What new API keys are stored under."""
+    return pepper_of(request.app.state.settings)
 
 
 TenantDep = Annotated[str, Depends(current_tenant)]
-AdminDep = Annotated[str, Depends(require_admin)]
+AdminDep = Annotated[Actor, Depends(require_admin)]
+PepperDep = Annotated[bytes, Depends(key_pepper)]

@@ -80,6 +80,7 @@ def _common_codes(operation: dict) -> list[str]:
     schemes = {name for requirement in operation.get("security", []) for name in requirement}
     if "HTTPBearer" in schemes:
         codes += ["missing_api_key", "invalid_api_key", "rate_limited"]
+        codes.append("too_many_failed_authentications")
     if "AdminKey" in schemes:
         codes += ["invalid_admin_key", "admin_api_disabled"]
     if "requestBody" in operation:

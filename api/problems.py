@@ -92,6 +92,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "payment_method_refused": (422, "The provider refused to save this payment method"),
     "payload_undecodable": (422, "A payload cannot be decoded"),
     "rate_limited": (429, "Too many requests"),
+    "too_many_failed_authentications": (429, "Too many failed authentications; wait and retry"),
     "internal_error": (500, "Internal error"),
     "temporal_unavailable": (503, "Temporal is unreachable"),
     "provider_unavailable": (503, "The provider did not answer"),

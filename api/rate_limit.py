@@ -1,4 +1,5 @@
-"""Per-tenant rate limits (OWASP API4): a token bucket per tenant, 429 with Retry-After.
+"""Per-tenant rate limits (OWASP API4): a token bucket per tenant, 429 with Retry-After;
+and the throttle of failed authentications, per key prefix and per client address.
 
 Each API process keeps its own buckets, so N API processes admit up to N times a
 tenant's rate. A tenant's own limit is read from SQL and cached for ``REFRESH`` seconds:
@@ -16,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from api.api_keys import Actor
 from api.api_keys import audit
 from api.api_keys import require_tenant
 from api.problems import Problem
@@ -34,13 +36,17 @@ class TokenBucket:
 
     def take(self, now: float) -> float:
         """Take a token: 0, or the seconds until one is there."""
+        wait = self.wait(now)
+        if not wait:
+            self.tokens -= 1
+        return wait
+
+    def wait(self, now: float) -> float:
+        """The seconds until a token is there, without taking one: 0 when one is."""
         refill = (now - self.updated) * self.limit.per_second
         self.tokens = min(float(self.limit.burst), self.tokens + refill)
         self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.limit.per_second
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.limit.per_second
 
 
 class RateLimiter:
@@ -88,7 +94,7 @@ class RateLimiter:
             source="tenant" if stored else "default",
         )
 
-    def set_limit(self, actor: str, tenant_id: str, limit: RateLimit) -> RateLimitOut:
+    def set_limit(self, actor: Actor | str, tenant_id: str, limit: RateLimit) -> RateLimitOut:
         now = datetime.now(UTC)
         with Session(self._engine) as session, session.begin():
             require_tenant(session, tenant_id)
@@ -106,3 +112,59 @@ class RateLimiter:
 def _stored(session: Session, tenant_id: str) -> RateLimit | None:
     row = session.get(TenantRateLimit, tenant_id)
     return RateLimit(per_second=row.per_second, burst=row.burst) if row else None
+
+
+class FailedAuthThrottle:
+    """Failed authentications per key prefix and per client address (OWASP API2).
+
+    Checked before the key is read or hashed, so a flood of forged keys is refused at the
+    cost of a dictionary lookup; only failures take tokens, so a tenant's good key is never
+    throttled by its own success. The client address is the connection's peer: behind a
+    proxy, every client shares the proxy's bucket unless the server is told to trust its
+    forwarded headers (uvicorn --forwarded-allow-ips).
+    """
+
+    # Buckets beyond this are dropped once they are full again, so random prefixes cannot
+    # grow the dictionaries without bound.
+    MAX_BUCKETS = 10_000
+
+    def __init__(self, per_prefix: int, per_address: int, refill_seconds: float) -> None:
+        self._limits = {
+            "prefix": RateLimit(per_second=1 / refill_seconds, burst=per_prefix),
+            "address": RateLimit(per_second=1 / refill_seconds, burst=per_address),
+        }
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+
+    def check(self, prefix: str | None, address: str | None) -> None:
+        """Raise 429 when the prefix or the address has no failure left."""
+        now = time.monotonic()
+        for subject in self._subjects(prefix, address):
+            bucket = self._buckets.get(subject)
+            if bucket is None:
+                continue
+            wait = bucket.wait(now)
+            if wait:
+                raise Problem(
+                    "too_many_failed_authentications",
+                    f"too many failed authentications for this {subject[0]}",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+
+    def failed(self, prefix: str | None, address: str | None) -> None:
+        now = time.monotonic()
+        if len(self._buckets) > self.MAX_BUCKETS:
+            self._forget_full(now)
+        for subject in self._subjects(prefix, address):
+            limit = self._limits[subject[0]]
+            bucket = self._buckets.setdefault(subject, TokenBucket(limit, float(limit.burst), now))
+            bucket.take(now)
+
+    @staticmethod
+    def _subjects(prefix: str | None, address: str | None) -> list[tuple[str, str]]:
+        subjects = [("prefix", prefix)] if prefix else []
+        return subjects + ([("address", address)] if address else [])
+
+    def _forget_full(self, now: float) -> None:
+        for subject, bucket in list(self._buckets.items()):
+            if bucket.wait(now) == 0 and bucket.tokens >= bucket.limit.burst:
+                del self._buckets[subject]

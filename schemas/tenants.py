@@ -69,6 +69,7 @@ class AuditEventOut(BaseModel):
     id: int
     at: datetime
     actor: str
+    credential: str | None = None
     action: str
     tenant_id: str
     key_id: str | None = None

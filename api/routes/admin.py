@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from api import api_keys
 from api.auth import AdminDep
+from api.auth import PepperDep
 from api.dependencies import SessionDep
 from api.openapi import problems
 from schemas.tenants import ApiKeyOut
@@ -52,9 +53,11 @@ async def create_tenant(
     status_code=status.HTTP_201_CREATED,
     responses=problems("tenant_not_found"),
 )
-async def create_key(tenant_id: TenantPath, session: SessionDep, actor: AdminDep) -> CreatedApiKey:
-    """The secret is in this response only; paysaga keeps its Argon2id hash."""
-    return await run_in_threadpool(api_keys.create_key, session, actor, tenant_id)
+async def create_key(
+    tenant_id: TenantPath, session: SessionDep, actor: AdminDep, pepper: PepperDep
+) -> CreatedApiKey:
+    """The secret is in this response only; paysaga keeps its keyed hash."""
+    return await run_in_threadpool(api_keys.create_key, session, actor, tenant_id, pepper)
 
 
 @router.get("/tenants/{tenant_id}/keys", responses=problems("tenant_not_found"))
@@ -72,11 +75,14 @@ async def rotate_key(
     key_id: KeyPath,
     session: SessionDep,
     actor: AdminDep,
+    pepper: PepperDep,
     body: RotateKeyRequest | None = None,
 ) -> CreatedApiKey:
     """A new key; the old one works ``grace_period_seconds`` more (default 0), then expires."""
     grace = (body or RotateKeyRequest()).grace_period
-    return await run_in_threadpool(api_keys.rotate_key, session, actor, tenant_id, key_id, grace)
+    return await run_in_threadpool(
+        api_keys.rotate_key, session, actor, tenant_id, key_id, grace, pepper
+    )
 
 
 @router.post("/tenants/{tenant_id}/keys/{key_id}/revoke", responses=problems("api_key_not_found"))

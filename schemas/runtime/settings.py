@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     # Off only in the embedded development stack (`paysaga dev --no-auth`): the API refuses
     # to start with auth off anywhere else, and says so on every start and in /healthz.
     auth_required: bool = True
+    # The HMAC key API keys are stored under (api/api_keys.py): a database leak alone then
+    # cannot confirm a key. Changing it invalidates every key issued under it. None: an
+    # empty pepper (the embedded stack, whose tests issue keys straight into its database).
+    api_key_pepper: SecretStr | None = None
+    # Failed authentications allowed before 429, per key prefix and per client address
+    # (token buckets: a burst, then one more every refill interval), checked before any
+    # database read or hashing.
+    auth_failures_per_prefix: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    auth_failures_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    auth_failure_refill: timedelta = timedelta(seconds=1)
     embedded: bool = False
     # Larger request bodies get 413 before they are read into memory (OWASP API4).
     max_body_bytes: int = 64 * 1024

@@ -131,14 +131,17 @@ class Tenant(SQLModel, table=True):
 
 
 class ApiKey(SQLModel, table=True):
-    """A tenant's secret key, stored only as an Argon2id hash; ``prefix`` finds it."""
+    """A tenant's secret key, stored only as its keyed hash; ``prefix`` finds it."""
 
     __tablename__ = "api_keys"
 
     id: str = Field(primary_key=True, max_length=40)
     tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
     prefix: str = Field(unique=True, max_length=32)
-    secret_hash: str = Field(max_length=200)
+    # HMAC-SHA256 of the whole key under the server's pepper (api/api_keys.py).
+    key_digest: str | None = Field(default=None, max_length=64)
+    # Argon2id, only for keys issued before key_digest: cleared when the key is upgraded.
+    secret_hash: str | None = Field(default=None, max_length=200)
     created_at: datetime
     # Set by a rotation with a grace period: the key works until then.
     expires_at: datetime | None = None
@@ -154,6 +157,8 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(index=True)
     actor: str = Field(max_length=64)
+    # Which credential acted (api_keys.credential_fingerprint); None for system actions.
+    credential: str | None = Field(default=None, max_length=64)
     action: str = Field(max_length=32)
     tenant_id: str = Field(index=True, max_length=64)
     key_id: str | None = Field(default=None, max_length=40)

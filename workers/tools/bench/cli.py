@@ -90,6 +90,17 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
         "POST /v1/subscriptions in flight while creating them",
     )
 
+    forged = bench.add_argument_group(
+        "--forged-keys: a legitimate request's latency while --forgers clients send forged "
+        "API keys for its prefix, and a live prefix's cost against an unknown one's, as "
+        "ratios (no stack: the API alone on a scratch database, its failed-authentication "
+        "throttle lifted so every forgery is verified; exit 1 above 2x)"
+    )
+    forged.add_argument("--forged-keys", action="store_true")
+    add_with_default(forged, "--forgers", positive_int, 40, "concurrent forging clients")
+    add_with_default(forged, "--forged-rate", float, 200.0, "forged keys/s, all clients together")
+    add_with_default(forged, "--forged-requests", positive_int, 200, "timed requests of each kind")
+
     scoring = bench.add_argument_group(
         "--risk-scoring: the fraud check's time per payment, RiskModel.score alone and the "
         "whole FraudActivities.screen_payment on a SQLite file (no stack; target p99 < 5 ms)"
@@ -104,6 +115,10 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
 
 def argument_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the combination of arguments, if anything."""
+    if args.forged_keys and (
+        args.risk_scoring or args.billing_day or args.financial_report or args.api_url
+    ):
+        return "--forged-keys runs alone, without a stack or another measurement"
     if args.risk_scoring and (
         args.billing_day or args.financial_report or args.find_max or args.baseline or args.api_url
     ):
@@ -143,6 +158,8 @@ def main(args: argparse.Namespace) -> int:
         from workers.tools.bench.financial import main as mode
     elif args.risk_scoring:
         from workers.tools.bench.risk_scoring import main as mode
+    elif args.forged_keys:
+        from workers.tools.bench.forged_keys import main as mode
     elif args.billing_day:
         from workers.tools.bench.billing_day import main as mode
     else:
