@@ -30,7 +30,7 @@ from schemas.tenants import AuditEventOut
 from schemas.tenants import CreatedApiKey
 from schemas.tenants import TenantOut
 
-KEY_FORMAT = re.compile(r"^sk_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
+KEY_FORMAT = re.compile(r"\Ask_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}\Z")
 _hasher = PasswordHasher()  # Argon2id, argon2-cffi's recommended parameters
 
 

@@ -121,7 +121,7 @@ STATUS_CODES = {
 # A field path names our fields; a client's own key (unknown field, metadata key) is shown
 # only if it looks like a field name (no digits), so a card number sent as a key is never
 # echoed: any other key shows as "*".
-SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z_\-]{0,39}$")
+SAFE_KEY = re.compile(r"\A[A-Za-z_][A-Za-z_\-]{0,39}\Z")
 
 
 class Problem(Exception):

@@ -473,3 +473,16 @@ async def test_random_malformed_bodies_always_get_a_problem(api, writes_nothing)
             assert problem["status"] == response.status_code, context
             for value in long_strings(body):
                 assert value not in response.text, context
+
+
+async def test_an_id_with_a_trailing_newline_is_404(api, stack_db, writes_nothing):
+    """``pay_…%0A`` is no payment id: it is not found, and never bound to log lines."""
+    payment = await settled_payment(api, stack_db, "succeeded")
+    payment_id = payment["payment_id"]
+    async with writes_nothing():
+        for suffix in ("%0A", "%0D%0A"):
+            for method, action, body in (("GET", "", None), ("POST", "/capture", {})):
+                response = await api.request(
+                    method, f"/v1/payments/{payment_id}{suffix}{action}", json=body
+                )
+                assert_problem(response, 404, "payment_not_found", f"{method} {suffix}{action}")
