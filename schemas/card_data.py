@@ -61,12 +61,21 @@ def refuse_card_numbers(text: str) -> str:
     return text
 
 
+def refuse_nul(text: str) -> str:
+    """A pydantic validator for client text: PostgreSQL text cannot hold a NUL byte, so one
+    would fail at the insert (a 500) instead of being refused with the rest of the input."""
+    if "\x00" in text:
+        raise ValueError("contains a NUL byte (\\u0000)")
+    return text
+
+
 def free_text(max_length: int, **constraints: Any) -> Any:
     """The type of a text field a client writes: a string of at most ``max_length``
     characters (and the other ``StringConstraints`` given) that is refused when it carries a
-    card number."""
+    card number or a NUL byte."""
     return Annotated[
         str,
         StringConstraints(max_length=max_length, **constraints),
+        AfterValidator(refuse_nul),
         AfterValidator(refuse_card_numbers),
     ]
