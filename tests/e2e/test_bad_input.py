@@ -554,3 +554,38 @@ async def test_a_pause_until_far_ahead_is_422(api):
         assert (paused.status_code, paused.json()["status"]) == (200, "paused"), paused.text
     finally:
         await api.post(f"{url}/cancel", json={})
+
+
+async def test_a_plan_change_whose_proration_exceeds_the_maximum_is_422(api):
+    """Prorated onto the next charge, a change to a plan at the maximum amount would make a
+    charge above it: refused now, not met by the next period's workflow task."""
+    plans = [
+        await api.post(
+            "/v1/plans",
+            json={"name": name, "amount": amount, "currency": "USD", "interval": "month"},
+        )
+        for name, amount in (("Basic", 1_000), ("Top", 99_999_999_999))
+    ]
+    basic, top = (plan.json()["plan_id"] for plan in plans)
+    body = {
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "plan_id": basic,
+        "payment_method": "tok_visa",
+    }
+    created = await api.post(
+        "/v1/subscriptions", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/subscriptions/{created.json()['subscription_id']}"
+    async with asyncio.timeout(30):  # the first period is paid: a change now is prorated
+        while True:
+            periods = (await api.get(url)).json()["periods"]
+            if periods and periods[-1]["status"] == "paid":
+                break
+            await asyncio.sleep(0.1)
+    try:
+        response = await api.post(f"{url}/change-plan", json={"plan_id": top})
+        assert_problem(response, 422, "plan_change_not_supported", "to the maximum")
+        assert (await api.get(url)).json()["plan"]["plan_id"] == basic
+    finally:
+        await api.post(f"{url}/cancel", json={})
