@@ -44,7 +44,7 @@ from schemas.tenants import AuditEventOut
 from schemas.tenants import CreatedApiKey
 from schemas.tenants import TenantOut
 
-KEY_FORMAT = re.compile(r"^sk_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
+KEY_FORMAT = re.compile(r"\Ask_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}\Z")
 _legacy_hasher = PasswordHasher()  # only to check and upgrade keys issued before key_digest
 # At most this many Argon2id checks at once (64 MiB each), so forged keys aimed at
 # not-yet-upgraded prefixes cannot take every core.

@@ -22,7 +22,7 @@ from activities.providers.base import PaymentProvider
 from api.auth import TenantDep
 from api.idempotency import IdempotencyStore
 from api.idempotency import Idempotent
-from api.problems import Problem
+from api.problems import outage
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
 
@@ -42,7 +42,7 @@ class TemporalConnection:
                     try:
                         self._client = await connect(self._settings)
                     except Exception as e:
-                        raise Problem("temporal_unavailable", str(e)) from e
+                        raise outage("temporal_unavailable", e) from e
         return self._client
 
 

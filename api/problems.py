@@ -5,6 +5,7 @@ raised by its code (``Problem("payment_not_found")``), with a ``detail`` that sa
 why; the OpenAPI document's examples are generated from the same list (api/openapi.py).
 """
 
+import logging
 import re
 from typing import Any
 
@@ -12,7 +13,11 @@ from fastapi import FastAPI
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+_log = logging.getLogger("paysaga.api")
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -99,6 +104,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "request_timeout": (503, "The request took too long"),
     "not_ready": (503, "A dependency is not ready"),
     "ledger_unavailable": (503, "The ledger is unavailable"),
+    "database_unavailable": (503, "The database is unavailable"),
     "report_in_progress": (503, "The report is still being built"),
 }
 # The first invalid field names the code, so clients can branch without parsing messages.
@@ -122,7 +128,7 @@ STATUS_CODES = {
 # A field path names our fields; a client's own key (unknown field, metadata key) is shown
 # only if it looks like a field name (no digits), so a card number sent as a key is never
 # echoed: any other key shows as "*".
-SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z_\-]{0,39}$")
+SAFE_KEY = re.compile(r"\A[A-Za-z_][A-Za-z_\-]{0,39}\Z")
 
 
 class Problem(Exception):
@@ -145,6 +151,13 @@ class Problem(Exception):
         response = _problem_json(self.status, self.code, self.title, self.detail, **self.extra)
         response.headers.update(self.headers)
         return response
+
+
+def outage(code: str, cause: BaseException | str) -> Problem:
+    """The 503 ``code`` for a dependency that failed. Its own message (SQL, host names,
+    ports, credentials in a URL) is for operators: it goes to the log, never to the client."""
+    _log.warning("%s: %s", code, cause)
+    return Problem(code)
 
 
 def _problem_json(
@@ -227,6 +240,11 @@ def install_problem_handlers(app: FastAPI) -> None:
             # served by several routes (GET and POST /v1/payments) allows them all.
             response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        return outage("database_unavailable", exc).response()
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -46,6 +46,7 @@ from api.dependencies import run_transaction
 from api.idempotency import json_response
 from api.problems import CATALOGUE
 from api.problems import Problem
+from api.problems import outage
 from schemas import errors
 from schemas.identity import DISPUTE_ID
 from schemas.identity import INSTALLMENT_PLAN_ID
@@ -105,7 +106,7 @@ def temporal_call() -> Iterator[None]:
     try:
         yield
     except RPCError as e:
-        raise Problem("temporal_unavailable", e.message) from e
+        raise outage("temporal_unavailable", e.message) from e
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ class Sagas:
             except WorkflowUpdateFailedError as e:
                 problem = refusal(e.cause)
                 if problem is None and saga.admitted:
-                    problem = Problem("ledger_unavailable", str(e.cause))
+                    problem = outage("ledger_unavailable", e.cause)
                 if problem is None:
                     raise
                 raise problem from e

@@ -1,10 +1,10 @@
 """Card numbers where they must never be: free text that a client or a library writes.
 
-A primary account number is 13 to 19 digits, possibly grouped by spaces or dashes, whose
-Luhn checksum holds (ISO/IEC 7812). Requests carrying one in free text are refused (every
-such field is a ``free_text``), and log lines are masked (schemas/runtime/logs.py), so no PAN
-is stored or logged (PCI DSS 3.3-3.5) whatever a caller puts in a description or metadata
-value.
+A primary account number is 13 to 19 digits, possibly grouped by spaces, dashes, dots or
+underscores, whose Luhn checksum holds (ISO/IEC 7812). Requests carrying one in free text are
+refused (every such field is a ``free_text``), and log lines are masked
+(schemas/runtime/logs.py), so no PAN is stored or logged (PCI DSS 3.3-3.5) whatever a caller
+puts in a description or metadata value.
 """
 
 import re
@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import AfterValidator
 from pydantic import StringConstraints
 
-# Digits in groups separated by one space or dash, standing alone: not part of a longer
-# digit run (an amount, a timestamp) nor of an identifier (a UUID, a hex trace id), whose
-# digits would otherwise be read as a card number about once in a few hundred ids.
-_CANDIDATE = re.compile(r"(?<![0-9A-Za-z-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z]|-[0-9A-Za-z])")
+# Digits in groups separated by one space, dash, dot or underscore, standing alone: not part
+# of a longer digit run (an amount, a timestamp) nor of an identifier (a UUID, a hex trace
+# id), whose digits would otherwise be read as a card number about once in a few hundred ids.
+_CANDIDATE = re.compile(r"(?<![0-9A-Za-z-])\d(?:[ ._-]?\d){12,18}(?![0-9A-Za-z]|-[0-9A-Za-z])")
+_SEPARATORS = str.maketrans("", "", " ._-")
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -31,7 +32,7 @@ def _luhn_valid(digits: str) -> bool:
 
 
 def _digits(candidate: str) -> str:
-    return candidate.replace(" ", "").replace("-", "")
+    return candidate.translate(_SEPARATORS)
 
 
 def find_card_numbers(text: str) -> list[str]:
@@ -61,12 +62,21 @@ def refuse_card_numbers(text: str) -> str:
     return text
 
 
+def refuse_nul(text: str) -> str:
+    """A pydantic validator for client text: PostgreSQL text cannot hold a NUL byte, so one
+    would fail at the insert (a 500) instead of being refused with the rest of the input."""
+    if "\x00" in text:
+        raise ValueError("contains a NUL byte (\\u0000)")
+    return text
+
+
 def free_text(max_length: int, **constraints: Any) -> Any:
     """The type of a text field a client writes: a string of at most ``max_length``
     characters (and the other ``StringConstraints`` given) that is refused when it carries a
-    card number."""
+    card number or a NUL byte."""
     return Annotated[
         str,
         StringConstraints(max_length=max_length, **constraints),
+        AfterValidator(refuse_nul),
         AfterValidator(refuse_card_numbers),
     ]

@@ -23,7 +23,9 @@ from schemas.payments import PaymentMethodToken
 from schemas.payments import ProviderName
 from schemas.payments import SavedMethodRef
 
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$", max_length=254)]
+Email = Annotated[
+    str, StringConstraints(pattern=r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,189}$", max_length=254)
+]
 # ``requires_action``: a card being saved waits for its customer (3-D Secure in the
 # provider's setup flow); ``failed``: the provider refused it, or the customer never acted.
 SavedMethodStatus = Literal["requires_action", "active", "detached", "failed"]

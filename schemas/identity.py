@@ -1,22 +1,25 @@
-"""Prefixed opaque ids and the workflow id scheme ``{tenant}:{kind}:{id}``."""
+"""Prefixed opaque ids and the workflow id scheme ``{tenant}:{kind}:{id}``.
+
+Patterns are anchored with ``\\A``/``\\Z``: ``$`` also matches before a final newline, so
+``pay_…\\n`` would pass ``.match`` as an id."""
 
 import hashlib
 import re
 import uuid
 from functools import partial
 
-PAYMENT_ID = re.compile(r"^pay_[0-9a-f]{24}$")
-REFUND_ID = re.compile(r"^re_[0-9a-f]{24}$")
-PAYOUT_ID = re.compile(r"^po_[0-9a-f]{24}$")
-ACCOUNT_ID = re.compile(r"^acct_[0-9a-f]{24}$")
-INVOICE_ID = re.compile(r"^inv_[0-9a-f]{24}$")
-INSTALLMENT_PLAN_ID = re.compile(r"^ip_[0-9a-f]{24}$")
-PLAN_ID = re.compile(r"^plan_[0-9a-f]{24}$")
-SUBSCRIPTION_ID = re.compile(r"^sub_[0-9a-f]{24}$")
-DISPUTE_ID = re.compile(r"^dsp_[0-9a-f]{24}$")
+PAYMENT_ID = re.compile(r"\Apay_[0-9a-f]{24}\Z")
+REFUND_ID = re.compile(r"\Are_[0-9a-f]{24}\Z")
+PAYOUT_ID = re.compile(r"\Apo_[0-9a-f]{24}\Z")
+ACCOUNT_ID = re.compile(r"\Aacct_[0-9a-f]{24}\Z")
+INVOICE_ID = re.compile(r"\Ainv_[0-9a-f]{24}\Z")
+INSTALLMENT_PLAN_ID = re.compile(r"\Aip_[0-9a-f]{24}\Z")
+PLAN_ID = re.compile(r"\Aplan_[0-9a-f]{24}\Z")
+SUBSCRIPTION_ID = re.compile(r"\Asub_[0-9a-f]{24}\Z")
+DISPUTE_ID = re.compile(r"\Adsp_[0-9a-f]{24}\Z")
 # Ours, not a provider's: Stripe's own are ``cus_…`` and ``pm_…``.
-CUSTOMER_ID = re.compile(r"^cust_[0-9a-f]{24}$")
-SAVED_METHOD_ID = re.compile(r"^spm_[0-9a-f]{24}$")
+CUSTOMER_ID = re.compile(r"\Acust_[0-9a-f]{24}\Z")
+SAVED_METHOD_ID = re.compile(r"\Aspm_[0-9a-f]{24}\Z")
 
 
 def _new(prefix: str) -> str:

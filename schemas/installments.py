@@ -22,7 +22,7 @@ from schemas.customers import OffSessionMethod
 from schemas.domain.billing_periods import boundary
 from schemas.domain.installment_split import distribute
 from schemas.domain.installment_split import split_amounts
-from schemas.instants import Instant
+from schemas.instants import SchedulableInstant
 from schemas.money import AmountMinor
 from schemas.money import CurrencyCode
 from schemas.payments import CustomerId
@@ -57,8 +57,8 @@ class CreateInstallmentPlanRequest(BaseModel):
     )
     count: Annotated[StrictInt, Field(ge=1, le=MAX_INSTALLMENTS)] | None = None
     interval: Interval | None = None
-    first_due_at: Instant | None = None
-    due_dates: Annotated[list[Instant], Field(min_length=1, max_length=60)] | None = None
+    first_due_at: SchedulableInstant | None = None
+    due_dates: Annotated[list[SchedulableInstant], Field(min_length=1, max_length=60)] | None = None
     amounts: Annotated[list[AmountMinor], Field(min_length=1, max_length=60)] | None = None
     dunning_retry_days: (
         Annotated[list[Annotated[StrictInt, Field(ge=1, le=60)]], Field(max_length=10)] | None

@@ -20,6 +20,7 @@ from schemas.card_data import free_text
 from schemas.customers import OffSessionMethod
 from schemas.domain.billing_periods import Interval
 from schemas.instants import ComparableDatetime
+from schemas.instants import SchedulableDatetime
 from schemas.money import AmountMinor
 from schemas.money import CurrencyCode
 from schemas.payments import CustomerId
@@ -174,7 +175,9 @@ class SubscriptionInput(BaseModel):
 class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    resume_at: datetime | None = Field(default=None, description="Resume automatically then")
+    resume_at: SchedulableDatetime | None = Field(
+        default=None, description="Resume automatically then"
+    )
 
 
 class CancelSubscriptionRequest(BaseModel):

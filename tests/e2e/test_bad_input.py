@@ -473,3 +473,119 @@ async def test_random_malformed_bodies_always_get_a_problem(api, writes_nothing)
             assert problem["status"] == response.status_code, context
             for value in long_strings(body):
                 assert value not in response.text, context
+
+
+async def test_an_id_with_a_trailing_newline_is_404(api, stack_db, writes_nothing):
+    """``pay_…%0A`` is no payment id: it is not found, and never bound to log lines."""
+    payment = await settled_payment(api, stack_db, "succeeded")
+    payment_id = payment["payment_id"]
+    async with writes_nothing():
+        for suffix in ("%0A", "%0D%0A"):
+            for method, action, body in (("GET", "", None), ("POST", "/capture", {})):
+                response = await api.request(
+                    method, f"/v1/payments/{payment_id}{suffix}{action}", json=body
+                )
+                assert_problem(response, 404, "payment_not_found", f"{method} {suffix}{action}")
+
+
+# Dates a saga would schedule on: far ahead they overflow ``datetime`` in the workflow.
+
+FAR_DATES = ["9999-12-01T00:00:00Z", "9000-01-01T00:00:00Z", "0001-01-01T09:00:00+10:00"]
+
+
+def installment_plan_body(**overrides) -> dict:
+    body = {
+        "amount": 6_000,
+        "currency": "USD",
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "payment_method": "tok_visa",
+    }
+    return body | overrides
+
+
+@pytest.mark.parametrize("moment", FAR_DATES)
+async def test_installment_dates_far_ahead_are_422(api, writes_nothing, moment):
+    async with writes_nothing():
+        for body in (
+            installment_plan_body(first_due_at=moment, count=60, interval="month"),
+            installment_plan_body(due_dates=[moment]),
+            installment_plan_body(due_dates=["2027-01-01T00:00:00Z", moment]),
+        ):
+            response = await api.post(
+                "/v1/installment-plans", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+            )
+            assert response.status_code == 422, (body, response.text)
+            assert response.headers["content-type"] == PROBLEM_JSON
+
+
+async def test_a_pause_until_far_ahead_is_422(api):
+    plan = await api.post(
+        "/v1/plans",
+        json={
+            "name": "Pro",
+            "amount": 1500,
+            "currency": "USD",
+            "interval": "month",
+            "trial_days": 14,
+        },
+    )
+    body = {
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "plan_id": plan.json()["plan_id"],
+        "payment_method": "tok_visa",
+    }
+    created = await api.post(
+        "/v1/subscriptions", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/subscriptions/{created.json()['subscription_id']}"
+    async with asyncio.timeout(30):  # until its first charge is done: no pause during one
+        while True:
+            if (await api.get(url)).json()["runs"] >= 1:
+                break
+            await asyncio.sleep(0.1)
+    try:
+        for moment in [*FAR_DATES, "9999-12-31T23:59:59"]:
+            response = await api.post(f"{url}/pause", json={"resume_at": moment})
+            assert response.status_code == 422, (moment, response.text)
+            assert response.headers["content-type"] == PROBLEM_JSON
+        # The refused pauses changed nothing: the subscription still pauses and resumes.
+        paused = await api.post(f"{url}/pause", json={"resume_at": "2030-01-01T00:00:00Z"})
+        assert (paused.status_code, paused.json()["status"]) == (200, "paused"), paused.text
+    finally:
+        await api.post(f"{url}/cancel", json={})
+
+
+async def test_a_plan_change_whose_proration_exceeds_the_maximum_is_422(api):
+    """Prorated onto the next charge, a change to a plan at the maximum amount would make a
+    charge above it: refused now, not met by the next period's workflow task."""
+    plans = [
+        await api.post(
+            "/v1/plans",
+            json={"name": name, "amount": amount, "currency": "USD", "interval": "month"},
+        )
+        for name, amount in (("Basic", 1_000), ("Top", 99_999_999_999))
+    ]
+    basic, top = (plan.json()["plan_id"] for plan in plans)
+    body = {
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "plan_id": basic,
+        "payment_method": "tok_visa",
+    }
+    created = await api.post(
+        "/v1/subscriptions", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/subscriptions/{created.json()['subscription_id']}"
+    async with asyncio.timeout(30):  # the first period is paid: a change now is prorated
+        while True:
+            periods = (await api.get(url)).json()["periods"]
+            if periods and periods[-1]["status"] == "paid":
+                break
+            await asyncio.sleep(0.1)
+    try:
+        response = await api.post(f"{url}/change-plan", json={"plan_id": top})
+        assert_problem(response, 422, "plan_change_not_supported", "to the maximum")
+        assert (await api.get(url)).json()["plan"]["plan_id"] == basic
+    finally:
+        await api.post(f"{url}/cancel", json={})

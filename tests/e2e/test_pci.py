@@ -390,3 +390,31 @@ def log_lines(log_dir: Path) -> list[tuple[str, int, str]]:
         with path.open(encoding="utf-8", errors="replace") as log:
             lines += [(path.name, number, line) for number, line in enumerate(log, 1)]
     return lines
+
+
+@pytest.mark.parametrize(
+    "pan", ["4242.4242.4242.4242", "4242_4242_4242_4242", "4242.4242_4242-4242"]
+)
+async def test_card_numbers_grouped_by_dots_or_underscores_are_refused(api, pan):
+    customer = f"cus_pci_grouped_{uuid.uuid4().hex[:8]}"
+    for what, body in {
+        "description": payment_body(customer_id=customer, description=f"card {pan}"),
+        "metadata value": payment_body(customer_id=customer, metadata={"n": pan}),
+        "customer id": payment_body(customer_id=pan),
+    }.items():
+        response = await api.post(
+            "/v1/payments", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
+        assert response.status_code == 422, (what, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert pan not in response.text
+
+
+async def test_dotted_numbers_that_fail_luhn_are_accepted(api):
+    # 16 digits grouped by dots whose checksum fails: an order number, not a card.
+    response = await api.post(
+        "/v1/payments",
+        json=payment_body(description="order 4242.4242.4242.4241"),
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert response.status_code == 201, response.text

@@ -17,7 +17,7 @@ from typing import Any
 from workers.sandbox_gateway.errors import invalid_request
 
 # The same shape the API accepts (schemas/payments.py): a card number can never match.
-TOKEN_PATTERN = re.compile(r"^(tok|pm)_[A-Za-z0-9_]{1,64}$")
+TOKEN_PATTERN = re.compile(r"\A(tok|pm)_[A-Za-z0-9_]{1,64}\Z")
 
 
 class Behaviour(StrEnum):
@@ -120,7 +120,7 @@ REFUND_FAILED = Decline(
     "expired_or_canceled_card", "The card was expired or canceled; the refund could not be sent."
 )
 
-BANK_ACCOUNT_PATTERN = re.compile(r"^ba_[A-Za-z0-9_]{1,64}$")
+BANK_ACCOUNT_PATTERN = re.compile(r"\Aba_[A-Za-z0-9_]{1,64}\Z")
 FAILING_BANK_ACCOUNTS: dict[str, Decline] = {
     "ba_payoutFails": Decline("account_closed", "The bank account has been closed."),
 }

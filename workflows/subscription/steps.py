@@ -203,19 +203,29 @@ class SubscriptionBook:
         state.paused_at = state.resume_at = None
         self.touch()
 
-    def change_plan(self, plan: Plan) -> None:
-        """Prorate when the current period was paid: credit the unused part of the old plan
-        and charge it on the new one, both on the next period's charge."""
+    def proration_lines(self, plan: Plan) -> list[Line]:
+        """What moving to ``plan`` now adds to the next period's charge: when the current
+        period was paid, a credit for the unused part of the old plan and a charge for it
+        on the new one."""
         state, old, now = self.state, self.state.plan, workflow.now()
         current = state.periods[-1] if state.periods else None
         if current is not None and current.status == "paid" and current.start <= now < current.end:
             credit, charge = proration(old.amount, plan.amount, current.start, current.end, now)
             if credit or charge:
-                state.pending_lines += [
+                return [
                     Line(kind="proration_credit", description=f"Unused {old.name}", amount=-credit),
                     Line(
                         kind="proration_charge", description=f"Rest on {plan.name}", amount=charge
                     ),
                 ]
-        state.plan = plan
+        return []
+
+    def next_charge_after_change(self, plan: Plan) -> int:
+        """The next period's charge (before any credit balance) if the plan changed now."""
+        lines = [*self.state.pending_lines, *self.proration_lines(plan)]
+        return plan.amount + sum(line.amount for line in lines)
+
+    def change_plan(self, plan: Plan) -> None:
+        self.state.pending_lines += self.proration_lines(plan)
+        self.state.plan = plan
         self.touch()

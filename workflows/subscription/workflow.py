@@ -13,6 +13,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from schemas.billing import ChargePolicy
     from schemas.customers import OffSessionMethod
+    from schemas.money import MAX_AMOUNT_MINOR
     from schemas.subscriptions import CancelSubscriptionRequest
     from schemas.subscriptions import ChangePlan
     from schemas.subscriptions import PauseRequest
@@ -262,6 +263,13 @@ class SubscriptionWorkflow:
             _reject("plan_change_not_supported", "a plan in another currency")
         if (new.interval, new.interval_count) != (current.interval, current.interval_count):
             _reject("plan_change_not_supported", "a plan with another billing interval")
+        # Refused here, not met at the next period: a charge above the maximum would fail
+        # that period's workflow task on every retry.
+        if self.book.next_charge_after_change(new) > MAX_AMOUNT_MINOR:
+            _reject(
+                "plan_change_not_supported",
+                f"the next charge with its proration would exceed {MAX_AMOUNT_MINOR} minor units",
+            )
 
     def _require(self, *allowed: SubscriptionStatus) -> None:
         if self.book is None or self.book.state.status not in allowed or self.cancel_requested:

@@ -115,6 +115,16 @@ def test_card_data_and_secrets_are_masked_whoever_logs_them(capsys):
     assert "password=[REDACTED]" in failed["exc_info"]
 
 
+@pytest.mark.parametrize("pan", ["4111.1111.1111.1111", "4111_1111_1111_1111"])
+def test_card_numbers_grouped_by_dots_or_underscores_are_masked(capsys, pan):
+    configure_logging(settings(), "api")
+
+    logging.getLogger("stripe").warning("charging %s", pan)
+
+    [line] = json_lines(capsys)
+    assert line["message"] == "charging [PAN ****1111]"
+
+
 def test_a_line_names_its_trace_tenant_and_payment(capsys):
     configure_logging(settings(), "api")
     tracer = TracerProvider().get_tracer("test")
