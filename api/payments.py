@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
 from activities.providers.registry import configured_providers
+from activities.providers.registry import provider_currencies
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import transact
 from api.idempotency import json_response
@@ -32,6 +33,8 @@ from schemas.billing import ChargePolicy
 from schemas.customers import OffSessionMethod
 from schemas.domain.routing import NoEligibleProvider
 from schemas.domain.routing import route
+from schemas.money import AmountNotRepresentable
+from schemas.money import CurrencyNotSupported
 from schemas.money import format_minor
 from schemas.payments import CreatePaymentRequest
 from schemas.payments import PaymentInput
@@ -69,6 +72,26 @@ def charge_policy(settings: Settings) -> ChargePolicy:
     )
 
 
+def providers_taking(providers: list[str], amount: int, currency: str) -> list[str]:
+    """The routed providers whose API can carry ``amount`` exactly, in order; 422 when none
+    can (the first one's reason), before anything is stored. A provider's decimals differ
+    from ISO 4217 for a few currencies, and rounding would charge a different amount."""
+    able: list[str] = []
+    refusal: Problem | None = None
+    for name in providers:
+        try:
+            provider_currencies(name).to_provider(amount, currency)
+        except CurrencyNotSupported as e:
+            refusal = refusal or Problem("currency_not_supported", str(e))
+        except AmountNotRepresentable as e:
+            refusal = refusal or Problem("amount_not_representable", str(e))
+        else:
+            able.append(name)
+    if refusal is not None and not able:
+        raise refusal
+    return able
+
+
 def payment_input(
     body: CreatePaymentRequest,
     payment_id: str,
@@ -93,6 +116,7 @@ def payment_input(
         )
     except NoEligibleProvider as e:
         raise Problem("no_eligible_provider", str(e)) from None
+    providers = providers_taking(providers, body.amount, body.currency)
     return PaymentInput(
         **body.model_dump(exclude={"provider"}),
         provider=providers[0],

@@ -103,6 +103,8 @@ def action_route(
             "invalid_payment_method",
             "invalid_metadata",
             "no_eligible_provider",
+            "currency_not_supported",
+            "amount_not_representable",
             *SAVED_METHOD_PROBLEMS,
             *IDEMPOTENCY_PROBLEMS,
             "temporal_unavailable",
