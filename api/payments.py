@@ -5,6 +5,7 @@ the Temporal update, so the workflow runs it once per key too.
 """
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -176,13 +177,22 @@ class PaymentAction:
     payment_id: PaymentIdPath
     once: OptionallyIdempotentDep
 
-    async def update(self, update: object, argument: BaseModel, sent: BaseModel | None) -> Response:
-        """``update``: a PaymentWorkflow update method, e.g. ``PaymentWorkflow.capture``."""
+    async def update(
+        self,
+        update: object,
+        argument: BaseModel,
+        sent: BaseModel | None,
+        check: Callable[[PaymentState], None] | None = None,
+    ) -> Response:
+        """``update``: a PaymentWorkflow update method, e.g. ``PaymentWorkflow.capture``;
+        ``check``: refuses the action for this payment (a Problem) before it is sent."""
 
         async def run() -> Response:
             state = await self._state()
             if state.status.is_final:
                 raise wrong_state(state.status, "requires_capture or requires_action")
+            if check is not None:
+                check(state)
             return json_response(await self._update(update, argument))
 
         return await self.once.run(run, sent)

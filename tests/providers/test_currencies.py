@@ -112,3 +112,32 @@ async def test_whole_forints_reach_paypal_without_decimals_and_refund_alike(api,
     assert [c["amount"]["value"] for c in unit["captures"]] == ["1000"]
     assert [r["amount"]["value"] for r in unit["refunds"]] == ["200"]
     assert_ledger_invariants(stack_db)
+
+
+async def test_a_fractional_ariary_capture_is_refused_and_the_hold_kept(api, localstripe):
+    payment = (
+        await pay(
+            api,
+            provider="stripe",
+            payment_method="pm_card_visa",
+            amount=50_000,
+            currency="MGA",
+            capture_method="manual",
+        )
+    ).json()
+    assert payment["status"] == "requires_capture", payment
+
+    refused = await api.post(
+        f"/v1/payments/{payment['payment_id']}/capture", json={"amount": 20_050}
+    )
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "amount_not_representable"
+    captured = await api.post(
+        f"/v1/payments/{payment['payment_id']}/capture", json={"amount": 20_000}
+    )
+    assert captured.json()["captured_amount"] == 20_000, captured.text
+    intent = await stripe_object(
+        localstripe, f"/v1/payment_intents/{payment['provider_reference']}"
+    )
+    assert (intent["status"], intent["amount"]) == ("succeeded", 500)
