@@ -5,6 +5,7 @@ the Temporal update, so the workflow runs it once per key too.
 """
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -19,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import PaymentProvider
 from activities.providers.registry import configured_providers
+from activities.providers.registry import provider_currencies
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import transact
 from api.idempotency import json_response
@@ -32,6 +34,8 @@ from schemas.billing import ChargePolicy
 from schemas.customers import OffSessionMethod
 from schemas.domain.routing import NoEligibleProvider
 from schemas.domain.routing import route
+from schemas.money import AmountNotRepresentable
+from schemas.money import CurrencyNotSupported
 from schemas.money import format_minor
 from schemas.payments import CreatePaymentRequest
 from schemas.payments import PaymentInput
@@ -69,6 +73,26 @@ def charge_policy(settings: Settings) -> ChargePolicy:
     )
 
 
+def providers_taking(providers: list[str], amount: int, currency: str) -> list[str]:
+    """The routed providers whose API can carry ``amount`` exactly, in order; 422 when none
+    can (the first one's reason), before anything is stored. A provider's decimals differ
+    from ISO 4217 for a few currencies, and rounding would charge a different amount."""
+    able: list[str] = []
+    refusal: Problem | None = None
+    for name in providers:
+        try:
+            provider_currencies(name).to_provider(amount, currency)
+        except CurrencyNotSupported as e:
+            refusal = refusal or Problem("currency_not_supported", str(e))
+        except AmountNotRepresentable as e:
+            refusal = refusal or Problem("amount_not_representable", str(e))
+        else:
+            able.append(name)
+    if refusal is not None and not able:
+        raise refusal
+    return able
+
+
 def payment_input(
     body: CreatePaymentRequest,
     payment_id: str,
@@ -93,6 +117,7 @@ def payment_input(
         )
     except NoEligibleProvider as e:
         raise Problem("no_eligible_provider", str(e)) from None
+    providers = providers_taking(providers, body.amount, body.currency)
     return PaymentInput(
         **body.model_dump(exclude={"provider"}),
         provider=providers[0],
@@ -152,13 +177,22 @@ class PaymentAction:
     payment_id: PaymentIdPath
     once: OptionallyIdempotentDep
 
-    async def update(self, update: object, argument: BaseModel, sent: BaseModel | None) -> Response:
-        """``update``: a PaymentWorkflow update method, e.g. ``PaymentWorkflow.capture``."""
+    async def update(
+        self,
+        update: object,
+        argument: BaseModel,
+        sent: BaseModel | None,
+        check: Callable[[PaymentState], None] | None = None,
+    ) -> Response:
+        """``update``: a PaymentWorkflow update method, e.g. ``PaymentWorkflow.capture``;
+        ``check``: refuses the action for this payment (a Problem) before it is sent."""
 
         async def run() -> Response:
             state = await self._state()
             if state.status.is_final:
                 raise wrong_state(state.status, "requires_capture or requires_action")
+            if check is not None:
+                check(state)
             return json_response(await self._update(update, argument))
 
         return await self.once.run(run, sent)

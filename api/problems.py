@@ -93,6 +93,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "plan_change_not_supported": (422, "Plans can change only within a currency and interval"),
     "no_eligible_provider": (422, "No configured provider accepts this payment"),
     "provider_disabled": (422, "This provider is not enabled here"),
+    "currency_not_supported": (422, "The provider does not take this currency"),
+    "amount_not_representable": (422, "The provider cannot take this amount exactly"),
     "provider_cannot_save_methods": (422, "This provider keeps no saved payment methods here"),
     "payment_method_refused": (422, "The provider refused to save this payment method"),
     "payload_undecodable": (422, "A payload cannot be decoded"),

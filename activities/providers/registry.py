@@ -9,7 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from activities.providers.base import PaymentProvider
+from activities.providers.paypal.currencies import PAYPAL_CURRENCIES
 from activities.providers.sandbox.adapter import SandboxGateway
+from activities.providers.stripe.currencies import STRIPE_CURRENCIES
+from schemas.money import ISO_CURRENCIES
+from schemas.money import ProviderCurrencies
 from schemas.runtime.settings import Settings
 
 
@@ -18,6 +22,8 @@ class Plugin:
     name: str
     configured: Callable[[Settings], bool]
     build: Callable[[Settings], PaymentProvider]
+    # The currencies its API takes and their decimals (next to each adapter).
+    currencies: ProviderCurrencies
 
 
 def _timeout(settings: Settings) -> float:
@@ -63,11 +69,17 @@ def _paypal(settings: Settings) -> PaymentProvider:
 
 
 PROVIDERS = (
-    Plugin("sandbox", configured=lambda settings: settings.sandbox_enabled, build=_sandbox),
+    Plugin(
+        "sandbox",
+        configured=lambda settings: settings.sandbox_enabled,
+        build=_sandbox,
+        currencies=ISO_CURRENCIES,
+    ),
     Plugin(
         "stripe",
         configured=lambda settings: settings.stripe_api_key is not None,
         build=_stripe,
+        currencies=STRIPE_CURRENCIES,
     ),
     Plugin(
         "paypal",
@@ -75,6 +87,7 @@ PROVIDERS = (
             bool(settings.paypal_client_id) and settings.paypal_client_secret is not None
         ),
         build=_paypal,
+        currencies=PAYPAL_CURRENCIES,
     ),
 )
 
@@ -82,6 +95,11 @@ PROVIDERS = (
 def configured_providers(settings: Settings) -> list[str]:
     """Names of the providers ``build_providers`` would build, without building them."""
     return [plugin.name for plugin in _configured(settings)]
+
+
+def provider_currencies(name: str) -> ProviderCurrencies:
+    """How provider ``name``'s API writes amounts (which currencies, how many decimals)."""
+    return next(plugin.currencies for plugin in PROVIDERS if plugin.name == name)
 
 
 def build_providers(settings: Settings) -> dict[str, PaymentProvider]:

@@ -24,6 +24,7 @@ from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.payments import PaymentActionDep
 from api.payments import PaymentIdPath
+from api.payments import providers_taking
 from api.query_parameters import CustomerFilter
 from api.query_parameters import PageSize
 from api.sagas import PAYMENTS
@@ -103,6 +104,8 @@ def action_route(
             "invalid_payment_method",
             "invalid_metadata",
             "no_eligible_provider",
+            "currency_not_supported",
+            "amount_not_representable",
             *SAVED_METHOD_PROBLEMS,
             *IDEMPOTENCY_PROBLEMS,
             "temporal_unavailable",
@@ -145,12 +148,18 @@ async def get_payment(sagas: SagasDep, payment_id: PaymentIdPath) -> PaymentStat
     return await sagas.find(PAYMENTS, payment_id)
 
 
-@action_route("/{payment_id}/capture", "amount_exceeds_authorized")
+@action_route("/{payment_id}/capture", "amount_exceeds_authorized", "amount_not_representable")
 async def capture_payment(
     payment: PaymentActionDep, body: CaptureRequest | None = None
 ) -> Response:
     """Capture all or part of the authorized amount (manual capture)."""
-    return await payment.update(PaymentWorkflow.capture, body or CaptureRequest(), body)
+    capture = body or CaptureRequest()
+
+    def exact(state: PaymentState) -> None:
+        if capture.amount is not None:
+            providers_taking([state.provider], capture.amount, state.currency)
+
+    return await payment.update(PaymentWorkflow.capture, capture, body, exact)
 
 
 @action_route("/{payment_id}/cancel")

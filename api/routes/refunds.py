@@ -14,6 +14,7 @@ from api.dependencies import run_transaction
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.payments import PaymentIdPath
+from api.payments import providers_taking
 from api.payments import wrong_state
 from api.problems import Problem
 from api.sagas import PAYMENTS
@@ -47,6 +48,7 @@ RefundIdPath = Annotated[str, Path(description="A refund id, `re_…`")]
             "payment_not_found",
             "invalid_state",
             "amount_exceeds_refundable",
+            "amount_not_representable",
             "insufficient_balance",
             *IDEMPOTENCY_PROBLEMS,
             "ledger_unavailable",
@@ -105,6 +107,9 @@ async def _precheck(sagas: Sagas, payment_id: str, body: CreateRefundRequest) ->
             f"refund of {body.amount or 'the rest'} exceeds the refundable {refundable} "
             f"({payment.currency}, minor units)",
         )
+    if body.amount is not None:
+        # The same exactness as the charge: the refund goes out in the provider's decimals.
+        providers_taking([payment.provider], body.amount, payment.currency)
     return payment
 
 

@@ -51,7 +51,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from fastapi.responses import Response
 
-from schemas.money import currency_exponent
+from activities.providers.paypal.currencies import PAYPAL_CURRENCIES
 from tests.support.served import serve_app
 
 CERT_PATH = "/v1/notifications/certs/CERT-fake-paypal"
@@ -85,17 +85,21 @@ def _new_id() -> str:
 
 def _minor(amount: dict[str, Any]) -> int:
     try:
-        exponent = currency_exponent(amount["currency_code"])
+        currency = amount["currency_code"]
+        # PayPal's own decimals (HUF, TWD: none), which the amount is stored in.
+        exponent = PAYPAL_CURRENCIES.api_exponent(currency)
         value = Decimal(str(amount["value"])).scaleb(exponent)
     except (KeyError, TypeError, ValueError, InvalidOperation) as e:
         raise PayPalError(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", str(e)) from e
+    if currency not in (PAYPAL_CURRENCIES.supported or ()):
+        raise _unprocessable("CURRENCY_NOT_SUPPORTED", "Currency code is not currently supported.")
     if value != value.to_integral_value() or value <= 0:
         raise PayPalError(400, "INVALID_REQUEST", "DECIMAL_PRECISION", "bad amount value")
     return int(value)
 
 
 def _amount(minor: int, currency: str) -> dict[str, str]:
-    exponent = currency_exponent(currency)
+    exponent = PAYPAL_CURRENCIES.api_exponent(currency)
     return {"currency_code": currency, "value": f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"}
 
 

@@ -39,9 +39,11 @@ from activities.providers.errors import may_have_applied
 from activities.providers.errors import outcome_unknown
 from activities.providers.errors import retry_after
 from activities.providers.errors import unavailable
+from activities.providers.paypal.currencies import PAYPAL_CURRENCIES
 from schemas.errors import INVALID_REQUEST
 from schemas.errors import OUTCOME_UNKNOWN
-from schemas.money import currency_exponent
+from schemas.money import AmountNotRepresentable
+from schemas.money import CurrencyNotSupported
 
 # 422 issues that are the payer's or the funding's answer, not a mistake of ours.
 DECLINE_ISSUES = frozenset(
@@ -64,19 +66,25 @@ _TOKEN_MARGIN_SECONDS = 30.0
 
 
 def paypal_amount(amount: int, currency: str) -> dict[str, str]:
-    """PayPal's ``{currency_code, value}``: minor units as an exact decimal string."""
-    exponent = currency_exponent(currency)
-    return {"currency_code": currency, "value": f"{Decimal(amount).scaleb(-exponent):.{exponent}f}"}
+    """PayPal's ``{currency_code, value}``: ISO minor units as an exact decimal string with
+    PayPal's decimals, or refused before any call when PayPal cannot take it exactly."""
+    try:
+        units = PAYPAL_CURRENCIES.to_provider(amount, currency)
+    except (CurrencyNotSupported, AmountNotRepresentable) as e:
+        raise invalid_request(str(e)) from None
+    exponent = PAYPAL_CURRENCIES.api_exponent(currency)
+    return {"currency_code": currency, "value": f"{Decimal(units).scaleb(-exponent):.{exponent}f}"}
 
 
 def minor_units(amount: dict[str, Any] | None) -> int:
     """Minor units of a PayPal ``{currency_code, value}`` (0 when absent), exactly."""
     if not amount:
         return 0
-    value = Decimal(str(amount["value"])).scaleb(currency_exponent(amount["currency_code"]))
+    currency = amount["currency_code"]
+    value = Decimal(str(amount["value"])).scaleb(PAYPAL_CURRENCIES.api_exponent(currency))
     if value != value.to_integral_value():
         raise invalid_request(f"paypal amount {amount['value']} has more digits than its currency")
-    return int(value)
+    return PAYPAL_CURRENCIES.from_provider(int(value), currency)
 
 
 class PayPalHttp:

@@ -40,6 +40,7 @@ from activities.providers.errors import declined
 from activities.providers.errors import invalid_request
 from activities.providers.errors import outcome_unknown
 from activities.providers.errors import timezone_aware
+from activities.providers.stripe.currencies import STRIPE_CURRENCIES
 from activities.providers.stripe.events import verified_event
 from activities.providers.stripe.http import PAGE_SIZE
 from activities.providers.stripe.http import StripeHttp
@@ -57,6 +58,8 @@ from schemas.disputes import DisputeActionCommand
 from schemas.disputes import DisputeFunds
 from schemas.disputes import DisputeStatus
 from schemas.disputes import ProviderDispute
+from schemas.money import AmountNotRepresentable
+from schemas.money import CurrencyNotSupported
 from schemas.provider import AccountCommand
 from schemas.provider import AuthorizeCommand
 from schemas.provider import ChargeCommand
@@ -122,7 +125,7 @@ class StripeProvider(ClosedOnExit):
     async def authorize(self, command: AuthorizeCommand) -> ChargeResult:
         log.info("authorize %s", describe(command))
         params: dict[str, Any] = {
-            "amount": command.amount,
+            "amount": _to_stripe(command.amount, command.currency),
             "currency": command.currency.lower(),
             "confirm": True,
             "capture_method": "automatic" if command.capture else "manual",
@@ -152,7 +155,7 @@ class StripeProvider(ClosedOnExit):
         log.info("capture %s: %s of %s", command.payment_id, command.amount, command.reference)
         params: dict[str, Any] = {"expand": [_CHARGE]}
         if command.amount is not None:
-            params["amount_to_capture"] = command.amount
+            params["amount_to_capture"] = _to_stripe(command.amount, command.currency)
         intents = self._stripe.v1.payment_intents
         call = intents.capture_async(command.reference, params, idempotent(command))
         return _charge(await post("capture", call))
@@ -173,7 +176,7 @@ class StripeProvider(ClosedOnExit):
             "expand": [f"payment_intent.{_CHARGE}"],
         }
         if command.amount is not None:
-            params["amount"] = command.amount
+            params["amount"] = _to_stripe(command.amount, command.currency)
         call = self._stripe.v1.refunds.create_async(params, idempotent(command))
         refund = await post("refund", call)
         return _charge(refund["payment_intent"])
@@ -315,7 +318,7 @@ class StripeProvider(ClosedOnExit):
         log.info("refund %s", describe(command))
         params = {
             "payment_intent": command.charge_reference,
-            "amount": command.amount,
+            "amount": _to_stripe(command.amount, command.currency),
             "metadata": _metadata(
                 refund_id=command.refund_id,
                 payment_id=command.payment_id,
@@ -349,7 +352,7 @@ class StripeProvider(ClosedOnExit):
     async def reverse_transfer(self, command: TransferReversalCommand) -> TransferResult:
         log.info("reverse transfer %s", describe(command))
         params = {
-            "amount": command.amount,
+            "amount": _to_stripe(command.amount, command.currency),
             "metadata": _metadata(payout_id=command.payout_id),
             "expand": ["transfer"],  # the transfer with this reversal counted, in one answer
         }
@@ -507,8 +510,12 @@ def _metadata(**values: str | None) -> dict[str, str]:
 def _payout_money(command: TransferCommand | PayoutCommand, destination: str) -> dict[str, Any]:
     """What a payout's transfer and its bank payout both send: the money, where it goes (the
     connected account, its bank account) and our payout id."""
+    try:
+        amount = STRIPE_CURRENCIES.to_provider_payout(command.amount, command.currency)
+    except (CurrencyNotSupported, AmountNotRepresentable) as e:
+        raise invalid_request(str(e)) from None
     return {
-        "amount": command.amount,
+        "amount": amount,
         "currency": command.currency.lower(),
         "destination": destination,
         "metadata": _metadata(payout_id=command.payout_id),
@@ -535,10 +542,23 @@ def _payment_method(payment_method: str) -> dict[str, Any]:
     return {"payment_method": payment_method}
 
 
+def _to_stripe(amount: int, currency: str) -> int:
+    """ISO minor units as Stripe's API amount, refused before any call when not exact."""
+    try:
+        return STRIPE_CURRENCIES.to_provider(amount, currency)
+    except (CurrencyNotSupported, AmountNotRepresentable) as e:
+        raise invalid_request(str(e)) from None
+
+
+def _iso(data: dict[str, Any], amount: int) -> int:
+    """A Stripe amount of ``data`` (which names its currency) in ISO minor units."""
+    return STRIPE_CURRENCIES.from_provider(amount, data["currency"])
+
+
 def _charge(intent: dict[str, Any]) -> ChargeResult:
     status = intent.get("status")
     reference = intent["id"]
-    amount = intent["amount"]
+    amount = _iso(intent, intent["amount"])
     if status == "requires_payment_method":  # confirmed, then declined or not authenticated
         error = intent.get("last_payment_error") or {}
         code = str(error.get("decline_code") or error.get("code") or "requires_payment_method")
@@ -551,7 +571,8 @@ def _charge(intent: dict[str, Any]) -> ChargeResult:
         fields |= {"status": "requires_action", "next_action_url": _next_action_url(intent)}
     elif status == "requires_capture":
         fields |= {"status": "authorized"}
-        fields["authorized_amount"] = intent.get("amount_capturable") or amount
+        capturable = intent.get("amount_capturable")
+        fields["authorized_amount"] = _iso(intent, capturable) if capturable else amount
     elif status == "succeeded":
         fields |= {"authorized_amount": amount} | _captured_fields(intent)
     elif status == "canceled":
@@ -568,11 +589,12 @@ def _captured_fields(intent: dict[str, Any]) -> dict[str, Any]:
     # Stripe counts the part a partial capture released as refunded: leave it out.
     refunded = max(0, charge.get("amount_refunded", 0) - (charge.get("amount", 0) - captured))
     balance = charge.get("balance_transaction")
+    fee = balance.get("fee", 0) if isinstance(balance, dict) else 0
     return {
         "status": "refunded" if captured > 0 and refunded >= captured else "captured",
-        "captured_amount": captured,
-        "refunded_amount": refunded,
-        "fee": balance.get("fee", 0) if isinstance(balance, dict) else 0,
+        "captured_amount": _iso(intent, captured),
+        "refunded_amount": _iso(intent, refunded),
+        "fee": _iso(intent, fee),
     }
 
 
@@ -607,7 +629,7 @@ def _refund(data: dict[str, Any]) -> RefundResult:
         charge_reference=charge["id"] if isinstance(charge, dict) else charge,
         # A pending refund has been accepted; should it fail later, refund.failed says so.
         status="failed" if status in ("failed", "canceled") else "succeeded",
-        amount=data["amount"],
+        amount=_iso(data, data["amount"]),
         currency=data["currency"].upper(),
         failure_code=data.get("failure_reason") if status in ("failed", "canceled") else None,
         failure_message=None,
@@ -621,8 +643,8 @@ def _transfer(data: dict[str, Any]) -> TransferResult:
         payout_id=(data.get("metadata") or {}).get("payout_id"),
         destination=data["destination"],
         status="reversed" if data.get("reversed") or reversed_amount >= data["amount"] else "paid",
-        amount=data["amount"],
-        amount_reversed=reversed_amount,
+        amount=_iso(data, data["amount"]),
+        amount_reversed=_iso(data, reversed_amount),
         currency=data["currency"].upper(),
     )
 
@@ -635,7 +657,7 @@ def _payout(data: dict[str, Any], account: str) -> PayoutResult:
         destination=account,
         # pending / in_transit count as paid: a later failure arrives as payout.failed.
         status="failed" if failed else "paid",
-        amount=data["amount"],
+        amount=_iso(data, data["amount"]),
         currency=data["currency"].upper(),
         failure_code=data.get("failure_code") if failed else None,
         failure_message=data.get("failure_message") if failed else None,
@@ -650,7 +672,7 @@ def _dispute(data: dict[str, Any]) -> ProviderDispute:
         reference=data["id"],
         # The payment knows its PaymentIntent; a charge made without one only its charge.
         charge_reference=data.get("payment_intent") or data.get("charge"),
-        amount=data["amount"],
+        amount=_iso(data, data["amount"]),
         currency=data["currency"].upper(),
         reason=data.get("reason"),
         status=DisputeStatus(data["status"]),
@@ -659,8 +681,8 @@ def _dispute(data: dict[str, Any]) -> ProviderDispute:
         funds=[
             DisputeFunds(
                 reference=t["id"],
-                amount=t["amount"],
-                fee=t.get("fee", 0),
+                amount=_iso(t, t["amount"]),
+                fee=_iso(t, t.get("fee", 0)),
                 currency=t["currency"].upper(),
                 created=datetime.fromtimestamp(t["created"], UTC),
             )
@@ -691,8 +713,8 @@ def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
         return ProviderTransaction(
             id=data["id"],
             type="dispute",
-            amount=data["amount"],
-            fee=data.get("fee", 0),
+            amount=_iso(data, data["amount"]),
+            fee=_iso(data, data.get("fee", 0)),
             currency=data["currency"].upper(),
             source=source["id"],
             reference=source["id"],  # the provider's dispute: ours is derived from it
@@ -707,8 +729,8 @@ def _transaction(data: dict[str, Any]) -> ProviderTransaction | None:
     return ProviderTransaction(
         id=data["id"],
         type=kind,
-        amount=data["amount"],
-        fee=data.get("fee", 0),
+        amount=_iso(data, data["amount"]),
+        fee=_iso(data, data.get("fee", 0)),
         currency=data["currency"].upper(),
         source=source["id"],
         reference=metadata.get(own_id),

@@ -35,6 +35,7 @@ from typing import Any
 
 import stripe
 
+from activities.providers.stripe.currencies import STRIPE_CURRENCIES
 from schemas.provider_events import ProviderEvent
 from schemas.provider_events import ProviderEventKind
 from schemas.provider_events import WebhookSignatureError
@@ -146,9 +147,11 @@ def _payment_intent(event_type: str, intent: dict[str, Any]) -> dict[str, Any]:
 
 
 def _amount(obj: dict[str, Any], amount: Any) -> dict[str, Any]:
+    """The amount in ISO minor units (Stripe's own decimals differ for a few currencies)."""
     currency = obj.get("currency")
+    known = isinstance(amount, int) and isinstance(currency, str)
     return {
-        "amount": amount if isinstance(amount, int) else None,
+        "amount": STRIPE_CURRENCIES.from_provider(amount, currency) if known else None,
         "currency": currency.upper() if isinstance(currency, str) else None,
     }
 
