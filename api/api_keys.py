@@ -150,6 +150,16 @@ class KeyVerifier:
         return True
 
 
+def key_id_of(engine: Engine, presented: str) -> str | None:
+    """The id of the key ``presented`` (already verified by ``KeyVerifier.tenant_for``): who
+    acted, for the records that name a credential rather than a client's free text."""
+    match = KEY_FORMAT.fullmatch(presented)
+    if match is None:
+        return None
+    with Session(engine) as session:
+        return session.exec(select(ApiKey.id).where(ApiKey.prefix == match["prefix"])).first()
+
+
 def audit(
     session: Session, actor: Actor | str, action: str, tenant_id: str, key_id=None, detail=None
 ):

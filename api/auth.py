@@ -13,6 +13,7 @@ from fastapi.security import HTTPBearer
 from api.api_keys import KEY_FORMAT
 from api.api_keys import Actor
 from api.api_keys import credential_fingerprint
+from api.api_keys import key_id_of
 from api.api_keys import pepper_of
 from api.problems import Problem
 from schemas.runtime.log_context import bind_log_context
@@ -97,3 +98,20 @@ def key_pepper(request: Request) -> bytes:
 TenantDep = Annotated[str, Depends(current_tenant)]
 AdminDep = Annotated[Actor, Depends(require_admin)]
 PepperDep = Annotated[bytes, Depends(key_pepper)]
+
+
+async def current_credential(
+    request: Request, tenant: TenantDep, credentials: Annotated[Credentials, Depends(_bearer)]
+) -> str:
+    """The credential that authenticated the request, ``api_key:<key id>``, for records of
+    who acted (a review's reviewer); ``no_auth:<tenant>`` when auth is off."""
+    if credentials is None:  # only when auth is off: current_tenant refused it otherwise
+        return f"no_auth:{tenant}"
+    engine = request.app.state.engine
+    key_id = await run_in_threadpool(key_id_of, engine, credentials.credentials)
+    if key_id is None:  # revoked in between: the request was already admitted
+        raise _unauthorized("invalid_api_key")
+    return f"api_key:{key_id}"
+
+
+CredentialDep = Annotated[str, Depends(current_credential)]

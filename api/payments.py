@@ -197,8 +197,9 @@ class PaymentAction:
 
         return await self.once.run(run, sent)
 
-    async def review(self, body: ReviewRequest | None) -> Response:
-        """An operator's decision on a payment held for review, sent as the ``review`` update."""
+    async def review(self, body: ReviewRequest | None, credential: str) -> Response:
+        """A tenant's decision on a payment held for review, sent as the ``review`` update;
+        the reviewer is ``credential``, the key that acted, never the client's text."""
 
         async def run() -> Response:
             state = await self._state()
@@ -214,8 +215,8 @@ class PaymentAction:
             decision = ReviewDecision(
                 decision=body.decision,
                 reason=body.reason,
-                # Without a name, the decision is the API key's tenant's.
-                reviewer=body.reviewer or f"api:{self.sagas.tenant}",
+                reviewer=credential,
+                reviewer_name=body.reviewer,
                 channel="api",
             )
             return json_response(await self._update(PaymentWorkflow.review, decision))

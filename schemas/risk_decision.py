@@ -24,7 +24,8 @@ class RiskDecision(BaseModel):
     # The model's probability of fraud; None when no model is loaded.
     score: float | None = None
     model_version: str | None = None
-    # The tenant's rule set version the decision was taken under (0: the default).
+    # The tenant's rule set version the decision was taken under (0: none posted; the
+    # platform's rules apply under every version).
     rules_version: int | None = None
     # What the model was given; kept so an operator's verdict can become a training label.
     features: RiskFeatures | None = None

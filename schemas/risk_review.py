@@ -32,7 +32,11 @@ class ReviewRequest(BaseModel):
     decision: ReviewVerdict
     reason: ReviewReason = Field(description="why: kept in the payment's audit record")
     reviewer: Reviewer | None = Field(
-        default=None, description="who decided (an operator's name); defaults to the API key"
+        default=None,
+        description=(
+            "who decided, as the tenant names them: kept as `reviewer_name`; the review's "
+            "`reviewer` is always the API key that sent it"
+        ),
     )
 
 
@@ -42,9 +46,13 @@ class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: ReviewVerdict
+    # Through the API: the credential that acted (``api_key:<id>``); through Temporal: the
+    # platform operator's name.
     reviewer: Reviewer
     reason: ReviewReason
     channel: Literal["api", "temporal"] = "temporal"
+    # The name a tenant gave beside its credential, unverified.
+    reviewer_name: Reviewer | None = None
 
 
 class ReviewRecord(BaseModel):
@@ -55,6 +63,8 @@ class ReviewRecord(BaseModel):
     timeout_action: ReviewTimeoutAction
     decision: ReviewVerdict | None = None
     reviewer: str | None = None
+    # The name the tenant gave (``ReviewRequest.reviewer``), unverified; None otherwise.
+    reviewer_name: str | None = None
     reason: str | None = None
     channel: Literal["api", "temporal", "timeout"] | None = None
     decided_at: datetime | None = None

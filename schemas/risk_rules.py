@@ -75,8 +75,8 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
 class FraudRules(BaseModel):
-    """The default risk rules (rule set version 0, schemas.risk_rules.default_rule_set) of a
-    tenant that has posted none, and the review policy of every tenant."""
+    """The platform's risk rules (schemas.risk_rules.default_rule_set), evaluated under every
+    tenant's own and never shown to tenants, and the review policy of every tenant."""
 
     # Per-currency ceiling in minor units; currencies not listed have no ceiling.
     amount_ceiling: dict[str, int] = Field(
@@ -242,19 +242,20 @@ class RiskRuleSetDocument(BaseModel):
 
 
 class RiskRuleSet(RiskRuleSetDocument):
-    """A stored version. Version 0 is the platform default a tenant has until it posts one
-    (built from ``PAYSAGA_FRAUD__*`` settings)."""
+    """A stored version. Version 0 is a tenant's start, no rules of its own; the fraud check
+    evaluates the platform's rules (built from ``PAYSAGA_FRAUD__*`` settings) as version 0."""
 
     version: Annotated[int, Field(ge=0)]
     created_at: datetime | None = Field(
-        default=None, description="When this version was posted; absent for the default, 0"
+        default=None, description="When this version was posted; absent for version 0"
     )
 
 
 def default_rule_set(rules: FraudRules) -> RiskRuleSet:
-    """The settings' simple rules as rule set version 0. A blocked payment's failure code is
-    ``fraud_<rule id>``: ``fraud_blocked_customer`` and ``fraud_velocity`` as before rules
-    were configurable, and ``fraud_amount_ceiling_<currency>``."""
+    """The settings' simple rules as rule set version 0, the platform's floor under every
+    tenant's rules. A blocked payment's failure code is ``fraud_<rule id>``:
+    ``fraud_blocked_customer`` and ``fraud_velocity`` as before rules were configurable, and
+    ``fraud_amount_ceiling_<currency>``."""
     default: list[RiskRule] = [
         RiskRule(
             id=f"amount_ceiling_{currency.lower()}",

@@ -2,8 +2,10 @@
 
 Pure: the payment is described by ``PaymentFacts`` and velocity questions are answered by a
 ``VelocitySource`` (the fraud check's SQL, a fake in tests), so the same facts and answers
-always give the same decision. ``RuleEvaluator`` prepares a rule set once (lists as sets, IP
-lists as networks by prefix length); the fraud check keeps one per stored rule set version.
+always give the same decision. The platform's rules (version 0) are evaluated for every
+tenant, and a tenant's own set on top of them (``under_floor``). ``RuleEvaluator`` prepares
+a rule set once (lists as sets, IP lists as networks by prefix length); the fraud check
+keeps one per stored rule set version.
 """
 
 from __future__ import annotations
@@ -180,6 +182,17 @@ class RuleEvaluator:
                     return False  # no card to follow: it matches nothing
                 return COMPARISONS[op](velocity(by, measure, window), value)
         raise TypeError(f"unknown condition {condition!r}")
+
+
+def under_floor(floor: RiskDecision, own: RiskDecision) -> RiskDecision:
+    """A tenant's decision (``own``) with the platform's rules (``floor``, version 0) under
+    it: a platform block decides whatever the tenant's rules say, allow rules included, so a
+    tenant can only be stricter. Every fired rule of both is kept, the platform's first; the
+    version is the tenant's."""
+    fired = [*floor.fired, *own.fired]
+    if floor.action == "block":
+        return floor.model_copy(update={"fired": fired, "rules_version": own.rules_version})
+    return own.model_copy(update={"fired": fired})
 
 
 def evaluate(rule_set: RiskRuleSet, facts: PaymentFacts, velocity: VelocitySource) -> RiskDecision:

@@ -1,7 +1,9 @@
-"""The fraud check: the tenant's risk rules and the risk model, on every payment.
+"""The fraud check: the platform's risk rules, the tenant's and the risk model, on every
+payment.
 
 One transaction per screening records the payment in the read model, computes its features
-and velocity in SQL, scores it and evaluates the rule set in force. Screenings of the same
+and velocity in SQL, scores it and evaluates the platform's rules and the tenant's set in
+force on top (a platform block wins). Screenings of the same
 customer (and of the same card) take turns, so a velocity limit lets exactly as many
 payments through as it says, however many arrive at once: on PostgreSQL through transaction
 advisory locks, on SQLite because every transaction takes the database's write lock at
@@ -30,6 +32,7 @@ from activities.risk.model import RiskModel
 from activities.risk.rules import PaymentFacts
 from activities.risk.rules import RuleEvaluator
 from activities.risk.rules import parse_ip
+from activities.risk.rules import under_floor
 from schemas.fraud import ScreeningCommand
 from schemas.fraud import ScreeningDecision
 from schemas.risk_rules import FraudRules
@@ -89,7 +92,9 @@ class FraudActivities:
                 score=score,
             )
             velocity = SqlVelocity(connection, state, fingerprint, known_velocity(features))
-            decision = evaluator.evaluate(facts, velocity)
+            decision = self._default.evaluate(facts, velocity)
+            if evaluator is not self._default:
+                decision = under_floor(decision, evaluator.evaluate(facts, velocity))
         decision = decision.model_copy(
             update={
                 "model_version": self._model.card.version if self._model else None,
@@ -108,7 +113,7 @@ class FraudActivities:
         return decision
 
     def _evaluator(self, connection: Connection, tenant_id: str) -> RuleEvaluator:
-        """The tenant's rule set in force, prepared; the default when it posted none."""
+        """The tenant's rule set in force, prepared; the platform's when it posted none."""
         version = connection.execute(_VERSION_IN_FORCE, {"tenant_id": tenant_id}).scalar()
         if version is None:
             return self._default

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from api import customers
 from api import payments
+from api.auth import CredentialDep
 from api.auth import TenantDep
 from api.customers import SAVED_METHOD_PROBLEMS
 from api.dependencies import IdempotentDep
@@ -169,14 +170,17 @@ async def cancel_payment(payment: PaymentActionDep, body: CancelRequest | None =
 
 
 @action_route("/{payment_id}/review")
-async def review_payment(payment: PaymentActionDep, body: ReviewRequest | None = None) -> Response:
+async def review_payment(
+    payment: PaymentActionDep, credential: CredentialDep, body: ReviewRequest | None = None
+) -> Response:
     """Approve or reject a payment the risk rules held for review (status ``in_review``).
 
     Approve: the payment is captured (or waits for a manual capture); reject: the
-    authorization is voided and the payment declined (``review_rejected``). Who, when and why
-    are kept in the payment's ``review``. The body is required; it is checked once the payment
-    is known to be in review."""
-    return await payment.review(body)
+    authorization is voided and the payment declined (``review_rejected``). Who (the API key
+    that acted, and the ``reviewer`` name if given), when and why are kept in the payment's
+    ``review``. The body is required; it is checked once the payment is known to be in
+    review."""
+    return await payment.review(body, credential)
 
 
 @action_route("/{payment_id}/confirm", status_code=status.HTTP_202_ACCEPTED)

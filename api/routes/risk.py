@@ -3,8 +3,10 @@
 A tenant posts its whole rule set; it is stored as the next version and is in force for the
 payments that start after it. Versions are never edited, so a payment's risk decision names
 the version it was taken under, and that version can always be read back. A tenant that has
-posted nothing runs under the platform default, version 0, built from the
-``PAYSAGA_FRAUD__*`` settings. The format is ``paysaga.risk.rules/v1``
+posted nothing has version 0, no rules of its own. The platform's rules (built from the
+``PAYSAGA_FRAUD__*`` settings: ceilings, blocklists, velocity) apply under every tenant's set
+and a platform block wins; they hold other merchants' customers, so no tenant is shown them.
+The format is ``paysaga.risk.rules/v1``
 (schemas/risk_rules.py; docs/risk.md has examples).
 """
 
@@ -20,14 +22,11 @@ from sqlalchemy import Engine
 from api.auth import TenantDep
 from api.dependencies import EngineDep
 from api.dependencies import OptionallyIdempotentDep
-from api.dependencies import SettingsDep
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.problems import Problem
-from schemas.risk_rules import FraudRules
 from schemas.risk_rules import RiskRuleSet
 from schemas.risk_rules import RiskRuleSetDocument
-from schemas.risk_rules import default_rule_set
 from schemas.store.risk_rules import ConcurrentRuleSetChange
 from schemas.store.risk_rules import current_rule_set
 from schemas.store.risk_rules import rule_set_version
@@ -47,7 +46,8 @@ FORMAT_DOC = (
     "`card_fingerprint` over an ISO 8601 `window` of at most 30 days). `lists` holds the "
     "named blocklists and allowlists. Every enabled rule is evaluated and all that fire are "
     "recorded in the payment's `risk`; the decision is the first of allow > block > review > "
-    "require_3ds among them, and a payment no rule fires on is allowed. A blocked payment "
+    "require_3ds among them, and a payment no rule fires on is allowed, except that a "
+    "block by the platform's own rules wins over any allow. A blocked payment "
     "fails with `fraud_<rule id>`."
 )
 
@@ -57,7 +57,7 @@ VersionQuery = Annotated[
     Query(
         ge=0,
         le=2**31 - 1,
-        description="A version to read instead of the one in force; 0 is the default set",
+        description="A version to read instead of the one in force; 0 is the empty start",
     ),
 ]
 
@@ -80,14 +80,16 @@ def _save(engine: Engine, tenant: str, document: RiskRuleSetDocument) -> RiskRul
     )
 
 
-def _read(
-    engine: Engine, tenant: str, version: int | None, rules: FraudRules
-) -> RiskRuleSet | None:
+# What a tenant has before it posts: no rules of its own (the platform's still apply).
+NO_TENANT_RULES = RiskRuleSet(version=0, rules=[])
+
+
+def _read(engine: Engine, tenant: str, version: int | None) -> RiskRuleSet | None:
     if version == 0:
-        return default_rule_set(rules)
+        return NO_TENANT_RULES
     with engine.connect() as connection:
         if version is None:
-            return current_rule_set(connection, tenant) or default_rule_set(rules)
+            return current_rule_set(connection, tenant) or NO_TENANT_RULES
         return rule_set_version(connection, tenant, version)
 
 
@@ -133,18 +135,19 @@ async def create_risk_rules(
     responses=problems("rule_set_not_found"),
     summary="The risk rules in force, or a given version",
     description=(
-        "Without `version`: the tenant's newest rule set, or the platform default (version "
-        "0, from the `PAYSAGA_FRAUD__*` settings) while it has posted none. With `version`: "
-        "that stored version (404 `rule_set_not_found` if the tenant has none such). " + FORMAT_DOC
+        "Without `version`: the tenant's newest rule set, or version 0 (no rules) while it "
+        "has posted none. With `version`: that stored version (404 `rule_set_not_found` if "
+        "the tenant has none such). The platform's own rules (amount ceilings, blocklists, "
+        "velocity) are evaluated under every tenant's, a platform block wins, and they are "
+        "not shown here. " + FORMAT_DOC
     ),
 )
 async def get_risk_rules(
     tenant: TenantDep,
     engine: EngineDep,
-    settings: SettingsDep,
     version: VersionQuery = None,
 ) -> Response:
-    rule_set = await run_in_threadpool(_read, engine, tenant, version, settings.fraud)
+    rule_set = await run_in_threadpool(_read, engine, tenant, version)
     if rule_set is None:
         raise Problem("rule_set_not_found")
     return _json(rule_set)

@@ -2,9 +2,12 @@
 
 A payment becomes a label when the read model learns how it really turned out:
 
-- an operator's review verdict: ``reject`` → fraud (source ``review_rejected``), ``approve``
-  → not fraud (``review_approved``). A verdict the clock took (``channel`` "timeout") says
-  nothing about the payment and is no label;
+- a platform operator's review verdict (``channel`` "temporal": the Temporal UI/CLI, which
+  only the platform's operators reach): ``reject`` → fraud (source ``review_rejected``),
+  ``approve`` → not fraud (``review_approved``). A tenant's verdict (``channel`` "api") is no
+  label: the model is shared by every tenant and weighs a verdict heavily, so one tenant
+  judging its own payments (sandbox ones too) must not teach it. A verdict the clock took
+  (``channel`` "timeout") says nothing about the payment and is no label either;
 - a dispute → fraud (``dispute``).
 
 ``record_labels`` runs in the transaction that writes the payment's read-model row, on every
@@ -28,13 +31,15 @@ from schemas.store.tables import RiskLabelRecord
 REVIEW_REJECTED = "review_rejected"
 REVIEW_APPROVED = "review_approved"
 DISPUTE = "dispute"
+# The review channels whose verdicts are training labels: the platform's operators'.
+OPERATOR_CHANNELS = frozenset({"temporal"})
 
 
 def labels_of(state: PaymentState) -> list[dict]:
     """The ``risk_labels`` rows this state gives (none for most states)."""
     found: list[tuple[str, bool, datetime]] = []
     review = state.review
-    if review is not None and review.decision is not None and review.channel != "timeout":
+    if review is not None and review.decision is not None and review.channel in OPERATOR_CHANNELS:
         source = REVIEW_REJECTED if review.decision == "reject" else REVIEW_APPROVED
         found.append((source, review.decision == "reject", review.decided_at or state.updated_at))
     if state.dispute is not None:

@@ -22,6 +22,9 @@ REVIEW_TIMEOUT_HOURS = 6
 REVIEW_TIMEOUT_ACTION = "approve"
 
 
+# On the platform's blocklist: refused for every tenant, whatever its own rules say.
+PLATFORM_BLOCKED_CUSTOMER = "cus_platform_blocked"
+
 # The stack's database and its API with the development key (fixtures).
 stack_db = embedded_stack.stack_db
 api = embedded_stack.api
@@ -39,6 +42,7 @@ def stack(tmp_path_factory, risk_model_dir) -> Iterator[EmbeddedStack]:
             "PAYSAGA_ACTION_TIMEOUT": f"PT{ACTION_SECONDS}S",
             "PAYSAGA_FRAUD__REVIEW_TIMEOUT": f"PT{REVIEW_TIMEOUT_HOURS}H",
             "PAYSAGA_FRAUD__REVIEW_TIMEOUT_ACTION": REVIEW_TIMEOUT_ACTION,
+            "PAYSAGA_FRAUD__BLOCKED_CUSTOMERS": f'["{PLATFORM_BLOCKED_CUSTOMER}"]',
             # A provider call slower than this is an OutcomeUnknown, retried with its key.
             "PAYSAGA_PROVIDER_TIMEOUT": "PT2S",
             # Every e2e client is 127.0.0.1 and the contract fuzzing sends wrong keys by

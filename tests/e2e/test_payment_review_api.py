@@ -89,9 +89,10 @@ def assert_decided_by_the_rule(state: dict) -> None:
     assert 0 <= risk["score"] <= 1  # the stack's model scored it
 
 
-async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, tenant, gateway):
-    # A tenant of its own: no rules but the default yet.
+async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, tenant, gateway, admin):
+    # A tenant of its own: no rules but the platform's yet.
     tenant_id, api = tenant
+    (key,) = (await admin.get(f"/v1/admin/tenants/{tenant_id}/keys")).json()["data"]
     posted = await api.post("/v1/risk/rules", json=RULES, headers=idempotent())
     assert posted.status_code == 201, posted.text
     assert posted.json()["version"] == 1
@@ -156,7 +157,7 @@ async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, tenant,
     review = by_api["review"]
     assert (review["decision"], review["reviewer"], review["reason"], review["channel"]) == (
         "reject",
-        f"api:{tenant_id}",
+        f"api_key:{key['id']}",
         "card reported stolen",
         "api",
     )
@@ -164,7 +165,13 @@ async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, tenant,
     assert charge["status"] == "voided"
     assert by_api["steps"][-1]["name"] == "void_authorization"
 
-    assert (by_name["status"], by_name["review"]["reviewer"]) == ("succeeded", "carol")
+    # The reviewer is the credential that acted; the name the client gave is kept beside it.
+    assert (by_name["status"], by_name["review"]["reviewer"]) == (
+        "succeeded",
+        f"api_key:{key['id']}",
+    )
+    assert by_name["review"]["reviewer_name"] == "carol"
+    assert by_api["review"].get("reviewer_name") is None
 
     # Decided: a further decision is refused, and listing by status finds nothing held.
     again = await api.post(

@@ -1,5 +1,6 @@
 """Risk rules through the REST API, on the real embedded stack: versions, the
-default, validation, isolation between tenants, and a posted rule deciding a payment."""
+empty start, validation, isolation between tenants, a posted rule deciding a payment, and
+the platform's rules applying under every tenant's without being shown."""
 
 import asyncio
 import uuid
@@ -8,7 +9,7 @@ import httpx
 import pytest
 
 from schemas.risk_rules import FraudRules
-from schemas.risk_rules import default_rule_set
+from tests.e2e.conftest import PLATFORM_BLOCKED_CUSTOMER
 from tests.e2e.conftest import payment_body
 from tests.support.response_scan import RESPONSE_HOOKS
 from tests.support.tenants import bearer
@@ -137,8 +138,9 @@ INVALID_DOCUMENTS = {
 }
 
 
-def default_document() -> dict:
-    return default_rule_set(FraudRules()).model_dump(mode="json", exclude_none=True)
+def empty_document() -> dict:
+    """What a tenant reads before it posts: no rules of its own, version 0."""
+    return {"format": "paysaga.risk.rules/v1", "rules": [], "lists": {}, "version": 0}
 
 
 def as_stored(document: dict, version: int) -> dict:
@@ -154,19 +156,28 @@ def without_created_at(answer: httpx.Response) -> dict:
     return document
 
 
-async def test_a_tenant_without_rules_runs_under_the_default_version_zero(merchant):
+async def test_a_tenant_without_rules_reads_an_empty_version_zero(merchant):
     answer = await merchant.get(RULES)
 
     assert answer.status_code == 200, answer.text
-    assert answer.json() == default_document()
-    assert answer.json()["version"] == 0
-    # The settings' simple rules: a ceiling per currency, blocked payment methods, velocity.
-    assert {r["id"] for r in answer.json()["rules"]} >= {
-        "amount_ceiling_usd",
-        "blocked_payment_method",
-        "velocity",
-    }
-    assert (await merchant.get(RULES, params={"version": 0})).json() == default_document()
+    assert answer.json() == empty_document()
+    assert (await merchant.get(RULES, params={"version": 0})).json() == empty_document()
+
+
+async def test_the_platform_rules_are_never_shown_to_a_tenant(merchant):
+    await merchant.post(RULES, json=BLOCK_LARGE)
+
+    for answer in (
+        await merchant.get(RULES),
+        await merchant.get(RULES, params={"version": 0}),
+        await merchant.get(RULES, params={"version": 1}),
+    ):
+        assert answer.status_code == 200, answer.text
+        # Neither the platform's blocklists nor its ceilings and limits.
+        assert PLATFORM_BLOCKED_CUSTOMER not in answer.text
+        assert "tok_blocked" not in answer.text
+        assert {r["id"] for r in answer.json()["rules"]} <= {"big"}
+    assert (await merchant.get(RULES, params={"version": 0})).json() == empty_document()
 
 
 async def test_each_post_is_the_next_version_and_the_newest_is_in_force(merchant):
@@ -185,7 +196,7 @@ async def test_each_post_is_the_next_version_and_the_newest_is_in_force(merchant
     assert (await merchant.get(RULES)).json() == second.json()
     assert (await merchant.get(RULES, params={"version": 2})).json() == second.json()
     assert (await merchant.get(RULES, params={"version": 1})).json() == first.json()
-    assert (await merchant.get(RULES, params={"version": 0})).json() == default_document()
+    assert (await merchant.get(RULES, params={"version": 0})).json() == empty_document()
 
 
 async def test_a_missing_version_is_a_404_problem(merchant):
@@ -200,7 +211,7 @@ async def test_a_missing_version_is_a_404_problem(merchant):
     assert (negative.status_code, negative.json()["code"]) == (422, "validation_error")
 
 
-async def test_another_tenant_sees_its_own_default_and_not_the_versions(stack, admin):
+async def test_another_tenant_sees_its_own_empty_set_and_not_the_versions(stack, admin):
     (_, owner_key), (_, other_key) = await new_tenant(admin), await new_tenant(admin)
     async with httpx.AsyncClient(
         base_url=stack.api_url, timeout=60, event_hooks=RESPONSE_HOOKS
@@ -212,7 +223,7 @@ async def test_another_tenant_sees_its_own_default_and_not_the_versions(stack, a
         other_version = await http.get(RULES, params={"version": 1}, headers=bearer(other_key))
         owner_missing = await http.get(RULES, params={"version": 2}, headers=bearer(owner_key))
 
-        assert other_current.json() == default_document()
+        assert other_current.json() == empty_document()
         # Another tenant's version answers exactly like a version nobody stored.
         assert other_version.status_code == 404
         assert other_version.json() == owner_missing.json()
@@ -305,9 +316,43 @@ async def test_a_posted_rule_decides_the_tenants_next_payment(stack, admin, merc
     assert elsewhere.json()["risk"]["rules_version"] == 0
 
 
-async def pay(client: httpx.AsyncClient, amount: int) -> httpx.Response:
+ALLOW_EVERYONE = {
+    "rules": [
+        {
+            "id": "everyone",
+            "action": "allow",
+            "when": [{"field": "amount", "op": "gte", "value": 0}],
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize("document", [{"rules": []}, ALLOW_EVERYONE], ids=["empty", "allow-all"])
+async def test_a_tenants_rules_never_lift_the_platform_floor(merchant, document):
+    posted = await merchant.post(RULES, json=document)
+    assert posted.status_code == 201, posted.text
+    ceiling = FraudRules().amount_ceiling["USD"]
+
+    blocklisted = await pay(merchant, 1999, customer_id=PLATFORM_BLOCKED_CUSTOMER)
+    blocked_method = await pay(merchant, 1999, payment_method="tok_blocked")
+    above_ceiling = await pay(merchant, ceiling + 1)
+    fine = await pay(merchant, 1999)
+
+    for answer, code in (
+        (blocklisted, "fraud_blocked_customer"),
+        (blocked_method, "fraud_blocked_payment_method"),
+        (above_ceiling, "fraud_amount_ceiling_usd"),
+    ):
+        assert answer.status_code == 201, answer.text
+        payment = answer.json()
+        assert (payment["status"], payment["failure_code"]) == ("declined", code)
+        assert payment["risk"]["rules_version"] == 1
+    assert fine.json()["status"] == "succeeded", fine.text
+
+
+async def pay(client: httpx.AsyncClient, amount: int, **overrides) -> httpx.Response:
     return await client.post(
         "/v1/payments",
-        json=payment_body(amount=amount),
+        json=payment_body(amount=amount, **overrides),
         headers={"Idempotency-Key": uuid.uuid4().hex},
     )

@@ -42,10 +42,10 @@ def reviewed_state(
     tenant_id: str,
     features: RiskFeatures | None,
     decision: str | None,
-    channel: str | None = "api",
+    channel: str | None = "temporal",
 ) -> PaymentState:
-    """A payment the rules sent to review, decided (``decision``) through ``channel`` or
-    still open (``decision`` None)."""
+    """A payment the rules sent to review, decided (``decision``) through ``channel`` (by
+    default a platform operator's Temporal UI/CLI) or still open (``decision`` None)."""
     opened = datetime.now(UTC) - timedelta(minutes=5)
     state = processing_state(tenant_id=tenant_id, amount=250_000)
     timed_out = channel == "timeout"

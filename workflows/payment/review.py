@@ -53,6 +53,7 @@ class PaymentReview:
             lambda: self.decision is not None or canceled() is not None, payment.review_timeout
         )
         if self.decision is not None:
+            steps.state.review.reviewer_name = self.decision.reviewer_name
             self._close(
                 steps,
                 self.decision.decision,

@@ -37,7 +37,7 @@ from workflows.payment.workflow import PaymentWorkflow
 TENANT = "ten_labels"
 
 
-def reviewed_state(decision: str | None, channel: str | None = "api") -> PaymentState:
+def reviewed_state(decision: str | None, channel: str | None = "temporal") -> PaymentState:
     return risk_states.reviewed_state(TENANT, FRAUDULENT, decision, channel)
 
 
@@ -71,6 +71,14 @@ def test_an_operators_verdict_is_labelled_once_with_its_features(
     assert (label.tenant_id, label.source, label.fraud) == (TENANT, source, fraud)
     assert RiskFeatures.model_validate_json(label.features_json) == FRAUDULENT
     assert label.created_at.replace(tzinfo=UTC) == decided.review.decided_at
+
+
+def test_a_tenants_verdict_through_the_api_is_no_label(database_engine: Engine) -> None:
+    # A tenant judges its own (possibly sandbox) payments: its verdicts would train the
+    # model every tenant shares, so only platform operators' verdicts and disputes do.
+    decided = reviewed_state("reject", channel="api")
+    record_states(database_engine, decided, later(decided, PaymentStatus.CANCELED))
+    assert labels(database_engine, decided.payment_id) == []
 
 
 def test_an_open_review_and_a_timeout_verdict_are_not_labels(database_engine: Engine) -> None:

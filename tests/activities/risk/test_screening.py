@@ -44,6 +44,11 @@ RULES = FraudRules(
     velocity_window=WINDOW,
 )
 
+# Platform rules out of the way of tests about a tenant's own rules, which apply on top.
+LOW_FLOOR = FraudRules(
+    amount_ceiling={}, blocked_payment_methods=[], velocity_max_payments=1_000_000
+)
+
 
 def payment_state(**overrides) -> PaymentState:
     return processing_state(**({"tenant_id": TENANT, "amount": 2000} | overrides))
@@ -55,11 +60,12 @@ def screen(
     payment_method: str = "tok_visa",
     signals: RiskSignals | None = None,
     model: RiskModel | None = None,
+    platform_rules: FraudRules = RULES,
 ) -> ScreeningDecision:
     command = ScreeningCommand(
         state=state, payment_method=payment_method, signals=signals or RiskSignals()
     )
-    return FraudActivities(engine, RULES, model).screen_payment(command)
+    return FraudActivities(engine, platform_rules, model).screen_payment(command)
 
 
 def read_model_row(engine: Engine, payment_id: str) -> PaymentRecord | None:
@@ -232,12 +238,12 @@ def test_a_tenant_rule_set_takes_over_from_the_default(database_engine: Engine):
             "description": "large USD payments are reviewed",
             "when": [
                 {"field": "currency", "op": "in", "values": ["USD"]},
-                {"field": "amount", "op": "gte", "value": 50_000},
+                {"field": "amount", "op": "gte", "value": 5_000},
             ],
         },
     )
 
-    decision = screen(database_engine, payment_state(amount=60_000))
+    decision = screen(database_engine, payment_state(amount=6_000))
 
     assert (decision.action, decision.rule, decision.reason) == (
         "review",
@@ -248,16 +254,67 @@ def test_a_tenant_rule_set_takes_over_from_the_default(database_engine: Engine):
         FiredRule(id="large_usd", action="review", description="large USD payments are reviewed")
     ]
     assert decision.rules_version == 1
-    # The default rules no longer apply to this tenant...
+    # The platform's rules still apply to this tenant, under its version...
     blocked = screen(database_engine, payment_state(customer_id="cus_blocked"))
-    assert (blocked.action, blocked.rules_version) == ("allow", 1)
-    # ...and still do to the others.
+    assert (blocked.action, blocked.rule, blocked.rules_version) == ("block", "blocked_customer", 1)
+    # ...and to the others, alone.
     elsewhere = screen(database_engine, payment_state(tenant_id="ten_b", amount=60_000))
     assert (elsewhere.action, elsewhere.rule, elsewhere.rules_version) == (
         "block",
         "amount_ceiling_usd",
         0,
     )
+
+
+def test_an_empty_tenant_rule_set_keeps_the_platform_floor(database_engine: Engine):
+    save_rules(database_engine)
+
+    assert_blocked(
+        screen(database_engine, payment_state(customer_id="cus_blocked")), "blocked_customer"
+    )
+    assert_blocked(screen(database_engine, payment_state(amount=10_001)), "amount_ceiling_usd")
+    assert_blocked(
+        screen(database_engine, payment_state(), "tok_blocked"), "blocked_payment_method"
+    )
+    assert screen(database_engine, payment_state()).action == "allow"
+
+
+def test_a_tenant_allow_rule_does_not_lift_a_platform_block(database_engine: Engine):
+    everyone = {"field": "amount", "op": "gte", "value": 0}
+    save_rules(database_engine, {"id": "let_everyone_in", "action": "allow", "when": [everyone]})
+
+    decision = screen(database_engine, payment_state(customer_id="cus_blocked", amount=20_000))
+
+    assert_blocked(decision, "amount_ceiling_usd")
+    # Every rule that fired is kept, the tenant's allow too; the platform's block decided.
+    assert [fired.id for fired in decision.fired] == [
+        "amount_ceiling_usd",
+        "blocked_customer",
+        "let_everyone_in",
+    ]
+    assert decision.rules_version == 1
+    # Below the platform's floor, the tenant's allow decides as before.
+    allowed = screen(database_engine, payment_state())
+    assert (allowed.action, allowed.rule) == ("allow", "let_everyone_in")
+
+
+def test_a_tenant_may_be_stricter_than_the_platform(database_engine: Engine):
+    small = {"field": "amount", "op": "gt", "value": 500}
+    save_rules(database_engine, {"id": "small_only", "action": "block", "when": [small]})
+
+    assert_blocked(screen(database_engine, payment_state(amount=501)), "small_only")
+    assert screen(database_engine, payment_state(amount=500)).action == "allow"
+
+
+def test_the_platform_velocity_limit_applies_under_a_tenant_rule_set(database_engine: Engine):
+    save_rules(database_engine)
+    decisions = [
+        screen(database_engine, payment_state(customer_id="cus_velocity"))
+        for _ in range(MAX_PAYMENTS + 1)
+    ]
+
+    assert [d.action for d in decisions] == ["allow"] * MAX_PAYMENTS + ["block"]
+    assert decisions[-1].rule == "velocity"
 
 
 def test_a_new_version_replaces_the_last_one(database_engine: Engine):
@@ -322,7 +379,7 @@ def test_velocity_by_customer_counts_and_sums_real_rows(database_engine: Engine)
 
     def decide(amount: int, currency: str = "USD") -> ScreeningDecision:
         state = payment_state(customer_id=customer, amount=amount, currency=currency)
-        return screen(database_engine, state)
+        return screen(database_engine, state, platform_rules=LOW_FLOOR)
 
     assert decide(4_000).action == "allow"  # nothing before: 0 payments, 0 USD
     assert decide(5_999, "EUR").action == "allow"  # 1 payment, 4,000 USD
@@ -364,7 +421,7 @@ def screen_concurrently(engine: Engine, commands: list[ScreeningCommand]) -> lis
     start = threading.Barrier(len(commands))
 
     def run(own_engine: Engine, command: ScreeningCommand) -> str:
-        fraud = FraudActivities(own_engine, RULES, None)
+        fraud = FraudActivities(own_engine, LOW_FLOOR, None)
         start.wait()
         return fraud.screen_payment(command).action
 
