@@ -10,6 +10,7 @@ idempotency key.
 from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 from typing import Protocol
 from typing import Self
 from typing import runtime_checkable
@@ -203,6 +204,20 @@ class ClosedOnExit:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def saved_card(method: dict[str, Any]) -> ProviderCard:
+    """What a provider says of a saved card, in Stripe's PaymentMethod shape (the sandbox
+    gateway answers in it too); the number stays at the provider."""
+    card = method.get("card") or {}
+    return ProviderCard(
+        reference=method["id"],
+        brand=card.get("brand"),
+        last4=card.get("last4"),
+        exp_month=card.get("exp_month"),
+        exp_year=card.get("exp_year"),
+        fingerprint=card.get("fingerprint"),
+    )
 
 
 def redirect_action(charge: ChargeResult) -> CustomerAction | None:

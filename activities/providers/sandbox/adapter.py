@@ -17,6 +17,7 @@ from typing import get_args
 from activities.providers.base import ClosedOnExit
 from activities.providers.base import describe
 from activities.providers.base import redirect_action
+from activities.providers.base import saved_card
 from activities.providers.base import url_path
 from activities.providers.errors import declined
 from activities.providers.errors import timezone_aware
@@ -130,15 +131,7 @@ class SandboxGateway(ClosedOnExit):
         body = {"payment_method": command.payment_method}
         url = _path("customers", command.customer_reference, "payment_methods")
         data = await self._http.post("attach_method", url, body, command.idempotency_key)
-        card = data.get("card") or {}
-        return ProviderCard(
-            reference=data["id"],
-            brand=card.get("brand"),
-            last4=card.get("last4"),
-            exp_month=card.get("exp_month"),
-            exp_year=card.get("exp_year"),
-            fingerprint=card.get("fingerprint"),
-        )
+        return saved_card(data)
 
     async def detach_method(self, reference: str) -> None:
         """A method is detached once and for good, so its id is the key's identity."""

@@ -36,6 +36,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import ClosedOnExit
 from activities.providers.base import describe
+from activities.providers.base import saved_card
 from activities.providers.errors import declined
 from activities.providers.errors import invalid_request
 from activities.providers.errors import outcome_unknown
@@ -236,7 +237,7 @@ class StripeProvider(ClosedOnExit):
         methods = self._stripe.v1.payment_methods
         params = {"customer": command.customer_reference}
         call = methods.attach_async(command.payment_method, params, idempotent(command))
-        return _card(await post("attach_method", call))
+        return saved_card(await post("attach_method", call))
 
     async def detach_method(self, reference: str) -> None:
         log.info("detach payment method %s", reference)
@@ -306,7 +307,7 @@ class StripeProvider(ClosedOnExit):
                 "retrieve_setup",
                 self._stripe.v1.payment_methods.retrieve_async(intent["payment_method"]),
             )
-            return SetupResult(reference=reference, status="succeeded", card=_card(method))
+            return SetupResult(reference=reference, status="succeeded", card=saved_card(method))
         error = intent.get("last_setup_error") or {}
         code = str(error.get("decline_code") or error.get("code") or status)
         reason = str(error.get("message") or "the payment method was not set up")
@@ -520,19 +521,6 @@ def _payout_money(command: TransferCommand | PayoutCommand, destination: str) ->
         "destination": destination,
         "metadata": _metadata(payout_id=command.payout_id),
     }
-
-
-def _card(method: dict[str, Any]) -> ProviderCard:
-    """What Stripe says of a saved card; its number stays at Stripe."""
-    card = method.get("card") or {}
-    return ProviderCard(
-        reference=method["id"],
-        brand=card.get("brand"),
-        last4=card.get("last4"),
-        exp_month=card.get("exp_month"),
-        exp_year=card.get("exp_year"),
-        fingerprint=card.get("fingerprint"),
-    )
 
 
 def _payment_method(payment_method: str) -> dict[str, Any]:
