@@ -12,6 +12,7 @@ from typing import Annotated
 from typing import Any
 
 from pydantic import AfterValidator
+from pydantic import Field
 from pydantic import StringConstraints
 
 # Digits in groups separated by one space, dash, dot or underscore, standing alone: not part
@@ -62,6 +63,10 @@ def refuse_card_numbers(text: str) -> str:
     return text
 
 
+# Any text without a NUL byte, as the OpenAPI schema states it.
+NO_NUL = r"^[^\u0000]*$"
+
+
 def refuse_nul(text: str) -> str:
     """A pydantic validator for client text: PostgreSQL text cannot hold a NUL byte, so one
     would fail at the insert (a 500) instead of being refused with the rest of the input."""
@@ -74,9 +79,12 @@ def free_text(max_length: int, **constraints: Any) -> Any:
     """The type of a text field a client writes: a string of at most ``max_length``
     characters (and the other ``StringConstraints`` given) that is refused when it carries a
     card number or a NUL byte."""
+    # The schema says it too, so clients (and contract fuzzing) know NUL is not text here.
+    documented = {} if "pattern" in constraints else {"pattern": NO_NUL}
     return Annotated[
         str,
         StringConstraints(max_length=max_length, **constraints),
         AfterValidator(refuse_nul),
         AfterValidator(refuse_card_numbers),
+        Field(json_schema_extra=documented),
     ]
