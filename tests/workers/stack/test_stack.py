@@ -17,6 +17,7 @@ from activities.risk.model import RiskModel
 from tests.support.paysaga_cli import paysaga_command
 from workers.stack import EmbeddedStack
 from workers.stack import free_stack_ports
+from workers.stack.ports import port_is_free
 from workers.stack.summary import summary_rows
 
 PAYMENT_BODY = {
@@ -25,6 +26,16 @@ PAYMENT_BODY = {
     "customer_id": "cus_123",
     "payment_method": "tok_visa",
 }
+
+
+def _cli_ports() -> dict[str, int]:
+    """Free ports for ``paysaga dev``, whose Temporal HTTP API and metrics ports are derived
+    from the gRPC port (+ 10, + 11) and so must be free too."""
+    while True:
+        ports = free_stack_ports()
+        derived = [ports["temporal_port"] + 10, ports["temporal_port"] + 11]
+        if all(port not in ports.values() and port_is_free("127.0.0.1", port) for port in derived):
+            return ports
 
 
 def _cli_args(data_dir: Path, ports: dict[str, int]) -> list[str]:
@@ -118,7 +129,7 @@ def stack_factory(tmp_path: Path) -> Iterator[list[EmbeddedStack]]:
 
 
 def test_dev_exits_2_and_names_the_port_when_it_is_taken(tmp_path: Path) -> None:
-    ports = free_stack_ports()
+    ports = _cli_ports()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", ports["api_port"]))
         taken.listen()
@@ -135,7 +146,7 @@ def test_dev_exits_2_and_names_the_port_when_it_is_taken(tmp_path: Path) -> None
 
 
 def test_dev_names_the_flag_that_moves_a_derived_temporal_port(tmp_path: Path) -> None:
-    ports = free_stack_ports()
+    ports = _cli_ports()
     http_api = ports["temporal_port"] + 10
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", http_api))
@@ -179,7 +190,7 @@ def test_stack_starts_answers_and_stops_without_orphans(
 
 
 def test_dev_stops_every_child_on_sigint_and_exits_0(tmp_path: Path, risk_model_dir: Path) -> None:
-    ports = free_stack_ports()
+    ports = _cli_ports()
     data_dir = tmp_path / "data"
     out = (tmp_path / "dev.out").open("wb")
     proc = subprocess.Popen(
