@@ -38,6 +38,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from temporalio.exceptions import ApplicationError
 
+from activities.providers.errors import RateLimited
 from schemas import errors
 from schemas.provider_health import BreakerState
 from schemas.provider_health import ProviderHealth
@@ -290,6 +291,8 @@ def short_error(message: str) -> str:
 
 def is_provider_failure(error: BaseException) -> bool:
     """Whether an error from a provider call counts against its circuit."""
+    if isinstance(error, RateLimited):  # backpressure (429), not ill health
+        return False
     return isinstance(error, ApplicationError) and error.type in FAILURE_TYPES
 
 

@@ -24,6 +24,7 @@ from activities.circuit_breaker import refusal_error
 from activities.providers.base import PaymentProvider
 from activities.providers.base import SavesPaymentMethods
 from activities.providers.base import SetsUpPaymentMethods
+from activities.providers.errors import RateLimited
 from schemas import errors
 from schemas.customers import CancelSetupCommand
 from schemas.customers import DefaultMethodCommand
@@ -79,6 +80,10 @@ class ProviderActivities:
     async def _report(self, name: str, failure: ApplicationError | None = None) -> None:
         """Tell the breaker whether the provider is up: any answer, even a decline, is."""
         if self._breaker is None:
+            return
+        # A 429 is the provider pacing us, not failing: it neither counts against the
+        # circuit all tenants share nor proves the provider healthy.
+        if isinstance(failure, RateLimited):
             return
         if failure is not None and is_provider_failure(failure):
             await asyncio.to_thread(self._breaker.record_failure, name, failure.message)

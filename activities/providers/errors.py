@@ -44,6 +44,17 @@ def unavailable(message: str, retry_after: timedelta | None = None) -> Applicati
     return ApplicationError(message, type=UNAVAILABLE, next_retry_delay=retry_after)
 
 
+class RateLimited(ApplicationError):
+    """``Unavailable`` because the provider asked us to slow down (HTTP 429): backpressure,
+    not ill health, so the circuit breaker does not count it; the activity is retried after
+    the provider's Retry-After like any ``Unavailable``."""
+
+
+def rate_limited(message: str, retry_after: timedelta | None = None) -> ApplicationError:
+    """``Unavailable`` for a provider's 429, marked so that the circuit breaker ignores it."""
+    return RateLimited(message, type=UNAVAILABLE, next_retry_delay=retry_after)
+
+
 def timezone_aware(moment: datetime, label: str) -> datetime:
     """``moment``, or ``InvalidRequest`` if it has no time zone (``label`` names it)."""
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -10,6 +10,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.circuit_breaker import CircuitBreaker
 from activities.provider_calls import ProviderActivities
+from activities.providers.errors import rate_limited
 from schemas import errors
 from schemas.provider import ChargeResult
 from schemas.provider import TransferResult
@@ -134,3 +135,24 @@ async def test_a_provider_not_configured_on_this_worker_is_an_invalid_request() 
     activities = ProviderActivities({})
     error = await failure_of(run(activities, "transfer_to_connected_account"))
     assert (error.type, error.non_retryable) == (errors.INVALID_REQUEST, True)
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+async def test_a_providers_429_is_backpressure_not_a_failure_of_the_shared_circuit(
+    name: str, breaker: CircuitBreaker, counted: list
+) -> None:
+    """One tenant's calls being throttled must not open the circuit every tenant shares."""
+    breaker.record_failure("sandbox", "503 earlier")
+    throttled = Provider(rate_limited("429 slow down", timedelta(seconds=3)))
+    activities = ProviderActivities({"sandbox": throttled}, breaker)
+    for _ in range(THRESHOLD * 3):
+        error = await failure_of(run(activities, name))
+        # Still retried by the activity's RetryPolicy, after the provider's Retry-After.
+        assert (error.type, error.non_retryable) == (errors.UNAVAILABLE, False)
+        assert error.next_retry_delay == timedelta(seconds=3)
+
+    (health,) = breaker.snapshot(["sandbox"])
+    # Neither counted as a failure nor taken as proof of health.
+    assert (health.state, health.consecutive_failures) == (BreakerState.CLOSED, 1)
+    assert len(throttled.calls) == THRESHOLD * 3
+    assert counted == [("sandbox", errors.UNAVAILABLE)] * (THRESHOLD * 3)

@@ -37,6 +37,7 @@ from activities.providers.errors import invalid_request
 from activities.providers.errors import json_object
 from activities.providers.errors import may_have_applied
 from activities.providers.errors import outcome_unknown
+from activities.providers.errors import rate_limited
 from activities.providers.errors import retry_after
 from activities.providers.errors import unavailable
 from activities.providers.paypal.currencies import PAYPAL_CURRENCIES
@@ -224,6 +225,8 @@ def raise_for(operation: str, response: httpx.Response, *, mutating: bool) -> No
         raise invalid_request(f"{summary}: {description}" if description else summary)
     if status < 400:
         raise unavailable(f"paypal {operation}: unexpected {status}")
+    if status == 429:
+        raise rate_limited(summary, retry_after(response.headers))
     raise unavailable(summary, retry_after(response.headers))
 
 

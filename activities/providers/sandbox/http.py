@@ -28,6 +28,7 @@ from activities.providers.errors import invalid_request
 from activities.providers.errors import json_object
 from activities.providers.errors import may_have_applied
 from activities.providers.errors import outcome_unknown
+from activities.providers.errors import rate_limited
 from activities.providers.errors import retry_after
 from activities.providers.errors import unavailable
 from schemas.errors import INVALID_REQUEST
@@ -103,9 +104,10 @@ def raise_for(operation: str, response: httpx.Response, *, mutating: bool) -> No
         raise invalid_request(f"sandbox {operation} rejected ({status} {code}): {message}")
     if status < 400:
         raise unavailable(f"sandbox {operation}: unexpected {status}")
-    raise unavailable(
-        f"sandbox {operation}: {status} {code}: {message}", retry_after(response.headers)
-    )
+    summary = f"sandbox {operation}: {status} {code}: {message}"
+    if status == 429:
+        raise rate_limited(summary, retry_after(response.headers))
+    raise unavailable(summary, retry_after(response.headers))
 
 
 def _error_of(response: httpx.Response) -> dict[str, Any]:

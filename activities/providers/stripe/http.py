@@ -42,6 +42,7 @@ from activities.providers.errors import declined
 from activities.providers.errors import invalid_request
 from activities.providers.errors import may_have_applied
 from activities.providers.errors import outcome_unknown
+from activities.providers.errors import rate_limited
 from activities.providers.errors import retry_after
 from activities.providers.errors import unavailable
 from schemas.errors import INVALID_REQUEST
@@ -164,7 +165,7 @@ def stripe_failure(
     if isinstance(error, _FINAL):
         return invalid_request(f"{summary} (rejected, {status})")
     if isinstance(error, stripe.RateLimitError):
-        return unavailable(summary, retry_after(error.headers))
+        return rate_limited(summary, retry_after(error.headers))
     if isinstance(error, stripe.APIConnectionError):
         if not may_have_applied(error.__cause__, mutating=mutating):
             return unavailable(f"stripe {operation}: unreachable ({_cause_name(error)})")

@@ -19,6 +19,7 @@ import pytest
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
+from activities.circuit_breaker import is_provider_failure
 from activities.providers.base import PaymentProvider
 from activities.providers.base import SavesPaymentMethods
 from activities.providers.registry import PROVIDERS
@@ -724,7 +725,10 @@ async def test_a_refusal_before_applying_is_unavailable(subject, provider, proxy
     proxy.fail_next("refuse", status=status, headers={"Retry-After": "1"})
     error = await failure_of(provider.authorize(command))
     assert_retried(error, errors.UNAVAILABLE)
-    if status == 429:  # throttled: retried when the provider says
+    # Throttled: retried when the provider says, and backpressure the breaker does not
+    # count; a 503 is the provider unwell.
+    assert is_provider_failure(error) is (status == 503)
+    if status == 429:
         assert error.next_retry_delay == timedelta(seconds=1)
     retried = await provider.authorize(command)
     assert retried.status in ("authorized", "requires_action")
