@@ -115,3 +115,9 @@ async def current_credential(
 
 
 CredentialDep = Annotated[str, Depends(current_credential)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The credential of an ``Authorization: Bearer …`` header, if there is one."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None

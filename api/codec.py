@@ -32,6 +32,7 @@ from starlette.routing import Mount
 from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 
+from api.auth import bearer_token
 from api.problems import Problem
 from schemas.runtime.payload_codec import EncryptionCodec
 from schemas.runtime.payload_codec import PayloadDecryptionError
@@ -53,10 +54,10 @@ class CodecEndpoint:
         self._token = token.encode() if token else None
 
     async def encode_with_header(self, request: Request) -> Response:
-        return await self._answer(request, _bearer(request), encode=True)
+        return await self._answer(request, bearer_token(request), encode=True)
 
     async def decode_with_header(self, request: Request) -> Response:
-        return await self._answer(request, _bearer(request), encode=False)
+        return await self._answer(request, bearer_token(request), encode=False)
 
     async def encode_with_path(self, request: Request) -> Response:
         return await self._answer(request, request.path_params["token"], encode=True)
@@ -92,11 +93,6 @@ class CodecEndpoint:
         body = json_format.MessageToDict(Payloads(payloads=answer))
         body.setdefault("payloads", [])  # protobuf JSON leaves an empty list out
         return JSONResponse(body)
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
 class HideCodecToken(logging.Filter):

@@ -1,5 +1,6 @@
-"""Prometheus metrics of the API at ``GET /metrics`` (no key, like /healthz; not in the
-OpenAPI document).
+"""Prometheus metrics of the API at ``GET /metrics`` (not in the OpenAPI document). With
+``PAYSAGA_METRICS_TOKEN`` set a scrape must send ``Authorization: Bearer <token>``; unset,
+it is open like /healthz (the embedded stack on loopback).
 
 Each app has its own registry (a test process creates many apps): HTTP requests by method,
 route template and status, their latency, payments by status and provider (counted in SQL
@@ -8,6 +9,7 @@ and the process and platform collectors. Labels never carry an id: routes are te
 """
 
 import logging
+import secrets
 import time
 from collections.abc import Iterable
 
@@ -35,6 +37,8 @@ from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 
+from api.auth import bearer_token
+from api.problems import Problem
 from schemas.runtime.settings import Settings
 from schemas.store.tables import PaymentRecord
 
@@ -175,8 +179,14 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
     app.state.metrics = metrics = ApiMetrics(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=app.router.routes)
 
+    token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
+
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        if token is not None:
+            given = bearer_token(request)
+            if given is None or not secrets.compare_digest(given.encode(), token):
+                raise Problem("metrics_unauthorized", headers={"WWW-Authenticate": "Bearer"})
         # The payments gauge queries the database: not on the event loop.
         body = await run_in_threadpool(generate_latest, metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

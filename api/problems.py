@@ -31,6 +31,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "invalid_api_key": (401, "The API key is unknown, expired or revoked"),
     "invalid_admin_key": (401, "The admin key is missing or wrong"),
     "codec_unauthorized": (401, "The codec token is missing or wrong"),
+    "metrics_unauthorized": (401, "The metrics token is missing or wrong"),
     "not_found": (404, "Not Found"),
     "payment_not_found": (404, "No such payment"),
     "refund_not_found": (404, "No such refund"),

@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     codec_cors_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8233", "http://localhost:8233"]
     )
+    # The scraper's credential for the API's GET /metrics (Authorization: Bearer …); when
+    # set, a scrape without it is refused with 401. Unset: /metrics is open, as for the
+    # embedded stack on loopback.
+    metrics_token: SecretStr | None = None
     # Where the worker serves Prometheus metrics (its own and the Temporal SDK's), as
     # host:port; None: not served.
     worker_metrics_address: str | None = "127.0.0.1:9464"

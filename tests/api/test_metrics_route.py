@@ -143,3 +143,18 @@ async def test_a_mounted_route_is_labelled_by_its_whole_template(client):
         "route": "/codec/{token}/decode",
         "status": str(response.status_code),
     } in labels
+
+
+async def test_metrics_without_the_token_is_refused(engine: Engine) -> None:
+    settings = settings_without_temporal(engine, metrics_token="scrape-secret")
+    async with running_app(settings) as app, asgi_client(app) as client:
+        missing = await client.get("/metrics")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        right = await client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    for refused in (missing, wrong):
+        assert refused.status_code == 401
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["code"] == "metrics_unauthorized"
+        assert refused.headers["www-authenticate"] == "Bearer"
+    assert right.status_code == 200
+    assert "paysaga_http_requests" in right.text
