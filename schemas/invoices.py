@@ -14,7 +14,7 @@ from pydantic import model_validator
 
 from schemas.card_data import free_text
 from schemas.domain.invoice_totals import parse_rate
-from schemas.instants import Instant
+from schemas.instants import SchedulableInstant
 from schemas.money import MAX_AMOUNT_MINOR
 from schemas.money import CurrencyCode
 from schemas.payments import CustomerId
@@ -76,8 +76,8 @@ class CreateInvoiceRequest(BaseModel):
     currency: CurrencyCode
     line_items: LineItems
     service_fee_rate: Rate = "0"
-    due_at: Instant
-    expires_at: Instant | None = None
+    due_at: SchedulableInstant
+    expires_at: SchedulableInstant | None = None
 
     @model_validator(mode="after")
     def _dates(self):
@@ -92,8 +92,8 @@ class UpdateInvoiceRequest(BaseModel):
 
     line_items: LineItems | None = None
     service_fee_rate: Rate | None = None
-    due_at: Instant | None = None
-    expires_at: Instant | None = None
+    due_at: SchedulableInstant | None = None
+    expires_at: SchedulableInstant | None = None
 
 
 class LineItem(LineItemInput):

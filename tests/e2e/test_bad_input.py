@@ -589,3 +589,34 @@ async def test_a_plan_change_whose_proration_exceeds_the_maximum_is_422(api):
         assert (await api.get(url)).json()["plan"]["plan_id"] == basic
     finally:
         await api.post(f"{url}/cancel", json={})
+
+
+def invoice_body(**overrides) -> dict:
+    body = {
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "currency": "USD",
+        "line_items": [{"description": "Widget", "quantity": 1, "unit_amount": 1999}],
+        "due_at": "2030-01-01T00:00:00Z",
+    }
+    return body | overrides
+
+
+@pytest.mark.parametrize("moment", [*FAR_DATES, "2200-01-01T00:00:00Z"])
+async def test_invoice_dates_far_ahead_are_422(api, writes_nothing, moment):
+    """An invoice's due and expiry dates are what its expiry and dunning schedule on."""
+    created = await api.post("/v1/invoices", json=invoice_body())
+    assert created.status_code == 201, created.text
+    url = f"/v1/invoices/{created.json()['invoice_id']}"
+    async with writes_nothing():
+        for body in (
+            invoice_body(due_at=moment),
+            invoice_body(expires_at=moment),
+        ):
+            response = await api.post("/v1/invoices", json=body)
+            assert response.status_code == 422, (body, response.text)
+            assert response.headers["content-type"] == PROBLEM_JSON
+        for change in ({"due_at": moment}, {"expires_at": moment}):
+            response = await api.patch(url, json=change)
+            assert response.status_code == 422, (change, response.text)
+            assert response.headers["content-type"] == PROBLEM_JSON
+    assert (await api.get(url)).json()["due_at"].startswith("2030-01-01")
