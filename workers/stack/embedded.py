@@ -28,6 +28,7 @@ from workers.stack.children import Children
 from workers.stack.dev_tenant import DEV_TENANT
 from workers.stack.errors import StackError
 from workers.stack.ports import check_ports
+from workers.stack.ports import is_loopback
 from workers.stack.temporal import NAMESPACE
 from workers.stack.temporal import find_temporal_binary
 from workers.stack.temporal import wait_until_polling
@@ -258,6 +259,11 @@ class EmbeddedStack:
         """Start every child and wait until each is ready; on failure, stop what started."""
         if self._children.running:
             raise StackError("the stack is already running")
+        if self.no_auth and not is_loopback(self.host):
+            raise StackError(
+                f"--no-auth is only allowed on a loopback address, not {self.host}: "
+                "anyone who can reach it would act as the development tenant"
+            )
         self.check_ports()
         self._children.abort.clear()
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ runs beside others (tests, bench, chaos)."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 from workers.stack.errors import StackError
@@ -16,6 +17,16 @@ class PortInUseError(StackError):
         self.label = label
         self.host = host
         super().__init__(f"port {port} ({label}) is already in use on {host}")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -282,3 +282,16 @@ def test_killed_worker_can_be_started_again(
     assert stack.pid("worker") not in (None, old)
     stack.stop()
     assert stack.pids() == {}
+
+
+def test_dev_refuses_no_auth_on_an_address_other_than_loopback(tmp_path: Path) -> None:
+    ports = _cli_ports()
+    result = subprocess.run(
+        [*_cli_args(tmp_path / "data", ports), "--no-auth", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "--no-auth is only allowed on a loopback address" in result.stderr
+    assert not (tmp_path / "data" / "temporal.db").exists()
