@@ -78,6 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.auth_failures_per_address,
             settings.auth_failure_refill.total_seconds(),
         )
+        app.state.webhook_rejections = FailedAuthThrottle(
+            settings.webhook_rejections_per_address,
+            settings.webhook_rejections_per_address,
+            settings.auth_failure_refill.total_seconds(),
+        )
         app.state.temporal = TemporalConnection(settings)
         app.state.rate_limiter = RateLimiter(
             engine,

@@ -135,8 +135,13 @@ class FailedAuthThrottle:
         }
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
 
-    def check(self, prefix: str | None, address: str | None) -> None:
-        """Raise 429 when the prefix or the address has no failure left."""
+    def check(
+        self,
+        prefix: str | None,
+        address: str | None,
+        code: str = "too_many_failed_authentications",
+    ) -> None:
+        """Raise 429 ``code`` when the prefix or the address has no failure left."""
         now = time.monotonic()
         for subject in self._subjects(prefix, address):
             bucket = self._buckets.get(subject)
@@ -145,8 +150,8 @@ class FailedAuthThrottle:
             wait = bucket.wait(now)
             if wait:
                 raise Problem(
-                    "too_many_failed_authentications",
-                    f"too many failed authentications for this {subject[0]}",
+                    code,
+                    f"too many failed attempts from this {subject[0]}",
                     headers={"Retry-After": str(max(1, math.ceil(wait)))},
                 )
 

@@ -81,6 +81,7 @@ class WebhookReceipt(BaseModel):
     responses=problems(
         "provider_not_configured",
         "invalid_webhook_signature",
+        "too_many_rejected_webhooks",
         "temporal_unavailable",
         "provider_unavailable",
     ),
@@ -97,10 +98,15 @@ async def receive_webhook(
     adapter = providers.get(provider)
     if adapter is None:
         raise Problem("provider_not_configured", f"{provider} is not configured here")
+    # Only the address: a forger must not be able to throttle the provider's own deliveries.
+    address = request.client.host if request.client else None
+    rejections = request.app.state.webhook_rejections
+    rejections.check(None, address, code="too_many_rejected_webhooks")
     body = await request.body()
     try:
         event = await adapter.verify_webhook(request.headers, body)
     except WebhookSignatureError as e:
+        rejections.failed(None, address)
         await run_in_threadpool(count_rejection, engine, provider)
         webhook_rejected(request, provider)
         raise Problem("invalid_webhook_signature", str(e)) from None

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     auth_failures_per_prefix: Annotated[int, Field(ge=1, le=1_000_000)] = 10
     auth_failures_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 100
     auth_failure_refill: timedelta = timedelta(seconds=1)
+    # Webhook deliveries whose signature fails, per client address, before 429: checked
+    # before the body is verified, so forged deliveries cannot make the API call a
+    # provider's verification endpoint (PayPal's) without bound. Refills like the above.
+    webhook_rejections_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 30
     embedded: bool = False
     # Larger request bodies get 413 before they are read into memory (OWASP API4).
     max_body_bytes: int = 64 * 1024
