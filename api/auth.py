@@ -26,8 +26,6 @@ _admin_bearer = HTTPBearer(
     auto_error=False, scheme_name="AdminKey", description="The admin key from settings"
 )
 Credentials = HTTPAuthorizationCredentials | None
-# The failed-authentication bucket of the admin key; no tenant key prefix has this shape.
-ADMIN_CREDENTIAL = "admin-key"
 
 
 def _unauthorized(code: str) -> Problem:
@@ -86,14 +84,8 @@ async def require_admin(
     admin_key = request.app.state.settings.admin_key
     if admin_key is None:
         raise Problem("admin_api_disabled")
-    # The admin key is one credential: its failures share one bucket, like a key prefix's,
-    # so guessing it is throttled (429) per credential and per address before the compare.
-    address = request.client.host if request.client else None
-    throttle = request.app.state.auth_failures
-    throttle.check(ADMIN_CREDENTIAL, address)
     presented = credentials.credentials.encode() if credentials else b""
     if not secrets.compare_digest(presented, admin_key.get_secret_value().encode()):
-        throttle.failed(ADMIN_CREDENTIAL, address)
         raise _unauthorized("invalid_admin_key")
     return Actor("admin", credential_fingerprint("admin_key", admin_key.get_secret_value()))
 
