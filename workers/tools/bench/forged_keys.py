@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import secrets
 import socket
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import httpx
@@ -64,6 +66,33 @@ async def _series(client: httpx.AsyncClient, make_key, expected: int, count: int
     return Latency.of([await _timed(client, make_key(), expected) for _ in range(count)])
 
 
+def _start_flood(url: str, prefix: str, forgers: int, rate: float) -> BaseProcess:
+    """The forgers run in a process of their own: in the timing client's event loop, their
+    requests would delay its own and the ratio would measure the client, not the API."""
+    flood = multiprocessing.get_context("spawn").Process(
+        target=_flood, args=(url, prefix, forgers, rate), daemon=True
+    )
+    flood.start()
+    return flood
+
+
+def _flood(url: str, prefix: str, forgers: int, rate: float) -> None:
+    interval = forgers / rate  # each forger's pace, so that together they send ``rate``
+
+    async def forge() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as forger:
+            next_at = time.monotonic()
+            while True:
+                await forger.get(ROUTE, headers={"Authorization": f"Bearer {_forged(prefix)}"})
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def flood() -> None:
+        await asyncio.gather(*(forge() for _ in range(forgers)))
+
+    asyncio.run(flood())
+
+
 async def _measure(url: str, admin_key: str, requests: int, forgers: int, rate: float) -> dict:
     admin = {"Authorization": f"Bearer {admin_key}"}
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -75,23 +104,13 @@ async def _measure(url: str, admin_key: str, requests: int, forgers: int, rate: 
         unknown = await _series(client, _forged, 401, requests)
         alone = await _series(client, lambda: secret, 200, requests)
 
-        stop = asyncio.Event()
-
-        interval = forgers / rate  # each forger's pace, so that together they send ``rate``
-
-        async def forge() -> None:
-            async with httpx.AsyncClient(base_url=url, timeout=60) as forger:
-                next_at = time.monotonic()
-                while not stop.is_set():
-                    await forger.get(ROUTE, headers={"Authorization": f"Bearer {_forged(prefix)}"})
-                    next_at += interval
-                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-
-        flood = [asyncio.create_task(forge()) for _ in range(forgers)]
-        await asyncio.sleep(1.0)
-        flooded = await _series(client, lambda: secret, 200, requests)
-        stop.set()
-        await asyncio.gather(*flood, return_exceptions=True)
+        flood = _start_flood(url, prefix, forgers, rate)
+        try:
+            await asyncio.sleep(1.0)
+            flooded = await _series(client, lambda: secret, 200, requests)
+        finally:
+            flood.terminate()
+            flood.join(timeout=10)
     return {
         "forgers": forgers,
         "forged_rate": rate,
