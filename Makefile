@@ -8,8 +8,8 @@ STAMP  := $(VENV)/.installed
 DATA   ?= .paysaga
 # Extra flags for `paysaga dev`, e.g. make run ARGS="--api-port 9000"
 ARGS   ?=
-# Flags for `paysaga bench`, e.g. make bench BENCH_ARGS="--find-max --baseline"
-BENCH_ARGS ?= --rate 20 --duration 60 --baseline
+# Flags for `paysaga bench`, e.g. make bench BENCH_ARGS="--rate 20 --duration 60 --baseline"
+BENCH_ARGS ?= --find-max --baseline
 # Flags for `paysaga chaos`
 CHAOS_ARGS ?=
 
@@ -19,7 +19,7 @@ CHAOS_ARGS ?=
 help:
 	@echo "make run         start Temporal, sandbox gateway, worker and API (Ctrl-C stops)"
 	@echo "make test        make lint + the whole pytest suite"
-	@echo "make bench       payments through the API at 20/s for 60 s vs a no-op baseline, verified"
+	@echo "make bench       paysaga vs no-op baselines, rate stepped up (--find-max); exits 1 on a missed target"
 	@echo "make chaos       payments while processes are killed and the gateway fails, verified"
 	@echo "make lint        ruff check + ruff format --check + the import contracts"
 	@echo "make fmt         ruff format + ruff check --fix"

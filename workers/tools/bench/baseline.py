@@ -1,9 +1,13 @@
-"""A no-op saga with the shape of a card payment with automatic capture.
+"""No-op sagas with the shape of a card payment with automatic capture.
 
-Local activity (screen) → regular activity (authorize-and-capture) → local activity
-(record), with the timeouts and retry policies of the real saga, the same input and result
-models. What it costs is what Temporal and the SDK cost for that shape on this machine: the
-ceiling paysaga is compared against.
+``BaselinePaymentWorkflow``: local activity (screen) → regular activity
+(authorize-and-capture) → local activity (record), with the timeouts and retry policies of
+the real saga, the same input and result models. What it costs is what Temporal and the SDK
+cost for that shape on this machine: what paysaga's targets are ratios of.
+
+``AllLocalBaselineWorkflow``: the same three steps, all local activities (one workflow task
+when nothing fails): the honest ceiling for a saga whose provider call runs locally. paysaga
+is reported against it, with no target.
 
 Kept free of third-party imports at module level (DESIGN §5: sandbox re-import cost).
 """
@@ -55,3 +59,20 @@ class BaselinePaymentWorkflow:
         )
         await workflow.execute_local_activity(noop_record, payment, **policies.LOCAL_CALL)
         return charge
+
+
+@workflow.defn
+class AllLocalBaselineWorkflow:
+    @workflow.run
+    async def run(self, payment: PaymentInput) -> ChargeResult:
+        await workflow.execute_local_activity(
+            noop_screen, payment, result_type=ScreeningDecision, **policies.LOCAL_CALL
+        )
+        charge = await workflow.execute_local_activity(
+            noop_authorize, payment, result_type=ChargeResult, **policies.LOCAL_CALL
+        )
+        await workflow.execute_local_activity(noop_record, payment, **policies.LOCAL_CALL)
+        return charge
+
+
+BaselineWorkflow = type[BaselinePaymentWorkflow] | type[AllLocalBaselineWorkflow]

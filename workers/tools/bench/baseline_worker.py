@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
+from workers.tools.bench.baseline import AllLocalBaselineWorkflow
 from workers.tools.bench.baseline import BaselinePaymentWorkflow
 from workers.tools.bench.baseline import noop_authorize
 from workers.tools.bench.baseline import noop_record
@@ -34,7 +35,7 @@ async def serve(task_queue: str) -> None:
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=[BaselinePaymentWorkflow],
+            workflows=[BaselinePaymentWorkflow, AllLocalBaselineWorkflow],
             activities=[noop_screen, noop_authorize, noop_record],
             activity_executor=executor,
             workflow_runner=workflow_runner(settings.workflow_sandbox),

@@ -12,6 +12,7 @@ from schemas.identity import payment_workflow_id
 from schemas.payments import PaymentInput
 from schemas.payments import PaymentState
 from workers.tools.bench.baseline import BaselinePaymentWorkflow
+from workers.tools.bench.baseline import BaselineWorkflow
 from workers.tools.bench.load import Sample
 from workflows.payment.workflow import PaymentWorkflow
 
@@ -67,19 +68,26 @@ class ApiDriver:
 
 
 class BaselineDriver:
-    """Start the no-op saga straight through the Temporal client and wait for its result."""
+    """Start a no-op saga straight through the Temporal client and wait for its result."""
 
-    def __init__(self, temporal: Client, task_queue: str, run_id: str) -> None:
+    def __init__(
+        self,
+        temporal: Client,
+        task_queue: str,
+        run_id: str,
+        workflow: BaselineWorkflow = BaselinePaymentWorkflow,
+    ) -> None:
         self._temporal = temporal
         self._task_queue = task_queue
         self._run_id = run_id
+        self._workflow = workflow
 
     async def __call__(self, sample: Sample, scheduled: float) -> None:
         body, _ = payment_request(self._run_id, sample.index)
         payment_id = f"pay_baseline_{self._run_id}_{sample.index}"
         payment = PaymentInput(**body, payment_id=payment_id, tenant_id=TENANT)
         handle = await self._temporal.start_workflow(
-            BaselinePaymentWorkflow.run,
+            self._workflow.run,
             payment,
             id=f"bench-baseline:{self._run_id}:{sample.index}",
             task_queue=self._task_queue,

@@ -21,11 +21,19 @@ from workers.tools.bench.find_max import FindMaxResult
 from workers.tools.bench.stats import PhaseResult
 from workers.tools.verification import Verification
 
-# What the bench must show (docs/benchmarks.md, "Targets").
-THROUGHPUT_VS_BASELINE = 0.8
-PRODUCT_RATE_GOAL = 5000 / 60  # payments/s
-POST_P99_TARGET_MS = 250.0
+PAYSAGA, BASELINE, ALL_LOCAL = "paysaga", "baseline", "baseline_all_local"
+# paysaga's own processes: what a payment costs beyond Temporal's server and the bench client.
+OWN_PROCESSES = ("api", "worker", "gateway")
+
+# What the bench must show, as ratios of the same run's L,R,L baseline (docs/benchmarks.md,
+# "Targets"): absolute figures move 2-3x with the shared machine's speed, ratios do not.
+RATE_VS_BASELINE = 0.9  # achieved rate at --rate
+MAX_RATE_VS_BASELINE = 1.0  # highest sustained rate, --find-max, the same p99 bound for both
+CPU_VS_BASELINE_WORKER = 1.5  # CPU per payment of paysaga's own processes ÷ the baseline worker's
+POST_P99_VS_BASELINE = 2.0  # POST p99 ÷ the baseline's start-to-result p99, at --rate
 WORKER_RSS_TARGET_MB = 500.0
+# The product's goal, absolute, so reported and never enforced: its value depends on the machine.
+PRODUCT_RATE_GOAL = 5000 / 60  # payments/s
 
 
 def machine() -> dict:
@@ -72,8 +80,8 @@ def document(
         "mode": "find_max" if args.find_max else "fixed_rate",
         "phases": {name: phase.as_dict() for name, phase in phases.items()},
         "find_max": {name: search.as_dict() for name, search in searches.items()},
-        "ratios": _ratios(phases, searches),
-        "targets": _targets(phases, searches),
+        "ratios": _ratios(phases, searches, args.rate),
+        "targets": targets(phases, searches, args.rate),
         "cpu_available": any(phase.processes for phase in phases.values())
         or any(step.processes for s in searches.values() for step in s.steps),
         "verification": {**verification.as_dict(), "problems": verification.problems()},
@@ -85,58 +93,133 @@ def document(
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if not numerator or not denominator:
+    # A search that held no rate has none: it did 0x its baseline, a missed target.
+    if not denominator:
         return None
+    if numerator is None:
+        numerator = 0.0
     return round(numerator / denominator, 3)
 
 
-def _ratios(phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult]) -> dict:
-    """paysaga ÷ baseline: throughput above 1 is better, latency above 1 is worse."""
+def at_rate(
+    phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult], name: str, rate: float
+) -> PhaseResult | None:
+    """``name``'s load at ``rate``: its measured phase, or its --find-max step at that rate."""
+    if name in phases:
+        return phases[name]
+    steps = (
+        [step for step in searches[name].steps if step.offered_rate == rate]
+        if name in searches
+        else []
+    )
+    return steps[0] if steps else None
+
+
+def cpu_per_payment(phase: PhaseResult | None, processes: tuple[str, ...]) -> float | None:
+    """CPU seconds per finished payment of the named processes; None when not measured."""
+    if phase is None or not phase.processes or not phase.finished:
+        return None
+    if not all(name in phase.processes for name in processes):
+        return None
+    return sum(phase.processes[name].cpu_seconds for name in processes) / phase.finished
+
+
+def _ratios(
+    phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult], rate: float
+) -> dict:
+    """paysaga ÷ a baseline: throughput above 1 is better, latency and CPU above 1 worse."""
     ratios: dict = {}
-    ours, base = phases.get("paysaga"), phases.get("baseline")
-    if ours and base:
-        ratios["achieved_rate"] = _ratio(ours.achieved_rate, base.achieved_rate)
+    ours = at_rate(phases, searches, PAYSAGA, rate)
+    for base_name, suffix in ((BASELINE, ""), (ALL_LOCAL, "_vs_all_local")):
+        if PAYSAGA in searches and base_name in searches:
+            ratios[f"max_sustained_rate{suffix}"] = _ratio(
+                searches[PAYSAGA].max_sustained_rate, searches[base_name].max_sustained_rate
+            )
+        base = at_rate(phases, searches, base_name, rate)
+        if ours is None or base is None:
+            continue
+        ratios[f"achieved_rate{suffix}"] = _ratio(ours.achieved_rate, base.achieved_rate)
         if ours.final_latency and base.final_latency:
-            ratios["final_p50"] = _ratio(ours.final_latency.p50, base.final_latency.p50)
-            ratios["final_p99"] = _ratio(ours.final_latency.p99, base.final_latency.p99)
-    if "paysaga" in searches and "baseline" in searches:
-        ratios["max_sustained_rate"] = _ratio(
-            searches["paysaga"].max_sustained_rate, searches["baseline"].max_sustained_rate
+            ratios[f"final_p50{suffix}"] = _ratio(ours.final_latency.p50, base.final_latency.p50)
+            ratios[f"final_p99{suffix}"] = _ratio(ours.final_latency.p99, base.final_latency.p99)
+        if ours.accept_latency and base.final_latency:
+            # What each caller waits for before it knows the outcome (find_max explains).
+            ratios[f"post_p99_vs_result_p99{suffix}"] = _ratio(
+                ours.accept_latency.p99, base.final_latency.p99
+            )
+    own = cpu_per_payment(ours, OWN_PROCESSES)
+    if own is not None:
+        base = at_rate(phases, searches, BASELINE, rate)
+        ratios["own_cpu_vs_baseline_worker"] = _ratio(
+            own, cpu_per_payment(base, ("baseline worker",))
         )
-    return ratios
+    return {name: value for name, value in ratios.items() if value is not None}
 
 
-def _target(value: float | None, target: float, met: bool | None, note: str) -> dict:
+def _target(
+    value: float | None, target: float, met: bool, note: str, *, enforced: bool = True
+) -> dict:
     known = value is not None
-    return {"value": value, "target": target, "met": met if known else None, "note": note}
+    return {
+        "value": value,
+        "target": target,
+        "met": met if known else None,
+        "enforced": enforced,
+        "note": note,
+    }
 
 
-def _targets(phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult]) -> dict:
-    targets: dict = {}
-    ratios = _ratios(phases, searches)
-    throughput = ratios.get("max_sustained_rate", ratios.get("achieved_rate"))
-    if throughput is not None:
-        basis = "max sustained rates" if "max_sustained_rate" in ratios else "achieved rates"
-        targets["throughput_vs_baseline"] = _target(
-            throughput, THROUGHPUT_VS_BASELINE, throughput >= THROUGHPUT_VS_BASELINE, basis
+def targets(
+    phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult], rate: float
+) -> dict:
+    found: dict = {}
+    ratios = _ratios(phases, searches, rate)
+    at = f"at {rate:g}/s"
+    for name, bound, higher_is_better, note in (
+        ("achieved_rate", RATE_VS_BASELINE, True, f"achieved rate ÷ baseline's {at}"),
+        ("max_sustained_rate", MAX_RATE_VS_BASELINE, True, "highest sustained ÷ baseline's"),
+        (
+            "own_cpu_vs_baseline_worker",
+            CPU_VS_BASELINE_WORKER,
+            False,
+            f"CPU per payment, {' + '.join(OWN_PROCESSES)} ÷ baseline worker, {at}",
+        ),
+        (
+            "post_p99_vs_result_p99",
+            POST_P99_VS_BASELINE,
+            False,
+            f"POST p99 ÷ baseline's start-to-result p99 {at}",
+        ),
+    ):
+        if name in ratios:
+            value = ratios[name]
+            met = value >= bound if higher_is_better else value <= bound
+            found[name] = _target(value, bound, met, note)
+    if PAYSAGA in searches:
+        best = searches[PAYSAGA].max_sustained_rate
+        found["sustained_rate_per_s"] = _target(
+            best,
+            round(PRODUCT_RATE_GOAL, 1),
+            (best or 0) >= PRODUCT_RATE_GOAL,
+            "5,000/min, absolute: reported only",
+            enforced=False,
         )
-    if "paysaga" in searches:
-        best = searches["paysaga"].max_sustained_rate
-        targets["sustained_rate_per_s"] = _target(
-            best, round(PRODUCT_RATE_GOAL, 1), (best or 0) >= PRODUCT_RATE_GOAL, "5,000/min"
-        )
-    ours = phases.get("paysaga")
-    if ours and ours.accept_latency:
-        p99 = ours.accept_latency.p99
-        targets["post_p99_ms"] = _target(
-            p99, POST_P99_TARGET_MS, p99 <= POST_P99_TARGET_MS, f"at {ours.offered_rate:g}/s"
-        )
+    ours = at_rate(phases, searches, PAYSAGA, rate)
     if ours and ours.processes and "worker" in ours.processes:
         rss = ours.processes["worker"].peak_rss_mb
-        targets["worker_peak_rss_mb"] = _target(
-            rss, WORKER_RSS_TARGET_MB, rss < WORKER_RSS_TARGET_MB, f"over {ours.duration:g}s"
+        found["worker_peak_rss_mb"] = _target(
+            rss, WORKER_RSS_TARGET_MB, rss < WORKER_RSS_TARGET_MB, f"over {ours.window_seconds:g}s"
         )
-    return targets
+    return found
+
+
+def missed_targets(doc: dict) -> list[str]:
+    """One line per enforced target the run missed (a target it could not measure is none)."""
+    return [
+        f"target missed: {name} {target['value']} (target {target['target']}; {target['note']})"
+        for name, target in doc.get("targets", {}).items()
+        if target["enforced"] and target["met"] is False
+    ]
 
 
 def write_json(doc: dict, path: Path) -> None:
@@ -145,6 +228,7 @@ def write_json(doc: dict, path: Path) -> None:
 
 def conclude(doc: dict, out: str | None, missed: list[str], console: Console) -> int:
     """Write the document when asked, say each missed target, and give the exit status."""
+    doc["failures"] = missed
     if out:
         write_json(doc, Path(out))
         console.print(f"Result written to {out}")
@@ -186,20 +270,24 @@ def _phases_table(phases: dict, ratios: dict) -> Table:
     table.add_column("")
     for name in names:
         table.add_column(name, justify="right")
-    compare = len(names) == 2 and "baseline" in names
-    if compare:
-        table.add_column("paysaga ÷ baseline", justify="right")
+    # paysaga ÷ each baseline that ran beside it (the ratios' key suffixes).
+    compared = [
+        (base, suffix)
+        for base, suffix in ((BASELINE, ""), (ALL_LOCAL, "_vs_all_local"))
+        if PAYSAGA in phases and base in phases
+    ]
+    for base, _ in compared:
+        table.add_column(f"paysaga ÷ {base}", justify="right")
 
-    def row(label: str, values: list[str], ratio: float | None = None) -> None:
-        extra = [f"{ratio:.2f}x" if ratio else "—"] if compare else []
+    def row(label: str, values: list[str], ratio: str | None = None) -> None:
+        extra = [
+            f"{ratios[ratio + suffix]:.2f}x" if ratio and ratio + suffix in ratios else "—"
+            for _, suffix in compared
+        ]
         table.add_row(label, *values, *extra)
 
     row("offered /s", [f"{phases[n]['offered_rate']:g}" for n in names])
-    row(
-        "achieved /s",
-        [f"{phases[n]['achieved_rate']:.1f}" for n in names],
-        ratios.get("achieved_rate"),
-    )
+    row("achieved /s", [f"{phases[n]['achieved_rate']:.1f}" for n in names], "achieved_rate")
     row("finished / sent", [f"{phases[n]['finished']} / {phases[n]['sent']}" for n in names])
     for key in ("p50", "p95", "p99", "max"):
         row(f"accept {key}", [_ms(phases[n]["accept_latency"], key) for n in names])
@@ -207,10 +295,10 @@ def _phases_table(phases: dict, ratios: dict) -> Table:
         row(
             f"final {key}",
             [_ms(phases[n]["final_latency"], key) for n in names],
-            ratios.get(f"final_{key}"),
+            f"final_{key}" if key in ("p50", "p99") else None,
         )
     row("errors", [_errors(phases[n]["errors"]) for n in names])
-    table.caption = "accept = POST /v1/payments (paysaga) or start_workflow (baseline)"
+    table.caption = "accept = POST /v1/payments (paysaga) or start_workflow (baselines)"
     return table
 
 
@@ -264,6 +352,8 @@ def _targets_table(targets: dict) -> Table:
         table.add_column(column)
     for name, target in targets.items():
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[target["met"]]
+        if not target["enforced"] and target["met"] is False:
+            met = "[yellow]no[/]"
         table.add_row(name, str(target["value"]), str(target["target"]), met, target["note"])
     return table
 

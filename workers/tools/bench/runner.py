@@ -32,6 +32,9 @@ from schemas.runtime.temporal_client import connect
 from schemas.store.database import make_engine
 from workers.tools.bench import report
 from workers.tools.bench.baseline import BASELINE_TASK_QUEUE
+from workers.tools.bench.baseline import AllLocalBaselineWorkflow
+from workers.tools.bench.baseline import BaselinePaymentWorkflow
+from workers.tools.bench.baseline import BaselineWorkflow
 from workers.tools.bench.baseline_process import BaselineWorkerProcess
 from workers.tools.bench.drivers import AMOUNT
 from workers.tools.bench.drivers import TENANT
@@ -207,8 +210,10 @@ class Bench:
     def api_driver(self, http: httpx.AsyncClient, label: str) -> ApiDriver:
         return ApiDriver(http, self.temporal, f"{self.run_id}{label}")
 
-    def baseline_driver(self, task_queue: str, label: str) -> BaselineDriver:
-        return BaselineDriver(self.temporal, task_queue, f"{self.run_id}{label}")
+    def baseline_driver(
+        self, task_queue: str, label: str, workflow: BaselineWorkflow = BaselinePaymentWorkflow
+    ) -> BaselineDriver:
+        return BaselineDriver(self.temporal, task_queue, f"{self.run_id}{label}", workflow)
 
     def baseline_pids(self, worker_pid: int) -> dict[str, int] | None:
         """The baseline worker, plus the stack: its idle share is not "other processes"."""
@@ -252,14 +257,20 @@ async def run(args: argparse.Namespace, targets: Targets, console: Console) -> d
 
 
 async def _run_baseline(bench: Bench) -> None:
+    """The L,R,L baseline (``baseline``, what the targets are ratios of), then the all-local
+    one (``baseline_all_local``, reported only), each with the same warm-up and load."""
     task_queue = f"{BASELINE_TASK_QUEUE}-{bench.run_id}"
     async with baseline_worker(bench, task_queue) as worker_pid:
-        await bench.phase(
-            "baseline",
-            lambda label: bench.baseline_driver(task_queue, label),
-            bench.baseline_pids(worker_pid),
-            bound_on_final=True,
-        )
+        for name, workflow in (
+            (report.BASELINE, BaselinePaymentWorkflow),
+            (report.ALL_LOCAL, AllLocalBaselineWorkflow),
+        ):
+            await bench.phase(
+                name,
+                lambda label, workflow=workflow: bench.baseline_driver(task_queue, label, workflow),
+                bench.baseline_pids(worker_pid),
+                bound_on_final=True,
+            )
 
 
 @asynccontextmanager
@@ -361,7 +372,8 @@ def run_on_stack(
 
 
 def run_failures(document: dict) -> list[str]:
-    """Why the run must exit non-zero: a broken invariant, a server error, or no payment."""
+    """Why the run must exit non-zero: a broken invariant, a server error, no payment, or a
+    missed target."""
     failures = [] if document["verification"]["ok"] else ["verification failed"]
     if document["verification"]["payments"] == 0:
         failures.append("no payment was created, so nothing was measured or verified")
@@ -372,4 +384,4 @@ def run_failures(document: dict) -> list[str]:
         }
         if server_errors:
             failures.append(f"{phase['name']} at {phase['offered_rate']:g}/s: {server_errors}")
-    return failures
+    return failures + report.missed_targets(document)

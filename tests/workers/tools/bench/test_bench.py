@@ -60,18 +60,27 @@ def assert_phase_sane(phase: dict, processes: set[str], working: set[str]) -> No
 def test_smoke_run_with_baseline_reports_and_verifies(tmp_path):
     code, report, output = run_bench(tmp_path, "--rate", "5", "--duration", "4", "--baseline")
 
-    assert code == 0, output
+    # Four seconds at 5/s say nothing of speed: a missed target may fail this run, and
+    # nothing else may.
+    assert all(failure.startswith("target missed: ") for failure in report["failures"]), output
+    assert code == (1 if report["failures"] else 0), output
     assert report["mode"] == "fixed_rate"
     assert report["cpu_available"] is True
     assert_phase_sane(report["phases"]["paysaga"], STACK_PROCESSES, STACK_PROCESSES)
-    assert_phase_sane(
-        report["phases"]["baseline"],
-        BASELINE_PROCESSES,
-        {"temporal", "baseline worker", "bench client"},
-    )
-    assert report["ratios"]["achieved_rate"] > 0
-    assert report["ratios"]["final_p50"] > 0
-    assert {"throughput_vs_baseline", "post_p99_ms", "worker_peak_rss_mb"} <= set(report["targets"])
+    for baseline in ("baseline", "baseline_all_local"):
+        assert_phase_sane(
+            report["phases"][baseline],
+            BASELINE_PROCESSES,
+            {"temporal", "baseline worker", "bench client"},
+        )
+    for ratio in ("achieved_rate", "final_p50", "achieved_rate_vs_all_local"):
+        assert report["ratios"][ratio] > 0
+    assert set(report["targets"]) == {
+        "achieved_rate",
+        "own_cpu_vs_baseline_worker",
+        "post_p99_vs_result_p99",
+        "worker_peak_rss_mb",
+    }
     verification = report["verification"]
     assert verification["ok"] is True, verification["problems"]
     assert verification["payments"] == 20
