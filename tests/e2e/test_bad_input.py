@@ -620,3 +620,24 @@ async def test_invoice_dates_far_ahead_are_422(api, writes_nothing, moment):
             assert response.status_code == 422, (change, response.text)
             assert response.headers["content-type"] == PROBLEM_JSON
     assert (await api.get(url)).json()["due_at"].startswith("2030-01-01")
+
+
+@pytest.mark.parametrize("moment", [FAR_DATES[0], "2200-01-01T00:00:00Z"])
+async def test_a_subscription_starting_far_ahead_is_422(api, writes_nothing, moment):
+    """Its start is what the first period's timer and every later period are counted from
+    (bounded to a year ahead, far before any date a timer cannot reach)."""
+    plan = await api.post(
+        "/v1/plans", json={"name": "Pro", "amount": 1500, "currency": "USD", "interval": "year"}
+    )
+    body = {
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "plan_id": plan.json()["plan_id"],
+        "payment_method": "tok_visa",
+        "start_at": moment,
+    }
+    async with writes_nothing():
+        response = await api.post(
+            "/v1/subscriptions", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
