@@ -147,7 +147,7 @@ async def test_concurrent_creates_cannot_pass_the_limit(merchants, database_engi
 
 
 async def test_saved_payment_methods_past_the_limit_are_refused_before_the_provider(
-    merchants, database_engine
+    merchants, database_engine, gateway
 ):
     shop, other = merchants
 
@@ -166,5 +166,9 @@ async def test_saved_payment_methods_past_the_limit_are_refused_before_the_provi
 
     assert_quota_exceeded(refused, "saved payment methods")
     assert rows_of(database_engine, "saved_payment_methods", shop.tenant) == LIMIT
+    customer = (await shop.client.get(f"/v1/customers/{first.json()['customer_id']}")).json()
+    mirror = customer["provider_customers"]["sandbox"]
+    at_provider = (await gateway.get(f"/v1/customers/{mirror}/payment_methods")).json()
+    assert len(at_provider["data"]) == LIMIT, at_provider
     theirs = await save(other)
     assert theirs.status_code == 201, theirs.text
