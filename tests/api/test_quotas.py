@@ -132,6 +132,20 @@ async def test_the_create_past_the_limit_is_refused_and_writes_nothing(
     assert rows_of(database_engine, table, other.tenant) == 1
 
 
+async def test_connected_accounts_past_the_limit_are_not_made_at_the_provider(merchants, gateway):
+    path, body, _, named = CREATES["connected_accounts"]
+    shop = merchants[0]
+    for _ in range(LIMIT):
+        created = await shop.client.post(path, json=body, headers=key())
+        assert created.status_code == 201, created.text
+    made = (await gateway.get("/v1/stats")).json()["operations"]["account"]
+
+    refused = await shop.client.post(path, json=body, headers=key())
+
+    assert_quota_exceeded(refused, named)
+    assert (await gateway.get("/v1/stats")).json()["operations"]["account"] == made
+
+
 @pytest.mark.parametrize("kind", ["rule_set_versions", "customers", "plans"])
 async def test_concurrent_creates_cannot_pass_the_limit(merchants, database_engine, kind):
     path, body, table, _ = CREATES[kind]
