@@ -67,7 +67,9 @@ def enforce_quota(
     if connection.dialect.name == "postgresql":
         connection.execute(select(func.pg_advisory_xact_lock(_lock_id(tenant_id, kind))))
     if key is not None and key_column is not None:
-        stored = select(table.c[key_column]).where(table.c[key_column] == key)
+        stored = select(table.c[key_column]).where(
+            table.c[key_column] == key, table.c.tenant_id == tenant_id
+        )
         if connection.execute(stored).first() is not None:
             return
     limit = getattr(quotas, kind)

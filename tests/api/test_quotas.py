@@ -118,10 +118,15 @@ async def test_the_create_past_the_limit_is_refused_and_writes_nothing(
         assert created.status_code == 201, created.text
         accepted.append((headers, created.json()))
 
-    refused = await shop.client.post(path, json=body, headers=key())
+    refused_key = key()
+    refused = await shop.client.post(path, json=body, headers=refused_key)
 
     assert_quota_exceeded(refused, named)
     assert rows_of(database_engine, table, shop.tenant) == LIMIT
+    # The refusal leaves its Idempotency-Key free: asked again, the quota is counted again.
+    again = await shop.client.post(path, json=body, headers=refused_key)
+    assert_quota_exceeded(again, named)
+    assert "Idempotent-Replayed" not in again.headers
     # A retry of a create that was stored is answered as the first time, not refused.
     headers, first = accepted[-1]
     retried = await shop.client.post(path, json=body, headers=headers)
