@@ -14,6 +14,7 @@ import asyncio
 from datetime import UTC
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.client import WithStartWorkflowOperation
@@ -46,6 +47,8 @@ from schemas.payments import ProviderName
 from schemas.provider import CustomerAction
 from schemas.runtime.settings import Settings
 from schemas.store import customers as store
+from schemas.store.quotas import enforce_quota
+from schemas.tenants import TenantQuotas
 from workflows.saved_method.workflow import SavePaymentMethodWorkflow
 
 # What a provider's refusal to keep a customer or a method is to the client.
@@ -136,7 +139,20 @@ async def save_method(
     method_id: str,
 ) -> SavedPaymentMethod:
     """Through the provider's setup flow where it has one (a saga: the customer may have to
-    authenticate), else attached at once. A refusal is a 422, its method kept ``failed``."""
+    authenticate), else attached at once. A refusal is a 422, its method kept ``failed``.
+
+    The tenant's quota of saved methods is checked before the provider is asked, and again
+    where the API stores the method itself (attached at once); a setup saga's method is
+    stored by the saga, so concurrent setups of one tenant can pass the quota by as many
+    as are in flight."""
+    await run_transaction(
+        session,
+        enforce_quota,
+        customer.tenant_id,
+        "saved_payment_methods",
+        settings.quotas,
+        method_id,
+    )
     customer, reference = await provider_customer(session, customer, adapter, provider)
     if isinstance(adapter, SetsUpPaymentMethods):
         save = SaveMethodInput(
@@ -154,7 +170,9 @@ async def save_method(
         if method.status == "failed":
             raise Problem("payment_method_refused", f"the provider said {method.failure_code}")
         return method
-    return await _attach(session, customer, body, adapter, provider, method_id, reference)
+    return await _attach(
+        session, customer, body, adapter, provider, method_id, reference, settings.quotas
+    )
 
 
 async def _set_up(
@@ -227,6 +245,7 @@ async def _attach(
     provider: str,
     method_id: str,
     reference: str,
+    quotas: TenantQuotas,
 ) -> SavedPaymentMethod:
     attach = AttachMethodCommand(
         customer_reference=reference,
@@ -247,10 +266,21 @@ async def _attach(
         fingerprint=card.fingerprint,
         created_at=_now(),
     )
-    stored = await run_transaction(session, store.insert_method, method)
+    stored = await run_transaction(session, _insert_method, method, quotas)
     if body.set_default or customer.default_payment_method is None:
         await make_default(session, customer, stored, adapter)
     return stored
+
+
+def _insert_method(
+    connection: Connection, method: SavedPaymentMethod, quotas: TenantQuotas
+) -> SavedPaymentMethod:
+    # Only a race with another save of the tenant's fails here: the method is then attached
+    # at the provider and not stored, so nothing can charge it through us.
+    enforce_quota(
+        connection, method.tenant_id, "saved_payment_methods", quotas, method.payment_method_id
+    )
+    return store.insert_method(connection, method)
 
 
 async def setup_action(

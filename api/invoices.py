@@ -4,6 +4,7 @@
 from datetime import UTC
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from api.dependencies import run_transaction
@@ -24,6 +25,8 @@ from schemas.store.invoices import locked_invoice
 from schemas.store.invoices import stored_invoice
 from schemas.store.invoices import with_expiry
 from schemas.store.invoices import write_invoice
+from schemas.store.quotas import enforce_quota
+from schemas.tenants import TenantQuotas
 
 
 def priced(items: list[LineItemInput], service_fee_rate: str, currency: str) -> dict:
@@ -52,9 +55,14 @@ def priced(items: list[LineItemInput], service_fee_rate: str, currency: str) -> 
 
 
 def create_invoice(
-    session: Session, tenant: str, invoice_id: str, body: CreateInvoiceRequest
+    session: Session,
+    tenant: str,
+    invoice_id: str,
+    body: CreateInvoiceRequest,
+    quotas: TenantQuotas,
 ) -> Invoice:
-    """Store the invoice; a retry under the same id (Idempotency-Key) finds it stored."""
+    """Store the invoice; a retry under the same id (Idempotency-Key) finds it stored. A
+    tenant at its quota of invoices gets 409 ``quota_exceeded``."""
     pricing = priced(body.line_items, body.service_fee_rate, body.currency)
     now = datetime.now(UTC)
     invoice = Invoice(
@@ -66,7 +74,12 @@ def create_invoice(
         created_at=now,
         updated_at=now,
     )
-    return transact(session, insert_invoice, invoice)
+    return transact(session, _insert_invoice, invoice, quotas)
+
+
+def _insert_invoice(connection: Connection, invoice: Invoice, quotas: TenantQuotas) -> Invoice:
+    enforce_quota(connection, invoice.tenant_id, "invoices", quotas, invoice.invoice_id)
+    return insert_invoice(connection, invoice)
 
 
 def update_invoice(

@@ -17,6 +17,8 @@ from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from schemas.store.quotas import QuotaExceeded
+
 _log = logging.getLogger("paysaga.api")
 
 PROBLEM_JSON = "application/problem+json"
@@ -66,6 +68,9 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "rules_version_conflict": (409, "Another rule set was stored at the same time"),
     "dispute_closed": (409, "The dispute is closed"),
     "dispute_refused": (409, "The provider refused this for the dispute"),
+    # 409, not 429: a quota is the tenant's state, which waiting does not change; a 429
+    # (with its Retry-After) tells clients and SDKs to back off and send it again.
+    "quota_exceeded": (409, "The tenant holds as many of these as it may"),
     "payload_too_large": (413, "Request body is too large"),
     # A body that does not fit its schema: the first invalid field names the code.
     "validation_error": (422, "Request is invalid"),
@@ -231,6 +236,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return exc.response()
+
+    # Raised inside the insert's transaction (schemas/store/quotas.py), which rolled back.
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(_: Request, exc: QuotaExceeded) -> JSONResponse:
+        return Problem("quota_exceeded", str(exc)).response()
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -88,3 +88,28 @@ class RateLimit(BaseModel):
 class RateLimitOut(RateLimit):
     tenant_id: str
     source: Literal["tenant", "default"]
+
+
+class TenantQuotas(BaseModel):
+    """How many of each object that is created without moving money one tenant may hold
+    (``PAYSAGA_QUOTAS__CUSTOMERS=…``): nothing else bounds them, and every row counts,
+    detached or failed ones included, since they all take space. The same for every tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_set_versions: Annotated[StrictInt, Field(ge=1)] = 1_000
+    customers: Annotated[StrictInt, Field(ge=1)] = 100_000
+    saved_payment_methods: Annotated[StrictInt, Field(ge=1)] = 200_000
+    plans: Annotated[StrictInt, Field(ge=1)] = 1_000
+    connected_accounts: Annotated[StrictInt, Field(ge=1)] = 10_000
+    invoices: Annotated[StrictInt, Field(ge=1)] = 500_000
+
+
+QuotaKind = Literal[
+    "rule_set_versions",
+    "customers",
+    "saved_payment_methods",
+    "plans",
+    "connected_accounts",
+    "invoices",
+]

@@ -48,7 +48,9 @@ PROVIDER_PROBLEMS = ("provider_not_configured", "provider_refused", "provider_un
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ConnectedAccount,
-    responses=problems("provider_disabled", *PROVIDER_PROBLEMS, *IDEMPOTENCY_PROBLEMS),
+    responses=problems(
+        "provider_disabled", "quota_exceeded", *PROVIDER_PROBLEMS, *IDEMPOTENCY_PROBLEMS
+    ),
 )
 async def create_account(
     body: CreateConnectedAccountRequest,
@@ -60,7 +62,8 @@ async def create_account(
     """Add a connected account, made at its provider (Stripe: an Express account), paying
     out to a bank-account token (`ba_…`). It starts with payouts off and requirements due
     until its holder onboards (`POST …/onboarding-link`); its standing follows the
-    provider's `account.updated` webhook (or `POST …/refresh`)."""
+    provider's `account.updated` webhook (or `POST …/refresh`). A tenant at its quota of
+    connected accounts gets 409 `quota_exceeded` before the provider is asked."""
     require_enabled_provider(settings, body.provider)
     adapter = adapter_of(providers, body.provider)
     fields = body.model_dump(include={"name", "provider", "bank_account"})
@@ -68,7 +71,9 @@ async def create_account(
     def made_at_provider(account_id: str):
         return connected_accounts.made_at_provider(adapter, once.tenant, account_id, fields)
 
-    return await CONNECTED_ACCOUNTS.create(session, once, body, fields, made_at_provider)
+    return await CONNECTED_ACCOUNTS.create(
+        session, once, settings.quotas, body, fields, made_at_provider
+    )
 
 
 @router.get("")

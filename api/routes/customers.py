@@ -10,6 +10,7 @@ from fastapi import Path
 from fastapi import Response
 from fastapi import status
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 
 from api import customers
 from api.auth import TenantDep
@@ -35,6 +36,8 @@ from schemas.identity import new_saved_method_id
 from schemas.payments import ProviderName
 from schemas.provider import CustomerAction
 from schemas.store import customers as store
+from schemas.store.quotas import enforce_quota
+from schemas.tenants import TenantQuotas
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -54,12 +57,16 @@ SAVING_PROBLEMS = (
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=Customer,
-    responses=problems(*IDEMPOTENCY_PROBLEMS),
+    responses=problems("quota_exceeded", *IDEMPOTENCY_PROBLEMS),
 )
 async def create_customer(
-    body: CreateCustomerRequest, session: SessionDep, once: OptionallyIdempotentDep
+    body: CreateCustomerRequest,
+    session: SessionDep,
+    once: OptionallyIdempotentDep,
+    settings: SettingsDep,
 ) -> Response:
-    """A customer; it is mirrored at a provider once a method is saved there."""
+    """A customer; it is mirrored at a provider once a method is saved there. A tenant at
+    its quota of customers gets 409 `quota_exceeded`."""
 
     async def store_it(customer_id: str) -> Response:
         now = datetime.now(UTC)
@@ -69,10 +76,15 @@ async def create_customer(
             "created_at": now,
             "updated_at": now,
         }
-        stored = await run_transaction(session, store.insert_customer, row)
+        stored = await run_transaction(session, _insert_customer, row, settings.quotas)
         return json_response(stored, status.HTTP_201_CREATED)
 
     return await once.create(store_it, body, new_customer_id)
+
+
+def _insert_customer(connection: Connection, row: dict, quotas: TenantQuotas) -> Customer:
+    enforce_quota(connection, row["tenant_id"], "customers", quotas, row["customer_id"])
+    return store.insert_customer(connection, row)
 
 
 @router.get("")
@@ -112,7 +124,7 @@ async def update_customer(
     "/{customer_id}/payment-methods",
     status_code=status.HTTP_201_CREATED,
     response_model=SavedPaymentMethod,
-    responses=problems(*SAVING_PROBLEMS, *IDEMPOTENCY_PROBLEMS),
+    responses=problems(*SAVING_PROBLEMS, "quota_exceeded", *IDEMPOTENCY_PROBLEMS),
 )
 async def save_payment_method(
     tenant: TenantDep,
@@ -129,7 +141,8 @@ async def save_payment_method(
     a SetupIntent: a card that asks for 3-D Secure is answered `requires_action` until the
     customer authenticates (`GET …/customer-action`, then `POST …/confirm`). Only what the
     provider says of the card is kept (brand, last4, expiry, fingerprint). The first method
-    saved becomes the default."""
+    saved becomes the default. A tenant at its quota of saved methods (every one it ever
+    saved counts) gets 409 `quota_exceeded` before the provider is asked."""
     customer = await customers.find_customer(session, tenant, customer_id)
     provider: ProviderName = body.provider or (
         "stripe" if body.payment_method.startswith("pm_") else "sandbox"

@@ -14,6 +14,7 @@ from api.customers import SAVED_METHOD_PROBLEMS
 from api.dependencies import IdempotentDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
+from api.dependencies import SettingsDep
 from api.dependencies import run_transaction
 from api.idempotency import json_response
 from api.installment_plans import INVOICE_PROBLEMS
@@ -48,19 +49,23 @@ InvoiceIdPath = Annotated[str, Path(description="An invoice id, `inv_…`")]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=Invoice,
-    responses=problems("invalid_amount", *IDEMPOTENCY_PROBLEMS),
+    responses=problems("invalid_amount", "quota_exceeded", *IDEMPOTENCY_PROBLEMS),
 )
 async def create_invoice_route(
     tenant: TenantDep,
     body: CreateInvoiceRequest,
     session: SessionDep,
     once: OptionallyIdempotentDep,
+    settings: SettingsDep,
 ) -> Response:
     """Each line's subtotal is quantity * unit_amount and its tax is rounded half-to-even
-    to the minor unit; the service fee is rounded once, on the sum of the subtotals."""
+    to the minor unit; the service fee is rounded once, on the sum of the subtotals. A
+    tenant at its quota of invoices gets 409 `quota_exceeded`."""
 
     async def create(invoice_id: str) -> Response:
-        invoice = await run_in_threadpool(create_invoice, session, tenant, invoice_id, body)
+        invoice = await run_in_threadpool(
+            create_invoice, session, tenant, invoice_id, body, settings.quotas
+        )
         return json_response(invoice, status.HTTP_201_CREATED)
 
     return await once.create(create, body, new_invoice_id)

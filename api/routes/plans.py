@@ -10,6 +10,7 @@ from fastapi import status
 from api.auth import TenantDep
 from api.dependencies import OptionallyIdempotentDep
 from api.dependencies import SessionDep
+from api.dependencies import SettingsDep
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.query_parameters import PageSize
@@ -27,14 +28,18 @@ PlanIdPath = Annotated[str, Path(description="A plan id, `plan_…`")]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=Plan,
-    responses=problems(*IDEMPOTENCY_PROBLEMS),
+    responses=problems("quota_exceeded", *IDEMPOTENCY_PROBLEMS),
 )
 async def create_plan(
-    body: CreatePlanRequest, session: SessionDep, once: OptionallyIdempotentDep
+    body: CreatePlanRequest,
+    session: SessionDep,
+    once: OptionallyIdempotentDep,
+    settings: SettingsDep,
 ) -> Response:
-    """A plan: amount per `interval_count` * `interval`, with an optional trial."""
+    """A plan: amount per `interval_count` * `interval`, with an optional trial. A tenant at
+    its quota of plans gets 409 `quota_exceeded`."""
 
-    return await PLANS.create(session, once, body, body.model_dump())
+    return await PLANS.create(session, once, settings.quotas, body, body.model_dump())
 
 
 @router.get("")

@@ -22,15 +22,18 @@ from sqlalchemy import Engine
 from api.auth import TenantDep
 from api.dependencies import EngineDep
 from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SettingsDep
 from api.openapi import IDEMPOTENCY_PROBLEMS
 from api.openapi import problems
 from api.problems import Problem
 from schemas.risk_rules import RiskRuleSet
 from schemas.risk_rules import RiskRuleSetDocument
+from schemas.store.quotas import enforce_quota
 from schemas.store.risk_rules import ConcurrentRuleSetChange
 from schemas.store.risk_rules import current_rule_set
 from schemas.store.risk_rules import rule_set_version
 from schemas.store.risk_rules import save_rule_set
+from schemas.tenants import TenantQuotas
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 
@@ -62,7 +65,9 @@ VersionQuery = Annotated[
 ]
 
 
-def _save(engine: Engine, tenant: str, document: RiskRuleSetDocument) -> RiskRuleSet:
+def _save(
+    engine: Engine, tenant: str, document: RiskRuleSetDocument, quotas: TenantQuotas
+) -> RiskRuleSet:
     """The next version, in one transaction. Two posts racing for the same version number
     (PostgreSQL; SQLite serializes writers) are two whole rule sets posted one after the
     other, so the loser is stored once more as the version after the winner's, as if it
@@ -70,6 +75,7 @@ def _save(engine: Engine, tenant: str, document: RiskRuleSetDocument) -> RiskRul
     for _ in range(2):
         try:
             with engine.begin() as connection:
+                enforce_quota(connection, tenant, "rule_set_versions", quotas)
                 return save_rule_set(connection, tenant, document)
         except ConcurrentRuleSetChange:
             continue
@@ -105,14 +111,15 @@ def _json(rule_set: RiskRuleSet, status_code: int = 200) -> Response:
     status_code=status.HTTP_201_CREATED,
     response_model=RiskRuleSet,
     response_model_exclude_none=True,
-    responses=problems("rules_version_conflict", *IDEMPOTENCY_PROBLEMS),
+    responses=problems("rules_version_conflict", "quota_exceeded", *IDEMPOTENCY_PROBLEMS),
     summary="Replace the risk rules with a new version",
     description=(
         "Stores the whole rule set as the tenant's next version (1, 2, …), in force for "
         "payments that start from now on; earlier versions stay readable. An invalid "
         "document (unknown field, undefined list, duplicate rule id, bad IP network, a card "
         "number in a value, a float amount, a window over 30 days) is a 422 and stores "
-        "nothing. " + FORMAT_DOC
+        "nothing, and so is a 409 `quota_exceeded` for a tenant at its quota of versions. "
+        + FORMAT_DOC
     ),
 )
 async def create_risk_rules(
@@ -120,9 +127,10 @@ async def create_risk_rules(
     body: RiskRuleSetDocument,
     engine: EngineDep,
     once: OptionallyIdempotentDep,
+    settings: SettingsDep,
 ) -> Response:
     async def create() -> Response:
-        stored = await run_in_threadpool(_save, engine, tenant, body)
+        stored = await run_in_threadpool(_save, engine, tenant, body, settings.quotas)
         return _json(stored, status.HTTP_201_CREATED)
 
     return await once.run(create, body)

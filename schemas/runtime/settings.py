@@ -18,6 +18,7 @@ from pydantic_settings import SettingsConfigDict
 
 from schemas.domain.routing import RoutingPolicy
 from schemas.risk_rules import FraudRules
+from schemas.tenants import TenantQuotas
 
 TASK_QUEUE = "paysaga-payments"
 # Longer than any client's or load balancer's idle timeout (AWS ALB: 60 s), so a client never
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     # API, overrides these.
     rate_limit_per_second: Annotated[float, Field(gt=0)] = 100.0
     rate_limit_burst: Annotated[int, Field(ge=1)] = 200
+    # How many customers, plans, rule set versions, … one tenant may create
+    # (PAYSAGA_QUOTAS__CUSTOMERS=…); over one, a create is 409 quota_exceeded.
+    quotas: TenantQuotas = Field(default_factory=TenantQuotas)
 
     # The sandbox gateway is a test provider: its payments are not money. On in the
     # development stack, off in production (docker-compose.yml runs no gateway); with it off,
