@@ -151,6 +151,11 @@ async def partial_refund(client, settings, gateway):
     return await _refund(client, settings, await _paid(client, settings), 500)
 
 
+async def partial_refund_keyed_by_tenant(client, settings, gateway):
+    """Recorded once refunds' provider calls carried the tenant as their fairness key."""
+    return await _refund(client, settings, await _paid(client, settings), 500)
+
+
 async def refund_refused_by_provider(client, settings, gateway):
     return await _refund(client, settings, await _paid(client, settings, "tok_refundFails"), 500)
 
@@ -174,6 +179,11 @@ async def _payout(client, settings, engine, bank_account: str):
 
 
 async def payout_paid(client, settings, gateway, engine):
+    return await _payout(client, settings, engine, "ba_ok")
+
+
+async def payout_paid_keyed_by_tenant(client, settings, gateway, engine):
+    """Recorded once payouts' provider calls carried the tenant as their fairness key."""
     return await _payout(client, settings, engine, "ba_ok")
 
 
@@ -298,8 +308,10 @@ SCENARIOS = {
     review_approved: "payment",
     review_rejected: "payment",
     partial_refund: "refund",
+    partial_refund_keyed_by_tenant: "refund",
     refund_refused_by_provider: "refund",
     payout_paid: "payout",
+    payout_paid_keyed_by_tenant: "payout",
     payout_refused_unwinds: "payout",
     subscription_charged_then_canceled: "subscription",
     subscription_plan_changed_then_canceled: "subscription",

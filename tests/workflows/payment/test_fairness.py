@@ -15,7 +15,7 @@ from tests.support.payments import payment_input
 from tests.support.payments import start_payment
 from tests.support.worker import running_worker
 
-FLOOD = 12
+FLOOD = 16
 SLOTS = 2
 SLOW = {"latency_ms": 300}
 
@@ -55,7 +55,7 @@ async def test_a_flooding_tenant_does_not_make_another_wait_behind_it(client):
         *(settle(handle, "ten_flood") for handle in flood), settle(single, "ten_quiet")
     )
 
-    # FIFO would serve the quiet tenant after the whole flood; in turn per tenant, its
-    # payment is among the next calls once a slot frees.
+    # First in, first out serves the quiet tenant after the whole flood (none of it after);
+    # in turn per tenant, its call is among the next once a slot frees (most of it after).
     flood_after_quiet = len(finished) - 1 - finished.index("ten_quiet")
-    assert flood_after_quiet >= FLOOD * 3 // 4, finished
+    assert flood_after_quiet >= FLOOD // 2, finished
