@@ -59,3 +59,10 @@ async def test_a_flooding_tenant_does_not_make_another_wait_behind_it(client):
     # in turn per tenant, its call is among the next once a slot frees (most of it after).
     flood_after_quiet = len(finished) - 1 - finished.index("ten_quiet")
     assert flood_after_quiet >= FLOOD // 2, finished
+    history = await single.fetch_history()
+    keys = [
+        event.activity_task_scheduled_event_attributes.priority.fairness_key
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert keys == ["ten_quiet"]  # its authorize-and-capture call
