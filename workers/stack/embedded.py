@@ -30,6 +30,7 @@ from workers.stack.errors import StackError
 from workers.stack.ports import check_ports
 from workers.stack.ports import is_loopback
 from workers.stack.temporal import NAMESPACE
+from workers.stack.temporal import dev_server_flags
 from workers.stack.temporal import find_temporal_binary
 from workers.stack.temporal import wait_until_polling
 from workers.stack.temporal import wait_until_serving
@@ -424,6 +425,7 @@ class EmbeddedStack:
             "--namespace",
             NAMESPACE,
             *search_attributes.cli_flags(),
+            *dev_server_flags(),
         ]
         # The Temporal server stops gracefully on SIGTERM.
         return self._children.spawn("temporal", cmd, dict(os.environ), signal.SIGTERM)

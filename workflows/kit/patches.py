@@ -25,3 +25,9 @@ RISK_REVIEW = "risk-review"
 # cannot attach the card later; one that succeeded meanwhile is saved after all. No
 # recorded history holds it (none abandons a setup).
 CANCEL_ABANDONED_SETUP = "cancel-abandoned-setup"
+
+# A payment's, refund's or payout's provider calls carry its tenant as their task queue
+# fairness key, so the server hands out waiting calls in turn per tenant. Held by
+# tests/histories/{payment_automatic_capture,refund_partial_refund,payout_payout_paid}
+# _keyed_by_tenant.json.
+TENANT_FAIRNESS = "tenant-fairness"

@@ -2,9 +2,12 @@
 
 from datetime import timedelta
 
+from temporalio import workflow
+from temporalio.common import Priority
 from temporalio.common import RetryPolicy
 
 from schemas import errors
+from workflows.kit.patches import TENANT_FAIRNESS
 
 # Provider calls: Unavailable and OutcomeUnknown retry with backoff and the *same*
 # idempotency key, so a retry can never charge twice.
@@ -26,6 +29,16 @@ PROVIDER_CALL = {
 def provider_call(deadline: timedelta) -> dict:
     """``PROVIDER_CALL`` within the saga's own deadline for all of a call's attempts."""
     return {**PROVIDER_CALL, "schedule_to_close_timeout": deadline}
+
+
+def keyed_by_tenant(options: dict, tenant_id: str) -> dict:
+    """``options`` with the tenant as the call's fairness key: when calls wait for a
+    worker's activity slots, the server hands them out in turn per tenant, so one tenant's
+    backlog never delays another's calls by more than a turn. Histories recorded before the
+    key existed replay without it."""
+    if not workflow.patched(TENANT_FAIRNESS):
+        return options
+    return {**options, "priority": Priority(fairness_key=tenant_id)}
 
 
 # Compensations retry longer: giving up means an operator has to step in.

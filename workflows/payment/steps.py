@@ -248,6 +248,7 @@ class PaymentSteps:
             options = policies.COMPENSATION_CALL
         else:
             options = policies.provider_call(self.payment.provider_deadline)
+        options = policies.keyed_by_tenant(options, self.payment.tenant_id)
         return await workflow.execute_activity(step, command, **options)
 
     async def _record(self, state: PaymentState, journal: list[JournalEntryDraft]) -> None:

@@ -136,7 +136,8 @@ class PayoutSteps:
             "reverse_transfer",
             transfer_reference=self.state.transfer_reference,
         )
-        await workflow.execute_activity(reverse_transfer, command, **policies.COMPENSATION_CALL)
+        options = policies.keyed_by_tenant(policies.COMPENSATION_CALL, self.payout.tenant_id)
+        await workflow.execute_activity(reverse_transfer, command, **options)
         self._transfer_outstanding = False
         await self.record([self._journal(journals.payout_transfer_reversed)], "", log=False)
         return f"reversed {self.state.amount} from {self.payout.account_id}"
@@ -156,8 +157,9 @@ class PayoutSteps:
         """A provider call: its result, ``StepFailed`` on a refusal, else ``OutcomeUnknown``."""
         started = workflow.now()
         try:
+            options = policies.provider_call(self.payout.provider_deadline)
             result = await workflow.execute_activity(
-                step, command, **policies.provider_call(self.payout.provider_deadline)
+                step, command, **policies.keyed_by_tenant(options, self.payout.tenant_id)
             )
         except ActivityError as failure:
             self.log.ran(step, started, "failed", reason(failure))

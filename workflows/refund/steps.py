@@ -79,8 +79,9 @@ class RefundSteps:
         )
         started = workflow.now()
         try:
+            options = policies.provider_call(self.refund.provider_deadline)
             result = await workflow.execute_activity(
-                create_refund, command, **policies.provider_call(self.refund.provider_deadline)
+                create_refund, command, **policies.keyed_by_tenant(options, state.tenant_id)
             )
         except ActivityError as failure:
             self.log.ran(create_refund, started, "failed", reason(failure))
