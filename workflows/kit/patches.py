@@ -25,3 +25,9 @@ RISK_REVIEW = "risk-review"
 # cannot attach the card later; one that succeeded meanwhile is saved after all. No
 # recorded history holds it (none abandons a setup).
 CANCEL_ABANDONED_SETUP = "cancel-abandoned-setup"
+
+# Reconciliation finds a payment captured at the provider for another amount or currency than
+# the payment's: it books nothing and leaves the payment ``requires_attention`` for an
+# operator (newer code than the booking path every earlier run took). No recorded history
+# holds it (no scenario disagrees), so the retention of those payments is the only gate.
+PROVIDER_DISAGREES = "reconciliation-provider-disagrees"
