@@ -62,6 +62,8 @@ async def test_a_days_payments_and_refunds_reconcile_with_the_gateway(tenant, st
             "ledger_amount": 1_050,
             "provider_amount": 1_000,
             "problem": "amount_differs",
+            "payment_amount": None,
+            "provider_currency": None,
         }
     ]
 
