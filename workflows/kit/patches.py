@@ -28,6 +28,6 @@ CANCEL_ABANDONED_SETUP = "cancel-abandoned-setup"
 
 # Reconciliation finds a payment captured at the provider for another amount or currency than
 # the payment's: it books nothing and leaves the payment ``requires_attention`` for an
-# operator (newer code than the booking path every earlier run took). No recorded history
-# holds it (no scenario disagrees), so the retention of those payments is the only gate.
+# operator (newer code than the booking path every earlier run took). Held by
+# tests/histories/reconciliation_provider_disagrees.json.
 PROVIDER_DISAGREES = "reconciliation-provider-disagrees"
