@@ -207,15 +207,16 @@ def _has_records(connection, tenant_id: str, start: datetime, end: datetime) -> 
 
 
 def _refused_captures(connection, tenant_id: str, start: datetime, end: datetime) -> list[Mismatch]:
-    """The tenant's payments of the day (by creation) whose capture reconciliation refused to
-    book because the provider's amount or currency was not the payment's."""
+    """The tenant's payments whose capture reconciliation refused to book that day (the
+    provider's amount or currency was not the payment's). Dated by the refusal, not the
+    payment: a day's report that is final was built after every refusal of that day."""
     columns = PaymentRecord.__table__.c
     rows = connection.execute(
         select(columns.state_json).where(
             columns.tenant_id == tenant_id,
             columns.failure_code == PROVIDER_DISAGREES,
-            columns.created_at >= start,
-            columns.created_at < end,
+            columns.updated_at >= start,
+            columns.updated_at < end,
         )
     ).scalars()
     refused = []
