@@ -6,10 +6,11 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
-from datetime import time
-from datetime import timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy import and_
+from sqlalchemy import exists
+from sqlalchemy import or_
 from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -21,14 +22,18 @@ from schemas import errors
 from schemas.identity import dispute_id
 from schemas.payments import PaymentStatus
 from schemas.provider import ProviderTransaction
+from schemas.reconciliation import MARGIN
+from schemas.reconciliation import PROVIDER_DISAGREES
 from schemas.reconciliation import ChargeLookup
 from schemas.reconciliation import FindUnresolvedCommand
 from schemas.reconciliation import LookupCommand
+from schemas.reconciliation import Mismatch
 from schemas.reconciliation import PayoutLookup
 from schemas.reconciliation import ReconciliationReport
 from schemas.reconciliation import RefundLookup
 from schemas.reconciliation import ReportCommand
 from schemas.reconciliation import Unresolved
+from schemas.reconciliation import day_window
 from schemas.store.database import dialect_insert
 from schemas.store.read_model import PAYMENTS
 from schemas.store.read_model import PAYOUTS
@@ -38,11 +43,10 @@ from schemas.store.tables import JournalEntry
 from schemas.store.tables import PaymentRecord
 from schemas.store.tables import Posting
 from schemas.store.tables import ReconciliationReportRecord
+from schemas.store.tables import RefundRecord
 
 # The same word for payments, refunds and payouts (their enums agree on it).
 NEEDS_ATTENTION = PaymentStatus.REQUIRES_ATTENTION.value
-# Records written just before or after midnight on the other side still match theirs.
-MARGIN = timedelta(hours=1)
 # Entries that move an item of their source (a dispute, a refund) and the ones undoing them,
 # as reconciliation's movements: (kind, sign). A withdrawal and its reinstatement, a refund
 # and its late failure net out, as the provider's two balance transactions do.
@@ -71,9 +75,18 @@ class ReconciliationActivities:
         with self._engine.connect() as connection:
             for name, model in (("payments", PAYMENTS), ("refunds", REFUNDS), ("payouts", PAYOUTS)):
                 columns = model.table.c
+                waiting = [columns.status == NEEDS_ATTENTION, columns.provider.in_(configured)]
+                if model is PAYMENTS:
+                    # Left for an operator: asking again would find the same disagreement.
+                    waiting.append(
+                        or_(
+                            columns.failure_code.is_(None),
+                            columns.failure_code != PROVIDER_DISAGREES,
+                        )
+                    )
                 rows = connection.execute(
                     select(columns.state_json)
-                    .where(columns.status == NEEDS_ATTENTION, columns.provider.in_(configured))
+                    .where(*waiting)
                     .order_by(columns.updated_at)
                     .limit(command.limit)
                 ).scalars()
@@ -107,10 +120,15 @@ class ReconciliationActivities:
 
     @activity.defn
     async def build_reconciliation_report(self, command: ReportCommand) -> ReconciliationReport:
-        day_start = datetime.combine(command.date, time(), UTC)
-        day_end = day_start + timedelta(days=1)
+        day_start, day_end = day_window(command.date)
         provider_side: list[ProviderTransaction] = []
-        for name, provider in self._providers.items():
+        # The providers list the platform's whole day, every tenant's (their balance
+        # transactions cannot be filtered by tenant): a tenant with nothing of its own in the
+        # window has nothing there to compare, and asks no provider.
+        active = await asyncio.to_thread(
+            self._has_records, command.tenant_id, day_start - MARGIN, day_end + MARGIN
+        )
+        for name, provider in self._providers.items() if active else ():
             try:
                 listed = await provider.list_transactions(day_start - MARGIN, day_end + MARGIN)
                 provider_side += [_named_dispute(name, t) for t in listed]
@@ -121,6 +139,10 @@ class ReconciliationActivities:
                 log.warning("reconciliation report: %s cannot list transactions: %s", name, e)
         report = await asyncio.to_thread(self._report, command, day_start, day_end, provider_side)
         return report
+
+    def _has_records(self, tenant_id: str, start: datetime, end: datetime) -> bool:
+        with self._engine.connect() as connection:
+            return _has_records(connection, tenant_id, start, end)
 
     def _report(
         self,
@@ -145,6 +167,9 @@ class ReconciliationActivities:
                 [t for t in transactions if t.payment_id in ours or t.reference in disputes]
             )
             totals, mismatches = compare(ledger, provider, day_start, day_end)
+            mismatches = _with_refusals(
+                mismatches, _refused_captures(connection, command.tenant_id, day_start, day_end)
+            )
             report = ReconciliationReport(
                 tenant_id=command.tenant_id,
                 date=command.date,
@@ -154,6 +179,73 @@ class ReconciliationActivities:
             )
             _store(connection, report)
         return report
+
+
+def _has_records(connection, tenant_id: str, start: datetime, end: datetime) -> bool:
+    """Whether the tenant has a journal entry, payment, refund or dispute written or changed
+    in [start, end)."""
+    entries = JournalEntry.__table__
+    checks = [
+        exists().where(
+            entries.c.tenant_id == tenant_id,
+            entries.c.created_at >= start,
+            entries.c.created_at < end,
+        )
+    ]
+    for record in (PaymentRecord, RefundRecord, DisputeRecord):
+        table = record.__table__
+        checks.append(
+            exists().where(
+                table.c.tenant_id == tenant_id,
+                or_(
+                    and_(table.c.created_at >= start, table.c.created_at < end),
+                    and_(table.c.updated_at >= start, table.c.updated_at < end),
+                ),
+            )
+        )
+    return any(connection.execute(select(check)).scalar() for check in checks)
+
+
+def _refused_captures(connection, tenant_id: str, start: datetime, end: datetime) -> list[Mismatch]:
+    """The tenant's payments whose capture reconciliation refused to book that day (the
+    provider's amount or currency was not the payment's). Dated by the refusal, not the
+    payment: a day's report that is final was built after every refusal of that day."""
+    columns = PaymentRecord.__table__.c
+    rows = connection.execute(
+        select(columns.state_json).where(
+            columns.tenant_id == tenant_id,
+            columns.failure_code == PROVIDER_DISAGREES,
+            columns.updated_at >= start,
+            columns.updated_at < end,
+        )
+    ).scalars()
+    refused = []
+    for state in (PAYMENTS.state.model_validate_json(row) for row in rows):
+        seen = state.provider_disagreement
+        if seen is None:
+            continue
+        differs = seen.currency is not None and seen.currency != state.currency
+        refused.append(
+            Mismatch(
+                kind="capture",
+                id=state.payment_id,
+                currency=state.currency,
+                ledger_amount=None,
+                provider_amount=seen.captured_amount,
+                problem="provider_currency_differs" if differs else "provider_amount_differs",
+                payment_amount=state.amount,
+                provider_currency=seen.currency if differs else None,
+            )
+        )
+    return refused
+
+
+def _with_refusals(mismatches: list[Mismatch], refused: list[Mismatch]) -> list[Mismatch]:
+    """A refused capture replaces the comparison's item for it (the provider's capture that
+    the ledger lacks), which says less."""
+    ids = {m.id for m in refused}
+    kept = [m for m in mismatches if not (m.kind == "capture" and m.id in ids)]
+    return kept + refused
 
 
 def _ledger_movements(connection, tenant_id: str, start: datetime, end: datetime) -> list[Movement]:

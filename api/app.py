@@ -24,6 +24,7 @@ from api.problems import install_problem_handlers
 from api.query_parameters import reject_unknown_query_parameters
 from api.rate_limit import FailedAuthThrottle
 from api.rate_limit import RateLimiter
+from api.rate_limit import ReportBuilds
 from api.request_timeout import RequestTimeoutMiddleware
 from api.routes import admin
 from api.routes import connected_accounts
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine,
             RateLimit(per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
         )
+        app.state.report_builds = ReportBuilds(settings.reconciliation_reports_per_hour)
         app.state.idempotency = store = IdempotencyStore(
             engine, settings.idempotency_retention, settings.request_timeout + LOCK_MARGIN
         )

@@ -107,6 +107,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many requests"),
     "too_many_failed_authentications": (429, "Too many failed authentications; wait and retry"),
     "too_many_rejected_webhooks": (429, "Too many webhooks with a bad signature; wait and retry"),
+    "too_many_reconciliation_reports": (429, "Too many reconciliation reports; wait and retry"),
     "internal_error": (500, "Internal error"),
     "temporal_unavailable": (503, "Temporal is unreachable"),
     "provider_unavailable": (503, "The provider did not answer"),

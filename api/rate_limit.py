@@ -173,3 +173,28 @@ class FailedAuthThrottle:
         for subject, bucket in list(self._buckets.items()):
             if bucket.wait(now) == 0 and bucket.tokens >= bucket.limit.burst:
                 del self._buckets[subject]
+
+
+class ReportBuilds:
+    """New reconciliation report builds per tenant (OWASP API4): each pages through a
+    provider's day, so a tenant gets ``per_hour`` of them (a burst, refilled over the hour);
+    what the store can answer costs none. Per API process, like the tenant rate limit."""
+
+    def __init__(self, per_hour: int) -> None:
+        self._limit = RateLimit(per_second=per_hour / 3600, burst=per_hour)
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def take(self, tenant_id: str) -> None:
+        """Take a build, or raise 429 ``too_many_reconciliation_reports``."""
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(
+            tenant_id, TokenBucket(self._limit, float(self._limit.burst), now)
+        )
+        wait = bucket.take(now)
+        if wait:
+            raise Problem(
+                "too_many_reconciliation_reports",
+                f"this tenant may have {self._limit.burst} reconciliation reports built per "
+                "hour; a day's report built recently is answered from the store",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )

@@ -190,6 +190,15 @@ class DisputeRecord(BaseModel):
     opened_at: datetime
 
 
+class ProviderDisagreement(BaseModel):
+    """A provider's capture of the payment for another amount or currency than the payment's,
+    as reconciliation found it: kept for an operator, never booked."""
+
+    amount: int
+    captured_amount: int
+    currency: str | None  # None: the provider's answer did not say
+
+
 class PaymentState(BaseModel):
     """What the ``state`` query answers and the read model stores."""
 
@@ -224,5 +233,7 @@ class PaymentState(BaseModel):
     review: ReviewRecord | None = None
     # The trace of the request that started the payment (X-Trace-Id), for support.
     trace_id: str | None = None
+    # Set when reconciliation refused to book the provider's capture (it disagrees).
+    provider_disagreement: ProviderDisagreement | None = None
     created_at: datetime
     updated_at: datetime

@@ -52,6 +52,9 @@ class ChargeResult(BaseModel):
     # What the provider keeps of the captured amount (set once captured).
     fee: int = 0
     next_action_url: str | None = None
+    # ISO 4217, as the provider states the charge's currency (None: an answer recorded before
+    # it was read), so reconciliation never books another currency's amount as ours.
+    currency: str | None = None
 
 
 class CustomerAction(BaseModel):

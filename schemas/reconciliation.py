@@ -1,7 +1,10 @@
 """Reconciliation contracts: what is left unresolved, and the daily ledger-vs-provider report."""
 
+from datetime import UTC
 from datetime import date
 from datetime import datetime
+from datetime import time
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -14,6 +17,14 @@ from schemas.provider import PayoutResult
 from schemas.provider import RefundResult
 from schemas.provider import TransferResult
 from schemas.refunds import RefundState
+
+# A day's report also reads the hour on either side: records written just before or after
+# midnight on the other side still match theirs.
+MARGIN = timedelta(hours=1)
+# A payment reconciliation found captured at the provider for another amount or currency than
+# its own: nothing is booked, the payment stays ``requires_attention`` for an operator, and
+# the day's report lists it.
+PROVIDER_DISAGREES = "reconciled_provider_disagrees"
 
 
 class Unresolved(BaseModel):
@@ -56,6 +67,8 @@ class ReconciliationSummary(BaseModel):
     payments_captured: list[str] = Field(default_factory=list)
     payments_voided: list[str] = Field(default_factory=list)
     payments_not_charged: list[str] = Field(default_factory=list)
+    # Captured at the provider for another amount or currency: not booked, left for an operator.
+    payments_disagreeing: list[str] = Field(default_factory=list)
     refunds_succeeded: list[str] = Field(default_factory=list)
     refunds_failed: list[str] = Field(default_factory=list)
     payouts_paid: list[str] = Field(default_factory=list)
@@ -63,7 +76,14 @@ class ReconciliationSummary(BaseModel):
 
 
 MovementKind = Literal["capture", "fee", "refund", "dispute", "dispute_fee"]
-MismatchKind = Literal["missing_in_ledger", "missing_at_provider", "amount_differs"]
+MismatchKind = Literal[
+    "missing_in_ledger",
+    "missing_at_provider",
+    "amount_differs",
+    # The provider captured another amount or currency than the payment's: nothing booked.
+    "provider_amount_differs",
+    "provider_currency_differs",
+]
 
 
 class Mismatch(BaseModel):
@@ -73,6 +93,10 @@ class Mismatch(BaseModel):
     ledger_amount: int | None
     provider_amount: int | None
     problem: MismatchKind
+    # Set for a capture reconciliation refused to book: the payment's own amount, and the
+    # provider's currency when it is not the payment's (``currency``).
+    payment_amount: int | None = None
+    provider_currency: str | None = None
 
 
 class DayTotals(BaseModel):
@@ -103,3 +127,15 @@ class ReconciliationReport(BaseModel):
 class ReportCommand(BaseModel):
     tenant_id: str
     date: date
+
+
+def day_window(day: date) -> tuple[datetime, datetime]:
+    """The UTC day's start and end."""
+    start = datetime.combine(day, time(), UTC)
+    return start, start + timedelta(days=1)
+
+
+def is_final(report: ReconciliationReport) -> bool:
+    """Built once its day and the margin after it had ended: neither side can still add an
+    item of that day (a later booking or provider movement is dated when it happens)."""
+    return report.generated_at >= day_window(report.date)[1] + MARGIN

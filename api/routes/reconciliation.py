@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi import Query
+from fastapi import Request
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy
 
@@ -19,6 +20,7 @@ from api.problems import Problem
 from api.sagas import temporal_call
 from schemas.reconciliation import ReconciliationReport
 from schemas.reconciliation import ReportCommand
+from schemas.reconciliation import is_final
 from schemas.store.reconciliation_reports import stored_report
 from workflows.reconciliation.report import ReconciliationReportWorkflow
 
@@ -34,9 +36,15 @@ ReportDate = Annotated[
 
 @router.get(
     "/reconciliation",
-    responses=problems("invalid_period", "temporal_unavailable", "report_in_progress"),
+    responses=problems(
+        "invalid_period",
+        "temporal_unavailable",
+        "report_in_progress",
+        "too_many_reconciliation_reports",
+    ),
 )
 async def get_reconciliation_report(
+    request: Request,
     tenant: TenantDep,
     day: ReportDate,
     temporal: TemporalDep,
@@ -44,12 +52,21 @@ async def get_reconciliation_report(
     session: SessionDep,
 ) -> ReconciliationReport:
     """Every capture, fee and refund of the day that the ledger and the provider disagree on,
-    and the day's totals on both sides. Built now (asking the provider), and stored."""
-    if not EARLIEST <= day <= dt.datetime.now(dt.UTC).date():
+    and the day's totals on both sides. Built (asking the provider) and stored, unless the
+    stored one is recent (``reconciliation_report_cooldown``) or was built after its day
+    ended; a tenant has ``reconciliation_reports_per_hour`` builds, then 429."""
+    now = dt.datetime.now(dt.UTC)
+    if not EARLIEST <= day <= now.date():
         raise Problem(
             "invalid_period",
             f"date must be a past or present day, from {EARLIEST.isoformat()} on",
         )
+    stored = await run_transaction(session, stored_report, tenant, day)
+    if stored is not None and (
+        is_final(stored) or now - stored.generated_at < settings.reconciliation_report_cooldown
+    ):
+        return stored
+    request.app.state.report_builds.take(tenant)
     try:
         with temporal_call():
             async with asyncio.timeout(settings.create_wait.total_seconds()):

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     worker_activity_slots: Annotated[int, Field(ge=1, le=10_000)] | None = None
     # How often the reconciliation schedule (created by the worker) runs.
     reconciliation_every: timedelta = timedelta(minutes=15)
+    # A tenant's report of a day built less than this ago is answered from the store, with no
+    # new build; one built after its day (and the matching margin) ended is final.
+    reconciliation_report_cooldown: timedelta = timedelta(minutes=5)
+    # New report builds a tenant may start per hour (per API process), beyond what is stored.
+    reconciliation_reports_per_hour: Annotated[int, Field(ge=1)] = 20
 
     authorization_hold: timedelta = timedelta(days=7)
     # Recurring billing (subscriptions, installments): after a failed charge, retry this

@@ -20,6 +20,8 @@ ACTION_SECONDS = 8
 # A review policy other than the default (24 h, reject), so tests see the settings applied.
 REVIEW_TIMEOUT_HOURS = 6
 REVIEW_TIMEOUT_ACTION = "approve"
+# A day's reconciliation report is answered from the store for this long after its build.
+REPORT_COOLDOWN_SECONDS = 2
 
 
 # On the platform's blocklist: refused for every tenant, whatever its own rules say.
@@ -45,6 +47,7 @@ def stack(tmp_path_factory, risk_model_dir) -> Iterator[EmbeddedStack]:
             "PAYSAGA_FRAUD__BLOCKED_CUSTOMERS": f'["{PLATFORM_BLOCKED_CUSTOMER}"]',
             # A provider call slower than this is an OutcomeUnknown, retried with its key.
             "PAYSAGA_PROVIDER_TIMEOUT": "PT2S",
+            "PAYSAGA_RECONCILIATION_REPORT_COOLDOWN": f"PT{REPORT_COOLDOWN_SECONDS}S",
             # Every e2e client is 127.0.0.1 and the contract fuzzing sends wrong keys by
             # design: one address's failures must not throttle the suite's good keys.
             "PAYSAGA_AUTH_FAILURES_PER_ADDRESS": "1000000",

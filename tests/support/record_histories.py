@@ -9,6 +9,7 @@ scenario runs on the real dev server with the real activities and gateway.
 import asyncio
 import inspect
 import shutil
+import sqlite3
 import sys
 import tempfile
 import uuid
@@ -32,6 +33,7 @@ from schemas.installments import CreateInstallmentPlanRequest
 from schemas.payments import CaptureRequest
 from schemas.payments import PaymentStatus
 from schemas.payouts import PayoutInput
+from schemas.reconciliation import FindUnresolvedCommand
 from schemas.refunds import RefundInput
 from schemas.risk_review import ReviewDecision
 from schemas.risk_rules import AmountCondition
@@ -60,6 +62,7 @@ from workers.stack.temporal import dev_server_flags
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.workflow import PayoutWorkflow
+from workflows.reconciliation.workflow import ReconciliationWorkflow
 from workflows.settlement.workflow import SettlementWorkflow
 from workflows.subscription.workflow import SubscriptionWorkflow
 
@@ -298,6 +301,38 @@ async def installment_paid_in_order(client, settings, gateway):
 
 
 # File name prefix: the workflow type the replay test replays it with.
+async def provider_disagrees(client, settings, gateway, gateway_db: Path):
+    """A charge applied but never answered (``requires_attention``), which the gateway then
+    reports captured for 100 times its amount: reconciliation books nothing and flags it."""
+    # The first attempt is applied and outlasts the provider timeout, every retry is too slow.
+    faults = {"timeout_next": 1, "hang_ms": 12_000, "latency_ms": 11_000, "operations": ["charge"]}
+    await gateway.put("/v1/faults", json=faults)
+    try:
+        payment = payment_input(provider_deadline=timedelta(seconds=4))
+        lost = await (await start_payment(client, settings, payment)).result()
+    finally:
+        await gateway.delete("/v1/faults")
+    assert lost.status == PaymentStatus.REQUIRES_ATTENTION, lost.status
+    # The gateway applies the charge after its client gave up: wait until it has.
+    for _ in range(100):
+        stats = (await gateway.get("/v1/stats")).json()
+        if stats["charges_by_reference"].get(payment.payment_id):
+            break
+        await asyncio.sleep(0.2)
+    with sqlite3.connect(gateway_db) as db:
+        db.execute(
+            "UPDATE charges SET amount = amount * 100, amount_captured = amount_captured * 100"
+            " WHERE reference = ?",
+            (payment.payment_id,),
+        )
+    return await client.start_workflow(
+        ReconciliationWorkflow.run,
+        FindUnresolvedCommand(),
+        id=f"reconciliation-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.task_queue,
+    )
+
+
 SCENARIOS = {
     automatic_capture: "payment",
     automatic_capture_filed_at_start: "payment",
@@ -319,6 +354,7 @@ SCENARIOS = {
     installment_paid_in_order: "installment",
     refund_failed_late: "settlement",
     payout_returned_by_the_bank: "settlement",
+    provider_disagrees: "reconciliation",
 }
 
 
@@ -351,8 +387,9 @@ async def record(names: list[str]) -> None:
             for scenario, kind in SCENARIOS.items():
                 if names and scenario.__name__ not in names:
                     continue
-                wants_engine = "engine" in inspect.signature(scenario).parameters
-                extra = (engine,) if wants_engine else ()
+                wants = inspect.signature(scenario).parameters
+                extra = (engine,) if "engine" in wants else ()
+                extra += (workdir / "gateway.db",) if "gateway_db" in wants else ()
                 handle = await scenario(env.client, settings, gateway, *extra)
                 await handle.result()
                 history = await handle.fetch_history()

@@ -31,3 +31,9 @@ CANCEL_ABANDONED_SETUP = "cancel-abandoned-setup"
 # tests/histories/{payment_automatic_capture,refund_partial_refund,payout_payout_paid}
 # _keyed_by_tenant.json.
 TENANT_FAIRNESS = "tenant-fairness"
+
+# Reconciliation finds a payment captured at the provider for another amount or currency than
+# the payment's: it books nothing and leaves the payment ``requires_attention`` for an
+# operator (newer code than the booking path every earlier run took). Held by
+# tests/histories/reconciliation_provider_disagrees.json.
+PROVIDER_DISAGREES = "reconciliation-provider-disagrees"

@@ -14,14 +14,17 @@ with workflow.unsafe.imports_passed_through():
     from schemas.ledger import RecordPaymentCommand
     from schemas.payments import PaymentState
     from schemas.payments import PaymentStatus
+    from schemas.payments import ProviderDisagreement
     from schemas.provider import ChargeCommand
     from schemas.provider import ChargeResult
+    from schemas.reconciliation import PROVIDER_DISAGREES
     from schemas.reconciliation import FindUnresolvedCommand
     from schemas.reconciliation import LookupCommand
     from schemas.reconciliation import ReconciliationSummary
     from schemas.refunds import RecordRefundCommand
     from schemas.refunds import RefundState
     from schemas.refunds import RefundStatus
+    from workflows.kit import patches
     from workflows.kit import policies
     from workflows.kit.step_log import StepLog
     from workflows.payment.activities import record_payment
@@ -63,7 +66,27 @@ class ReconciliationWorkflow:
             **READ,
         )
         charge, state, journal = lookup.charge, payment.model_copy(deep=True), []
-        if charge is not None and charge.status == "captured":
+        captured = charge is not None and charge.status == "captured"
+        if (
+            captured
+            and _disagrees(payment, charge)
+            and workflow.patched(patches.PROVIDER_DISAGREES)
+        ):
+            # Booking it would put the provider's figure in the merchant's balance and make it
+            # refundable: an operator decides (the report lists it), nobody asks again.
+            state.provider_reference = charge.reference
+            state.provider_disagreement = ProviderDisagreement(
+                amount=charge.amount,
+                captured_amount=charge.captured_amount,
+                currency=charge.currency,
+            )
+            detail = (
+                f"provider captured {charge.captured_amount} {charge.currency or '(currency?)'} "
+                f"of a payment of {payment.amount} {payment.currency}: not booked"
+            )
+            _settle(state, PaymentStatus.REQUIRES_ATTENTION, PROVIDER_DISAGREES, detail)
+            summary.payments_disagreeing.append(payment.payment_id)
+        elif captured:
             journal = journals.capture(
                 payment.payment_id,
                 payment.provider,
@@ -124,6 +147,14 @@ class ReconciliationWorkflow:
             RecordRefundCommand(state=state, journal=journal),
             **policies.RECORD_CALL,
         )
+
+
+def _disagrees(payment: PaymentState, charge: ChargeResult) -> bool:
+    """The provider's charge is not this payment's money: another currency, another amount,
+    or more captured than the payment is for."""
+    if charge.currency is not None and charge.currency.upper() != payment.currency.upper():
+        return True
+    return charge.amount != payment.amount or charge.captured_amount > payment.amount
 
 
 def _settle(state: PaymentState, status: PaymentStatus, code: str | None, detail: str) -> None:

@@ -376,6 +376,7 @@ def _charge(order: dict[str, Any]) -> ChargeResult:
     result = {
         "reference": order["id"],
         "amount": minor_units(unit.get("amount")),
+        "currency": (unit.get("amount") or {}).get("currency_code"),
         "authorized_amount": authorized,
         "captured_amount": captured,
         "refunded_amount": refunded,

@@ -286,6 +286,7 @@ def _charge(data: dict[str, Any]) -> ChargeResult:
         reference=data["id"],
         status=data["status"],
         amount=data["amount"],
+        currency=str(data["currency"]).upper() if data.get("currency") else None,
         authorized_amount=data.get("amount_authorized", 0),
         captured_amount=data.get("amount_captured", 0),
         refunded_amount=data.get("amount_refunded", 0),

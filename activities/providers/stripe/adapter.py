@@ -554,7 +554,11 @@ def _charge(intent: dict[str, Any]) -> ChargeResult:
         raise declined(f"stripe payment intent {reference} is declined: {code}", code, reason)
     if status == "processing":
         raise outcome_unknown(f"stripe payment intent {reference} is still processing")
-    fields: dict[str, Any] = {"reference": reference, "amount": amount}
+    fields: dict[str, Any] = {
+        "reference": reference,
+        "amount": amount,
+        "currency": str(intent["currency"]).upper(),
+    }
     if status in ("requires_action", "requires_confirmation"):
         fields |= {"status": "requires_action", "next_action_url": _next_action_url(intent)}
     elif status == "requires_capture":

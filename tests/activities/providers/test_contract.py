@@ -175,8 +175,11 @@ async def test_refund_part_then_the_rest(subject, provider) -> None:
 
 
 async def test_authorize_and_capture_in_one_call(subject, provider) -> None:
-    charge = await charged(subject, provider, await payment(subject, capture=True, amount=1999))
+    command = await payment(subject, capture=True, amount=1999)
+    charge = await charged(subject, provider, command)
     assert (charge.status, charge.amount, charge.captured_amount) == ("captured", 1999, 1999)
+    # Said by the provider, so reconciliation can refuse a charge in another currency.
+    assert charge.currency == command.currency
     assert (charge.refunded_amount, charge.fee, charge.next_action_url) == (
         0,
         subject.fee(1999),

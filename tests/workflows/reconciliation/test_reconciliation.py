@@ -4,6 +4,7 @@ The gateway applies the charge and then never answers in time: the saga cannot k
 outcome and ends ``requires_attention``; reconciliation asks the gateway and books it.
 """
 
+import sqlite3
 import uuid
 from datetime import UTC
 from datetime import datetime
@@ -137,6 +138,65 @@ async def test_a_charge_applied_after_a_timeout_is_captured_by_reconciliation(
     [usd] = daily.totals
     assert usd.ledger_captured == usd.provider_captured == payment.amount
     assert usd.ledger_fees == usd.provider_fees > 0
+
+
+@pytest.mark.parametrize(
+    ("tampered", "problem"),
+    [
+        # Captured 100 times the payment (a currency's minor units taken for whole units).
+        (
+            "UPDATE charges SET amount = amount * 100, amount_captured = amount_captured * 100"
+            " WHERE reference = ?",
+            "amount_differs",
+        ),
+        ("UPDATE charges SET currency = 'EUR' WHERE reference = ?", "currency_differs"),
+    ],
+)
+async def test_a_provider_capture_that_is_not_the_payments_is_flagged_and_never_booked(
+    client, engine, tmp_path, tampered, problem
+):
+    client, settings = client
+    tenant = f"ten_{uuid.uuid4().hex[:8]}"
+    payment = payment_input(tenant_id=tenant, provider_deadline=DEADLINE)
+    workflow_id = payment_workflow_id(tenant, payment.payment_id)
+    lost = await run_unanswered(
+        client, settings, "charge", PaymentWorkflow.run, payment, workflow_id
+    )
+    assert lost.status == PaymentStatus.REQUIRES_ATTENTION
+    # The provider's books say something else than the payment.
+    with sqlite3.connect(tmp_path / "gateway.db") as gateway_db:
+        gateway_db.execute(tampered, (payment.payment_id,))
+
+    summary = await reconcile(client, settings)
+
+    assert payment.payment_id in summary.payments_disagreeing
+    assert payment.payment_id not in summary.payments_captured
+    assert entries(engine, payment.payment_id) == []
+    with Session(engine) as session:
+        row = session.get(PaymentRecord, payment.payment_id)
+    assert (row.status, row.failure_code, row.captured_amount) == (
+        "requires_attention",
+        "reconciled_provider_disagrees",
+        0,
+    )
+    # Left for an operator: the next run does not ask again.
+    again = await reconcile(client, settings)
+    assert payment.payment_id not in again.payments_disagreeing + again.payments_captured
+    assert entries(engine, payment.payment_id) == []
+
+    daily = await report(client, settings, tenant)
+    [flagged] = [m for m in daily.mismatches if m.kind == "capture"]
+    assert (flagged.id, flagged.problem, flagged.ledger_amount) == (
+        payment.payment_id,
+        f"provider_{problem}",
+        None,
+    )
+    assert flagged.payment_amount == payment.amount
+    if problem == "amount_differs":
+        assert (flagged.currency, flagged.provider_amount) == ("USD", payment.amount * 100)
+        assert flagged.provider_currency is None
+    else:
+        assert (flagged.provider_currency, flagged.provider_amount) == ("EUR", payment.amount)
 
 
 async def test_a_refund_with_an_unknown_outcome_is_settled_by_reconciliation(
