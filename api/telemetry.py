@@ -9,11 +9,14 @@ from opentelemetry.instrumentation.propagators import set_global_response_propag
 from opentelemetry.propagators.textmap import CarrierT
 from opentelemetry.propagators.textmap import Setter
 from opentelemetry.propagators.textmap import default_setter
+from opentelemetry.trace import Span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp
 from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 
+from api.http_middleware import HttpMiddleware
 from schemas.runtime.log_context import log_context
 from schemas.runtime.settings import Settings
 
@@ -21,6 +24,42 @@ TRACE_ID_HEADER = "X-Trace-Id"
 # Probes and scrapes (many a minute, nothing to trace), and the codec endpoint, whose URL
 # holds the codec token: a span would carry it to the tracing backend as url.path.
 UNTRACED_PATHS = "/healthz,/readyz,/metrics,/codec/"
+
+
+# Trace context a client sends (W3C Trace Context and Baggage). Nobody outside is trusted to
+# parent our spans, pick the trace our workflows join, or put entries in the baggage that
+# our processes carry on to Temporal and every provider we call.
+CLIENT_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+CLIENT_TRACE_ID_ATTRIBUTE = "paysaga.client_trace_id"
+_CLIENT_TRACE_ID_KEY = "paysaga.client_trace_id"
+
+
+class DropClientTraceContext(HttpMiddleware):
+    """Removes the client's trace headers before the instrumentation reads them, so every
+    request starts a trace of its own. The client's trace id, if it is a valid one, is kept
+    in the scope for ``_note_client_trace`` to put on the server span (correlation only)."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope["headers"]
+        if any(name in CLIENT_TRACE_HEADERS for name, _ in headers):
+            carrier = {"traceparent": _header(headers, b"traceparent")}
+            client = trace.get_current_span(TraceContextTextMapPropagator().extract(carrier))
+            context = client.get_span_context()
+            scope = dict(scope)
+            scope["headers"] = [(n, v) for n, v in headers if n not in CLIENT_TRACE_HEADERS]
+            if context.is_valid:
+                scope[_CLIENT_TRACE_ID_KEY] = trace.format_trace_id(context.trace_id)
+        await self.app(scope, receive, send)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    return next((v.decode("latin-1") for n, v in headers if n == name), "")
+
+
+def _note_client_trace(span: Span, scope: dict) -> None:
+    client_trace_id = scope.get(_CLIENT_TRACE_ID_KEY)
+    if client_trace_id and span.is_recording():
+        span.set_attribute(CLIENT_TRACE_ID_ATTRIBUTE, client_trace_id)
 
 
 class TraceIdHeader(ResponsePropagator):
@@ -66,5 +105,12 @@ def install_tracing(app: FastAPI, settings: Settings) -> None:
         set_global_response_propagator(TraceIdHeader())
     app.add_middleware(RequestLogContext)
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=UNTRACED_PATHS, exclude_spans=["receive", "send"]
+        app,
+        excluded_urls=UNTRACED_PATHS,
+        exclude_spans=["receive", "send"],
+        server_request_hook=_note_client_trace,
     )
+    # The instrumentation's middleware is the outermost of the app's stack: the client's
+    # trace headers must be gone before it extracts a parent from them.
+    instrumented = app.build_middleware_stack
+    app.build_middleware_stack = lambda: DropClientTraceContext(instrumented())

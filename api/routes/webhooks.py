@@ -4,9 +4,11 @@ it to the saga it concerns as a signal.
 No API key here: the provider's signature is the authentication. A bad or stale signature
 answers 400 and leaves nothing but a counter; a redelivered event answers 200 and does
 nothing; an event about an object paysaga does not know is stored and acknowledged, so the
-provider stops retrying it.
+provider stops retrying it. Whose saga an event concerns comes from our records of the
+provider object, never from the ids in its metadata alone (``find_payment``).
 """
 
+import logging
 from typing import Literal
 
 from fastapi import APIRouter
@@ -39,6 +41,7 @@ from schemas.identity import settlement_workflow_id
 from schemas.payments import ProviderName
 from schemas.provider_events import ProviderEvent
 from schemas.provider_events import WebhookSignatureError
+from schemas.store.webhook_events import TargetMismatch
 from schemas.store.webhook_events import count_rejection
 from schemas.store.webhook_events import find_payment
 from schemas.store.webhook_events import find_settlement_subject
@@ -50,9 +53,16 @@ from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.settlement.workflow import SettlementWorkflow
 
+log = logging.getLogger("paysaga.api.webhooks")
+
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-WebhookOutcome = Literal["signaled", "recorded", "unknown_object", "ignored", "duplicate"]
+# ``target_mismatch``: the event's ids name another tenant's or payment's object than our
+# records hold for the provider object it is about; acknowledged (a redelivery would say
+# the same), stored and logged, never handed on.
+WebhookOutcome = Literal[
+    "signaled", "recorded", "unknown_object", "ignored", "duplicate", "target_mismatch"
+]
 # Events a payment saga (or, once it has ended, its read model) takes.
 PAYMENT_EVENTS = frozenset(
     {
@@ -115,10 +125,24 @@ async def receive_webhook(
     )
     if not await run_in_threadpool(store_event, engine, event):
         return receipt
-    if event.kind in SETTLEMENT_EVENTS:
-        receipt.outcome = await _settle(event, engine, temporal, settings.task_queue)
-    else:
-        receipt.outcome = await _hand_on(event, engine, temporal, adapter, settings.task_queue)
+    try:
+        if event.kind in SETTLEMENT_EVENTS:
+            receipt.outcome = await _settle(event, engine, temporal, settings.task_queue)
+        else:
+            receipt.outcome = await _hand_on(event, engine, temporal, adapter, settings.task_queue)
+    except TargetMismatch as mismatch:
+        log.warning(
+            "webhook refused: its ids do not match our records",
+            extra={
+                "provider": event.provider,
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "object_reference": event.object_reference,
+                "claimed": list(mismatch.claimed),
+                "recorded": list(mismatch.recorded),
+            },
+        )
+        receipt.outcome = "target_mismatch"
     await run_in_threadpool(finish_event, engine, event, receipt.outcome)
     return receipt
 

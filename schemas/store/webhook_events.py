@@ -18,10 +18,12 @@ from sqlmodel import select
 from schemas.payments import DisputeRecord
 from schemas.payments import PaymentState
 from schemas.payments import PaymentStatus
+from schemas.payouts import PayoutState
 from schemas.provider_events import ProviderEvent
 from schemas.settlements import SettlementInput
 from schemas.store.database import dialect_insert
 from schemas.store.risk_labels import record_labels
+from schemas.store.tables import DisputeRecord as DisputeRow
 from schemas.store.tables import PaymentRecord
 from schemas.store.tables import PayoutRecord
 from schemas.store.tables import RefundRecord
@@ -71,50 +73,107 @@ def count_rejection(engine: Engine, provider: str) -> None:
         )
 
 
+class TargetMismatch(Exception):
+    """A verified event whose ids (metadata the object's creator chose) name another payment,
+    refund or payout than our records hold for the provider object it is about."""
+
+    def __init__(self, claimed: tuple[str | None, str | None], recorded: tuple[str, str]):
+        super().__init__(f"the event names {claimed}, our records {recorded}")
+        self.claimed = claimed
+        self.recorded = recorded
+
+
 def find_payment(engine: Engine, event: ProviderEvent) -> tuple[str, str] | None:
-    """(tenant, payment id) of the event: echoed by the provider, or found by its reference."""
-    if event.tenant_id and event.payment_id:
-        return event.tenant_id, event.payment_id
-    if not event.object_reference:
-        return None
+    """(tenant, payment id) of the event, from our records: the payment whose provider object
+    (PaymentIntent, order) the event is about. Metadata can be set by whoever created the
+    object, so it only has to agree (``TargetMismatch`` otherwise) and never finds a payment
+    by itself, except for an event that names no payment object at all (a PayPal dispute
+    names the dispute; its disputed transaction echoes our invoice id, unique per PayPal
+    account): then the claimed payment must exist, be the tenant's and have been made at
+    that provider, and a dispute we already know must be that payment's."""
     with Session(engine) as session:
+        if event.object_reference and event.object_reference != event.dispute_reference:
+            record = session.exec(
+                select(PaymentRecord).where(
+                    PaymentRecord.provider == event.provider,
+                    PaymentRecord.provider_reference == event.object_reference,
+                )
+            ).first()
+            if record is None:
+                return None
+            _agrees(event.tenant_id, event.payment_id, record.tenant_id, record.payment_id)
+            return record.tenant_id, record.payment_id
+        if not (event.dispute_reference and event.tenant_id and event.payment_id):
+            return None
+        known = session.exec(
+            select(DisputeRow).where(
+                DisputeRow.provider == event.provider,
+                DisputeRow.provider_reference == event.dispute_reference,
+            )
+        ).first()
+        if known is not None:
+            _agrees(event.tenant_id, event.payment_id, known.tenant_id, known.payment_id)
         record = session.exec(
             select(PaymentRecord).where(
+                PaymentRecord.tenant_id == event.tenant_id,
+                PaymentRecord.payment_id == event.payment_id,
                 PaymentRecord.provider == event.provider,
-                PaymentRecord.provider_reference == event.object_reference,
             )
         ).first()
     return (record.tenant_id, record.payment_id) if record else None
 
 
+def _agrees(
+    claimed_tenant: str | None, claimed_id: str | None, tenant: str, record_id: str
+) -> None:
+    """Ids an event carries, if any, are those of the record its provider object is."""
+    if (claimed_tenant or tenant, claimed_id or record_id) != (tenant, record_id):
+        raise TargetMismatch((claimed_tenant, claimed_id), (tenant, record_id))
+
+
 def find_settlement_subject(engine: Engine, event: ProviderEvent) -> SettlementInput | None:
     """The refund or payout a late refund or payout event is about, made through the
-    event's provider: by our id the provider echoes, or (refunds) by the provider's id."""
-    if event.kind == "refund_failed":
-        record_type, key = RefundRecord, RefundRecord.refund_id
-        ours, subject = event.refund_id, "refund"
-    else:
-        record_type, key = PayoutRecord, PayoutRecord.payout_id
-        ours, subject = event.payout_id, "payout"
-    query = select(record_type).where(record_type.provider == event.provider)
-    if ours:
-        query = query.where(key == ours)
-    elif subject == "refund" and event.object_reference:
-        query = query.where(RefundRecord.provider_reference == event.object_reference)
-    else:
-        return None
-    if event.tenant_id:
-        query = query.where(record_type.tenant_id == event.tenant_id)
+    event's provider: the refund whose provider id the event names, else the one our id (the
+    provider's echo) names. Ids the event carries must agree with the record of the provider
+    object (``TargetMismatch``): a refund or payout already made at the provider is that
+    provider object's only."""
+    refund = event.kind == "refund_failed"
+    record_type = RefundRecord if refund else PayoutRecord
+    key = RefundRecord.refund_id if refund else PayoutRecord.payout_id
+    ours = event.refund_id if refund else event.payout_id
     with Session(engine) as session:
-        record = session.exec(query).first()
+        record = None
+        if refund and event.object_reference:
+            record = session.exec(
+                select(RefundRecord).where(
+                    RefundRecord.provider == event.provider,
+                    RefundRecord.provider_reference == event.object_reference,
+                )
+            ).first()
+        if record is None and ours:
+            record = session.exec(
+                select(record_type).where(record_type.provider == event.provider, key == ours)
+            ).first()
     if record is None:
         return None
+    record_id = getattr(record, key.key)
+    _agrees(event.tenant_id, ours, record.tenant_id, record_id)
+    made = _provider_object(record)
+    if made and event.object_reference and made != event.object_reference:
+        raise TargetMismatch((event.tenant_id, ours), (record.tenant_id, record_id))
     return SettlementInput(
         tenant_id=record.tenant_id,
-        subject=subject,
-        subject_id=getattr(record, key.key),
+        subject="refund" if refund else "payout",
+        subject_id=record_id,
         provider=record.provider,
     )
+
+
+def _provider_object(record: RefundRecord | PayoutRecord) -> str | None:
+    """The provider's id of the refund or payout, once its saga stored it."""
+    if isinstance(record, RefundRecord):
+        return record.provider_reference
+    return PayoutState.model_validate_json(record.state_json).payout_reference
 
 
 def record_dispute(engine: Engine, tenant: str, payment_id: str, event: ProviderEvent) -> bool:

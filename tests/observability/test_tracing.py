@@ -30,6 +30,8 @@ from schemas.runtime import tracing
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
 from tests.support.api_app import app_client
+from tests.support.provider_proxy import ProviderProxy
+from tests.support.served import serve_app
 from tests.support.worker import running_worker
 from workflows.payment.workflow import PaymentWorkflow
 
@@ -51,11 +53,21 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-def api_settings(settings: Settings, local_env) -> Settings:
+def sandbox_seen(gateway_url: str) -> Iterator[ProviderProxy]:
+    """The sandbox gateway behind a proxy that records what the provider receives."""
+    proxy = ProviderProxy([("", gateway_url)], lambda status: {"error": {"status": status}})
+    with serve_app(proxy.app, "sandbox proxy") as url:
+        proxy.url = url
+        yield proxy
+
+
+@pytest.fixture
+def api_settings(settings: Settings, local_env, sandbox_seen: ProviderProxy) -> Settings:
     return settings.model_copy(
         update={
             "temporal_address": local_env.client.service_client.config.target_host,
             "temporal_namespace": local_env.client.namespace,
+            "sandbox_gateway_url": sandbox_seen.url,
             # Only the sandbox is configured, whatever the environment says.
             "stripe_api_key": None,
             "paypal_client_id": None,
@@ -158,6 +170,60 @@ async def test_problem_responses_carry_the_trace_id_too(api, spans):
         assert _trace(list(spans.get_finished_spans()), trace_id)
     # Probes are not traced.
     assert "X-Trace-Id" not in (await api.get("/healthz")).headers
+
+
+# What a client (or anyone on the internet) may send: its own trace and baggage.
+CLIENT_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+CLIENT_TRACEPARENT = f"00-{CLIENT_TRACE_ID}-b7ad6b7169203331-01"
+CLIENT_BAGGAGE = "tenant_id=ten_someone_else,role=admin"
+
+
+async def test_a_client_traceparent_starts_no_trace_of_ours(api, spans):
+    spans.clear()
+    headers = {"traceparent": CLIENT_TRACEPARENT, "baggage": CLIENT_BAGGAGE}
+    listed = await api.get("/v1/payments", headers=headers)
+
+    assert listed.status_code == 200, listed.text
+    trace_id = listed.headers["X-Trace-Id"]
+    assert TRACE_ID.match(trace_id) and trace_id != CLIENT_TRACE_ID
+    ended = list(spans.get_finished_spans())
+    assert not _trace(ended, CLIENT_TRACE_ID)
+    [server] = [s for s in _trace(ended, trace_id) if s.kind == SpanKind.SERVER]
+    assert server.parent is None  # a root: the client's span is not its parent
+    # The client's trace id is kept for correlation, as an attribute only.
+    assert server.attributes.get("paysaga.client_trace_id") == CLIENT_TRACE_ID
+
+
+async def test_client_trace_context_never_reaches_a_provider(
+    api, temporal, tenant, spans, sandbox_seen
+):
+    sandbox_seen.requests.clear()
+    body = {
+        "amount": 1999,
+        "currency": "USD",
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "payment_method": "tok_visa",
+    }
+    headers = {
+        "Idempotency-Key": uuid.uuid4().hex,
+        "traceparent": CLIENT_TRACEPARENT,
+        "baggage": CLIENT_BAGGAGE,
+    }
+    created = await api.post("/v1/payments", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    trace_id = created.headers["X-Trace-Id"]
+    workflow_id = payment_workflow_id(tenant[0], created.json()["payment_id"])
+    finished = await temporal.get_workflow_handle_for(PaymentWorkflow.run, workflow_id).result()
+    assert finished.status == "succeeded"
+    assert finished.trace_id == trace_id != CLIENT_TRACE_ID
+
+    charges = [seen for seen in sandbox_seen.requests if seen.method == "POST"]
+    assert charges, sandbox_seen.requests
+    for seen in charges:
+        assert "baggage" not in seen.headers, seen.headers
+        # The provider sees our own trace (the httpx instrumentation's), never the client's.
+        assert CLIENT_TRACE_ID not in seen.headers.get("traceparent", "")
+        assert trace_id in seen.headers["traceparent"]
 
 
 def test_configure_tracing_keeps_an_installed_provider(spans, monkeypatch):

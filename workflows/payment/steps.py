@@ -148,9 +148,11 @@ class PaymentSteps:
         self._apply(charge)
 
     async def post_to_ledger(self) -> None:
+        # The provider that authorized holds the money: after a failover it is not the
+        # requested one. Only the local activity's input changes, so histories replay as is.
         journal = journals.capture(
             self.payment.payment_id,
-            self.payment.provider,
+            self.state.provider,
             self.payment.currency,
             self.state.captured_amount,
             self.state.fee,
