@@ -303,8 +303,8 @@ def test_dev_refuses_no_auth_on_an_address_other_than_loopback(tmp_path: Path) -
     assert not (tmp_path / "data" / "temporal.db").exists()
 
 
-def test_the_gateway_stays_on_loopback_with_a_token_whatever_the_host() -> None:
-    stack = EmbeddedStack(host="0.0.0.0", gateway_port=8100)
+def test_the_gateway_stays_on_loopback_with_a_token_whatever_the_host(tmp_path: Path) -> None:
+    stack = EmbeddedStack(data_dir=tmp_path, host="0.0.0.0", gateway_port=8100)
     assert stack.gateway_url == "http://127.0.0.1:8100"
     env = stack.env()
     assert env["PAYSAGA_SANDBOX_GATEWAY_URL"] == stack.gateway_url
