@@ -58,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_with_default(dev, "--temporal-port", _port, 7233)
     add_with_default(dev, "--ui-port", _port, 8233)
     add_with_default(dev, "--gateway-port", _port, 8100)
+    add_with_default(
+        dev,
+        "--gateway-host",
+        str,
+        "127.0.0.1",
+        "address of the sandbox gateway (loopback unless --expose-gateway)",
+    )
+    dev.add_argument(
+        "--expose-gateway",
+        action="store_true",
+        help="allow a --gateway-host that is not loopback (every request but the customer's "
+        "pages still needs the gateway token printed at start)",
+    )
     add_with_default(dev, "--metrics-port", _port, 9464, "worker metrics")
     dev.add_argument(
         "--database-url",
@@ -239,6 +252,8 @@ def _dev(args: argparse.Namespace) -> int:
             temporal_port=args.temporal_port,
             ui_port=args.ui_port,
             gateway_port=args.gateway_port,
+            gateway_host=args.gateway_host,
+            expose_gateway=args.expose_gateway,
             api_port=args.api_port,
             metrics_port=args.metrics_port,
             no_auth=args.no_auth,

@@ -32,10 +32,12 @@ def _timeout(settings: Settings) -> float:
 
 def _sandbox(settings: Settings) -> PaymentProvider:
     secret = settings.sandbox_webhook_secret
+    token = settings.sandbox_gateway_token
     return SandboxGateway(
         settings.sandbox_gateway_url,
         timeout_seconds=_timeout(settings),
         webhook_secret=secret.get_secret_value() if secret else None,
+        token=token.get_secret_value() if token else None,
     )
 
 

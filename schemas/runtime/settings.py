@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # live provider pays out.
     sandbox_enabled: bool = True
     sandbox_gateway_url: str = "http://127.0.0.1:8100"
+    # The gateway's credential (it reads the same variable), sent as a bearer token on every
+    # call; the embedded stack makes one per start. None: a gateway on loopback without one.
+    sandbox_gateway_token: SecretStr | None = None
     # What the gateway signs its webhooks with (it reads the same variable); None: refused.
     sandbox_webhook_secret: SecretStr | None = None
     # Stripe is configured when its key is set (a test key, sk_test_…, for trying it out).

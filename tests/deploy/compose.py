@@ -18,6 +18,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
+# The operators' ports (Temporal, its UI, Jaeger, Prometheus), added only on purpose.
+PORTS_FILE = REPO / "docker-compose.ports.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
 DEPLOY = REPO / "deploy"
@@ -72,16 +74,19 @@ def docker_compose_binary() -> str:
     return binary
 
 
-def compose_config(env_file_text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def compose_config(
+    env_file_text: str, tmp_path: Path, *overrides: Path
+) -> subprocess.CompletedProcess[str]:
     """``docker-compose config`` with this .env, in an environment holding nothing else (a
-    developer's shell variables or their own .env must not fill a missing secret)."""
+    developer's shell variables or their own .env must not fill a missing secret);
+    ``overrides``: files added after docker-compose.yml (``PORTS_FILE``)."""
     env_file = tmp_path / "compose.env"
     env_file.write_text(env_file_text)
+    files = [arg for path in (COMPOSE_FILE, *overrides) for arg in ("--file", str(path))]
     return subprocess.run(
         [
             docker_compose_binary(),
-            "--file",
-            str(COMPOSE_FILE),
+            *files,
             "--project-directory",
             str(REPO),
             "--env-file",

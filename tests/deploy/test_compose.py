@@ -25,6 +25,7 @@ from schemas.runtime.settings import Settings
 from schemas.runtime.settings import is_placeholder
 from tests.deploy.compose import COMPOSE_FILE
 from tests.deploy.compose import ENV_EXAMPLE
+from tests.deploy.compose import PORTS_FILE
 from tests.deploy.compose import SECRETS
 from tests.deploy.compose import compose_config
 from tests.deploy.compose import generated_env_text
@@ -44,16 +45,28 @@ def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"config": yaml.safe_load(result.stdout), "env": dotenv_values_from(env_text)}
 
 
+@pytest.fixture(scope="module")
+def with_ports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The same with docker-compose.ports.yml added: the operators' ports published."""
+    env_text = generated_env_text()
+    result = compose_config(env_text, tmp_path_factory.mktemp("compose"), PORTS_FILE)
+    assert result.returncode == 0, result.stderr
+    return {"config": yaml.safe_load(result.stdout), "env": dotenv_values_from(env_text)}
+
+
 def dotenv_values_from(text: str) -> dict[str, str | None]:
     return dotenv_values(stream=StringIO(text))
 
 
-def test_the_file_follows_the_compose_specification() -> None:
+@pytest.mark.parametrize("path", [COMPOSE_FILE, PORTS_FILE], ids=lambda path: path.name)
+def test_the_file_follows_the_compose_specification(path: Path) -> None:
     schema = json.loads(SCHEMA.read_text())
     jsonschema.Draft201909Validator.check_schema(schema)
     errors = [
         f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
-        for error in jsonschema.Draft201909Validator(schema).iter_errors(raw_compose())
+        for error in jsonschema.Draft201909Validator(schema).iter_errors(
+            yaml.safe_load(path.read_text())
+        )
     ]
     assert errors == []
     # The Compose Specification: no `version:` key (Compose v2 warns it is obsolete).
@@ -135,9 +148,9 @@ def settings_from(environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch) 
     return Settings(_env_file=None)
 
 
-def test_the_ui_decodes_through_the_api_codec_endpoint(resolved: dict[str, Any]) -> None:
-    services = resolved["config"]["services"]
-    token = resolved["env"]["PAYSAGA_CODEC_TOKEN"]
+def test_the_ui_decodes_through_the_api_codec_endpoint(with_ports: dict[str, Any]) -> None:
+    services = with_ports["config"]["services"]
+    token = with_ports["env"]["PAYSAGA_CODEC_TOKEN"]
     api_port = published_port(services["api"], 8000)
     ui_port = published_port(services["temporal-ui"], 8080)
     ui_env = services["temporal-ui"]["environment"]
@@ -160,14 +173,69 @@ def published_port(service: dict[str, Any], container_port: int) -> int:
     raise AssertionError(f"port {container_port} is not published")
 
 
-def test_published_ports_stay_on_this_machine_by_default(resolved: dict[str, Any]) -> None:
-    exposed = [
-        f"{name}: {port}"
-        for name, service in resolved["config"]["services"].items()
-        for port in service.get("ports", [])
-        if not str(port).startswith("127.0.0.1:")
-    ]
-    assert exposed == []
+def published(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Service → its published ports, as ``docker-compose config`` writes them."""
+    return {
+        name: [str(port) for port in service["ports"]]
+        for name, service in config["services"].items()
+        if service.get("ports")
+    }
+
+
+@pytest.mark.parametrize("files", ["resolved", "with_ports"])
+def test_published_ports_stay_on_this_machine_by_default(
+    files: str, request: pytest.FixtureRequest
+) -> None:
+    ports = published(request.getfixturevalue(files)["config"])
+    exposed = [f"{name}: {port}" for name, bound in ports.items() for port in bound]
+    assert ports and all(port.split(": ")[1].startswith("127.0.0.1:") for port in exposed)
+
+
+def test_only_the_api_is_published_by_default(resolved: dict[str, Any]) -> None:
+    # Temporal gRPC has no authentication, its UI no login: they, Jaeger and Prometheus are
+    # reached inside the compose network unless the operator adds the ports file.
+    assert published(resolved["config"]) == {"api": ["127.0.0.1:8000:8000/tcp"]}
+
+
+def test_the_ports_file_publishes_the_operators_ports(with_ports: dict[str, Any]) -> None:
+    assert published(with_ports["config"]) == {
+        "api": ["127.0.0.1:8000:8000/tcp"],
+        "temporal": ["127.0.0.1:7233:7233/tcp"],
+        "temporal-ui": ["127.0.0.1:8233:8080/tcp"],
+        "jaeger": ["127.0.0.1:16686:16686/tcp"],
+        "prometheus": ["127.0.0.1:9090:9090/tcp"],
+    }
+
+
+BIND_SETTINGS = {
+    "api": "PAYSAGA_API_BIND",
+    "temporal": "PAYSAGA_TEMPORAL_BIND",
+    "temporal-ui": "PAYSAGA_TEMPORAL_UI_BIND",
+    "jaeger": "PAYSAGA_JAEGER_BIND",
+    "prometheus": "PAYSAGA_PROMETHEUS_BIND",
+}
+
+
+@pytest.mark.parametrize("service", sorted(BIND_SETTINGS))
+def test_each_published_service_has_a_bind_setting_of_its_own(service: str, tmp_path: Path) -> None:
+    env_text = generated_env_text() + f"{BIND_SETTINGS[service]}=0.0.0.0\n"
+    result = compose_config(env_text, tmp_path, PORTS_FILE)
+    assert result.returncode == 0, result.stderr
+    exposed = {
+        name: ports
+        for name, ports in published(yaml.safe_load(result.stdout)).items()
+        if not all(port.startswith("127.0.0.1:") for port in ports)
+    }
+    assert list(exposed) == [service]
+    assert all(port.startswith("0.0.0.0:") for port in exposed[service])
+
+
+def test_the_bind_settings_are_documented_and_one_setting_no_longer_publishes_all() -> None:
+    documented = ENV_EXAMPLE.read_text()
+    assert all(name in documented for name in BIND_SETTINGS.values())
+    assert "docker-compose.ports.yml" in documented
+    for text in (documented, COMPOSE_FILE.read_text(), PORTS_FILE.read_text()):
+        assert "PAYSAGA_PUBLISH_HOST" not in text
 
 
 def test_generated_secrets_are_fresh_and_distinct() -> None:

@@ -113,7 +113,7 @@ def test_the_ui_codec_endpoint_is_the_api_codec_route() -> None:
         r"\$\{PAYSAGA_PUBLIC_API_URL:-http://localhost:8000\}/codec/\$\{PAYSAGA_CODEC_TOKEN:\?.*\}",
         endpoint,
     ), endpoint
-    assert services()["api"]["ports"] == ["${PAYSAGA_PUBLISH_HOST:-127.0.0.1}:8000:8000"]
+    assert services()["api"]["ports"] == ["${PAYSAGA_API_BIND:-127.0.0.1}:8000:8000"]
 
 
 def test_bind_mounted_files_exist() -> None:

@@ -83,7 +83,9 @@ def merchant(tenant) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def gateway(stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30, headers=stack.gateway_headers
+    ) as client:
         yield client
 
 

@@ -84,7 +84,9 @@ async def webhooks(stack) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def sandbox(stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30, headers=stack.gateway_headers
+    ) as client:
         yield client
         await client.delete("/v1/faults")
 

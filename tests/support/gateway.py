@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from tests.support.server_process import ServerProcess
+from workers.sandbox_gateway.credential import TOKEN_VARIABLE
 
 
 class GatewayProcess(ServerProcess):
@@ -32,9 +33,11 @@ class GatewayProcess(ServerProcess):
         faults: dict[str, Any] | None = None,
         seed: int | None = 0,
         public_url: str | None = None,
+        token: str | None = None,
         startup_timeout: float = 20.0,
     ) -> None:
         self.db_path = Path(db_path)
+        self.token = token
         super().__init__(self.db_path.with_name(self.db_path.name + ".log"), startup_timeout)
         self.args: list[str] = []
         if faults is not None:
@@ -51,7 +54,10 @@ class GatewayProcess(ServerProcess):
         ]
 
     def spawn(self, command: list[str], log: IO[bytes]) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if k != "SANDBOX_FAULTS"}
+        inherited = ("SANDBOX_FAULTS", TOKEN_VARIABLE)
+        env = {k: v for k, v in os.environ.items() if k not in inherited}
+        if self.token is not None:
+            env[TOKEN_VARIABLE] = self.token
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def answers(self, base_url: str) -> bool:
@@ -65,6 +71,7 @@ def start_gateway(db_path: Path, **options: Any) -> GatewayProcess:
     """The gateway on a free port for a ``with`` block, which gets its base URL.
 
     ``options``: ``faults`` (dict, as ``PUT /v1/faults``), ``seed``, ``public_url``,
+    ``token`` (its credential: every request but the customer's pages needs it),
     ``startup_timeout``.
     """
     return GatewayProcess(db_path, **options)

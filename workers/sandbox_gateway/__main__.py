@@ -2,6 +2,9 @@
 
 Faults can be set at startup with ``--faults '{"error_rate": 0.1}'`` or the ``SANDBOX_FAULTS``
 environment variable (same JSON as ``PUT /v1/faults``); the flag wins.
+
+``PAYSAGA_SANDBOX_GATEWAY_TOKEN`` is its credential (``credential``): every request but the
+customer's pages must carry it. Without one it listens on a loopback address only.
 """
 
 import argparse
@@ -14,9 +17,12 @@ import uvicorn
 from pydantic import ValidationError
 
 from schemas.runtime.settings import API_KEEP_ALIVE_SECONDS
+from schemas.runtime.settings import is_placeholder
 from workers.sandbox_gateway.app import create_app
+from workers.sandbox_gateway.credential import TOKEN_VARIABLE
 from workers.sandbox_gateway.faults import FaultConfig
 from workers.sandbox_gateway.webhooks import Webhooks
+from workers.stack.ports import is_loopback
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,12 +63,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    token = os.environ.get(TOKEN_VARIABLE) or None
+    if token is not None and is_placeholder(token):
+        sys.exit(f"{TOKEN_VARIABLE} is a placeholder: set a real secret")
+    if token is None and not is_loopback(args.host):
+        sys.exit(
+            f"refusing to listen on {args.host} without {TOKEN_VARIABLE}: anyone who reaches "
+            "it could list every charge, inject faults and charge"
+        )
     secret = os.environ.get("PAYSAGA_SANDBOX_WEBHOOK_SECRET")
     if args.webhook_url and not secret:
         sys.exit("--webhook-url needs PAYSAGA_SANDBOX_WEBHOOK_SECRET to sign its events")
     webhooks = Webhooks(args.webhook_url, secret) if args.webhook_url and secret else None
     app = create_app(
-        args.db, public_url=args.public_url, seed=args.seed, faults=faults, webhooks=webhooks
+        args.db,
+        public_url=args.public_url,
+        seed=args.seed,
+        faults=faults,
+        webhooks=webhooks,
+        token=token,
     )
     uvicorn.run(
         app,

@@ -2,7 +2,8 @@
 payout and balance routes (``connect_routes``), customers and their saved methods
 (``customer_routes``), and the operator's: ``/healthz``,
 ``/v1/faults`` (GET, PUT, DELETE) and ``/v1/stats`` (applications per key and operation);
-the test helpers that fail a refund or payout late and send its webhook (``late``)."""
+the test helpers that fail a refund or payout late and send its webhook (``late``). With a
+``token``, all but the customer's pages need it (``credential``)."""
 
 import asyncio
 import logging
@@ -20,6 +21,7 @@ from workers.sandbox_gateway import connect_routes
 from workers.sandbox_gateway import customer_routes
 from workers.sandbox_gateway import late
 from workers.sandbox_gateway.bodies import parse
+from workers.sandbox_gateway.credential import RequireToken
 from workers.sandbox_gateway.errors import GatewayError
 from workers.sandbox_gateway.errors import invalid_request
 from workers.sandbox_gateway.faults import FaultConfig
@@ -38,6 +40,7 @@ def create_app(
     seed: int | None = None,
     faults: FaultConfig | None = None,
     webhooks: Webhooks | None = None,
+    token: str | None = None,
 ) -> FastAPI:
     store = Store(db_path)
     fault_injector = Faults(faults, seed)
@@ -51,6 +54,8 @@ def create_app(
     app = FastAPI(title="paysaga sandbox gateway", lifespan=lifespan)
     app.state.store, app.state.faults = store, fault_injector
     _install_error_handlers(app)
+    if token is not None:
+        app.add_middleware(RequireToken, token=token)
     app.include_router(charge_routes.router(routing, public_url))
     app.include_router(connect_routes.router(routing, public_url))
     app.include_router(customer_routes.router(routing))

@@ -54,6 +54,11 @@ class EmbeddedStack:
     temporal_metrics_port: int | None = None
     ui_port: int = 8233
     gateway_port: int = 8100
+    # The sandbox gateway lists every tenant's charges and takes faults and charges: it
+    # listens on loopback whatever ``host`` is, and another address is refused unless
+    # ``expose_gateway`` says so (its token still guards it then).
+    gateway_host: str = "127.0.0.1"
+    expose_gateway: bool = False
     api_port: int = 8000
     # The worker's Prometheus metrics.
     metrics_port: int = 9464
@@ -69,6 +74,10 @@ class EmbeddedStack:
     codec_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     # What the sandbox gateway signs its webhooks to the API with; random per start.
     sandbox_webhook_secret: str = field(
+        default_factory=lambda: secrets.token_urlsafe(32), repr=False
+    )
+    # The gateway's credential, given to the gateway and to the worker's sandbox adapter.
+    sandbox_gateway_token: str = field(
         default_factory=lambda: secrets.token_urlsafe(32), repr=False
     )
     # Seconds each child gets to become ready, and to exit after SIGTERM/SIGINT.
@@ -110,7 +119,12 @@ class EmbeddedStack:
 
     @property
     def gateway_url(self) -> str:
-        return self._http_url(self.gateway_port)
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @property
+    def gateway_headers(self) -> dict[str, str]:
+        """What a client of the gateway sends (the tests, bench and chaos runs)."""
+        return {"Authorization": f"Bearer {self.sandbox_gateway_token}"}
 
     @property
     def api_url(self) -> str:
@@ -205,6 +219,7 @@ class EmbeddedStack:
                 "PAYSAGA_TEMPORAL_ADDRESS": self.temporal_address,
                 "PAYSAGA_TEMPORAL_NAMESPACE": NAMESPACE,
                 "PAYSAGA_SANDBOX_GATEWAY_URL": self.gateway_url,
+                "PAYSAGA_SANDBOX_GATEWAY_TOKEN": self.sandbox_gateway_token,
                 "PYTHONUNBUFFERED": "1",
                 "PAYSAGA_EMBEDDED": "true",
                 "PAYSAGA_ADMIN_KEY": self.admin_key,
@@ -233,6 +248,7 @@ class EmbeddedStack:
             temporal_namespace=env["PAYSAGA_TEMPORAL_NAMESPACE"],
             database_url=env["PAYSAGA_DATABASE_URL"],
             sandbox_gateway_url=env["PAYSAGA_SANDBOX_GATEWAY_URL"],
+            sandbox_gateway_token=env.get("PAYSAGA_SANDBOX_GATEWAY_TOKEN") or None,
             payload_keys=json.loads(env.get("PAYSAGA_PAYLOAD_KEYS") or "{}"),
             payload_key_id=env.get("PAYSAGA_PAYLOAD_KEY_ID") or None,
             codec_token=env.get("PAYSAGA_CODEC_TOKEN") or None,
@@ -255,6 +271,8 @@ class EmbeddedStack:
     def check_ports(self) -> None:
         """Raise ``PortInUseError`` naming the first port that is taken (or given twice)."""
         check_ports(self.host, self.ports())
+        if self.gateway_host != self.host:
+            check_ports(self.gateway_host, [(self.gateway_port, "sandbox gateway")])
 
     def start(self) -> None:
         """Start every child and wait until each is ready; on failure, stop what started."""
@@ -264,6 +282,12 @@ class EmbeddedStack:
             raise StackError(
                 f"--no-auth is only allowed on a loopback address, not {self.host}: "
                 "anyone who can reach it would act as the development tenant"
+            )
+        if not (is_loopback(self.gateway_host) or self.expose_gateway):
+            raise StackError(
+                f"the sandbox gateway is only bound to a loopback address, not "
+                f"{self.gateway_host}, unless it is exposed on purpose (--expose-gateway): "
+                "it lists every tenant's charges and takes faults and charges"
             )
         self.check_ports()
         self._children.abort.clear()
@@ -444,7 +468,7 @@ class EmbeddedStack:
             "gateway",
             "workers.sandbox_gateway",
             "--host",
-            self.host,
+            self.gateway_host,
             "--port",
             str(self.gateway_port),
             "--db",

@@ -77,6 +77,11 @@ def print_summary(stack: EmbeddedStack) -> None:
     console.print(
         "Codec token (PAYSAGA_CODEC_TOKEN, new each start):", stack.codec_token, markup=False
     )
+    console.print(
+        "Sandbox gateway token (PAYSAGA_SANDBOX_GATEWAY_TOKEN, new each start):",
+        stack.sandbox_gateway_token,
+        markup=False,
+    )
     console.print("Create a payment:")
     console.print(f"  {example_curl(stack)}", soft_wrap=True, markup=False)
     console.print("Press Ctrl-C to stop.")

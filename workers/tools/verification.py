@@ -78,11 +78,15 @@ async def verify_payments(
     engine: Engine,
     tenant_id: str,
     settle_seconds: float = 60.0,
+    gateway_headers: dict[str, str] | None = None,
 ) -> Verification:
-    """Wait up to ``settle_seconds`` for every workflow to close, then cross-check."""
+    """Wait up to ``settle_seconds`` for every workflow to close, then cross-check.
+    ``gateway_headers``: the gateway's credential (``EmbeddedStack.gateway_headers``)."""
     result = Verification(payments=len(payment_ids))
     states = await _final_states(client, tenant_id, payment_ids, settle_seconds)
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway:
+    async with httpx.AsyncClient(
+        base_url=gateway_url, timeout=30, headers=gateway_headers
+    ) as gateway:
         charges = (await gateway.get("/v1/stats")).json()["charges_by_reference"]
     with Session(engine) as session:
         result.ledger_violations = [

@@ -64,8 +64,9 @@ class SandboxGateway(ClosedOnExit):
         timeout_seconds: float,
         page_size: int = 100,
         webhook_secret: str | None = None,
+        token: str | None = None,
     ) -> None:
-        self._http = GatewayHttp(base_url, timeout_seconds)
+        self._http = GatewayHttp(base_url, timeout_seconds, token)
         self._page_size = page_size  # of list_transactions (the gateway allows 1..1000)
         self._webhook_secret = webhook_secret
 

@@ -36,9 +36,12 @@ from schemas.errors import OUTCOME_UNKNOWN
 
 
 class GatewayHttp:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
+    def __init__(self, base_url: str, timeout_seconds: float, token: str | None = None) -> None:
+        """``token``: the gateway's credential, sent on every request (a gateway that has one
+        answers 401 to anything without it)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=httpx.Timeout(timeout_seconds)
+            base_url=base_url.rstrip("/"), timeout=httpx.Timeout(timeout_seconds), headers=headers
         )
 
     async def post(

@@ -38,9 +38,11 @@ def charge_body(
 class Gateway:
     """A thin HTTP client of the gateway for tests (plain httpx, no knowledge of internals)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        """``token``: the gateway's credential, sent on every request when it has one."""
         self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, timeout=10)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url, timeout=10, headers=headers)
 
     def charge(
         self, payment_method: str = "tok_visa", *, key: str | None = None, **fields: Any

@@ -179,6 +179,12 @@ def test_stack_starts_answers_and_stops_without_orphans(
     ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
     assert httpx.get(f"{stack.gateway_url}/healthz", timeout=10).status_code == 200
+    # The gateway wants the stack's token for anything but its health and the customer's
+    # pages (the worker has it: the payments of the other tests go through).
+    refused = httpx.get(f"{stack.gateway_url}/v1/stats", timeout=10)
+    assert refused.status_code == 401, refused.text
+    stats = httpx.get(f"{stack.gateway_url}/v1/stats", headers=stack.gateway_headers, timeout=10)
+    assert stats.status_code == 200, stats.text
     ui = httpx.get(stack.ui_url, timeout=10)
     assert ui.status_code < 500
     assert (tmp_path / "data" / "logs" / "api.log").exists()
@@ -294,4 +300,31 @@ def test_dev_refuses_no_auth_on_an_address_other_than_loopback(tmp_path: Path) -
     )
     assert result.returncode == 1, result.stderr
     assert "--no-auth is only allowed on a loopback address" in result.stderr
+    assert not (tmp_path / "data" / "temporal.db").exists()
+
+
+def test_the_gateway_stays_on_loopback_with_a_token_whatever_the_host(tmp_path: Path) -> None:
+    stack = EmbeddedStack(data_dir=tmp_path, host="0.0.0.0", gateway_port=8100)
+    assert stack.gateway_url == "http://127.0.0.1:8100"
+    env = stack.env()
+    assert env["PAYSAGA_SANDBOX_GATEWAY_URL"] == stack.gateway_url
+    # The worker's adapter gets the token the gateway is started with (the same environment).
+    token = env["PAYSAGA_SANDBOX_GATEWAY_TOKEN"]
+    assert len(token) >= 40 and token != EmbeddedStack().sandbox_gateway_token
+    assert stack.settings().sandbox_gateway_token.get_secret_value() == token
+    assert stack.gateway_headers == {"Authorization": f"Bearer {token}"}
+    assert token not in repr(stack)
+
+
+def test_dev_refuses_a_gateway_on_an_address_other_than_loopback(tmp_path: Path) -> None:
+    ports = _cli_ports()
+    result = subprocess.run(
+        [*_cli_args(tmp_path / "data", ports), "--gateway-host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "the sandbox gateway is only bound to a loopback address" in result.stderr
+    assert "--expose-gateway" in result.stderr
     assert not (tmp_path / "data" / "temporal.db").exists()

@@ -171,6 +171,7 @@ async def run(args: argparse.Namespace, targets: Targets, console: Console) -> d
             payment_ids,
             client=temporal,
             gateway_url=targets.gateway_url,
+            gateway_headers=targets.gateway_headers,
             engine=engine,
             tenant_id=TENANT,
             settle_seconds=60.0,

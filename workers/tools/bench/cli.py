@@ -48,7 +48,10 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     )
     target.add_argument("--api-url", help="e.g. http://127.0.0.1:8000")
     target.add_argument("--temporal-address", help="e.g. 127.0.0.1:7233")
-    target.add_argument("--gateway-url", help="sandbox gateway, for the verification")
+    target.add_argument(
+        "--gateway-url",
+        help="sandbox gateway, for the verification (its token: $PAYSAGA_SANDBOX_GATEWAY_TOKEN)",
+    )
     target.add_argument("--database-url", help="paysaga's database, for the verification")
     target.add_argument(
         "--pids",

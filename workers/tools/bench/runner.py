@@ -77,6 +77,13 @@ class Targets:
         """What a client of the development tenant sends."""
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    @property
+    def gateway_headers(self) -> dict[str, str]:
+        """The gateway's credential: the stack's, or PAYSAGA_SANDBOX_GATEWAY_TOKEN for a
+        stack run elsewhere (read into ``temporal`` with the other settings)."""
+        token = self.temporal.sandbox_gateway_token
+        return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+
 
 @contextmanager
 def targets_for(
@@ -300,7 +307,9 @@ async def _inject_duplicate_charge(targets: Targets, bench: Bench) -> str | None
     if not bench.payment_ids:
         return None
     payment_id = bench.payment_ids[0]
-    async with httpx.AsyncClient(base_url=targets.gateway_url, timeout=30) as gateway:
+    async with httpx.AsyncClient(
+        base_url=targets.gateway_url, timeout=30, headers=targets.gateway_headers
+    ) as gateway:
         response = await gateway.post(
             "/v1/charges",
             json={
@@ -333,6 +342,7 @@ async def _verify(bench: Bench, targets: Targets, console: Console) -> tuple[Ver
             payment_ids,
             client=bench.temporal,
             gateway_url=targets.gateway_url,
+            gateway_headers=targets.gateway_headers,
             engine=engine,
             tenant_id=TENANT,
             settle_seconds=SETTLE_SECONDS,

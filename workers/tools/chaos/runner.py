@@ -79,7 +79,9 @@ async def _drive(stack: EmbeddedStack, config: ChaosConfig, say, t0: float) -> d
             limits=limits,
             headers=stack.api_headers,
         ) as http,
-        httpx.AsyncClient(base_url=stack.gateway_url, timeout=30.0) as gateway,
+        httpx.AsyncClient(
+            base_url=stack.gateway_url, timeout=30.0, headers=stack.gateway_headers
+        ) as gateway,
     ):
         api = RetryingClient(http, jitter_rng, call_deadline=config.settle_seconds)
         monkey = Monkey(stack, config, chaos_rng, gateway, say)
@@ -111,6 +113,7 @@ async def _drive(stack: EmbeddedStack, config: ChaosConfig, say, t0: float) -> d
             [p.payment_id for p in plans if p.payment_id],
             client=client,
             gateway_url=stack.gateway_url,
+            gateway_headers=stack.gateway_headers,
             engine=engine,
             tenant_id=Settings().default_tenant,
             settle_seconds=30,
