@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi import Path
 from fastapi import Query
 from fastapi import Request
+from fastapi import Response
 from fastapi import status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
@@ -15,6 +16,10 @@ from api.auth import AdminDep
 from api.auth import PepperDep
 from api.dependencies import SessionDep
 from api.openapi import problems
+from api.payments import OperatorPaymentActionDep
+from api.routes.payments import ACTION_PROBLEMS
+from schemas.payments import PaymentState
+from schemas.risk_review import ReviewRequest
 from schemas.tenants import ApiKeyOut
 from schemas.tenants import AuditEventOut
 from schemas.tenants import CreatedApiKey
@@ -106,6 +111,21 @@ async def set_rate_limit(
     """Applies at once in this API process, within 10 s in the others; audited."""
     limiter = request.app.state.rate_limiter
     return await run_in_threadpool(limiter.set_limit, actor, tenant_id, body)
+
+
+@router.post(
+    "/tenants/{tenant_id}/payments/{payment_id}/review",
+    response_model=PaymentState,
+    responses=problems(*ACTION_PROBLEMS),
+)
+async def review_payment(
+    actor: AdminDep, payment: OperatorPaymentActionDep, body: ReviewRequest | None = None
+) -> Response:
+    """A platform operator approves or rejects a tenant's payment held for review, as the
+    tenant's own ``POST /v1/payments/{payment_id}/review`` does. The review's ``channel`` is
+    ``operator`` and its ``reviewer`` the admin credential that acted (as the audit log names
+    it); unlike a tenant's, the verdict trains the risk model (never for a sandbox payment)."""
+    return await payment.review(body, actor.credential or actor.name, channel="operator")
 
 
 @router.get("/audit")
