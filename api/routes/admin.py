@@ -118,7 +118,7 @@ async def set_rate_limit(
     response_model=PaymentState,
     responses=problems(*ACTION_PROBLEMS),
 )
-async def review_payment(
+async def review_tenant_payment(
     actor: AdminDep, payment: OperatorPaymentActionDep, body: ReviewRequest | None = None
 ) -> Response:
     """A platform operator approves or rejects a tenant's payment held for review, as the
