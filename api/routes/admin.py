@@ -1,4 +1,5 @@
-"""Admin API: tenants, their keys, and the audit log of key operations."""
+"""Admin API: tenants, their keys, operators' review of tenants' payments, and the audit log
+of what admins did."""
 
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from api import api_keys
 from api.auth import AdminDep
 from api.auth import PepperDep
 from api.dependencies import SessionDep
+from api.idempotency import REPLAYED
 from api.openapi import problems
 from api.payments import OperatorPaymentActionDep
 from api.routes.payments import ACTION_PROBLEMS
@@ -119,13 +121,24 @@ async def set_rate_limit(
     responses=problems(*ACTION_PROBLEMS),
 )
 async def review_tenant_payment(
-    actor: AdminDep, payment: OperatorPaymentActionDep, body: ReviewRequest | None = None
+    actor: AdminDep,
+    payment: OperatorPaymentActionDep,
+    session: SessionDep,
+    body: ReviewRequest | None = None,
 ) -> Response:
     """A platform operator approves or rejects a tenant's payment held for review, as the
     tenant's own ``POST /v1/payments/{payment_id}/review`` does. The review's ``channel`` is
     ``operator`` and its ``reviewer`` the admin credential that acted (as the audit log names
-    it); unlike a tenant's, the verdict trains the risk model (never for a sandbox payment)."""
-    return await payment.review(body, actor.credential or actor.name, channel="operator")
+    it); unlike a tenant's, the verdict trains the risk model (never for a sandbox payment).
+    The decision is in the audit log too."""
+    decided = await payment.review(body, actor.credential or actor.name, channel="operator")
+    made = decided.status_code == status.HTTP_200_OK and REPLAYED not in decided.headers
+    if made and body is not None:  # a decision is only ever made with a body
+        tenant_id, payment_id = payment.sagas.tenant, payment.payment_id
+        await run_in_threadpool(
+            api_keys.audit_review, session, actor, tenant_id, payment_id, body.decision
+        )
+    return decided
 
 
 @router.get("/audit")

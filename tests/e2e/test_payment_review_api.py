@@ -259,3 +259,9 @@ async def test_an_operator_decides_a_tenants_payment_through_the_admin_api(
 
     again = await admin.post(path, json={"decision": "approve", "reason": "second thoughts"})
     assert again.status_code == 409 and again.json()["code"] == "invalid_state"
+    # The admin audit names the credential that decided, once (the replay is not a decision).
+    audit = (await admin.get("/v1/admin/audit", params={"tenant_id": tenant_id})).json()
+    reviews = [event for event in audit["data"] if event["action"] == "payment.reviewed"]
+    assert [(e["actor"], e["credential"], e["detail"]) for e in reviews] == [
+        ("admin", review["reviewer"], f"{payment_id}: reject")
+    ]
