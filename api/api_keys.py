@@ -264,6 +264,14 @@ def rotate_key(
     return CreatedApiKey(**created.model_dump(), secret=secret)
 
 
+def audit_review(
+    session: Session, actor: Actor, tenant_id: str, payment_id: str, decision: str
+) -> None:
+    """A platform operator decided one of the tenant's payments through the admin API."""
+    with session.begin():
+        audit(session, actor, "payment.reviewed", tenant_id, detail=f"{payment_id}: {decision}")
+
+
 def revoke_key(session: Session, actor: Actor | str, tenant_id: str, key_id: str) -> ApiKeyOut:
     with session.begin():
         key = _key(session, tenant_id, key_id)

@@ -79,6 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.auth_failures_per_address,
             settings.auth_failure_refill.total_seconds(),
         )
+        # The admin key's failures never share a bucket with tenants' keys, nor their limits.
+        app.state.admin_auth_failures = FailedAuthThrottle(
+            settings.admin_auth_failures_per_credential,
+            settings.admin_auth_failures_per_address,
+            settings.admin_auth_failure_window.total_seconds(),
+        )
         app.state.webhook_rejections = FailedAuthThrottle(
             settings.webhook_rejections_per_address,
             settings.webhook_rejections_per_address,

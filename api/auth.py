@@ -26,6 +26,8 @@ _admin_bearer = HTTPBearer(
     auto_error=False, scheme_name="AdminKey", description="The admin key from settings"
 )
 Credentials = HTTPAuthorizationCredentials | None
+# The admin key's bucket in the admin throttle (where a tenant's key has its prefix).
+ADMIN_CREDENTIAL = "admin_key"
 
 
 def _unauthorized(code: str) -> Problem:
@@ -84,8 +86,14 @@ async def require_admin(
     admin_key = request.app.state.settings.admin_key
     if admin_key is None:
         raise Problem("admin_api_disabled")
+    # Checked before the compare, so the right key waits too once the credential or the
+    # address is locked out: guessing gains nothing but 429s.
+    address = request.client.host if request.client else None
+    throttle = request.app.state.admin_auth_failures
+    throttle.check(ADMIN_CREDENTIAL, address, code="too_many_failed_admin_authentications")
     presented = credentials.credentials.encode() if credentials else b""
     if not secrets.compare_digest(presented, admin_key.get_secret_value().encode()):
+        throttle.failed(ADMIN_CREDENTIAL, address)
         raise _unauthorized("invalid_admin_key")
     return Actor("admin", credential_fingerprint("admin_key", admin_key.get_secret_value()))
 

@@ -122,13 +122,13 @@ async def idempotent(
     return Idempotent(store, request, tenant, key)
 
 
+OptionalIdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+]
+
+
 async def optionally_idempotent(
-    request: Request,
-    tenant: TenantDep,
-    store: IdempotencyDep,
-    key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
-    ] = None,
+    request: Request, tenant: TenantDep, store: IdempotencyDep, key: OptionalIdempotencyKey = None
 ) -> Idempotent:
     return Idempotent(store, request, tenant, key)
 

@@ -82,7 +82,11 @@ def _common_codes(operation: dict) -> list[str]:
         codes += ["missing_api_key", "invalid_api_key", "rate_limited"]
         codes.append("too_many_failed_authentications")
     if "AdminKey" in schemes:
-        codes += ["invalid_admin_key", "admin_api_disabled"]
+        codes += [
+            "invalid_admin_key",
+            "admin_api_disabled",
+            "too_many_failed_admin_authentications",
+        ]
     if "requestBody" in operation:
         codes += ["malformed_json", "payload_too_large", "validation_error"]
     parameters = operation.get("parameters", [])

@@ -9,9 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from typing import Literal
 
 from fastapi import Depends
 from fastapi import Path
+from fastapi import Request
 from fastapi import Response
 from fastapi import status
 from pydantic import BaseModel
@@ -21,8 +23,14 @@ from temporalio.exceptions import ApplicationError
 from activities.providers.base import PaymentProvider
 from activities.providers.registry import configured_providers
 from activities.providers.registry import provider_currencies
+from api.dependencies import IdempotencyDep
+from api.dependencies import OptionalIdempotencyKey
 from api.dependencies import OptionallyIdempotentDep
+from api.dependencies import SessionDep
+from api.dependencies import SettingsDep
+from api.dependencies import TemporalDep
 from api.dependencies import transact
+from api.idempotency import Idempotent
 from api.idempotency import json_response
 from api.problems import Problem
 from api.provider_answers import adapter_of
@@ -44,6 +52,7 @@ from schemas.payments import PaymentStatus
 from schemas.provider import CustomerAction
 from schemas.risk_review import ReviewDecision
 from schemas.risk_review import ReviewRequest
+from schemas.runtime.log_context import bind_log_context
 from schemas.runtime.settings import Settings
 from schemas.runtime.tracing import current_trace_id
 from workflows.kit import search_attributes
@@ -197,9 +206,16 @@ class PaymentAction:
 
         return await self.once.run(run, sent)
 
-    async def review(self, body: ReviewRequest | None, credential: str) -> Response:
-        """A tenant's decision on a payment held for review, sent as the ``review`` update;
-        the reviewer is ``credential``, the key that acted, never the client's text."""
+    async def review(
+        self,
+        body: ReviewRequest | None,
+        credential: str,
+        channel: Literal["api", "operator"] = "api",
+    ) -> Response:
+        """A decision on a payment held for review, sent as the ``review`` update: the
+        tenant's (``channel`` "api") or a platform operator's through the admin API
+        ("operator"); the reviewer is ``credential``, the key that acted, never the client's
+        text."""
 
         async def run() -> Response:
             state = await self._state()
@@ -217,7 +233,7 @@ class PaymentAction:
                 reason=body.reason,
                 reviewer=credential,
                 reviewer_name=body.reviewer,
-                channel="api",
+                channel=channel,
             )
             return json_response(await self._update(PaymentWorkflow.review, decision))
 
@@ -244,6 +260,26 @@ class PaymentAction:
 
 
 PaymentActionDep = Annotated[PaymentAction, Depends()]
+
+
+async def operator_payment_action(
+    tenant_id: Annotated[str, Path(max_length=64, description="The payment's tenant")],
+    payment_id: PaymentIdPath,
+    request: Request,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    store: IdempotencyDep,
+    key: OptionalIdempotencyKey = None,
+) -> PaymentAction:
+    """An action on any tenant's payment, for the admin API (whose routes require the admin
+    key): the tenant comes from the path, its Idempotency-Keys are that tenant's."""
+    bind_log_context(tenant_id=tenant_id)
+    sagas = Sagas(tenant_id, session, temporal, settings)
+    return PaymentAction(sagas, payment_id, Idempotent(store, request, tenant_id, key))
+
+
+OperatorPaymentActionDep = Annotated[PaymentAction, Depends(operator_payment_action)]
 
 
 def list_payments(

@@ -106,6 +106,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "payload_undecodable": (422, "A payload cannot be decoded"),
     "rate_limited": (429, "Too many requests"),
     "too_many_failed_authentications": (429, "Too many failed authentications; wait and retry"),
+    "too_many_failed_admin_authentications": (
+        429,
+        "Too many wrong admin keys; the admin API is locked out for a while",
+    ),
     "too_many_rejected_webhooks": (429, "Too many webhooks with a bad signature; wait and retry"),
     "too_many_reconciliation_reports": (429, "Too many reconciliation reports; wait and retry"),
     "internal_error": (500, "Internal error"),

@@ -9,6 +9,7 @@ a change through the admin API applies at once in the process that took it and w
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -128,12 +129,20 @@ class FailedAuthThrottle:
     # grow the dictionaries without bound.
     MAX_BUCKETS = 10_000
 
-    def __init__(self, per_prefix: int, per_address: int, refill_seconds: float) -> None:
+    def __init__(
+        self,
+        per_prefix: int,
+        per_address: int,
+        refill_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._limits = {
             "prefix": RateLimit(per_second=1 / refill_seconds, burst=per_prefix),
             "address": RateLimit(per_second=1 / refill_seconds, burst=per_address),
         }
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        # Seconds, monotonic; replaceable so tests move time instead of sleeping.
+        self.clock = clock
 
     def check(
         self,
@@ -142,7 +151,7 @@ class FailedAuthThrottle:
         code: str = "too_many_failed_authentications",
     ) -> None:
         """Raise 429 ``code`` when the prefix or the address has no failure left."""
-        now = time.monotonic()
+        now = self.clock()
         for subject in self._subjects(prefix, address):
             bucket = self._buckets.get(subject)
             if bucket is None:
@@ -151,12 +160,13 @@ class FailedAuthThrottle:
             if wait:
                 raise Problem(
                     code,
-                    f"too many failed attempts from this {subject[0]}",
+                    "too many failed attempts "
+                    + ("with this key" if subject[0] == "prefix" else "from this address"),
                     headers={"Retry-After": str(max(1, math.ceil(wait)))},
                 )
 
     def failed(self, prefix: str | None, address: str | None) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if len(self._buckets) > self.MAX_BUCKETS:
             self._forget_full(now)
         for subject in self._subjects(prefix, address):

@@ -1,8 +1,9 @@
 """Manual review of a payment the risk rules sent to review: the operator's
 decision, sent as the ``review`` update, and the audit record kept in the payment's state.
 
-An operator decides through ``POST /v1/payments/{id}/review`` (``channel`` "api") or the
-Temporal UI / CLI (``temporal workflow update execute --name review --input
+A tenant decides through ``POST /v1/payments/{id}/review`` (``channel`` "api"); a platform
+operator through ``POST /v1/admin/tenants/{tenant}/payments/{id}/review`` (``channel``
+"operator") or the Temporal UI / CLI (``temporal workflow update execute --name review --input
 '{"decision": "approve", "reviewer": "alice", "reason": "known customer"}'``).
 """
 
@@ -46,11 +47,11 @@ class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: ReviewVerdict
-    # Through the API: the credential that acted (``api_key:<id>``); through Temporal: the
-    # platform operator's name.
+    # Through the API: the credential that acted (``api_key:<id>``, or the admin key's
+    # fingerprint through the admin API); through Temporal: the platform operator's name.
     reviewer: Reviewer
     reason: ReviewReason
-    channel: Literal["api", "temporal"] = "temporal"
+    channel: Literal["api", "operator", "temporal"] = "temporal"
     # The name a tenant gave beside its credential, unverified.
     reviewer_name: Reviewer | None = None
 
@@ -66,5 +67,5 @@ class ReviewRecord(BaseModel):
     # The name the tenant gave (``ReviewRequest.reviewer``), unverified; None otherwise.
     reviewer_name: str | None = None
     reason: str | None = None
-    channel: Literal["api", "temporal", "timeout"] | None = None
+    channel: Literal["api", "operator", "temporal", "timeout"] | None = None
     decided_at: datetime | None = None

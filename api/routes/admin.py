@@ -1,4 +1,5 @@
-"""Admin API: tenants, their keys, and the audit log of key operations."""
+"""Admin API: tenants, their keys, operators' review of tenants' payments, and the audit log
+of what admins did."""
 
 from typing import Annotated
 
@@ -6,6 +7,7 @@ from fastapi import APIRouter
 from fastapi import Path
 from fastapi import Query
 from fastapi import Request
+from fastapi import Response
 from fastapi import status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
@@ -14,7 +16,12 @@ from api import api_keys
 from api.auth import AdminDep
 from api.auth import PepperDep
 from api.dependencies import SessionDep
+from api.idempotency import REPLAYED
 from api.openapi import problems
+from api.payments import OperatorPaymentActionDep
+from api.routes.payments import ACTION_PROBLEMS
+from schemas.payments import PaymentState
+from schemas.risk_review import ReviewRequest
 from schemas.tenants import ApiKeyOut
 from schemas.tenants import AuditEventOut
 from schemas.tenants import CreatedApiKey
@@ -106,6 +113,32 @@ async def set_rate_limit(
     """Applies at once in this API process, within 10 s in the others; audited."""
     limiter = request.app.state.rate_limiter
     return await run_in_threadpool(limiter.set_limit, actor, tenant_id, body)
+
+
+@router.post(
+    "/tenants/{tenant_id}/payments/{payment_id}/review",
+    response_model=PaymentState,
+    responses=problems(*ACTION_PROBLEMS),
+)
+async def review_tenant_payment(
+    actor: AdminDep,
+    payment: OperatorPaymentActionDep,
+    session: SessionDep,
+    body: ReviewRequest | None = None,
+) -> Response:
+    """A platform operator approves or rejects a tenant's payment held for review, as the
+    tenant's own ``POST /v1/payments/{payment_id}/review`` does. The review's ``channel`` is
+    ``operator`` and its ``reviewer`` the admin credential that acted (as the audit log names
+    it); unlike a tenant's, the verdict trains the risk model (never for a sandbox payment).
+    The decision is in the audit log too."""
+    decided = await payment.review(body, actor.credential or actor.name, channel="operator")
+    made = decided.status_code == status.HTTP_200_OK and REPLAYED not in decided.headers
+    if made and body is not None:  # a decision is only ever made with a body
+        tenant_id, payment_id = payment.sagas.tenant, payment.payment_id
+        await run_in_threadpool(
+            api_keys.audit_review, session, actor, tenant_id, payment_id, body.decision
+        )
+    return decided
 
 
 @router.get("/audit")

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     # before the body is verified, so forged deliveries cannot make the API call a
     # provider's verification endpoint (PayPal's) without bound. Refills like the above.
     webhook_rejections_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    # Wrong admin keys, in buckets of their own: past these the admin API answers 429 per
+    # client address, and per credential from all addresses together (the right key too),
+    # with one more try per window. Tests that fuzz the admin API with wrong keys raise them.
+    admin_auth_failures_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    admin_auth_failures_per_credential: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    admin_auth_failure_window: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=5)
     embedded: bool = False
     # Larger request bodies get 413 before they are read into memory (OWASP API4).
     max_body_bytes: int = 64 * 1024

@@ -1,12 +1,15 @@
 """Real outcomes as training labels for the risk model (its feedback loop).
 
-A payment becomes a label when the read model learns how it really turned out:
+A payment at a provider that moves money becomes a label when the read model learns how it
+really turned out (a sandbox payment never does: nothing there is fraud or legit, and anyone
+can make one look like either):
 
 - a platform operator's review verdict (``channel`` "temporal": the Temporal UI/CLI, which
-  only the platform's operators reach): ``reject`` → fraud (source ``review_rejected``),
+  only the platform's operators reach; "operator": the admin API, on the admin credentials):
+  ``reject`` → fraud (source ``review_rejected``),
   ``approve`` → not fraud (``review_approved``). A tenant's verdict (``channel`` "api") is no
   label: the model is shared by every tenant and weighs a verdict heavily, so one tenant
-  judging its own payments (sandbox ones too) must not teach it. A verdict the clock took
+  judging its own payments must not teach it. A verdict the clock took
   (``channel`` "timeout") says nothing about the payment and is no label either;
 - a dispute → fraud (``dispute``).
 
@@ -32,11 +35,15 @@ REVIEW_REJECTED = "review_rejected"
 REVIEW_APPROVED = "review_approved"
 DISPUTE = "dispute"
 # The review channels whose verdicts are training labels: the platform's operators'.
-OPERATOR_CHANNELS = frozenset({"temporal"})
+OPERATOR_CHANNELS = frozenset({"temporal", "operator"})
+# Providers whose payments move no money: never a label.
+TEST_PROVIDERS = frozenset({"sandbox"})
 
 
 def labels_of(state: PaymentState) -> list[dict]:
     """The ``risk_labels`` rows this state gives (none for most states)."""
+    if state.provider in TEST_PROVIDERS:
+        return []
     found: list[tuple[str, bool, datetime]] = []
     review = state.review
     if review is not None and review.decision is not None and review.channel in OPERATOR_CHANNELS:

@@ -16,12 +16,14 @@ from datetime import datetime
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api import api_keys
 from schemas.store.tables import ApiKey
 from tests.support.api_app import app_client
+from tests.support.api_app import running_app
 from tests.support.api_app import settings_without_temporal
 
 ADMIN_KEY = "adm_" + "x7Kq2" * 8
@@ -201,3 +203,88 @@ async def test_rotation_with_grace_works_and_the_audit_names_the_admin_credentia
         ("key.revoked", "admin", credential),
     ]
     assert ADMIN_KEY not in str(audit)
+
+
+ADMIN_PER_ADDRESS = 4
+ADMIN_PER_CREDENTIAL = 8
+ADMIN_WINDOW = 300
+WRONG_ADMIN = {"Authorization": "Bearer adm_" + "guess" * 8}
+ADMIN_ROUTE = "/v1/admin/audit"  # answers 200 without any tenant
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def admin_app(engine: Engine) -> AsyncIterator[tuple[FastAPI, Clock]]:
+    """The app with the admin lockout's own, smaller limits, on a clock the test moves."""
+    settings = settings_without_temporal(
+        engine,
+        admin_key=ADMIN_KEY,
+        admin_auth_failures_per_address=ADMIN_PER_ADDRESS,
+        admin_auth_failures_per_credential=ADMIN_PER_CREDENTIAL,
+        admin_auth_failure_window=f"PT{ADMIN_WINDOW}S",
+    )
+    clock = Clock()
+    async with running_app(settings) as app:
+        app.state.admin_auth_failures.clock = clock
+        yield app, clock
+
+
+def admin_from(app: FastAPI, address: str = "198.51.100.7") -> httpx.AsyncClient:
+    """An admin client whose requests come from ``address``."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40_000))
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    return httpx.AsyncClient(transport=transport, base_url="http://paysaga", headers=headers)
+
+
+async def test_wrong_admin_keys_lock_the_admin_api_out_until_the_window_passes(admin_app):
+    app, clock = admin_app
+    async with admin_from(app) as admin, admin_from(app, "198.51.100.8") as elsewhere:
+        for _ in range(ADMIN_PER_ADDRESS):
+            wrong = await admin.get(ADMIN_ROUTE, headers=WRONG_ADMIN)
+            assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_admin_key"
+
+        # Locked out for the address, not just the guess: the right key waits too.
+        for headers in (WRONG_ADMIN, {}):
+            locked = await admin.get(ADMIN_ROUTE, headers=headers)
+            assert locked.status_code == 429, locked.text
+            assert locked.headers["content-type"] == "application/problem+json"
+            assert locked.json()["code"] == "too_many_failed_admin_authentications"
+            assert 1 <= int(locked.headers["retry-after"]) <= ADMIN_WINDOW
+        # Another address still gets in.
+        assert (await elsewhere.get(ADMIN_ROUTE)).status_code == 200
+
+        clock.now += ADMIN_WINDOW - 1
+        assert (await admin.get(ADMIN_ROUTE)).status_code == 429
+        clock.now += 1
+        assert (await admin.get(ADMIN_ROUTE)).status_code == 200
+
+
+async def test_wrong_admin_keys_from_many_addresses_lock_the_admin_credential_out(admin_app):
+    app, clock = admin_app
+    for n in range(ADMIN_PER_CREDENTIAL):  # one failure each: no address reaches its limit
+        async with admin_from(app, f"203.0.113.{n}") as guesser:
+            assert (await guesser.get(ADMIN_ROUTE, headers=WRONG_ADMIN)).status_code == 401
+
+    async with admin_from(app) as admin:
+        locked = await admin.get(ADMIN_ROUTE)
+        assert locked.status_code == 429
+        assert locked.json()["code"] == "too_many_failed_admin_authentications"
+        clock.now += ADMIN_WINDOW
+        assert (await admin.get(ADMIN_ROUTE)).status_code == 200
+
+
+async def test_tenant_key_failures_do_not_lock_the_admin_api_out(admin):
+    # The admin API has buckets of its own: an address out of tenant-key attempts reaches it.
+    for _ in range(PER_ADDRESS):
+        assert (await call(admin, forged())).status_code == 401
+    assert (await call(admin, forged())).status_code == 429
+    assert (await admin.get(ADMIN_ROUTE)).status_code == 200

@@ -51,6 +51,9 @@ def stack(tmp_path_factory, risk_model_dir) -> Iterator[EmbeddedStack]:
             # Every e2e client is 127.0.0.1 and the contract fuzzing sends wrong keys by
             # design: one address's failures must not throttle the suite's good keys.
             "PAYSAGA_AUTH_FAILURES_PER_ADDRESS": "1000000",
+            # The same for the admin API's lockout, which has limits of its own.
+            "PAYSAGA_ADMIN_AUTH_FAILURES_PER_ADDRESS": "1000000",
+            "PAYSAGA_ADMIN_AUTH_FAILURES_PER_CREDENTIAL": "1000000",
         },
     )
 

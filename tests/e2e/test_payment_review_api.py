@@ -10,8 +10,12 @@ from datetime import datetime
 from datetime import timedelta
 
 import httpx
+from sqlmodel import Session
+from sqlmodel import select
 
+from api.api_keys import credential_fingerprint
 from schemas.identity import payment_workflow_id
+from schemas.store.tables import RiskLabelRecord
 from tests.e2e.conftest import REVIEW_TIMEOUT_ACTION
 from tests.e2e.conftest import REVIEW_TIMEOUT_HOURS
 from tests.e2e.conftest import payment_body
@@ -209,3 +213,55 @@ async def test_review_of_a_payment_not_in_review_is_a_conflict(tenant):
     assert unknown.json()["code"] == "payment_not_found"
     canceled = await api.post(f"/v1/payments/{payment_id}/cancel", headers=idempotent())
     assert canceled.json()["status"] == "canceled"
+
+
+async def test_an_operator_decides_a_tenants_payment_through_the_admin_api(
+    stack, tenant, admin, stack_db
+):
+    tenant_id, api = tenant
+    posted = await api.post("/v1/risk/rules", json=RULES, headers=idempotent())
+    assert posted.status_code == 201, posted.text
+    held = await held_payment(api)
+    payment_id = held["payment_id"]
+    path = f"/v1/admin/tenants/{tenant_id}/payments/{payment_id}/review"
+    rejection = {"decision": "reject", "reason": "card reported stolen", "reviewer": "olga"}
+
+    # On the admin credentials only, and under the payment's own tenant only.
+    as_tenant = await api.post(path, json=rejection)
+    assert as_tenant.status_code == 401, as_tenant.text
+    assert as_tenant.json()["code"] == "invalid_admin_key"
+    other = f"/v1/admin/tenants/ten_{uuid.uuid4().hex[:12]}/payments/{payment_id}/review"
+    elsewhere = await admin.post(other, json=rejection)
+    assert elsewhere.status_code == 404 and elsewhere.json()["code"] == "payment_not_found"
+
+    key = uuid.uuid4().hex
+    decided = await admin.post(path, json=rejection, headers=idempotent(key))
+    assert decided.status_code == 200, decided.text
+    replayed = await admin.post(path, json=rejection, headers=idempotent(key))
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == decided.json()
+
+    state = (await api.get(f"/v1/payments/{payment_id}")).json()
+    assert (state["status"], state["failure_code"]) == ("declined", "review_rejected")
+    review = state["review"]
+    # The reviewer is the admin credential that acted, as the admin audit names it.
+    assert (review["decision"], review["reviewer"], review["channel"]) == (
+        "reject",
+        credential_fingerprint("admin_key", stack.admin_key),
+        "operator",
+    )
+    assert (review["reason"], review["reviewer_name"]) == ("card reported stolen", "olga")
+    # An operator's verdict is a label, but never of a sandbox payment, as this one is.
+    assert state["provider"] == "sandbox"
+    with Session(stack_db) as session:
+        found = select(RiskLabelRecord).where(RiskLabelRecord.payment_id == payment_id)
+        assert session.exec(found).all() == []
+
+    again = await admin.post(path, json={"decision": "approve", "reason": "second thoughts"})
+    assert again.status_code == 409 and again.json()["code"] == "invalid_state"
+    # The admin audit names the credential that decided, once (the replay is not a decision).
+    audit = (await admin.get("/v1/admin/audit", params={"tenant_id": tenant_id})).json()
+    reviews = [event for event in audit["data"] if event["action"] == "payment.reviewed"]
+    assert [(e["actor"], e["credential"], e["detail"]) for e in reviews] == [
+        ("admin", review["reviewer"], f"{payment_id}: reject")
+    ]

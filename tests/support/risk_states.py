@@ -43,11 +43,13 @@ def reviewed_state(
     features: RiskFeatures | None,
     decision: str | None,
     channel: str | None = "temporal",
+    provider: str = "stripe",
 ) -> PaymentState:
     """A payment the rules sent to review, decided (``decision``) through ``channel`` (by
-    default a platform operator's Temporal UI/CLI) or still open (``decision`` None)."""
+    default a platform operator's Temporal UI/CLI) or still open (``decision`` None), at
+    ``provider`` (by default one that moves money: a sandbox payment is never a label)."""
     opened = datetime.now(UTC) - timedelta(minutes=5)
-    state = processing_state(tenant_id=tenant_id, amount=250_000)
+    state = processing_state(tenant_id=tenant_id, amount=250_000, provider=provider)
     timed_out = channel == "timeout"
     return state.model_copy(
         update={
