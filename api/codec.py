@@ -118,7 +118,9 @@ def install_codec(app: FastAPI, settings: Settings) -> None:
     """Mounts the codec endpoint; it answers 404 codec_disabled without a codec token or
     payload keys (there is nothing to decode with, or nobody may)."""
     token = settings.codec_token.get_secret_value() if settings.codec_token else None
-    endpoint = CodecEndpoint(codec_from_settings(settings), token)
+    # Shown, never acted on: a plaintext payload (the SDK core's local-activity markers, a
+    # forged signal the worker refused) is displayed as it is, so operators can see it.
+    endpoint = CodecEndpoint(codec_from_settings(settings, accept_plaintext=True), token)
     # A logger's own filter, so it holds whatever handlers logging is configured with
     # (addFilter ignores a filter it already has: apps made again in one process).
     logging.getLogger("uvicorn.access").addFilter(_HIDE_CODEC_TOKEN)

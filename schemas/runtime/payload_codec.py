@@ -8,8 +8,13 @@ The key id is the AES-GCM associated data, so a payload relabelled with another 
 fails authentication instead of being read under the wrong key.
 
 Rotation: the current key encrypts; every configured key decrypts, so histories written
-under a retired key stay readable as long as that key is kept. Payloads written before
-encryption was turned on carry another encoding and pass through unchanged.
+under a retired key stay readable as long as that key is kept.
+
+An unencrypted payload is refused on decode: once keys are set, anyone who can reach the
+Temporal frontend could otherwise signal, update or start a workflow with plaintext of
+their own choosing, and the worker would act on it. The refusal fails the workflow task
+(or the activity), visibly, instead. ``PAYSAGA_ACCEPT_PLAINTEXT_PAYLOADS`` lets histories
+written before encryption was turned on be read during a migration window.
 """
 
 import base64
@@ -39,12 +44,16 @@ KEY_BYTES = 32
 
 
 class PayloadDecryptionError(ValueError):
-    """A payload marked as ours that cannot be opened: unknown key id or altered bytes."""
+    """A payload that cannot be opened: unknown key id, altered bytes, or not encrypted at
+    all while plaintext is refused."""
 
 
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, keys: Mapping[str, bytes], encrypt_with: str) -> None:
+    def __init__(
+        self, keys: Mapping[str, bytes], encrypt_with: str, *, accept_plaintext: bool = False
+    ) -> None:
         super().__init__()
+        self.accept_plaintext = accept_plaintext
         for key_id, key in keys.items():
             if len(key) != KEY_BYTES:
                 raise ValueError(f"payload key {key_id!r} must be {KEY_BYTES} bytes (AES-256)")
@@ -67,7 +76,13 @@ class EncryptionCodec(PayloadCodec):
 
     def _open(self, payload: Payload) -> Payload:
         if payload.metadata.get(ENCODING_KEY) != ENCODING:
-            return payload  # written before encryption was on (or not a payload of ours)
+            if self.accept_plaintext:
+                return payload  # written before encryption was on
+            raise PayloadDecryptionError(
+                "unencrypted payload refused: it was not written by a paysaga process "
+                "holding the payload keys (set PAYSAGA_ACCEPT_PLAINTEXT_PAYLOADS=true only "
+                "while histories from before encryption still run)"
+            )
         key_id = payload.metadata.get(KEY_ID_KEY, b"").decode(errors="replace")
         cipher = self._ciphers.get(key_id)
         if cipher is None:
@@ -87,15 +102,22 @@ class EncryptionCodec(PayloadCodec):
         return Payload.FromString(plain)
 
 
-def codec_from_settings(settings: Settings) -> EncryptionCodec | None:
-    """The codec of ``PAYSAGA_PAYLOAD_KEYS``; None when no keys are configured."""
+def codec_from_settings(
+    settings: Settings, *, accept_plaintext: bool | None = None
+) -> EncryptionCodec | None:
+    """The codec of ``PAYSAGA_PAYLOAD_KEYS``; None when no keys are configured. Plaintext is
+    accepted as ``PAYSAGA_ACCEPT_PLAINTEXT_PAYLOADS`` says unless the caller decides."""
     if not settings.payload_keys or settings.payload_key_id is None:
         return None
     keys = {
         key_id: base64.b64decode(key.get_secret_value())
         for key_id, key in settings.payload_keys.items()
     }
-    return EncryptionCodec(keys, encrypt_with=settings.payload_key_id)
+    if accept_plaintext is None:
+        accept_plaintext = settings.accept_plaintext_payloads
+    return EncryptionCodec(
+        keys, encrypt_with=settings.payload_key_id, accept_plaintext=accept_plaintext
+    )
 
 
 def data_converter(settings: Settings) -> DataConverter:

@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     # No keys: payloads travel as plain JSON (the worker and API warn at start).
     payload_keys: dict[str, SecretStr] = Field(default_factory=dict)
     payload_key_id: str | None = None
+    # With keys set, an unencrypted payload fails the workflow task or activity that reads
+    # it (it may be forged by anyone reaching Temporal). True only for a migration window,
+    # while histories written before encryption was turned on still run.
+    accept_plaintext_payloads: bool = False
     # The operators' credential for the codec endpoint (/codec/encode, /codec/decode) that
     # lets the Temporal UI and CLI show decrypted payloads; the endpoint is off without it.
     codec_token: SecretStr | None = None

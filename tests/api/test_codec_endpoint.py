@@ -231,3 +231,12 @@ async def test_the_access_log_never_shows_the_token(client):
     line = record.getMessage()
     assert TOKEN not in line
     assert '"POST /codec/***/decode HTTP/1.1" 200' in line
+
+
+async def test_a_plaintext_payload_is_shown_as_it_is(client):
+    # The SDK core's local-activity markers, or a forged input the worker refused: the UI
+    # shows them, it does not act on them.
+    plain = pydantic_data_converter.payload_converter.to_payloads([PAYMENT])
+    response = await client.post(f"/codec/{TOKEN}/decode", json=as_json(plain))
+    assert response.status_code == 200, response.text
+    assert from_json(response.json()) == plain

@@ -103,13 +103,26 @@ async def test_the_key_id_is_bound_so_it_cannot_be_swapped():
         await codec.decode([relabelled])
 
 
-async def test_payloads_written_before_encryption_pass_through():
+async def test_an_unencrypted_payload_is_refused():
     codec = EncryptionCodec({"k1": K1}, encrypt_with="k1")
+    forged = payload_of({"decision": "approve"})
+    [sealed] = await codec.encode([payload_of("now")])
+    with pytest.raises(PayloadDecryptionError, match="unencrypted payload refused"):
+        await codec.decode([sealed, forged])
+    converter = data_converter(settings_with_keys(k1=K1))
+    with pytest.raises(PayloadDecryptionError, match="PAYSAGA_ACCEPT_PLAINTEXT_PAYLOADS"):
+        await converter.decode([forged])
+
+
+async def test_payloads_written_before_encryption_pass_through_when_opted_in():
+    codec = EncryptionCodec({"k1": K1}, encrypt_with="k1", accept_plaintext=True)
     plain = payload_of({"recorded": "before encryption"})
     [sealed] = await codec.encode([payload_of("now")])
     decoded = await codec.decode([plain, sealed])
     assert decoded[0] == plain
     assert value_of(decoded[1]) == "now"
+    settings = settings_with_keys(k1=K1).model_copy(update={"accept_plaintext_payloads": True})
+    assert await data_converter(settings).decode([plain]) == [{"recorded": "before encryption"}]
 
 
 def test_keys_must_be_aes_256_and_the_current_key_must_be_one_of_them():
