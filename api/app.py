@@ -19,6 +19,7 @@ from api.dependencies import TemporalConnection
 from api.idempotency import LOCK_MARGIN
 from api.idempotency import IdempotencyStore
 from api.metrics import install_metrics
+from api.metrics import refreshing_gauges
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.query_parameters import reject_unknown_query_parameters
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.providers = providers = build_providers(settings)
         purging = asyncio.create_task(_purge_expired_keys(store))
-        yield
+        async with refreshing_gauges(app, engine, settings.metrics_refresh_interval):
+            yield
         purging.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purging

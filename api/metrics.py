@@ -4,14 +4,20 @@ it is open like /healthz (the embedded stack on loopback).
 
 Each app has its own registry (a test process creates many apps): HTTP requests by method,
 route template and status, their latency, payments by status and provider (counted in SQL
-at scrape time, so every API process reports the same numbers), webhook signature failures,
-and the process and platform collectors. Labels never carry an id: routes are templates.
+every ``PAYSAGA_METRICS_REFRESH_INTERVAL`` by a background task, so every API process reports
+the same numbers and a scrape, which anyone may send as often as they like, costs no SQL),
+webhook signature failures, and the process and platform collectors. Labels never carry an
+id: routes are templates.
 """
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
 from collections.abc import Iterable
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi import Request
@@ -26,9 +32,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from sqlalchemy import Engine
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import BaseRoute
 from starlette.routing import Mount
 from starlette.types import ASGIApp
@@ -52,7 +58,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 class ApiMetrics:
     """The registry of one app and the metrics its code updates."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self) -> None:
         self.registry = registry = CollectorRegistry()
         self.http_requests = Counter(
             "paysaga_http_requests",
@@ -72,47 +78,66 @@ class ApiMetrics:
             ["provider"],
             registry=registry,
         )
-        registry.register(PaymentsByStatus(app))
+        self.payments = PaymentsByStatus()
+        registry.register(self.payments)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
 
 
 class PaymentsByStatus:
-    """``paysaga_payments``: payments in the read model by status and provider, one GROUP BY
-    per scrape (the read model outlives Temporal's history, and every API process agrees)."""
+    """``paysaga_payments``: payments in the read model by status and provider, from the last
+    snapshot ``refresh`` took (the read model outlives Temporal's history, and every API
+    process agrees); nothing until the first one."""
 
     NAME = "paysaga_payments"
     HELP = "Payments in the read model, by status and provider"
 
-    def __init__(self, app: FastAPI) -> None:
-        self._app = app
+    def __init__(self) -> None:
+        # Replaced whole by refresh (in a worker thread), read by collect: never mutated.
+        self._counts: tuple[tuple[str, str, int], ...] = ()
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        # Registering asks for the names: answer without querying the database.
-        return [self._family()]
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        engine = getattr(self._app.state, "engine", None)  # set when the app starts
-        if engine is None:
-            return []
+    def refresh(self, engine: Engine) -> None:
         query = select(PaymentRecord.status, PaymentRecord.provider, func.count()).group_by(
             PaymentRecord.status, PaymentRecord.provider
         )
-        try:
-            with engine.connect() as connection:
-                rows = connection.execute(query).all()
-        except SQLAlchemyError:
-            # The process metrics are still worth serving; the gauge is left out.
-            log.warning("counting payments for /metrics failed", exc_info=True)
-            return []
+        with engine.connect() as connection:
+            rows = connection.execute(query).all()
+        self._counts = tuple((status, provider, count) for status, provider, count in rows)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
         family = self._family()
-        for status, provider, count in rows:
+        for status, provider, count in self._counts:
             family.add_metric([status, provider], count)
         return [family]
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(self.NAME, self.HELP, labels=["status", "provider"])
+
+
+async def _refresh_forever(gauge: PaymentsByStatus, engine: Engine, every: timedelta) -> None:
+    while True:
+        try:
+            await run_in_threadpool(gauge.refresh, engine)
+        except Exception:
+            # The last snapshot is still served; the next refresh tries again.
+            log.warning("counting payments for /metrics failed", exc_info=True)
+        await asyncio.sleep(every.total_seconds())
+
+
+@contextlib.asynccontextmanager
+async def refreshing_gauges(app: FastAPI, engine: Engine, every: timedelta) -> AsyncIterator[None]:
+    """Keeps the SQL-computed gauges of ``app`` refreshed while inside (the app's lifespan)."""
+    refreshing = asyncio.create_task(_refresh_forever(app.state.metrics.payments, engine, every))
+    try:
+        yield
+    finally:
+        refreshing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refreshing
 
 
 def full_templates(routes: Iterable[BaseRoute], prefix: str = "") -> dict[int, str]:
@@ -176,7 +201,7 @@ def webhook_rejected(request: Request, provider: str) -> None:
 
 
 def install_metrics(app: FastAPI, settings: Settings) -> None:
-    app.state.metrics = metrics = ApiMetrics(app)
+    app.state.metrics = metrics = ApiMetrics()
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=app.router.routes)
 
     token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
@@ -187,6 +212,5 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
             given = bearer_token(request)
             if given is None or not secrets.compare_digest(given.encode(), token):
                 raise Problem("metrics_unauthorized", headers={"WWW-Authenticate": "Bearer"})
-        # The payments gauge queries the database: not on the event loop.
-        body = await run_in_threadpool(generate_latest, metrics.registry)
+        body = generate_latest(metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     # set, a scrape without it is refused with 401. Unset: /metrics is open, as for the
     # embedded stack on loopback.
     metrics_token: SecretStr | None = None
+    # How often the API recounts payments for the paysaga_payments gauge (one GROUP BY over
+    # the read model); a scrape reads the last count, so scraping costs no SQL.
+    metrics_refresh_interval: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(seconds=30)
     # Where the worker serves Prometheus metrics (its own and the Temporal SDK's), as
     # host:port; None: not served.
     worker_metrics_address: str | None = "127.0.0.1:9464"

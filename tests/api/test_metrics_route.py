@@ -1,15 +1,20 @@
 """GET /metrics through the real app on a real SQLite database (no Temporal: none of these
 routes reaches it)."""
 
+import asyncio
 from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
+from sqlalchemy import event
 from sqlmodel import Session
 
 from schemas.store.tables import PaymentRecord
@@ -42,10 +47,10 @@ async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple], float]:
     }
 
 
-def add_payments(engine: Engine, *rows: tuple[str, str]) -> None:
+def add_payments(engine: Engine, *rows: tuple[str, str], first: int = 0) -> None:
     now = datetime.now(UTC)
     with Session(engine) as session, session.begin():
-        for number, (status, provider) in enumerate(rows):
+        for number, (status, provider) in enumerate(rows, start=first):
             session.add(
                 PaymentRecord(
                     payment_id=f"pay_metrics{number:04d}",
@@ -74,24 +79,73 @@ async def test_metrics_is_not_in_the_openapi_document(app):
     assert "/metrics" not in app.openapi()["paths"]
 
 
-async def test_payments_gauge_counts_the_read_model(client, engine):
-    assert not [key for key in await scrape(client) if key[0] == "paysaga_payments"]
-    add_payments(
-        engine,
-        ("succeeded", "sandbox"),
-        ("succeeded", "sandbox"),
-        ("declined", "sandbox"),
-        ("succeeded", "stripe"),
-    )
+def payments_in(samples: dict[tuple[str, tuple], float]) -> dict[tuple[str, tuple], float]:
+    return {key: value for key, value in samples.items() if key[0] == "paysaga_payments"}
 
-    samples = await scrape(client)
 
-    payments = {key: value for key, value in samples.items() if key[0] == "paysaga_payments"}
-    assert payments == {
+async def scrape_until(client: httpx.AsyncClient, done, seconds: float = 10) -> dict:
+    """Scrapes until ``done(samples)``: the gauge changes when its snapshot is refreshed."""
+    async with asyncio.timeout(seconds):
+        while True:
+            samples = await scrape(client)
+            if done(samples):
+                return samples
+            await asyncio.sleep(0.02)
+
+
+async def test_payments_gauge_counts_the_read_model(engine):
+    settings = settings_without_temporal(engine, metrics_refresh_interval=timedelta(seconds=0.05))
+    async with running_app(settings) as app, asgi_client(app) as client:
+        assert not payments_in(await scrape(client))
+        add_payments(
+            engine,
+            ("succeeded", "sandbox"),
+            ("succeeded", "sandbox"),
+            ("declined", "sandbox"),
+            ("succeeded", "stripe"),
+        )
+
+        samples = await scrape_until(client, payments_in)
+
+    assert payments_in(samples) == {
         ("paysaga_payments", (("provider", "sandbox"), ("status", "succeeded"))): 2,
         ("paysaga_payments", (("provider", "sandbox"), ("status", "declined"))): 1,
         ("paysaga_payments", (("provider", "stripe"), ("status", "succeeded"))): 1,
     }
+
+
+@contextmanager
+def statements_on(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement the engine sends while inside."""
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_scrapes_read_the_last_snapshot_without_sql(engine):
+    add_payments(engine, ("succeeded", "sandbox"))
+    settings = settings_without_temporal(engine, metrics_refresh_interval=timedelta(hours=1))
+    async with running_app(settings) as app, asgi_client(app) as client:
+        # The snapshot taken at start.
+        await scrape_until(client, payments_in)
+        with statements_on(app.state.engine) as sent:
+            for _ in range(20):
+                samples = await scrape(client)
+        assert len(sent) <= 1, sent
+        # Not refreshed since: a payment added now is not counted until the next refresh.
+        add_payments(engine, ("declined", "stripe"), first=1)
+        assert (
+            payments_in(await scrape(client))
+            == payments_in(samples)
+            == {("paysaga_payments", (("provider", "sandbox"), ("status", "succeeded"))): 1}
+        )
 
 
 async def test_requests_are_labelled_by_route_template(client):
