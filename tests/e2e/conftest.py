@@ -48,6 +48,8 @@ def stack(tmp_path_factory, risk_model_dir) -> Iterator[EmbeddedStack]:
             # A provider call slower than this is an OutcomeUnknown, retried with its key.
             "PAYSAGA_PROVIDER_TIMEOUT": "PT2S",
             "PAYSAGA_RECONCILIATION_REPORT_COOLDOWN": f"PT{REPORT_COOLDOWN_SECONDS}S",
+            # The payments gauge is a snapshot: refreshed often, so tests wait little for it.
+            "PAYSAGA_METRICS_REFRESH_INTERVAL": "PT0.5S",
             # Every e2e client is 127.0.0.1 and the contract fuzzing sends wrong keys by
             # design: one address's failures must not throttle the suite's good keys.
             "PAYSAGA_AUTH_FAILURES_PER_ADDRESS": "1000000",

@@ -92,9 +92,22 @@ async def quiet_worker(stack, stack_db: Engine) -> Samples:
                 return second
 
 
+async def api_counted(stack, stack_db: Engine) -> Samples:
+    """The API's metrics once its payments gauge (a snapshot refreshed in the background)
+    counts what the read model holds."""
+    by_status = text("SELECT status, count(*) FROM payments GROUP BY status")
+
+    def counted(samples: Samples) -> bool:
+        with stack_db.connect() as connection:
+            counts = dict(connection.execute(by_status).all())
+        return all(total(samples, "paysaga_payments", status=s) == n for s, n in counts.items())
+
+    return await eventually(lambda: scrape(f"{stack.api_url}/metrics"), counted)
+
+
 async def test_api_and_worker_metrics_follow_the_payments(stack, stack_db, api):
     worker_before = await quiet_worker(stack, stack_db)
-    api_before = await scrape(f"{stack.api_url}/metrics")
+    api_before = await api_counted(stack, stack_db)
 
     succeeded = (await create_payment(api)).json()
     declined = (await create_payment(api, payment_method="tok_chargeDeclined")).json()
@@ -124,7 +137,7 @@ async def test_api_and_worker_metrics_follow_the_payments(stack, stack_db, api):
     assert total(worker_after, "temporal_activity_execution_latency_count") > 0
     assert total(worker_after, "temporal_num_pollers") > 0
 
-    api_after = await scrape(f"{stack.api_url}/metrics")
+    api_after = await api_counted(stack, stack_db)
     for status in ("succeeded", "declined", "failed"):
         assert moved(api_before, api_after, "paysaga_payments", status=status) == 1, status
     created = {"method": "POST", "route": "/v1/payments", "status": "201"}
