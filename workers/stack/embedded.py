@@ -37,7 +37,7 @@ from workers.stack.temporal import wait_until_serving
 from workflows.kit import search_attributes
 
 # Start order; stop() goes in reverse.
-SERVICES = ("temporal", "gateway", "worker", "api")
+SERVICES = ("temporal", "gateway", "worker", "codec-proxy", "api")
 
 
 @dataclass
@@ -53,6 +53,9 @@ class EmbeddedStack:
     temporal_http_port: int | None = None
     temporal_metrics_port: int | None = None
     ui_port: int = 8233
+    # The loopback proxy the UI decodes payloads through (workers/stack/codec_proxy.py);
+    # None: ui_port + 1.
+    ui_codec_port: int | None = None
     gateway_port: int = 8100
     # The sandbox gateway lists every tenant's charges and takes faults and charges: it
     # listens on loopback whatever ``host`` is, and another address is refused unless
@@ -70,7 +73,8 @@ class EmbeddedStack:
     database: str | None = None
     # The admin API's key; a random one per start unless given.
     admin_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
-    # The codec endpoint's credential, given to the Temporal UI in its endpoint's path.
+    # The codec endpoint's credential (Authorization header): the CLI's, and the UI's through
+    # the codec proxy, which adds it.
     codec_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     # What the sandbox gateway signs its webhooks to the API with; random per start.
     sandbox_webhook_secret: str = field(
@@ -135,9 +139,20 @@ class EmbeddedStack:
         return f"{self._http_url(self.metrics_port)}/metrics"
 
     @property
+    def codec_proxy_port(self) -> int:
+        return self.ui_codec_port or self.ui_port + 1
+
+    @property
+    def ui_decodes(self) -> bool:
+        """The codec proxy runs on loopback only: on another address the UI shows ciphertext
+        (the CLI still decodes with the token)."""
+        return is_loopback(self.host)
+
+    @property
     def codec_url(self) -> str:
-        """The codec endpoint as the Temporal UI calls it (its credential in the path)."""
-        return f"{self.api_url}/codec/{self.codec_token}"
+        """The codec endpoint as the Temporal UI calls it: the codec proxy, which adds the
+        token (the API's ``/codec`` takes it in a header only)."""
+        return f"{self._http_url(self.codec_proxy_port)}/codec"
 
     @property
     def api_headers(self) -> dict[str, str]:
@@ -200,6 +215,7 @@ class EmbeddedStack:
             (self.gateway_port, "sandbox gateway"),
             (self.api_port, "API"),
             (self.metrics_port, "worker metrics"),
+            *([(self.codec_proxy_port, "Temporal UI codec proxy")] if self.ui_decodes else []),
         ]
 
     @property
@@ -312,6 +328,8 @@ class EmbeddedStack:
                 ),
             )
             self._step("worker", lambda: self._wait_worker(worker))
+            if self.ui_decodes:
+                self._step("UI codec proxy", self._start_codec_proxy)
             self._step("API", self._start_api)
         except BaseException:
             self.stop()
@@ -440,8 +458,7 @@ class EmbeddedStack:
             "--ui-port",
             str(self.ui_port),
             # The UI decodes payloads through our codec endpoint (the server has ciphertext).
-            "--ui-codec-endpoint",
-            self.codec_url,
+            *(["--ui-codec-endpoint", self.codec_url] if self.ui_decodes else []),
             "--ip",
             self.host,
             "--log-level",
@@ -501,6 +518,21 @@ class EmbeddedStack:
         )
         self._children.wait_http(child, f"{self.api_url}/readyz", self.start_timeout)
         self.api_key = dev_tenant.bootstrap(self.api_url, self.admin_key)
+
+    def _start_codec_proxy(self) -> None:
+        child = self._spawn_python(
+            "codec-proxy",
+            "workers.stack.codec_proxy",
+            "--host",
+            self.host,
+            "--port",
+            str(self.codec_proxy_port),
+            "--upstream",
+            f"{self.api_url}/codec",
+        )
+        self._children.wait_http(
+            child, f"{self._http_url(self.codec_proxy_port)}/healthz", self.start_timeout
+        )
 
     # ----------------------------------------------------------------- output
 

@@ -75,7 +75,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def free_stack_ports(host: str = "127.0.0.1") -> dict[str, int]:
     """``EmbeddedStack`` port arguments, all free and distinct: a stack beside others."""
-    temporal, temporal_http, temporal_metrics, ui, gateway, api, metrics = free_ports(7, host)
+    temporal, temporal_http, temporal_metrics, ui, gateway, api, metrics, codec = free_ports(
+        8, host
+    )
     return {
         "temporal_port": temporal,
         "temporal_http_port": temporal_http,
@@ -84,4 +86,5 @@ def free_stack_ports(host: str = "127.0.0.1") -> dict[str, int]:
         "gateway_port": gateway,
         "api_port": api,
         "metrics_port": metrics,
+        "ui_codec_port": codec,
     }

@@ -35,7 +35,11 @@ def summary_rows(stack: EmbeddedStack) -> list[tuple[str, str]]:
         ("API docs", f"{stack.api_url}/docs"),
         ("API auth", auth),
         ("Temporal UI", stack.ui_url),
-        ("Codec endpoint", f"{stack.api_url}/codec (the UI's has the codec token)"),
+        (
+            "Codec endpoint",
+            f"{stack.api_url}/codec (Authorization: Bearer <codec token>); the UI's: "
+            + (f"{stack.codec_url} (loopback proxy)" if stack.ui_decodes else "none, ciphertext"),
+        ),
         ("API metrics", f"{stack.api_url}/metrics"),
         ("Worker metrics", stack.worker_metrics_url),
         ("Temporal gRPC", stack.temporal_address),

@@ -33,7 +33,7 @@ def _cli_ports() -> dict[str, int]:
     from the gRPC port (+ 10, + 11) and so must be free too."""
     while True:
         ports = free_stack_ports()
-        derived = [ports["temporal_port"] + 10, ports["temporal_port"] + 11]
+        derived = [ports["temporal_port"] + 10, ports["temporal_port"] + 11, ports["ui_port"] + 1]
         if all(port not in ports.values() and port_is_free("127.0.0.1", port) for port in derived):
             return ports
 
@@ -168,7 +168,7 @@ def test_stack_starts_answers_and_stops_without_orphans(
     stack_factory.append(stack)
     stack.start()
     pids = list(stack.pids().values())
-    assert set(stack.pids()) == {"temporal", "gateway", "worker", "api"}
+    assert set(stack.pids()) == {"temporal", "gateway", "worker", "codec-proxy", "api"}
     model = RiskModel.load(tmp_path / "data" / "risk-model")
     assert stack.env()["PAYSAGA_RISK_MODEL_DIR"] == str(tmp_path / "data" / "risk-model")
     assert model.card == stack.risk_model_card
@@ -187,6 +187,12 @@ def test_stack_starts_answers_and_stops_without_orphans(
     assert stats.status_code == 200, stats.text
     ui = httpx.get(stack.ui_url, timeout=10)
     assert ui.status_code < 500
+    # The UI's codec endpoint is the loopback proxy, which adds the token the UI cannot send.
+    empty = {"payloads": []}
+    assert httpx.post(f"{stack.api_url}/codec/decode", json=empty).status_code == 401
+    through_proxy = httpx.post(f"{stack.codec_url}/decode", json=empty, timeout=10)
+    assert (through_proxy.status_code, through_proxy.json()) == (200, empty)
+    assert httpx.post(f"{stack.codec_url}/encode", json=empty).status_code == 404
     assert (tmp_path / "data" / "logs" / "api.log").exists()
 
     stack.stop()
@@ -209,7 +215,7 @@ def test_dev_stops_every_child_on_sigint_and_exits_0(tmp_path: Path, risk_model_
     try:
         _wait_ready(f"http://127.0.0.1:{ports['api_port']}/readyz", proc)
         children = _children_of(proc.pid)
-        assert len(children) == 4, children
+        assert len(children) == 5, children
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=45) == 0, (tmp_path / "dev.out").read_text()
