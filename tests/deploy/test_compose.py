@@ -154,13 +154,15 @@ def test_the_ui_decodes_through_the_api_codec_endpoint(with_ports: dict[str, Any
     api_port = published_port(services["api"], 8000)
     ui_port = published_port(services["temporal-ui"], 8080)
     ui_env = services["temporal-ui"]["environment"]
-    # The browser calls it: the API's published address, the token in the path.
-    assert ui_env["TEMPORAL_CODEC_ENDPOINT"] == f"http://localhost:{api_port}/codec/{token}"
+    # The browser calls it: the API's published address (or the authenticating proxy in
+    # front), never with the token in the URL.
+    assert ui_env["TEMPORAL_CODEC_ENDPOINT"] == f"http://localhost:{api_port}/codec"
     assert services["api"]["environment"]["PAYSAGA_CODEC_TOKEN"] == token
     assert json.loads(services["api"]["environment"]["PAYSAGA_CODEC_CORS_ORIGINS"]) == [
         f"http://localhost:{ui_port}"
     ]
-    assert ui_env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "false"
+    # The proxy's SSO session cookie goes along; no UI login token is ours to check.
+    assert ui_env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
     assert ui_env["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "false"
 
 

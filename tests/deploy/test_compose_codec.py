@@ -1,6 +1,7 @@
-"""The Temporal UI of docker-compose.yml decodes payloads through the real API: the endpoint
-and origin that compose gives the UI are answered by the app built from the API container's
-own settings (its database swapped for a SQLite file; the codec needs no Temporal)."""
+"""The Temporal UI of docker-compose.yml decodes payloads through the real API once the
+authenticating proxy in front adds the codec token: the endpoint and origin that compose gives
+the UI are answered by the app built from the API container's own settings (its database
+swapped for a SQLite file; the codec needs no Temporal)."""
 
 import os
 from collections.abc import AsyncIterator
@@ -73,12 +74,17 @@ async def test_the_ui_endpoint_decodes_what_the_worker_encrypted(
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == origin
 
+    body = json_format.MessageToDict(Payloads(payloads=sealed))
+    # The UI alone: no credential of ours, nothing decoded.
+    alone = await api.post(decode, json=body, headers={"Origin": origin})
+    assert (alone.status_code, alone.json()["code"]) == (401, "codec_unauthorized")
+    # Through the proxy, which adds the token after checking the operator's session.
+    token = api_settings.codec_token.get_secret_value()
     response = await api.post(
-        decode,
-        json=json_format.MessageToDict(Payloads(payloads=sealed)),
-        headers={"Origin": origin},
+        decode, json=body, headers={"Origin": origin, "Authorization": f"Bearer {token}"}
     )
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == origin
+    assert response.headers["access-control-allow-credentials"] == "true"
     plain = json_format.ParseDict(response.json(), Payloads()).payloads
     assert pydantic_data_converter.payload_converter.from_payloads(list(plain)) == [VALUE]
