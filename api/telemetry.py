@@ -21,8 +21,8 @@ from schemas.runtime.log_context import log_context
 from schemas.runtime.settings import Settings
 
 TRACE_ID_HEADER = "X-Trace-Id"
-# Probes and scrapes (many a minute, nothing to trace), and the codec endpoint, whose URL
-# holds the codec token: a span would carry it to the tracing backend as url.path.
+# Probes and scrapes (many a minute, nothing to trace), and the codec endpoint (an
+# operators' tool, many calls per page of the Temporal UI).
 UNTRACED_PATHS = "/healthz,/readyz,/metrics,/codec/"
 
 

@@ -178,8 +178,9 @@ class Settings(BaseSettings):
     # it (it may be forged by anyone reaching Temporal). True only for a migration window,
     # while histories written before encryption was turned on still run.
     accept_plaintext_payloads: bool = False
-    # The operators' credential for the codec endpoint (/codec/encode, /codec/decode) that
-    # lets the Temporal UI and CLI show decrypted payloads; the endpoint is off without it.
+    # The operators' credential for the codec endpoint (POST /codec/decode, Authorization:
+    # Bearer …) that lets the Temporal UI (through an authenticating proxy) and CLI show
+    # decrypted payloads; the endpoint is off without it.
     codec_token: SecretStr | None = None
     # Origins (the Temporal UI's) allowed to call the codec endpoint from a browser.
     codec_cors_origins: list[str] = Field(

@@ -324,14 +324,15 @@ async def test_the_codec_endpoint_gives_operators_the_plaintext(stack, scenarios
     async with httpx.AsyncClient(timeout=30) as http:
         refused = await http.post(f"{stack.api_url}/codec/decode", json=body)
         assert refused.status_code == 401
-        # The CLI's form (token in a header) and the UI's (token in the endpoint URL).
+        # The CLI's form (token in a header) and the UI's (the stack's loopback proxy, which
+        # adds the header).
         by_header = await http.post(
             f"{stack.api_url}/codec/decode",
             json=body,
             headers={"Authorization": f"Bearer {stack.codec_token}", "X-Namespace": NAMESPACE},
         )
-        by_path = await http.post(f"{stack.codec_url}/decode", json=body)
-    for response in (by_header, by_path):
+        by_proxy = await http.post(f"{stack.codec_url}/decode", json=body)
+    for response in (by_header, by_proxy):
         assert response.status_code == 200, response.text
         [plain] = json_format.ParseDict(response.json(), Payloads()).payloads
         assert plain.metadata["encoding"] == b"json/plain"
