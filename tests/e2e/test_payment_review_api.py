@@ -53,7 +53,10 @@ async def held_payment(api: httpx.AsyncClient) -> dict:
     return await wait_for_status(api, created.json()["payment_id"], "in_review")
 
 
-async def approve_with_temporal_cli(stack, tenant_id: str, payment_id: str):
+async def approve_with_temporal_cli(
+    stack, tenant_id: str, payment_id: str
+) -> subprocess.CompletedProcess[str] | None:
+    """The CLI's answer, or None when it had none within 15 s."""
     decision = {"decision": "approve", "reviewer": "alice", "reason": "known customer"}
     command = [
         find_temporal_binary(),
@@ -70,7 +73,8 @@ async def approve_with_temporal_cli(stack, tenant_id: str, payment_id: str):
         stack.temporal_address,
         "--namespace",
         NAMESPACE,
-        # The CLI would encode its input through the codec endpoint: it has no /encode.
+        # The CLI would encode its input through the codec endpoint, which has no /encode:
+        # it retries that call and never sends the update.
         "--codec-endpoint",
         f"{stack.api_url}/codec",
         "--codec-auth",
@@ -78,9 +82,13 @@ async def approve_with_temporal_cli(stack, tenant_id: str, payment_id: str):
         "--output",
         "json",
     ]
-    return await asyncio.to_thread(
-        subprocess.run, command, capture_output=True, text=True, timeout=60, check=False
-    )
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run, command, capture_output=True, text=True, timeout=15, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return done
 
 
 def assert_decided_by_the_rule(state: dict) -> None:
@@ -113,7 +121,7 @@ async def test_a_new_user_reviews_payments_held_by_an_amount_rule(stack, tenant,
         assert (held["authorized_amount"], held["captured_amount"]) == (250_000, 0)
 
     refused = await approve_with_temporal_cli(stack, tenant_id, first["payment_id"])
-    assert refused.returncode != 0, refused.stdout
+    assert refused is None or refused.returncode != 0, refused.stdout
     still = (await api.get(f"/v1/payments/{first['payment_id']}")).json()
     assert (still["status"], still["review"]["decision"]) == ("in_review", None)
     approved_first = await api.post(
