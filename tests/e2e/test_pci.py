@@ -61,6 +61,8 @@ PLAIN_BY_DESIGN = {"search_attributes", "header"}
 # A local activity's marker: the SDK's own bookkeeping (sequence, activity id and type,
 # times), written by the SDK core as JSON; its result sits beside it, encrypted.
 LOCAL_ACTIVITY_MARKER_DATA = "marker_recorded_event_attributes.details[data].payloads"
+# A workflow.patched marker: the patch id, written by the SDK core as JSON.
+PATCH_MARKER_DATA = "marker_recorded_event_attributes.details[patch-data].payloads"
 
 
 @dataclass
@@ -268,7 +270,7 @@ async def test_raw_histories_hold_ciphertext_only(stack, scenarios, raw_client):
             kept.CopyFrom(event)
             for path, payload in payloads_in(kept):
                 by_design = PLAIN_BY_DESIGN & {part.split("[")[0] for part in path.split(".")}
-                if by_design or path == LOCAL_ACTIVITY_MARKER_DATA:
+                if by_design or path in (LOCAL_ACTIVITY_MARKER_DATA, PATCH_MARKER_DATA):
                     continue  # still scanned below, with the rest of the event
                 assert is_encrypted(payload), f"{workflow_id} {path} is stored in plain"
                 kinds_checked.add(path.split(".")[0])
