@@ -153,6 +153,15 @@ def test_prometheus_scrapes_what_the_services_serve() -> None:
     assert worker_port == "0.0.0.0:9464" and targets["paysaga-worker"] == "worker:9464"
     temporal_port = services()["temporal"]["environment"]["PROMETHEUS_ENDPOINT"].split(":")[1]
     assert targets["temporal"] == f"temporal:{temporal_port}"
+    # The API's /metrics wants the token the scrape sends: the file Prometheus' entrypoint
+    # writes from the same variable the API reads.
+    (api_job,) = [job for job in prometheus["scrape_configs"] if job["job_name"] == "paysaga-api"]
+    token_file = api_job["authorization"]["credentials_file"]
+    entrypoint = " ".join(services()["prometheus"]["entrypoint"])
+    assert f'"$$PAYSAGA_METRICS_TOKEN" > {token_file}' in entrypoint
+    token = "${PAYSAGA_METRICS_TOKEN:?"
+    assert services()["api"]["environment"]["PAYSAGA_METRICS_TOKEN"].startswith(token)
+    assert services()["prometheus"]["environment"]["PAYSAGA_METRICS_TOKEN"].startswith(token)
     # The worker's healthcheck probes the same port Prometheus scrapes.
     assert services()["worker"]["healthcheck"]["test"][-1] == "http://127.0.0.1:9464/metrics"
 
