@@ -32,6 +32,7 @@ from api.payments import require_enabled_provider
 from api.problems import Problem
 from api.provider_answers import provider_answer
 from api.sagas import temporal_call
+from api.sagas import tenant_priority
 from schemas.customers import AttachMethodCommand
 from schemas.customers import AttachPaymentMethodRequest
 from schemas.customers import Customer
@@ -192,6 +193,7 @@ async def _set_up(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"save a payment method for {customer.customer_id}",
+        priority=tenant_priority(customer.tenant_id),
     )
     with temporal_call():
         try:

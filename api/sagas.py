@@ -30,6 +30,7 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.client import WorkflowHandle
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import Priority
 from temporalio.common import TypedSearchAttributes
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy
@@ -84,6 +85,13 @@ REFUSALS = {
     errors.INSTALLMENT_OUT_OF_ORDER: "installment_out_of_order",
     errors.INVALID_PLAN_STATE: "invalid_plan_state",
 }
+
+
+def tenant_priority(tenant_id: str) -> Priority:
+    """What every saga the API starts runs under: its tenant as the task queue fairness key,
+    so its workflow tasks, and the activities and child workflows that inherit its priority,
+    are handed out in turn per tenant when they wait for a worker."""
+    return Priority(fairness_key=tenant_id)
 
 
 def refusal(cause: BaseException | None) -> Problem | None:
@@ -274,6 +282,7 @@ class Sagas:
             "search_attributes": search_attributes,
             # Shown in the Temporal UI's list, so operators read sagas without decoding input.
             "static_summary": summary,
+            "priority": tenant_priority(self.tenant),
         }
         with temporal_call():
             if saga.answer is None:

@@ -18,6 +18,7 @@ from api.dependencies import run_transaction
 from api.openapi import problems
 from api.problems import Problem
 from api.sagas import temporal_call
+from api.sagas import tenant_priority
 from schemas.reconciliation import ReconciliationReport
 from schemas.reconciliation import ReportCommand
 from schemas.reconciliation import is_final
@@ -78,6 +79,7 @@ async def get_reconciliation_report(
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                     task_queue=settings.task_queue,
+                    priority=tenant_priority(tenant),
                 )
     except TimeoutError:
         stored = await run_transaction(session, stored_report, tenant, day)

@@ -32,6 +32,7 @@ from api.metrics import webhook_rejected
 from api.openapi import problems
 from api.problems import Problem
 from api.sagas import temporal_call
+from api.sagas import tenant_priority
 from schemas.disputes import DisputeInput
 from schemas.identity import PAYMENT_ID
 from schemas.identity import dispute_id
@@ -214,6 +215,7 @@ async def _to_dispute_saga(
             search_attributes=search_attributes.money_movement(
                 tenant, event.currency, event.amount, event.provider
             ),
+            priority=tenant_priority(tenant),
         )
 
 
@@ -240,5 +242,6 @@ async def _settle(
             search_attributes=search_attributes.money_movement(
                 subject.tenant_id, event.currency, event.amount, subject.provider
             ),
+            priority=tenant_priority(subject.tenant_id),
         )
     return "signaled"

@@ -35,6 +35,10 @@ async def test_payment_workflow_is_findable_and_readable(stack, api):
     assert attributes.get(sa.TENANT_ID) == "ten_default"
     assert attributes.get(sa.CURRENCY) == "USD"
     assert attributes.get(sa.AMOUNT_MINOR) == 1999
+    # Started under its tenant's fairness key: its workflow tasks wait their tenant's turn.
+    assert description.raw_description.workflow_execution_info.priority.fairness_key == (
+        "ten_default"
+    )
     assert await description.static_summary() == "19.99 USD via sandbox, automatic capture"
 
     scheduled = [

@@ -1,6 +1,9 @@
 """A worker holding the payload keys refuses a workflow started with a plaintext input (what
 anyone reaching the Temporal frontend without the keys can send): its workflow task fails,
-visibly, and nothing runs. Real worker, time-skipping server, gateway and SQLite."""
+visibly, and nothing runs. Real worker, the dev server, gateway and SQLite.
+
+Not the time-skipping server: a workflow task that fails and is then terminated there leaves
+its time locked, and every later test of the session that sleeps in workflow time hangs."""
 
 import asyncio
 import base64
@@ -46,16 +49,16 @@ async def first_task_failure(handle: WorkflowHandle, seconds: float = 15) -> Fai
             await asyncio.sleep(0.1)
 
 
-async def test_a_plaintext_start_fails_its_workflow_task(time_env, settings, engine):
+async def test_a_plaintext_start_fails_its_workflow_task(local_env, settings, engine):
     settings = with_keys(settings)
-    worker_client = encrypting(time_env.client, settings)
+    worker_client = encrypting(local_env.client, settings)
     async with running_worker(worker_client, settings, engine):
         # The control: the API's own (encrypting) client is served.
         sealed = payment_input(amount=2500)
         state = await (await start_payment(worker_client, settings, sealed)).result()
         assert state.status == PaymentStatus.SUCCEEDED
 
-        forged = await start_payment(time_env.client, settings, payment_input(amount=2500))
+        forged = await start_payment(local_env.client, settings, payment_input(amount=2500))
         try:
             failure = await first_task_failure(forged)
             assert failure.application_failure_info.type == "PayloadDecryptionError"
@@ -70,11 +73,11 @@ async def test_a_plaintext_start_fails_its_workflow_task(time_env, settings, eng
             await forged.terminate("test: the forged start is refused")
 
 
-async def test_plaintext_is_read_when_opted_in(time_env, settings, engine):
+async def test_plaintext_is_read_when_opted_in(local_env, settings, engine):
     settings = with_keys(settings, accept_plaintext_payloads=True)
-    worker_client = encrypting(time_env.client, settings)
+    worker_client = encrypting(local_env.client, settings)
     async with running_worker(worker_client, settings, engine):
-        old = await start_payment(time_env.client, settings, payment_input(amount=2500))
+        old = await start_payment(local_env.client, settings, payment_input(amount=2500))
         # The result is written encrypted: read it with the keys.
         result = await worker_client.get_workflow_handle_for(PaymentWorkflow.run, old.id).result()
         assert result.status == PaymentStatus.SUCCEEDED
