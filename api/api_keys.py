@@ -28,6 +28,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
 from sqlalchemy import Engine
+from sqlalchemy import Row
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -82,7 +85,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def key_status(key: ApiKey, now: datetime) -> str:
+def key_status(key: ApiKey | Row, now: datetime) -> str:
     if key.revoked_at is not None:
         return "revoked"
     expires_at = as_utc(key.expires_at)
@@ -104,6 +107,10 @@ def key_out(key: ApiKey, now: datetime) -> ApiKeyOut:
     )
 
 
+_api_keys = ApiKey.__table__
+_KEY_BY_PREFIX = sa_select(_api_keys).where(_api_keys.c.prefix == bindparam("prefix"))
+
+
 class KeyVerifier:
     """Bearer key → tenant id, or None, at the same cost for every well-formed key.
 
@@ -123,8 +130,9 @@ class KeyVerifier:
         if match is None:
             return None
         digest = keyed_digest(self._pepper, presented)
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
-            key = session.exec(select(ApiKey).where(ApiKey.prefix == match["prefix"])).first()
+        # A Core row, not an ORM object: this runs on every request.
+        with self._engine.begin() as connection:
+            key = connection.execute(_KEY_BY_PREFIX, {"prefix": match["prefix"]}).first()
         if key is None or key_status(key, _now()) not in ("active", "expiring"):
             hmac.compare_digest(digest, self._dummy)
             return None
@@ -132,7 +140,7 @@ class KeyVerifier:
             return key.tenant_id if hmac.compare_digest(digest, key.key_digest) else None
         return key.tenant_id if self._upgraded(key, presented, digest) else None
 
-    def _upgraded(self, key: ApiKey, presented: str, digest: str) -> bool:
+    def _upgraded(self, key: Row, presented: str, digest: str) -> bool:
         """A key from before the keyed hash: Argon2id once, then stored as its digest."""
         with _legacy_checks:
             try:

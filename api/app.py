@@ -119,6 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_unknown_query_parameters)],
         # operationId = the route function's name (create_payment), for clients and links.
         generate_unique_id_function=lambda route: route.name,
+        # Request spans come from the OpenTelemetry instrumentation (api/telemetry.py) and
+        # request metrics from our own registry (api/metrics.py): FastAPI's native telemetry
+        # would only look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout.total_seconds())

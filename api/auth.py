@@ -98,7 +98,7 @@ async def require_admin(
     return Actor("admin", credential_fingerprint("admin_key", admin_key.get_secret_value()))
 
 
-def key_pepper(request: Request) -> bytes:
+async def key_pepper(request: Request) -> bytes:
     """What new API keys are stored under."""
     return pepper_of(request.app.state.settings)
 

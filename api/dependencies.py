@@ -2,8 +2,8 @@
 and the request's Idempotency-Key."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from collections.abc import Callable
-from collections.abc import Iterator
 from typing import Annotated
 from typing import Concatenate
 from typing import ParamSpec
@@ -46,17 +46,29 @@ class TemporalConnection:
         return self._client
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies here are async although they never await: FastAPI runs a plain function
+# (and a plain generator's two halves) in a worker thread, a thread hop each for nothing.
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
+async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
+    """A session is opened without I/O; its work runs in worker threads (``run_transaction``).
+    Closed in one too if the route left a transaction open, whose rollback is a round trip."""
+    session = Session(engine, expire_on_commit=False)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 Result = TypeVar("Result")
@@ -89,16 +101,16 @@ async def get_temporal(request: Request) -> Client:
     return await request.app.state.temporal.get()
 
 
-def get_temporal_connection(request: Request) -> TemporalConnection:
+async def get_temporal_connection(request: Request) -> TemporalConnection:
     """For routes that need Temporal only on some paths (it connects on first ``get``)."""
     return request.app.state.temporal
 
 
-def get_idempotency(request: Request) -> IdempotencyStore:
+async def get_idempotency(request: Request) -> IdempotencyStore:
     return request.app.state.idempotency
 
 
-def get_providers(request: Request) -> dict[str, PaymentProvider]:
+async def get_providers(request: Request) -> dict[str, PaymentProvider]:
     """The adapters whose webhooks this API verifies."""
     return request.app.state.providers
 

@@ -1,4 +1,8 @@
-"""Request spans, the ``X-Trace-Id`` response header, and a log context per request."""
+"""Request spans, the ``X-Trace-Id`` response header, and a log context per request.
+
+A span no processor exports is work for nothing, but its trace id is not: with no exporter a
+request gets a trace id of its own and no server span (``RequestTraceId``).
+"""
 
 from fastapi import FastAPI
 from opentelemetry import trace
@@ -9,9 +13,15 @@ from opentelemetry.instrumentation.propagators import set_global_response_propag
 from opentelemetry.propagators.textmap import CarrierT
 from opentelemetry.propagators.textmap import Setter
 from opentelemetry.propagators.textmap import default_setter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import NonRecordingSpan
 from opentelemetry.trace import Span
+from opentelemetry.trace import SpanContext
+from opentelemetry.trace import TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.http import parse_excluded_urls
 from starlette.types import ASGIApp
+from starlette.types import Message
 from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
@@ -19,6 +29,7 @@ from starlette.types import Send
 from api.http_middleware import HttpMiddleware
 from schemas.runtime.log_context import log_context
 from schemas.runtime.settings import Settings
+from schemas.runtime.tracing import spans_exported
 
 TRACE_ID_HEADER = "X-Trace-Id"
 # Probes and scrapes (many a minute, nothing to trace), and the codec endpoint (an
@@ -98,19 +109,65 @@ class RequestLogContext:
             await self.app(scope, receive, send)
 
 
+class RequestTraceId(HttpMiddleware):
+    """What a request needs of tracing when no span is exported: a trace of its own, current
+    while it runs (its log lines, the payment's ``trace_id`` and the trace the Temporal client
+    carries on to the workflow), and its id in ``X-Trace-Id``; the span in that context does
+    not record."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        self._untraced = parse_excluded_urls(UNTRACED_PATHS)
+        self._ids = RandomIdGenerator()
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._untraced.url_disabled(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        # Sampled, as the instrumentation's spans are: a worker that exports spans records
+        # the workflow's under this trace.
+        span_context = SpanContext(
+            self._ids.generate_trace_id(),
+            self._ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        trace_id_header = (
+            TRACE_ID_HEADER.lower().encode(),
+            trace.format_trace_id(span_context.trace_id).encode(),
+        )
+
+        async def send_with_trace_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), trace_id_header]}
+            await send(message)
+
+        with trace.use_span(NonRecordingSpan(span_context)):
+            await self.app(scope, receive, send_with_trace_id)
+
+
 def install_tracing(app: FastAPI, settings: Settings) -> None:
     """One server span per request (named like ``POST /v1/payments``) whose trace the
-    Temporal client carries on into the workflow and its activities."""
+    Temporal client carries on into the workflow and its activities; only its trace id when
+    no span is exported (decided when the first request builds the middleware stack)."""
     if not isinstance(get_global_response_propagator(), TraceIdHeader):
         set_global_response_propagator(TraceIdHeader())
     app.add_middleware(RequestLogContext)
+    untraced = app.build_middleware_stack
     FastAPIInstrumentor.instrument_app(
         app,
         excluded_urls=UNTRACED_PATHS,
         exclude_spans=["receive", "send"],
         server_request_hook=_note_client_trace,
     )
-    # The instrumentation's middleware is the outermost of the app's stack: the client's
-    # trace headers must be gone before it extracts a parent from them.
     instrumented = app.build_middleware_stack
-    app.build_middleware_stack = lambda: DropClientTraceContext(instrumented())
+
+    def build_middleware_stack() -> ASGIApp:
+        # Outermost, like the instrumentation's middleware: the client's trace headers must
+        # be gone before a parent is extracted from them, and the 500 that FastAPI's
+        # catch-all handler sends from outside the app's middleware gets its trace id too.
+        if spans_exported():
+            return DropClientTraceContext(instrumented())
+        return DropClientTraceContext(RequestTraceId(untraced()))
+
+    app.build_middleware_stack = build_middleware_stack

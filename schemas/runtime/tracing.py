@@ -8,8 +8,9 @@
 - ``OTEL_SERVICE_NAME`` overrides the service name the process gives; sampling
   (``OTEL_TRACES_SAMPLER``) and ``OTEL_RESOURCE_ATTRIBUTES`` are read by the SDK.
 
-Spans are created even with no exporter, so every request, workflow and log line carries a
-trace id an operator can search for (the API returns it as ``X-Trace-Id``).
+With no exporter every request, workflow and log line still carries a trace id an operator
+can search for (the API returns it as ``X-Trace-Id``); the API then makes no server span for
+it (``spans_exported``).
 """
 
 import logging
@@ -96,6 +97,17 @@ def _otlp_exporter() -> SpanExporter:
             protocol,
         )
     return OTLPSpanExporter()
+
+
+def spans_exported() -> bool:
+    """Whether the process's tracer provider hands its spans to any processor. A provider
+    this module cannot see into (an agent's) is taken to export them."""
+    processors = getattr(
+        getattr(trace.get_tracer_provider(), "_active_span_processor", None),
+        "_span_processors",
+        None,
+    )
+    return processors is None or bool(processors)
 
 
 def current_trace_id() -> str | None:
