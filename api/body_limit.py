@@ -19,7 +19,7 @@ class BodyLimitMiddleware(HttpMiddleware):
     max_bytes: int
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        declared = next((v for n, v in scope["headers"] if n == b"content-length"), b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return

@@ -25,6 +25,8 @@ from api.idempotency import Idempotent
 from api.problems import outage
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
+from schemas.runtime.tracing import CurrentSpanTracer
+from schemas.runtime.tracing import spans_exported
 
 
 class TemporalConnection:
@@ -39,8 +41,11 @@ class TemporalConnection:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
+                    # With no span exported, the client's calls carry the request's trace
+                    # on without making spans of their own.
+                    tracer = None if spans_exported() else CurrentSpanTracer()
                     try:
-                        self._client = await connect(self._settings)
+                        self._client = await connect(self._settings, tracer=tracer)
                     except Exception as e:
                         raise outage("temporal_unavailable", e) from e
         return self._client
@@ -48,6 +53,8 @@ class TemporalConnection:
 
 # The dependencies here are async although they never await: FastAPI runs a plain function
 # (and a plain generator's two halves) in a worker thread, a thread hop each for nothing.
+# Those on every request call the ones they need instead of declaring them, so FastAPI has
+# fewer dependencies to solve per request.
 
 
 async def get_settings(request: Request) -> Settings:
@@ -58,10 +65,10 @@ async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session is opened without I/O; its work runs in worker threads (``run_transaction``).
     Closed in one too if the route left a transaction open, whose rollback is a round trip."""
-    session = Session(engine, expire_on_commit=False)
+    session = Session(await get_engine(request), expire_on_commit=False)
     try:
         yield session
     finally:
@@ -128,10 +135,9 @@ ProvidersDep = Annotated[dict[str, PaymentProvider], Depends(get_providers)]
 async def idempotent(
     request: Request,
     tenant: TenantDep,
-    store: IdempotencyDep,
     key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255)],
 ) -> Idempotent:
-    return Idempotent(store, request, tenant, key)
+    return Idempotent(await get_idempotency(request), request, tenant, key)
 
 
 OptionalIdempotencyKey = Annotated[
@@ -140,9 +146,9 @@ OptionalIdempotencyKey = Annotated[
 
 
 async def optionally_idempotent(
-    request: Request, tenant: TenantDep, store: IdempotencyDep, key: OptionalIdempotencyKey = None
+    request: Request, tenant: TenantDep, key: OptionalIdempotencyKey = None
 ) -> Idempotent:
-    return Idempotent(store, request, tenant, key)
+    return Idempotent(await get_idempotency(request), request, tenant, key)
 
 
 IdempotentDep = Annotated[Idempotent, Depends(idempotent)]

@@ -21,6 +21,7 @@ from typing import Generic
 from typing import TypeVar
 
 from fastapi import Depends
+from fastapi import Request
 from fastapi import Response
 from fastapi import status
 from pydantic import BaseModel
@@ -41,8 +42,8 @@ from temporalio.service import RPCStatusCode
 
 from api.auth import TenantDep
 from api.dependencies import SessionDep
-from api.dependencies import SettingsDep
-from api.dependencies import TemporalDep
+from api.dependencies import get_settings
+from api.dependencies import get_temporal
 from api.dependencies import run_transaction
 from api.idempotency import json_response
 from api.problems import CATALOGUE
@@ -389,10 +390,8 @@ class Sagas:
         return Problem(saga.wrong_state, f"the {saga.noun} has finished: it is {stored.status}")
 
 
-async def get_sagas(
-    tenant: TenantDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
-) -> Sagas:
-    return Sagas(tenant, session, temporal, settings)
+async def get_sagas(request: Request, tenant: TenantDep, session: SessionDep) -> Sagas:
+    return Sagas(tenant, session, await get_temporal(request), await get_settings(request))
 
 
 SagasDep = Annotated[Sagas, Depends(get_sagas)]

@@ -25,6 +25,8 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import api_keys
+from api import dependencies
+from api import telemetry
 from schemas.identity import payment_workflow_id
 from schemas.runtime import tracing
 from schemas.runtime.settings import Settings
@@ -224,6 +226,57 @@ async def test_client_trace_context_never_reaches_a_provider(
         # The provider sees our own trace (the httpx instrumentation's), never the client's.
         assert CLIENT_TRACE_ID not in seen.headers.get("traceparent", "")
         assert trace_id in seen.headers["traceparent"]
+
+
+@pytest.fixture
+async def unexported_api(
+    spans, api_settings: Settings, tenant, monkeypatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as it runs with no exporter configured: it sees no span processor (the test's
+    is there only for the in-process worker's spans)."""
+    monkeypatch.setattr(telemetry, "spans_exported", lambda: False)
+    monkeypatch.setattr(dependencies, "spans_exported", lambda: False)
+    headers = {"Authorization": f"Bearer {tenant[1]}"}
+    async with app_client(api_settings, headers=headers, timeout=60) as client:
+        yield client
+
+
+async def test_with_no_span_exported_a_payment_still_has_one_trace_id(
+    unexported_api, temporal, tenant, spans
+):
+    spans.clear()
+    body = {
+        "amount": 1999,
+        "currency": "USD",
+        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
+        "payment_method": "tok_visa",
+    }
+    created = await unexported_api.post(
+        "/v1/payments", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert created.status_code == 201, created.text
+    trace_id = created.headers["X-Trace-Id"]
+    assert TRACE_ID.match(trace_id)
+    workflow_id = payment_workflow_id(tenant[0], created.json()["payment_id"])
+    finished = await temporal.get_workflow_handle_for(PaymentWorkflow.run, workflow_id).result()
+    assert finished.trace_id == trace_id
+
+    # The workflow joined the request's trace; the API itself made no span in it.
+    ended = list(spans.get_finished_spans())
+    of_workflow = [s for s in ended if s.attributes.get("temporalWorkflowID") == workflow_id]
+    assert of_workflow
+    assert {trace.format_trace_id(s.context.trace_id) for s in of_workflow} == {trace_id}
+    names = {span.name for span in _trace(ended, trace_id)}
+    assert "RunWorkflow:PaymentWorkflow" in names, sorted(names)
+    assert not names & {"POST /v1/payments", "StartUpdateWithStartWorkflow:PaymentWorkflow"}
+
+    invalid = await unexported_api.post(
+        "/v1/payments", json={"amount": -1}, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert invalid.status_code == 422
+    assert TRACE_ID.match(invalid.headers["X-Trace-Id"])
+    assert invalid.headers["X-Trace-Id"] != trace_id  # each request is its own trace
+    assert "X-Trace-Id" not in (await unexported_api.get("/healthz")).headers
 
 
 def test_configure_tracing_keeps_an_installed_provider(spans, monkeypatch):
