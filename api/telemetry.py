@@ -5,6 +5,7 @@ request gets a trace id of its own and no server span (``RequestTraceId``).
 """
 
 from fastapi import FastAPI
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.propagators import ResponsePropagator
@@ -142,8 +143,13 @@ class RequestTraceId(HttpMiddleware):
                 message = {**message, "headers": [*message.get("headers", ()), trace_id_header]}
             await send(message)
 
-        with trace.use_span(NonRecordingSpan(span_context)):
+        # Attached as is: trace.use_span would also record exceptions on a span that records
+        # nothing.
+        token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(span_context)))
+        try:
             await self.app(scope, receive, send_with_trace_id)
+        finally:
+            otel_context.detach(token)
 
 
 def install_tracing(app: FastAPI, settings: Settings) -> None:
