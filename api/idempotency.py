@@ -27,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy import update
@@ -41,6 +42,13 @@ REPLAYED = "Idempotent-Replayed"
 # Past the request timeout a lock can only belong to a request that is gone.
 LOCK_MARGIN = timedelta(seconds=5)
 requests_table = IdempotentRequest.__table__
+# The statements every keyed request runs, built once: building one costs more than running it
+# (SQLite). Their SET and VALUES clauses come from the parameters they are executed with.
+_RELEASE_OR_STORE = update(requests_table).where(
+    requests_table.c.tenant_id == bindparam("holder_tenant_id"),
+    requests_table.c.key == bindparam("holder_key"),
+    requests_table.c.locked_by == bindparam("holder_token"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,12 @@ class IdempotencyStore:
         self._engine = engine
         self._retention = retention
         self._lock_timeout = lock_timeout
+        self._insert_new = (
+            dialect_insert(engine.dialect.name, requests_table)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT that returns rows.
+            .returning(requests_table.c.id)
+        )
 
     def claim(
         self, tenant_id: str, key: str, request_fingerprint: str, new_resource_id: str | None
@@ -89,15 +103,11 @@ class IdempotencyStore:
             "locked_by": token,
             "locked_at": now,
         }
-        insert = (
-            dialect_insert(self._engine.dialect.name, requests_table)
-            .values(tenant_id=tenant_id, key=key, **fresh)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
-            # RETURNING, not rowcount: psycopg reports -1 for an INSERT that returns rows.
-            .returning(requests_table.c.id)
-        )
         with self._engine.begin() as connection:
-            if connection.execute(insert).first() is not None:
+            inserted = connection.execute(
+                self._insert_new, {"tenant_id": tenant_id, "key": key, **fresh}
+            )
+            if inserted.first() is not None:
                 return Claim(new_resource_id, token)
             row = connection.execute(
                 select(requests_table).where(
@@ -145,16 +155,9 @@ class IdempotencyStore:
                 "response_status": response.status_code,
                 "response_body": bytes(response.body).decode(),
             }
+        holder = {"holder_tenant_id": tenant_id, "holder_key": key, "holder_token": token}
         with self._engine.begin() as connection:
-            connection.execute(
-                update(requests_table)
-                .where(
-                    requests_table.c.tenant_id == tenant_id,
-                    requests_table.c.key == key,
-                    requests_table.c.locked_by == token,
-                )
-                .values(**values)
-            )
+            connection.execute(_RELEASE_OR_STORE, holder | values)
 
     def purge_expired(self) -> int:
         cutoff = datetime.now(UTC) - self._retention
