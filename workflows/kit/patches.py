@@ -11,6 +11,12 @@ payment that recorded it is closed and past the namespace's retention, and the r
 histories named below are recorded again. Removing the call first breaks their replay.
 """
 
+# A payment's authorization is first tried once as a local activity, in the workflow task
+# that screened it; only a failure that is retried goes on as the regular activity, under the
+# same idempotency key. Held by tests/histories/payment_fast_path.json and
+# payment_fast_path_fallback.json; histories without it call the regular activity at once.
+PROVIDER_FAST_PATH = "provider-fast-path"
+
 # A payment goes to its next provider when one was unavailable before applying anything.
 # No recorded history holds it (no scenario in tests/support/record_histories.py fails
 # over), so the retention of the payments that failed over is the only gate.
