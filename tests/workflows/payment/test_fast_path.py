@@ -54,9 +54,7 @@ async def test_a_provider_that_answers_at_once_takes_one_workflow_task(client, s
     assert completed_workflow_tasks(history) == 1
 
 
-async def test_a_retried_failure_goes_on_as_the_regular_activity(
-    client, settings, gateway, faults
-):
+async def test_a_retried_failure_goes_on_as_the_regular_activity(client, settings, gateway, faults):
     # Unavailable before applying anything, and no provider to fail over to: retried.
     await faults(fail_next=1)
     payment = payment_input()
@@ -65,9 +63,7 @@ async def test_a_retried_failure_goes_on_as_the_regular_activity(
     state = await handle.result()
 
     assert state.status == PaymentStatus.SUCCEEDED, state.failure_message
-    assert [(a.provider, a.outcome) for a in state.provider_attempts] == [
-        ("sandbox", "succeeded")
-    ]
+    assert [(a.provider, a.outcome) for a in state.provider_attempts] == [("sandbox", "succeeded")]
     await charged_once(gateway, payment.payment_id)
     history = await handle.fetch_history()
     assert local_activities(history) == ["screen_payment", "authorize_payment", "record_payment"]
