@@ -263,8 +263,12 @@ class PaymentSteps:
     async def _call_provider_locally_first(self, step, command) -> ChargeResult:
         """The call's first attempt as a local activity, in this workflow task; the regular
         activity (``_call_provider``: its retries, its fairness key) only after a failure
-        that would be retried. A final one is the step's answer as it is."""
-        if not workflow.patched(PROVIDER_FAST_PATH):
+        that would be retried. A final one is the step's answer as it is.
+
+        A call that may fail over takes the regular activity at once: a local attempt lost
+        with its worker runs again as attempt 1, whose ``Unavailable`` would fail over
+        although the lost run may have charged; the regular activity's rerun is attempt 2."""
+        if command.may_fail_over or not workflow.patched(PROVIDER_FAST_PATH):
             return await self._call_provider(step, command)
         options = policies.local_provider_attempt(self.payment.provider_deadline)
         try:
