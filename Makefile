@@ -20,6 +20,7 @@ help:
 	@echo "make run         start Temporal, sandbox gateway, worker and API (Ctrl-C stops)"
 	@echo "make test        make lint + the whole pytest suite"
 	@echo "make bench       paysaga vs no-op baselines, rate stepped up (--find-max); exits 1 on a missed target"
+	@echo "                 ten minutes held, p99 and RSS flat: make bench BENCH_ARGS=\"--long-run 600\""
 	@echo "make chaos       payments while processes are killed and the gateway fails, verified"
 	@echo "make lint        ruff check + ruff format --check + the import contracts"
 	@echo "make fmt         ruff format + ruff check --fix"

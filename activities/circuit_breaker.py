@@ -18,8 +18,10 @@ consecutive failures. A failure always writes, and the worker that writes it see
 state at once. While a provider has failures but is not open, ``admit`` reads the row on
 every call: that window is short, and it is when another worker's failure matters.
 
-Every method runs SQL synchronously: call it from a thread (``asyncio.to_thread``), like
-the ledger activities.
+``admit`` and the ``record_*`` methods may run SQL synchronously: call them from a thread
+(``asyncio.to_thread``), like the ledger activities. ``cached_admission`` and
+``success_is_known`` never do, so a caller on the event loop asks them first and hops to a
+thread only when they cannot answer (a thread hop costs more than the answer).
 """
 
 import re
@@ -142,6 +144,20 @@ class CircuitBreaker:
         # Another caller won the probe, or its answer already closed or re-opened the circuit.
         seen = self._read(provider, now)
         return self._decide(seen, now) or self._probe_in_flight(now, now)
+
+    def cached_admission(self, provider: str) -> Admission | None:
+        """``admit``'s answer when the state cached within ``cache_ttl`` gives it by itself
+        (closed and healthy, or open); None when ``admit`` must ask the database."""
+        now = self._clock()
+        seen = self._cached(provider, now)
+        if seen is None or (seen.consecutive_failures and seen.opened_at is None):
+            return None
+        return self._decide(seen, now)
+
+    def success_is_known(self, provider: str) -> bool:
+        """Whether ``record_success`` would write nothing: the provider is cached healthy."""
+        seen = self._cached(provider, self._clock())
+        return seen is not None and seen.healthy
 
     def record_success(self, provider: str) -> None:
         now = self._clock()

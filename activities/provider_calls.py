@@ -65,7 +65,9 @@ class ProviderActivities:
     async def _call(self, name: str, call: Callable[[PaymentProvider], Awaitable[T]]) -> T:
         provider = self._provider(name)
         if self._breaker is not None:
-            admission = await asyncio.to_thread(self._breaker.admit, name)
+            admission = self._breaker.cached_admission(name)
+            if admission is None:
+                admission = await asyncio.to_thread(self._breaker.admit, name)
             if not admission.admitted:
                 raise refusal_error(name, admission)  # not a failure of the provider's
         try:
@@ -87,7 +89,7 @@ class ProviderActivities:
             return
         if failure is not None and is_provider_failure(failure):
             await asyncio.to_thread(self._breaker.record_failure, name, failure.message)
-        else:
+        elif not self._breaker.success_is_known(name):
             await asyncio.to_thread(self._breaker.record_success, name)
 
     # Payments and refunds.

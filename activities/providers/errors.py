@@ -11,6 +11,7 @@ from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 from temporalio.exceptions import ApplicationError
 
@@ -20,8 +21,17 @@ from schemas.errors import OUTCOME_UNKNOWN
 from schemas.errors import UNAVAILABLE
 from schemas.provider import DeclineDetails
 
-# Transport errors raised before the request left: nothing reached the provider.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+# Transport errors raised before the request left: nothing reached the provider. httpx's,
+# and aiohttp's (no connection made within the connect timeout, or no URL to send to).
+NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+    aiohttp.InvalidURL,
+)
 
 
 def declined(message: str, code: str, reason: str) -> ApplicationError:

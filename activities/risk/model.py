@@ -65,6 +65,7 @@ class RiskModel:
         self._openmp = ThreadpoolController().select(user_api="openmp")
         # The column of predict_proba that is the fraud class (label 1).
         self._fraud_column = list(getattr(estimator, "classes_", [0, 1])).index(1)
+        self._trees = TreeWalk.of(estimator) if self._fraud_column == 1 else None
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> RiskModel:
@@ -103,10 +104,83 @@ class RiskModel:
     def score(self, features: RiskFeatures) -> float:
         """Probability that the payment is fraudulent, in [0, 1], to 6 decimals (finer is noise,
         and 16 digits in a payment's state can look like a card number to a PCI scan)."""
-        row = np.array([as_row(features)], dtype=np.float64)
+        row = as_row(features)
+        if self._trees is not None:
+            return round(self._trees.fraud_probability(row), 6)
         with self._openmp.limit(limits=1):
-            probabilities = self._estimator.predict_proba(row)
+            probabilities = self._estimator.predict_proba(np.array([row], dtype=np.float64))
         return round(float(probabilities[0, self._fraud_column]), 6)
+
+
+class TreeWalk:
+    """A binary ``HistGradientBoostingClassifier``'s trees as flat lists, walked in plain
+    Python for one row: ``predict_proba`` on one row spends most of its ~0.5 ms validating
+    the input and entering parallel regions, while the walk takes a tenth of that.
+
+    Exactly ``predict_proba``'s arithmetic (its Cython walk on the raw features): the same
+    comparisons, missing values sent where the split sends them, and the leaf values added
+    to the baseline one tree after another in the same order; ``of`` refuses any estimator
+    it does not reproduce (categorical splits, several trees per iteration)."""
+
+    def __init__(self, baseline: float, roots: list[int], nodes: list[tuple]) -> None:
+        from scipy.special import expit  # predict_proba's own inverse link; with scikit-learn
+
+        self._expit = expit
+        self._baseline = baseline
+        self._roots = roots
+        # Per node: (is_leaf, feature, threshold, missing_goes_left, left, right, value).
+        self._nodes = nodes
+
+    @classmethod
+    def of(cls, estimator: Any) -> TreeWalk | None:
+        from sklearn._loss.loss import HalfBinomialLoss
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        if type(estimator) is not HistGradientBoostingClassifier:
+            return None
+        if not isinstance(estimator._loss, HalfBinomialLoss):
+            return None
+        if estimator.is_categorical_ is not None and np.any(estimator.is_categorical_):
+            return None
+        baseline = estimator._baseline_prediction
+        if baseline.shape != (1, 1) or any(len(trees) != 1 for trees in estimator._predictors):
+            return None
+        roots: list[int] = []
+        nodes: list[tuple] = []
+        for (predictor,) in estimator._predictors:
+            offset = len(nodes)
+            roots.append(offset)
+            for node in predictor.nodes:
+                nodes.append(
+                    (
+                        bool(node["is_leaf"]),
+                        int(node["feature_idx"]),
+                        float(node["num_threshold"]),
+                        bool(node["missing_go_to_left"]),
+                        offset + int(node["left"]),
+                        offset + int(node["right"]),
+                        float(node["value"]),
+                    )
+                )
+        return cls(float(baseline[0, 0]), roots, nodes)
+
+    def raw(self, row: list[float]) -> float:
+        nodes = self._nodes
+        total = 0.0 + self._baseline
+        for index in self._roots:
+            leaf, feature, threshold, missing_left, left, right, value = nodes[index]
+            while not leaf:
+                x = row[feature]
+                if x != x:  # NaN: where the split sends missing values
+                    index = left if missing_left else right
+                else:
+                    index = left if x <= threshold else right
+                leaf, feature, threshold, missing_left, left, right, value = nodes[index]
+            total += value
+        return total
+
+    def fraud_probability(self, row: list[float]) -> float:
+        return float(self._expit(self.raw(row)))
 
 
 def load_configured(settings: Settings) -> RiskModel | None:

@@ -9,8 +9,11 @@
   (``OTEL_TRACES_SAMPLER``) and ``OTEL_RESOURCE_ATTRIBUTES`` are read by the SDK.
 
 With no exporter every request, workflow and log line still carries a trace id an operator
-can search for (the API returns it as ``X-Trace-Id``); the API then makes no server span for
-it (``spans_exported``).
+can search for (the API returns it as ``X-Trace-Id``), but nothing is recorded: spans are
+sampled out (``ALWAYS_OFF``), and a non-recording span still has its trace and span id and
+propagates them; the API then makes no server span at all (``spans_exported``). A process
+that exports records every span, even under a parent another of our processes did not
+record (one that exports nothing); ``OTEL_TRACES_SAMPLER`` overrides both.
 """
 
 import logging
@@ -27,6 +30,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ParentBased
+from opentelemetry.sdk.trace.sampling import Sampler
 
 log = logging.getLogger("paysaga.tracing")
 
@@ -55,10 +62,24 @@ def configure_tracing(service_name: str) -> None:
 
 def _provider(service_name: str) -> TracerProvider:
     name = os.environ.get("OTEL_SERVICE_NAME", "").strip() or service_name
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
-    for exporter in span_exporters():
+    exporters = span_exporters()
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: name}), sampler=sampler(exporting=bool(exporters))
+    )
+    for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def sampler(exporting: bool) -> Sampler | None:
+    """None when ``OTEL_TRACES_SAMPLER`` is set (the SDK reads it), else ours (module doc)."""
+    if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
+        return None
+    if not exporting:
+        return ALWAYS_OFF
+    # The API drops a client's traceparent, so an unsampled parent is one of our own
+    # processes that exports nothing, not a sampling decision to follow.
+    return ParentBased(root=ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
 
 
 def span_exporters() -> list[SpanExporter]:

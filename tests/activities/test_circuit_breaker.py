@@ -240,6 +240,22 @@ def test_a_success_on_a_healthy_provider_sends_no_sql(breaker, database_engine):
     assert sent == []
 
 
+def test_the_cache_answers_on_the_event_loop_only_what_it_knows(breaker, clock):
+    assert breaker.cached_admission(PROVIDER) is None  # never read: ask the database
+    assert not breaker.success_is_known(PROVIDER)
+    assert breaker.admit(PROVIDER).admitted
+    assert breaker.cached_admission(PROVIDER) == breaker.admit(PROVIDER)
+    assert breaker.success_is_known(PROVIDER)
+    fail(breaker, 1)  # failing, not yet open: another worker's failures may open it
+    assert breaker.cached_admission(PROVIDER) is None
+    assert not breaker.success_is_known(PROVIDER)
+    fail(breaker, THRESHOLD - 1)
+    refused = breaker.cached_admission(PROVIDER)
+    assert refused is not None and not refused.admitted
+    clock.advance(OPEN_FOR)  # the probe is claimed in the database, never from the cache
+    assert breaker.cached_admission(PROVIDER) is None
+
+
 def test_a_success_after_the_ttl_writes_nothing_when_already_healthy(
     breaker, database_engine, clock
 ):

@@ -1,14 +1,26 @@
 """Exactly once at the provider when processes die or answers are lost."""
 
 import asyncio
+from datetime import timedelta
 
+from schemas.identity import payment_workflow_id
+from schemas.runtime.temporal_client import connect
 from tests.e2e.conftest import create_payment
 from tests.e2e.conftest import wait_for_status
+from tests.support.workflow_history import local_activities
+from tests.support.workflow_history import scheduled_activities
+from workflows.kit.policies import LOCAL_PROVIDER_ATTEMPT_TIMEOUT
 
 
 async def test_worker_sigkill_mid_flight_charges_each_payment_once(stack, api, gateway):
-    # Slow the provider so authorizations are in flight when the worker dies.
-    await gateway.put("/v1/faults", json={"latency_ms": 1500, "operations": ["charge"]})
+    # Slow the provider so authorizations are in flight when the worker dies, yet quick
+    # enough for the local attempt: the killed calls ran inside their workflow tasks.
+    latency = timedelta(milliseconds=1500)
+    assert latency < LOCAL_PROVIDER_ATTEMPT_TIMEOUT
+    await gateway.put(
+        "/v1/faults",
+        json={"latency_ms": latency // timedelta(milliseconds=1), "operations": ["charge"]},
+    )
     try:
         requests = [
             asyncio.create_task(create_payment(api, amount=300 + i, customer_id=f"cus_crash_{i}"))
@@ -31,6 +43,14 @@ async def test_worker_sigkill_mid_flight_charges_each_payment_once(stack, api, g
         assert stats["charges_by_reference"][payment["payment_id"]] == 1
         assert stats["applied_by_key"][f"{payment['payment_id']}:authorize"] == 1
         assert payment["captured_amount"] == payment["amount"]
+    # A workflow task lost with the worker left no marker: the next worker ran the local
+    # attempt again, under the same key, and the gateway answered it from that key.
+    client = await connect(stack.settings())
+    for payment_id in payment_ids:
+        handle = client.get_workflow_handle(payment_workflow_id("ten_default", payment_id))
+        history = await handle.fetch_history()
+        assert local_activities(history).count("authorize_payment") == 1, payment_id
+        assert scheduled_activities(history) == [], payment_id
 
 
 async def test_lost_answer_is_retried_with_the_same_key(api, gateway):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from opentelemetry import propagate
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
@@ -327,3 +328,29 @@ def test_an_unknown_exporter_is_refused(monkeypatch):
 
 def test_no_trace_id_outside_a_span():
     assert tracing.current_trace_id() is None
+
+
+def test_a_process_without_an_exporter_keeps_trace_ids_but_records_nothing(monkeypatch):
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    provider = TracerProvider(sampler=tracing.sampler(exporting=False))
+    with provider.get_tracer("test").start_as_current_span("request") as span:
+        assert not span.is_recording()
+        assert TRACE_ID.match(tracing.current_trace_id())
+        assert tracing.current_span_id()
+
+
+def test_an_exporting_process_records_under_a_parent_that_was_not(monkeypatch):
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    unrecorded = TracerProvider(sampler=tracing.sampler(exporting=False)).get_tracer("api")
+    exporting = TracerProvider(sampler=tracing.sampler(exporting=True)).get_tracer("worker")
+    with unrecorded.start_as_current_span("request") as parent:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+    with exporting.start_as_current_span("activity", context=propagate.extract(carrier)) as child:
+        assert child.is_recording()
+        assert child.get_span_context().trace_id == parent.get_span_context().trace_id
+
+
+def test_the_standard_sampler_variable_wins(monkeypatch):
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    assert tracing.sampler(exporting=False) is None

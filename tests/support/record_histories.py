@@ -116,6 +116,22 @@ async def automatic_capture_filed_at_start(client, settings, gateway):
     return await start_payment(client, settings, payment_input(), filed_at_start=True)
 
 
+async def fast_path(client, settings, gateway):
+    """Recorded once authorization was first tried as a local activity: answered at once."""
+    return await start_payment(client, settings, payment_input(tenant_id="ten_fast"))
+
+
+async def fast_path_fallback(client, settings, gateway):
+    """The local attempt finds the provider unavailable; the regular activity authorizes."""
+    await gateway.put("/v1/faults", json={"fail_next": 1, "operations": ["charge"]})
+    try:
+        handle = await start_payment(client, settings, payment_input(tenant_id="ten_fast"))
+        await handle.result()
+    finally:
+        await gateway.delete("/v1/faults")
+    return handle
+
+
 async def _reviewed(client, settings, decision: ReviewDecision):
     payment = payment_input(tenant_id=REVIEW_TENANT, amount=150_000)
     handle = await start_payment(client, settings, payment, filed_at_start=True)
@@ -340,6 +356,8 @@ SCENARIOS = {
     manual_partial_capture: "payment",
     capture_failure_voids: "payment",
     three_d_secure_confirmed: "payment",
+    fast_path: "payment",
+    fast_path_fallback: "payment",
     review_approved: "payment",
     review_rejected: "payment",
     partial_refund: "refund",

@@ -8,6 +8,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import CancelledError
 
 from workflows.kit import policies
 
@@ -35,6 +36,15 @@ def reason(failure: BaseException) -> str:
 def refused(failure: BaseException) -> bool:
     cause = cause_of(failure)
     return isinstance(cause, ApplicationError) and cause.type in FINAL_REFUSALS
+
+
+def retried(failure: BaseException) -> bool:
+    """Whether ``PROVIDER_RETRY`` would try a provider call that failed so again: not after a
+    failure the activity made final, a refusal, or a cancellation."""
+    cause = cause_of(failure)
+    if isinstance(cause, ApplicationError):
+        return not cause.non_retryable and cause.type not in errors.PROVIDER_NON_RETRYABLE
+    return not isinstance(cause, CancelledError)
 
 
 def refusal(cause: ApplicationError) -> DeclineDetails:

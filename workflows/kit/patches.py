@@ -1,8 +1,10 @@
 """Every ``workflow.patched`` id the sagas use, why it exists, and when it can go.
 
-Neither patch gates an old code path: each marks, in the histories the new code makes, a
-path older code never took. A worker still running older code then fails fast (a
-non-deterministic history) on such a payment instead of replaying it down another path.
+Each marks, in the histories the new code makes, a path older code never took. A worker
+still running older code then fails fast (a non-deterministic history) on such a payment
+instead of replaying it down another path. ``TENANT_FAIRNESS`` and ``PROVIDER_FAST_PATH``
+also gate the old path: a history without their marker replays down the code that made it,
+so they can be deprecated only once no such history can be replayed either.
 
 Retiring one takes two releases. First ``workflow.deprecate_patch(id)`` instead of
 ``workflow.patched(id)``, once no worker without this code can be rolled back to. Then
@@ -10,6 +12,13 @@ remove the call, once no history holding the non-deprecated marker can be replay
 payment that recorded it is closed and past the namespace's retention, and the recorded
 histories named below are recorded again. Removing the call first breaks their replay.
 """
+
+# A payment's authorization is first tried once as a local activity, in the workflow task
+# that screened it; only a failure that is retried goes on as the regular activity, under the
+# same idempotency key. Held by tests/histories/payment_fast_path.json (answered at once) and
+# payment_fast_path_fallback.json (the regular activity after an Unavailable); every payment
+# history recorded before calls the regular activity at once, without it.
+PROVIDER_FAST_PATH = "provider-fast-path"
 
 # A payment goes to its next provider when one was unavailable before applying anything.
 # No recorded history holds it (no scenario in tests/support/record_histories.py fails

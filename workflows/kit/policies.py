@@ -41,6 +41,22 @@ def keyed_by_tenant(options: dict, tenant_id: str) -> dict:
     return {**options, "priority": Priority(fairness_key=tenant_id)}
 
 
+# A payment's authorization is tried once in the workflow task itself (a local activity), so
+# a provider that answers at once costs no activity task and no workflow task of its own.
+# Short: a slow provider is handed on to ``PROVIDER_CALL`` (retried, same idempotency key)
+# well before the client's 10 s timeout and the workflow task's, while a provider's usual
+# latency (a second or two) stays well inside it.
+LOCAL_PROVIDER_ATTEMPT_TIMEOUT = timedelta(seconds=5)
+
+
+def local_provider_attempt(deadline: timedelta) -> dict:
+    """One attempt as a local activity, within the saga's deadline for the call."""
+    return {
+        "start_to_close_timeout": min(LOCAL_PROVIDER_ATTEMPT_TIMEOUT, deadline),
+        "retry_policy": RetryPolicy(maximum_attempts=1),
+    }
+
+
 # Compensations retry longer: giving up means an operator has to step in.
 COMPENSATION_CALL = {
     "start_to_close_timeout": timedelta(seconds=15),

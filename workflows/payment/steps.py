@@ -10,10 +10,13 @@ from temporalio.exceptions import ApplicationError
 from workflows.kit import policies
 from workflows.kit import search_attributes as sa
 from workflows.kit.failures import LOCAL_ACTIVITY_FAILURES
+from workflows.kit.failures import cause_of
 from workflows.kit.failures import reason
 from workflows.kit.failures import refusal
+from workflows.kit.failures import retried
 from workflows.kit.outcomes import StepFailed
 from workflows.kit.patches import PROVIDER_FAILOVER
+from workflows.kit.patches import PROVIDER_FAST_PATH
 from workflows.kit.step_log import StepLog
 from workflows.payment.activities import authorize_payment
 from workflows.payment.activities import capture_payment
@@ -100,6 +103,7 @@ class PaymentSteps:
                 authorize_payment,
                 self._authorize_command(may_fail_over=bool(fallbacks)),
                 "authorization_failed",
+                call=self._call_provider_locally_first,
             )
             if charge is not FAILED_OVER:
                 return charge
@@ -207,16 +211,19 @@ class PaymentSteps:
 
     # ----------------------------------------------------------------- calls
 
-    async def _provider_step(self, step, command, failure_code: str) -> ChargeResult | None:
-        """Run an authorize-like call: a decline ends the payment, other failures unwind.
+    async def _provider_step(
+        self, step, command, failure_code: str, call=None
+    ) -> ChargeResult | None:
+        """Run an authorize-like call (through ``call``, ``_call_provider`` by default): a
+        decline ends the payment, other failures unwind.
 
         Answers ``FAILED_OVER`` when the provider was unavailable before applying anything
         and the command allowed failing over (``may_fail_over``)."""
         started = workflow.now()
         try:
-            charge = await self._call_provider(step, command)
-        except ActivityError as failure:
-            cause = failure.cause
+            charge = await (call or self._call_provider)(step, command)
+        except LOCAL_ACTIVITY_FAILURES as failure:
+            cause = cause_of(failure)
             self.log.ran(step, started, "failed", reason(failure))
             if isinstance(cause, ApplicationError) and cause.type == errors.DECLINED:
                 self._attempted("declined", cause.message)
@@ -252,6 +259,26 @@ class PaymentSteps:
             options = policies.provider_call(self.payment.provider_deadline)
         options = policies.keyed_by_tenant(options, self.payment.tenant_id)
         return await workflow.execute_activity(step, command, **options)
+
+    async def _call_provider_locally_first(self, step, command) -> ChargeResult:
+        """The call's first attempt as a local activity, in this workflow task; the regular
+        activity (``_call_provider``: its retries, its fairness key) only after a failure
+        that would be retried. A final one is the step's answer as it is.
+
+        A call that may fail over takes the regular activity at once: a local attempt lost
+        with its worker runs again as attempt 1, whose ``Unavailable`` would fail over
+        although the lost run may have charged; the regular activity's rerun is attempt 2."""
+        if command.may_fail_over or not workflow.patched(PROVIDER_FAST_PATH):
+            return await self._call_provider(step, command)
+        options = policies.local_provider_attempt(self.payment.provider_deadline)
+        try:
+            return await workflow.execute_local_activity(step, command, **options)
+        except LOCAL_ACTIVITY_FAILURES as failure:
+            if not retried(failure):
+                raise
+        # The local attempt may have been applied, so an Unavailable on the regular
+        # activity's first attempt no longer proves nothing was: it must not fail over.
+        return await self._call_provider(step, command.model_copy(update={"may_fail_over": False}))
 
     async def _record(self, state: PaymentState, journal: list[JournalEntryDraft]) -> None:
         command = RecordPaymentCommand(state=state, journal=journal)

@@ -10,18 +10,22 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from activities.risk.model import RiskModel
 from activities.risk.model import RiskModelError
+from activities.risk.model import TreeWalk
 from activities.risk.model import load_configured
 from activities.risk.model import load_directory
 from activities.risk.screening import FraudActivities
 from schemas.fraud import ScreeningCommand
 from schemas.fraud import ScreeningDecision
 from schemas.payments import PaymentState
+from schemas.risk import FEATURE_NAMES
 from schemas.risk_decision import FiredRule
 from schemas.risk_rules import FraudRules
 from schemas.risk_rules import RiskRuleSetDocument
@@ -500,6 +504,20 @@ def test_the_decision_carries_the_model_score(database_engine: Engine, model: Ri
     # Without a model there is no score, and score rules never fire.
     unscored = screen(database_engine, payment_state(), signals=signals)
     assert (unscored.action, unscored.score, unscored.model_version) == ("allow", None, None)
+
+
+def test_the_tree_walk_scores_exactly_as_predict_proba(model: RiskModel):
+    estimator = model._estimator
+    walk = TreeWalk.of(estimator)
+    assert walk is not None
+    random = np.random.default_rng(7)
+    scale = random.choice([1.0, 10.0, 1000.0], size=(2000, len(FEATURE_NAMES)))
+    rows = random.normal(size=scale.shape) * scale
+    rows[random.random(rows.shape) < 0.05] = np.nan  # missing values follow their split
+    expected = estimator.predict_proba(rows)[:, 1]
+    assert [walk.fraud_probability(list(row)) for row in rows] == list(expected)
+    # What it cannot reproduce is scored by scikit-learn itself.
+    assert TreeWalk.of(LogisticRegression()) is None
 
 
 def test_the_decision_is_logged_without_card_data(database_engine: Engine, caplog):

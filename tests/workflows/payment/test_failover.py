@@ -18,6 +18,8 @@ from tests.support.payments import payment_input
 from tests.support.payments import start_payment
 from tests.support.payments import wait_for_status
 from tests.support.worker import running_worker
+from tests.support.workflow_history import local_activities
+from tests.support.workflow_history import scheduled_activities
 from workflows.payment.workflow import PaymentWorkflow
 
 localstripe = provider_servers.localstripe
@@ -57,6 +59,11 @@ async def test_a_capture_after_failover_is_booked_to_the_authorizing_provider(
         ("sandbox", "unavailable"),
         ("stripe", "succeeded"),
     ]
+    # The call that could fail over was the regular activity; the last provider's, which
+    # cannot, took the local fast path.
+    history = await handle.fetch_history()
+    assert scheduled_activities(history)[0] == "authorize_payment"
+    assert local_activities(history).count("authorize_payment") == 1
     net = state.captured_amount - state.fee
     with Session(engine) as session:
         booked = {(b.account, b.balance) for b in balances(session, payment.tenant_id)}

@@ -2,10 +2,13 @@
 provider does not make another tenant's payment wait behind all of it.
 
 Real dev server (with task queue fairness on, as the stack runs it), real worker with two
-activity slots, a gateway of its own that answers every call slowly.
+activity slots, a gateway of its own that answers every call slowly. It answers every
+charge's first request only after the local attempt gave up, so every payment's call goes
+on as the regular activity, answered from its key: those are the calls that wait for slots.
 """
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -14,10 +17,14 @@ from tests.support.gateway import start_gateway
 from tests.support.payments import payment_input
 from tests.support.payments import start_payment
 from tests.support.worker import running_worker
+from tests.support.workflow_history import local_activities
+from workflows.kit.policies import LOCAL_PROVIDER_ATTEMPT_TIMEOUT
 
+MILLISECOND = timedelta(milliseconds=1)
 FLOOD = 16
 SLOTS = 2
-SLOW = {"latency_ms": 300}
+HANG = LOCAL_PROVIDER_ATTEMPT_TIMEOUT + timedelta(seconds=5)
+SLOW = {"latency_ms": 300, "timeout_after_apply_rate": 1.0, "hang_ms": HANG // MILLISECOND}
 
 
 @pytest.fixture
@@ -60,6 +67,7 @@ async def test_a_flooding_tenant_does_not_make_another_wait_behind_it(client):
     flood_after_quiet = len(finished) - 1 - finished.index("ten_quiet")
     assert flood_after_quiet >= FLOOD // 2, finished
     history = await single.fetch_history()
+    assert "authorize_payment" in local_activities(history)  # the attempt that gave up
     keys = [
         event.activity_task_scheduled_event_attributes.priority.fairness_key
         for event in history.events

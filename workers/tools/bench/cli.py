@@ -43,6 +43,19 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
         find, "--p99-bound", float, 1.0, "seconds; a step whose p99 exceeds it ends the search"
     )
 
+    hold = bench.add_argument_group(
+        "--long-run: hold the paysaga load that long (600 s is the documented run) and check "
+        "it stays flat: POST p99 of the last 10 % of payments within 1.5x of the first "
+        "10 %'s, worker peak RSS < 500 MB, RSS sampled for its slope"
+    )
+    hold.add_argument(
+        "--long-run",
+        type=float,
+        metavar="SECONDS",
+        help="at --rate, in place of the --duration phase; after --find-max, at the lower of "
+        "--rate and 0.8x the maximum found",
+    )
+
     target = bench.add_argument_group(
         "a running stack (default: start the embedded stack in a temporary directory)"
     )
@@ -118,6 +131,16 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
 
 def argument_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the combination of arguments, if anything."""
+    if args.long_run is not None:
+        others = ("--forged-keys", "--risk-scoring", "--billing-day", "--financial-report")
+        given = [flag for flag in others if _value(args, flag)]
+        if given:
+            return f"--long-run is a paysaga load, not with {', '.join(given)}"
+        if args.long_run <= 0:
+            return "--long-run must be positive"
+        if args.baseline and not args.find_max:
+            # The baseline would be compared with a phase paysaga did not run.
+            return "--long-run with --baseline needs --find-max, whose steps it is compared with"
     if args.forged_keys and (
         args.risk_scoring or args.billing_day or args.financial_report or args.api_url
     ):

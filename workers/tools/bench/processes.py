@@ -1,14 +1,17 @@
-"""CPU seconds and peak RSS of the stack's processes over a measured window (psutil).
+"""CPU seconds and RSS of the stack's processes over a measured window (psutil).
 
 Each named process counts with its descendants (a server that forks helpers is charged for
 them). CPU is read at the window's start and end; RSS is sampled on a background thread,
-because the peak is what matters for the memory target and it can fall again before the end.
+because the peak is what matters for the memory target and it can fall again before the end,
+and the samples over time show a leak as a slope.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import threading
+import time
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -62,6 +65,44 @@ class ProcessUsage:
 
 
 @dataclass
+class RssSample:
+    """Every measured process's RSS at one moment, ``seconds`` after the meter started."""
+
+    seconds: float
+    rss_mb: dict[str, float]
+
+
+@dataclass
+class RssTrend:
+    """One process's RSS over a window: where it began and ended, and its drift."""
+
+    start_mb: float
+    end_mb: float
+    peak_mb: float
+    # Least-squares slope of the samples from ``since_seconds`` on; None with too few of them.
+    slope_mb_per_min: float | None
+
+
+def rss_trend(samples: list[RssSample], name: str, since_seconds: float = 0.0) -> RssTrend | None:
+    """``name``'s RSS over ``samples``; the slope skips the samples before ``since_seconds``
+    (a process fills its caches and pools first, which is growth but not a leak)."""
+    series = [(s.seconds, s.rss_mb[name]) for s in samples if s.rss_mb.get(name)]
+    if not series:
+        return None
+    later = [(seconds / 60, mb) for seconds, mb in series if seconds >= since_seconds]
+    slope = None
+    if len({minutes for minutes, _ in later}) >= 2:
+        minutes, mbs = zip(*later, strict=True)
+        slope = round(statistics.linear_regression(minutes, mbs).slope, 2)
+    return RssTrend(
+        start_mb=series[0][1],
+        end_mb=series[-1][1],
+        peak_mb=max(mb for _, mb in series),
+        slope_mb_per_min=slope,
+    )
+
+
+@dataclass
 class ProcessMeter:
     """Measure named process trees (``{"api": pid, ...}``) between ``start()`` and ``stop()``."""
 
@@ -69,6 +110,8 @@ class ProcessMeter:
     _cpu_at_start: dict[str, float] = field(default_factory=dict, init=False)
     _machine_busy_at_start: float = field(default=0.0, init=False)
     _peak_rss: dict[str, int] = field(default_factory=dict, init=False)
+    _started_at: float = field(default=0.0, init=False)
+    rss_samples: list[RssSample] = field(default_factory=list, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
@@ -81,6 +124,9 @@ class ProcessMeter:
         self._cpu_at_start = {name: _cpu_seconds(_tree(pid)) for name, pid in self.pids.items()}
         self._machine_busy_at_start = _machine_busy_seconds()
         self._peak_rss = {name: 0 for name in self.pids}
+        self._started_at = time.monotonic()
+        self.rss_samples = []
+        self._record_rss()
         self._stop.clear()
         self._thread = threading.Thread(target=self._sample_rss, daemon=True)
         self._thread.start()
@@ -109,5 +155,12 @@ class ProcessMeter:
             self._record_rss()
 
     def _record_rss(self) -> None:
-        for name, pid in self.pids.items():
-            self._peak_rss[name] = max(self._peak_rss[name], _rss_bytes(_tree(pid)))
+        now = {name: _rss_bytes(_tree(pid)) for name, pid in self.pids.items()}
+        for name, rss in now.items():
+            self._peak_rss[name] = max(self._peak_rss[name], rss)
+        self.rss_samples.append(
+            RssSample(
+                round(time.monotonic() - self._started_at, 1),
+                {name: round(rss / 2**20, 1) for name, rss in now.items()},
+            )
+        )

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from workers.tools.bench.find_max import FindMaxResult
+from workers.tools.bench.long_run import LongRunResult
 from workers.tools.bench.stats import PhaseResult
 from workers.tools.verification import Verification
 
@@ -32,6 +33,8 @@ MAX_RATE_VS_BASELINE = 1.0  # highest sustained rate, --find-max, the same p99 b
 CPU_VS_BASELINE_WORKER = 1.5  # CPU per payment of paysaga's own processes ÷ the baseline worker's
 POST_P99_VS_BASELINE = 2.0  # POST p99 ÷ the baseline's start-to-result p99, at --rate
 WORKER_RSS_TARGET_MB = 500.0
+# --long-run: its last window's POST p99 ÷ its first's; above it, something accumulates.
+LONG_RUN_P99_GROWTH = 1.5
 # The product's goal, absolute, so reported and never enforced: its value depends on the machine.
 PRODUCT_RATE_GOAL = 5000 / 60  # payments/s
 
@@ -71,25 +74,38 @@ def document(
     verification: Verification,
     injected_duplicate: str | None,
     unanswered: dict,
+    long_run: LongRunResult | None = None,
+    long_run_skipped: str | None = None,
 ) -> dict:
+    held = long_run.as_dict() if long_run else None
+    if long_run_skipped:
+        held = {"skipped": long_run_skipped}
     return {
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["paysaga", *sys.argv[1:]]),
         "machine": machine(),
-        "mode": "find_max" if args.find_max else "fixed_rate",
+        "mode": _mode(args),
         "phases": {name: phase.as_dict() for name, phase in phases.items()},
         "find_max": {name: search.as_dict() for name, search in searches.items()},
+        "long_run": held,
         "ratios": _ratios(phases, searches, args.rate),
-        "targets": targets(phases, searches, args.rate),
+        "targets": targets(phases, searches, args.rate, long_run),
         "cpu_available": any(phase.processes for phase in phases.values())
-        or any(step.processes for s in searches.values() for step in s.steps),
+        or any(step.processes for s in searches.values() for step in s.steps)
+        or bool(long_run and long_run.phase.processes),
         "verification": {**verification.as_dict(), "problems": verification.problems()},
         "injected_duplicate": injected_duplicate,
         # Requests that got no payment back, and how many of them started a saga anyway
         # (those are verified with the rest).
         "unanswered_requests": unanswered,
     }
+
+
+def _mode(args: argparse.Namespace) -> str:
+    if args.find_max:
+        return "find_max"
+    return "fixed_rate" if args.long_run is None else "long_run"
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -170,7 +186,10 @@ def _target(
 
 
 def targets(
-    phases: dict[str, PhaseResult], searches: dict[str, FindMaxResult], rate: float
+    phases: dict[str, PhaseResult],
+    searches: dict[str, FindMaxResult],
+    rate: float,
+    long_run: LongRunResult | None = None,
 ) -> dict:
     found: dict = {}
     ratios = _ratios(phases, searches, rate)
@@ -209,6 +228,28 @@ def targets(
         rss = ours.processes["worker"].peak_rss_mb
         found["worker_peak_rss_mb"] = _target(
             rss, WORKER_RSS_TARGET_MB, rss < WORKER_RSS_TARGET_MB, f"over {ours.window_seconds:g}s"
+        )
+    if long_run is not None:
+        found.update(_long_run_targets(long_run))
+    return found
+
+
+def _long_run_targets(long_run: LongRunResult) -> dict:
+    phase = long_run.phase
+    held = f"{phase.duration:g}s at {phase.offered_rate:g}/s"
+    growth = long_run.p99_end_vs_start
+    found = {
+        "long_run_p99_end_vs_start": _target(
+            growth,
+            LONG_RUN_P99_GROWTH,
+            growth is not None and growth <= LONG_RUN_P99_GROWTH,
+            f"POST p99, last ÷ first {long_run.window_payments} payments of {held}",
+        )
+    }
+    rss = long_run.worker_peak_rss_mb
+    if rss is not None:
+        found["long_run_worker_peak_rss_mb"] = _target(
+            rss, WORKER_RSS_TARGET_MB, rss < WORKER_RSS_TARGET_MB, f"worker, over {held}"
         )
     return found
 
@@ -255,6 +296,7 @@ def print_report(doc: dict, console: Console) -> None:
         console.print(_process_table(doc["phases"]))
     for search in doc["find_max"].values():
         console.print(_search_table(search))
+    _print_long_run(doc.get("long_run"), console)
     if doc["targets"]:
         console.print(_targets_table(doc["targets"]))
     _print_verification(doc, console)
@@ -344,6 +386,46 @@ def _search_table(search: dict) -> Table:
             _errors(step["errors"]),
         )
     return table
+
+
+def _print_long_run(long_run: dict | None, console: Console) -> None:
+    if long_run is None:
+        return
+    if "skipped" in long_run:
+        console.print(f"[red]Long run not run[/]: {escape(long_run['skipped'])}")
+        return
+    phase = long_run["phase"]
+    console.print(_phases_table({phase["name"]: phase}, {}))
+    console.print(_process_table({phase["name"]: phase}))
+    table = Table(
+        title=f"Long run: {long_run['seconds']:g}s at {long_run['rate']:g}/s "
+        f"({long_run['rate_from']})",
+        caption=f"windows: {long_run['windows']}, {long_run['window_payments']} each; "
+        "RSS slope: least squares after the first window",
+    )
+    for column in ("", "first window", "last window", "last ÷ first"):
+        table.add_column(column, justify="right")
+    growth = long_run["p99_end_vs_start"]
+    table.add_row(
+        "POST p99 ms",
+        _ms(long_run["start_window_post_latency"], "p99"),
+        _ms(long_run["end_window_post_latency"], "p99"),
+        "—" if growth is None else f"{growth:.2f}x",
+    )
+    console.print(table)
+    rss = Table(title="RSS over the long run, MB")
+    for column in ("process", "start", "end", "peak", "slope MB/min"):
+        rss.add_column(column, justify="left" if column == "process" else "right")
+    for name, trend in long_run["rss"].items():
+        slope = trend["slope_mb_per_min"]
+        rss.add_row(
+            name,
+            f"{trend['start_mb']:.0f}",
+            f"{trend['end_mb']:.0f}",
+            f"{trend['peak_mb']:.0f}",
+            "—" if slope is None else f"{slope:+.2f}",
+        )
+    console.print(rss)
 
 
 def _targets_table(targets: dict) -> Table:

@@ -1,4 +1,5 @@
-"""``paysaga bench``: targets, phases (warm-up, measured load, find-max), verification, report."""
+"""``paysaga bench``: targets, phases (warm-up, measured load, find-max, long run),
+verification, report."""
 
 from __future__ import annotations
 
@@ -45,9 +46,14 @@ from workers.tools.bench.find_max import FindMaxResult
 from workers.tools.bench.find_max import StepPolicy
 from workers.tools.bench.find_max import find_max_rate
 from workers.tools.bench.load import Driver
+from workers.tools.bench.load import LoadWindow
 from workers.tools.bench.load import Sample
 from workers.tools.bench.load import run_open_loop
+from workers.tools.bench.long_run import LongRunResult
+from workers.tools.bench.long_run import long_run_rate
+from workers.tools.bench.long_run import summarize_long_run
 from workers.tools.bench.processes import ProcessMeter
+from workers.tools.bench.processes import ProcessUsage
 from workers.tools.bench.recovery import claimed_payment_ids
 from workers.tools.bench.recovery import started_payment_ids
 from workers.tools.bench.stats import PhaseResult
@@ -151,17 +157,27 @@ class Bench:
         # Results by saga ("paysaga", "baseline"): a measured load, or a --find-max search.
         self.phases: dict[str, PhaseResult] = {}
         self.searches: dict[str, FindMaxResult] = {}
+        self.long_run: LongRunResult | None = None
+        # Why --long-run did not run, when it could not.
+        self.long_run_skipped: str | None = None
         self.progress = progress_bars()
 
     async def measured(
         self, name: str, driver: Driver, rate: float, duration: float, pids: dict[str, int] | None
     ) -> PhaseResult:
+        window, usage, _ = await self._metered(name, driver, rate, duration, pids)
+        return summarize(name, window, usage)
+
+    async def _metered(
+        self, name: str, driver: Driver, rate: float, duration: float, pids: dict[str, int] | None
+    ) -> tuple[LoadWindow, dict[str, ProcessUsage] | None, ProcessMeter | None]:
+        """A load with the processes measured over it (when their pids are known)."""
         meter = ProcessMeter.with_self(pids) if pids is not None else None
         if meter is not None:
             meter.start()
         window = await self._load(name, driver, rate, duration)
         usage = meter.stop() if meter is not None else None
-        return summarize(name, window, usage)
+        return window, usage, meter
 
     async def phase(
         self,
@@ -194,6 +210,25 @@ class Bench:
             self.phases[name] = await self.measured(
                 name, driver("m"), args.rate, args.duration, pids
             )
+
+    async def hold(
+        self, name: str, driver: Callable[[str], Driver], pids: dict[str, int] | None
+    ) -> None:
+        """--long-run: warm-up, then the load held for that long, at --rate or, after
+        --find-max, at the lower of it and 0.8x the maximum the search measured."""
+        args = self.args
+        search = self.searches.get(name)
+        rate = long_run_rate(args.rate, search)
+        if rate <= 0:
+            self.long_run_skipped = "--find-max measured no rate to hold"
+            return
+        rate_from = "--rate" if rate == args.rate else "0.8x the --find-max maximum"
+        if args.warmup > 0:
+            await self._load(f"{name} long-run warm-up", driver("lw"), rate, args.warmup)
+        label = f"{name} long run"
+        window, usage, meter = await self._metered(label, driver("l"), rate, args.long_run, pids)
+        samples = meter.rss_samples if meter is not None else []
+        self.long_run = summarize_long_run(label, window, rate_from, usage, samples)
 
     async def _load(self, name: str, driver: Driver, rate: float, duration: float):
         count = max(1, round(rate * duration))
@@ -240,14 +275,18 @@ async def run(args: argparse.Namespace, targets: Targets, console: Console) -> d
         base_url=targets.api_url, timeout=120, limits=limits, headers=targets.api_headers
     ) as http:
         with bench.progress:
-            await bench.phase(
-                "paysaga",
-                lambda label: bench.api_driver(http, label),
-                targets.pids,
-                bound_on_final=False,
-            )
+
+            def paysaga(label: str) -> ApiDriver:
+                return bench.api_driver(http, label)
+
+            # A long run takes the measured phase's place, or follows a --find-max search;
+            # last, so the baselines run on a server as fresh as paysaga's search did.
+            if args.long_run is None or args.find_max:
+                await bench.phase(report.PAYSAGA, paysaga, targets.pids, bound_on_final=False)
             if args.baseline:
                 await _run_baseline(bench)
+            if args.long_run is not None:
+                await bench.hold(report.PAYSAGA, paysaga, targets.pids)
     injected = None
     if args.inject_duplicate_charge:
         injected = await _inject_duplicate_charge(targets, bench)
@@ -257,6 +296,8 @@ async def run(args: argparse.Namespace, targets: Targets, console: Console) -> d
         started_at=started_at,
         phases=bench.phases,
         searches=bench.searches,
+        long_run=bench.long_run,
+        long_run_skipped=bench.long_run_skipped,
         verification=verification,
         injected_duplicate=injected,
         unanswered=unanswered,
@@ -388,7 +429,11 @@ def run_failures(document: dict) -> list[str]:
     if document["verification"]["payments"] == 0:
         failures.append("no payment was created, so nothing was measured or verified")
     steps = [step for search in document["find_max"].values() for step in search["steps"]]
-    for phase in [*document["phases"].values(), *steps]:
+    long_run = document.get("long_run") or {}
+    if "skipped" in long_run:
+        failures.append(f"long run not run: {long_run['skipped']}")
+    held = [long_run["phase"]] if "phase" in long_run else []
+    for phase in [*document["phases"].values(), *steps, *held]:
         server_errors = {
             kind: count for kind, count in phase["errors"].items() if kind.startswith("http_5")
         }

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from workers.tools.bench.load import LoadWindow
+from workers.tools.bench.load import Sample
 from workers.tools.bench.processes import ProcessUsage
 
 
@@ -64,6 +65,11 @@ class PhaseResult:
         return data
 
 
+def accept_latency(samples: list[Sample]) -> Latency | None:
+    """Until the first answer (POST or start_workflow), of the samples that got one."""
+    return Latency.of([s.accept_seconds for s in samples if s.accept_seconds])
+
+
 def summarize(
     name: str, window: LoadWindow, processes: dict[str, ProcessUsage] | None
 ) -> PhaseResult:
@@ -83,7 +89,7 @@ def summarize(
         finished=len(finals),
         window_seconds=round(window.wall_seconds, 2),
         achieved_rate=round((len(done_at) - 1) / span, 2) if span > 0 else 0.0,
-        accept_latency=Latency.of([s.accept_seconds for s in samples if s.accept_seconds]),
+        accept_latency=accept_latency(samples),
         final_latency=Latency.of([s.final_seconds for s in finals]),
         errors=dict(Counter(s.error for s in samples if s.error)),
         processes=processes,

@@ -9,6 +9,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 
@@ -104,7 +105,7 @@ async def test_reused_key_with_another_request_is_invalid(provider: SandboxGatew
 @pytest.mark.parametrize("ending", ["crash", "shutdown"])
 async def test_gateway_dying_mid_request_is_outcome_unknown(tmp_path: Path, ending: str) -> None:
     """The gateway applies the charge, then dies before answering: a crash drops the connection
-    (RemoteProtocolError), a shutdown answers 500. Either way the retry after a restart replays
+    (ServerDisconnectedError), a shutdown answers 500. Either way the retry after a restart replays
     the stored charge instead of creating a second one."""
     db_path = tmp_path / "gateway.db"
     command = authorize_command(SANDBOX, "tok_visa")
@@ -122,7 +123,7 @@ async def test_gateway_dying_mid_request_is_outcome_unknown(tmp_path: Path, endi
     if ending == "shutdown":
         assert "500" in error.message
         return
-    assert isinstance(error.__cause__, httpx.RemoteProtocolError)
+    assert isinstance(error.__cause__, aiohttp.ServerDisconnectedError)
 
     with start_gateway(db_path) as url:
         async with SandboxGateway(url, timeout_seconds=5) as provider:

@@ -91,6 +91,45 @@ def test_smoke_run_with_baseline_reports_and_verifies(tmp_path):
     assert "Verification ok" in output
 
 
+def test_smoke_long_run_reports_its_windows_and_memory_and_verifies(tmp_path):
+    code, report, output = run_bench(tmp_path, "--rate", "5", "--long-run", "6")
+
+    # Six seconds show no drift: a missed target may fail this run, and nothing else may.
+    assert all(failure.startswith("target missed: ") for failure in report["failures"]), output
+    assert code == (1 if report["failures"] else 0), output
+    assert report["mode"] == "long_run"
+    # The long run takes the measured phase's place.
+    assert report["phases"] == {}
+    long_run = report["long_run"]
+    assert (long_run["rate"], long_run["seconds"], long_run["rate_from"]) == (5.0, 6.0, "--rate")
+    phase = long_run["phase"]
+    assert phase["sent"] == phase["finished"] == 30
+    assert phase["errors"] == {}
+    assert long_run["window_payments"] == 3
+    for window in ("start_window_post_latency", "end_window_post_latency"):
+        assert long_run[window]["count"] == 3
+        assert_latency_sane(long_run[window])
+    assert long_run["p99_end_vs_start"] == pytest.approx(
+        long_run["end_window_post_latency"]["p99"] / long_run["start_window_post_latency"]["p99"],
+        abs=0.001,
+    )
+    assert set(long_run["rss"]) == STACK_PROCESSES
+    worker = long_run["rss"]["worker"]
+    assert 0 < worker["start_mb"] <= worker["peak_mb"]
+    assert 0 < worker["end_mb"] <= worker["peak_mb"]
+    assert worker["slope_mb_per_min"] is not None
+    assert worker["peak_mb"] == phase["processes"]["worker"]["peak_rss_mb"]
+    series = long_run["rss_series"]
+    assert len(series) > 1
+    assert [sample["seconds"] for sample in series] == sorted(s["seconds"] for s in series)
+    assert set(report["targets"]) == {"long_run_p99_end_vs_start", "long_run_worker_peak_rss_mb"}
+    verification = report["verification"]
+    assert verification["ok"] is True, verification["problems"]
+    assert verification["payments"] == 30
+    assert verification["statuses"] == {"succeeded": 30}
+    assert "Verification ok" in output
+
+
 def test_an_injected_duplicate_charge_fails_the_run(tmp_path):
     code, report, output = run_bench(
         tmp_path, "--rate", "5", "--duration", "2", "--inject-duplicate-charge"

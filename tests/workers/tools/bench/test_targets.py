@@ -9,6 +9,8 @@ import pytest
 
 from workers.tools.bench import report
 from workers.tools.bench.find_max import FindMaxResult
+from workers.tools.bench.long_run import LongRunResult
+from workers.tools.bench.long_run import long_run_rate
 from workers.tools.bench.processes import ProcessUsage
 from workers.tools.bench.runner import run_failures
 from workers.tools.bench.stats import Latency
@@ -140,7 +142,7 @@ def test_without_a_baseline_or_process_figures_no_ratio_target_is_claimed():
 def test_the_all_local_baseline_is_reported_against_and_never_a_target():
     all_local = phase(report.ALL_LOCAL, achieved=20.0, final_p99=50.0)
     phases = {p.name: p for p in (paysaga(), baseline(), all_local)}
-    args = SimpleNamespace(rate=RATE, find_max=False)
+    args = SimpleNamespace(rate=RATE, find_max=False, long_run=None)
 
     ratios = report.document(
         args=args,
@@ -155,3 +157,84 @@ def test_the_all_local_baseline_is_reported_against_and_never_a_target():
     assert ratios["achieved_rate_vs_all_local"] == 1.0
     assert ratios["final_p99_vs_all_local"] == 2.0
     assert not any(name.endswith("_vs_all_local") for name in judged(list(phases.values())))
+
+
+def long_run(start_p99: float, end_p99: float, worker_rss_mb: float) -> LongRunResult:
+    held = paysaga(rss_mb=worker_rss_mb)
+    return LongRunResult(
+        phase=held,
+        rate_from="--rate",
+        window_payments=10,
+        start_latency=latency(start_p99),
+        end_latency=latency(end_p99),
+        rss={},
+        rss_samples=[],
+    )
+
+
+def judged_long_run(run: LongRunResult) -> dict:
+    return report.targets({}, {}, RATE, run)
+
+
+def test_a_long_run_that_stays_flat_meets_its_targets():
+    found = judged_long_run(long_run(start_p99=200.0, end_p99=300.0, worker_rss_mb=499.0))
+
+    assert {name: (t["value"], t["met"]) for name, t in found.items()} == {
+        "long_run_p99_end_vs_start": (1.5, True),
+        "long_run_worker_peak_rss_mb": (499.0, True),
+    }
+    assert report.missed_targets({"targets": found}) == []
+
+
+@pytest.mark.parametrize(
+    ("figures", "target"),
+    [
+        (
+            {"start_p99": 200.0, "end_p99": 301.0, "worker_rss_mb": 200.0},
+            "long_run_p99_end_vs_start",
+        ),
+        (
+            {"start_p99": 200.0, "end_p99": 200.0, "worker_rss_mb": 500.0},
+            "long_run_worker_peak_rss_mb",
+        ),
+    ],
+)
+def test_a_long_run_that_drifts_misses_its_target_and_fails_the_run(figures, target):
+    found = judged_long_run(long_run(**figures))
+
+    assert [name for name, t in found.items() if t["met"] is False] == [target]
+    document = {
+        "phases": {},
+        "find_max": {},
+        "verification": {"ok": True, "payments": 100},
+        "targets": found,
+    }
+    (missed,) = run_failures(document)
+    assert missed.startswith(f"target missed: {target} ")
+
+
+def test_a_long_run_without_a_first_window_answer_claims_no_latency_target():
+    run = long_run(start_p99=200.0, end_p99=200.0, worker_rss_mb=200.0)
+    run.start_latency = None
+
+    assert judged_long_run(run)["long_run_p99_end_vs_start"]["met"] is None
+
+
+def test_after_find_max_the_long_run_holds_the_lower_of_rate_and_most_of_the_maximum():
+    assert long_run_rate(RATE, None) == RATE
+    assert long_run_rate(RATE, search(report.PAYSAGA, 20.0)) == 16.0
+    assert long_run_rate(RATE, search(report.PAYSAGA, 40.0)) == RATE
+    # No step held: most of what the best step achieved; nothing achieved, nothing to hold.
+    assert long_run_rate(RATE, search(report.PAYSAGA, None, paysaga(achieved=7.5))) == 6.0
+    assert long_run_rate(RATE, search(report.PAYSAGA, None, paysaga(achieved=0.0))) == 0.0
+
+
+def test_a_long_run_that_could_not_run_fails_the_run():
+    document = {
+        "phases": {},
+        "find_max": {},
+        "long_run": {"skipped": "--find-max measured no rate to hold"},
+        "verification": {"ok": True, "payments": 100},
+    }
+
+    assert run_failures(document) == ["long run not run: --find-max measured no rate to hold"]
