@@ -51,7 +51,13 @@ def create_app(
         yield
         store.close()
 
-    app = FastAPI(title="paysaga sandbox gateway", lifespan=lifespan)
+    # FastAPI's native telemetry would look for providers on every request: the gateway has
+    # none to find.
+    app = FastAPI(
+        title="paysaga sandbox gateway",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.store, app.state.faults = store, fault_injector
     _install_error_handlers(app)
     if token is not None:

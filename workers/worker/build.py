@@ -33,7 +33,9 @@ from activities.subscriptions import SubscriptionActivities
 from schemas.runtime.logs import configure_logging
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
+from schemas.runtime.tracing import CurrentSpanTracer
 from schemas.runtime.tracing import configure_tracing
+from schemas.runtime.tracing import spans_exported
 from schemas.store.database import make_engine
 from schemas.store.database import require_current_schema
 from workers.worker.schedules import ensure_schedules
@@ -140,7 +142,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         engine.dispose()
         raise
     providers = build_providers(settings)
-    client = await connect(settings, runtime=worker_runtime(settings))
+    # With no span exported, workflows and activities run in the request's trace (every log
+    # line keeps its trace id) without spans of their own that nobody would see.
+    tracer = None if spans_exported() else CurrentSpanTracer()
+    client = await connect(settings, runtime=worker_runtime(settings), tracer=tracer)
     stop = stop or asyncio.Event()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, engine, providers, executor)
