@@ -10,10 +10,10 @@
 
 With no exporter every request, workflow and log line still carries a trace id an operator
 can search for (the API returns it as ``X-Trace-Id``), but nothing is recorded: spans are
-sampled out (``ALWAYS_OFF``), and a non-recording span still has its trace and span id and
-propagates them; the API then makes no server span at all (``spans_exported``). A process
-that exports records every span, even under a parent another of our processes did not
-record (one that exports nothing); ``OTEL_TRACES_SAMPLER`` overrides both.
+sampled out while the provider has no processor (``RecordedWhenExported``), and a
+non-recording span still has its trace and span id and propagates them; the API and the
+worker then make no spans of their own at all (``spans_exported``). ``OTEL_TRACES_SAMPLER``
+overrides the sampler.
 """
 
 import logging
@@ -54,32 +54,58 @@ def configure_tracing(service_name: str) -> None:
             return
         _configured = True
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-            trace.set_tracer_provider(_provider(service_name))
+            trace.set_tracer_provider(new_provider(service_name))
         # Provider adapters speak httpx: their calls become child spans of the activity
         # (and carry traceparent to the provider); done once, for the API and the worker.
         HTTPXClientInstrumentor().instrument()
 
 
-def _provider(service_name: str) -> TracerProvider:
+def new_provider(service_name: str) -> TracerProvider:
+    """The tracer provider ``configure_tracing`` installs: the exporters of the ``OTEL_*``
+    variables, and spans recorded only while it hands them to some processor."""
     name = os.environ.get("OTEL_SERVICE_NAME", "").strip() or service_name
-    exporters = span_exporters()
-    provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: name}), sampler=sampler(exporting=bool(exporters))
-    )
-    for exporter in exporters:
+    chosen = None if os.environ.get("OTEL_TRACES_SAMPLER", "").strip() else RecordedWhenExported()
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}), sampler=chosen)
+    if chosen is not None:
+        chosen.watch(provider)
+    for exporter in span_exporters():
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 
-def sampler(exporting: bool) -> Sampler | None:
-    """None when ``OTEL_TRACES_SAMPLER`` is set (the SDK reads it), else ours (module doc)."""
-    if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
-        return None
-    if not exporting:
-        return ALWAYS_OFF
-    # The API drops a client's traceparent, so an unsampled parent is one of our own
-    # processes that exports nothing, not a sampling decision to follow.
-    return ParentBased(root=ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
+class RecordedWhenExported(Sampler):
+    """Drops every span while its provider hands spans to no processor (its trace and span
+    ids stay, and propagate); records them once one is there (an exporter, a test's).
+
+    Recording, it records every span, even under a parent another of our processes did not
+    record: the API drops a client's traceparent, so an unsampled parent is one of our own
+    processes that exports nothing, not a sampling decision to follow."""
+
+    def __init__(self) -> None:
+        self._recording = ParentBased(root=ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
+        self._provider: TracerProvider | None = None
+
+    def watch(self, provider: TracerProvider) -> None:
+        self._provider = provider
+
+    def should_sample(
+        self,
+        parent_context,
+        trace_id,
+        name,
+        kind=None,
+        attributes=None,
+        links=None,
+        trace_state=None,
+    ):
+        exported = self._provider is None or has_span_processors(self._provider) is not False
+        decide = self._recording if exported else ALWAYS_OFF
+        return decide.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"RecordedWhenExported{{{self._recording.get_description()}}}"
 
 
 def span_exporters() -> list[SpanExporter]:
@@ -122,15 +148,19 @@ def _otlp_exporter() -> SpanExporter:
     return OTLPSpanExporter()
 
 
+def has_span_processors(provider: object) -> bool | None:
+    """Whether ``provider`` hands its spans to any processor; None for a provider this
+    module cannot see into (an agent's)."""
+    processors = getattr(
+        getattr(provider, "_active_span_processor", None), "_span_processors", None
+    )
+    return None if processors is None else bool(processors)
+
+
 def spans_exported() -> bool:
     """Whether the process's tracer provider hands its spans to any processor. A provider
-    this module cannot see into (an agent's) is taken to export them."""
-    processors = getattr(
-        getattr(trace.get_tracer_provider(), "_active_span_processor", None),
-        "_span_processors",
-        None,
-    )
-    return processors is None or bool(processors)
+    this module cannot see into is taken to export them."""
+    return has_span_processors(trace.get_tracer_provider()) is not False
 
 
 class CurrentSpanTracer(trace.Tracer):

@@ -331,18 +331,28 @@ def test_no_trace_id_outside_a_span():
 
 
 def test_a_process_without_an_exporter_keeps_trace_ids_but_records_nothing(monkeypatch):
-    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
-    provider = TracerProvider(sampler=tracing.sampler(exporting=False))
+    for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    provider = tracing.new_provider("test")
     with provider.get_tracer("test").start_as_current_span("request") as span:
         assert not span.is_recording()
         assert TRACE_ID.match(tracing.current_trace_id())
         assert tracing.current_span_id()
+    # A processor added later (a test's, an agent's) is handed the spans from then on.
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("request") as span:
+        assert span.is_recording()
+    assert [s.name for s in exporter.get_finished_spans()] == ["request"]
 
 
 def test_an_exporting_process_records_under_a_parent_that_was_not(monkeypatch):
-    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
-    unrecorded = TracerProvider(sampler=tracing.sampler(exporting=False)).get_tracer("api")
-    exporting = TracerProvider(sampler=tracing.sampler(exporting=True)).get_tracer("worker")
+    for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    unrecorded = tracing.new_provider("api").get_tracer("api")
+    exporting_provider = tracing.new_provider("worker")
+    exporting_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    exporting = exporting_provider.get_tracer("worker")
     with unrecorded.start_as_current_span("request") as parent:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
@@ -353,4 +363,6 @@ def test_an_exporting_process_records_under_a_parent_that_was_not(monkeypatch):
 
 def test_the_standard_sampler_variable_wins(monkeypatch):
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
-    assert tracing.sampler(exporting=False) is None
+    provider = tracing.new_provider("test")
+    with provider.get_tracer("test").start_as_current_span("request") as span:
+        assert span.is_recording()  # the SDK's always_on, processor or not
