@@ -12,6 +12,24 @@ from tests.support.workflow_history import scheduled_activities
 from workflows.kit.policies import LOCAL_PROVIDER_ATTEMPT_TIMEOUT
 
 
+async def assert_charged_once(gateway, finals: list[dict]) -> None:
+    stats = (await gateway.get("/v1/stats")).json()
+    for payment in finals:
+        assert stats["charges_by_reference"][payment["payment_id"]] == 1
+        assert stats["applied_by_key"][f"{payment['payment_id']}:authorize"] == 1
+        assert payment["captured_amount"] == payment["amount"]
+
+
+async def assert_authorized(stack, payment_ids: list[str], scheduled: list[str]) -> None:
+    """Each payment's history holds one local authorize attempt, then ``scheduled``."""
+    client = await connect(stack.settings())
+    for payment_id in payment_ids:
+        handle = client.get_workflow_handle(payment_workflow_id("ten_default", payment_id))
+        history = await handle.fetch_history()
+        assert local_activities(history).count("authorize_payment") == 1, payment_id
+        assert scheduled_activities(history) == scheduled, payment_id
+
+
 async def test_worker_sigkill_mid_flight_charges_each_payment_once(stack, api, gateway):
     # Slow the provider so authorizations are in flight when the worker dies, yet quick
     # enough for the local attempt: the killed calls ran inside their workflow tasks.
@@ -38,19 +56,10 @@ async def test_worker_sigkill_mid_flight_charges_each_payment_once(stack, api, g
     finals = await asyncio.gather(
         *(wait_for_status(api, pid, "succeeded", seconds=90) for pid in payment_ids)
     )
-    stats = (await gateway.get("/v1/stats")).json()
-    for payment in finals:
-        assert stats["charges_by_reference"][payment["payment_id"]] == 1
-        assert stats["applied_by_key"][f"{payment['payment_id']}:authorize"] == 1
-        assert payment["captured_amount"] == payment["amount"]
+    await assert_charged_once(gateway, finals)
     # A workflow task lost with the worker left no marker: the next worker ran the local
     # attempt again, under the same key, and the gateway answered it from that key.
-    client = await connect(stack.settings())
-    for payment_id in payment_ids:
-        handle = client.get_workflow_handle(payment_workflow_id("ten_default", payment_id))
-        history = await handle.fetch_history()
-        assert local_activities(history).count("authorize_payment") == 1, payment_id
-        assert scheduled_activities(history) == [], payment_id
+    await assert_authorized(stack, payment_ids, scheduled=[])
 
 
 async def test_worker_sigkill_on_the_fallback_path_charges_each_payment_once(stack, api, gateway):
@@ -87,17 +96,8 @@ async def test_worker_sigkill_on_the_fallback_path_charges_each_payment_once(sta
         await gateway.delete("/v1/faults")
 
     assert {r.status_code for r in responses} <= {201, 202}
-    stats = (await gateway.get("/v1/stats")).json()
-    for payment in finals:
-        assert stats["charges_by_reference"][payment["payment_id"]] == 1
-        assert stats["applied_by_key"][f"{payment['payment_id']}:authorize"] == 1
-        assert payment["captured_amount"] == payment["amount"]
-    client = await connect(stack.settings())
-    for payment_id in payment_ids:
-        handle = client.get_workflow_handle(payment_workflow_id("ten_default", payment_id))
-        history = await handle.fetch_history()
-        assert local_activities(history).count("authorize_payment") == 1, payment_id
-        assert scheduled_activities(history) == ["authorize_payment"], payment_id
+    await assert_charged_once(gateway, finals)
+    await assert_authorized(stack, payment_ids, scheduled=["authorize_payment"])
 
 
 async def test_lost_answer_is_retried_with_the_same_key(api, gateway):

@@ -106,20 +106,26 @@ def _trace(spans: list[ReadableSpan], trace_id: str) -> list[ReadableSpan]:
     return [span for span in spans if trace.format_trace_id(span.context.trace_id) == trace_id]
 
 
-async def test_a_payment_is_one_trace_from_request_to_activities(api, temporal, tenant, spans):
-    spans.clear()
+async def create_traced_payment(client: httpx.AsyncClient) -> tuple[httpx.Response, str]:
+    """A card payment created through the API, and the trace id its answer gives."""
     body = {
         "amount": 1999,
         "currency": "USD",
         "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
         "payment_method": "tok_visa",
     }
-    created = await api.post(
+    created = await client.post(
         "/v1/payments", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
     )
     assert created.status_code == 201, created.text
     trace_id = created.headers["X-Trace-Id"]
     assert TRACE_ID.match(trace_id)
+    return created, trace_id
+
+
+async def test_a_payment_is_one_trace_from_request_to_activities(api, temporal, tenant, spans):
+    spans.clear()
+    created, trace_id = await create_traced_payment(api)
     payment_id = created.json()["payment_id"]
     workflow_id = payment_workflow_id(tenant[0], payment_id)
     finished = await temporal.get_workflow_handle_for(PaymentWorkflow.run, workflow_id).result()
@@ -246,18 +252,7 @@ async def test_with_no_span_exported_a_payment_still_has_one_trace_id(
     unexported_api, temporal, tenant, spans
 ):
     spans.clear()
-    body = {
-        "amount": 1999,
-        "currency": "USD",
-        "customer_id": f"cus_{uuid.uuid4().hex[:10]}",
-        "payment_method": "tok_visa",
-    }
-    created = await unexported_api.post(
-        "/v1/payments", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
-    )
-    assert created.status_code == 201, created.text
-    trace_id = created.headers["X-Trace-Id"]
-    assert TRACE_ID.match(trace_id)
+    created, trace_id = await create_traced_payment(unexported_api)
     workflow_id = payment_workflow_id(tenant[0], created.json()["payment_id"])
     finished = await temporal.get_workflow_handle_for(PaymentWorkflow.run, workflow_id).result()
     assert finished.trace_id == trace_id

@@ -276,9 +276,8 @@ class PaymentSteps:
         except LOCAL_ACTIVITY_FAILURES as failure:
             if not retried(failure):
                 raise
-        # The local attempt may have been applied, so an Unavailable on the regular
-        # activity's first attempt no longer proves nothing was: it must not fail over.
-        return await self._call_provider(step, command.model_copy(update={"may_fail_over": False}))
+        # The same command (``may_fail_over`` off), so the same idempotency key.
+        return await self._call_provider(step, command)
 
     async def _record(self, state: PaymentState, journal: list[JournalEntryDraft]) -> None:
         command = RecordPaymentCommand(state=state, journal=journal)

@@ -79,6 +79,18 @@ def test_a_run_that_meets_every_target_has_no_missed_target():
     assert report.missed_targets({"targets": found}) == []
 
 
+def assert_run_fails_naming(found: dict, target: str) -> None:
+    """A run whose only missed target is ``target`` fails, naming it."""
+    document = {
+        "phases": {},
+        "find_max": {},
+        "verification": {"ok": True, "payments": 100},
+        "targets": found,
+    }
+    (missed,) = run_failures(document)
+    assert missed.startswith(f"target missed: {target} ")
+
+
 @pytest.mark.parametrize(
     ("ours", "target"),
     [
@@ -93,14 +105,7 @@ def test_each_missed_target_is_named_and_fails_the_run(ours, target):
 
     assert found[target]["met"] is False
     assert [name for name, t in found.items() if t["met"] is False] == [target]
-    document = {
-        "phases": {},
-        "find_max": {},
-        "verification": {"ok": True, "payments": 100},
-        "targets": found,
-    }
-    (missed,) = run_failures(document)
-    assert missed.startswith(f"target missed: {target} ")
+    assert_run_fails_naming(found, target)
 
 
 def search(name: str, held: float | None, *steps: PhaseResult) -> FindMaxResult:
@@ -203,14 +208,7 @@ def test_a_long_run_that_drifts_misses_its_target_and_fails_the_run(figures, tar
     found = judged_long_run(long_run(**figures))
 
     assert [name for name, t in found.items() if t["met"] is False] == [target]
-    document = {
-        "phases": {},
-        "find_max": {},
-        "verification": {"ok": True, "payments": 100},
-        "targets": found,
-    }
-    (missed,) = run_failures(document)
-    assert missed.startswith(f"target missed: {target} ")
+    assert_run_fails_naming(found, target)
 
 
 def test_a_long_run_without_a_first_window_answer_claims_no_latency_target():
