@@ -20,6 +20,9 @@ DISPUTE_ID = re.compile(r"\Adsp_[0-9a-f]{24}\Z")
 # Ours, not a provider's: Stripe's own are ``cus_…`` and ``pm_…``.
 CUSTOMER_ID = re.compile(r"\Acust_[0-9a-f]{24}\Z")
 SAVED_METHOD_ID = re.compile(r"\Aspm_[0-9a-f]{24}\Z")
+EVENT_ID = re.compile(r"\Aevt_[0-9a-f]{24}\Z")
+WEBHOOK_ENDPOINT_ID = re.compile(r"\Awe_[0-9a-f]{24}\Z")
+WEBHOOK_DELIVERY_ID = re.compile(r"\Awhd_[0-9a-f]{24}\Z")
 
 
 def _new(prefix: str) -> str:
@@ -36,6 +39,7 @@ new_plan_id = partial(_new, "plan")
 new_subscription_id = partial(_new, "sub")
 new_customer_id = partial(_new, "cust")
 new_saved_method_id = partial(_new, "spm")
+new_webhook_endpoint_id = partial(_new, "we")
 
 
 # The kind of a payment's workflow id, by which log lines know they are about a payment.
@@ -55,6 +59,7 @@ subscription_workflow_id = partial(_workflow_id, "subscription")
 settlement_workflow_id = partial(_workflow_id, "settlement")
 dispute_workflow_id = partial(_workflow_id, "dispute")
 saved_method_workflow_id = partial(_workflow_id, "saved-method")
+webhook_delivery_workflow_id = partial(_workflow_id, "webhook-delivery")
 
 
 def payout_schedule_id(tenant_id: str, account_id: str) -> str:
@@ -87,3 +92,18 @@ def dispute_id(provider: str, reference: str) -> str:
     whichever arrives first, and reconciliation's reading of its balance transactions name
     the same dispute."""
     return f"dsp_{hashlib.sha256(f'{provider}:{reference}'.encode()).hexdigest()[:24]}"
+
+
+def _derived(prefix: str, *parts: str) -> str:
+    return f"{prefix}_{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:24]}"
+
+
+def event_id(tenant_id: str, object_id: str, event_type: str, changed_at: str) -> str:
+    """One id per change: derived from what changed and when (the state's ``updated_at``),
+    so a write repeated after a crash names the event it already wrote."""
+    return _derived("evt", tenant_id, object_id, event_type, changed_at)
+
+
+def webhook_delivery_id(endpoint_id: str, event_id: str) -> str:
+    """One delivery per endpoint and event: the relay that starts it twice starts it once."""
+    return _derived("whd", endpoint_id, event_id)

@@ -11,6 +11,7 @@ from workflows.refund.workflow import RefundWorkflow
 from workflows.saved_method.workflow import SavePaymentMethodWorkflow
 from workflows.settlement.workflow import SettlementWorkflow
 from workflows.subscription.workflow import SubscriptionWorkflow
+from workflows.webhook_delivery.workflow import WebhookDeliveryWorkflow
 
 WORKFLOWS = [
     PaymentWorkflow,
@@ -24,4 +25,5 @@ WORKFLOWS = [
     SettlementWorkflow,
     DisputeWorkflow,
     SavePaymentMethodWorkflow,
+    WebhookDeliveryWorkflow,
 ]

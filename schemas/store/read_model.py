@@ -22,8 +22,10 @@ from typing import TypeVar
 from pydantic import BaseModel
 from sqlalchemy import Connection
 from sqlalchemy import Insert
+from sqlalchemy import Select
 from sqlalchemy import Table
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlmodel import SQLModel
@@ -34,6 +36,7 @@ from schemas.payments import PaymentState
 from schemas.payouts import PayoutState
 from schemas.refunds import RefundState
 from schemas.store.database import dialect_insert
+from schemas.store.events import record_change
 from schemas.store.risk_labels import record_labels
 from schemas.store.tables import DisputeRecord
 from schemas.store.tables import InstallmentPlanRecord
@@ -55,6 +58,8 @@ class ReadModel(Generic[State]):
     record: type[SQLModel]
     key: str
     state: type[State]
+    # What its events name the object (``schemas.domain.events``); None: it makes none.
+    object_type: str | None = None
     derived: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @property
@@ -76,8 +81,16 @@ class ReadModel(Generic[State]):
     def upsert(self, connection: Connection, state: State) -> None:
         """Insert the row, or update it unless the stored one is newer (a late, abandoned
         activity attempt must not overwrite a newer state with an older one). The key and
-        ``created_at`` never change."""
-        connection.execute(_upsert(connection.dialect.name, self.table, self.key), self.row(state))
+        ``created_at`` never change. The change's events are written with it."""
+        row = self.row(state)
+        upsert = _upsert(connection.dialect.name, self.table, self.key)
+        if self.object_type is None:
+            connection.execute(upsert, row)
+            return
+        key = row[self.key]
+        previous = connection.execute(_stored_status(self.table, self.key), {"key": key}).scalar()
+        if connection.execute(upsert, row).rowcount:
+            record_change(connection, self.object_type, key, previous, state, row["state_json"])
 
     def get(
         self, connection: Connection, tenant_id: str, key: str, *, lock: bool = False
@@ -139,6 +152,13 @@ class ReadModel(Generic[State]):
 
 
 @cache
+def _stored_status(table: Table, key: str) -> Select:
+    # Locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    # serializes writers), so two writers of one object see each other's status.
+    return select(table.c.status).where(table.c[key] == bindparam("key")).with_for_update()
+
+
+@cache
 def _upsert(dialect_name: str, table: Table, key: str) -> Insert:
     # Built once per table and dialect and executed with parameters: a statement rebuilt with
     # literal values on every call cost more Python time than the SQL itself (bench profile).
@@ -152,15 +172,18 @@ def _upsert(dialect_name: str, table: Table, key: str) -> Insert:
     return statement.on_conflict_do_update(index_elements=[key], set_=changed, where=newer)
 
 
-PAYMENTS = ReadModel(PaymentRecord, "payment_id", PaymentState)
-REFUNDS = ReadModel(RefundRecord, "refund_id", RefundState)
-PAYOUTS = ReadModel(PayoutRecord, "payout_id", PayoutState)
-DISPUTES = ReadModel(DisputeRecord, "dispute_id", DisputeState)
-INSTALLMENT_PLANS = ReadModel(InstallmentPlanRecord, "installment_plan_id", InstallmentPlanState)
+PAYMENTS = ReadModel(PaymentRecord, "payment_id", PaymentState, "payment")
+REFUNDS = ReadModel(RefundRecord, "refund_id", RefundState, "refund")
+PAYOUTS = ReadModel(PayoutRecord, "payout_id", PayoutState, "payout")
+DISPUTES = ReadModel(DisputeRecord, "dispute_id", DisputeState, "dispute")
+INSTALLMENT_PLANS = ReadModel(
+    InstallmentPlanRecord, "installment_plan_id", InstallmentPlanState, "installment_plan"
+)
 SUBSCRIPTIONS = ReadModel(
     SubscriptionRecord,
     "subscription_id",
     SubscriptionState,
+    "subscription",
     derived={"plan_id": lambda state: state.plan.plan_id},
 )
 

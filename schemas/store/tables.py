@@ -451,3 +451,83 @@ class SavedPaymentMethodRecord(SQLModel, table=True):
     failure_code: str | None = Field(default=None, max_length=64)
     created_at: datetime
     detached_at: datetime | None = None
+
+
+class EventRecord(SQLModel, table=True):
+    """An event (``schemas.events``), written in the transaction of the change it reports.
+    ``dispatched_at`` is set once the relay has started its deliveries (the outbox)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_tenant_created", "tenant_id", "created_at", "event_id"),
+        Index("ix_events_tenant_object", "tenant_id", "object_id"),
+        Index("ix_events_undispatched", "dispatched_at", "created_at"),
+    )
+
+    event_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=64)
+    type: str = Field(index=True, max_length=64)
+    object_type: str = Field(max_length=32)
+    object_id: str = Field(max_length=64)
+    created_at: datetime
+    dispatched_at: datetime | None = None
+    data_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class WebhookEndpointRecord(SQLModel, table=True):
+    """A tenant's webhook endpoint. ``secret`` signs every delivery; after a rotation
+    ``previous_secret`` signs too until ``previous_secret_expires_at``. ``failing_since``:
+    the first failed attempt since the last delivered one (None while deliveries arrive)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    endpoint_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    description: str | None = Field(default=None, max_length=500)
+    enabled_events_json: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=16)
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = None
+    failing_since: datetime | None = None
+    created_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class WebhookDeliveryRecord(SQLModel, table=True):
+    """One event's delivery to one endpoint; its attempts are ``WebhookAttemptRecord``s."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint", "tenant_id", "endpoint_id", "created_at"),
+    )
+
+    delivery_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=64)
+    endpoint_id: str = Field(max_length=40)
+    event_id: str = Field(index=True, max_length=40)
+    event_type: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookAttemptRecord(SQLModel, table=True):
+    """One POST of a delivery: when, the answer's status and the first KiB of its body (or
+    why there was none), how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(index=True, max_length=40)
+    number: int
+    at: datetime
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = Field(default=None, max_length=300)
+    response_excerpt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    manual: bool = False

@@ -20,6 +20,10 @@ PLAN_ID = SearchAttributeKey.for_keyword("PlanId")
 NEXT_CHARGE_AT = SearchAttributeKey.for_datetime("NextChargeAt")
 INSTALLMENT_PLAN_STATUS = SearchAttributeKey.for_keyword("InstallmentPlanStatus")
 INSTALLMENTS_PAID = SearchAttributeKey.for_int("InstallmentsPaid")
+# Webhook deliveries: "everything failing to endpoint we_…", "undelivered payment.succeeded".
+WEBHOOK_ENDPOINT_ID = SearchAttributeKey.for_keyword("WebhookEndpointId")
+EVENT_TYPE = SearchAttributeKey.for_keyword("EventType")
+DELIVERY_STATUS = SearchAttributeKey.for_keyword("DeliveryStatus")
 
 ALL = [
     PAYMENT_STATUS,
@@ -33,6 +37,9 @@ ALL = [
     NEXT_CHARGE_AT,
     INSTALLMENT_PLAN_STATUS,
     INSTALLMENTS_PAID,
+    WEBHOOK_ENDPOINT_ID,
+    EVENT_TYPE,
+    DELIVERY_STATUS,
 ]
 
 
@@ -78,3 +85,15 @@ def money_movement(
     if provider:
         pairs.append(SearchAttributePair(PAYMENT_PROVIDER, provider))
     return TypedSearchAttributes(pairs)
+
+
+def webhook_delivery(tenant_id: str, endpoint_id: str, event_type: str) -> TypedSearchAttributes:
+    """A delivery saga's, from its start (``pending``): its status is upserted as it ends."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(TENANT_ID, tenant_id),
+            SearchAttributePair(WEBHOOK_ENDPOINT_ID, endpoint_id),
+            SearchAttributePair(EVENT_TYPE, event_type),
+            SearchAttributePair(DELIVERY_STATUS, "pending"),
+        ]
+    )
