@@ -156,6 +156,13 @@ class Settings(BaseSettings):
     # How long POST /v1/payments waits for the first milestone before answering 202.
     create_wait: timedelta = timedelta(seconds=20)
 
+    # Webhook endpoints must be https and resolve only to public addresses, checked again at
+    # every delivery (no loopback, private, link-local or metadata address). True only for
+    # local development (``make run`` sets it, with a warning): http and any address.
+    webhook_allow_private_urls: bool = False
+    # How often the worker's event relay looks for events whose deliveries are not started.
+    event_relay_interval: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(milliseconds=500)
+
     fraud: FraudRules = Field(default_factory=FraudRules)
     # The risk model the worker loads once (`paysaga risk train --out DIR`); None: the
     # directory risk-model under data_dir. Without a model, score conditions never fire.
