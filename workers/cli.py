@@ -168,6 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_chaos_arguments(chaos)
 
+    from workers.tools.webhook_listener import add_listen_arguments
+
+    webhooks = commands.add_parser(
+        "webhooks",
+        help="try webhook endpoints out locally",
+        description="Webhook deliveries from paysaga, received on this machine.",
+    )
+    webhook_commands = webhooks.add_subparsers(
+        dest="webhooks_command", required=True, metavar="WEBHOOKS_COMMAND"
+    )
+    listen = webhook_commands.add_parser(
+        "listen",
+        help="receive, verify (Standard Webhooks) and print deliveries",
+        description="Serve a receiver that verifies each delivery with the endpoint's secret "
+        "and prints the event; register its URL as a webhook endpoint (make run allows "
+        "http://127.0.0.1).",
+    )
+    add_listen_arguments(listen)
+
     from workers.tools.risk.cli import add_risk_arguments
 
     risk = commands.add_parser(
@@ -219,6 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from workers.tools.chaos.cli import main as chaos_main
 
         return chaos_main(args)
+    if args.command == "webhooks":
+        from workers.tools.webhook_listener import main as listen_main
+
+        return listen_main(args)
     if args.command == "risk":
         from workers.tools.risk.cli import main as risk_main
 

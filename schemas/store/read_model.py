@@ -89,7 +89,9 @@ class ReadModel(Generic[State]):
             return
         key = row[self.key]
         previous = connection.execute(_stored_status(self.table, self.key), {"key": key}).scalar()
-        if connection.execute(upsert, row).rowcount:
+        # RETURNING, not rowcount (psycopg reports -1): no row when the stored state is newer.
+        written = connection.execute(_upsert_returning(upsert, self.table, self.key), row)
+        if written.first() is not None:
             record_change(connection, self.object_type, key, previous, state, row["state_json"])
 
     def get(
@@ -156,6 +158,11 @@ def _stored_status(table: Table, key: str) -> Select:
     # Locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     # serializes writers), so two writers of one object see each other's status.
     return select(table.c.status).where(table.c[key] == bindparam("key")).with_for_update()
+
+
+@cache
+def _upsert_returning(upsert: Insert, table: Table, key: str) -> Insert:
+    return upsert.returning(table.c[key])
 
 
 @cache

@@ -247,6 +247,8 @@ class EmbeddedStack:
                 "PAYSAGA_CODEC_CORS_ORIGINS": json.dumps(self.ui_origins),
                 "PAYSAGA_WORKER_METRICS_ADDRESS": f"{self.host}:{self.metrics_port}",
                 "PAYSAGA_RISK_MODEL_DIR": str(self.risk_model_path),
+                # Local development: a webhook endpoint may be http://127.0.0.1 (README).
+                "PAYSAGA_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
                 **self.payload_keys(),
             }
         )

@@ -45,6 +45,11 @@ def summary_rows(stack: EmbeddedStack) -> list[tuple[str, str]]:
         ("Temporal gRPC", stack.temporal_address),
         ("Sandbox gateway", stack.gateway_url),
         ("Risk model", _risk_model(stack)),
+        (
+            "Webhooks",
+            "[yellow]development: endpoints may be http and private addresses[/] "
+            "(PAYSAGA_WEBHOOK_ALLOW_PRIVATE_URLS=true; never in production)",
+        ),
         ("Database", make_url(stack.database_url).render_as_string(hide_password=True)),
         ("Data dir", str(stack.data_dir)),
         ("Logs", str(stack.log_dir)),

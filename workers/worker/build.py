@@ -30,6 +30,8 @@ from activities.risk.screening import FraudActivities
 from activities.saved_methods import SavedMethodActivities
 from activities.settlements import SettlementActivities
 from activities.subscriptions import SubscriptionActivities
+from activities.webhooks.delivery import WebhookDeliveryActivities
+from activities.webhooks.sender import WebhookSender
 from schemas.runtime.logs import configure_logging
 from schemas.runtime.settings import Settings
 from schemas.runtime.temporal_client import connect
@@ -38,6 +40,7 @@ from schemas.runtime.tracing import configure_tracing
 from schemas.runtime.tracing import spans_exported
 from schemas.store.database import make_engine
 from schemas.store.database import require_current_schema
+from workers.worker.event_relay import EventRelay
 from workers.worker.schedules import ensure_schedules
 from workers.worker.telemetry import worker_runtime
 from workflows import WORKFLOWS
@@ -53,7 +56,10 @@ def workflow_runner(sandboxed: bool) -> WorkflowRunner:
 
 
 def worker_activities(
-    settings: Settings, engine: Engine, providers: dict[str, PaymentProvider]
+    settings: Settings,
+    engine: Engine,
+    providers: dict[str, PaymentProvider],
+    webhook_sender: WebhookSender | None = None,
 ) -> list[Callable]:
     """Every activity the sagas call, each registered under its method's name (the stubs
     in ``workflows/*/activities.py`` declare the same names and types)."""
@@ -71,6 +77,9 @@ def worker_activities(
     settlements = SettlementActivities(engine)
     disputes = DisputeActivities(engine, providers)
     saved_methods = SavedMethodActivities(engine)
+    webhooks = WebhookDeliveryActivities(
+        engine, webhook_sender or WebhookSender(), settings.webhook_allow_private_urls
+    )
     return [
         fraud.screen_payment,
         ledger.record_payment,
@@ -107,6 +116,7 @@ def worker_activities(
         provider_calls.cancel_payment_method_setup,
         provider_calls.make_default_payment_method,
         saved_methods.record_saved_method,
+        webhooks.attempt_webhook_delivery,
     ]
 
 
@@ -117,13 +127,14 @@ def build_worker(
     providers: dict[str, PaymentProvider],
     executor: ThreadPoolExecutor,
     sandboxed: bool | None = None,
+    webhook_sender: WebhookSender | None = None,
 ) -> Worker:
     """The payments worker; ``sandboxed`` overrides ``settings.workflow_sandbox``."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=worker_activities(settings, engine, providers),
+        activities=worker_activities(settings, engine, providers, webhook_sender),
         # Fraud and ledger activities are synchronous SQL: they run on this pool.
         activity_executor=executor,
         max_concurrent_activities=settings.worker_activity_slots,
@@ -147,14 +158,19 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     tracer = None if spans_exported() else CurrentSpanTracer()
     client = await connect(settings, runtime=worker_runtime(settings), tracer=tracer)
     stop = stop or asyncio.Event()
+    webhook_sender = WebhookSender()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, settings, engine, providers, executor)
+        worker = build_worker(
+            client, settings, engine, providers, executor, webhook_sender=webhook_sender
+        )
         await ensure_schedules(client, settings)
+        relay = EventRelay(client, engine, settings.task_queue)
         async with worker:
             log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-            await stop.wait()
+            await relay.run(stop, settings.event_relay_interval.total_seconds())
     for provider in providers.values():
         await provider.aclose()
+    await webhook_sender.aclose()
     engine.dispose()
 
 
