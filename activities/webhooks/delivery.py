@@ -9,6 +9,7 @@ by the attempt timeout whatever the receiver does."""
 import asyncio
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import NoResultFound
@@ -39,10 +40,6 @@ def signed_headers(target: AttemptTarget, secrets: list[str], now: datetime) -> 
     }
 
 
-def _delivered(result: SendResult) -> bool:
-    return result.status_code is not None and 200 <= result.status_code < 300
-
-
 class WebhookDeliveryActivities:
     def __init__(self, engine: Engine, sender: WebhookSender, allow_private: bool) -> None:
         self._engine = engine
@@ -64,7 +61,7 @@ class WebhookDeliveryActivities:
             allow_private=self._allow_private,
             timeout=ATTEMPT_TIMEOUT,
         )
-        delivered = _delivered(result)
+        delivered = result.delivered
         attempt = AttemptRecord(
             at=command.at,
             status_code=result.status_code,
@@ -118,9 +115,11 @@ def _count(event_type: str, outcome: str, result: SendResult, disabled: bool) ->
     meter.create_counter(
         "paysaga_webhook_attempts", "Webhook delivery attempts, by outcome and event family"
     ).add(1, {"outcome": outcome, "family": family})
-    meter.create_histogram(
-        "paysaga_webhook_attempt_latency", "Webhook delivery attempt latency", unit="ms"
-    ).record(result.latency_ms, {"outcome": outcome})
+    meter.create_histogram_timedelta(
+        "paysaga_webhook_attempt_duration",
+        "Webhook delivery attempt duration, from connecting to the answer's first KiB",
+        unit="duration",
+    ).record(timedelta(milliseconds=result.latency_ms), {"outcome": outcome})
     if disabled:
         meter.create_counter(
             "paysaga_webhook_endpoints_disabled",

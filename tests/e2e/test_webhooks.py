@@ -16,8 +16,8 @@ from tests.support.webhook_receiver import webhook_receiver
 
 
 @pytest.fixture(scope="module")
-def receiver():
-    with webhook_receiver() as receiver:
+def receiver(tmp_path_factory):
+    with webhook_receiver(tmp_path_factory.mktemp("receiver")) as receiver:
         yield receiver
 
 
@@ -110,7 +110,7 @@ async def test_a_failed_delivery_is_listed_and_sent_again_on_request(merchant, r
     assert delivery["attempts"][0]["status_code"] == 500
     assert delivery["next_attempt_at"] is not None
 
-    receiver.configure(name, secrets=[endpoint["secret"]])
+    receiver.configure(name, mode="ok")
     retried = await merchant.post(f"{deliveries_url}/{delivery['id']}/retry")
     assert retried.status_code == 202, retried.text
     (arrived,) = await received(receiver, name)
@@ -139,7 +139,8 @@ async def test_both_secrets_sign_during_a_rotation_overlap(merchant, receiver):
     await paid(merchant)
     second = (await received(receiver, name, count=2))[1]
     assert (first["secret"], second["secret"]) == (old, new)
-    assert len(second["signatures"]) == 2
+    signatures = {k.lower(): v for k, v in second["headers"].items()}["webhook-signature"]
+    assert len(signatures.split(" ")) == 2
     assert receiver.rejected(name) == []
 
 
