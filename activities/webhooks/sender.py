@@ -136,7 +136,7 @@ class WebhookSender:
         body: bytes,
         headers: dict[str, str],
         allow_private: bool,
-        timeout: timedelta = ATTEMPT_TIMEOUT,
+        time_limit: timedelta = ATTEMPT_TIMEOUT,
     ) -> SendResult:
         """POST ``body`` with ``headers`` (the signature's) to ``url``. Never raises for what
         the receiver does: every outcome is a ``SendResult``."""
@@ -154,7 +154,7 @@ class WebhookSender:
         excerpt = bytearray()
         error: str | None = None
         try:
-            async with asyncio.timeout(timeout.total_seconds()):
+            async with asyncio.timeout(time_limit.total_seconds()):
                 async with self._session(allow_private).post(
                     url, data=body, headers=request_headers, allow_redirects=False
                 ) as response:
@@ -171,7 +171,7 @@ class WebhookSender:
                         # The rest of the body is never read: the connection goes with it.
                         response.close()
         except TimeoutError:
-            error = f"timed out after {timeout.total_seconds():g} s"
+            error = f"timed out after {time_limit.total_seconds():g} s"
         except AddressRefused as e:
             error = f"refused: {e.refusal}"
         except aiohttp.ClientError as e:

@@ -14,7 +14,7 @@ Control API (used through ``tests.support.webhook_receiver.WebhookReceiver``):
   ``/rejected``: the unverifiable ones, answered 400 (``webhook_id``, ``reason``, ``body``);
   ``/redirected``: requests to where mode ``redirect`` points (a sender following it).
 
-Modes: ``ok`` (200), ``fail`` (``status``), ``timeout`` (answers after longer than a
+Modes: ``ok`` (200, with a cookie), ``fail`` (``status``), ``timeout`` (answers after longer than a
 sender's 10 s), ``redirect`` (302 to ``/redirected/{name}``), ``dribble`` (200, then a byte
 of body now and then), ``flood`` (200, then body as fast as the connection takes it, with
 no end a sender would reach). A rejected delivery is answered 400 whatever the mode.
@@ -113,7 +113,9 @@ class Receiver:
         status = endpoint["status"] if mode == "fail" else 200
         if endpoint["body_size"] is not None:
             return web.Response(status=status, body=b"b" * endpoint["body_size"])
-        return web.json_response({"mode": mode}, status=status)
+        # A sender that keeps cookies would send this one back with its next delivery.
+        cookie = {"Set-Cookie": f"receiver={name}; Path=/"}
+        return web.json_response({"mode": mode}, status=status, headers=cookie)
 
     async def redirected(self, request: web.Request) -> web.Response:
         endpoint = self.endpoint(request.match_info["name"])
