@@ -59,7 +59,7 @@ class WebhookDeliveryActivities:
             target.body.encode(),
             headers,
             allow_private=self._allow_private,
-            timeout=ATTEMPT_TIMEOUT,
+            time_limit=ATTEMPT_TIMEOUT,
         )
         delivered = result.delivered
         attempt = AttemptRecord(

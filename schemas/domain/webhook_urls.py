@@ -36,6 +36,10 @@ def url_refusal(url: str, allow_private: bool) -> str | None:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
+        if host.replace(".", "").isdigit():
+            # 2130706433, 127.1, 0177.0.0.1: not a name, and the system's resolver reads each
+            # as some address (here 127.0.0.1).
+            return "the URL's host is not a canonical IP address"
         return None  # a name: its addresses are checked when it is resolved
     return address_refusal(address, allow_private)
 

@@ -42,8 +42,14 @@ class ServerProcess:
         assert self.process is not None
         self.process.send_signal(sig)
 
-    def start(self) -> str:
+    def start(self, port: int | None = None) -> str:
+        """``port``: listen there (a restart where its clients know it), else on a free one."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if port is not None:
+            if not self._launch(port):
+                raise RuntimeError(f"{self.name} did not start on {port}:\n{self.log_tail()}")
+            self.url = f"http://127.0.0.1:{port}"
+            return self.url
         for _ in range(3):  # another process may take the free port before the server binds it
             port = free_port()
             if self._launch(port):

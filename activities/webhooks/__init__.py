@@ -1,0 +1,1 @@
+"""Webhooks pushed to tenants' endpoints: the signed POST (``sender``)."""
