@@ -56,6 +56,12 @@ class Event(BaseModel):
     data: dict[str, Any]
 
 
+class EventList(BaseModel):
+    data: list[Event]
+    has_more: bool
+    next_cursor: str | None = None
+
+
 def selects(enabled_events: list[str], event_type: str) -> bool:
     """Whether an endpoint subscribed to ``enabled_events`` wants ``event_type``."""
     family = f"{event_type.split('.')[0]}.*"
