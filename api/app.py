@@ -31,6 +31,7 @@ from api.routes import admin
 from api.routes import connected_accounts
 from api.routes import customers
 from api.routes import disputes
+from api.routes import events
 from api.routes import health
 from api.routes import installment_plans
 from api.routes import invoices
@@ -45,6 +46,7 @@ from api.routes import refunds
 from api.routes import reports
 from api.routes import risk
 from api.routes import subscriptions
+from api.routes import webhook_endpoints
 from api.routes import webhooks
 from api.telemetry import install_tracing
 from schemas.runtime.logs import configure_logging
@@ -146,6 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reconciliation.router)
     app.include_router(risk.router)
     app.include_router(providers.router)
+    app.include_router(events.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(webhooks.router)
     app.include_router(paypal_return.router)
     app.include_router(admin.router)

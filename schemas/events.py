@@ -4,6 +4,7 @@ listed at ``GET /v1/events`` and pushed to webhook endpoints by delivery sagas."
 
 from datetime import datetime
 from typing import Any
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -43,6 +44,11 @@ EVENT_TYPES = frozenset(
 )
 # What an endpoint may subscribe to: a type, a family (``refund.*``) or everything (``*``).
 EVENT_FAMILIES = frozenset(f"{t.split('.')[0]}.*" for t in EVENT_TYPES)
+# As enumerations, so the OpenAPI document lists them and an unknown name is refused without
+# being echoed back: what ``GET /v1/events?type=`` filters on, and what an endpoint may
+# subscribe to.
+EventTypeFilter = Literal[tuple(sorted(EVENT_TYPES | EVENT_FAMILIES))]
+EventSelector = Literal[tuple(["*", *sorted(EVENT_TYPES | EVENT_FAMILIES)])]
 
 
 class Event(BaseModel):
@@ -54,6 +60,12 @@ class Event(BaseModel):
     object_id: str
     created_at: datetime
     data: dict[str, Any]
+
+
+class EventList(BaseModel):
+    data: list[Event]
+    has_more: bool
+    next_cursor: str | None = None
 
 
 def selects(enabled_events: list[str], event_type: str) -> bool:

@@ -103,6 +103,8 @@ class TenantQuotas(BaseModel):
     plans: Annotated[StrictInt, Field(ge=1)] = 1_000
     connected_accounts: Annotated[StrictInt, Field(ge=1)] = 10_000
     invoices: Annotated[StrictInt, Field(ge=1)] = 500_000
+    # Every endpoint gets a delivery saga per event it subscribes to: a few are plenty.
+    webhook_endpoints: Annotated[StrictInt, Field(ge=1)] = 16
 
 
 QuotaKind = Literal[
@@ -112,4 +114,5 @@ QuotaKind = Literal[
     "plans",
     "connected_accounts",
     "invoices",
+    "webhook_endpoints",
 ]

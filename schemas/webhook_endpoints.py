@@ -14,9 +14,10 @@ from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import StrictBool
+from pydantic import StrictInt
 
 from schemas.card_data import free_text
-from schemas.events import is_subscribable
+from schemas.events import EventSelector
 
 EndpointStatus = Literal["enabled", "disabled"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
@@ -32,17 +33,14 @@ DEFAULT_ROTATION_OVERLAP = timedelta(hours=24)
 MAX_ROTATION_OVERLAP = timedelta(days=7)
 
 
-def _subscribable(names: list[str]) -> list[str]:
-    unknown = [name for name in names if not is_subscribable(name)]
-    if unknown:
-        raise ValueError(f"unknown event types: {', '.join(sorted(unknown))}")
+def _distinct(names: list[str]) -> list[str]:
     return sorted(set(names))
 
 
 EnabledEvents = Annotated[
-    list[Annotated[str, Field(max_length=64)]],
+    list[EventSelector],
     Field(min_length=1, max_length=64),
-    AfterValidator(_subscribable),
+    AfterValidator(_distinct),
 ]
 EndpointUrl = Annotated[str, Field(min_length=8, max_length=2048)]
 
@@ -78,9 +76,9 @@ class RotateSecretRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    overlap_seconds: Annotated[int, Field(ge=0, le=int(MAX_ROTATION_OVERLAP.total_seconds()))] = (
-        int(DEFAULT_ROTATION_OVERLAP.total_seconds())
-    )
+    overlap_seconds: Annotated[
+        StrictInt, Field(ge=0, le=int(MAX_ROTATION_OVERLAP.total_seconds()))
+    ] = int(DEFAULT_ROTATION_OVERLAP.total_seconds())
 
 
 class WebhookEndpoint(BaseModel):

@@ -21,6 +21,7 @@ from schemas.store.tables import InvoiceRecord
 from schemas.store.tables import PlanRecord
 from schemas.store.tables import RiskRuleSetRecord
 from schemas.store.tables import SavedPaymentMethodRecord
+from schemas.store.tables import WebhookEndpointRecord
 from schemas.tenants import QuotaKind
 from schemas.tenants import TenantQuotas
 
@@ -33,6 +34,7 @@ _COUNTED: dict[QuotaKind, tuple[Table, str | None]] = {
     "plans": (PlanRecord.__table__, "plan_id"),
     "connected_accounts": (ConnectedAccountRecord.__table__, "account_id"),
     "invoices": (InvoiceRecord.__table__, "invoice_id"),
+    "webhook_endpoints": (WebhookEndpointRecord.__table__, "endpoint_id"),
 }
 # How the detail names them.
 NAMES: dict[QuotaKind, str] = {
@@ -42,6 +44,7 @@ NAMES: dict[QuotaKind, str] = {
     "plans": "plans",
     "connected_accounts": "connected accounts",
     "invoices": "invoices",
+    "webhook_endpoints": "webhook endpoints",
 }
 
 

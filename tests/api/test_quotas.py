@@ -29,6 +29,7 @@ QUOTAS = TenantQuotas(
     plans=LIMIT,
     connected_accounts=LIMIT,
     invoices=LIMIT,
+    webhook_endpoints=LIMIT,
 )
 INVOICE = {
     "customer_id": "cus_quota",
@@ -47,6 +48,12 @@ CREATES = {
         "plans",
     ),
     "invoices": ("/v1/invoices", INVOICE, "invoices", "invoices"),
+    "webhook_endpoints": (
+        "/v1/webhook-endpoints",
+        {"url": "https://hooks.example.com/paysaga"},
+        "webhook_endpoints",
+        "webhook endpoints",
+    ),
     "connected_accounts": (
         "/v1/connected-accounts",
         {"name": "Shop", "bank_account": "ba_quota"},
@@ -151,7 +158,7 @@ async def test_connected_accounts_past_the_limit_are_not_made_at_the_provider(me
     assert (await gateway.get("/v1/stats")).json()["operations"]["account"] == made
 
 
-@pytest.mark.parametrize("kind", ["rule_set_versions", "customers", "plans"])
+@pytest.mark.parametrize("kind", ["rule_set_versions", "customers", "plans", "webhook_endpoints"])
 async def test_concurrent_creates_cannot_pass_the_limit(merchants, database_engine, kind):
     path, body, table, _ = CREATES[kind]
     shop = merchants[0]

@@ -7,6 +7,7 @@ import pytest
 from tests.support.response_scan import assert_nothing_secret
 
 KEY = "sk_0123456789ab_" + "A" * 43
+SIGNING_SECRET = "whsec_" + "Ab+/" * 10 + "xyz="
 CLEAN = {
     "payment_id": "pay_4242424242424242abcdef01",
     "amount": 99_999_999_999,
@@ -33,6 +34,7 @@ def test_ordinary_payment_responses_pass():
         {"detail": "card 378282246310005 declined"},
         {"key": KEY},
         {"hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"},
+        {"secret": SIGNING_SECRET},
     ],
 )
 def test_secrets_and_cards_in_a_body_fail(leak):
@@ -53,3 +55,16 @@ def test_the_new_key_is_allowed_in_its_secret_field_only():
         check({**created, "detail": KEY}, path=path, status=201, method="POST")
     with pytest.raises(AssertionError):
         check(created, path="/v1/admin/tenants/ten_x/keys", status=200)  # a list never shows it
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/v1/webhook-endpoints", 201), ("/v1/webhook-endpoints/we_x/rotate-secret", 200)],
+)
+def test_a_new_webhook_secret_is_allowed_in_its_secret_field_only(path, status):
+    created = {"id": "we_0123456789abcdef01234567", "secret": SIGNING_SECRET}
+    check(created, path=path, status=status, method="POST")
+    with pytest.raises(AssertionError):
+        check({**created, "description": SIGNING_SECRET}, path=path, status=status, method="POST")
+    with pytest.raises(AssertionError):
+        check(created, path="/v1/webhook-endpoints/we_x")  # reading it never shows it

@@ -54,6 +54,18 @@ CONFIG = schemathesis.Config.from_dict(
                 },
             },
             UNCONFIGURED_PROVIDER,
+            # A webhook endpoint's URL must be https to a public host: the schema says it is
+            # a string, and a schema-valid one may name no host, or a local one, so be a 422
+            # invalid_webhook_url.
+            {
+                "include-path-regex": "^/v1/webhook-endpoints",
+                "include-method": ["POST", "PATCH"],
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2XX", "400", "404", "409", "422"]
+                    }
+                },
+            },
             # A report's period must end after it starts, span at most 366 days, not lie in
             # the future: rules between values that no schema can state, so schema-valid
             # parameters may rightly be a 422 invalid_period.

@@ -4,6 +4,7 @@ The routes come from the app's own OpenAPI document, so a route added later is c
 fails this test until it is classified below) without anyone remembering to add it.
 """
 
+import json
 import re
 import uuid
 from datetime import UTC
@@ -15,8 +16,11 @@ import pytest
 from api.app import create_app
 from schemas.disputes import DisputeState
 from schemas.disputes import DisputeStatus
+from schemas.identity import webhook_delivery_id
 from schemas.runtime.settings import Settings
+from schemas.store.events import write_event
 from schemas.store.read_model import DISPUTES
+from schemas.store.tables import WebhookDeliveryRecord
 from tests.support.connected_accounts import ONBOARDING_URLS
 from tests.support.connected_accounts import onboard_at_sandbox
 from tests.support.response_scan import RESPONSE_HOOKS
@@ -40,6 +44,9 @@ RESOURCE_PARAMS = {
     "dispute_id": "dsp",
     "customer_id": "cust",
     "payment_method_id": "spm",
+    "endpoint_id": "we",
+    "delivery_id": "whd",
+    "event_id": "evt",
 }
 DUE = "2031-01-15T00:00:00Z"
 INVOICE = {
@@ -68,6 +75,7 @@ BODIES = {
     ("POST", "/v1/disputes/{dispute_id}/evidence"): {"uncategorized_text": "We shipped it."},
     ("PATCH", "/v1/customers/{customer_id}"): {"name": "Someone"},
     ("POST", "/v1/customers/{customer_id}/payment-methods"): {"payment_method": "tok_visa"},
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): {"description": "Orders"},
     ("POST", "/v1/subscriptions/{subscription_id}/change-plan"): {
         "plan_id": "plan_000000000000000000000000"
     },
@@ -113,6 +121,40 @@ def stored_dispute(engine, tenant_id: str, payment_id: str) -> str:
     with engine.begin() as connection:
         DISPUTES.upsert(connection, dispute)
     return dispute.dispute_id
+
+
+def stored_event(engine, tenant_id: str, payment_id: str) -> str:
+    with engine.begin() as connection:
+        return write_event(
+            connection,
+            tenant_id,
+            "payment.succeeded",
+            "payment",
+            payment_id,
+            datetime.now(UTC),
+            json.dumps({"payment_id": payment_id}),
+        )
+
+
+def stored_delivery(engine, tenant_id: str, endpoint_id: str, event_id: str) -> str:
+    """A failed delivery of the tenant's, as its saga would have left it."""
+    delivery_id = webhook_delivery_id(endpoint_id, event_id)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            WebhookDeliveryRecord.__table__.insert().values(
+                delivery_id=delivery_id,
+                tenant_id=tenant_id,
+                endpoint_id=endpoint_id,
+                event_id=event_id,
+                event_type="payment.succeeded",
+                status="failed",
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return delivery_id
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +215,8 @@ async def two_tenants(stack, stack_db):
             f"/v1/customers/{customer['customer_id']}/payment-methods",
             {"payment_method": "tok_visa"},
         )
+        endpoint = await create("/v1/webhook-endpoints", {"url": "https://hooks.example.com/h"})
+    event_id = stored_event(stack_db, owner[0], captured["payment_id"])
     owned = {
         "customer_id": customer["customer_id"],
         "payment_method_id": saved["payment_method_id"],
@@ -184,6 +228,9 @@ async def two_tenants(stack, stack_db):
         "plan_id": plan["plan_id"],
         "subscription_id": subscription["subscription_id"],
         "dispute_id": stored_dispute(stack_db, owner[0], captured["payment_id"]),
+        "endpoint_id": endpoint["id"],
+        "event_id": event_id,
+        "delivery_id": stored_delivery(stack_db, owner[0], endpoint["id"], event_id),
     }
     return owner, other, owned
 

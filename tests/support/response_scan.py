@@ -14,8 +14,11 @@ KEY_HASH = re.compile(r"\$argon2(id|i|d)\$")
 # 13 to 19 digits not inside a longer token (ids are letters and digits, amounts are shorter)
 # nor the fraction of a decimal number (a risk rule's threshold echoed back).
 CARD_LIKE = re.compile(r"(?<![0-9A-Za-z.])\d{13,19}(?![0-9A-Za-z])")
-# Key creation and rotation show the new secret once, in the "secret" field, and only there.
+WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{43}=")
+# Key creation and rotation show the new secret once, in the "secret" field, and only there;
+# so do a webhook endpoint's creation and its secret's rotation.
 SHOWS_SECRET = re.compile(r"^/v1/admin/tenants/[^/]+/keys(/[^/]+/rotate)?$")
+SHOWS_WEBHOOK_SECRET = re.compile(r"^/v1/webhook-endpoints(/[^/]+/rotate-secret)?$")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -31,6 +34,7 @@ def luhn_valid(digits: str) -> bool:
 def secrets_in(text: str) -> list[str]:
     found = [f"API key {m[:8]}…" for m in API_KEY.findall(text)]
     found += ["Argon2 hash" for _ in KEY_HASH.finditer(text)]
+    found += ["webhook signing secret" for _ in WEBHOOK_SECRET.finditer(text)]
     found += [f"card-like number {m[:4]}…" for m in CARD_LIKE.findall(text) if luhn_valid(m)]
     return found
 
@@ -39,6 +43,10 @@ def assert_nothing_secret(method: str, path: str, status: int, headers, body: st
     if status == 201 and method == "POST" and SHOWS_SECRET.match(path):
         document = json.loads(body)
         assert API_KEY.fullmatch(document.pop("secret")), "the new key is shown once, whole"
+        body = json.dumps(document)
+    if method == "POST" and status in (200, 201) and SHOWS_WEBHOOK_SECRET.match(path):
+        document = json.loads(body)
+        assert WEBHOOK_SECRET.fullmatch(document.pop("secret")), "the new secret is shown once"
         body = json.dumps(document)
     header_text = "\n".join(f"{name}: {value}" for name, value in headers.items())
     found = secrets_in(body) + secrets_in(header_text)
