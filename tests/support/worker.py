@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from activities.providers.registry import build_providers
+from activities.webhooks.sender import WebhookSender
 from schemas.runtime.settings import Settings
 from workers.worker.build import build_worker
 
@@ -18,8 +19,19 @@ from workers.worker.build import build_worker
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings, engine: Engine):
     providers = build_providers(settings)
+    webhook_sender = WebhookSender()
     with ThreadPoolExecutor(max_workers=8) as executor:
-        async with build_worker(client, settings, engine, providers, executor, sandboxed=True):
+        worker = build_worker(
+            client,
+            settings,
+            engine,
+            providers,
+            executor,
+            sandboxed=True,
+            webhook_sender=webhook_sender,
+        )
+        async with worker:
             yield
     for provider in providers.values():
         await provider.aclose()
+    await webhook_sender.aclose()

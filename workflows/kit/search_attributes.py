@@ -22,7 +22,8 @@ INSTALLMENT_PLAN_STATUS = SearchAttributeKey.for_keyword("InstallmentPlanStatus"
 INSTALLMENTS_PAID = SearchAttributeKey.for_int("InstallmentsPaid")
 # Webhook deliveries: "everything failing to endpoint we_…", "undelivered payment.succeeded".
 WEBHOOK_ENDPOINT_ID = SearchAttributeKey.for_keyword("WebhookEndpointId")
-EVENT_TYPE = SearchAttributeKey.for_keyword("EventType")
+# A list of one: the dev server has ten Keyword attributes, and paysaga uses them all.
+EVENT_TYPE = SearchAttributeKey.for_keyword_list("EventType")
 DELIVERY_STATUS = SearchAttributeKey.for_keyword("DeliveryStatus")
 
 ALL = [
@@ -66,7 +67,12 @@ def at_start(payment: PaymentInput) -> TypedSearchAttributes:
 
 def cli_flags() -> list[str]:
     """``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
-    type_names = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
+    type_names = {
+        "KEYWORD": "Keyword",
+        "KEYWORD_LIST": "KeywordList",
+        "INT": "Int",
+        "DATETIME": "Datetime",
+    }
     flags: list[str] = []
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={type_names[key.indexed_value_type.name]}"]
@@ -93,7 +99,7 @@ def webhook_delivery(tenant_id: str, endpoint_id: str, event_type: str) -> Typed
         [
             SearchAttributePair(TENANT_ID, tenant_id),
             SearchAttributePair(WEBHOOK_ENDPOINT_ID, endpoint_id),
-            SearchAttributePair(EVENT_TYPE, event_type),
+            SearchAttributePair(EVENT_TYPE, [event_type]),
             SearchAttributePair(DELIVERY_STATUS, "pending"),
         ]
     )

@@ -10,6 +10,7 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from sqlalchemy import select
 
 from schemas.identity import webhook_delivery_workflow_id
@@ -19,6 +20,7 @@ from schemas.store.tables import EventRecord
 from schemas.store.tables import WebhookAttemptRecord
 from schemas.store.tables import WebhookDeliveryRecord
 from schemas.store.tables import WebhookEndpointRecord
+from tests.conftest import time_skipping_env
 from tests.support.payments import processing_state
 from tests.support.webhook_receiver import webhook_receiver
 from tests.support.worker import running_worker
@@ -35,6 +37,14 @@ def new_secret() -> str:
 def receiver(tmp_path):
     with webhook_receiver(tmp_path / "receiver") as receiver:
         yield receiver
+
+
+@pytest.fixture
+async def time_env():
+    """A time-skipping server of each test's own: a delivery left retrying by one test
+    (its timers hold the shared clock) cannot stall the next."""
+    async with time_skipping_env() as env:
+        yield env
 
 
 @pytest.fixture
@@ -79,6 +89,17 @@ async def relay(client, settings, engine) -> list[str]:
     return [webhook_delivery_workflow_id(row.tenant_id, row.delivery_id) for row in rows]
 
 
+async def finished(time_env, workflow_id: str, step: timedelta = timedelta(hours=1)):
+    """The delivery's result, skipping time until it has one (the relay started it, so its
+    handle is not one the time-skipping client skips time for by itself)."""
+    handle = time_env.client.get_workflow_handle_for(WebhookDeliveryWorkflow.run, workflow_id)
+    for _ in range(24 * 5):
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return await handle.result()
+        await time_env.sleep(step)
+    raise AssertionError(f"{workflow_id} still running after five days")
+
+
 def attempts(engine) -> list:
     with engine.connect() as connection:
         return connection.execute(
@@ -101,7 +122,7 @@ async def test_a_receiver_down_for_an_hour_gets_the_event_when_it_is_back(
     assert len(failed) >= 5  # 0 s, ~10 s, ~40 s, ~2 min, ~7 min, ~20 min, ~1 h
     assert all(a.status_code is None and a.error for a in failed)
     receiver.start()
-    result = await handle.result()
+    result = await finished(time_env, workflow_id, step=timedelta(minutes=10))
     assert result.status == "delivered"
     (delivery,) = receiver.deliveries("shop")
     assert delivery["body"]["type"] == "payment.succeeded"
@@ -124,7 +145,7 @@ async def test_an_endpoint_failing_for_three_days_is_disabled(
     endpoint_id = add_endpoint(engine, "ten_test", receiver.url("down"), secret)
     pay(engine)
     (workflow_id,) = await relay(client, settings, engine)
-    result = await client.get_workflow_handle(workflow_id).result()
+    result = await finished(time_env, workflow_id)
     assert result.status == "failed"
     listed = attempts(engine)
     assert {a.status_code for a in listed} == {500}
@@ -171,7 +192,7 @@ async def test_a_non_public_address_is_refused_at_delivery(
     async with running_worker(time_env.client, settings, engine):
         (workflow_id,) = await relay(time_env.client, settings, engine)
         # Refused at every attempt for the whole window: the endpoint is disabled.
-        result = await time_env.client.get_workflow_handle(workflow_id).result()
+        result = await finished(time_env, workflow_id)
     assert result.status == "failed"
     listed = attempts(engine)
     assert listed and all(a.status_code is None for a in listed)
@@ -189,5 +210,5 @@ async def test_retry_now_cuts_the_wait_short(client, time_env, settings, engine,
     await time_env.sleep(timedelta(seconds=1))
     receiver.configure("late", mode="ok")
     await handle.signal(WebhookDeliveryWorkflow.retry_now)
-    assert (await handle.result()).status == "delivered"
+    assert (await finished(time_env, workflow_id, step=timedelta(seconds=1))).status == "delivered"
     assert len(receiver.deliveries("late")) == 1
