@@ -112,9 +112,9 @@ async def update_endpoint(
 async def delete_endpoint(session: Session, tenant: str, endpoint_id: str) -> None:
     """Its deliveries and their attempts go with it; a delivery saga still running finds
     the endpoint gone at its next attempt and ends."""
-    deleted = WEBHOOK_ENDPOINT_ID.match(endpoint_id) and await run_transaction(
-        session, store.delete_endpoint, tenant, endpoint_id
-    )
+    deleted = False
+    if WEBHOOK_ENDPOINT_ID.match(endpoint_id):
+        deleted = await run_transaction(session, store.delete_endpoint, tenant, endpoint_id)
     if not deleted:
         raise Problem("webhook_endpoint_not_found")
 

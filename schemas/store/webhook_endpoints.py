@@ -71,13 +71,15 @@ def _endpoint(row: Any, *, with_secret: bool = False) -> WebhookEndpoint:
     )
 
 
-def get_record(connection: Connection, tenant_id: str, endpoint_id: str) -> Any | None:
-    """The endpoint's row, secrets included (what signs its deliveries)."""
-    return connection.execute(
-        select(_ENDPOINTS).where(
-            _ENDPOINTS.c.endpoint_id == endpoint_id, _ENDPOINTS.c.tenant_id == tenant_id
-        )
-    ).first()
+def get_record(
+    connection: Connection, tenant_id: str, endpoint_id: str, *, lock: bool = False
+) -> Any | None:
+    """The endpoint's row, secrets included (what signs its deliveries); ``lock``: until the
+    transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers)."""
+    query = select(_ENDPOINTS).where(
+        _ENDPOINTS.c.endpoint_id == endpoint_id, _ENDPOINTS.c.tenant_id == tenant_id
+    )
+    return connection.execute(query.with_for_update() if lock else query).first()
 
 
 def create(
@@ -148,6 +150,8 @@ def update_endpoint(
         values |= {"status": "disabled", "disabled_reason": DISABLED_BY_TENANT}
     elif request.disabled is False:
         values |= {"status": "enabled", "disabled_reason": None, "failing_since": None}
+    if len(values) == 1:  # nothing to change
+        return get(connection, tenant_id, endpoint_id)
     changed = connection.execute(
         update(_ENDPOINTS)
         .where(_ENDPOINTS.c.endpoint_id == endpoint_id, _ENDPOINTS.c.tenant_id == tenant_id)
@@ -160,8 +164,9 @@ def rotate_secret(
     connection: Connection, tenant_id: str, endpoint_id: str, overlap: timedelta, now: datetime
 ) -> WebhookEndpoint | None:
     """A new secret, answered with it; the replaced one signs too for ``overlap`` (zero:
-    not at all). A secret replaced earlier and still signing stops now."""
-    row = get_record(connection, tenant_id, endpoint_id)
+    not at all). A secret replaced earlier and still signing stops now; two rotations at
+    once take turns, so the replaced secret is always one that was in use."""
+    row = get_record(connection, tenant_id, endpoint_id, lock=True)
     if row is None:
         return None
     keeps_previous = overlap > timedelta(0)

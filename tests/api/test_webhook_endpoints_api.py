@@ -211,6 +211,8 @@ async def test_patch_changes_only_the_fields_sent(merchants):
     assert moved.json()["url"] == "https://other.example.com/h"
     assert cleared.json()["description"] is None
     assert cleared.json()["url"] == "https://other.example.com/h"
+    nothing = await shop.client.patch(path, json={})
+    assert nothing.json() == cleared.json()
 
 
 async def test_disabling_and_enabling_again_resets_the_failure_clock(merchants, database_engine):
