@@ -10,8 +10,8 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus
 from sqlalchemy import select
+from temporalio.client import WorkflowExecutionStatus
 
 from schemas.identity import webhook_delivery_workflow_id
 from schemas.payments import PaymentStatus
@@ -211,4 +211,6 @@ async def test_retry_now_cuts_the_wait_short(client, time_env, settings, engine,
     receiver.configure("late", mode="ok")
     await handle.signal(WebhookDeliveryWorkflow.retry_now)
     assert (await finished(time_env, workflow_id, step=timedelta(seconds=1))).status == "delivered"
-    assert len(receiver.deliveries("late")) == 1
+    # The receiver verified both: it answered the first 503 and the second 200.
+    assert [a.status_code for a in attempts(engine)] == [503, 200]
+    assert len(receiver.deliveries("late")) == 2
