@@ -17,6 +17,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.billing import BillingActivities
 from activities.circuit_breaker import CircuitBreaker
 from activities.disputes import DisputeActivities
+from activities.email.sending import EmailActivities
+from activities.email.smtp import SmtpServer
 from activities.installments import InstallmentActivities
 from activities.ledger import LedgerActivities
 from activities.payouts import PayoutActivities
@@ -71,6 +73,7 @@ def worker_activities(
     settlements = SettlementActivities(engine)
     disputes = DisputeActivities(engine, providers)
     saved_methods = SavedMethodActivities(engine)
+    emails = EmailActivities(engine, SmtpServer.from_settings(settings))
     return [
         fraud.screen_payment,
         ledger.record_payment,
@@ -107,6 +110,9 @@ def worker_activities(
         provider_calls.cancel_payment_method_setup,
         provider_calls.make_default_payment_method,
         saved_methods.record_saved_method,
+        emails.send_email,
+        emails.next_dunning_retry,
+        emails.record_email_failure,
     ]
 
 
