@@ -42,7 +42,6 @@ class MailDirectory:
 
 
 async def serve(host: str, port: int, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
     handler = MailDirectory(directory)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(handler, hostname="paysaga-dev"), host, port)
@@ -62,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not is_loopback(args.host):
         sys.exit("the SMTP catcher takes mail from anyone who reaches it: loopback only")
+    args.dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(serve(args.host, args.port, args.dir))
 
 
