@@ -123,6 +123,15 @@ class EmailOutcome(BaseModel):
     reason: str | None = None
 
 
+class EmailEnd(BaseModel):
+    """The saga ends an email without sending it: its send window has passed (``failed``)
+    or a reminder found no retry to announce (``skipped``)."""
+
+    email: EmailDeliveryInput
+    status: Literal["failed", "skipped"]
+    reason: str
+
+
 class EmailState(BaseModel):
     email_id: str
     kind: EmailKind

@@ -27,6 +27,7 @@ from activities.email.smtp import SmtpRefused
 from activities.email.smtp import SmtpServer
 from activities.email.smtp import SmtpUnavailable
 from schemas.email import EmailDeliveryInput
+from schemas.email import EmailEnd
 from schemas.email import EmailOutcome
 from schemas.email import EmailSettings
 from schemas.store import emails
@@ -87,11 +88,15 @@ class EmailActivities:
         return subscription.next_retry_at
 
     @activity.defn
-    def record_email_failure(self, email: EmailDeliveryInput) -> EmailOutcome:
-        """The saga gave up (its send window has passed): the email is ``failed``, with
-        the last attempt's error kept."""
-        self._record(email, status="failed")
-        return EmailOutcome(status="failed", reason="send_window_passed")
+    def end_email(self, end: EmailEnd) -> EmailOutcome:
+        """Ended unsent by the saga; a failure keeps the last attempt's error."""
+        changes = {"status": end.status}
+        if end.status == "skipped":
+            changes["last_error"] = end.reason
+        with self._engine.begin() as connection:
+            emails.start_message(connection, end.email, datetime.now(UTC))
+        self._record(end.email, **changes)
+        return EmailOutcome(status=end.status, reason=end.reason)
 
     def _prepare(self, email: EmailDeliveryInput, attempt: int) -> EmailOutcome | _Ready:
         now = datetime.now(UTC)

@@ -112,7 +112,7 @@ def worker_activities(
         saved_methods.record_saved_method,
         emails.send_email,
         emails.next_dunning_retry,
-        emails.record_email_failure,
+        emails.end_email,
     ]
 
 

@@ -7,6 +7,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.email import EmailDeliveryInput
+    from schemas.email import EmailEnd
     from schemas.email import EmailOutcome
 
 
@@ -19,4 +20,4 @@ def next_dunning_retry(email: EmailDeliveryInput) -> datetime | None: ...
 
 
 @activity.defn
-def record_email_failure(email: EmailDeliveryInput) -> EmailOutcome: ...
+def end_email(end: EmailEnd) -> EmailOutcome: ...

@@ -12,7 +12,8 @@ looks (the first one, a day after the failure notice, by the default schedule) g
 reminder of its own, as the failure notice has just said it; the saga looks again once that
 retry has had time to run. So a subscription that stays past due gets one reminder, a day
 before its next retry, and one that was paid or canceled meanwhile gets none (the send
-checks the subscription once more, and records the email ``skipped``)."""
+checks the subscription once more, and records the email ``skipped``); so does one whose
+every retry came too soon to be announced."""
 
 from datetime import timedelta
 
@@ -24,10 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from schemas.email import REMINDER_LEAD
     from schemas.email import SEND_WINDOW
     from schemas.email import EmailDeliveryInput
+    from schemas.email import EmailEnd
     from schemas.email import EmailOutcome
     from schemas.email import EmailState
+    from workflows.email_delivery.activities import end_email
     from workflows.email_delivery.activities import next_dunning_retry
-    from workflows.email_delivery.activities import record_email_failure
     from workflows.email_delivery.activities import send_email
     from workflows.kit.policies import RECORD_CALL
 
@@ -52,20 +54,21 @@ MAX_REMINDER_LOOKS = 22
 class EmailDeliveryWorkflow:
     @workflow.run
     async def run(self, email: EmailDeliveryInput) -> EmailState:
-        if email.kind == "dunning_reminder":
-            await self._until_reminder_time(email)
+        if email.kind == "dunning_reminder" and not await self._until_reminder_time(email):
+            return await self._end(email, "skipped", "no_retry_to_announce")
         try:
             outcome = await workflow.execute_activity(send_email, email, **SEND_CALL)
         except ActivityError:
-            outcome = await workflow.execute_activity(record_email_failure, email, **RECORD_CALL)
+            return await self._end(email, "failed", "send_window_passed")
         return _state(email, outcome)
 
-    async def _until_reminder_time(self, email: EmailDeliveryInput) -> None:
+    async def _until_reminder_time(self, email: EmailDeliveryInput) -> bool:
+        """Whether to send the reminder now (the send checks the subscription again)."""
         waited_for_reminder = False
         for _ in range(MAX_REMINDER_LOOKS):
             retry_at = await workflow.execute_activity(next_dunning_retry, email, **RECORD_CALL)
             if retry_at is None:  # no longer past due: the send records it skipped
-                return
+                return True
             now = workflow.now()
             remind_at = retry_at - REMINDER_LEAD
             if remind_at > now:
@@ -73,9 +76,16 @@ class EmailDeliveryWorkflow:
                 waited_for_reminder = True
                 continue  # the retry may have moved meanwhile
             if waited_for_reminder and retry_at > now:
-                return
+                return True
             waited_for_reminder = False
             await workflow.sleep(max(retry_at - now, timedelta(0)) + AFTER_RETRY)
+        return False
+
+    async def _end(self, email: EmailDeliveryInput, status: str, reason: str) -> EmailState:
+        outcome = await workflow.execute_activity(
+            end_email, EmailEnd(email=email, status=status, reason=reason), **RECORD_CALL
+        )
+        return _state(email, outcome)
 
 
 def _state(email: EmailDeliveryInput, outcome: EmailOutcome) -> EmailState:
