@@ -47,6 +47,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "saved_payment_method_not_found": (404, "The customer has no such saved payment method"),
     "subscription_not_found": (404, "No such subscription"),
     "dispute_not_found": (404, "No such dispute"),
+    "email_settings_not_found": (404, "No email settings"),
     "rule_set_not_found": (404, "No such risk rule set version"),
     "tenant_not_found": (404, "No such tenant"),
     "api_key_not_found": (404, "No such API key"),
