@@ -184,6 +184,12 @@ def test_stack_starts_answers_and_stops_without_orphans(
     assert (model.card.source, model.card.samples, model.card.seed) == ("synthetic", 50_000, 7)
     row = dict(summary_rows(stack))["Risk model"]
     assert row.startswith(f"{model.card.version}: held-out precision {model.card.precision:.2f}")
+    # The worker's emails go to the stack's catcher, and the panel says where they land.
+    assert (stack.env()["PAYSAGA_SMTP_PORT"], stack.env()["PAYSAGA_SMTP_STARTTLS"]) == (
+        str(stack.smtp_port),
+        "false",
+    )
+    assert str(stack.mail_dir) in dict(summary_rows(stack))["Emails"]
 
     ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
