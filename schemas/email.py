@@ -84,7 +84,7 @@ class EmailSettings(EmailSettingsRequest):
     updated_at: datetime
 
 
-class EmailMessage(BaseModel):
+class OutgoingEmail(BaseModel):
     """One email as sent (or not): ``GET /v1/emails``. ``recipient`` is kept as the
     customers table keeps an address: it is what was sent, to whom."""
 
@@ -102,8 +102,8 @@ class EmailMessage(BaseModel):
     updated_at: datetime
 
 
-class EmailMessageList(BaseModel):
-    data: list[EmailMessage]
+class OutgoingEmailList(BaseModel):
+    data: list[OutgoingEmail]
 
 
 class EmailDeliveryInput(BaseModel):

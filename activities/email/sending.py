@@ -30,6 +30,7 @@ from schemas.email import EmailDeliveryInput
 from schemas.email import EmailEnd
 from schemas.email import EmailOutcome
 from schemas.email import EmailSettings
+from schemas.email import OutgoingEmail
 from schemas.store import emails
 from schemas.store.events import get_event
 from schemas.store.read_model import SUBSCRIPTIONS
@@ -63,12 +64,13 @@ class EmailActivities:
         try:
             await self._smtp.send(prepared.message)
         except SmtpRefused as exc:
-            log.warning("email %s refused: %s", email.email_id, exc)
+            log.warning("email %s refused: %s", email.email_id, exc.brief)
             await asyncio.to_thread(self._record, email, status="failed", last_error=str(exc))
-            return EmailOutcome(status="failed", reason=str(exc))
+            return EmailOutcome(status="failed", reason=exc.brief)
         except SmtpUnavailable as exc:
             await asyncio.to_thread(self._record, email, last_error=str(exc))
-            raise ApplicationError(str(exc), type=EMAIL_UNAVAILABLE) from None
+            # The server's own words stay in SQL: they may name the recipient.
+            raise ApplicationError(exc.brief, type=EMAIL_UNAVAILABLE) from None
         await asyncio.to_thread(
             self._record, email, status="sent", last_error=None, sent_at=datetime.now(UTC)
         )
@@ -103,7 +105,7 @@ class EmailActivities:
         with self._engine.begin() as connection:
             stored = emails.start_message(connection, email, now)
             if stored.status != "pending":  # an earlier attempt finished it
-                return EmailOutcome(status=stored.status, reason=stored.last_error)
+                return EmailOutcome(status=stored.status, reason=_brief(stored))
             settings = emails.get_settings(connection, email.tenant_id)
             found = _composed(connection, email, settings)
             if isinstance(found, Skipped) or settings is None:
@@ -149,3 +151,11 @@ def _composed(
     if event is None:
         return Skipped("event_not_found")
     return compose(connection, settings, email.kind, event)
+
+
+def _brief(stored: OutgoingEmail) -> str | None:
+    """A finished email's reason as the saga may carry it: a skip's own code, a failure's
+    SMTP code without the server's words."""
+    if stored.status == "skipped" or not stored.last_error:
+        return stored.last_error
+    return stored.last_error.split(":", 1)[0]

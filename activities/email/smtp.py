@@ -14,11 +14,20 @@ from schemas.runtime.settings import Settings
 SMTP_TIMEOUT_SECONDS = 30
 
 
-class SmtpRefused(Exception):
+class SmtpFailure(Exception):
+    """``str()``: what the server said, for the email's row only (it may name the
+    recipient); ``brief``: what logs and Temporal's history may carry."""
+
+    def __init__(self, said: str, brief: str) -> None:
+        super().__init__(said)
+        self.brief = brief
+
+
+class SmtpRefused(SmtpFailure):
     """The server refused the message for good: sending it again would be refused again."""
 
 
-class SmtpUnavailable(Exception):
+class SmtpUnavailable(SmtpFailure):
     """Not sent now; the same message may go through later."""
 
 
@@ -42,7 +51,8 @@ class SmtpServer:
 
     async def send(self, message: EmailMessage) -> None:
         if not self.host:
-            raise SmtpUnavailable("no SMTP server is configured (PAYSAGA_SMTP_HOST)")
+            said = "no SMTP server is configured (PAYSAGA_SMTP_HOST)"
+            raise SmtpUnavailable(said, said)
         try:
             await aiosmtplib.send(
                 message,
@@ -57,15 +67,17 @@ class SmtpServer:
             _raise_for_reply(exc.recipients[0].code, exc.recipients[0].message)
         except aiosmtplib.SMTPAuthenticationError as exc:
             # Our credentials, not the message: fixed by an operator, then sent.
-            raise SmtpUnavailable(f"SMTP authentication refused ({exc.code})") from None
+            said = f"SMTP authentication refused ({exc.code})"
+            raise SmtpUnavailable(said, said) from None
         except aiosmtplib.SMTPResponseException as exc:
             _raise_for_reply(exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise SmtpUnavailable(f"SMTP server unreachable: {type(exc).__name__}") from None
+            said = f"SMTP server unreachable: {type(exc).__name__}"
+            raise SmtpUnavailable(said, said) from None
 
 
 def _raise_for_reply(code: int, text: str) -> None:
     said = f"SMTP {code}: {text}"[:300]
     if 500 <= code < 600:
-        raise SmtpRefused(said)
-    raise SmtpUnavailable(said)
+        raise SmtpRefused(said, f"SMTP {code}")
+    raise SmtpUnavailable(said, f"SMTP {code}")

@@ -13,9 +13,9 @@ from api.dependencies import SessionDep
 from api.dependencies import run_transaction
 from api.openapi import problems
 from api.problems import Problem
-from schemas.email import EmailMessageList
 from schemas.email import EmailSettings
 from schemas.email import EmailSettingsRequest
+from schemas.email import OutgoingEmailList
 from schemas.store import emails as store
 
 router = APIRouter(tags=["emails"])
@@ -45,9 +45,9 @@ async def get_email_settings(tenant: TenantDep, session: SessionDep) -> EmailSet
 @router.get("/v1/emails")
 async def list_emails(
     tenant: TenantDep, session: SessionDep, event_id: EventIdQuery
-) -> EmailMessageList:
+) -> OutgoingEmailList:
     """The emails an event made, with where each got to (`pending`, `sent`, `failed`,
     `skipped`)."""
-    return EmailMessageList(
+    return OutgoingEmailList(
         data=await run_transaction(session, store.messages_of_event, tenant, event_id)
     )

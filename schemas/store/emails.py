@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from schemas.email import EmailDeliveryInput
-from schemas.email import EmailMessage
 from schemas.email import EmailSettings
 from schemas.email import EmailSettingsRequest
+from schemas.email import OutgoingEmail
 from schemas.store.database import as_utc
 from schemas.store.database import dialect_insert
 from schemas.store.tables import EmailMessageRecord
@@ -32,12 +32,12 @@ def _settings(row: Any) -> EmailSettings:
     return EmailSettings.model_validate(fields)
 
 
-def _message(row: Any) -> EmailMessage:
+def _message(row: Any) -> OutgoingEmail:
     fields = dict(row)
     del fields["tenant_id"]
     for moment in ("sent_at", "created_at", "updated_at"):
         fields[moment] = as_utc(fields[moment])
-    return EmailMessage.model_validate(fields)
+    return OutgoingEmail.model_validate(fields)
 
 
 def get_settings(connection: Connection, tenant_id: str) -> EmailSettings | None:
@@ -69,7 +69,9 @@ def put_settings(
     return found
 
 
-def start_message(connection: Connection, email: EmailDeliveryInput, now: datetime) -> EmailMessage:
+def start_message(
+    connection: Connection, email: EmailDeliveryInput, now: datetime
+) -> OutgoingEmail:
     """The email's row, made ``pending`` by its first attempt (a later one finds it)."""
     statement = dialect_insert(connection.dialect.name, _MESSAGES).on_conflict_do_nothing(
         index_elements=["email_id"]
@@ -92,7 +94,7 @@ def start_message(connection: Connection, email: EmailDeliveryInput, now: dateti
     return found
 
 
-def get_message(connection: Connection, tenant_id: str, email_id: str) -> EmailMessage | None:
+def get_message(connection: Connection, tenant_id: str, email_id: str) -> OutgoingEmail | None:
     row = (
         connection.execute(
             select(_MESSAGES).where(
@@ -121,7 +123,7 @@ def update_message(
     )
 
 
-def messages_of_event(connection: Connection, tenant_id: str, event_id: str) -> list[EmailMessage]:
+def messages_of_event(connection: Connection, tenant_id: str, event_id: str) -> list[OutgoingEmail]:
     rows = connection.execute(
         select(_MESSAGES)
         .where(_MESSAGES.c.tenant_id == tenant_id, _MESSAGES.c.event_id == event_id)

@@ -551,7 +551,7 @@ class EmailSettingsRecord(SQLModel, table=True):
 
 
 class EmailMessageRecord(SQLModel, table=True):
-    """One email of an event (``schemas.email.EmailMessage``). ``recipient`` is personal
+    """One email of an event (``schemas.email.OutgoingEmail``). ``recipient`` is personal
     data kept as ``customers.email`` is: it is what was sent, to whom."""
 
     __tablename__ = "email_messages"

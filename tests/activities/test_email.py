@@ -175,11 +175,14 @@ async def test_a_permanent_refusal_fails_the_email_for_good(database_engine):
     )
     with RefusingSmtp() as port:
         outcome = await send(database_engine, port, email)
-        assert outcome.status == "failed"
+        # What the saga carries has the code, not the server's words (they name the recipient).
+        assert (outcome.status, outcome.reason) == ("failed", "SMTP 550")
         # A later attempt (a lost answer) does not send again.
-        assert (await send(database_engine, port, email)).status == "failed"
+        again = await send(database_engine, port, email)
+        assert (again.status, again.reason) == ("failed", "SMTP 550")
     row = given.stored(database_engine, email)
-    assert row.status == "failed" and row.last_error.startswith("SMTP 550")
+    assert row.status == "failed"
+    assert row.last_error == "SMTP 550: 5.1.1 <ada@customer.example>: mailbox unavailable"
 
 
 async def test_an_unreachable_server_fails_the_attempt_to_be_retried(database_engine):
@@ -194,3 +197,18 @@ async def test_an_unreachable_server_fails_the_attempt_to_be_retried(database_en
     assert raised.value.type == EMAIL_UNAVAILABLE and not raised.value.non_retryable
     row = given.stored(database_engine, email)
     assert row.status == "pending" and "unreachable" in row.last_error
+
+
+async def test_a_temporary_refusal_fails_the_attempt_to_be_retried(database_engine):
+    given.configure(database_engine)
+    payment = given.succeeded_payment(database_engine, given.customer(database_engine))
+    email = given.email_of(
+        given.event_of(database_engine, payment.payment_id, "payment.succeeded"),
+        "payment_receipt",
+    )
+    with RefusingSmtp(450) as port, pytest.raises(ApplicationError) as raised:
+        await send(database_engine, port, email)
+    assert (raised.value.type, raised.value.message) == (EMAIL_UNAVAILABLE, "SMTP 450")
+    assert not raised.value.non_retryable
+    row = given.stored(database_engine, email)
+    assert row.status == "pending" and row.last_error.startswith("SMTP 450: 4.1.1")

@@ -3,7 +3,8 @@
 ``SmtpCatcher``: the stack's catcher (``python -m workers.stack.smtp_catcher``) as a
 subprocess, its messages read back from its directory; ``start_at(port)`` starts it on a
 port chosen before (a server that comes up after the worker began retrying).
-``RefusingSmtp``: an aiosmtpd server in a thread that refuses every recipient for good.
+``RefusingSmtp``: an aiosmtpd server in a thread that refuses every recipient, for good
+(550) or for now (450).
 """
 
 import socket
@@ -63,16 +64,20 @@ class SmtpCatcher(ServerProcess):
 
 
 class _RefuseEveryRecipient:
+    def __init__(self, code: int) -> None:
+        self.code = code
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
-        return "550 5.1.1 mailbox unavailable"
+        return f"{self.code} {self.code // 100}.1.1 <{address}>: mailbox unavailable"
 
 
 class RefusingSmtp:
-    """``with RefusingSmtp() as port:`` an SMTP server that answers 550 to every RCPT."""
+    """``with RefusingSmtp(code) as port:`` an SMTP server that answers ``code`` to every
+    RCPT."""
 
-    def __init__(self) -> None:
+    def __init__(self, code: int = 550) -> None:
         self.controller = Controller(
-            _RefuseEveryRecipient(), hostname="127.0.0.1", port=free_port()
+            _RefuseEveryRecipient(code), hostname="127.0.0.1", port=free_port()
         )
 
     def __enter__(self) -> int:
