@@ -7,7 +7,6 @@ the email by id only, never its recipient."""
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from email.message import EmailMessage
@@ -42,11 +41,6 @@ log = logging.getLogger("paysaga.email")
 EMAIL_UNAVAILABLE = "EmailUnavailable"
 
 
-@dataclass(frozen=True)
-class _Ready:
-    message: EmailMessage
-
-
 class EmailActivities:
     def __init__(self, engine: Engine, smtp: SmtpServer) -> None:
         self._engine = engine
@@ -62,7 +56,7 @@ class EmailActivities:
         if isinstance(prepared, EmailOutcome):
             return prepared
         try:
-            await self._smtp.send(prepared.message)
+            await self._smtp.send(prepared)
         except SmtpRefused as exc:
             log.warning("email %s refused: %s", email.email_id, exc.brief)
             await asyncio.to_thread(self._record, email, status="failed", last_error=str(exc))
@@ -100,7 +94,9 @@ class EmailActivities:
         self._record(end.email, **changes)
         return EmailOutcome(status=end.status, reason=end.reason)
 
-    def _prepare(self, email: EmailDeliveryInput, attempt: int) -> EmailOutcome | _Ready:
+    def _prepare(self, email: EmailDeliveryInput, attempt: int) -> EmailOutcome | EmailMessage:
+        """The message to send, recorded as this attempt's; or what the email came to
+        without one."""
         now = datetime.now(UTC)
         with self._engine.begin() as connection:
             stored = emails.start_message(connection, email, now)
@@ -133,7 +129,7 @@ class EmailActivities:
                 subject=rendered.subject,
                 message_id=message_id(email.email_id, settings.sender_address),
             )
-        return _Ready(message)
+        return message
 
     def _record(self, email: EmailDeliveryInput, **changes) -> None:
         with self._engine.begin() as connection:
