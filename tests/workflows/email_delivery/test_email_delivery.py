@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from schemas.domain.emails import email_starts
 from schemas.identity import email_workflow_id
 from schemas.subscriptions import SubscriptionStatus
 from tests.support import emails as given
@@ -143,3 +144,22 @@ async def test_no_reminder_once_the_subscription_is_paid(time_env, settings, eng
     assert state.status == "skipped"
     assert catcher.messages() == []
     assert given.stored(engine, email).status == "skipped"
+
+
+async def test_what_the_relay_starts_for_an_event_is_sent_once(
+    local_env, settings, engine, catcher
+):
+    catcher.start()
+    settings = with_smtp(settings, catcher.port)
+    tenant_settings = given.configure(engine)
+    payment = given.succeeded_payment(engine, given.customer(engine), 4200)
+    event = given.event_of(engine, payment.payment_id, "payment.succeeded")
+    async with running_worker(local_env.client, settings, engine):
+        for _ in range(2):  # a relay that crashed before marking the event dispatched
+            [(workflow_id, email)] = email_starts(given.TENANT, event, tenant_settings)
+            handle = await local_env.client.start_workflow(
+                EmailDeliveryWorkflow.run, email, id=workflow_id, task_queue=settings.task_queue
+            )
+            assert (await handle.result()).status == "sent"
+    assert len(catcher.messages()) == 1
+    assert given.stored(engine, email).attempts == 1
