@@ -31,6 +31,7 @@ from api.routes import admin
 from api.routes import connected_accounts
 from api.routes import customers
 from api.routes import disputes
+from api.routes import email_settings
 from api.routes import events
 from api.routes import health
 from api.routes import installment_plans
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(webhooks.router)
+    app.include_router(email_settings.router)
     app.include_router(paypal_return.router)
     app.include_router(admin.router)
     install_openapi(app)

@@ -50,6 +50,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "event_not_found": (404, "No such event"),
     "webhook_endpoint_not_found": (404, "No such webhook endpoint"),
     "webhook_delivery_not_found": (404, "The webhook endpoint has no such delivery"),
+    "email_settings_not_found": (404, "No email settings"),
     "rule_set_not_found": (404, "No such risk rule set version"),
     "tenant_not_found": (404, "No such tenant"),
     "api_key_not_found": (404, "No such API key"),

@@ -23,6 +23,7 @@ SAVED_METHOD_ID = re.compile(r"\Aspm_[0-9a-f]{24}\Z")
 EVENT_ID = re.compile(r"\Aevt_[0-9a-f]{24}\Z")
 WEBHOOK_ENDPOINT_ID = re.compile(r"\Awe_[0-9a-f]{24}\Z")
 WEBHOOK_DELIVERY_ID = re.compile(r"\Awhd_[0-9a-f]{24}\Z")
+EMAIL_ID = re.compile(r"\Aem_[0-9a-f]{24}\Z")
 
 
 def _new(prefix: str) -> str:
@@ -60,6 +61,7 @@ settlement_workflow_id = partial(_workflow_id, "settlement")
 dispute_workflow_id = partial(_workflow_id, "dispute")
 saved_method_workflow_id = partial(_workflow_id, "saved-method")
 webhook_delivery_workflow_id = partial(_workflow_id, "webhook-delivery")
+email_workflow_id = partial(_workflow_id, "email")
 
 
 def payout_schedule_id(tenant_id: str, account_id: str) -> str:
@@ -107,3 +109,8 @@ def event_id(tenant_id: str, object_id: str, event_type: str, changed_at: str) -
 def webhook_delivery_id(endpoint_id: str, event_id: str) -> str:
     """One delivery per endpoint and event: the relay that starts it twice starts it once."""
     return _derived("whd", endpoint_id, event_id)
+
+
+def email_id(event_id: str, kind: str) -> str:
+    """One email of each kind per event: the relay that starts it twice starts it once."""
+    return _derived("em", event_id, kind)

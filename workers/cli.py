@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pages still needs the gateway token printed at start)",
     )
     add_with_default(dev, "--metrics-port", _port, 9464, "worker metrics")
+    add_with_default(dev, "--smtp-port", _port, 8025, "the SMTP catcher every email goes to")
     dev.add_argument(
         "--database-url",
         default=os.environ.get("PAYSAGA_DATABASE_URL"),
@@ -279,6 +280,7 @@ def _dev(args: argparse.Namespace) -> int:
             expose_gateway=args.expose_gateway,
             api_port=args.api_port,
             metrics_port=args.metrics_port,
+            smtp_port=args.smtp_port,
             no_auth=args.no_auth,
             database=args.database_url,
         )
@@ -303,6 +305,7 @@ def _dev(args: argparse.Namespace) -> int:
                 "Temporal UI": "--ui-port",
                 "sandbox gateway": "--gateway-port",
                 "worker metrics": "--metrics-port",
+                "SMTP catcher": "--smtp-port",
             }[exc.label]
             err.print(f"[red]paysaga dev: {escape(str(exc))}[/]; stop what uses it or pass {flag}")
             return EXIT_PORT_IN_USE

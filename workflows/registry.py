@@ -1,6 +1,7 @@
 """Every workflow class, for the worker and the replay test (as ``workflows.WORKFLOWS``)."""
 
 from workflows.dispute.workflow import DisputeWorkflow
+from workflows.email_delivery.workflow import EmailDeliveryWorkflow
 from workflows.installment_plan.workflow import InstallmentPlanWorkflow
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.scheduled import ScheduledPayoutWorkflow
@@ -26,4 +27,5 @@ WORKFLOWS = [
     DisputeWorkflow,
     SavePaymentMethodWorkflow,
     WebhookDeliveryWorkflow,
+    EmailDeliveryWorkflow,
 ]

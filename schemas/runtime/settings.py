@@ -163,6 +163,16 @@ class Settings(BaseSettings):
     # How often the worker's event relay looks for events whose deliveries are not started.
     event_relay_interval: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(milliseconds=500)
 
+    # The SMTP server the worker sends emails through (receipts, dunning, notices). None: no
+    # email can be sent; each is retried until one is configured or its window has passed.
+    # `make run` points them at its local catcher (workers/stack/smtp_catcher.py).
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # STARTTLS before authenticating (submission on 587); off only for a local catcher.
+    smtp_starttls: bool = True
+
     fraud: FraudRules = Field(default_factory=FraudRules)
     # The risk model the worker loads once (`paysaga risk train --out DIR`); None: the
     # directory risk-model under data_dir. Without a model, score conditions never fire.

@@ -531,3 +531,42 @@ class WebhookAttemptRecord(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=300)
     response_excerpt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     manual: bool = False
+
+
+class EmailSettingsRecord(SQLModel, table=True):
+    """A tenant's email settings (``schemas.email.EmailSettings``): who its emails are from,
+    which kinds it sends, where its own notices go."""
+
+    __tablename__ = "email_settings"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    sender_address: str = Field(max_length=254)
+    sender_name: str = Field(max_length=100)
+    reply_to: str | None = Field(default=None, max_length=254)
+    logo_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    notification_address: str | None = Field(default=None, max_length=254)
+    enabled_kinds_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+    updated_at: datetime
+
+
+class EmailMessageRecord(SQLModel, table=True):
+    """One email of an event (``schemas.email.OutgoingEmail``). ``recipient`` is personal
+    data kept as ``customers.email`` is: it is what was sent, to whom."""
+
+    __tablename__ = "email_messages"
+    __table_args__ = (Index("ix_email_messages_tenant_event", "tenant_id", "event_id"),)
+
+    email_id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    event_id: str = Field(max_length=40)
+    recipient: str | None = Field(default=None, max_length=254)
+    subject: str | None = Field(default=None, max_length=300)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=300)
+    message_id: str | None = Field(default=None, max_length=300)
+    sent_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime

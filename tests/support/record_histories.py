@@ -23,6 +23,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.billing import DunningPolicy
+from schemas.email import REMINDER_LEAD
+from schemas.identity import email_workflow_id
 from schemas.identity import new_payout_id
 from schemas.identity import new_plan_id
 from schemas.identity import new_refund_id
@@ -48,6 +50,7 @@ from schemas.subscriptions import CancelSubscriptionRequest
 from schemas.subscriptions import ChangePlan
 from schemas.subscriptions import Plan
 from schemas.subscriptions import SubscriptionInput
+from tests.support import emails
 from tests.support.gateway import start_gateway
 from tests.support.payments import payment_input
 from tests.support.payments import start_payment
@@ -57,8 +60,10 @@ from tests.support.sagas import installment_plan_input
 from tests.support.sagas import refund_with_update
 from tests.support.sagas import start_installment_plan
 from tests.support.sagas import start_subscription
+from tests.support.smtp import SmtpCatcher
 from tests.support.worker import running_worker
 from workers.stack.temporal import dev_server_flags
+from workflows.email_delivery.workflow import EmailDeliveryWorkflow
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
 from workflows.payout.workflow import PayoutWorkflow
@@ -349,6 +354,31 @@ async def provider_disagrees(client, settings, gateway, gateway_db: Path):
     )
 
 
+async def _email(client, settings, engine, email):
+    return await client.start_workflow(
+        EmailDeliveryWorkflow.run,
+        email,
+        id=email_workflow_id(email.tenant_id, email.email_id),
+        task_queue=settings.task_queue,
+    )
+
+
+async def receipt_sent(client, settings, gateway, engine):
+    emails.configure(engine)
+    payment = emails.succeeded_payment(engine, emails.customer(engine), 4200)
+    event = emails.event_of(engine, payment.payment_id, "payment.succeeded")
+    return await _email(client, settings, engine, emails.email_of(event, "payment_receipt"))
+
+
+async def dunning_reminder_before_retry(client, settings, gateway, engine):
+    """The next retry a day and a few seconds away: the reminder's timer is seconds long."""
+    emails.configure(engine)
+    retry_in = REMINDER_LEAD + timedelta(seconds=3)
+    subscription = emails.past_due_subscription(engine, emails.customer(engine), retry_in)
+    event = emails.event_of(engine, subscription.subscription_id, "subscription.payment_failed")
+    return await _email(client, settings, engine, emails.email_of(event, "dunning_reminder"))
+
+
 SCENARIOS = {
     automatic_capture: "payment",
     automatic_capture_filed_at_start: "payment",
@@ -373,6 +403,8 @@ SCENARIOS = {
     refund_failed_late: "settlement",
     payout_returned_by_the_bank: "settlement",
     provider_disagrees: "reconciliation",
+    receipt_sent: "email",
+    dunning_reminder_before_retry: "email",
 }
 
 
@@ -392,11 +424,17 @@ async def record(names: list[str]) -> None:
     upgrade(engine)
     with engine.begin() as connection:
         save_rule_set(connection, REVIEW_TENANT, REVIEW_RULES)
-    with start_gateway(workdir / "gateway.db") as gateway_url:
+    with (
+        start_gateway(workdir / "gateway.db") as gateway_url,
+        SmtpCatcher(workdir / "mail") as _,
+    ):
         settings = Settings(
             database_url=str(engine.url),
             sandbox_gateway_url=gateway_url,
             task_queue=f"record-{uuid.uuid4().hex[:8]}",
+            smtp_host="127.0.0.1",
+            smtp_port=int(_.rsplit(":", 1)[1]),
+            smtp_starttls=False,
         )
         async with (
             running_worker(env.client, settings, engine),

@@ -11,6 +11,7 @@ import concurrent.futures
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -152,6 +153,23 @@ class Children:
         raise StackError(
             f"{child.name} did not answer 200 on {url} within {timeout:.0f}s "
             f"(last: {last}); see {child.log_path}"
+        )
+
+    def wait_smtp(self, child: Child, host: str, port: int, timeout: float) -> None:
+        """Until an SMTP server greets on ``host:port`` (its ``220``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive(child)
+            try:
+                with socket.create_connection((host, port), timeout=2.0) as connection:
+                    if connection.recv(3) == b"220":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise StackError(
+            f"{child.name} did not greet on {host}:{port} within {timeout:.0f}s; "
+            f"see {child.log_path}"
         )
 
     def run_async(self, coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:

@@ -37,7 +37,9 @@ from workers.stack.temporal import wait_until_serving
 from workflows.kit import search_attributes
 
 # Start order; stop() goes in reverse.
-SERVICES = ("temporal", "gateway", "worker", "codec-proxy", "api")
+SERVICES = ("temporal", "smtp-catcher", "gateway", "worker", "codec-proxy", "api")
+# The SMTP catcher takes mail from whoever reaches it: loopback, whatever ``host`` is.
+SMTP_CATCHER_HOST = "127.0.0.1"
 
 
 @dataclass
@@ -65,6 +67,9 @@ class EmbeddedStack:
     api_port: int = 8000
     # The worker's Prometheus metrics.
     metrics_port: int = 9464
+    # The SMTP catcher the worker sends every email to (workers/stack/smtp_catcher.py): each
+    # lands as a .eml file in ``mail_dir``, none leaves the machine.
+    smtp_port: int = 8025
     log_dir: Path | str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     # `paysaga dev --no-auth`: every request acts as the development tenant.
@@ -133,6 +138,10 @@ class EmbeddedStack:
     @property
     def api_url(self) -> str:
         return self._http_url(self.api_port)
+
+    @property
+    def mail_dir(self) -> Path:
+        return Path(self.data_dir) / "mail"
 
     @property
     def worker_metrics_url(self) -> str:
@@ -216,6 +225,7 @@ class EmbeddedStack:
             (self.api_port, "API"),
             (self.metrics_port, "worker metrics"),
             *([(self.codec_proxy_port, "Temporal UI codec proxy")] if self.ui_decodes else []),
+            *([(self.smtp_port, "SMTP catcher")] if self.host == SMTP_CATCHER_HOST else []),
         ]
 
     @property
@@ -249,6 +259,9 @@ class EmbeddedStack:
                 "PAYSAGA_RISK_MODEL_DIR": str(self.risk_model_path),
                 # Local development: a webhook endpoint may be http://127.0.0.1 (README).
                 "PAYSAGA_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+                "PAYSAGA_SMTP_HOST": SMTP_CATCHER_HOST,
+                "PAYSAGA_SMTP_PORT": str(self.smtp_port),
+                "PAYSAGA_SMTP_STARTTLS": "false",
                 **self.payload_keys(),
             }
         )
@@ -291,6 +304,8 @@ class EmbeddedStack:
         check_ports(self.host, self.ports())
         if self.gateway_host != self.host:
             check_ports(self.gateway_host, [(self.gateway_port, "sandbox gateway")])
+        if self.host != SMTP_CATCHER_HOST:
+            check_ports(SMTP_CATCHER_HOST, [(self.smtp_port, "SMTP catcher")])
 
     def start(self) -> None:
         """Start every child and wait until each is ready; on failure, stop what started."""
@@ -321,8 +336,15 @@ class EmbeddedStack:
             self._step("Temporal dev server", self._start_temporal)
             # The gateway and the worker do not depend on each other: their (slow) Python
             # imports overlap. The API comes last so /readyz means the whole stack is up.
+            catcher = self._spawn_smtp_catcher()
             gateway = self._spawn_gateway()
             worker = self._spawn_worker()
+            self._step(
+                "SMTP catcher",
+                lambda: self._children.wait_smtp(
+                    catcher, SMTP_CATCHER_HOST, self.smtp_port, self.start_timeout
+                ),
+            )
             self._step(
                 "sandbox gateway",
                 lambda: self._children.wait_http(
@@ -492,6 +514,18 @@ class EmbeddedStack:
             str(self.gateway_port),
             "--db",
             str(Path(self.data_dir) / "gateway.db"),
+        )
+
+    def _spawn_smtp_catcher(self) -> Child:
+        return self._spawn_python(
+            "smtp-catcher",
+            "workers.stack.smtp_catcher",
+            "--host",
+            SMTP_CATCHER_HOST,
+            "--port",
+            str(self.smtp_port),
+            "--dir",
+            str(self.mail_dir),
         )
 
     def _spawn_worker(self) -> Child:

@@ -75,8 +75,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def free_stack_ports(host: str = "127.0.0.1") -> dict[str, int]:
     """``EmbeddedStack`` port arguments, all free and distinct: a stack beside others."""
-    temporal, temporal_http, temporal_metrics, ui, gateway, api, metrics, codec = free_ports(
-        8, host
+    temporal, temporal_http, temporal_metrics, ui, gateway, api, metrics, codec, smtp = free_ports(
+        9, host
     )
     return {
         "temporal_port": temporal,
@@ -87,4 +87,5 @@ def free_stack_ports(host: str = "127.0.0.1") -> dict[str, int]:
         "api_port": api,
         "metrics_port": metrics,
         "ui_codec_port": codec,
+        "smtp_port": smtp,
     }

@@ -44,6 +44,10 @@ def summary_rows(stack: EmbeddedStack) -> list[tuple[str, str]]:
         ("Worker metrics", stack.worker_metrics_url),
         ("Temporal gRPC", stack.temporal_address),
         ("Sandbox gateway", stack.gateway_url),
+        (
+            "Emails",
+            f"caught on smtp://127.0.0.1:{stack.smtp_port}, each a .eml file in {stack.mail_dir}",
+        ),
         ("Risk model", _risk_model(stack)),
         (
             "Webhooks",

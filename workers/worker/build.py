@@ -17,6 +17,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.billing import BillingActivities
 from activities.circuit_breaker import CircuitBreaker
 from activities.disputes import DisputeActivities
+from activities.email.sending import EmailActivities
+from activities.email.smtp import SmtpServer
 from activities.installments import InstallmentActivities
 from activities.ledger import LedgerActivities
 from activities.payouts import PayoutActivities
@@ -80,6 +82,7 @@ def worker_activities(
     webhooks = WebhookDeliveryActivities(
         engine, webhook_sender or WebhookSender(), settings.webhook_allow_private_urls
     )
+    emails = EmailActivities(engine, SmtpServer.from_settings(settings))
     return [
         fraud.screen_payment,
         ledger.record_payment,
@@ -117,6 +120,9 @@ def worker_activities(
         provider_calls.make_default_payment_method,
         saved_methods.record_saved_method,
         webhooks.attempt_webhook_delivery,
+        emails.send_email,
+        emails.next_dunning_retry,
+        emails.end_email,
     ]
 
 

@@ -157,6 +157,8 @@ def test_upgrading_an_empty_database_builds_exactly_the_models(empty_url):
             "0007",
             "0009",
             "0010",
+            "0011",
+            "0012",
         ]
         assert_matches_models(engine)
         assert schema_is_current(engine)
@@ -191,6 +193,8 @@ def test_a_database_made_by_create_all_is_stamped_and_upgraded_with_its_data(emp
             "0007",
             "0009",
             "0010",
+            "0011",
+            "0012",
         ]
         assert_matches_models(engine)
         # Balances backfilled from the postings; source_id from payment_id.
@@ -213,7 +217,7 @@ def test_concurrent_upgrades_take_turns(empty_url, tmp_path):
     said = sorted(
         sum(line.startswith("applied ") for line in stdout.splitlines()) for stdout, _ in outputs
     )
-    assert said == [0, 9], outputs
+    assert said == [0, 11], outputs
     with connect(empty_url) as engine:
         assert_matches_models(engine)
 

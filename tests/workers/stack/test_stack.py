@@ -52,6 +52,8 @@ def _cli_args(data_dir: Path, ports: dict[str, int]) -> list[str]:
         str(ports["gateway_port"]),
         "--api-port",
         str(ports["api_port"]),
+        "--smtp-port",
+        str(ports["smtp_port"]),
     ]
 
 
@@ -168,13 +170,26 @@ def test_stack_starts_answers_and_stops_without_orphans(
     stack_factory.append(stack)
     stack.start()
     pids = list(stack.pids().values())
-    assert set(stack.pids()) == {"temporal", "gateway", "worker", "codec-proxy", "api"}
+    assert set(stack.pids()) == {
+        "temporal",
+        "smtp-catcher",
+        "gateway",
+        "worker",
+        "codec-proxy",
+        "api",
+    }
     model = RiskModel.load(tmp_path / "data" / "risk-model")
     assert stack.env()["PAYSAGA_RISK_MODEL_DIR"] == str(tmp_path / "data" / "risk-model")
     assert model.card == stack.risk_model_card
     assert (model.card.source, model.card.samples, model.card.seed) == ("synthetic", 50_000, 7)
     row = dict(summary_rows(stack))["Risk model"]
     assert row.startswith(f"{model.card.version}: held-out precision {model.card.precision:.2f}")
+    # The worker's emails go to the stack's catcher, and the panel says where they land.
+    assert (stack.env()["PAYSAGA_SMTP_PORT"], stack.env()["PAYSAGA_SMTP_STARTTLS"]) == (
+        str(stack.smtp_port),
+        "false",
+    )
+    assert str(stack.mail_dir) in dict(summary_rows(stack))["Emails"]
 
     ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
@@ -215,7 +230,8 @@ def test_dev_stops_every_child_on_sigint_and_exits_0(tmp_path: Path, risk_model_
     try:
         _wait_ready(f"http://127.0.0.1:{ports['api_port']}/readyz", proc)
         children = _children_of(proc.pid)
-        assert len(children) == 5, children
+        # temporal, the SMTP catcher, gateway, worker, codec proxy, API
+        assert len(children) == 6, children
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=45) == 0, (tmp_path / "dev.out").read_text()

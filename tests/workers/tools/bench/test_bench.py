@@ -13,9 +13,10 @@ import pytest
 from tests.support.paysaga_cli import paysaga_command
 from workers.tools.bench.runner import run_failures
 
-# What a payment goes through; the stack's codec proxy serves the Temporal UI and idles.
+# What a payment goes through; the stack's codec proxy serves the Temporal UI and its SMTP
+# catcher the worker's emails, and both idle.
 PAYMENT_PROCESSES = {"temporal", "gateway", "worker", "api", "bench client"}
-STACK_PROCESSES = PAYMENT_PROCESSES | {"codec-proxy"}
+STACK_PROCESSES = PAYMENT_PROCESSES | {"codec-proxy", "smtp-catcher"}
 BASELINE_PROCESSES = STACK_PROCESSES | {"baseline worker"}
 
 
