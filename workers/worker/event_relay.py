@@ -1,36 +1,54 @@
 """The outbox relay: starts the deliveries of every event written since it last looked.
 
 Events are committed with the change they report; this loop (one per worker process) finds
-those whose deliveries have not been started, opens one delivery per subscribed endpoint and
-starts its saga under a deterministic workflow id, then marks the event dispatched. A process
+those whose deliveries have not been started, opens one webhook delivery per subscribed
+endpoint and one email per kind the event makes (receipts, dunning, notices: the tenant's
+email settings say which), starts their sagas under deterministic workflow ids, then marks
+the event dispatched. A process
 that dies anywhere in between leaves the event undispatched, and the next look (here or in
 another worker) does it again: the delivery rows and the workflow ids are derived from the
 event and the endpoint, so doing it twice starts nothing twice."""
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.common import TypedSearchAttributes
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from schemas.domain.emails import email_starts
 from schemas.identity import webhook_delivery_workflow_id
+from schemas.store.emails import get_settings
+from schemas.store.events import as_event
 from schemas.store.events import mark_dispatched
 from schemas.store.events import undispatched
 from schemas.store.webhook_deliveries import open_delivery
 from schemas.store.webhook_deliveries import subscribed_endpoints
-from schemas.webhook_endpoints import DeliveryInput
+from workflows.email_delivery.workflow import EmailDeliveryWorkflow
 from workflows.kit import search_attributes as sa
 from workflows.webhook_delivery.workflow import WebhookDeliveryWorkflow
 
 log = logging.getLogger("paysaga.events")
 BATCH = 100
+
+
+@dataclass(frozen=True)
+class SagaStart:
+    run: Callable[..., Any]
+    saga_input: BaseModel
+    workflow_id: str
+    search_attributes: TypedSearchAttributes
+    summary: str
 
 
 class EventRelay:
@@ -57,10 +75,10 @@ class EventRelay:
         events = await asyncio.to_thread(undispatched, self._engine, BATCH)
         dispatched: list[str] = []
         for event in events:
-            deliveries = await asyncio.to_thread(self._open_deliveries, event)
+            starts = await asyncio.to_thread(self._starts, event)
             try:
-                for delivery in deliveries:
-                    await self._start(delivery)
+                for start in starts:
+                    await self._start(start)
             except RPCError as error:
                 log.warning("event relay: Temporal refused a start (%s); retried", error.message)
                 break
@@ -68,27 +86,48 @@ class EventRelay:
         await asyncio.to_thread(mark_dispatched, self._engine, dispatched)
         return len(events)
 
-    def _open_deliveries(self, event: Any) -> list[DeliveryInput]:
+    def _starts(self, event: Any) -> list[SagaStart]:
+        """The event's webhook deliveries (opened here) and emails, as sagas to start."""
         now = datetime.now(UTC)
         with self._engine.begin() as connection:
-            return [
+            deliveries = [
                 open_delivery(connection, event, endpoint_id, now)
                 for endpoint_id in subscribed_endpoints(connection, event.tenant_id, event.type)
             ]
-
-    async def _start(self, delivery: DeliveryInput) -> None:
-        try:
-            await self._client.start_workflow(
+            settings = get_settings(connection, event.tenant_id)
+        starts = [
+            SagaStart(
                 WebhookDeliveryWorkflow.run,
                 delivery,
-                id=webhook_delivery_workflow_id(delivery.tenant_id, delivery.delivery_id),
+                webhook_delivery_workflow_id(delivery.tenant_id, delivery.delivery_id),
+                sa.webhook_delivery(delivery.tenant_id, delivery.endpoint_id, delivery.event_type),
+                f"{delivery.event_type} to {delivery.endpoint_id}",
+            )
+            for delivery in deliveries
+        ]
+        for workflow_id, email in email_starts(event.tenant_id, as_event(event), settings):
+            starts.append(
+                SagaStart(
+                    EmailDeliveryWorkflow.run,
+                    email,
+                    workflow_id,
+                    sa.tenant(email.tenant_id),
+                    f"{email.kind} email for {email.event_id}",
+                )
+            )
+        return starts
+
+    async def _start(self, start: SagaStart) -> None:
+        try:
+            await self._client.start_workflow(
+                start.run,
+                start.saga_input,
+                id=start.workflow_id,
                 task_queue=self._task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=sa.webhook_delivery(
-                    delivery.tenant_id, delivery.endpoint_id, delivery.event_type
-                ),
-                static_summary=f"{delivery.event_type} to {delivery.endpoint_id}",
+                search_attributes=start.search_attributes,
+                static_summary=start.summary,
             )
         except WorkflowAlreadyStartedError:
             pass  # started by an earlier look (it already ran): nothing to do

@@ -103,3 +103,8 @@ def webhook_delivery(tenant_id: str, endpoint_id: str, event_type: str) -> Typed
             SearchAttributePair(DELIVERY_STATUS, "pending"),
         ]
     )
+
+
+def tenant(tenant_id: str) -> TypedSearchAttributes:
+    """A saga filed under its tenant alone (an email)."""
+    return TypedSearchAttributes([SearchAttributePair(TENANT_ID, tenant_id)])
