@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,6 +32,7 @@ from schemas.identity import new_refund_id
 from schemas.identity import new_subscription_id
 from schemas.identity import payout_workflow_id
 from schemas.identity import settlement_workflow_id
+from schemas.identity import webhook_delivery_workflow_id
 from schemas.installments import CreateInstallmentPlanRequest
 from schemas.payments import CaptureRequest
 from schemas.payments import PaymentStatus
@@ -45,7 +47,12 @@ from schemas.runtime.settings import Settings
 from schemas.settlements import SettlementInput
 from schemas.store.database import make_engine
 from schemas.store.database import upgrade
+from schemas.store.read_model import PAYMENTS
 from schemas.store.risk_rules import save_rule_set
+from schemas.store.tables import EventRecord
+from schemas.store.tables import WebhookDeliveryRecord
+from schemas.store.tables import WebhookEndpointRecord
+from schemas.store.webhook_endpoints import new_signing_secret
 from schemas.subscriptions import CancelSubscriptionRequest
 from schemas.subscriptions import ChangePlan
 from schemas.subscriptions import Plan
@@ -53,6 +60,7 @@ from schemas.subscriptions import SubscriptionInput
 from tests.support import emails
 from tests.support.gateway import start_gateway
 from tests.support.payments import payment_input
+from tests.support.payments import processing_state
 from tests.support.payments import start_payment
 from tests.support.payments import wait_for_status
 from tests.support.sagas import add_connected_account
@@ -61,8 +69,11 @@ from tests.support.sagas import refund_with_update
 from tests.support.sagas import start_installment_plan
 from tests.support.sagas import start_subscription
 from tests.support.smtp import SmtpCatcher
+from tests.support.waits import until
+from tests.support.webhook_receiver import webhook_receiver
 from tests.support.worker import running_worker
 from workers.stack.temporal import dev_server_flags
+from workers.worker.event_relay import EventRelay
 from workflows.email_delivery.workflow import EmailDeliveryWorkflow
 from workflows.kit import search_attributes
 from workflows.payment.workflow import PaymentWorkflow
@@ -70,6 +81,7 @@ from workflows.payout.workflow import PayoutWorkflow
 from workflows.reconciliation.workflow import ReconciliationWorkflow
 from workflows.settlement.workflow import SettlementWorkflow
 from workflows.subscription.workflow import SubscriptionWorkflow
+from workflows.webhook_delivery.workflow import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 # The review scenarios' tenant: its rule set sends payments of 100,000 or more to review.
@@ -379,6 +391,53 @@ async def dunning_reminder_before_retry(client, settings, gateway, engine):
     return await _email(client, settings, engine, emails.email_of(event, "dunning_reminder"))
 
 
+async def _delivery(client, settings, engine, receiver, name: str, **receiving):
+    secret = new_signing_secret()
+    receiver.configure(name, secrets=[secret], **receiving)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            WebhookEndpointRecord.__table__.insert(),
+            {
+                "endpoint_id": f"we_{uuid.uuid4().hex[:24]}",
+                "tenant_id": f"ten_{name}",
+                "url": receiver.url(name),
+                "enabled_events_json": '["*"]',
+                "status": "enabled",
+                "secret": secret,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        payment = processing_state(tenant_id=f"ten_{name}", status=PaymentStatus.SUCCEEDED)
+        PAYMENTS.upsert(connection, payment)
+    await EventRelay(client, engine, settings.task_queue).relay_once()
+    with engine.connect() as connection:
+        delivery = connection.execute(
+            select(WebhookDeliveryRecord)
+            .join(EventRecord, EventRecord.event_id == WebhookDeliveryRecord.event_id)
+            .where(EventRecord.object_id == payment.payment_id)
+        ).one()
+    return client.get_workflow_handle_for(
+        WebhookDeliveryWorkflow.run,
+        webhook_delivery_workflow_id(delivery.tenant_id, delivery.delivery_id),
+    )
+
+
+async def delivered_at_once(client, settings, gateway, engine, receiver):
+    return await _delivery(client, settings, engine, receiver, uuid.uuid4().hex[:8])
+
+
+async def delivered_when_retried_now(client, settings, gateway, engine, receiver):
+    """Answered 500 once; ``retry_now`` sends it again before its timer fires."""
+    name = uuid.uuid4().hex[:8]
+    handle = await _delivery(client, settings, engine, receiver, name, mode="fail")
+    await until(lambda: receiver.deliveries(name), bool)
+    receiver.configure(name, mode="ok")
+    await handle.signal(WebhookDeliveryWorkflow.retry_now)
+    return handle
+
+
 SCENARIOS = {
     automatic_capture: "payment",
     automatic_capture_filed_at_start: "payment",
@@ -405,6 +464,8 @@ SCENARIOS = {
     provider_disagrees: "reconciliation",
     receipt_sent: "email",
     dunning_reminder_before_retry: "email",
+    delivered_at_once: "webhook",
+    delivered_when_retried_now: "webhook",
 }
 
 
@@ -427,6 +488,7 @@ async def record(names: list[str]) -> None:
     with (
         start_gateway(workdir / "gateway.db") as gateway_url,
         SmtpCatcher(workdir / "mail") as _,
+        webhook_receiver(workdir / "receiver") as receiver,
     ):
         settings = Settings(
             database_url=str(engine.url),
@@ -435,6 +497,7 @@ async def record(names: list[str]) -> None:
             smtp_host="127.0.0.1",
             smtp_port=int(_.rsplit(":", 1)[1]),
             smtp_starttls=False,
+            webhook_allow_private_urls=True,
         )
         async with (
             running_worker(env.client, settings, engine),
@@ -446,6 +509,7 @@ async def record(names: list[str]) -> None:
                 wants = inspect.signature(scenario).parameters
                 extra = (engine,) if "engine" in wants else ()
                 extra += (workdir / "gateway.db",) if "gateway_db" in wants else ()
+                extra += (receiver,) if "receiver" in wants else ()
                 handle = await scenario(env.client, settings, gateway, *extra)
                 await handle.result()
                 history = await handle.fetch_history()

@@ -11,7 +11,16 @@ from workflows import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 # A history's file name starts with the kind of money movement it recorded.
-KINDS = ("payment", "refund", "payout", "subscription", "installment", "settlement", "email")
+KINDS = (
+    "payment",
+    "refund",
+    "payout",
+    "subscription",
+    "installment",
+    "settlement",
+    "email",
+    "webhook",
+)
 
 
 def test_histories_are_recorded():
