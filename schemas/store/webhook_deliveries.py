@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from schemas.events import selects
 from schemas.identity import webhook_delivery_id
+from schemas.store import webhook_endpoints as endpoints
 from schemas.store.database import as_utc
 from schemas.store.database import dialect_insert
 from schemas.store.events import write_event
@@ -24,7 +25,6 @@ from schemas.store.tables import WebhookDeliveryRecord
 from schemas.store.tables import WebhookEndpointRecord
 from schemas.webhook_endpoints import RETRY_WINDOW
 from schemas.webhook_endpoints import DeliveryInput
-from schemas.webhook_endpoints import WebhookEndpoint
 
 _ENDPOINTS = WebhookEndpointRecord.__table__
 _DELIVERIES = WebhookDeliveryRecord.__table__
@@ -188,7 +188,7 @@ def record_attempt(
         .values(status="disabled", disabled_reason=DISABLED_FOR_FAILING, updated_at=attempt.at)
     ).rowcount
     if disabled:
-        view = endpoint_view(connection, tenant_id, endpoint.endpoint_id)
+        view = endpoints.get(connection, tenant_id, endpoint.endpoint_id)
         write_event(
             connection,
             tenant_id,
@@ -196,25 +196,6 @@ def record_attempt(
             "webhook_endpoint",
             endpoint.endpoint_id,
             attempt.at,
-            view.model_dump_json(exclude={"secret"}),
+            view.model_dump_json(exclude={"secret"}),  # None already: never in an event
         )
     return bool(disabled)
-
-
-def endpoint_view(connection: Connection, tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
-    row = connection.execute(
-        select(_ENDPOINTS).where(
-            _ENDPOINTS.c.endpoint_id == endpoint_id, _ENDPOINTS.c.tenant_id == tenant_id
-        )
-    ).one()
-    return WebhookEndpoint(
-        id=row.endpoint_id,
-        url=row.url,
-        enabled_events=json.loads(row.enabled_events_json),
-        description=row.description,
-        status=row.status,
-        disabled_reason=row.disabled_reason,
-        previous_secret_expires_at=as_utc(row.previous_secret_expires_at),
-        created_at=as_utc(row.created_at),
-        updated_at=as_utc(row.updated_at),
-    )
