@@ -52,7 +52,7 @@ def _https_url(url: str) -> str:
 
 LogoUrl = Annotated[
     str,
-    StringConstraints(max_length=2048, pattern=r"^https://[^\s\x00-\x1f\x7f\"'<>\\]+$"),
+    StringConstraints(max_length=2048, pattern=r"^https://[^\x00-\x20\x7f-\xa0\"'<>\\]+$"),
     AfterValidator(_https_url),
 ]
 

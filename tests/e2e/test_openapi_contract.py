@@ -54,12 +54,12 @@ CONFIG = schemathesis.Config.from_dict(
                 },
             },
             UNCONFIGURED_PROVIDER,
-            # A webhook endpoint's URL must be https to a public host: the schema says it is
-            # a string, and a schema-valid one may name no host, or a local one, so be a 422
-            # invalid_webhook_url.
+            # A webhook endpoint's URL must be https to a public host, an email's logo an
+            # https URL with a host: the schema says each is a string, and a schema-valid one
+            # may name no host, or a local one, so be a 422.
             {
-                "include-path-regex": "^/v1/webhook-endpoints",
-                "include-method": ["POST", "PATCH"],
+                "include-path-regex": "^/v1/(webhook-endpoints|email-settings)",
+                "include-method": ["POST", "PATCH", "PUT"],
                 "checks": {
                     "positive_data_acceptance": {
                         "expected-statuses": ["2XX", "400", "404", "409", "422"]

@@ -104,7 +104,8 @@ async def test_a_failed_delivery_is_listed_and_sent_again_on_request(merchant, r
     await paid(merchant)
     deliveries_url = f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"
     pending = await until(
-        lambda: json_of(merchant, deliveries_url, status="pending"), lambda page: page["data"]
+        lambda: json_of(merchant, deliveries_url, status="pending"),
+        lambda page: page["data"] and page["data"][0]["attempts"],
     )
     (delivery,) = pending["data"]
     assert delivery["attempts"][0]["status_code"] == 500

@@ -97,7 +97,9 @@ async def test_a_server_that_is_down_is_retried_until_it_takes_the_email(
     assert row.status == "sent" and row.attempts >= 2 and row.last_error is None
 
 
-async def test_the_reminder_goes_a_day_before_the_next_retry(time_env, settings, engine, catcher):
+async def test_the_reminder_goes_a_day_before_the_next_retry(
+    own_time_env, settings, engine, catcher
+):
     catcher.start()
     settings = with_smtp(settings, catcher.port)
     given.configure(engine)
@@ -106,11 +108,11 @@ async def test_the_reminder_goes_a_day_before_the_next_retry(time_env, settings,
         given.event_of(engine, subscription.subscription_id, "subscription.payment_failed"),
         "dunning_reminder",
     )
-    async with running_worker(time_env.client, settings, engine):
-        handle = await start(time_env.client, settings, failed)
+    async with running_worker(own_time_env.client, settings, engine):
+        handle = await start(own_time_env.client, settings, failed)
         # The first retry is a day after the failure notice: too soon for a reminder. It
         # fails too, and the next one is two days later.
-        await time_env.sleep(timedelta(days=1, minutes=5))
+        await own_time_env.sleep(timedelta(days=1, minutes=5))
         assert catcher.messages() == []
         second_retry = subscription.next_retry_at + timedelta(days=2)
         given.set_subscription(engine, subscription, next_retry_at=second_retry)
@@ -125,7 +127,7 @@ async def test_the_reminder_goes_a_day_before_the_next_retry(time_env, settings,
     assert second_retry - timedelta(days=1) <= sent_at < second_retry
 
 
-async def test_no_reminder_once_the_subscription_is_paid(time_env, settings, engine, catcher):
+async def test_no_reminder_once_the_subscription_is_paid(own_time_env, settings, engine, catcher):
     catcher.start()
     settings = with_smtp(settings, catcher.port)
     given.configure(engine)
@@ -134,9 +136,9 @@ async def test_no_reminder_once_the_subscription_is_paid(time_env, settings, eng
         given.event_of(engine, subscription.subscription_id, "subscription.payment_failed"),
         "dunning_reminder",
     )
-    async with running_worker(time_env.client, settings, engine):
-        handle = await start(time_env.client, settings, email)
-        await time_env.sleep(timedelta(days=1))
+    async with running_worker(own_time_env.client, settings, engine):
+        handle = await start(own_time_env.client, settings, email)
+        await own_time_env.sleep(timedelta(days=1))
         given.set_subscription(
             engine, subscription, status=SubscriptionStatus.ACTIVE, next_retry_at=None, periods=[]
         )

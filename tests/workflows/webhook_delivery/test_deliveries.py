@@ -1,4 +1,5 @@
-"""The delivery saga on the time-skipping server, with the real activity, SQLite and a real
+"""The delivery saga on a time-skipping server of each test's own (a delivery left
+retrying holds the clock), with the real activity, SQLite and a real
 receiver process that verifies every delivery with the standardwebhooks library."""
 
 import base64
@@ -20,7 +21,6 @@ from schemas.store.tables import EventRecord
 from schemas.store.tables import WebhookAttemptRecord
 from schemas.store.tables import WebhookDeliveryRecord
 from schemas.store.tables import WebhookEndpointRecord
-from tests.conftest import time_skipping_env
 from tests.support.payments import processing_state
 from tests.support.webhook_receiver import webhook_receiver
 from tests.support.worker import running_worker
@@ -40,18 +40,10 @@ def receiver(tmp_path):
 
 
 @pytest.fixture
-async def time_env():
-    """A time-skipping server of each test's own: a delivery left retrying by one test
-    (its timers hold the shared clock) cannot stall the next."""
-    async with time_skipping_env() as env:
-        yield env
-
-
-@pytest.fixture
-async def client(time_env, settings, engine):
+async def client(own_time_env, settings, engine):
     settings = settings.model_copy(update={"webhook_allow_private_urls": True})
-    async with running_worker(time_env.client, settings, engine):
-        yield time_env.client
+    async with running_worker(own_time_env.client, settings, engine):
+        yield own_time_env.client
 
 
 def add_endpoint(engine, tenant: str, url: str, secret: str, events=("*",)) -> str:
@@ -89,14 +81,14 @@ async def relay(client, settings, engine) -> list[str]:
     return [webhook_delivery_workflow_id(row.tenant_id, row.delivery_id) for row in rows]
 
 
-async def finished(time_env, workflow_id: str, step: timedelta = timedelta(hours=1)):
+async def finished(own_time_env, workflow_id: str, step: timedelta = timedelta(hours=1)):
     """The delivery's result, skipping time until it has one (the relay started it, so its
     handle is not one the time-skipping client skips time for by itself)."""
-    handle = time_env.client.get_workflow_handle_for(WebhookDeliveryWorkflow.run, workflow_id)
+    handle = own_time_env.client.get_workflow_handle_for(WebhookDeliveryWorkflow.run, workflow_id)
     for _ in range(24 * 5):
         if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
             return await handle.result()
-        await time_env.sleep(step)
+        await own_time_env.sleep(step)
     raise AssertionError(f"{workflow_id} still running after five days")
 
 
@@ -108,7 +100,7 @@ def attempts(engine) -> list:
 
 
 async def test_a_receiver_down_for_an_hour_gets_the_event_when_it_is_back(
-    client, time_env, settings, engine, receiver
+    client, own_time_env, settings, engine, receiver
 ):
     secret = new_secret()
     receiver.configure("shop", secrets=[secret])
@@ -117,12 +109,12 @@ async def test_a_receiver_down_for_an_hour_gets_the_event_when_it_is_back(
     receiver.stop()
     (workflow_id,) = await relay(client, settings, engine)
     handle = client.get_workflow_handle(workflow_id)
-    await time_env.sleep(timedelta(hours=1))
+    await own_time_env.sleep(timedelta(hours=1))
     failed = attempts(engine)
     assert len(failed) >= 5  # 0 s, ~10 s, ~40 s, ~2 min, ~7 min, ~20 min, ~1 h
     assert all(a.status_code is None and a.error for a in failed)
     receiver.start()
-    result = await finished(time_env, workflow_id, step=timedelta(minutes=10))
+    result = await finished(own_time_env, workflow_id, step=timedelta(minutes=10))
     assert result.status == "delivered"
     (delivery,) = receiver.deliveries("shop")
     assert delivery["body"]["type"] == "payment.succeeded"
@@ -138,14 +130,14 @@ async def test_a_receiver_down_for_an_hour_gets_the_event_when_it_is_back(
 
 
 async def test_an_endpoint_failing_for_three_days_is_disabled(
-    client, time_env, settings, engine, receiver
+    client, own_time_env, settings, engine, receiver
 ):
     secret = new_secret()
     receiver.configure("down", secrets=[secret], mode="fail", status=500)
     endpoint_id = add_endpoint(engine, "ten_test", receiver.url("down"), secret)
     pay(engine)
     (workflow_id,) = await relay(client, settings, engine)
-    result = await finished(time_env, workflow_id)
+    result = await finished(own_time_env, workflow_id)
     assert result.status == "failed"
     listed = attempts(engine)
     assert {a.status_code for a in listed} == {500}
@@ -181,7 +173,7 @@ async def test_only_subscribed_endpoints_get_a_delivery(client, settings, engine
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "169.254.169.254"])
 async def test_a_non_public_address_is_refused_at_delivery(
-    time_env, settings, engine, receiver, host
+    own_time_env, settings, engine, receiver, host
 ):
     # Registered while its name pointed elsewhere: the check that counts is at delivery.
     secret = new_secret()
@@ -189,10 +181,10 @@ async def test_a_non_public_address_is_refused_at_delivery(
     url = receiver.url("inside").replace("127.0.0.1", host).replace("http://", "https://")
     add_endpoint(engine, "ten_test", url, secret)
     pay(engine)
-    async with running_worker(time_env.client, settings, engine):
-        (workflow_id,) = await relay(time_env.client, settings, engine)
+    async with running_worker(own_time_env.client, settings, engine):
+        (workflow_id,) = await relay(own_time_env.client, settings, engine)
         # Refused at every attempt for the whole window: the endpoint is disabled.
-        result = await finished(time_env, workflow_id)
+        result = await finished(own_time_env, workflow_id)
     assert result.status == "failed"
     listed = attempts(engine)
     assert listed and all(a.status_code is None for a in listed)
@@ -200,17 +192,19 @@ async def test_a_non_public_address_is_refused_at_delivery(
     assert receiver.deliveries("inside") == []
 
 
-async def test_retry_now_cuts_the_wait_short(client, time_env, settings, engine, receiver):
+async def test_retry_now_cuts_the_wait_short(client, own_time_env, settings, engine, receiver):
     secret = new_secret()
     receiver.configure("late", secrets=[secret], mode="fail", status=503)
     add_endpoint(engine, "ten_test", receiver.url("late"), secret)
     pay(engine)
     (workflow_id,) = await relay(client, settings, engine)
     handle = client.get_workflow_handle(workflow_id)
-    await time_env.sleep(timedelta(seconds=1))
+    await own_time_env.sleep(timedelta(seconds=1))
     receiver.configure("late", mode="ok")
     await handle.signal(WebhookDeliveryWorkflow.retry_now)
-    assert (await finished(time_env, workflow_id, step=timedelta(seconds=1))).status == "delivered"
+    assert (
+        await finished(own_time_env, workflow_id, step=timedelta(seconds=1))
+    ).status == "delivered"
     # The receiver verified both: it answered the first 503 and the second 200.
     assert [a.status_code for a in attempts(engine)] == [503, 200]
     assert len(receiver.deliveries("late")) == 2
