@@ -32,6 +32,13 @@ INSTALLMENT_PLAN_EVENTS = (
     "installment_plan.canceled",
 )
 DISPUTE_EVENTS = ("dispute.created", "dispute.updated", "dispute.closed")
+INVOICE_EVENTS = (
+    "invoice.created",
+    "invoice.updated",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.canceled",
+)
 WEBHOOK_ENDPOINT_EVENTS = ("webhook_endpoint.disabled",)
 EVENT_TYPES = frozenset(
     PAYMENT_EVENTS
@@ -40,6 +47,7 @@ EVENT_TYPES = frozenset(
     + SUBSCRIPTION_EVENTS
     + INSTALLMENT_PLAN_EVENTS
     + DISPUTE_EVENTS
+    + INVOICE_EVENTS
     + WEBHOOK_ENDPOINT_EVENTS
 )
 # What an endpoint may subscribe to: a type, a family (``refund.*``) or everything (``*``).

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from schemas.disputes import DisputeStatus
 from schemas.installments import InstallmentPlanStatus
+from schemas.invoices import InvoiceStatus
 from schemas.payments import PaymentStatus
 from schemas.payouts import PayoutStatus
 from schemas.refunds import RefundStatus
@@ -26,6 +27,11 @@ _PLAN_MILESTONES = {
     InstallmentPlanStatus.PAST_DUE: "installment_plan.payment_failed",
     InstallmentPlanStatus.COMPLETED: "installment_plan.completed",
     InstallmentPlanStatus.CANCELED: "installment_plan.canceled",
+}
+_INVOICE_MILESTONES = {
+    InvoiceStatus.PAID: "invoice.paid",
+    InvoiceStatus.DEFAULTED: "invoice.payment_failed",
+    InvoiceStatus.CANCELED: "invoice.canceled",
 }
 _SUBSCRIPTION_FAILED = (SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID)
 
@@ -58,6 +64,14 @@ def _installment_plan(previous: str | None, status: str) -> list[str]:
     return [_PLAN_MILESTONES.get(status, "installment_plan.updated")]
 
 
+def _invoice(previous: str | None, status: str) -> list[str]:
+    if previous is None:
+        return ["invoice.created"]
+    if status == previous:
+        return []
+    return [_INVOICE_MILESTONES.get(status, "invoice.updated")]
+
+
 def _dispute(previous: str | None, status: str) -> list[str]:
     if previous is None:
         return ["dispute.created"]
@@ -74,4 +88,5 @@ EVENTS_OF_CHANGE: dict[str, Callable[[str | None, str], list[str]]] = {
     "subscription": _subscription,
     "installment_plan": _installment_plan,
     "dispute": _dispute,
+    "invoice": _invoice,
 }

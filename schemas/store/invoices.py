@@ -17,6 +17,7 @@ from sqlalchemy import update
 from schemas.invoices import Invoice
 from schemas.invoices import InvoiceStatus
 from schemas.store.database import dialect_insert
+from schemas.store.events import record_change
 from schemas.store.tables import InvoiceRecord
 
 _INVOICES = InvoiceRecord.__table__
@@ -56,6 +57,9 @@ def insert_invoice(connection: Connection, invoice: Invoice) -> Invoice:
     )
     row = {"invoice_id": invoice.invoice_id, **_columns(invoice)}
     if connection.execute(statement, row).first() is not None:
+        record_change(
+            connection, "invoice", invoice.invoice_id, None, _stored(invoice), row["invoice_json"]
+        )
         return with_expiry(invoice)
     stored = stored_invoice(connection, invoice.tenant_id, invoice.invoice_id)
     assert stored is not None, "an invoice with this id exists"
@@ -63,11 +67,20 @@ def insert_invoice(connection: Connection, invoice: Invoice) -> Invoice:
 
 
 def write_invoice(connection: Connection, invoice: Invoice) -> None:
-    connection.execute(
-        update(_INVOICES)
-        .where(_INVOICES.c.invoice_id == invoice.invoice_id)
-        .values(**_columns(invoice))
-    )
+    """Store the change, and its events (``invoice.paid``, …) in the same transaction."""
+    key = _INVOICES.c.invoice_id == invoice.invoice_id
+    previous = connection.execute(select(_INVOICES.c.status).where(key).with_for_update()).scalar()
+    columns = _columns(invoice)
+    connection.execute(update(_INVOICES).where(key).values(**columns))
+    if previous is not None:
+        record_change(
+            connection,
+            "invoice",
+            invoice.invoice_id,
+            previous,
+            _stored(invoice),
+            columns["invoice_json"],
+        )
 
 
 def _invoice(connection: Connection, tenant_id: str, invoice_id: str, lock: bool) -> Invoice | None:
@@ -85,10 +98,17 @@ def with_expiry(invoice: Invoice) -> Invoice:
     return invoice
 
 
+def _stored(invoice: Invoice) -> Invoice:
+    """What is stored: never the computed ``expired``."""
+    if invoice.status == InvoiceStatus.EXPIRED:
+        return invoice.model_copy(update={"status": InvoiceStatus.OPEN})
+    return invoice
+
+
 def _columns(invoice: Invoice) -> dict:
-    """Every column but the key; the stored status is never the computed ``expired``."""
-    status = InvoiceStatus.OPEN if invoice.status == InvoiceStatus.EXPIRED else invoice.status
-    stored = invoice.model_copy(update={"status": status})
+    """Every column but the key."""
+    stored = _stored(invoice)
+    status = stored.status
     return {
         "tenant_id": invoice.tenant_id,
         "customer_id": invoice.customer_id,

@@ -135,6 +135,11 @@ async def test_an_open_invoice_changes_then_paid_in_full_it_is_locked(api, gatew
     assert (locked.status_code, locked.json()["code"]) == (409, "invoice_locked")
     assert (again.status_code, again.json()["code"]) == (409, "invoice_locked")
     assert (await api.get(f"/v1/invoices/{invoice_id}")).json()["total"] == 13548
+    # Its events: made, then paid (an edit of an open invoice changes no status).
+    events = (await api.get("/v1/events", params={"object_id": invoice_id})).json()["data"]
+    assert [event["type"] for event in reversed(events)][0] == "invoice.created"
+    assert events[0]["type"] == "invoice.paid"
+    assert events[0]["data"]["object"]["amount_paid"] == 13548
 
 
 async def test_an_expired_invoice_cannot_be_paid(api):

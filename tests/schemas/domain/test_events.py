@@ -35,6 +35,11 @@ from schemas.events import selects
         ("dispute", None, "needs_response", ["dispute.created"]),
         ("dispute", "needs_response", "under_review", ["dispute.updated"]),
         ("dispute", "under_review", "won", ["dispute.closed"]),
+        ("invoice", None, "open", ["invoice.created"]),
+        ("invoice", "open", "in_payment", ["invoice.updated"]),
+        ("invoice", "in_payment", "paid", ["invoice.paid"]),
+        ("invoice", "in_payment", "defaulted", ["invoice.payment_failed"]),
+        ("invoice", "open", "canceled", ["invoice.canceled"]),
     ],
 )
 def test_events_of_a_change(object_type, previous, status, expected):
