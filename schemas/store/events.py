@@ -108,17 +108,16 @@ def as_event(record: Any) -> Event:
     )
 
 
-def undispatched(engine: Engine, limit: int) -> list[Any]:
+def undispatched(connection: Connection, limit: int) -> list[Any]:
     """The oldest events whose deliveries have not been started (every tenant's)."""
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(events_table)
-                .where(events_table.c.dispatched_at.is_(None))
-                .order_by(events_table.c.created_at, events_table.c.event_id)
-                .limit(limit)
-            )
+    return list(
+        connection.execute(
+            select(events_table)
+            .where(events_table.c.dispatched_at.is_(None))
+            .order_by(events_table.c.created_at, events_table.c.event_id)
+            .limit(limit)
         )
+    )
 
 
 def mark_dispatched(engine: Engine, ids: list[str]) -> None:

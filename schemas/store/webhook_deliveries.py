@@ -33,16 +33,19 @@ _EVENTS = EventRecord.__table__
 DISABLED_FOR_FAILING = "every delivery failed for three days"
 
 
-def subscribed_endpoints(connection: Connection, tenant_id: str, event_type: str) -> list[str]:
-    """The ids of the tenant's enabled endpoints that want ``event_type``."""
+def enabled_endpoints(connection: Connection, tenant_id: str) -> list[tuple[str, list[str]]]:
+    """The tenant's enabled endpoints: each id with the event types it subscribed to."""
     rows = connection.execute(
         select(_ENDPOINTS.c.endpoint_id, _ENDPOINTS.c.enabled_events_json).where(
             _ENDPOINTS.c.tenant_id == tenant_id, _ENDPOINTS.c.status == "enabled"
         )
     )
-    return [
-        row.endpoint_id for row in rows if selects(json.loads(row.enabled_events_json), event_type)
-    ]
+    return [(row.endpoint_id, json.loads(row.enabled_events_json)) for row in rows]
+
+
+def subscribers(endpoints: list[tuple[str, list[str]]], event_type: str) -> list[str]:
+    """Which of ``enabled_endpoints`` want ``event_type``."""
+    return [endpoint_id for endpoint_id, wanted in endpoints if selects(wanted, event_type)]
 
 
 def open_delivery(

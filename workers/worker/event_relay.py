@@ -27,13 +27,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from schemas.domain.emails import email_starts
+from schemas.email import EmailSettings
 from schemas.identity import webhook_delivery_workflow_id
 from schemas.store.emails import get_settings
 from schemas.store.events import as_event
 from schemas.store.events import mark_dispatched
 from schemas.store.events import undispatched
+from schemas.store.webhook_deliveries import enabled_endpoints
 from schemas.store.webhook_deliveries import open_delivery
-from schemas.store.webhook_deliveries import subscribed_endpoints
+from schemas.store.webhook_deliveries import subscribers
+from schemas.webhook_endpoints import DeliveryInput
 from workflows.email_delivery.workflow import EmailDeliveryWorkflow
 from workflows.kit import search_attributes as sa
 from workflows.webhook_delivery.workflow import WebhookDeliveryWorkflow
@@ -72,50 +75,49 @@ class EventRelay:
 
     async def relay_once(self) -> int:
         """Dispatch up to a batch of events; answers how many were looked at."""
-        events = await asyncio.to_thread(undispatched, self._engine, BATCH)
+        batch = await asyncio.to_thread(self._open_batch)
         dispatched: list[str] = []
-        for event in events:
-            starts = await asyncio.to_thread(self._starts, event)
+        for event_id, starts in batch:
             try:
                 for start in starts:
                     await self._start(start)
             except RPCError as error:
                 log.warning("event relay: Temporal refused a start (%s); retried", error.message)
                 break
-            dispatched.append(event.event_id)
-        await asyncio.to_thread(mark_dispatched, self._engine, dispatched)
-        return len(events)
+            dispatched.append(event_id)
+        if dispatched:
+            await asyncio.to_thread(mark_dispatched, self._engine, dispatched)
+        return len(batch)
 
-    def _starts(self, event: Any) -> list[SagaStart]:
-        """The event's webhook deliveries (opened here) and emails, as sagas to start."""
-        now = datetime.now(UTC)
-        with self._engine.begin() as connection:
-            deliveries = [
-                open_delivery(connection, event, endpoint_id, now)
-                for endpoint_id in subscribed_endpoints(connection, event.tenant_id, event.type)
-            ]
-            settings = get_settings(connection, event.tenant_id)
-        starts = [
-            SagaStart(
-                WebhookDeliveryWorkflow.run,
-                delivery,
-                webhook_delivery_workflow_id(delivery.tenant_id, delivery.delivery_id),
-                sa.webhook_delivery(delivery.tenant_id, delivery.endpoint_id, delivery.event_type),
-                f"{delivery.event_type} to {delivery.endpoint_id}",
-            )
-            for delivery in deliveries
+    def _open_batch(self) -> list[tuple[str, list[SagaStart]]]:
+        """The oldest undispatched events, each with the sagas it starts: its webhook
+        deliveries (opened here) and its emails. One read for the batch, each tenant's
+        endpoints and email settings read once, a write only to open deliveries."""
+        with self._engine.connect() as connection:
+            events = undispatched(connection, BATCH)
+            tenants = {event.tenant_id for event in events}
+            endpoints = {tenant: enabled_endpoints(connection, tenant) for tenant in tenants}
+            settings = {tenant: get_settings(connection, tenant) for tenant in tenants}
+        to_open = [
+            (event, endpoint_id)
+            for event in events
+            for endpoint_id in subscribers(endpoints[event.tenant_id], event.type)
         ]
-        for workflow_id, email in email_starts(event.tenant_id, as_event(event), settings):
-            starts.append(
-                SagaStart(
-                    EmailDeliveryWorkflow.run,
-                    email,
-                    workflow_id,
-                    sa.tenant(email.tenant_id),
-                    f"{email.kind} email for {email.event_id}",
-                )
+        opened: dict[str, list[DeliveryInput]] = {}
+        if to_open:
+            now = datetime.now(UTC)
+            with self._engine.begin() as connection:
+                for event, endpoint_id in to_open:
+                    delivery = open_delivery(connection, event, endpoint_id, now)
+                    opened.setdefault(event.event_id, []).append(delivery)
+        return [
+            (
+                event.event_id,
+                [_delivery_start(d) for d in opened.get(event.event_id, [])]
+                + _email_starts(event, settings[event.tenant_id]),
             )
-        return starts
+            for event in events
+        ]
 
     async def _start(self, start: SagaStart) -> None:
         try:
@@ -131,3 +133,28 @@ class EventRelay:
             )
         except WorkflowAlreadyStartedError:
             pass  # started by an earlier look (it already ran): nothing to do
+
+
+def _delivery_start(delivery: DeliveryInput) -> SagaStart:
+    return SagaStart(
+        WebhookDeliveryWorkflow.run,
+        delivery,
+        webhook_delivery_workflow_id(delivery.tenant_id, delivery.delivery_id),
+        sa.webhook_delivery(delivery.tenant_id, delivery.endpoint_id, delivery.event_type),
+        f"{delivery.event_type} to {delivery.endpoint_id}",
+    )
+
+
+def _email_starts(event: Any, settings: EmailSettings | None) -> list[SagaStart]:
+    if settings is None:
+        return []  # most tenants: no email, and no event to parse
+    return [
+        SagaStart(
+            EmailDeliveryWorkflow.run,
+            email,
+            workflow_id,
+            sa.tenant(email.tenant_id),
+            f"{email.kind} email for {email.event_id}",
+        )
+        for workflow_id, email in email_starts(event.tenant_id, as_event(event), settings)
+    ]

@@ -67,10 +67,12 @@ def test_an_older_state_loses_and_writes_no_event(database_engine):
 def test_events_wait_for_the_relay_until_dispatched(database_engine):
     state = processing_state(status=PaymentStatus.REQUIRES_ACTION)
     _upsert(database_engine, state)
-    pending = undispatched(database_engine, 10)
+    with database_engine.connect() as connection:
+        pending = undispatched(connection, 10)
     assert [row.type for row in pending] == ["payment.requires_action"]
     mark_dispatched(database_engine, [pending[0].event_id])
-    assert undispatched(database_engine, 10) == []
+    with database_engine.connect() as connection:
+        assert undispatched(connection, 10) == []
 
 
 def test_events_page_newest_first_with_filters(database_engine):
