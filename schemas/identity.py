@@ -101,8 +101,9 @@ def _derived(prefix: str, *parts: str) -> str:
 
 
 def event_id(tenant_id: str, object_id: str, event_type: str, changed_at: str) -> str:
-    """One id per change: derived from what changed and when (the state's ``updated_at``),
-    so a write repeated after a crash names the event it already wrote."""
+    """One id per change: derived from what changed and when (the state's ``updated_at``;
+    empty for an object that makes each type once), so a write repeated after a crash
+    names the event it already wrote."""
     return _derived("evt", tenant_id, object_id, event_type, changed_at)
 
 

@@ -40,9 +40,11 @@ def record_change(
     previous_status: str | None,
     state: BaseModel,
     state_json: str,
+    once_per_type: bool = False,
 ) -> list[str]:
-    """The events of ``state`` replacing ``previous_status`` (None: a new object), written
-    on ``connection``; answers their types."""
+    """The events of ``state`` replacing ``previous_status`` (None: a new object, or one
+    whose event types each happen once: ``once_per_type``), written on ``connection``;
+    answers their types."""
     status = str(state.status)
     types = EVENTS_OF_CHANGE[object_type](previous_status, status)
     for event_type in types:
@@ -54,6 +56,7 @@ def record_change(
             object_id,
             state.updated_at,
             state_json,
+            once_per_type,
         )
     return types
 
@@ -66,10 +69,12 @@ def write_event(
     object_id: str,
     at: datetime,
     object_json: str,
+    once_per_type: bool = False,
 ) -> str:
-    """One event, unless the same change already wrote it; answers its id."""
+    """One event, unless the same change already wrote it (``once_per_type``: unless the
+    object already made one of this type); answers its id."""
     at = as_utc(at)
-    new_id = event_id(tenant_id, object_id, event_type, at.isoformat())
+    new_id = event_id(tenant_id, object_id, event_type, "" if once_per_type else at.isoformat())
     connection.execute(
         _insert_event(connection.dialect.name),
         {

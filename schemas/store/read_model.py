@@ -60,6 +60,11 @@ class ReadModel(Generic[State]):
     state: type[State]
     # What its events name the object (``schemas.domain.events``); None: it makes none.
     object_type: str | None = None
+    # Whether one object can make the same event type more than once (a subscription's
+    # ``updated``): then which events a change makes depends on the status stored before
+    # it, read first. Otherwise (a payment succeeds once) the event's id alone keeps each
+    # single, and the write costs no read.
+    events_repeat: bool = True
     derived: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @property
@@ -88,11 +93,22 @@ class ReadModel(Generic[State]):
             connection.execute(upsert, row)
             return
         key = row[self.key]
-        previous = connection.execute(_stored_status(self.table, self.key), {"key": key}).scalar()
+        previous = None
+        if self.events_repeat:
+            stored = connection.execute(_stored_status(self.table, self.key), {"key": key})
+            previous = stored.scalar()
         # RETURNING, not rowcount (psycopg reports -1): no row when the stored state is newer.
         written = connection.execute(_upsert_returning(upsert, self.table, self.key), row)
         if written.first() is not None:
-            record_change(connection, self.object_type, key, previous, state, row["state_json"])
+            record_change(
+                connection,
+                self.object_type,
+                key,
+                previous,
+                state,
+                row["state_json"],
+                once_per_type=not self.events_repeat,
+            )
 
     def get(
         self, connection: Connection, tenant_id: str, key: str, *, lock: bool = False
@@ -179,9 +195,9 @@ def _upsert(dialect_name: str, table: Table, key: str) -> Insert:
     return statement.on_conflict_do_update(index_elements=[key], set_=changed, where=newer)
 
 
-PAYMENTS = ReadModel(PaymentRecord, "payment_id", PaymentState, "payment")
-REFUNDS = ReadModel(RefundRecord, "refund_id", RefundState, "refund")
-PAYOUTS = ReadModel(PayoutRecord, "payout_id", PayoutState, "payout")
+PAYMENTS = ReadModel(PaymentRecord, "payment_id", PaymentState, "payment", events_repeat=False)
+REFUNDS = ReadModel(RefundRecord, "refund_id", RefundState, "refund", events_repeat=False)
+PAYOUTS = ReadModel(PayoutRecord, "payout_id", PayoutState, "payout", events_repeat=False)
 DISPUTES = ReadModel(DisputeRecord, "dispute_id", DisputeState, "dispute")
 INSTALLMENT_PLANS = ReadModel(
     InstallmentPlanRecord, "installment_plan_id", InstallmentPlanState, "installment_plan"
