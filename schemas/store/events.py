@@ -2,9 +2,10 @@
 report (so none is lost and none invented when a process dies around the commit), read by
 ``GET /v1/events`` and by the relay that starts their deliveries (the outbox).
 
-An event's id is derived from the change (object, type, the state's ``updated_at``): a write
-repeated after a crash finds the status already stored and adds nothing, and two writers
-racing on the same change insert one row."""
+An event's id is derived from the change: the object, the type and the state's
+``updated_at``, or the object and the type alone for an object that makes each type once
+(a payment succeeds once). A write repeated after a crash, or two writers racing on one
+change, insert one row."""
 
 import json
 from datetime import UTC

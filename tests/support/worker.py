@@ -27,8 +27,8 @@ async def running_worker(client: Client, settings: Settings, engine: Engine):
             engine,
             providers,
             executor,
+            webhook_sender,
             sandboxed=True,
-            webhook_sender=webhook_sender,
         )
         async with worker:
             yield

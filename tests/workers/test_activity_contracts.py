@@ -10,6 +10,7 @@ import pytest
 from temporalio import activity
 
 import workflows
+from activities.webhooks.sender import WebhookSender
 from schemas.runtime.settings import Settings
 from workers.worker.build import worker_activities
 
@@ -44,7 +45,7 @@ def types_of(fn) -> tuple[list, object]:
 def registered(engine, tmp_path) -> dict[str, list]:
     settings = Settings(database_url=str(engine.url), risk_model_dir=str(tmp_path))
     by_name: dict[str, list] = {}
-    for implementation in worker_activities(settings, engine, providers={}):
+    for implementation in worker_activities(settings, engine, {}, WebhookSender()):
         by_name.setdefault(name_of(implementation), []).append(implementation)
     return by_name
 

@@ -61,7 +61,7 @@ def worker_activities(
     settings: Settings,
     engine: Engine,
     providers: dict[str, PaymentProvider],
-    webhook_sender: WebhookSender | None = None,
+    webhook_sender: WebhookSender,
 ) -> list[Callable]:
     """Every activity the sagas call, each registered under its method's name (the stubs
     in ``workflows/*/activities.py`` declare the same names and types)."""
@@ -80,7 +80,7 @@ def worker_activities(
     disputes = DisputeActivities(engine, providers)
     saved_methods = SavedMethodActivities(engine)
     webhooks = WebhookDeliveryActivities(
-        engine, webhook_sender or WebhookSender(), settings.webhook_allow_private_urls
+        engine, webhook_sender, settings.webhook_allow_private_urls
     )
     emails = EmailActivities(engine, SmtpServer.from_settings(settings))
     return [
@@ -132,10 +132,11 @@ def build_worker(
     engine: Engine,
     providers: dict[str, PaymentProvider],
     executor: ThreadPoolExecutor,
+    webhook_sender: WebhookSender,
     sandboxed: bool | None = None,
-    webhook_sender: WebhookSender | None = None,
 ) -> Worker:
-    """The payments worker; ``sandboxed`` overrides ``settings.workflow_sandbox``."""
+    """The payments worker; ``sandboxed`` overrides ``settings.workflow_sandbox``. The
+    caller owns ``webhook_sender`` (and closes it after the worker)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -166,9 +167,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     stop = stop or asyncio.Event()
     webhook_sender = WebhookSender()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(
-            client, settings, engine, providers, executor, webhook_sender=webhook_sender
-        )
+        worker = build_worker(client, settings, engine, providers, executor, webhook_sender)
         await ensure_schedules(client, settings)
         relay = EventRelay(client, engine, settings.task_queue)
         async with worker:
